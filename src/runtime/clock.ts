@@ -1,0 +1,28 @@
+/** Injected time: every module that waits or reads the time takes these through its options. */
+
+/** Returns the current time in epoch milliseconds. */
+export type Now = () => number;
+
+/** Waits `ms` milliseconds; rejects with the signal's reason when the signal aborts first. */
+export type Sleep = (ms: number, signal?: AbortSignal) => Promise<void>;
+
+/** The real clock. */
+export const systemNow: Now = () => Date.now();
+
+/** A real, abortable sleep. */
+export const systemSleep: Sleep = (ms, signal) =>
+  new Promise<void>((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, Math.max(0, ms));
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });

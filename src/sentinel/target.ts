@@ -1,0 +1,67 @@
+/** The contract between the sentinel connector and each Microsoft target client. */
+import type { Observable, StixObject, Tlp } from "../stix/types.ts";
+
+/** Target names, as in `SENTINEL_TARGET`. */
+export type TargetName = "graph" | "sentinel" | "defender";
+
+/** One OpenCTI indicator, parsed once, ready for any target to map. */
+export interface TargetIndicator {
+  /** STIX id (`indicator--…`): the correlation key on every target (externalId / STIX id / externalID). */
+  id: string;
+  /** OpenCTI internal id from the extension, when known. */
+  openctiId?: string;
+  /** The STIX object as received from the stream (extensions included). */
+  stix: StixObject;
+  /** The observables this indicator stands for (one record per observable for Graph and Defender). */
+  observables: Observable[];
+  /** Indicator name. */
+  name: string;
+  /** Description (may be long; targets cut it). */
+  description?: string;
+  /** OpenCTI score 0-100. */
+  score?: number;
+  /** STIX confidence 0-100. */
+  confidence?: number;
+  /** Label values. */
+  labels: string[];
+  /** Most restrictive TLP among the object's markings. */
+  tlp?: Tlp;
+  /** ISO dates. */
+  validFrom?: string;
+  validUntil?: string;
+  created?: string;
+  modified?: string;
+  /** OpenCTI `updated_at` (extension), ISO. */
+  updatedAt?: string;
+  /** Kill chain phase names. */
+  killChainPhases: string[];
+  /** `x_opencti_detection`. */
+  detection?: boolean;
+}
+
+/** What a target needs to remove everything it holds for one indicator. */
+export interface TargetRemoval {
+  /** STIX id of the indicator. */
+  id: string;
+  /** Observables last sent for it, when known (lets targets fall back to a value lookup). */
+  observables?: Observable[];
+}
+
+/** The outcome for one indicator of a batch. */
+export type ItemResult =
+  | { id: string; ok: true }
+  | { id: string; ok: false; reason: string; retryable: boolean };
+
+/** A Microsoft threat-intelligence store. Implementations pace themselves and retry 429/5xx/401 internally. */
+export interface SyncTarget {
+  /** Which target this is. */
+  readonly name: TargetName;
+  /** Largest number of indicators per `upsert` call the connector should hand over. */
+  readonly maxBatch: number;
+  /** Creates or updates the indicators; resolves with one result per input id. */
+  upsert(items: TargetIndicator[], signal?: AbortSignal): Promise<ItemResult[]>;
+  /** Removes everything held for these indicators; removing an absent one is a success. */
+  remove(items: TargetRemoval[], signal?: AbortSignal): Promise<ItemResult[]>;
+  /** Extra status for `/status` (e.g. Defender's tenant cap reached). */
+  status?(): Record<string, unknown>;
+}
