@@ -32,6 +32,7 @@ export const SECRET_FIELDS: RegExp[] = [
   /assertion/i,
   /authorization/i,
   /api[-_]?key/i,
+  /credential/i,
   /private[-_]?key/i,
   /cookie/i,
   /^session$/i,
@@ -61,10 +62,10 @@ export function redactionPatterns(secrets: readonly string[] = []): RedactionPat
     b.length - a.length
   );
   for (const value of values) {
-    patterns.push({ pattern: new RegExp(escapeRegExp(value), "g"), replacement: REDACTED });
-    const encoded = encodeURIComponent(value);
-    if (encoded !== value) {
-      patterns.push({ pattern: new RegExp(escapeRegExp(encoded), "g"), replacement: REDACTED });
+    // The raw value, its URL-encoded form, and its form inside a JSON string (quotes, backslashes).
+    const forms = new Set([value, encodeURIComponent(value), JSON.stringify(value).slice(1, -1)]);
+    for (const form of forms) {
+      patterns.push({ pattern: new RegExp(escapeRegExp(form), "g"), replacement: REDACTED });
     }
   }
   return patterns;
@@ -72,11 +73,7 @@ export function redactionPatterns(secrets: readonly string[] = []): RedactionPat
 
 /** Masks secrets in a string the same way the log sink does (for error texts shown to users). */
 export function redactText(text: string, secrets: readonly string[] = []): string {
-  let out = text;
-  for (const { pattern, replacement } of redactionPatterns(secrets)) {
-    out = out.replace(pattern, replacement as string);
-  }
-  return out;
+  return applyPatterns(text, redactionPatterns(secrets));
 }
 
 /** Builds the sink: field redaction, then pattern redaction on the formatted line. */
@@ -84,9 +81,51 @@ export function createSink(options: LoggingOptions = {}): Sink {
   const write = options.write ?? writeStdout;
   const format = options.format ?? (Deno.stdout.isTerminal() ? "text" : "json");
   const base: TextFormatter = format === "json" ? getJsonLinesFormatter() : getTextFormatter();
-  const formatter = redactByPattern(base, redactionPatterns(options.secrets));
-  const sink: Sink = (record: LogRecord) => write(formatter(record));
+  const patterns = redactionPatterns(options.secrets);
+  const formatter = redactByPattern(base, patterns);
+  // Values are masked before formatting (a formatter may escape a secret beyond recognition,
+  // e.g. quotes inside a JSON string inside the message), then the formatted line once more.
+  const sink: Sink = (record: LogRecord) =>
+    write(formatter({
+      ...record,
+      message: record.message.map((part) => redactValue(part, patterns, 0)),
+      properties: redactValue(record.properties, patterns, 0) as Record<string, unknown>,
+    }));
   return redactByField(sink, { fieldPatterns: SECRET_FIELDS, action: () => REDACTED });
+}
+
+/** Applies the patterns to every string inside a value (plain objects, arrays and errors). */
+function redactValue(
+  value: unknown,
+  patterns: readonly RedactionPattern[],
+  depth: number,
+): unknown {
+  if (typeof value === "string") return applyPatterns(value, patterns);
+  if (depth > 8 || typeof value !== "object" || value === null) return value;
+  if (Array.isArray(value)) return value.map((item) => redactValue(item, patterns, depth + 1));
+  if (value instanceof Error) {
+    const copy = new Error(applyPatterns(value.message, patterns));
+    copy.name = value.name;
+    if (value.stack !== undefined) copy.stack = applyPatterns(value.stack, patterns);
+    return copy;
+  }
+  const proto = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) return value;
+  const out: Record<string, unknown> = {};
+  for (const [key, item] of Object.entries(value)) {
+    out[key] = redactValue(item, patterns, depth + 1);
+  }
+  return out;
+}
+
+function applyPatterns(text: string, patterns: readonly RedactionPattern[]): string {
+  let out = text;
+  for (const { pattern, replacement } of patterns) {
+    out = typeof replacement === "string"
+      ? out.replaceAll(pattern, replacement)
+      : out.replaceAll(pattern, replacement);
+  }
+  return out;
 }
 
 /** Configures logtape once for the process (call again to reconfigure, e.g. in tests). */
@@ -96,7 +135,7 @@ export async function setupLogging(options: LoggingOptions = {}): Promise<void> 
     reset: true,
     sinks: { main: createSink(options) },
     loggers: [
-      { category: ["octi"], lowestLevel: (options.level ?? "info") as LogLevel, sinks: ["main"] },
+      { category: ["octi"], lowestLevel: toLogLevel(options.level ?? "info"), sinks: ["main"] },
       { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["main"] },
     ],
   });
@@ -107,9 +146,18 @@ export function getLogger(component: string, ...sub: string[]): Logger {
   return logtapeLogger(["octi", component, ...sub]).with({ connector: component });
 }
 
+/** logtape names the warning level "warning". */
+function toLogLevel(level: Level): LogLevel {
+  return level === "warn" ? "warning" : level;
+}
+
 const encoder = new TextEncoder();
 function writeStdout(line: string): void {
-  Deno.stdout.writeSync(encoder.encode(line.endsWith("\n") ? line : `${line}\n`));
+  const bytes = encoder.encode(line.endsWith("\n") ? line : `${line}\n`);
+  // writeSync may write only part of the buffer (pipes); keep going until all of it is out.
+  for (let offset = 0; offset < bytes.length;) {
+    offset += Deno.stdout.writeSync(bytes.subarray(offset));
+  }
 }
 
 function escapeRegExp(value: string): string {

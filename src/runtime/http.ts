@@ -38,20 +38,37 @@ export async function request(
     maxBytes = 50 * 1024 * 1024,
     signal,
   } = options;
-  const timeout = AbortSignal.timeout(timeoutMs);
-  const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
-  let response: Response;
+  // Our own timer (not AbortSignal.timeout) so it is cleared as soon as the body is read.
+  const timer = new AbortController();
+  const handle = setTimeout(
+    () => timer.abort(new DOMException(`Timed out after ${timeoutMs} ms`, "TimeoutError")),
+    timeoutMs,
+  );
+  const callerSignals = [signal, init.signal ?? undefined].filter((s): s is AbortSignal =>
+    s !== undefined
+  );
+  const caller = callerSignals.length === 0
+    ? undefined
+    : callerSignals.length === 1
+    ? callerSignals[0]
+    : AbortSignal.any(callerSignals);
+  const combined = caller ? AbortSignal.any([caller, timer.signal]) : timer.signal;
   try {
-    response = await doFetch(url, { ...init, signal: combined });
-  } catch (error) {
-    throw translateFailure(error, url, timeoutMs, timeout, signal);
-  }
-  try {
-    const text = await readLimited(response, maxBytes);
-    return { status: response.status, headers: response.headers, text };
-  } catch (error) {
-    if (error instanceof ResponseTooLargeError) throw error;
-    throw translateFailure(error, url, timeoutMs, timeout, signal);
+    let response: Response;
+    try {
+      response = await doFetch(url, { ...init, signal: combined });
+    } catch (error) {
+      throw translateFailure(error, url, timeoutMs, timer.signal, caller);
+    }
+    try {
+      const text = await readLimited(response, maxBytes);
+      return { status: response.status, headers: response.headers, text };
+    } catch (error) {
+      if (error instanceof ResponseTooLargeError) throw error;
+      throw translateFailure(error, url, timeoutMs, timer.signal, caller);
+    }
+  } finally {
+    clearTimeout(handle);
   }
 }
 
@@ -75,7 +92,7 @@ export function excerpt(text: string, max = 300): string {
 async function readLimited(response: Response, maxBytes: number): Promise<string> {
   const declared = Number(response.headers.get("content-length") ?? "NaN");
   if (declared > maxBytes) {
-    await response.body?.cancel();
+    await response.body?.cancel().catch(() => {});
     throw new ResponseTooLargeError(
       `Response of ${declared} bytes exceeds the limit of ${maxBytes} bytes`,
     );
@@ -89,7 +106,7 @@ async function readLimited(response: Response, maxBytes: number): Promise<string
     if (done) break;
     size += value.byteLength;
     if (size > maxBytes) {
-      await reader.cancel();
+      await reader.cancel().catch(() => {});
       throw new ResponseTooLargeError(`Response exceeds the limit of ${maxBytes} bytes`);
     }
     chunks.push(value);

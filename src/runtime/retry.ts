@@ -11,8 +11,13 @@ export interface RetryOptions {
   attempts?: number;
   /** Base delay of the exponential backoff in ms. @default 500 */
   baseMs?: number;
-  /** Largest delay between two attempts in ms (also caps `Retry-After`). @default 30000 */
+  /** Largest backoff delay between two attempts in ms (a server's `Retry-After` is not shortened). @default 30000 */
   capMs?: number;
+  /**
+   * Longest server-requested wait (`Retry-After`) honoured, in ms; a longer one ends the retries
+   * with the error, since retrying sooner would only be throttled again. @default 300000
+   */
+  maxRetryAfterMs?: number;
   /** Decides whether an error is worth another try. @default isRetryable */
   shouldRetry?: (error: unknown) => boolean;
   /** Called before each wait, for logging. @default no-op */
@@ -43,6 +48,9 @@ export function parseRetryAfter(value: string | null | undefined, now: number): 
   const text = value.trim();
   if (text === "") return undefined;
   if (/^\d+(\.\d+)?$/.test(text)) return Math.round(Number(text) * 1000);
+  // Only the HTTP-date forms (IMF-fixdate, RFC 850, asctime) all start with a day name;
+  // Date.parse alone would read "-1" or "1 2" as dates.
+  if (!/^(Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*,?\s/i.test(text)) return undefined;
   const date = Date.parse(text);
   if (Number.isNaN(date)) return undefined;
   return Math.max(0, date - now);
@@ -59,10 +67,16 @@ export function backoffDelay(
   return Math.floor(random() * ceiling);
 }
 
-/** The server-requested delay carried by an error, if any. */
+/**
+ * The server-requested delay carried by an error, if any: its `Retry-After` header, else a
+ * Sentinel-style "Try again in N seconds" in the body (plus one second of margin).
+ */
 export function retryAfterOf(error: unknown, now: number): number | undefined {
-  if (error instanceof HttpError) return parseRetryAfter(error.headers.get("retry-after"), now);
-  return undefined;
+  if (!(error instanceof HttpError)) return undefined;
+  const header = parseRetryAfter(error.headers.get("retry-after"), now);
+  if (header !== undefined) return header;
+  const hint = /try again in (\d+(?:\.\d+)?) seconds?/i.exec(error.body);
+  return hint ? Math.round(Number(hint[1]) * 1000) + 1000 : undefined;
 }
 
 /** Runs `fn` until it succeeds, a non-retryable error occurs, or the attempts run out. */
@@ -74,6 +88,7 @@ export async function retry<T>(
     attempts = 5,
     baseMs = 500,
     capMs = 30_000,
+    maxRetryAfterMs = 300_000,
     shouldRetry = isRetryable,
     onRetry,
     signal,
@@ -88,9 +103,8 @@ export async function retry<T>(
     } catch (error) {
       if (attempt >= attempts || !shouldRetry(error) || signal?.aborted) throw error;
       const requested = retryAfterOf(error, now());
-      const delayMs = requested !== undefined
-        ? Math.min(requested, capMs)
-        : backoffDelay(attempt, baseMs, capMs, random);
+      if (requested !== undefined && requested > maxRetryAfterMs) throw error;
+      const delayMs = requested ?? backoffDelay(attempt, baseMs, capMs, random);
       onRetry?.({ attempt, delayMs, error });
       await sleep(delayMs, signal);
     }
