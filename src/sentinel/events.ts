@@ -1,0 +1,228 @@
+/** Stream frames → what the target must do: upsert an indicator, remove one, or skip with a reason. */
+import * as v from "valibot";
+import { readOpenCtiExtension } from "../stix/extension.ts";
+import { tlpOf } from "../stix/markings.ts";
+import { normalizeHashAlgorithm } from "../stix/hashes.ts";
+import { dedupe, observablesOf } from "../stix/pattern.ts";
+import type { Observable, ObservableType, StixObject } from "../stix/types.ts";
+import { isValidObservable } from "../stix/validate.ts";
+import type { TargetIndicator, TargetRemoval } from "./target.ts";
+
+/** Stable reasons a frame is skipped (metric label values). */
+export type SkipReason =
+  | "malformed_event"
+  | "unsupported_entity_type"
+  | "unsupported_pattern_type"
+  | "unreadable_pattern"
+  | "invalid_value"
+  | "unknown_event";
+
+/** What one stream frame asks of the target. */
+export type Intent =
+  | { kind: "upsert"; indicator: TargetIndicator; dropped: { value: string; reason: string }[] }
+  | { kind: "remove"; removal: TargetRemoval; why: "deleted" | "revoked" | "expired" | "merged" }
+  | { kind: "skip"; id?: string; reason: SkipReason; detail: string };
+
+/** Observable types sent as raw observables (not indicators), as the upstream connector did. */
+const OBSERVABLE_TYPES: ReadonlySet<string> = new Set<ObservableType>([
+  "ipv4-addr",
+  "ipv6-addr",
+  "domain-name",
+  "hostname",
+  "url",
+  "email-addr",
+  "file",
+]);
+
+const StixShape = v.looseObject({ id: v.pipe(v.string(), v.minLength(1)), type: v.string() });
+const Envelope = v.looseObject({
+  data: StixShape,
+  context: v.optional(v.looseObject({ sources: v.optional(v.array(v.unknown())) })),
+});
+
+/** Options of {@linkcode intentsOf}. */
+export interface IntentOptions {
+  /** Current time in epoch ms, to remove indicators whose `valid_until` has passed. */
+  now: number;
+}
+
+/**
+ * Turns one data frame (`create`, `update`, `delete`, `merge`; `data` already JSON-parsed) into
+ * intents. Branches on the SSE event name, never on `data.type` (an update that leaves the
+ * stream's filter arrives as `delete`).
+ */
+export function intentsOf(event: string, data: unknown, options: IntentOptions): Intent[] {
+  const parsed = v.safeParse(Envelope, data);
+  if (!parsed.success) {
+    return [{
+      kind: "skip",
+      reason: "malformed_event",
+      detail: `event data is not a STIX envelope: ${v.summarize(parsed.issues)}`,
+    }];
+  }
+  const object = parsed.output.data as StixObject;
+  switch (event) {
+    case "create":
+    case "update":
+      return [upsertOrRemove(object, options)];
+    case "delete":
+      return [removal(object, "deleted")];
+    case "merge": {
+      const sources = (parsed.output.context?.sources ?? [])
+        .filter((s): s is StixObject => v.is(StixShape, s))
+        .filter((s) => isSynced(s.type))
+        .map((s) => removal(s, "merged"));
+      return [...sources, upsertOrRemove(object, options)];
+    }
+    default:
+      return [{
+        kind: "skip",
+        id: object.id,
+        reason: "unknown_event",
+        detail: `unknown event "${event}"`,
+      }];
+  }
+}
+
+function isSynced(type: string): boolean {
+  return type === "indicator" || OBSERVABLE_TYPES.has(type);
+}
+
+function upsertOrRemove(object: StixObject, options: IntentOptions): Intent {
+  if (!isSynced(object.type)) {
+    return {
+      kind: "skip",
+      id: object.id,
+      reason: "unsupported_entity_type",
+      detail: `entity type "${object.type}" is not synced`,
+    };
+  }
+  if (object.revoked === true) return removal(object, "revoked");
+  const validUntil = typeof object.valid_until === "string" ? Date.parse(object.valid_until) : NaN;
+  if (!Number.isNaN(validUntil) && validUntil <= options.now) return removal(object, "expired");
+
+  const found = object.type === "indicator" ? indicatorObservables(object) : rawObservable(object);
+  if ("reason" in found) return { kind: "skip", id: object.id, ...found };
+  const dropped: { value: string; reason: string }[] = [];
+  const observables = found.observables.filter((o) => {
+    const problem = isValidObservable(o);
+    if (problem) dropped.push({ value: o.value, reason: problem });
+    return problem === undefined;
+  });
+  if (observables.length === 0) {
+    return {
+      kind: "skip",
+      id: object.id,
+      reason: "invalid_value",
+      detail: dropped.map((d) => `${d.value}: ${d.reason}`).join("; ") || "no observable",
+    };
+  }
+  return { kind: "upsert", indicator: toTargetIndicator(object, observables), dropped };
+}
+
+function indicatorObservables(
+  object: StixObject,
+): { observables: Observable[] } | { reason: SkipReason; detail: string } {
+  const patternType = typeof object.pattern_type === "string"
+    ? object.pattern_type.toLowerCase()
+    : "stix";
+  if (patternType !== "stix") {
+    return {
+      reason: "unsupported_pattern_type",
+      detail: `pattern_type "${patternType}" is not a STIX pattern`,
+    };
+  }
+  const result = observablesOf(object);
+  if ("error" in result) return { reason: "unreadable_pattern", detail: result.error };
+  return { observables: result.observables };
+}
+
+function rawObservable(
+  object: StixObject,
+): { observables: Observable[] } | { reason: SkipReason; detail: string } {
+  if (object.type === "file") {
+    const hashes = typeof object.hashes === "object" && object.hashes !== null
+      ? object.hashes as Record<string, unknown>
+      : {};
+    const observables: Observable[] = [];
+    for (const [key, value] of Object.entries(hashes)) {
+      const hash = normalizeHashAlgorithm(key);
+      if (hash && typeof value === "string") observables.push({ type: "file", value, hash });
+    }
+    if (observables.length === 0) {
+      return { reason: "invalid_value", detail: "file has no MD5, SHA-1, SHA-256 or SHA-512 hash" };
+    }
+    return { observables: dedupe(observables) };
+  }
+  if (typeof object.value !== "string" || object.value === "") {
+    return { reason: "invalid_value", detail: `${object.type} has no value` };
+  }
+  return { observables: [{ type: object.type as ObservableType, value: object.value }] };
+}
+
+function removal(object: StixObject, why: "deleted" | "revoked" | "expired" | "merged"): Intent {
+  if (!isSynced(object.type)) {
+    return {
+      kind: "skip",
+      id: object.id,
+      reason: "unsupported_entity_type",
+      detail: `entity type "${object.type}" is not synced`,
+    };
+  }
+  const found = object.type === "indicator" ? indicatorObservables(object) : rawObservable(object);
+  const removal: TargetRemoval = { id: object.id };
+  if ("observables" in found) removal.observables = found.observables;
+  return { kind: "remove", removal, why };
+}
+
+function str(value: unknown): string | undefined {
+  return typeof value === "string" && value !== "" ? value : undefined;
+}
+
+function num(value: unknown): number | undefined {
+  return typeof value === "number" && Number.isFinite(value) ? value : undefined;
+}
+
+/** Builds the target-neutral view of an indicator or raw observable. */
+export function toTargetIndicator(object: StixObject, observables: Observable[]): TargetIndicator {
+  const ext = readOpenCtiExtension(object);
+  const labels = Array.isArray(object.labels)
+    ? object.labels.filter((l): l is string => typeof l === "string")
+    : ext.labels ?? [];
+  const markings = Array.isArray(object.object_marking_refs)
+    ? object.object_marking_refs.filter((m): m is string => typeof m === "string")
+    : [];
+  const phases = Array.isArray(object.kill_chain_phases)
+    ? object.kill_chain_phases.flatMap((p) =>
+      typeof p === "object" && p !== null &&
+        typeof (p as Record<string, unknown>).phase_name === "string"
+        ? [(p as Record<string, string>).phase_name as string]
+        : []
+    )
+    : [];
+  const indicator: TargetIndicator = {
+    id: object.id,
+    stix: object,
+    observables,
+    name: str(object.name) ?? observables[0]?.value ?? object.id,
+    labels,
+    killChainPhases: phases,
+  };
+  const optional: Record<string, unknown> = {
+    openctiId: ext.id,
+    description: str(object.description) ?? str(object.x_opencti_description),
+    score: ext.score,
+    confidence: num(object.confidence),
+    tlp: tlpOf(markings),
+    validFrom: str(object.valid_from),
+    validUntil: str(object.valid_until),
+    created: str(object.created),
+    modified: str(object.modified),
+    updatedAt: ext.updatedAt,
+    detection: ext.detection,
+  };
+  for (const [key, value] of Object.entries(optional)) {
+    if (value !== undefined) Object.assign(indicator, { [key]: value });
+  }
+  return indicator;
+}

@@ -1,0 +1,365 @@
+/**
+ * Building blocks shared by the Microsoft API simulators (Graph, Sentinel, Defender): bearer-token
+ * checks, a per-identity request window, injected failures, time scaling and a loopback server.
+ */
+import type { Context, MiddlewareHandler } from "hono";
+import { type Now, type Sleep, systemNow, systemSleep } from "../runtime/clock.ts";
+
+/** The claims a simulator needs from a verified access token. */
+export interface AuthClaims {
+  /** Tenant id. */
+  tid: string;
+  /** Application (client) id. */
+  appid: string;
+  /** Application roles (permissions) granted to the app. */
+  roles: string[];
+  /** The audience the token was issued for. */
+  aud: string;
+}
+
+/** Verifies a bearer token for one of the audiences; throws when signature, audience or expiry is bad. */
+export type VerifyToken = (token: string, audiences: string[]) => Promise<AuthClaims>;
+
+/** Renders an error response in the simulated API's own shape. */
+export type RenderError = (
+  c: Context,
+  status: number,
+  code: string,
+  message: string,
+  headers?: Record<string, string>,
+) => Response;
+
+/** Hono variables set by {@linkcode bearerAuth}. */
+export interface AuthVariables {
+  /** The verified claims of the caller. */
+  auth: AuthClaims;
+}
+
+/** Options of {@linkcode bearerAuth}. */
+export interface BearerAuthOptions {
+  /** Checks a token (e.g. the Entra simulator's `verifyAccessToken`). */
+  verify: VerifyToken;
+  /** Audiences accepted by this API (see {@linkcode audienceVariants}). */
+  audiences: string[];
+  /** The caller needs at least one of these roles, else 403. @default [] (no role check) */
+  roles?: string[];
+  /** Builds the API's error body. @default a Graph-style `{"error":{"code","message"}}` body */
+  renderError?: RenderError;
+  /** Error code for a missing or rejected token. @default "InvalidAuthenticationToken" */
+  unauthenticatedCode?: string;
+  /** Error code for a missing role. @default "Forbidden" */
+  forbiddenCode?: string;
+  /** Text of the 403 message (the sims name the permission to grant). @default lists `roles` */
+  forbiddenMessage?: string;
+}
+
+/** The accepted spellings of a resource audience: with and without the trailing slash. */
+export function audienceVariants(resource: string, ...aliases: string[]): string[] {
+  const base = resource.replace(/\/+$/, "");
+  return [base, `${base}/`, ...aliases];
+}
+
+/** A Graph-style error body: `{"error":{"code","message","innerError":{…}}}`. */
+export const renderGraphStyleError: RenderError = (c, status, code, message, headers) => {
+  for (const [name, value] of Object.entries(headers ?? {})) c.header(name, value);
+  return c.json(
+    {
+      error: {
+        code,
+        message,
+        innerError: { "request-id": crypto.randomUUID(), date: new Date().toISOString() },
+      },
+    },
+    status as 400,
+  );
+};
+
+/** Middleware that demands `Authorization: Bearer <token>` valid for the API, and the roles. */
+export function bearerAuth(
+  options: BearerAuthOptions,
+): MiddlewareHandler<{ Variables: AuthVariables }> {
+  const render = options.renderError ?? renderGraphStyleError;
+  const unauthenticated = options.unauthenticatedCode ?? "InvalidAuthenticationToken";
+  const forbidden = options.forbiddenCode ?? "Forbidden";
+  const roles = options.roles ?? [];
+  return async (c, next) => {
+    const header = c.req.header("authorization") ?? "";
+    const match = /^Bearer\s+(\S+)$/i.exec(header.trim());
+    if (!match?.[1]) {
+      return render(c, 401, unauthenticated, "Access token is empty or not a Bearer token.");
+    }
+    let claims: AuthClaims;
+    try {
+      claims = await options.verify(match[1], options.audiences);
+    } catch (error) {
+      const why = error instanceof Error ? error.message : String(error);
+      return render(c, 401, unauthenticated, `Access token validation failure: ${why}`);
+    }
+    if (roles.length > 0 && !roles.some((role) => claims.roles.includes(role))) {
+      return render(
+        c,
+        403,
+        forbidden,
+        options.forbiddenMessage ??
+          `Insufficient privileges to complete the operation: requires one of ${roles.join(", ")}`,
+      );
+    }
+    c.set("auth", claims);
+    await next();
+  };
+}
+
+/** Scales the documented time windows so tests and demos hit limits quickly. */
+export class TimeScale {
+  /** Multiplier applied to documented windows (0.01 makes a minute last 600 ms). */
+  readonly factor: number;
+
+  /** Builds a scale; `factor` must be positive. */
+  constructor(factor = 1) {
+    if (!(factor > 0)) throw new RangeError(`Time scale factor must be positive, got ${factor}`);
+    this.factor = factor;
+  }
+
+  /** The scaled length of a documented window in ms. */
+  window(documentedMs: number): number {
+    return Math.max(1, Math.round(documentedMs * this.factor));
+  }
+
+  /**
+   * A `Retry-After` header value for a wait of `ms`: whole seconds (rounded up) at the real scale,
+   * fractional seconds when scaled (clients accept both).
+   */
+  retryAfter(ms: number): string {
+    if (this.factor === 1) return String(Math.max(1, Math.ceil(ms / 1000)));
+    return (Math.max(1, ms) / 1000).toFixed(3);
+  }
+}
+
+/** Options of {@linkcode RateWindow}. */
+export interface RateWindowOptions {
+  /** Requests allowed per window. */
+  limit: number;
+  /** Window length in ms (sliding). @default 60000 */
+  windowMs?: number;
+  /** The clock. @default Date.now */
+  now?: Now;
+}
+
+/** Outcome of {@linkcode RateWindow.take}. */
+export type RateDecision =
+  | { ok: true }
+  | { ok: false; retryAfterMs: number; retryAfterSeconds: number };
+
+/** A sliding-window request counter per key (calling identity); over the limit → wait this long. */
+export class RateWindow {
+  #limit: number;
+  #windowMs: number;
+  #now: Now;
+  #hits = new Map<string, number[]>();
+  #peak = new Map<string, number>();
+  /** Requests refused so far (for assertions). */
+  refused = 0;
+
+  /** Builds a window with its limit. */
+  constructor(options: RateWindowOptions) {
+    this.#limit = options.limit;
+    this.#windowMs = options.windowMs ?? 60_000;
+    this.#now = options.now ?? systemNow;
+  }
+
+  /** Changes the limit (tests). */
+  setLimit(limit: number): void {
+    this.#limit = limit;
+  }
+
+  /** Counts one request for `key` if allowed; else says how long until a slot frees. */
+  take(key = "default"): RateDecision {
+    const now = this.#now();
+    const hits = (this.#hits.get(key) ?? []).filter((t) => t > now - this.#windowMs);
+    if (hits.length >= this.#limit) {
+      this.#hits.set(key, hits);
+      this.refused++;
+      const oldest = hits[0] ?? now;
+      const retryAfterMs = Math.max(1, oldest + this.#windowMs - now);
+      return { ok: false, retryAfterMs, retryAfterSeconds: Math.ceil(retryAfterMs / 1000) };
+    }
+    hits.push(now);
+    this.#hits.set(key, hits);
+    this.#peak.set(key, Math.max(this.#peak.get(key) ?? 0, hits.length));
+    return { ok: true };
+  }
+
+  /** The most requests accepted for `key` within one window so far. */
+  peak(key = "default"): number {
+    return this.#peak.get(key) ?? 0;
+  }
+
+  /** Requests accepted for `key` in the current window. */
+  count(key = "default"): number {
+    const now = this.#now();
+    return (this.#hits.get(key) ?? []).filter((t) => t > now - this.#windowMs).length;
+  }
+}
+
+/** One injected whole-request failure. */
+export interface InjectedFailure {
+  /** HTTP status to answer. */
+  status: number;
+  /** Body to send as JSON (or as text when a string); default: the API's error shape. */
+  body?: unknown;
+  /** Extra response headers (e.g. `Retry-After`). */
+  headers?: Record<string, string>;
+}
+
+/** One injected per-item failure inside a bulk request. */
+export interface PartialFailure {
+  /** Error code reported for the item. @default "InternalServerError" */
+  code: string;
+  /** Error message reported for the item. */
+  message: string;
+}
+
+/** A queue of failures a test wants the simulator to produce. */
+export class FailurePlan {
+  #queue: InjectedFailure[] = [];
+  #partial = new Map<string, PartialFailure>();
+  /** Delay added before every answer, in ms. */
+  latencyMs = 0;
+
+  /** The next `count` requests fail with `status` (and `body`, else the API's error shape). */
+  failNext(
+    status: number,
+    count = 1,
+    body?: unknown,
+    options: { headers?: Record<string, string> } = {},
+  ): void {
+    for (let i = 0; i < count; i++) {
+      const failure: InjectedFailure = { status };
+      if (body !== undefined) failure.body = body;
+      if (options.headers) failure.headers = options.headers;
+      this.#queue.push(failure);
+    }
+  }
+
+  /** Delays every answer by `ms`. */
+  setLatencyMs(ms: number): void {
+    this.latencyMs = ms;
+  }
+
+  /** The next bulk item carrying each key (externalId, STIX id…) fails once with this error. */
+  partialNext(
+    keys: Iterable<string>,
+    error: Partial<PartialFailure> = {},
+  ): void {
+    for (const key of keys) {
+      this.#partial.set(key, {
+        code: error.code ?? "InternalServerError",
+        message: error.message ?? "Injected item failure",
+      });
+    }
+  }
+
+  /** Takes the next whole-request failure, if any. */
+  takeFailure(): InjectedFailure | undefined {
+    return this.#queue.shift();
+  }
+
+  /** Takes the per-item failure planned for `key`, if any. */
+  takePartial(key: string | undefined): PartialFailure | undefined {
+    if (key === undefined) return undefined;
+    const failure = this.#partial.get(key);
+    if (failure) this.#partial.delete(key);
+    return failure;
+  }
+
+  /** Forgets every planned failure and the latency. */
+  clear(): void {
+    this.#queue = [];
+    this.#partial.clear();
+    this.latencyMs = 0;
+  }
+}
+
+/** Options of {@linkcode failureMiddleware}. */
+export interface FailureMiddlewareOptions {
+  /** Builds the API's error body when a failure has none. @default Graph-style */
+  renderError?: RenderError;
+  /** The sleep used for latency. @default a real timer */
+  sleep?: Sleep;
+}
+
+/** Middleware that applies the plan's latency and queued whole-request failures. */
+export function failureMiddleware(
+  plan: FailurePlan,
+  options: FailureMiddlewareOptions = {},
+): MiddlewareHandler {
+  const render = options.renderError ?? renderGraphStyleError;
+  const sleep = options.sleep ?? systemSleep;
+  return async (c, next) => {
+    if (plan.latencyMs > 0) await sleep(plan.latencyMs, c.req.raw.signal);
+    const failure = plan.takeFailure();
+    if (!failure) return await next();
+    if (failure.body === undefined) {
+      return render(
+        c,
+        failure.status,
+        defaultCode(failure.status),
+        "Injected failure",
+        failure.headers,
+      );
+    }
+    const headers = new Headers(failure.headers);
+    if (typeof failure.body === "string") {
+      return new Response(failure.body, { status: failure.status, headers });
+    }
+    headers.set("content-type", "application/json");
+    return new Response(JSON.stringify(failure.body), { status: failure.status, headers });
+  };
+}
+
+/** A conventional error code for an HTTP status. */
+export function defaultCode(status: number): string {
+  switch (status) {
+    case 400:
+      return "BadRequest";
+    case 401:
+      return "InvalidAuthenticationToken";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "NotFound";
+    case 429:
+      return "TooManyRequests";
+    case 503:
+      return "ServiceUnavailable";
+    case 504:
+      return "GatewayTimeout";
+    default:
+      return status >= 500 ? "InternalServerError" : "BadRequest";
+  }
+}
+
+/** A running simulator on loopback. */
+export interface RunningServer {
+  /** Base URL, e.g. `http://127.0.0.1:41234`. */
+  url: string;
+  /** Stops the server and waits for it to finish. */
+  close(): Promise<void>;
+}
+
+/** Serves a Hono app on 127.0.0.1 with a free port. */
+export function serveOnLoopback(
+  app: { fetch(request: Request): Response | Promise<Response> },
+): RunningServer {
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    (request) => app.fetch(request),
+  );
+  const address = server.addr;
+  return {
+    url: `http://${address.hostname}:${address.port}`,
+    close: async () => {
+      await server.shutdown();
+    },
+  };
+}
