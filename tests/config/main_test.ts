@@ -1,0 +1,131 @@
+/** main.ts run as a subprocess with a cleared environment. */
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { assertNoSecret, bothEnv, sentinelEnv } from "./helpers.ts";
+
+const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
+const DENO_JSON = fileURLToPath(new URL("../../deno.json", import.meta.url));
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs main.ts in an empty temporary directory with only `env` (plus PATH/HOME/DENO_DIR). */
+async function runMain(args: string[], env: Record<string, string | undefined>): Promise<Run> {
+  const cwd = await Deno.makeTempDir({ prefix: "octi-main-" });
+  try {
+    const keep: Record<string, string> = {};
+    for (const name of ["PATH", "HOME", "DENO_DIR"]) {
+      const value = Deno.env.get(name);
+      if (value !== undefined) keep[name] = value;
+    }
+    for (const [name, value] of Object.entries(env)) if (value !== undefined) keep[name] = value;
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--quiet",
+        "--frozen",
+        "--config",
+        DENO_JSON,
+        "--allow-env",
+        "--allow-read",
+        MAIN,
+        ...args,
+      ],
+      cwd,
+      env: { ...keep, DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" },
+      clearEnv: true,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const decoder = new TextDecoder();
+    return {
+      code: output.code,
+      stdout: decoder.decode(output.stdout),
+      stderr: decoder.decode(output.stderr),
+    };
+  } finally {
+    await Deno.remove(cwd, { recursive: true });
+  }
+}
+
+Deno.test("main.ts exits 2 and says what to set when no connector is configured", async () => {
+  const run = await runMain([], {});
+  assert.equal(run.code, 2, run.stderr);
+  assert.match(run.stderr, /no connector is configured; set CONNECTORS=sentinel/);
+  assert.match(run.stderr, /TANIUM_INCIDENTS_URL/);
+  assert.match(run.stderr, /OPENCTI_URL \(opencti\.url\): required/);
+});
+
+Deno.test("main.ts --check-config exits 0 on a valid environment and names the connectors", async () => {
+  const run = await runMain(["--check-config"], bothEnv());
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal(run.stdout.trim(), "configuration is valid: sentinel, tanium-incidents");
+  assertNoSecret(run.stdout + run.stderr);
+});
+
+Deno.test("main.ts --check-config exits 2 and lists every problem on stderr", async () => {
+  const run = await runMain(
+    ["--check-config"],
+    sentinelEnv({ CONFIDENCE_LEVEL: "x", EXPIRE_TIME: "-1" }),
+  );
+  assert.equal(run.code, 2);
+  assert.equal(run.stdout, "");
+  assert.match(run.stderr, /Fix the configuration \(2 problems\)/);
+  assert.match(run.stderr, /CONFIDENCE_LEVEL \(sentinel\.confidence_level\)/);
+  assert.match(run.stderr, /EXPIRE_TIME \(sentinel\.expire_time\)/);
+  assertNoSecret(run.stderr);
+});
+
+Deno.test("main.ts --print-config prints YAML and JSON without any secret", async () => {
+  const env = bothEnv({ SERVER_ADMIN_TOKEN: "Zq9-ADMIN-s3cret-token-long" });
+  const yaml = await runMain(["--print-config"], env);
+  assert.equal(yaml.code, 0, yaml.stderr);
+  assert.match(yaml.stdout, /token: "\[REDACTED\]"/);
+  assertNoSecret(yaml.stdout + yaml.stderr);
+  const json = await runMain(["--print-config=json"], env);
+  assert.equal(json.code, 0, json.stderr);
+  const parsed = JSON.parse(json.stdout);
+  assert.equal(parsed.opencti.token, "[REDACTED]");
+  assert.equal(parsed.server.adminToken, "[REDACTED]");
+  assertNoSecret(json.stdout + json.stderr);
+});
+
+Deno.test("main.ts reads the file named by --config", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "octi-config-" });
+  try {
+    const file = `${dir}/config.yml`;
+    await Deno.writeTextFile(
+      file,
+      "opencti:\n  url: http://opencti.test\n  token: Zq9-OPENCTI-s3cret-token\n" +
+        "connectors: [sentinel]\nconnector:\n  id: 11111111-2222-4333-8444-555555555555\n" +
+        "sentinel:\n  tenant_id: contoso.onmicrosoft.com\n" +
+        "  client_id: 33333333-4444-4555-8666-777777777777\n  client_secret: Zq9-CLIENT-s3cret-value\n",
+    );
+    const run = await runMain(["--config", file, "--check-config"], {});
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout.trim(), "configuration is valid: sentinel");
+    const missing = await runMain(["--config", `${dir}/nope.yml`], {});
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /--config .*nope\.yml: cannot read it: the file does not exist/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("main.ts rejects bad arguments with status 2 and prints help with status 0", async () => {
+  const bad = await runMain(["--nope"], {});
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /Unknown option "--nope"; see --help/);
+  const help = await runMain(["--help"], {});
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /--check-config/);
+});
+
+Deno.test("main.ts refuses to pretend it runs before the connectors are wired", async () => {
+  const run = await runMain([], sentinelEnv({ SENTINEL_TARGET: "defender" }));
+  assert.equal(run.code, 1);
+  assert.match(run.stderr, /connectors are not wired yet/);
+});
