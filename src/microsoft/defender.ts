@@ -1,0 +1,670 @@
+/**
+ * The `defender` target: the Microsoft Defender for Endpoint indicators API (reference
+ * `microsoft.md` §5). Creates and updates go through `import` (≤ 500 per call, ≤ 30 calls a
+ * minute); removals find our indicators with an escaped, URL-encoded `$filter` restricted to our
+ * `application`, then `BatchDelete` them. When the 15,000-per-tenant cap is reached, creations
+ * stop while updates and deletes go on.
+ *
+ * @module
+ */
+import type { Logger } from "@logtape/logtape";
+import { getLogger } from "../log.ts";
+import { type Now, type Sleep, systemNow, systemSleep } from "../runtime/clock.ts";
+import { HttpError } from "../runtime/errors.ts";
+import { excerpt, type Fetch, type HttpResponse, request } from "../runtime/http.ts";
+import { RateLimiter } from "../runtime/rate_limiter.ts";
+import { backoffDelay, isRetryable, parseRetryAfter } from "../runtime/retry.ts";
+import type { Observable } from "../stix/types.ts";
+import type { ItemResult, SyncTarget, TargetIndicator, TargetRemoval } from "../sentinel/target.ts";
+import { filterQuery, odataEq } from "./odata.ts";
+import type { TokenSource } from "./token_source.ts";
+import {
+  batchDeleteBody,
+  DEFENDER_MAX_BATCH_DELETE,
+  DEFENDER_MAX_IMPORT,
+  type DefenderIndicator,
+  type DefenderMappingOptions,
+  defenderTypeOf,
+  importBody,
+  indicatorKey,
+  isTenantCapMessage,
+  type ListedIndicator,
+  parseDefenderError,
+  parseImportAnswer,
+  parseListAnswer,
+  toDefenderIndicators,
+} from "./defender_mapping.ts";
+
+/** Options of {@linkcode DefenderTarget}. */
+export interface DefenderTargetOptions extends Omit<DefenderMappingOptions, "now"> {
+  /** Hands out Defender tokens. */
+  tokens: TokenSource;
+  /** API host (`DEFENDER_API_URL`). @default "https://api.securitycenter.microsoft.com" */
+  apiUrl?: string;
+  /** Token scope (`DEFENDER_SCOPE`). @default "https://api.securitycenter.microsoft.com/.default" */
+  scope?: string;
+  /** `import` calls per minute. @default 30 */
+  rateLimitPerMinute?: number;
+  /** `BatchDelete` calls per minute. @default 30 */
+  batchDeleteRateLimitPerMinute?: number;
+  /** List and single-delete calls per minute. @default 100 */
+  queryRateLimitPerMinute?: number;
+  /** Indicators per `upsert` call and per `import` request (at most 500). @default 500 */
+  maxBatch?: number;
+  /** Attempts per request on 429, 5xx and network errors (a 401 adds one after a token refresh). @default 6 */
+  maxAttempts?: number;
+  /** Base of the exponential backoff in ms. @default 1000 */
+  backoffBaseMs?: number;
+  /** Largest backoff or server-requested wait in ms. @default 60000 */
+  backoffCapMs?: number;
+  /** Page size of list calls (`$top`, at most 10,000). @default 10000 */
+  pageSize?: number;
+  /** Time allowed for one HTTP exchange, in ms. @default 30000 */
+  timeoutMs?: number;
+  /** The fetch to use. @default globalThis.fetch */
+  fetch?: Fetch;
+  /** The clock. @default Date.now */
+  now?: Now;
+  /** The sleep. @default a real timer */
+  sleep?: Sleep;
+  /** Random source in [0, 1) for jitter. @default Math.random */
+  random?: () => number;
+  /** Logger. @default getLogger("sentinel", "defender-api") */
+  logger?: Logger;
+}
+
+type RecordOutcome = { ok: true } | { ok: false; reason: string; retryable: boolean };
+
+interface Call {
+  method: "GET" | "POST" | "DELETE";
+  url: string;
+  body?: string;
+  limiter: RateLimiter;
+  what: string;
+}
+
+/** Reason given for creations refused while the tenant cap is reached. */
+export const CAP_REACHED_REASON =
+  "Defender's tenant cap of 15,000 active indicators is reached: delete indicators (or let them expire) to make room";
+
+/** Writes OpenCTI indicators to Microsoft Defender for Endpoint. */
+export class DefenderTarget implements SyncTarget {
+  /** Target name. */
+  readonly name = "defender" as const;
+  /** Indicators per `upsert` call. */
+  readonly maxBatch: number;
+  readonly #tokens: TokenSource;
+  readonly #mapping: Omit<DefenderMappingOptions, "now">;
+  readonly #application: string;
+  readonly #apiUrl: string;
+  readonly #scope: string;
+  readonly #maxAttempts: number;
+  readonly #backoffBaseMs: number;
+  readonly #backoffCapMs: number;
+  readonly #pageSize: number;
+  readonly #timeoutMs: number;
+  readonly #fetch: Fetch;
+  readonly #now: Now;
+  readonly #sleep: Sleep;
+  readonly #random: () => number;
+  readonly #import: RateLimiter;
+  readonly #batchDelete: RateLimiter;
+  readonly #query: RateLimiter;
+  readonly #log: Logger;
+  #capReached = false;
+  #capReachedAt: string | undefined;
+  /** Keys (type|value) of our indicators known to exist; loaded when the cap is reached. */
+  #existing: Set<string> | undefined;
+  #lastError: string | undefined;
+  #counters = { imported: 0, rejected: 0, skippedObservables: 0, deleted: 0, throttled: 0 };
+
+  /** Builds the target; throws a TypeError on an unusable option. */
+  constructor(options: DefenderTargetOptions) {
+    const {
+      tokens,
+      apiUrl = "https://api.securitycenter.microsoft.com",
+      scope = "https://api.securitycenter.microsoft.com/.default",
+      rateLimitPerMinute = 30,
+      batchDeleteRateLimitPerMinute = 30,
+      queryRateLimitPerMinute = 100,
+      maxBatch = DEFENDER_MAX_IMPORT,
+      maxAttempts = 6,
+      backoffBaseMs = 1000,
+      backoffCapMs = 60_000,
+      pageSize = 10_000,
+      timeoutMs = 30_000,
+      fetch = globalThis.fetch,
+      now = systemNow,
+      sleep = systemSleep,
+      random = Math.random,
+      logger,
+      ...mapping
+    } = options;
+    this.#tokens = tokens;
+    this.#application = mapping.application ?? "OpenCTI";
+    if (this.#application.trim() === "") {
+      throw new TypeError("Set a Defender application name: it is how our indicators are found");
+    }
+    this.#mapping = { ...mapping, application: this.#application };
+    this.#apiUrl = apiUrl.replace(/\/+$/, "");
+    this.#scope = scope;
+    this.maxBatch = Math.max(1, Math.min(maxBatch, DEFENDER_MAX_IMPORT));
+    this.#maxAttempts = maxAttempts;
+    this.#backoffBaseMs = backoffBaseMs;
+    this.#backoffCapMs = backoffCapMs;
+    this.#pageSize = Math.max(1, Math.min(pageSize, 10_000));
+    this.#timeoutMs = timeoutMs;
+    this.#fetch = fetch;
+    this.#now = now;
+    this.#sleep = sleep;
+    this.#random = random;
+    const clock = { now, sleep, windowMs: 60_000 };
+    this.#import = new RateLimiter({ ...clock, limit: rateLimitPerMinute });
+    this.#batchDelete = new RateLimiter({ ...clock, limit: batchDeleteRateLimitPerMinute });
+    this.#query = new RateLimiter({ ...clock, limit: queryRateLimitPerMinute });
+    this.#log = logger ?? getLogger("sentinel", "defender-api");
+  }
+
+  /**
+   * Creates or updates one Defender indicator per supported observable. An observable Defender
+   * cannot take is dropped (and logged) when the indicator has others; an indicator with none
+   * fails with the reasons, not retryable. While the tenant cap is reached only indicators that
+   * already exist are sent (updates); the others fail with {@linkcode CAP_REACHED_REASON}.
+   */
+  async upsert(items: TargetIndicator[], signal?: AbortSignal): Promise<ItemResult[]> {
+    const results = new Map<string, ItemResult>();
+    /** For each item still in play, the keys of its records and the failures seen so far. */
+    const pending = new Map<string, { keys: string[]; failures: string[]; retry: boolean }>();
+    const records = new Map<string, DefenderIndicator>();
+    const now = this.#now();
+    for (const item of items) {
+      const mapped = toDefenderIndicators(item, { ...this.#mapping, now });
+      for (const skip of mapped.skipped) {
+        this.#counters.skippedObservables++;
+        this.#log.warn("Dropped observable {value} of {id}: {reason}", {
+          id: item.id,
+          value: skip.observable.value,
+          reason: skip.reason,
+        });
+      }
+      if (mapped.records.length === 0) {
+        const reasons = mapped.skipped.map((s) => s.reason);
+        const reason = reasons.length > 0
+          ? `Nothing Defender can take: ${[...new Set(reasons)].join("; ")}`
+          : "The indicator has no observable";
+        pending.delete(item.id);
+        results.set(item.id, { id: item.id, ok: false, reason, retryable: false });
+        continue;
+      }
+      const keys: string[] = [];
+      for (const record of mapped.records) {
+        const key = indicatorKey(record.indicatorType, record.indicatorValue);
+        keys.push(key);
+        records.set(key, record);
+      }
+      results.delete(item.id);
+      pending.set(item.id, { keys, failures: [], retry: false });
+    }
+
+    const failedKeys = new Map<string, { reason: string; retryable: boolean }>();
+    let toSend = [...records.entries()];
+    if (this.#capReached) {
+      try {
+        const existing = await this.#knownKeys(signal);
+        toSend = toSend.filter(([key]) => {
+          if (existing.has(key)) return true;
+          failedKeys.set(key, { reason: CAP_REACHED_REASON, retryable: false });
+          return false;
+        });
+      } catch (error) {
+        if (signal?.aborted) throw error;
+        const reason = this.#note(error, "Defender list");
+        for (const [key] of toSend) failedKeys.set(key, { reason, retryable: true });
+        toSend = [];
+      }
+    }
+
+    for (let start = 0; start < toSend.length; start += this.maxBatch) {
+      const chunk = toSend.slice(start, start + this.maxBatch);
+      const outcomes = await this.#importChunk(chunk.map(([, record]) => record), signal);
+      chunk.forEach(([key], index) => {
+        const outcome = outcomes[index];
+        if (outcome === undefined) {
+          failedKeys.set(key, { reason: "Defender returned no result for it", retryable: true });
+        } else if (!outcome.ok) {
+          failedKeys.set(key, { reason: outcome.reason, retryable: outcome.retryable });
+        } else {
+          this.#existing?.add(key);
+        }
+      });
+    }
+
+    for (const [id, state] of pending) {
+      for (const key of state.keys) {
+        const failure = failedKeys.get(key);
+        if (!failure) continue;
+        state.failures.push(`${key.split("|").slice(1).join("|")}: ${failure.reason}`);
+        state.retry ||= failure.retryable;
+      }
+      results.set(
+        id,
+        state.failures.length === 0 ? { id, ok: true } : {
+          id,
+          ok: false,
+          reason: state.failures.join("; "),
+          retryable: state.retry,
+        },
+      );
+    }
+    return items.map((item) => results.get(item.id) ?? missing(item.id));
+  }
+
+  /**
+   * Deletes our Defender indicators for these OpenCTI indicators: found by type and value (or, with
+   * no observables given, by a scan of our application's indicators), kept only when their
+   * `externalID` is this indicator's, then removed with `BatchDelete`. Absent = success.
+   */
+  async remove(items: TargetRemoval[], signal?: AbortSignal): Promise<ItemResult[]> {
+    const results = new Map<string, ItemResult>();
+    const idsOf = new Map<string, Set<string>>();
+    const keyOfId = new Map<string, string>();
+    let scan: ListedIndicator[] | undefined;
+    for (const item of items) {
+      if (idsOf.has(item.id) || results.has(item.id)) continue;
+      try {
+        let found: ListedIndicator[];
+        if (item.observables && item.observables.length > 0) {
+          found = await this.#findByObservables(item.observables, signal);
+        } else {
+          scan ??= await this.#listOwn(signal);
+          found = scan;
+        }
+        const mine = found.filter((x) =>
+          x.externalID === item.id ||
+          (x.externalID === undefined && item.observables !== undefined &&
+            x.application === this.#application)
+        );
+        const ids = new Set(mine.map((x) => x.id));
+        for (const x of mine) keyOfId.set(x.id, indicatorKey(x.indicatorType, x.indicatorValue));
+        idsOf.set(item.id, ids);
+      } catch (error) {
+        if (signal?.aborted) throw error;
+        results.set(item.id, {
+          id: item.id,
+          ok: false,
+          reason: this.#note(error, "Defender lookup"),
+          retryable: retryableError(error),
+        });
+      }
+    }
+
+    const allIds = [...new Set([...idsOf.values()].flatMap((ids) => [...ids]))];
+    const failedIds = new Map<string, { reason: string; retryable: boolean }>();
+    for (let start = 0; start < allIds.length; start += DEFENDER_MAX_BATCH_DELETE) {
+      const chunk = allIds.slice(start, start + DEFENDER_MAX_BATCH_DELETE);
+      for (const [id, failure] of await this.#deleteChunk(chunk, signal)) {
+        failedIds.set(id, failure);
+      }
+    }
+    let deleted = 0;
+    for (const id of allIds) {
+      if (failedIds.has(id)) continue;
+      deleted++;
+      const key = keyOfId.get(id);
+      if (key !== undefined) this.#existing?.delete(key);
+    }
+    this.#counters.deleted += deleted;
+    if (deleted > 0 && this.#capReached) {
+      this.#capReached = false;
+      this.#capReachedAt = undefined;
+      this.#log.info("Deleted {count} Defender indicators: creating again", { count: deleted });
+    }
+
+    for (const [id, ids] of idsOf) {
+      const failures = [...ids].map((x) => failedIds.get(x)).filter((f) => f !== undefined);
+      results.set(
+        id,
+        failures.length === 0 ? { id, ok: true } : {
+          id,
+          ok: false,
+          reason: failures.map((f) => f.reason).join("; "),
+          retryable: failures.some((f) => f.retryable),
+        },
+      );
+    }
+    return items.map((item) => results.get(item.id) ?? missing(item.id));
+  }
+
+  /** Cap state, counters and the last error, for `/status`. */
+  status(): Record<string, unknown> {
+    const status: Record<string, unknown> = {
+      application: this.#application,
+      capReached: this.#capReached,
+      ...this.#counters,
+    };
+    if (this.#capReachedAt !== undefined) status.capReachedAt = this.#capReachedAt;
+    if (this.#lastError !== undefined) status.lastError = this.#lastError;
+    return status;
+  }
+
+  async #importChunk(
+    chunk: DefenderIndicator[],
+    signal?: AbortSignal,
+  ): Promise<RecordOutcome[]> {
+    const fail = (reason: string, retryable: boolean): RecordOutcome[] =>
+      chunk.map(() => ({ ok: false, reason, retryable }));
+    let response: HttpResponse;
+    try {
+      response = await this.#call({
+        method: "POST",
+        url: `${this.#apiUrl}/api/indicators/import`,
+        body: importBody(chunk),
+        limiter: this.#import,
+        what: "Defender import",
+      }, signal);
+    } catch (error) {
+      if (signal?.aborted) throw error;
+      return fail(this.#note(error, "Defender import"), retryableError(error));
+    }
+    if (response.status !== 200) {
+      const error = httpError(response, "Defender import");
+      if (isTenantCapMessage(response.text)) this.#reachCap(response.text);
+      return fail(this.#note(error, "Defender import"), statusRetryable(response.status));
+    }
+    const outcomes = parseImportAnswer(response.text);
+    if (!outcomes) {
+      return fail(
+        this.#note(
+          new Error(`Defender import answered an unreadable body: ${excerpt(response.text)}`),
+          "Defender import",
+        ),
+        true,
+      );
+    }
+    const byValue = new Map<string, (typeof outcomes)[number]>();
+    for (const outcome of outcomes) {
+      if (outcome.indicator !== undefined) byValue.set(outcome.indicator.toLowerCase(), outcome);
+    }
+    let failed = 0;
+    const results = chunk.map((record, index): RecordOutcome => {
+      const outcome = outcomes.length === chunk.length
+        ? outcomes[index]
+        : byValue.get(record.indicatorValue.toLowerCase());
+      if (!outcome) {
+        failed++;
+        return {
+          ok: false as const,
+          reason: "Defender returned no result for it",
+          retryable: true,
+        };
+      }
+      if (!outcome.isFailed) return { ok: true as const };
+      failed++;
+      const reason = outcome.failureReason ?? "Defender refused it";
+      if (isTenantCapMessage(reason)) {
+        this.#reachCap(reason);
+        return {
+          ok: false as const,
+          reason: `${CAP_REACHED_REASON} (${reason})`,
+          retryable: false,
+        };
+      }
+      this.#log.warn("Defender refused {value}: {reason}", {
+        value: record.indicatorValue,
+        externalID: record.externalID,
+        reason,
+      });
+      return { ok: false as const, reason: `Defender refused it: ${reason}`, retryable: false };
+    });
+    this.#counters.imported += chunk.length - failed;
+    this.#counters.rejected += failed;
+    this.#log.info("Imported {count} Defender indicators, {failed} refused", {
+      count: chunk.length - failed,
+      failed,
+    });
+    return results;
+  }
+
+  /** Deletes the ids; returns the ids that could not be deleted with the reason. */
+  async #deleteChunk(
+    ids: string[],
+    signal?: AbortSignal,
+  ): Promise<Map<string, { reason: string; retryable: boolean }>> {
+    const failed = new Map<string, { reason: string; retryable: boolean }>();
+    try {
+      const response = await this.#call({
+        method: "POST",
+        url: `${this.#apiUrl}/api/indicators/BatchDelete`,
+        body: batchDeleteBody(ids),
+        limiter: this.#batchDelete,
+        what: "Defender BatchDelete",
+      }, signal);
+      if (response.status >= 200 && response.status < 300) return failed;
+      if (response.status !== 404) throw httpError(response, "Defender BatchDelete");
+      // One of the ids is already gone: delete the rest one by one (404 = already gone).
+      this.#log.info("BatchDelete answered 404: deleting {count} indicators one by one", {
+        count: ids.length,
+      });
+      for (const id of ids) {
+        try {
+          const single = await this.#call({
+            method: "DELETE",
+            url: `${this.#apiUrl}/api/indicators/${encodeURIComponent(id)}`,
+            limiter: this.#query,
+            what: "Defender delete",
+          }, signal);
+          if (single.status === 404 || (single.status >= 200 && single.status < 300)) continue;
+          throw httpError(single, "Defender delete");
+        } catch (error) {
+          if (signal?.aborted) throw error;
+          failed.set(id, {
+            reason: this.#note(error, "Defender delete"),
+            retryable: retryableError(error),
+          });
+        }
+      }
+    } catch (error) {
+      if (signal?.aborted) throw error;
+      const reason = this.#note(error, "Defender BatchDelete");
+      for (const id of ids) failed.set(id, { reason, retryable: retryableError(error) });
+    }
+    return failed;
+  }
+
+  async #findByObservables(
+    observables: Observable[],
+    signal?: AbortSignal,
+  ): Promise<ListedIndicator[]> {
+    const found: ListedIndicator[] = [];
+    const seen = new Set<string>();
+    for (const observable of observables) {
+      const typed = defenderTypeOf(observable, true);
+      if (!typed.ok) continue;
+      const key = indicatorKey(typed.type, typed.value);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      const filter = [
+        odataEq("application", this.#application),
+        odataEq("indicatorType", typed.type),
+        odataEq("indicatorValue", typed.value),
+      ].join(" and ");
+      found.push(...await this.#list(filter, signal));
+    }
+    return found;
+  }
+
+  /** Every indicator of our application (all pages). */
+  #listOwn(signal?: AbortSignal): Promise<ListedIndicator[]> {
+    return this.#list(odataEq("application", this.#application), signal);
+  }
+
+  async #list(filter: string, signal?: AbortSignal): Promise<ListedIndicator[]> {
+    const out: ListedIndicator[] = [];
+    let url: string | undefined = `${this.#apiUrl}/api/indicators?${
+      filterQuery(filter)
+    }&$top=${this.#pageSize}`;
+    for (let page = 0; url !== undefined && page < 1000; page++) {
+      const response = await this.#call({
+        method: "GET",
+        url,
+        limiter: this.#query,
+        what: "Defender list",
+      }, signal);
+      if (response.status !== 200) throw httpError(response, "Defender list");
+      const parsed = parseListAnswer(response.text);
+      if (!parsed) {
+        throw new Error(`Defender list answered an unreadable body: ${excerpt(response.text)}`);
+      }
+      out.push(...parsed.items);
+      url = parsed.nextLink && sameOrigin(parsed.nextLink, this.#apiUrl)
+        ? parsed.nextLink
+        : undefined;
+    }
+    return out;
+  }
+
+  async #knownKeys(signal?: AbortSignal): Promise<Set<string>> {
+    if (this.#existing) return this.#existing;
+    const own = await this.#listOwn(signal);
+    this.#existing = new Set(own.map((x) => indicatorKey(x.indicatorType, x.indicatorValue)));
+    this.#log.info("Defender cap reached: {count} of our indicators exist and can be updated", {
+      count: this.#existing.size,
+    });
+    return this.#existing;
+  }
+
+  #reachCap(reason: string): void {
+    if (!this.#capReached) {
+      this.#capReached = true;
+      this.#capReachedAt = new Date(this.#now()).toISOString();
+      this.#existing = undefined;
+      this.#log.error(
+        "Defender tenant cap reached ({reason}): no more creations, updates and deletes go on",
+        { reason },
+      );
+    }
+  }
+
+  /** One request with pacing, a token, one refresh on 401, and retries on 429/5xx/network errors. */
+  async #call(call: Call, signal?: AbortSignal): Promise<HttpResponse> {
+    let refreshed = false;
+    for (let attempt = 1;; attempt++) {
+      await call.limiter.acquire(signal);
+      const token = await this.#tokens.getToken(this.#scope, signal);
+      const headers: Record<string, string> = {
+        authorization: `Bearer ${token}`,
+        accept: "application/json",
+      };
+      const init: RequestInit = { method: call.method, headers };
+      if (call.body !== undefined) {
+        headers["content-type"] = "application/json";
+        init.body = call.body;
+      }
+      let response: HttpResponse;
+      try {
+        response = await request(call.url, init, {
+          fetch: this.#fetch,
+          timeoutMs: this.#timeoutMs,
+          ...(signal ? { signal } : {}),
+        });
+      } catch (error) {
+        if (signal?.aborted || !isRetryable(error) || attempt >= this.#maxAttempts) throw error;
+        const delayMs = backoffDelay(
+          attempt,
+          this.#backoffBaseMs,
+          this.#backoffCapMs,
+          this.#random,
+        );
+        this.#log.warn("{what} failed, retrying in {delayMs} ms: {error}", {
+          what: call.what,
+          delayMs,
+          error: String(error),
+        });
+        await this.#sleep(delayMs, signal);
+        continue;
+      }
+      if (response.status === 401 && !refreshed) {
+        refreshed = true;
+        attempt--;
+        this.#tokens.invalidate(this.#scope);
+        this.#log.info("{what} answered 401: refreshing the token once", { what: call.what });
+        continue;
+      }
+      const throttled = response.status === 429;
+      if (!(throttled || response.status === 408 || response.status >= 500)) return response;
+      if (attempt >= this.#maxAttempts) return response;
+      const hinted = parseRetryAfter(response.headers.get("retry-after"), this.#now());
+      const delayMs = Math.min(
+        hinted ?? backoffDelay(attempt, this.#backoffBaseMs, this.#backoffCapMs, this.#random),
+        this.#backoffCapMs,
+      );
+      if (throttled) {
+        this.#counters.throttled++;
+        call.limiter.pause(delayMs);
+        this.#log.warn("{what} throttled (429): waiting {delayMs} ms", {
+          what: call.what,
+          delayMs,
+        });
+      } else {
+        this.#log.warn("{what} answered {status}: retrying in {delayMs} ms", {
+          what: call.what,
+          status: response.status,
+          delayMs,
+        });
+        await this.#sleep(delayMs, signal);
+      }
+    }
+  }
+
+  #note(error: unknown, what: string): string {
+    let message = error instanceof Error ? error.message : String(error);
+    if (error instanceof HttpError) {
+      const parsed = parseDefenderError(error.body);
+      if (parsed) {
+        message = `${what} failed with HTTP ${error.status} ${parsed.code}: ${parsed.message}` +
+          (parsed.target ? ` (correlation id ${parsed.target})` : "");
+      }
+      if (error.status === 401 || error.status === 403) {
+        message += ": grant the app the WindowsDefenderATP application permission Ti.ReadWrite " +
+          "(or Ti.ReadWrite.All) with admin consent";
+      }
+    }
+    this.#lastError = message;
+    this.#log.error("{what} failed: {error}", { what, error: message });
+    return message;
+  }
+}
+
+function httpError(response: HttpResponse, what: string): HttpError {
+  return new HttpError(
+    `${what} failed with HTTP ${response.status}: ${excerpt(response.text)}`,
+    response.status,
+    excerpt(response.text, 4096),
+    response.headers,
+  );
+}
+
+/** Payload problems (400, 413, 422) are final; throttling, server and permission problems are worth a later try. */
+function statusRetryable(status: number): boolean {
+  return status !== 400 && status !== 413 && status !== 422;
+}
+
+function retryableError(error: unknown): boolean {
+  if (error instanceof HttpError) return statusRetryable(error.status);
+  if (error instanceof Error && "retryable" in error && typeof error.retryable === "boolean") {
+    return error.retryable;
+  }
+  return true;
+}
+
+function sameOrigin(url: string, base: string): boolean {
+  try {
+    return new URL(url).origin === new URL(base).origin;
+  } catch {
+    return false;
+  }
+}
+
+function missing(id: string): ItemResult {
+  return { id, ok: false, reason: "No result for this indicator", retryable: true };
+}

@@ -1,0 +1,487 @@
+/**
+ * The `sentinel` target: the Microsoft Sentinel STIX objects upload API for creates, updates and
+ * revocations, and the ARM threat-intelligence API (exact query, then DELETE) for removals.
+ * Reference `microsoft.md` §3; lessons #5174 (batching), #6184 (exact delete), #12538
+ * (`indicator_types`), #3032 (token refresh).
+ *
+ * @module
+ */
+import type { Logger } from "@logtape/logtape";
+import { getLogger } from "../log.ts";
+import { type Now, type Sleep, systemNow, systemSleep } from "../runtime/clock.ts";
+import { HttpError } from "../runtime/errors.ts";
+import { excerpt, type Fetch, type HttpResponse, request } from "../runtime/http.ts";
+import { RateLimiter } from "../runtime/rate_limiter.ts";
+import { backoffDelay, isRetryable, parseRetryAfter } from "../runtime/retry.ts";
+import type { StixObject } from "../stix/types.ts";
+import type { ItemResult, SyncTarget, TargetIndicator, TargetRemoval } from "../sentinel/target.ts";
+import type { TokenSource } from "./token_source.ts";
+import {
+  armQueryBody,
+  parseArmQuery,
+  parseTryAgainMs,
+  parseUploadErrors,
+  RESERVED_SOURCE_SYSTEM,
+  SENTINEL_MAX_OBJECTS,
+  SENTINEL_REQUESTS_PER_MINUTE,
+  toSentinelObject,
+  uploadBody,
+} from "./sentinel_mapping.ts";
+
+/** Options of {@linkcode SentinelTarget}. */
+export interface SentinelTargetOptions {
+  /** Log Analytics workspace ID (GUID) used by the upload API. */
+  workspaceId: string;
+  /** Hands out ARM tokens. */
+  tokens: TokenSource;
+  /** Upload API host (`SENTINEL_API_URL`). @default "https://api.ti.sentinel.azure.com" */
+  apiUrl?: string;
+  /** Upload path after `/workspaces/{id}/` (the connector templates spell it `threatintelligence-stix-objects:upload`). @default "threat-intelligence-stix-objects:upload" */
+  uploadPath?: string;
+  /** Upload `api-version`. @default "2024-02-01-preview" */
+  uploadApiVersion?: string;
+  /** Azure Resource Manager host, for deletes. @default "https://management.azure.com" */
+  managementUrl?: string;
+  /** ARM threat-intelligence `api-version`. @default "2025-07-01-preview" */
+  armApiVersion?: string;
+  /** Azure subscription id holding the workspace (deletes need it). @default none: removals fail */
+  subscriptionId?: string;
+  /** Resource group of the workspace (deletes need it). @default none: removals fail */
+  resourceGroup?: string;
+  /** Workspace name (deletes need it). @default none: removals fail */
+  workspaceName?: string;
+  /** `sourcesystem` of the uploads; also the `source` used to find them again. @default "OpenCTI" */
+  sourceSystem?: string;
+  /** Labels added to every uploaded indicator. @default [] */
+  extraLabels?: string[];
+  /** Send `indicator_types` unchanged (see `toSentinelObject`). @default false */
+  keepIndicatorTypes?: boolean;
+  /** What `upsert` does with a `revoked: true` indicator: re-upload it revoked (reference §3.2), or delete it. @default "upload" */
+  revokeBy?: "upload" | "delete";
+  /** Token scope. @default "https://management.azure.com/.default" */
+  scope?: string;
+  /** Upload requests per minute (client-side pacing). @default 100 */
+  rateLimitPerMinute?: number;
+  /** ARM requests (query and DELETE) per minute. @default 100 */
+  armRateLimitPerMinute?: number;
+  /** Objects per upload request (at most 100). @default 100 */
+  maxBatch?: number;
+  /** Attempts per request on 429, 5xx and network errors (a 401 adds one after a token refresh). @default 6 */
+  maxAttempts?: number;
+  /** Base of the exponential backoff in ms. @default 1000 */
+  backoffBaseMs?: number;
+  /** Largest backoff or server-requested wait in ms. @default 60000 */
+  backoffCapMs?: number;
+  /** Margin added to the wait read from "Try again in N seconds", in ms. @default 1000 */
+  retryMarginMs?: number;
+  /** Time allowed for one HTTP exchange, in ms. @default 30000 */
+  timeoutMs?: number;
+  /** The fetch to use. @default globalThis.fetch */
+  fetch?: Fetch;
+  /** The clock. @default Date.now */
+  now?: Now;
+  /** The sleep. @default a real timer */
+  sleep?: Sleep;
+  /** Random source in [0, 1) for jitter. @default Math.random */
+  random?: () => number;
+  /** Logger. @default getLogger("sentinel", "sentinel-api") */
+  logger?: Logger;
+}
+
+interface Call {
+  method: "POST" | "DELETE";
+  url: string;
+  body?: string;
+  limiter: RateLimiter;
+  what: string;
+}
+
+/** Writes OpenCTI indicators to Microsoft Sentinel through the STIX objects upload API. */
+export class SentinelTarget implements SyncTarget {
+  /** Target name. */
+  readonly name = "sentinel" as const;
+  /** Indicators per `upsert` call (one STIX object each). */
+  readonly maxBatch: number;
+  readonly #o: Required<
+    Omit<
+      SentinelTargetOptions,
+      "subscriptionId" | "resourceGroup" | "workspaceName" | "logger" | "tokens"
+    >
+  >;
+  readonly #tokens: TokenSource;
+  readonly #armBase: string | undefined;
+  readonly #upload: RateLimiter;
+  readonly #arm: RateLimiter;
+  readonly #log: Logger;
+  #lastError: string | undefined;
+  #counters = { uploaded: 0, rejected: 0, deleted: 0, throttled: 0 };
+
+  /** Builds the target; throws a TypeError on an unusable option. */
+  constructor(options: SentinelTargetOptions) {
+    this.#o = {
+      workspaceId: options.workspaceId,
+      apiUrl: trimSlash(options.apiUrl ?? "https://api.ti.sentinel.azure.com"),
+      uploadPath: options.uploadPath ?? "threat-intelligence-stix-objects:upload",
+      uploadApiVersion: options.uploadApiVersion ?? "2024-02-01-preview",
+      managementUrl: trimSlash(options.managementUrl ?? "https://management.azure.com"),
+      armApiVersion: options.armApiVersion ?? "2025-07-01-preview",
+      sourceSystem: options.sourceSystem ?? "OpenCTI",
+      extraLabels: options.extraLabels ?? [],
+      keepIndicatorTypes: options.keepIndicatorTypes ?? false,
+      revokeBy: options.revokeBy ?? "upload",
+      scope: options.scope ?? "https://management.azure.com/.default",
+      rateLimitPerMinute: options.rateLimitPerMinute ?? SENTINEL_REQUESTS_PER_MINUTE,
+      armRateLimitPerMinute: options.armRateLimitPerMinute ?? 100,
+      maxBatch: Math.min(options.maxBatch ?? SENTINEL_MAX_OBJECTS, SENTINEL_MAX_OBJECTS),
+      maxAttempts: options.maxAttempts ?? 6,
+      backoffBaseMs: options.backoffBaseMs ?? 1000,
+      backoffCapMs: options.backoffCapMs ?? 60_000,
+      retryMarginMs: options.retryMarginMs ?? 1000,
+      timeoutMs: options.timeoutMs ?? 30_000,
+      fetch: options.fetch ?? globalThis.fetch,
+      now: options.now ?? systemNow,
+      sleep: options.sleep ?? systemSleep,
+      random: options.random ?? Math.random,
+    };
+    if (!/^[0-9a-f-]{36}$/i.test(this.#o.workspaceId)) {
+      throw new TypeError(
+        `The Sentinel workspace id "${this.#o.workspaceId}" is not a GUID: set the workspace ID (not its name)`,
+      );
+    }
+    if (this.#o.sourceSystem.trim() === "" || this.#o.sourceSystem === RESERVED_SOURCE_SYSTEM) {
+      throw new TypeError(
+        `The Sentinel source system "${this.#o.sourceSystem}" is empty or reserved: choose another name`,
+      );
+    }
+    if (this.#o.maxBatch < 1) throw new TypeError("Set maxBatch to 1 or more");
+    this.maxBatch = this.#o.maxBatch;
+    this.#tokens = options.tokens;
+    const { subscriptionId, resourceGroup, workspaceName } = options;
+    this.#armBase = subscriptionId && resourceGroup && workspaceName
+      ? `${this.#o.managementUrl}/subscriptions/${encodeURIComponent(subscriptionId)}` +
+        `/resourceGroups/${encodeURIComponent(resourceGroup)}` +
+        `/providers/Microsoft.OperationalInsights/workspaces/${encodeURIComponent(workspaceName)}` +
+        `/providers/Microsoft.SecurityInsights/threatIntelligence/main`
+      : undefined;
+    const clock = { now: this.#o.now, sleep: this.#o.sleep, windowMs: 60_000 };
+    this.#upload = new RateLimiter({ ...clock, limit: this.#o.rateLimitPerMinute });
+    this.#arm = new RateLimiter({ ...clock, limit: this.#o.armRateLimitPerMinute });
+    this.#log = options.logger ?? getLogger("sentinel", "sentinel-api");
+  }
+
+  /** Uploads the indicators in batches of up to 100 objects; a rejected record fails only its item. */
+  async upsert(items: TargetIndicator[], signal?: AbortSignal): Promise<ItemResult[]> {
+    const results = new Map<string, ItemResult>();
+    const toUpload = new Map<string, StixObject>();
+    const toDelete: TargetRemoval[] = [];
+    for (const item of items) {
+      if (item.stix.revoked === true && this.#o.revokeBy === "delete") {
+        toDelete.push({ id: item.id });
+        toUpload.delete(item.id);
+        continue;
+      }
+      const mapped = toSentinelObject(item, {
+        extraLabels: this.#o.extraLabels,
+        keepIndicatorTypes: this.#o.keepIndicatorTypes,
+        now: this.#o.now(),
+      });
+      if (mapped.ok) {
+        toUpload.set(item.id, mapped.object);
+        results.delete(item.id);
+      } else {
+        toUpload.delete(item.id);
+        results.set(item.id, { id: item.id, ok: false, reason: mapped.reason, retryable: false });
+        this.#log.warn("Skipped indicator {id}: {reason}", { id: item.id, reason: mapped.reason });
+      }
+    }
+    const objects = [...toUpload.values()];
+    for (let start = 0; start < objects.length; start += this.maxBatch) {
+      const chunk = objects.slice(start, start + this.maxBatch);
+      for (const result of await this.#uploadChunk(chunk, signal)) results.set(result.id, result);
+    }
+    if (toDelete.length > 0) {
+      for (const result of await this.remove(toDelete, signal)) results.set(result.id, result);
+    }
+    return items.map((item) => results.get(item.id) ?? missing(item.id));
+  }
+
+  /** Deletes every Sentinel indicator holding these STIX ids from our source; absent = success. */
+  async remove(items: TargetRemoval[], signal?: AbortSignal): Promise<ItemResult[]> {
+    const results = new Map<string, ItemResult>();
+    for (const item of items) {
+      if (results.has(item.id)) continue;
+      results.set(item.id, await this.#removeOne(item.id, signal));
+    }
+    return items.map((item) => results.get(item.id) ?? missing(item.id));
+  }
+
+  /** Counters and the last error, for `/status`. */
+  status(): Record<string, unknown> {
+    const status: Record<string, unknown> = {
+      workspaceId: this.#o.workspaceId,
+      sourceSystem: this.#o.sourceSystem,
+      deletesConfigured: this.#armBase !== undefined,
+      ...this.#counters,
+    };
+    if (this.#lastError !== undefined) status.lastError = this.#lastError;
+    return status;
+  }
+
+  async #uploadChunk(chunk: StixObject[], signal?: AbortSignal): Promise<ItemResult[]> {
+    const url = `${this.#o.apiUrl}/workspaces/${encodeURIComponent(this.#o.workspaceId)}/` +
+      `${this.#o.uploadPath}?api-version=${encodeURIComponent(this.#o.uploadApiVersion)}`;
+    const fail = (reason: string, retryable: boolean): ItemResult[] =>
+      chunk.map((object) => ({ id: object.id, ok: false, reason, retryable }));
+    let response: HttpResponse;
+    try {
+      response = await this.#call({
+        method: "POST",
+        url,
+        body: uploadBody(this.#o.sourceSystem, chunk),
+        limiter: this.#upload,
+        what: "Sentinel upload",
+      }, signal);
+    } catch (error) {
+      if (signal?.aborted) throw error;
+      return fail(this.#note(error), retryableError(error));
+    }
+    const errors = parseUploadErrors(response.text);
+    if (response.status === 200) {
+      if (errors === undefined) {
+        this.#log.warn("Sentinel upload answered 200 with an unexpected body: {body}", {
+          body: excerpt(response.text),
+        });
+      }
+      const rejected = new Map<number, string>();
+      for (const error of errors ?? []) {
+        const message = error.errorMessages.join("; ") || "rejected by Sentinel";
+        rejected.set(error.recordIndex, `${rejected.has(error.recordIndex) ? "; " : ""}${message}`);
+      }
+      const results = chunk.map((object, index): ItemResult => {
+        const reason = rejected.get(index);
+        return reason === undefined ? { id: object.id, ok: true } : {
+          id: object.id,
+          ok: false,
+          reason: `Sentinel rejected it: ${reason}`,
+          retryable: false,
+        };
+      });
+      const failed = results.filter((r) => !r.ok).length;
+      this.#counters.uploaded += chunk.length - failed;
+      this.#counters.rejected += failed;
+      this.#log.info("Uploaded {count} indicators to Sentinel, {failed} rejected", {
+        count: chunk.length - failed,
+        failed,
+      });
+      for (const result of results) {
+        if (!result.ok) {
+          this.#log.warn("Sentinel rejected indicator {id}: {reason}", {
+            id: result.id,
+            reason: result.reason,
+          });
+        }
+      }
+      return results;
+    }
+    if (response.status === 400 && errors && errors.length > 0) {
+      // Nothing was valid: Sentinel names each record's problem.
+      this.#counters.rejected += chunk.length;
+      const byIndex = new Map(errors.map((e) => [e.recordIndex, e.errorMessages.join("; ")]));
+      return chunk.map((object, index) => ({
+        id: object.id,
+        ok: false,
+        reason: `Sentinel rejected it: ${byIndex.get(index) ?? excerpt(response.text)}`,
+        retryable: false,
+      }));
+    }
+    return fail(
+      this.#note(httpError(response, "Sentinel upload")),
+      statusRetryable(response.status),
+    );
+  }
+
+  async #removeOne(stixId: string, signal?: AbortSignal): Promise<ItemResult> {
+    if (this.#armBase === undefined) {
+      return {
+        id: stixId,
+        ok: false,
+        reason: "Cannot delete from Sentinel: set the subscription id, resource group and " +
+          "workspace name of the workspace",
+        retryable: false,
+      };
+    }
+    const version = `api-version=${encodeURIComponent(this.#o.armApiVersion)}`;
+    try {
+      const ids: string[] = [];
+      let next: string | undefined = `${this.#armBase}/query?${version}`;
+      for (let page = 0; next !== undefined && page < 100; page++) {
+        const response = await this.#call({
+          method: "POST",
+          url: next,
+          body: armQueryBody(stixId, this.#o.sourceSystem),
+          limiter: this.#arm,
+          what: "Sentinel threat-intelligence query",
+        }, signal);
+        if (response.status !== 200) {
+          throw httpError(response, "Sentinel threat-intelligence query");
+        }
+        const parsed = parseArmQuery(response.text);
+        if (!parsed) {
+          throw new HttpError(
+            `Sentinel threat-intelligence query answered an unreadable body: ${
+              excerpt(response.text)
+            }`,
+            response.status,
+            excerpt(response.text, 4096),
+          );
+        }
+        ids.push(...parsed.ids);
+        next = parsed.nextLink && this.#sameOrigin(parsed.nextLink) ? parsed.nextLink : undefined;
+      }
+      if (ids.length === 0) {
+        this.#log.info("Nothing to delete in Sentinel for {id}", { id: stixId });
+        return { id: stixId, ok: true };
+      }
+      for (const resourceId of new Set(ids)) {
+        if (!/^\/subscriptions\/[^?#]+$/.test(resourceId) || resourceId.includes("..")) {
+          throw new Error(`Sentinel returned an unexpected resource id "${resourceId}"`);
+        }
+        const response = await this.#call({
+          method: "DELETE",
+          url: `${this.#o.managementUrl}${resourceId}?${version}`,
+          limiter: this.#arm,
+          what: "Sentinel indicator delete",
+        }, signal);
+        if (response.status === 404) continue;
+        if (response.status < 200 || response.status >= 300) {
+          throw httpError(response, "Sentinel indicator delete");
+        }
+        this.#counters.deleted++;
+      }
+      this.#log.info("Deleted {count} Sentinel indicators for {id}", {
+        count: ids.length,
+        id: stixId,
+      });
+      return { id: stixId, ok: true };
+    } catch (error) {
+      if (signal?.aborted) throw error;
+      return { id: stixId, ok: false, reason: this.#note(error), retryable: retryableError(error) };
+    }
+  }
+
+  /** One request with pacing, a token, one refresh on 401, and retries on 429/5xx/network errors. */
+  async #call(call: Call, signal?: AbortSignal): Promise<HttpResponse> {
+    const o = this.#o;
+    let refreshed = false;
+    for (let attempt = 1;; attempt++) {
+      await call.limiter.acquire(signal);
+      const token = await this.#tokens.getToken(o.scope, signal);
+      const headers: Record<string, string> = {
+        authorization: `Bearer ${token}`,
+        accept: "application/json",
+      };
+      if (call.body !== undefined) headers["content-type"] = "application/json";
+      let response: HttpResponse;
+      try {
+        const init: RequestInit = { method: call.method, headers };
+        if (call.body !== undefined) init.body = call.body;
+        response = await request(call.url, init, {
+          fetch: o.fetch,
+          timeoutMs: o.timeoutMs,
+          ...(signal ? { signal } : {}),
+        });
+      } catch (error) {
+        if (signal?.aborted || !isRetryable(error) || attempt >= o.maxAttempts) throw error;
+        const delayMs = backoffDelay(attempt, o.backoffBaseMs, o.backoffCapMs, o.random);
+        this.#log.warn("{what} failed, retrying in {delayMs} ms: {error}", {
+          what: call.what,
+          delayMs,
+          error: String(error),
+        });
+        await o.sleep(delayMs, signal);
+        continue;
+      }
+      if (response.status === 401 && !refreshed) {
+        refreshed = true;
+        attempt--;
+        this.#tokens.invalidate(o.scope);
+        this.#log.info("{what} answered 401: refreshing the token once", { what: call.what });
+        continue;
+      }
+      const throttled = response.status === 429;
+      if (throttled || response.status === 408 || response.status >= 500) {
+        if (attempt >= o.maxAttempts) return response;
+        const hinted = parseRetryAfter(response.headers.get("retry-after"), o.now());
+        const told = parseTryAgainMs(response.text);
+        let delayMs = hinted ?? (told !== undefined ? told + o.retryMarginMs : undefined) ??
+          backoffDelay(attempt, o.backoffBaseMs, o.backoffCapMs, o.random);
+        delayMs = Math.min(delayMs, o.backoffCapMs);
+        if (throttled) {
+          this.#counters.throttled++;
+          call.limiter.pause(delayMs);
+          this.#log.warn("{what} throttled (429): waiting {delayMs} ms", {
+            what: call.what,
+            delayMs,
+          });
+        } else {
+          this.#log.warn("{what} answered {status}: retrying in {delayMs} ms", {
+            what: call.what,
+            status: response.status,
+            delayMs,
+          });
+          await o.sleep(delayMs, signal);
+        }
+        continue;
+      }
+      return response;
+    }
+  }
+
+  #sameOrigin(url: string): boolean {
+    try {
+      return new URL(url).origin === new URL(this.#o.managementUrl).origin;
+    } catch {
+      return false;
+    }
+  }
+
+  #note(error: unknown): string {
+    const message = error instanceof Error ? error.message : String(error);
+    const advice = error instanceof HttpError && (error.status === 401 || error.status === 403)
+      ? ": grant the app the Microsoft Sentinel Contributor role on the workspace (propagation takes a while)"
+      : "";
+    this.#lastError = `${message}${advice}`;
+    this.#log.error("Sentinel call failed: {error}", { error: this.#lastError });
+    return this.#lastError;
+  }
+}
+
+function httpError(response: HttpResponse, what: string): HttpError {
+  return new HttpError(
+    `${what} failed with HTTP ${response.status}: ${excerpt(response.text)}`,
+    response.status,
+    excerpt(response.text, 4096),
+    response.headers,
+  );
+}
+
+/** Payload problems (400, 413, 422) are final; throttling, server and permission problems are worth a later try. */
+function statusRetryable(status: number): boolean {
+  return status !== 400 && status !== 413 && status !== 422;
+}
+
+function retryableError(error: unknown): boolean {
+  if (error instanceof HttpError) return statusRetryable(error.status);
+  if (error instanceof Error && "retryable" in error && typeof error.retryable === "boolean") {
+    return error.retryable;
+  }
+  return true;
+}
+
+function missing(id: string): ItemResult {
+  return { id, ok: false, reason: "No result for this indicator", retryable: true };
+}
+
+function trimSlash(url: string): string {
+  return url.replace(/\/+$/, "");
+}
