@@ -5,7 +5,16 @@
  */
 import { stringify as toYaml } from "yaml";
 import { type CliOptions, parseArgs, USAGE, UsageError } from "./src/cli.ts";
-import { ConfigError, loadConfig, type LoadedConfig, printableConfig } from "./src/config/mod.ts";
+import { runService } from "./src/app.ts";
+import {
+  ConfigError,
+  loadConfig,
+  type LoadedConfig,
+  printableConfig,
+  secretValues,
+} from "./src/config/mod.ts";
+import { healthcheck } from "./src/healthcheck.ts";
+import { setupLogging } from "./src/log.ts";
 
 /** Runs the program for the given arguments and resolves to its exit status. */
 async function main(args: readonly string[]): Promise<number> {
@@ -23,8 +32,11 @@ async function main(args: readonly string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  if (cli.demo || cli.healthcheck !== undefined) {
-    console.error(`octi-connectors: ${cli.demo ? "--demo" : "--healthcheck"} is not available yet`);
+  if (cli.healthcheck !== undefined) {
+    return await healthcheck(cli.healthcheck === true ? undefined : cli.healthcheck);
+  }
+  if (cli.demo) {
+    console.error("octi-connectors: --demo is not available yet");
     return 1;
   }
 
@@ -53,13 +65,12 @@ async function main(args: readonly string[]): Promise<number> {
     return 0;
   }
 
-  // ---------------------------------------------------------------------------------------------
-  // LEAD: wire logging (setupLogging with secretValues(config)), the server and the connectors
-  // here, honouring cli.once / cli.summaryJson / cli.target. Until then the program refuses to
-  // pretend it runs.
-  // ---------------------------------------------------------------------------------------------
-  console.error("octi-connectors: connectors are not wired yet");
-  return 1;
+  await setupLogging({
+    level: config.logging.level,
+    ...(config.logging.format === "auto" ? {} : { format: config.logging.format }),
+    secrets: secretValues(config),
+  });
+  return await runService(config, cli.once ? { once: true } : {});
 }
 
 if (import.meta.main) {
