@@ -1,0 +1,134 @@
+/**
+ * The `tanium-incidents` connector: Tanium Threat Response alerts → OpenCTI incidents,
+ * observables, attack patterns, relationships and sightings.
+ *
+ * @module
+ */
+import type { TaniumIncidentsConfig } from "../config/types.ts";
+import type { Now, Sleep } from "../runtime/clock.ts";
+import { type Fetch, tlsFetch } from "../runtime/http.ts";
+import { getLogger } from "../log.ts";
+import type { Metrics } from "../metrics.ts";
+import type { OpenCtiClient } from "../opencti/graphql.ts";
+import { TaniumClient } from "./client.ts";
+import { TaniumIncidentsConnector } from "./connector.ts";
+
+export {
+  ALERT_SORT,
+  type AlertPage,
+  type AlertQuery,
+  ALERTS_PATH,
+  IntelCache,
+  INTELS_PATH,
+  isTransient,
+  MAX_PAGE_SIZE,
+  TaniumAuthError,
+  TaniumClient,
+  type TaniumClientOptions,
+  TaniumForbiddenError,
+  TaniumResponseError,
+  type TaniumRetryOptions,
+} from "./client.ts";
+export {
+  type AlertContext,
+  alertUrl,
+  AUTHOR_DESCRIPTION,
+  authorIdentity,
+  buildBundle,
+  type BundleOptions,
+  type Conversion,
+  convertAlert,
+  type IncidentSeverity,
+  loginOf,
+  type MatchedEntity,
+  PROCESS_INJECTION_TYPE,
+  severityOf,
+  TANIUM_SOURCE,
+} from "./converter.ts";
+export {
+  CONNECTOR_NAME,
+  DEFAULT_DISPLAY_NAME,
+  DEFAULT_INTEL_SOURCE_NAMES,
+  type RunOutcome,
+  type RunSummary,
+  TaniumIncidentsConnector,
+  type TaniumIncidentsOptions,
+} from "./connector.ts";
+export {
+  advance,
+  type Cursor,
+  cursorFromState,
+  cursorToState,
+  isExamined,
+  sameCursor,
+  startCursor,
+  STATE_DATE_KEY,
+  STATE_IDS_KEY,
+} from "./cursor.ts";
+export {
+  type AlertDetails,
+  type AlertFile,
+  type IntelDoc,
+  type MalformedAlert,
+  readAlert,
+  readDetails,
+  readIntel,
+  type TaniumAlert,
+  type Technique,
+} from "./schemas.ts";
+
+/** Options of {@linkcode createTaniumIncidents}. */
+export interface CreateTaniumIncidentsOptions {
+  /** Base fetch for Tanium (wrapped with the CA file, if any). @default globalThis.fetch */
+  fetch?: Fetch;
+  /** The clock. @default Date.now */
+  now?: Now;
+  /** The sleep (retries and schedule). @default a real timer */
+  sleep?: Sleep;
+  /** Where metrics are counted. @default none */
+  metrics?: Metrics;
+}
+
+/**
+ * Builds the connector from its configuration slice and an OpenCTI client. With
+ * `sslVerify: false` a warning says that Deno needs `--unsafely-ignore-certificate-errors`.
+ */
+export async function createTaniumIncidents(
+  config: TaniumIncidentsConfig,
+  opencti: OpenCtiClient,
+  options: CreateTaniumIncidentsOptions = {},
+): Promise<TaniumIncidentsConnector> {
+  const logger = getLogger("tanium-incidents");
+  const fetch = await tlsFetch(
+    { verify: config.sslVerify, ...(config.caFile ? { caFile: config.caFile } : {}) },
+    {
+      ...(options.fetch ? { fetch: options.fetch } : {}),
+      onInsecure: (advice) =>
+        logger.warn("TANIUM_INCIDENTS_SSL_VERIFY=false: {advice}", { advice }),
+    },
+  );
+  const tanium = new TaniumClient({
+    url: config.url,
+    token: config.token,
+    fetch,
+    ...(options.now ? { now: options.now } : {}),
+    ...(options.sleep ? { sleep: options.sleep } : {}),
+  });
+  const base = config.connector;
+  return new TaniumIncidentsConnector(tanium, opencti, {
+    connectorId: base.id,
+    consoleUrl: config.urlConsole,
+    displayName: base.name,
+    scope: base.scope,
+    importAlerts: config.importAlerts,
+    ...(config.importStartDate ? { importStartDate: config.importStartDate } : {}),
+    intelSourceNames: config.intelSourceNames,
+    pageSize: config.pageSize,
+    periodMs: base.periodMs,
+    runAndTerminate: base.runAndTerminate,
+    queueThresholdMb: base.queueThresholdMb,
+    ...(options.metrics ? { metrics: options.metrics } : {}),
+    ...(options.now ? { now: options.now } : {}),
+    ...(options.sleep ? { sleep: options.sleep } : {}),
+  });
+}
