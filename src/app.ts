@@ -11,8 +11,7 @@ import { Supervisor } from "./runtime/supervisor.ts";
 import { SentinelConnector } from "./sentinel/connector.ts";
 import { createTarget, createTokenProvider } from "./sentinel/targets.ts";
 import { createApp, serve } from "./server.ts";
-import { TaniumClient } from "./tanium/client.ts";
-import { TaniumIncidentsConnector } from "./tanium/connector.ts";
+import { createTaniumIncidents } from "./tanium/mod.ts";
 
 /** Injected dependencies of {@linkcode buildConnectors} (tests and the demo pass simulators). */
 export interface AppDeps {
@@ -81,24 +80,10 @@ export async function buildConnectors(config: Config, deps: AppDeps = {}): Promi
     );
   }
 
-  const t = config.taniumIncidents;
-  if (t) {
-    const taniumFetch = deps.fetch ??
-      await tlsFetch({ verify: t.sslVerify, ...opt("caFile", t.caFile) }, { onInsecure });
-    const tanium = new TaniumClient({ url: t.url, token: t.token, fetch: taniumFetch, ...time });
+  if (config.taniumIncidents) {
     connectors.push(
-      new TaniumIncidentsConnector(tanium, client(), {
-        connectorId: t.connector.id,
-        consoleUrl: t.urlConsole,
-        displayName: t.connector.name,
-        scope: t.connector.scope,
-        importAlerts: t.importAlerts,
-        ...opt("importStartDate", t.importStartDate),
-        intelSourceNames: t.intelSourceNames,
-        pageSize: t.pageSize,
-        periodMs: t.connector.periodMs,
-        runAndTerminate: t.connector.runAndTerminate,
-        queueThresholdMb: t.connector.queueThresholdMb,
+      await createTaniumIncidents(config.taniumIncidents, client(), {
+        ...opt("fetch", deps.fetch),
         ...opt("metrics", deps.metrics),
         ...time,
       }),
