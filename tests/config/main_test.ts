@@ -31,6 +31,7 @@ async function runMain(args: string[], env: Record<string, string | undefined>):
         DENO_JSON,
         "--allow-env",
         "--allow-read",
+        "--allow-net=127.0.0.1",
         MAIN,
         ...args,
       ],
@@ -124,8 +125,20 @@ Deno.test("main.ts rejects bad arguments with status 2 and prints help with stat
   assert.match(help.stdout, /--check-config/);
 });
 
-Deno.test("main.ts refuses to pretend it runs before the connectors are wired", async () => {
-  const run = await runMain([], sentinelEnv({ SENTINEL_TARGET: "defender" }));
-  assert.equal(run.code, 1);
-  assert.match(run.stderr, /connectors are not wired yet/);
+Deno.test("main.ts --healthcheck exits 0 only when /readyz answers 200", async () => {
+  let status = 200;
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () => new Response(null, { status }),
+  );
+  try {
+    const url = `http://127.0.0.1:${server.addr.port}/readyz`;
+    assert.equal((await runMain(["--healthcheck", url], {})).code, 0);
+    status = 503;
+    const failing = await runMain(["--healthcheck", url], {});
+    assert.equal(failing.code, 1);
+    assert.match(failing.stderr, /answered 503/);
+  } finally {
+    await server.shutdown();
+  }
 });
