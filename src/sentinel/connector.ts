@@ -24,6 +24,7 @@ import { Batcher, type Pending } from "./batcher.ts";
 import { CheckpointTracker } from "./checkpoint.ts";
 import { type Intent, intentsOf } from "./events.ts";
 import type { ItemResult, SyncTarget, TargetIndicator, TargetRemoval } from "./target.ts";
+import { WriteBack, type WriteBackOptions } from "./write_back.ts";
 
 /** A pending target operation. */
 export type Operation =
@@ -48,6 +49,8 @@ export interface SentinelStreamOptions {
   watchdogMs?: number;
   /** Base of the reconnect backoff, in ms. @default 3000 */
   retryBaseMs?: number;
+  /** Largest frame accepted, in characters; a larger one is skipped as `malformed_event`. @default 33554432 (32 MiB) */
+  maxFrameChars?: number;
 }
 
 /** Options of {@linkcode SentinelConnector}. */
@@ -96,6 +99,15 @@ export interface SentinelConnectorOptions {
   random?: () => number;
   /** Timer for batch timeouts, the catch-up budget and the stream watchdog. @default setTimeout */
   setTimer?: SetTimer;
+  /**
+   * Write back: after the target acknowledged an indicator, add an external reference to the
+   * Microsoft object on the OpenCTI indicator (`SENTINEL_WRITE_BACK`). The update event this
+   * causes is recognised and skipped (`skipped.write_back_echo`), so it never loops.
+   * @default false
+   */
+  writeBack?: boolean;
+  /** Source name and URL of the written references. @default per target, see {@linkcode WriteBack} */
+  writeBackReference?: WriteBackOptions;
 }
 
 const realTimer: SetTimer = (callback, ms) => {
@@ -129,6 +141,7 @@ export class SentinelConnector implements Connector {
   #lastCheckpointAt: string | undefined;
   #cursor: string | undefined;
   #authProblem: string | undefined;
+  readonly #writeBack: WriteBack | undefined;
 
   /** Builds the connector; nothing is sent before `start()` or `runOnce()`. */
   constructor(options: SentinelConnectorOptions) {
@@ -140,6 +153,9 @@ export class SentinelConnector implements Connector {
     this.#random = options.random ?? Math.random;
     this.#setTimer = options.setTimer ?? realTimer;
     this.#batchSize = options.batchSize ?? options.target.maxBatch;
+    this.#writeBack = options.writeBack
+      ? new WriteBack(options.client, options.target.name, options.writeBackReference)
+      : undefined;
     const lifecycleOptions: ConstructorParameters<typeof ConnectorLifecycle>[1] = {
       id: options.connector.id,
       name: options.connector.name,
@@ -286,6 +302,7 @@ export class SentinelConnector implements Connector {
       withInferences: o.stream.withInferences ?? false,
       ...(o.stream.watchdogMs !== undefined ? { watchdogMs: o.stream.watchdogMs } : {}),
       ...(o.stream.retryBaseMs !== undefined ? { retryBaseMs: o.stream.retryBaseMs } : {}),
+      ...(o.stream.maxFrameChars !== undefined ? { maxFrameChars: o.stream.maxFrameChars } : {}),
       onConfigError: catchUp ? "throw" : "retry",
       onMalformed: (frame) => this.#skip("malformed_event", frame.id, frame.reason),
       onError: (error) => {
@@ -376,6 +393,13 @@ export class SentinelConnector implements Connector {
         quiet = 0;
         this.#authProblem = undefined;
         this.#count("events");
+        if (frame.event === "update" && this.#writeBack?.isEcho(frame.data)) {
+          const id = (frame.data as { data: { id: string } }).data.id;
+          this.#skip("write_back_echo", id, "only our external reference changed");
+          tracker.complete(tracker.track(frame.id));
+          if (batcher.size === 0) await flushing.then(checkpoint);
+          continue;
+        }
         const intents = intentsOf(frame.event, frame.data, { now: this.#now() });
         for (const intent of intents) {
           this.#accept(intent, tracker.track(frame.id), tracker, batcher);
@@ -407,17 +431,23 @@ export class SentinelConnector implements Connector {
         this.#skip(intent.reason, intent.id, intent.detail);
         tracker.complete(seq);
         return;
-      case "upsert":
+      case "upsert": {
         for (const dropped of intent.dropped) {
           this.#skip("invalid_value", intent.indicator.id, `${dropped.value}: ${dropped.reason}`);
         }
+        const indicator = this.#supported(intent.indicator);
+        if (indicator === undefined) {
+          tracker.complete(seq);
+          return;
+        }
         batcher.add(
           intent.indicator.id,
-          { op: { kind: "upsert", indicator: intent.indicator }, attempts: 0 },
+          { op: { kind: "upsert", indicator }, attempts: 0 },
           seq,
           at,
         );
         return;
+      }
       case "remove":
         batcher.add(
           intent.removal.id,
@@ -426,6 +456,37 @@ export class SentinelConnector implements Connector {
           at,
         );
         return;
+    }
+  }
+
+  /** The indicator without the observables the target cannot take (each counted as skipped); undefined when none is left. */
+  #supported(indicator: TargetIndicator): TargetIndicator | undefined {
+    const target = this.#o.target;
+    if (!target.unsupported) return indicator;
+    const observables = indicator.observables.filter((observable) => {
+      const reason = target.unsupported?.(observable);
+      if (reason === undefined) return true;
+      this.#skip("unsupported_by_target", indicator.id, `${observable.value}: ${reason}`);
+      return false;
+    });
+    if (observables.length === indicator.observables.length) return indicator;
+    return observables.length === 0 ? undefined : { ...indicator, observables };
+  }
+
+  /** Adds the write-back reference for acknowledged upserts; a failure is counted, never retried. */
+  async #writeBackAll(items: Pending<Work>[]): Promise<void> {
+    const writer = this.#writeBack;
+    if (!writer) return;
+    for (const item of items) {
+      if (item.op.op.kind !== "upsert") continue;
+      const indicator = item.op.op.indicator;
+      try {
+        const outcome = await writer.add(indicator);
+        if (outcome === "added") this.#count("written_back");
+      } catch (error) {
+        this.#count("write_back_failed");
+        this.#noteError(`writing the reference back on ${indicator.id} failed`, error);
+      }
     }
   }
 
@@ -459,6 +520,8 @@ export class SentinelConnector implements Connector {
       removals,
       () => target.remove(removals.map((i) => (i.op.op as { removal: TargetRemoval }).removal)),
     );
+
+    await this.#writeBackAll(items.filter((item) => results.get(item.key)?.ok === true));
 
     const retry: Pending<Work>[] = [];
     const maxAttempts = this.#o.maxAttempts ?? 20;

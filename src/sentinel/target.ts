@@ -64,4 +64,10 @@ export interface SyncTarget {
   remove(items: TargetRemoval[], signal?: AbortSignal): Promise<ItemResult[]>;
   /** Extra status for `/status` (e.g. Defender's tenant cap reached). */
   status?(): Record<string, unknown>;
+  /**
+   * Why the target cannot take this observable (e.g. Defender: e-mail addresses, MD5 on
+   * creation), or undefined when it can. The connector leaves such observables out of upserts and
+   * counts them as skipped (`unsupported_by_target`) instead of failing the indicator.
+   */
+  unsupported?(observable: Observable): string | undefined;
 }

@@ -274,6 +274,14 @@ const SCHEMA: Record<string, Record<string, FieldDef>> = {
     resetStateConnector: { type: "Connector", args: { id: { required: true } } },
     workAdd: { type: "Work", args: { connectorId: { required: true }, friendlyName: {} } },
     workEdit: { type: "WorkEditMutations", args: { id: { required: true } } },
+    externalReferenceAdd: {
+      type: "ExternalReference",
+      args: { input: { required: true, input: "ExternalReferenceAddInput" } },
+    },
+    stixDomainObjectEdit: {
+      type: "StixDomainObjectEditMutations",
+      args: { id: { required: true } },
+    },
     stixBundlePush: {
       gate: "stixBundlePush",
       args: {
@@ -353,6 +361,13 @@ const SCHEMA: Record<string, Record<string, FieldDef>> = {
     toReceived: { args: { message: {} } },
     toProcessed: { args: { message: {}, inError: {} } },
   },
+  StixDomainObjectEditMutations: {
+    relationAdd: {
+      type: "StixRefRelationship",
+      args: { input: { required: true, input: "StixRefRelationshipAddInput" } },
+    },
+  },
+  StixRefRelationship: { id: {}, standard_id: {}, entity_type: {}, relationship_type: {} },
   ExternalReferenceConnection: {
     edges: { type: "ExternalReferenceEdge" },
     pageInfo: { type: "PageInfo" },
@@ -419,6 +434,23 @@ const INPUTS: Record<string, Record<string, InputFieldDef>> = {
     last_run_datetime: {},
   },
   WorkErrorInput: { error: {}, source: {} },
+  ExternalReferenceAddInput: {
+    stix_id: {},
+    source_name: { required: true },
+    description: {},
+    url: {},
+    hash: {},
+    external_id: {},
+    created: {},
+    modified: {},
+    x_opencti_stix_ids: {},
+    update: {},
+  },
+  StixRefRelationshipAddInput: {
+    fromId: {},
+    toId: { required: true },
+    relationship_type: { required: true },
+  },
   FilterGroup: {
     mode: { required: true },
     filters: { required: true, input: "Filter" },
@@ -534,6 +566,8 @@ export class OpenCtiGraphqlSim {
   #holdImports = false;
   readonly #held: (() => void)[] = [];
   readonly #resolvers: Record<string, Resolver>;
+  /** External references created by `externalReferenceAdd`, by standard id (until attached they live only here). */
+  readonly #standaloneReferences = new Map<string, Record<string, string>>();
 
   /** Creates the GraphQL side over `store`. */
   constructor(store: OpenCtiStore, options: OpenCtiGraphqlSimOptions = {}) {
@@ -1272,6 +1306,16 @@ export class OpenCtiGraphqlSim {
       },
       "Mutation.stixBundlePush": ({ connectorId, bundle, work_id }) =>
         this.#stixBundlePush(connectorId, bundle, work_id),
+      "Mutation.externalReferenceAdd": ({ input }) => this.#externalReferenceAdd(asRecord(input)),
+      "Mutation.stixDomainObjectEdit": ({ id }) => {
+        const object = typeof id === "string" ? this.store.get(id) : undefined;
+        if (!object || SCO_TYPES.has(object.type) || NOT_SDO.has(object.type)) {
+          throw new SimGraphqlError("FunctionalError", "Cannot find the object to update");
+        }
+        return { id: object.id };
+      },
+      "StixDomainObjectEditMutations.relationAdd": ({ input }, parent) =>
+        this.#relationAdd(String(asRecord(parent).id), asRecord(input)),
     };
   }
 
@@ -1397,6 +1441,78 @@ export class OpenCtiGraphqlSim {
     return undefined;
   }
 
+  /** `externalReferenceAdd`: creates (or upserts, by standard id) a standalone external reference. */
+  async #externalReferenceAdd(input: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const fields: Record<string, string> = {};
+    for (const key of ["source_name", "description", "url", "external_id"]) {
+      if (typeof input[key] === "string") fields[key] = input[key] as string;
+    }
+    if (fields.source_name === undefined || fields.source_name.trim() === "") {
+      throw new SimGraphqlError("FunctionalError", "Missing required elements for creation");
+    }
+    const standardId = await externalReferenceId(fields);
+    const existing = (await this.#externalReferences()).find((r) => r.standard_id === standardId);
+    const stored = this.#standaloneReferences.get(standardId) ?? {
+      ...fields,
+      id: existing?.id ?? await uuidV5(standardId, INTERNAL_NAMESPACE),
+      standard_id: standardId,
+    };
+    this.#standaloneReferences.set(standardId, stored);
+    return {
+      ...stored,
+      entity_type: "External-Reference",
+      created_at: this.#iso(),
+      updated_at: this.#iso(),
+    };
+  }
+
+  /** `relationAdd` of an `external-reference`: attaches the reference; emits the update event once. */
+  async #relationAdd(
+    objectId: string,
+    input: Record<string, unknown>,
+  ): Promise<Record<string, unknown>> {
+    if (input.relationship_type !== "external-reference") {
+      throw new SimGraphqlError(
+        "UnsupportedError",
+        `The simulator only adds external-reference relations, not ${
+          String(input.relationship_type)
+        }`,
+      );
+    }
+    const object = this.store.get(objectId);
+    if (!object) throw new SimGraphqlError("FunctionalError", "Cannot find the object to update");
+    const toId = String(input.toId);
+    const reference =
+      [...this.#standaloneReferences.values()].find((r) =>
+        r.id === toId || r.standard_id === toId
+      ) ?? (await this.#externalReferences()).find((r) => r.id === toId || r.standard_id === toId);
+    if (!reference) {
+      throw new SimGraphqlError("FunctionalError", "Cannot find the external reference to add");
+    }
+    const standardId = String(reference.standard_id);
+    const relation = {
+      id: await uuidV5(`${object.id}|${standardId}`, INTERNAL_NAMESPACE),
+      standard_id: `relationship-ref--${await uuidV5(
+        `${object.id}|${standardId}`,
+        INTERNAL_NAMESPACE,
+      )}`,
+      entity_type: "external-reference",
+      relationship_type: "external-reference",
+    };
+    const current = Array.isArray(object.external_references) ? object.external_references : [];
+    const carried = (await this.#externalReferences()).some((r) =>
+      r.standard_id === standardId && r.carriers.includes(object.id)
+    );
+    if (carried) return relation;
+    const entry: Record<string, string> = {};
+    for (const key of ["source_name", "description", "url", "external_id"] as const) {
+      const value = reference[key];
+      if (typeof value === "string") entry[key] = value;
+    }
+    this.store.upsert({ ...object, external_references: [...current, entry] });
+    return relation;
+  }
+
   async #externalReferences(): Promise<
     {
       id: string;
@@ -1451,6 +1567,19 @@ export class OpenCtiGraphqlSim {
         }
         entry.carriers.push(object.id);
       }
+    }
+    for (const [standardId, reference] of this.#standaloneReferences) {
+      if (byId.has(standardId)) continue;
+      byId.set(standardId, {
+        id: String(reference.id),
+        standard_id: standardId,
+        entity_type: "External-Reference",
+        source_name: stringOrNull(reference.source_name),
+        external_id: stringOrNull(reference.external_id),
+        url: stringOrNull(reference.url),
+        description: stringOrNull(reference.description),
+        carriers: [],
+      });
     }
     return [...byId.values()];
   }

@@ -2,12 +2,42 @@
  * Every simulator the sentinel connector talks to, started together on loopback and wired to each
  * other (Entra tokens accepted by the Microsoft APIs), plus the comparisons that prove a sync:
  * what OpenCTI holds that the target should have, and what the target really holds.
+ *
+ * ```ts
+ * const stack = await startSentinelStack({ target: "defender", opencti: { seed: true, heartbeatMs: 20 } });
+ * const target = stack.createTarget();          // the configured target, pointed at the simulator
+ * // … run a SentinelConnector with `target` …
+ * assertEquals(stack.present().sort(), [...await stack.expected(now)].sort());
+ * await stack.close();
+ * ```
+ *
+ * @module
  */
+import type { DefenderTargetOptions } from "../microsoft/defender.ts";
+import { defenderTypeOf } from "../microsoft/defender_mapping.ts";
+import { GraphTarget, type GraphTargetOptions } from "../microsoft/graph.ts";
+import { SentinelTarget, type SentinelTargetOptions } from "../microsoft/sentinel_api.ts";
+import { SCOPES } from "../microsoft/scopes.ts";
+import { TokenProvider } from "../microsoft/token_provider.ts";
+import type { Now, Sleep } from "../runtime/clock.ts";
+import type { Fetch } from "../runtime/http.ts";
 import { intentsOf } from "../sentinel/events.ts";
-import type { TargetName } from "../sentinel/target.ts";
+import type { SyncTarget, TargetName } from "../sentinel/target.ts";
+import { DefenderSyncTarget } from "../sentinel/targets.ts";
+import { observablesOf } from "../stix/pattern.ts";
+import type { Observable, StixObject } from "../stix/types.ts";
+import { type DefenderSimOptions, type RunningDefenderSim, startDefenderSim } from "./defender.ts";
 import { type EntraSim, startEntraSim } from "./entra.ts";
-import { type RunningGraphSim, startGraphSim } from "./graph.ts";
+import { type GraphSimOptions, type RunningGraphSim, startGraphSim } from "./graph.ts";
 import { type OpenCtiSim, type OpenCtiSimOptions, startOpenCtiSim } from "./opencti.ts";
+import { extensionOf } from "./opencti_store.ts";
+import { DEFAULT_STREAM_ID, matches } from "./opencti_stream.ts";
+import {
+  DEFAULT_SIM_WORKSPACE,
+  type RunningSentinelSim,
+  type SentinelSimOptions,
+  startSentinelSim,
+} from "./sentinel.ts";
 
 /** The Entra application the stack registers (test material, not a real tenant). */
 export const STACK_APP = {
@@ -24,10 +54,38 @@ export interface SentinelStackOptions {
   opencti?: OpenCtiSimOptions;
   /** Scales the targets' one-minute rate windows (0.01 → 600 ms). @default 1 */
   timeScale?: number;
+  /** The stream collection whose filter {@linkcode SentinelStack.expected} applies. @default "live-indicators" */
+  streamId?: string;
+  /** Extra options of the Graph simulator. @default {} */
+  graph?: Partial<Omit<GraphSimOptions, "verify">>;
+  /** Extra options of the Sentinel simulator. @default {} */
+  sentinel?: Partial<Omit<SentinelSimOptions, "verify">>;
+  /** Extra options of the Defender simulator. @default {} */
+  defender?: Partial<Omit<DefenderSimOptions, "verify">>;
 }
 
 /** One observable as a target should hold it: `<indicator id> <value>`. */
 export type RecordKey = string;
+
+/** Options of {@linkcode SentinelStack.createTarget}: injected I/O and per-target tuning. */
+export interface StackTargetOptions {
+  /** The fetch the target uses. @default globalThis.fetch */
+  fetch?: Fetch;
+  /** The target's clock (pacing, dates). @default Date.now */
+  now?: Now;
+  /** The target's sleep (pacing, backoff). @default a real timer */
+  sleep?: Sleep;
+  /** Random source for jitter. @default () => 0 (no jitter: deterministic tests) */
+  random?: () => number;
+  /** The token source. @default {@linkcode SentinelStack.tokens} */
+  tokens?: TokenProvider;
+  /** Graph target options (mapping, batch size, pacing…). @default Azure Sentinel product */
+  graph?: Partial<Omit<GraphTargetOptions, "tokens" | "baseUrl">>;
+  /** Sentinel target options (batch size, pacing, retry margin…). @default the simulator's workspace */
+  sentinel?: Partial<Omit<SentinelTargetOptions, "tokens" | "apiUrl" | "managementUrl">>;
+  /** Defender target options (batch size, pacing, thresholds…). @default {} */
+  defender?: Partial<Omit<DefenderTargetOptions, "tokens" | "apiUrl">>;
+}
 
 /** The running simulators. */
 export interface SentinelStack {
@@ -41,9 +99,25 @@ export interface SentinelStack {
   target: TargetName;
   /** Graph simulator, when the target is graph. */
   graph?: RunningGraphSim;
-  /** What OpenCTI's stream holds that the target should have (one key per observable). */
+  /** Sentinel simulator, when the target is sentinel. */
+  sentinel?: RunningSentinelSim;
+  /** Defender simulator, when the target is defender. */
+  defender?: RunningDefenderSim;
+  /** A token provider for the stack's Entra application. */
+  tokens(options?: { fetch?: Fetch }): TokenProvider;
+  /** The target client for the running simulator, as main.ts would build it for that target. */
+  createTarget(options?: StackTargetOptions): SyncTarget;
+  /**
+   * What the target should hold: one key per observable of every object OpenCTI's stream shows
+   * (stream filter applied, revoked and expired removed), as the running target stores it
+   * (Defender: its normalised values, without e-mail addresses and MD5 hashes).
+   */
   expected(now: number): Promise<Set<RecordKey>>;
-  /** What the target simulator holds, one key per stored record (duplicates appear twice). */
+  /**
+   * What the target simulator holds, one key per stored record (duplicates appear twice).
+   * Sentinel: every observable of each non-revoked stored object; Defender: `externalID` and
+   * value; Graph: `externalId` and value.
+   */
   present(): RecordKey[];
   /** Stops every simulator. */
   close(): Promise<void>;
@@ -54,6 +128,7 @@ export async function startSentinelStack(
   options: SentinelStackOptions = {},
 ): Promise<SentinelStack> {
   const target = options.target ?? "graph";
+  const streamId = options.streamId ?? DEFAULT_STREAM_ID;
   const opencti = await startOpenCtiSim({ seed: true, ...options.opencti });
   const entra = await startEntraSim();
   entra.registerApp({
@@ -67,49 +142,134 @@ export async function startSentinelStack(
     },
   });
   const timeScale = options.timeScale ?? 1;
-  const closers: (() => Promise<void>)[] = [];
-  let targetUrl: string;
+  const verify = entra.verifyAccessToken;
+  let sim: RunningGraphSim | RunningSentinelSim | RunningDefenderSim;
   let present: () => RecordKey[];
-  let graph: RunningGraphSim | undefined;
+  let build: (tokens: TokenProvider, o: StackTargetOptions) => SyncTarget;
+  const stack: Partial<SentinelStack> = {};
   switch (target) {
     case "graph": {
-      graph = startGraphSim({ verify: entra.verifyAccessToken, timeScale });
-      const sim = graph;
-      targetUrl = sim.url;
-      closers.push(() => sim.close());
+      const graph = startGraphSim({ timeScale, ...options.graph, verify });
+      sim = stack.graph = graph;
       present = () =>
-        sim.store().map((r) => `${String(r.fields.externalId)} ${graphValue(r.fields)}`);
+        graph.store().map((r) => `${String(r.fields.externalId)} ${graphValue(r.fields)}`);
+      build = (tokens, o) =>
+        new GraphTarget({
+          tokens,
+          mapping: { targetProduct: "Azure Sentinel" },
+          scope: SCOPES.graph,
+          ...io(o),
+          ...o.graph,
+          baseUrl: graph.url,
+        });
       break;
     }
-    default:
-      throw new Error(`target "${target}" is not wired in the simulator stack yet`);
+    case "sentinel": {
+      const sentinel = startSentinelSim({ timeScale, ...options.sentinel, verify });
+      sim = stack.sentinel = sentinel;
+      present = () =>
+        sentinel.store()
+          .filter((row) => row.object.revoked !== true)
+          .flatMap((row) => {
+            const found = observablesOf(row.object as StixObject);
+            const values = "observables" in found ? found.observables.map((o) => o.value) : [];
+            return values.map((value) => `${String(row.object.id)} ${value}`);
+          });
+      build = (tokens, o) =>
+        new SentinelTarget({
+          tokens,
+          workspaceId: DEFAULT_SIM_WORKSPACE.workspaceId,
+          subscriptionId: DEFAULT_SIM_WORKSPACE.subscriptionId,
+          resourceGroup: DEFAULT_SIM_WORKSPACE.resourceGroup,
+          workspaceName: DEFAULT_SIM_WORKSPACE.workspaceName,
+          scope: SCOPES.management,
+          ...io(o),
+          ...o.sentinel,
+          apiUrl: sentinel.url,
+          managementUrl: sentinel.url,
+        });
+      break;
+    }
+    case "defender": {
+      const defender = startDefenderSim({ timeScale, ...options.defender, verify });
+      sim = stack.defender = defender;
+      present = () =>
+        defender.store().map((r) =>
+          `${String(r.entity.externalID)} ${String(r.entity.indicatorValue)}`
+        );
+      build = (tokens, o) =>
+        new DefenderSyncTarget({
+          tokens,
+          scope: SCOPES.defender,
+          ...io(o),
+          ...o.defender,
+          apiUrl: defender.url,
+        });
+      break;
+    }
   }
-  const stack: SentinelStack = {
+  const tokens = (o: { fetch?: Fetch } = {}) =>
+    new TokenProvider({
+      authority: entra.url,
+      tenantId: STACK_APP.tenantId,
+      clientId: STACK_APP.clientId,
+      credential: { kind: "secret", secret: STACK_APP.clientSecret },
+      ...(o.fetch ? { fetch: o.fetch } : {}),
+    });
+  const keyOf = recordKeyFor(target);
+  return Object.assign(stack, {
     opencti,
     entra,
-    targetUrl,
+    targetUrl: sim.url,
     target,
-    async expected(now: number) {
+    tokens,
+    createTarget: (o: StackTargetOptions = {}) =>
+      build(o.tokens ?? tokens(o.fetch ? { fetch: o.fetch } : {}), o),
+    expected(now: number) {
       const keys = new Set<RecordKey>();
+      const filter = opencti.control.stream.stream(streamId)?.filter;
       for (const object of opencti.store.list()) {
+        if (extensionOf(object)?.is_inferred === true || !matches(filter, object)) continue;
         for (const intent of intentsOf("create", { data: object }, { now })) {
           if (intent.kind !== "upsert") continue;
           for (const o of intent.indicator.observables) {
-            keys.add(`${intent.indicator.id} ${o.value}`);
+            const key = keyOf(intent.indicator.id, o);
+            if (key !== undefined) keys.add(key);
           }
         }
       }
-      return keys;
+      return Promise.resolve(keys);
     },
     present: () => present(),
     async close() {
-      for (const close of closers) await close();
+      await sim.close();
       await entra.close();
       await opencti.close();
     },
+  });
+}
+
+/** How a target stores one observable of an indicator, as a record key (undefined: not stored). */
+function recordKeyFor(target: TargetName): (id: string, o: Observable) => RecordKey | undefined {
+  if (target !== "defender") return (id, o) => `${id} ${o.value}`;
+  return (id, o) => {
+    const typed = defenderTypeOf(o, false);
+    return typed.ok ? `${id} ${typed.value}` : undefined;
   };
-  if (graph) stack.graph = graph;
-  return stack;
+}
+
+function io(o: StackTargetOptions): {
+  fetch?: Fetch;
+  now?: Now;
+  sleep?: Sleep;
+  random: () => number;
+} {
+  return {
+    ...(o.fetch ? { fetch: o.fetch } : {}),
+    ...(o.now ? { now: o.now } : {}),
+    ...(o.sleep ? { sleep: o.sleep } : {}),
+    random: o.random ?? (() => 0),
+  };
 }
 
 const GRAPH_VALUE_FIELDS = [

@@ -386,3 +386,83 @@ Deno.test("the control API seeds, updates and deletes indicators and exposes con
   assert.equal(about.status, 500);
   await about.body?.cancel();
 });
+
+Deno.test("externalReferenceAdd and stixDomainObjectEdit.relationAdd attach a reference once and emit one update", async () => {
+  const s = await sim();
+  const target = s.store.upsert({
+    ...indicator("198.51.100.1"),
+    external_references: [{ source_name: "acme-intel", url: "https://intel.acme.example/1" }],
+  }).event.data;
+  const before = s.store.events().length;
+  const added = await s.post(
+    `mutation ExternalReferenceAdd($input: ExternalReferenceAddInput!) { externalReferenceAdd(input: $input) { id standard_id source_name url external_id } }`,
+    {
+      input: {
+        source_name: "Microsoft Graph",
+        url: "https://graph.example/x",
+        external_id: target.id,
+        description: "synced",
+      },
+    },
+  );
+  assert.equal(added.status, 200);
+  const reference = added.body.data.externalReferenceAdd;
+  assert.match(reference.standard_id, /^external-reference--/);
+  assert.equal(reference.source_name, "Microsoft Graph");
+  assert.equal(s.store.events().length, before, "creating a reference alone emits nothing");
+
+  const relationAdd = (id: string, toId: string, type = "external-reference") =>
+    s.post(
+      `mutation StixDomainObjectEditRelationAdd($id: ID!, $input: StixRefRelationshipAddInput!) { stixDomainObjectEdit(id: $id) { relationAdd(input: $input) { id relationship_type } } }`,
+      { id, input: { toId, relationship_type: type } },
+    );
+  const first = await relationAdd(target.id, reference.id);
+  assert.equal(
+    first.body.data.stixDomainObjectEdit.relationAdd.relationship_type,
+    "external-reference",
+  );
+  const events = s.store.events().slice(before);
+  assert.equal(events.length, 1);
+  assert.equal(events[0]!.event, "update");
+  const refs = s.store.get(target.id)!.external_references as Loose[];
+  assert.deepEqual(refs.map((r) => r.source_name), ["acme-intel", "Microsoft Graph"]);
+  assert.equal(refs[1].external_id, target.id);
+  const patch = events[0]!.context!.patch as Loose[];
+  assert.ok(patch.some((op) => String(op.path).startsWith("/external_references")));
+
+  // Adding the same reference again changes nothing and emits nothing (no write-back loop).
+  await relationAdd(target.id, reference.standard_id);
+  assert.equal(s.store.events().length, before + 1);
+
+  // The reference is now listed, carried by the indicator.
+  const listed = await s.post(
+    `query R($filters: FilterGroup) { externalReferences(filters: $filters) { edges { node { id source_name external_id } } } }`,
+    {
+      filters: {
+        mode: "and",
+        filterGroups: [],
+        filters: [{ key: ["source_name"], values: ["Microsoft Graph"] }],
+      },
+    },
+  );
+  assert.equal(listed.body.data.externalReferences.edges.length, 1);
+
+  // Errors: unknown object, unknown reference, other relation types, missing source_name.
+  const unknown = await relationAdd(
+    "indicator--00000000-0000-4000-8000-000000000000",
+    reference.id,
+  );
+  assert.equal(unknown.body.errors[0].name, "FunctionalError");
+  const noRef = await relationAdd(
+    target.id,
+    "external-reference--00000000-0000-4000-8000-000000000000",
+  );
+  assert.equal(noRef.body.errors[0].name, "FunctionalError");
+  const label = await relationAdd(target.id, reference.id, "object-label");
+  assert.equal(label.body.errors[0].name, "UnsupportedError");
+  const missing = await s.post(
+    `mutation A($input: ExternalReferenceAddInput!) { externalReferenceAdd(input: $input) { id } }`,
+    { input: { url: "https://x.example" } },
+  );
+  assert.equal(missing.status, 400, "source_name is required by the schema");
+});
