@@ -66,13 +66,12 @@ export async function buildConnectors(config: Config, deps: AppDeps = {}): Promi
           noDependencies: live.noDependencies,
           withInferences: live.withInferences,
           ...opt("startTimestamp", live.startTimestamp),
-          ...(typeof live.recoverIsoDate === "string"
-            ? { recoverIsoDate: live.recoverIsoDate }
-            : {}),
+          ...opt("recoverIsoDate", live.recoverIsoDate),
         },
         target,
         batchSize: s.batchSize,
         batchTimeoutMs: s.batchTimeoutMs,
+        writeBack: s.writeBack,
         fetch: openctiFetch,
         ...opt("metrics", deps.metrics),
         ...time,

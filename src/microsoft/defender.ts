@@ -118,6 +118,12 @@ export class DefenderTarget implements SyncTarget {
   #lastError: string | undefined;
   #counters = { imported: 0, rejected: 0, skippedObservables: 0, deleted: 0, throttled: 0 };
 
+  /** Why Defender cannot take this observable (e-mail, MD5 on creation, CIDR...), or undefined. */
+  unsupported(observable: Observable): string | undefined {
+    const typed = defenderTypeOf(observable, this.#mapping.allowMd5 ?? false);
+    return typed.ok ? undefined : typed.reason;
+  }
+
   /** Builds the target; throws a TypeError on an unusable option. */
   constructor(options: DefenderTargetOptions) {
     const {

@@ -102,6 +102,17 @@ export class SentinelTarget implements SyncTarget {
   readonly name = "sentinel" as const;
   /** Indicators per `upsert` call (one STIX object each). */
   readonly maxBatch: number;
+  /** A revoked indicator is re-uploaded with `revoked: true` unless `revokeBy` is `delete`. */
+  get revokeByUpload(): boolean {
+    return this.#o.revokeBy === "upload";
+  }
+
+  /** The upload API takes STIX indicators; raw observables from the stream are not sent. */
+  rejects(item: TargetIndicator): string | undefined {
+    return item.stix.type === "indicator"
+      ? undefined
+      : `Sentinel's upload API takes indicators, not raw ${item.stix.type} observables`;
+  }
   readonly #o: Required<
     Omit<
       SentinelTargetOptions,

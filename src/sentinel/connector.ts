@@ -44,7 +44,7 @@ export interface SentinelStreamOptions {
   /** `CONNECTOR_LIVE_STREAM_START_TIMESTAMP` (epoch ms), used on a first start. @default none */
   startTimestamp?: number;
   /** `CONNECTOR_LIVE_STREAM_RECOVER_ISO_DATE`, used on a first start. @default now */
-  recoverIsoDate?: string;
+  recoverIsoDate?: string | false;
   /** Reconnect when no frame arrives for this long, in ms. @default 45000 */
   watchdogMs?: number;
   /** Base of the reconnect backoff, in ms. @default 3000 */
@@ -260,13 +260,13 @@ export class SentinelConnector implements Connector {
     const s = this.#o.stream;
     const first = firstStartPosition({
       ...(s.startTimestamp !== undefined ? { startTimestamp: s.startTimestamp } : {}),
-      ...(s.recoverIsoDate !== undefined ? { recoverIsoDate: s.recoverIsoDate } : {}),
+      ...(typeof s.recoverIsoDate === "string" ? { recoverIsoDate: s.recoverIsoDate } : {}),
       now: this.#now,
     });
     this.#logger.info("Starting the stream from {startFrom} with recovery until {recover}", first);
     await this.#lifecycle.replaceState({
       start_from: first.startFrom,
-      recover_until: first.recover,
+      recover_until: s.recoverIsoDate === false ? false : first.recover,
     }, signal);
   }
 
@@ -449,6 +449,16 @@ export class SentinelConnector implements Connector {
         return;
       }
       case "remove":
+        if (intent.indicator && this.#o.target.revokeByUpload) {
+          // The target keeps revoked indicators, marked revoked (Sentinel).
+          this.#accept(
+            { kind: "upsert", indicator: intent.indicator, dropped: [] },
+            seq,
+            tracker,
+            batcher,
+          );
+          return;
+        }
         batcher.add(
           intent.removal.id,
           { op: { kind: "remove", removal: intent.removal }, attempts: 0 },
@@ -462,6 +472,11 @@ export class SentinelConnector implements Connector {
   /** The indicator without the observables the target cannot take (each counted as skipped); undefined when none is left. */
   #supported(indicator: TargetIndicator): TargetIndicator | undefined {
     const target = this.#o.target;
+    const rejected = target.rejects?.(indicator);
+    if (rejected !== undefined) {
+      this.#skip("unsupported_by_target", indicator.id, rejected);
+      return undefined;
+    }
     if (!target.unsupported) return indicator;
     const observables = indicator.observables.filter((observable) => {
       const reason = target.unsupported?.(observable);

@@ -20,7 +20,13 @@ export type SkipReason =
 /** What one stream frame asks of the target. */
 export type Intent =
   | { kind: "upsert"; indicator: TargetIndicator; dropped: { value: string; reason: string }[] }
-  | { kind: "remove"; removal: TargetRemoval; why: "deleted" | "revoked" | "expired" | "merged" }
+  | {
+    kind: "remove";
+    removal: TargetRemoval;
+    why: "deleted" | "revoked" | "expired" | "merged";
+    /** For a revoked indicator: the indicator itself, for targets that re-send it revoked. */
+    indicator?: TargetIndicator;
+  }
   | { kind: "skip"; id?: string; reason: SkipReason; detail: string };
 
 /** Observable types sent as raw observables (not indicators), as the upstream connector did. */
@@ -171,8 +177,11 @@ function removal(object: StixObject, why: "deleted" | "revoked" | "expired" | "m
   }
   const found = object.type === "indicator" ? indicatorObservables(object) : rawObservable(object);
   const removal: TargetRemoval = { id: object.id };
-  if ("observables" in found) removal.observables = found.observables;
-  return { kind: "remove", removal, why };
+  if (!("observables" in found)) return { kind: "remove", removal, why };
+  removal.observables = found.observables;
+  return why === "revoked"
+    ? { kind: "remove", removal, why, indicator: toTargetIndicator(object, found.observables) }
+    : { kind: "remove", removal, why };
 }
 
 function str(value: unknown): string | undefined {

@@ -70,4 +70,11 @@ export interface SyncTarget {
    * counts them as skipped (`unsupported_by_target`) instead of failing the indicator.
    */
   unsupported?(observable: Observable): string | undefined;
+  /** Why the target cannot take this item at all (e.g. Sentinel: raw observables), or undefined. */
+  rejects?(item: TargetIndicator): string | undefined;
+  /**
+   * True when a revoked indicator is re-sent with `revoked: true` (Sentinel, reference §3.2)
+   * instead of being removed (Graph, Defender).
+   */
+  readonly revokeByUpload?: boolean;
 }

@@ -1,14 +1,13 @@
 /** Builds the configured Microsoft target and its token provider from the `sentinel` config slice. */
 import type { SentinelConfig } from "../config/types.ts";
 import { DefenderTarget } from "../microsoft/defender.ts";
-import { type DefenderAction, defenderTypeOf } from "../microsoft/defender_mapping.ts";
+import type { DefenderAction } from "../microsoft/defender_mapping.ts";
 import { GraphTarget } from "../microsoft/graph.ts";
 import { SentinelTarget } from "../microsoft/sentinel_api.ts";
 import { type ClientCredential, scopeFor, TokenProvider } from "../microsoft/token_provider.ts";
 import type { TokenSource } from "../microsoft/token_source.ts";
 import type { Now, Sleep } from "../runtime/clock.ts";
 import type { Fetch } from "../runtime/http.ts";
-import type { Observable } from "../stix/types.ts";
 import type { SyncTarget } from "./target.ts";
 
 /** Injected dependencies of {@linkcode createTarget} and {@linkcode createTokenProvider}. */
@@ -135,7 +134,7 @@ export function createTarget(
     }
     case "defender": {
       const action = config.action ? DEFENDER_ACTION_OF[config.action] : undefined;
-      return new DefenderSyncTarget({
+      return new DefenderTarget({
         ...common,
         apiUrl: config.defender.apiUrl,
         scope: config.defender.scope,
@@ -145,27 +144,6 @@ export function createTarget(
         ...(action ? { action } : {}),
       });
     }
-  }
-}
-
-/**
- * The Defender target plus {@linkcode SyncTarget.unsupported}: observables Defender cannot take
- * (e-mail addresses, MD5 on creation, CIDR ranges, malformed values) are skipped by the connector
- * with their reason instead of failing the whole indicator.
- */
-export class DefenderSyncTarget extends DefenderTarget {
-  readonly #allowMd5: boolean;
-
-  /** Builds the target (same options as {@linkcode DefenderTarget}). */
-  constructor(options: ConstructorParameters<typeof DefenderTarget>[0]) {
-    super(options);
-    this.#allowMd5 = options.allowMd5 ?? false;
-  }
-
-  /** Why Defender cannot take this observable, or undefined when it can. */
-  unsupported(observable: Observable): string | undefined {
-    const typed = defenderTypeOf(observable, this.#allowMd5);
-    return typed.ok ? undefined : typed.reason;
   }
 }
 

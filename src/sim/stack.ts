@@ -23,7 +23,7 @@ import type { Now, Sleep } from "../runtime/clock.ts";
 import type { Fetch } from "../runtime/http.ts";
 import { intentsOf } from "../sentinel/events.ts";
 import type { SyncTarget, TargetName } from "../sentinel/target.ts";
-import { DefenderSyncTarget } from "../sentinel/targets.ts";
+import { DefenderTarget } from "../microsoft/defender.ts";
 import { observablesOf } from "../stix/pattern.ts";
 import type { Observable, StixObject } from "../stix/types.ts";
 import { type DefenderSimOptions, type RunningDefenderSim, startDefenderSim } from "./defender.ts";
@@ -198,7 +198,7 @@ export async function startSentinelStack(
           `${String(r.entity.externalID)} ${String(r.entity.indicatorValue)}`
         );
       build = (tokens, o) =>
-        new DefenderSyncTarget({
+        new DefenderTarget({
           tokens,
           scope: SCOPES.defender,
           ...io(o),

@@ -323,3 +323,18 @@ Deno.test("SentinelTarget.upsert() rejects with the abort reason and sends nothi
   );
   assert.equal(env.sim.requests.length, 0);
 });
+
+Deno.test("SentinelTarget re-sends revoked indicators and rejects raw observables with a reason", () => {
+  const target = new SentinelTarget({ workspaceId: WS.workspaceId, tokens: new FakeTokens() });
+  assert.equal(target.revokeByUpload, true);
+  assert.equal(target.rejects(makeIndicator(1)), undefined);
+  const raw = makeIndicator(2);
+  const observable = { ...raw, stix: { id: "ipv4-addr--1", type: "ipv4-addr", value: "1.2.3.4" } };
+  assert.match(target.rejects(observable) ?? "", /takes indicators/);
+  const deleting = new SentinelTarget({
+    workspaceId: WS.workspaceId,
+    tokens: new FakeTokens(),
+    revokeBy: "delete",
+  });
+  assert.equal(deleting.revokeByUpload, false);
+});
