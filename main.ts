@@ -13,6 +13,8 @@ import {
   printableConfig,
   secretValues,
 } from "./src/config/mod.ts";
+import { runDemo } from "./src/demo/mod.ts";
+import { isDeploy, registerDeployCrons } from "./src/deploy.ts";
 import { healthcheck } from "./src/healthcheck.ts";
 import { setupLogging } from "./src/log.ts";
 
@@ -36,8 +38,11 @@ async function main(args: readonly string[]): Promise<number> {
     return await healthcheck(cli.healthcheck === true ? undefined : cli.healthcheck);
   }
   if (cli.demo) {
-    console.error("octi-connectors: --demo is not available yet");
-    return 1;
+    return await runDemo({
+      ...(cli.target ? { target: cli.target } : {}),
+      once: cli.once,
+      ...(cli.summaryJson !== undefined ? { summaryJson: cli.summaryJson } : {}),
+    });
   }
 
   let loaded: LoadedConfig;
@@ -73,6 +78,10 @@ async function main(args: readonly string[]): Promise<number> {
   return await runService(config, cli.once ? { once: true } : {});
 }
 
-if (import.meta.main) {
+// Deno Deploy discovers crons only while the entry module is evaluated: register them here.
+if (isDeploy((name) => Deno.env.get(name))) {
+  const deploy = registerDeployCrons();
+  if (deploy.error) console.error(deploy.error.message);
+} else if (import.meta.main) {
   Deno.exit(await main(Deno.args));
 }

@@ -18,7 +18,7 @@ export interface CliOptions {
   once: boolean;
   /** Write a JSON summary of the run to this file (`--summary-json FILE`). */
   summaryJson?: string;
-  /** Probe a running instance's `/healthz` (`--healthcheck [URL]`); `true` = the configured address. */
+  /** Probe a running instance's `/readyz` (`--healthcheck [URL]`); `true` = the configured address. */
   healthcheck?: string | true;
 }
 
@@ -43,7 +43,7 @@ Options:
   --target T             Sentinel target for the demo: graph, sentinel or defender.
   --once                 Run each enabled connector once, then exit.
   --summary-json FILE    Write a JSON summary of the run to FILE.
-  --healthcheck [URL]    Exit 0 when the running instance's /healthz answers 200
+  --healthcheck [URL]    Exit 0 when the running instance's /readyz answers 200
                          (default URL: from SERVER_HOST/SERVER_PORT).
   -h, --help             Show this help.
 

@@ -1,0 +1,170 @@
+/**
+ * The demo's simulated world: OpenCTI (seeded with indicators valid today and with the entities
+ * the Tanium intel connector would have linked), Entra ID, one Microsoft target and Tanium Threat
+ * Response, all on loopback with free ports; plus the environment that points the real
+ * configuration loader at them.
+ *
+ * @module
+ */
+import { SIM_TOKEN } from "../sim/opencti.ts";
+import { seedStore } from "../sim/opencti_seed.ts";
+import { DEFAULT_SIM_WORKSPACE } from "../sim/sentinel.ts";
+import { type SentinelStack, STACK_APP, startSentinelStack } from "../sim/stack.ts";
+import { startTaniumSim, TANIUM_SIM_TOKEN, type TaniumSim } from "../sim/tanium.ts";
+import { seedOpenCtiForTanium, taniumSeed } from "../sim/tanium_seed.ts";
+import type { Fetch } from "../runtime/http.ts";
+import type { TargetName } from "../sentinel/target.ts";
+
+/** Connector id the demo registers the sentinel connector under (a fixed demo UUID). */
+export const DEMO_SENTINEL_ID = "d3a0c1e2-5b4f-4c6d-8e7f-9a0b1c2d3e4f";
+/** Connector id the demo registers the tanium-incidents connector under (a fixed demo UUID). */
+export const DEMO_TANIUM_ID = "d3a0c1e2-5b4f-4c6d-8e7f-9a0b1c2d3e50";
+/** The stream collection the demo's sentinel connector reads. */
+export const DEMO_STREAM_ID = "live-indicators";
+/** Console URL written in the Tanium links (the intel references of the seed use it too). */
+export const DEMO_TANIUM_CONSOLE = "https://tanium.example.com";
+/** First alert date the demo imports (the Tanium seed's alerts are from October 2023). */
+export const DEMO_IMPORT_START = "2023-10-01T00:00:00Z";
+
+/** The public API origins of each target: the demo routes them to the target simulator. */
+export const TARGET_ORIGINS: Readonly<Record<TargetName, readonly string[]>> = {
+  graph: ["https://graph.microsoft.com"],
+  sentinel: ["https://api.ti.sentinel.azure.com", "https://management.azure.com"],
+  defender: ["https://api.securitycenter.microsoft.com"],
+};
+
+/** Options of {@linkcode startDemoSims}. */
+export interface DemoSimsOptions {
+  /** Which Microsoft target simulator runs. @default "graph" */
+  target?: TargetName;
+  /** Reference time of the seed (indicators are valid around it). @default Date.now() */
+  time?: number;
+  /** Heartbeat period of the OpenCTI stream, in ms. @default 1000 */
+  heartbeatMs?: number;
+  /** Alerts in the Tanium seed's one-second burst. @default 40 */
+  burst?: number;
+}
+
+/** The running simulators and how to reach them. */
+export interface DemoSims {
+  /** OpenCTI, Entra ID and the target (with `expected()` and `present()`). */
+  stack: SentinelStack;
+  /** The Tanium Threat Response simulator. */
+  tanium: TaniumSim;
+  /** Which target runs. */
+  target: TargetName;
+  /** Public Microsoft API origin → simulator base URL. */
+  routes: Readonly<Record<string, string>>;
+  /** Stops every simulator. */
+  close(): Promise<void>;
+}
+
+/** Starts and seeds every simulator on 127.0.0.1 with free ports. */
+export async function startDemoSims(options: DemoSimsOptions = {}): Promise<DemoSims> {
+  const target = options.target ?? "graph";
+  const time = options.time ?? Date.now();
+  const stack = await startSentinelStack({
+    target,
+    opencti: { seed: false, heartbeatMs: options.heartbeatMs ?? 1000 },
+  });
+  let tanium: TaniumSim | undefined;
+  try {
+    // The default seed time is in 2024: seed relative to now, or every indicator is expired.
+    await seedStore(stack.opencti.store, { time });
+    await seedOpenCtiForTanium(stack.opencti.store, { consoleUrl: DEMO_TANIUM_CONSOLE });
+    const seed = taniumSeed({ burst: options.burst ?? 40 });
+    tanium = startTaniumSim({ alerts: seed.alerts, intels: seed.intels });
+  } catch (error) {
+    await stack.close();
+    throw error;
+  }
+  const routes: Record<string, string> = {};
+  for (const origin of TARGET_ORIGINS[target]) routes[origin] = stack.targetUrl;
+  const running = tanium;
+  return {
+    stack,
+    tanium: running,
+    target,
+    routes,
+    async close() {
+      await running.close();
+      await stack.close();
+    },
+  };
+}
+
+/** Options of {@linkcode demoEnv}. */
+export interface DemoEnvOptions {
+  /** `SERVER_PORT` of the program. @default "8080" */
+  serverPort?: string;
+  /** `SERVER_HOST` of the program. @default "127.0.0.1" */
+  serverHost?: string;
+  /** `CONNECTOR_LOG_LEVEL`. @default "warn" */
+  logLevel?: string;
+  /** `LOG_FORMAT`. @default "text" */
+  logFormat?: string;
+}
+
+/**
+ * The environment a user would set to point the program at these simulators, with the upstream
+ * variable names. The Microsoft API URLs stay at their public defaults (so token scopes are the
+ * real ones); the demo's fetch routes those origins to the target simulator.
+ */
+export function demoEnv(sims: DemoSims, options: DemoEnvOptions = {}): Record<string, string> {
+  const env: Record<string, string> = {
+    CONNECTORS: "sentinel,tanium-incidents",
+    OPENCTI_URL: sims.stack.opencti.url,
+    OPENCTI_TOKEN: SIM_TOKEN,
+    SENTINEL_CONNECTOR_ID: DEMO_SENTINEL_ID,
+    SENTINEL_CONNECTOR_NAME: "Microsoft Sentinel (demo)",
+    SENTINEL_CONNECTOR_LIVE_STREAM_ID: DEMO_STREAM_ID,
+    SENTINEL_TARGET: sims.target,
+    TENANT_ID: STACK_APP.tenantId,
+    CLIENT_ID: STACK_APP.clientId,
+    CLIENT_SECRET: STACK_APP.clientSecret,
+    LOGIN_URL: sims.stack.entra.url,
+    SENTINEL_BATCH_TIMEOUT_MS: "100",
+    TANIUM_INCIDENTS_CONNECTOR_ID: DEMO_TANIUM_ID,
+    TANIUM_INCIDENTS_CONNECTOR_NAME: "Tanium Threat Response Incidents (demo)",
+    TANIUM_INCIDENTS_CONNECTOR_DURATION_PERIOD: "PT1M",
+    TANIUM_INCIDENTS_URL: sims.tanium.url,
+    TANIUM_INCIDENTS_URL_CONSOLE: DEMO_TANIUM_CONSOLE,
+    TANIUM_INCIDENTS_TOKEN: TANIUM_SIM_TOKEN,
+    TANIUM_INCIDENTS_IMPORT_START_DATE: DEMO_IMPORT_START,
+    SERVER_HOST: options.serverHost ?? "127.0.0.1",
+    SERVER_PORT: options.serverPort ?? "8080",
+    CONNECTOR_LOG_LEVEL: options.logLevel ?? "warn",
+    LOG_FORMAT: options.logFormat ?? "text",
+  };
+  if (sims.target === "sentinel") {
+    const ws = DEFAULT_SIM_WORKSPACE;
+    env.SENTINEL_WORKSPACE_ID = ws.workspaceId;
+    env.SENTINEL_SUBSCRIPTION_ID = ws.subscriptionId;
+    env.SENTINEL_RESOURCE_GROUP = ws.resourceGroup;
+    env.SENTINEL_WORKSPACE_NAME = ws.workspaceName;
+  }
+  return env;
+}
+
+/** Options of {@linkcode routedFetch}. */
+export interface RoutedFetchOptions {
+  /** The fetch that sends the (rewritten) requests. @default globalThis.fetch */
+  fetch?: Fetch;
+}
+
+/** A fetch that sends requests for the routed origins to their simulator, others unchanged. */
+export function routedFetch(
+  routes: Readonly<Record<string, string>>,
+  options: RoutedFetchOptions = {},
+): Fetch {
+  const base = options.fetch ?? globalThis.fetch;
+  return (input, init) => {
+    const url = new URL(input instanceof Request ? input.url : input);
+    const to = routes[url.origin];
+    if (to === undefined) return base(input, init);
+    const rerouted = new URL(`${url.pathname}${url.search}`, to);
+    return input instanceof Request
+      ? base(new Request(rerouted, input), init)
+      : base(rerouted, init);
+  };
+}

@@ -1,0 +1,190 @@
+/**
+ * What the demo proves, read from the simulators' own stores (never from the connectors'
+ * counters, except the skip reasons): the records the target holds against what OpenCTI says it
+ * should hold, and what OpenCTI received from the Tanium import.
+ *
+ * @module
+ */
+import type { ConnectorStatus } from "../runtime/connector.ts";
+import type { TargetName } from "../sentinel/target.ts";
+import type { StixObject } from "../stix/types.ts";
+import type { DemoSims } from "./sims.ts";
+
+/** The `--summary-json` document (its shape is fixed by the demo issue). */
+export interface DemoSummary {
+  /** The target simulator that ran. */
+  target: TargetName;
+  /** The sentinel connector's result, read from the simulators. */
+  sentinel: {
+    /** Records OpenCTI holds that the target should have (one per indicator and observable). */
+    expected: number;
+    /** Distinct records the target simulator holds. */
+    present: number;
+    /** Records the target holds more than once. */
+    duplicates: number;
+    /** Skipped events by reason (the connector's counters). */
+    skipped: Record<string, number>;
+  };
+  /** The tanium-incidents connector's result, read from the simulators. */
+  tanium: {
+    /** Alerts the Tanium simulator serves. */
+    alerts: number;
+    /** Distinct incidents in the bundles OpenCTI received. */
+    incidents: number;
+    /** Distinct sightings in the bundles OpenCTI received. */
+    sightings: number;
+    /** Bundles OpenCTI received from the connector. */
+    bundles: number;
+    /** Works the connector opened in OpenCTI. */
+    works: number;
+  };
+}
+
+/** A summary and the comparisons behind it. */
+export interface SummaryReport {
+  /** The summary as written by `--summary-json`. */
+  summary: DemoSummary;
+  /** Records expected but absent from the target. */
+  missing: string[];
+  /** Records in the target that OpenCTI no longer wants there. */
+  unexpected: string[];
+  /** Works of the tanium connector that are not complete or hold errors. */
+  unfinishedWorks: string[];
+  /** OpenCTI indicators in the stream (for the text summary). */
+  indicators: number;
+  /** Tanium alerts that should become incidents (all but the suppressed ones). */
+  importable: number;
+}
+
+/** Options of {@linkcode collectSummary}. */
+export interface CollectSummaryOptions {
+  /** The sentinel connector's status (for its skip reasons). @default no skips */
+  sentinel?: ConnectorStatus;
+  /** The time `expected` is evaluated at (expiry). @default Date.now() */
+  now?: number;
+}
+
+/** Reads the summary from the simulators; `taniumConnectorId` is the importer's id in OpenCTI. */
+export async function collectSummary(
+  sims: DemoSims,
+  taniumConnectorId: string,
+  options: CollectSummaryOptions = {},
+): Promise<SummaryReport> {
+  const { stack } = sims;
+  const expected = await stack.expected(options.now ?? Date.now());
+  const presentList = stack.present();
+  const present = new Set(presentList);
+  const graphql = stack.opencti.control.graphql;
+  const bundles = graphql.bundles.filter((b) => b.connectorId === taniumConnectorId);
+  const objects = bundles.flatMap((b) => b.bundle.objects);
+  const works = [...graphql.works.values()].filter((w) => w.event_source_id === taniumConnectorId);
+  const summary: DemoSummary = {
+    target: sims.target,
+    sentinel: {
+      expected: expected.size,
+      present: present.size,
+      duplicates: presentList.length - present.size,
+      skipped: skipReasons(options.sentinel),
+    },
+    tanium: {
+      alerts: sims.tanium.control.alertCount,
+      incidents: distinct(objects, "incident"),
+      sightings: distinct(objects, "sighting"),
+      bundles: bundles.length,
+      works: works.length,
+    },
+  };
+  return {
+    summary,
+    missing: [...expected].filter((key) => !present.has(key)).sort(),
+    unexpected: [...present].filter((key) => !expected.has(key)).sort(),
+    unfinishedWorks: works
+      .filter((w) => w.status !== "complete" || w.errors.length > 0)
+      .map((w) => `${w.id} (${w.status}, ${w.errors.length} errors)`),
+    indicators: stack.opencti.store.list("indicator").length,
+    importable: sims.tanium.control.storedAlerts()
+      .filter((a) => String(a.raw.state ?? "").toLowerCase() !== "suppressed").length,
+  };
+}
+
+/** Why the report is wrong (empty when the demo proved what it should). */
+export function summaryProblems(report: SummaryReport): string[] {
+  const { sentinel, tanium, target } = report.summary;
+  const problems: string[] = [];
+  if (sentinel.expected === 0) problems.push("OpenCTI holds no indicator the target should have");
+  if (report.missing.length > 0) {
+    problems.push(
+      `${report.missing.length} records missing from ${target}: ${preview(report.missing)}`,
+    );
+  }
+  if (report.unexpected.length > 0) {
+    problems.push(
+      `${report.unexpected.length} records in ${target} that OpenCTI no longer wants there: ${
+        preview(report.unexpected)
+      }`,
+    );
+  }
+  if (sentinel.duplicates > 0) {
+    problems.push(`${sentinel.duplicates} duplicate records in ${target}`);
+  }
+  if (tanium.alerts === 0) problems.push("the Tanium simulator serves no alert");
+  if (tanium.bundles === 0) problems.push("OpenCTI received no bundle from tanium-incidents");
+  if (tanium.works === 0) problems.push("tanium-incidents opened no work in OpenCTI");
+  if (tanium.incidents !== report.importable) {
+    problems.push(
+      `${report.importable} Tanium alerts to import (not suppressed) but ${tanium.incidents} ` +
+        "incidents in OpenCTI",
+    );
+  }
+  if (tanium.sightings === 0 || tanium.sightings > tanium.incidents) {
+    problems.push(`${tanium.sightings} sightings for ${tanium.incidents} incidents`);
+  }
+  if (report.unfinishedWorks.length > 0) {
+    problems.push(`unfinished tanium-incidents works: ${preview(report.unfinishedWorks)}`);
+  }
+  return problems;
+}
+
+const TARGET_TITLES: Readonly<Record<TargetName, string>> = {
+  graph: "Microsoft Graph tiIndicators",
+  sentinel: "Microsoft Sentinel (STIX objects upload API)",
+  defender: "Microsoft Defender for Endpoint indicators",
+};
+
+/** The human summary, one line per simulated system. */
+export function formatSummary(report: SummaryReport, problems: readonly string[]): string[] {
+  const { sentinel, tanium, target } = report.summary;
+  const skipped = Object.entries(sentinel.skipped)
+    .map(([reason, count]) => `${reason} ${count}`)
+    .join(", ");
+  return [
+    "Summary",
+    `  OpenCTI (simulated): ${report.indicators} indicators, ${sentinel.expected} observables ` +
+    `that ${target} should hold`,
+    `  ${TARGET_TITLES[target]} (simulated): ${sentinel.present} records present, ` +
+    `${sentinel.duplicates} duplicates` + (skipped === "" ? "" : `; skipped: ${skipped}`),
+    `  Tanium Threat Response (simulated): ${tanium.alerts} alerts ` +
+    `(${tanium.alerts - report.importable} suppressed)`,
+    `  OpenCTI received from tanium-incidents: ${tanium.bundles} bundles in ${tanium.works} ` +
+    `works, ${tanium.incidents} incidents, ${tanium.sightings} sightings`,
+    problems.length === 0
+      ? "  Result: OK (the target holds exactly what OpenCTI expects, every alert was imported)"
+      : `  Result: FAILED\n${problems.map((p) => `    - ${p}`).join("\n")}`,
+  ];
+}
+
+function skipReasons(status: ConnectorStatus | undefined): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [name, count] of Object.entries(status?.counters ?? {})) {
+    if (name.startsWith("skipped.") && count > 0) out[name.slice("skipped.".length)] = count;
+  }
+  return out;
+}
+
+function distinct(objects: readonly StixObject[], type: string): number {
+  return new Set(objects.filter((o) => o.type === type).map((o) => o.id)).size;
+}
+
+function preview(items: readonly string[]): string {
+  return items.length <= 3 ? items.join("; ") : `${items.slice(0, 3).join("; ")}; …`;
+}

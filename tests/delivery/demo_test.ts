@@ -1,0 +1,132 @@
+/**
+ * The demo end to end: `main.ts --demo --once --summary-json` as a subprocess with the `demo`
+ * task's own permissions, for each target; and `runDemo()` in process, whose summary is compared
+ * with what the simulators' stores hold.
+ */
+import assert from "node:assert/strict";
+import { type DemoSummary, runDemo } from "../../src/demo/mod.ts";
+import type { TargetName } from "../../src/sentinel/target.ts";
+import { DENO_JSON, runMainArgs, spawnDeno } from "./helpers.ts";
+
+const TARGETS: readonly TargetName[] = ["graph", "sentinel", "defender"];
+
+/** The permission flags of the `demo` task in deno.json. */
+async function demoPermissions(): Promise<string[]> {
+  const config = JSON.parse(await Deno.readTextFile(DENO_JSON)) as {
+    tasks: Record<string, string>;
+  };
+  const task = config.tasks.demo ?? "";
+  assert.match(task, /main\.ts --demo$/);
+  return task.split(/\s+/).filter((word) => word.startsWith("--allow-"));
+}
+
+function assertShape(summary: DemoSummary): void {
+  assert.deepEqual(Object.keys(summary).sort(), ["sentinel", "tanium", "target"]);
+  assert.deepEqual(Object.keys(summary.sentinel).sort(), [
+    "duplicates",
+    "expected",
+    "present",
+    "skipped",
+  ]);
+  assert.deepEqual(Object.keys(summary.tanium).sort(), [
+    "alerts",
+    "bundles",
+    "incidents",
+    "sightings",
+    "works",
+  ]);
+}
+
+for (const target of TARGETS) {
+  Deno.test(`main.ts --demo --target ${target} --once exits 0 and writes a consistent summary`, async () => {
+    const cwd = await Deno.makeTempDir({ prefix: "octi-demo-" });
+    try {
+      const run = spawnDeno(
+        runMainArgs(await demoPermissions(), [
+          "--demo",
+          "--target",
+          target,
+          "--once",
+          "--summary-json",
+          "summary.json",
+        ]),
+        { SERVER_PORT: "0" },
+        { cwd },
+      );
+      const status = await run.status;
+      assert.equal(status.code, 0, run.output());
+      assert.match(run.output(), /Result: OK/);
+      const summary = JSON.parse(await Deno.readTextFile(`${cwd}/summary.json`)) as DemoSummary;
+      assertShape(summary);
+      assert.equal(summary.target, target);
+      assert.ok(summary.sentinel.expected > 0, "OpenCTI expects records in the target");
+      assert.equal(summary.sentinel.present, summary.sentinel.expected);
+      assert.equal(summary.sentinel.duplicates, 0);
+      assert.ok((summary.sentinel.skipped.unsupported_pattern_type ?? 0) > 0, "sigma/yara skipped");
+      const t = summary.tanium;
+      assert.ok(t.alerts > 0 && t.incidents > 0 && t.sightings > 0 && t.bundles > 0 && t.works > 0);
+      assert.ok(t.incidents <= t.alerts && t.sightings <= t.incidents);
+    } finally {
+      await Deno.remove(cwd, { recursive: true });
+    }
+  });
+
+  Deno.test(`runDemo() for ${target} reports what the simulators' stores hold, live changes included`, async () => {
+    const lines: string[] = [];
+    let inspected = false;
+    const code = await runDemo({
+      target,
+      once: true,
+      handleSignals: false,
+      liveProgress: false,
+      write: (line) => lines.push(line),
+      env: (name) => name === "SERVER_PORT" ? "0" : undefined,
+      inspect: async (sims, report, changes) => {
+        inspected = true;
+        const { stack, tanium } = sims;
+        const present = stack.present();
+        const expected = await stack.expected(Date.now());
+        assert.equal(report.summary.sentinel.expected, expected.size);
+        assert.equal(report.summary.sentinel.present, new Set(present).size);
+        assert.deepEqual([...new Set(present)].sort(), [...expected].sort());
+        assert.equal(present.length, expected.size, "no duplicates in the target store");
+
+        const holds = (id: string) => present.some((key) => key.startsWith(`${id} `));
+        const kinds = changes.map((c) => c.kind);
+        assert.ok(kinds.includes("create") && kinds.includes("update"));
+        assert.ok(kinds.includes("revoke") && kinds.includes("delete"));
+        for (const change of changes) {
+          if (change.kind === "revoke" || change.kind === "delete") {
+            assert.ok(!holds(change.id), `${change.kind}d ${change.name} left ${target}`);
+          } else if (expected.size > 0 && [...expected].some((k) => k.startsWith(change.id))) {
+            assert.ok(holds(change.id), `${change.kind}d ${change.name} is in ${target}`);
+          }
+        }
+        assert.equal(
+          stack.opencti.store.get(changes.find((c) => c.kind === "delete")!.id),
+          undefined,
+        );
+
+        const graphql = stack.opencti.control.graphql;
+        const bundles = graphql.bundles.filter((b) =>
+          graphql.connectors.get(b.connectorId)?.name.startsWith("Tanium") === true
+        );
+        const incidents = new Set(
+          bundles.flatMap((b) => b.bundle.objects).filter((o) => o.type === "incident")
+            .map((o) => o.id),
+        );
+        const served = tanium.control.storedAlerts();
+        const notSuppressed = served.filter((a) => a.raw.state !== "suppressed");
+        assert.equal(report.summary.tanium.alerts, served.length);
+        assert.equal(report.summary.tanium.bundles, bundles.length);
+        assert.equal(report.summary.tanium.incidents, incidents.size);
+        assert.equal(incidents.size, notSuppressed.length, "one incident per alert not suppressed");
+        assert.ok(report.summary.tanium.sightings > 0);
+        assert.ok([...graphql.works.values()].some((w) => w.status === "complete"));
+      },
+    });
+    assert.equal(code, 0, lines.join("\n"));
+    assert.ok(inspected);
+    assert.ok(lines.some((line) => /^Serving http:\/\/127\.0\.0\.1:\d+\/healthz/.test(line)));
+  });
+}
