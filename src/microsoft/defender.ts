@@ -9,13 +9,27 @@
  */
 import type { Logger } from "@logtape/logtape";
 import { getLogger } from "../log.ts";
-import { type Now, type Sleep, systemNow, systemSleep } from "../runtime/clock.ts";
+import type { Now } from "../runtime/clock.ts";
 import { HttpError } from "../runtime/errors.ts";
-import { excerpt, type Fetch, type HttpResponse, request } from "../runtime/http.ts";
+import { excerpt, httpError, type HttpResponse } from "../runtime/http.ts";
 import { RateLimiter } from "../runtime/rate_limiter.ts";
-import { backoffDelay, isRetryable, parseRetryAfter } from "../runtime/retry.ts";
 import type { Observable } from "../stix/types.ts";
-import type { ItemResult, SyncTarget, TargetIndicator, TargetRemoval } from "../sentinel/target.ts";
+import {
+  type ItemResult,
+  missingResult,
+  type SyncTarget,
+  type TargetIndicator,
+  type TargetRemoval,
+} from "../sentinel/target.ts";
+import {
+  type ApiCallDeps,
+  apiCallDeps,
+  type ApiClientOptions,
+  callApi,
+  retryableError,
+  sameOrigin,
+  statusRetryable,
+} from "./api_call.ts";
 import { filterQuery, odataEq } from "./odata.ts";
 import type { TokenSource } from "./token_source.ts";
 import {
@@ -36,7 +50,8 @@ import {
 } from "./defender_mapping.ts";
 
 /** Options of {@linkcode DefenderTarget}. */
-export interface DefenderTargetOptions extends Omit<DefenderMappingOptions, "now"> {
+export interface DefenderTargetOptions
+  extends Omit<DefenderMappingOptions, "now">, ApiClientOptions {
   /** Hands out Defender tokens. */
   tokens: TokenSource;
   /** API host (`DEFENDER_API_URL`). @default "https://api.securitycenter.microsoft.com" */
@@ -51,37 +66,13 @@ export interface DefenderTargetOptions extends Omit<DefenderMappingOptions, "now
   queryRateLimitPerMinute?: number;
   /** Indicators per `upsert` call and per `import` request (at most 500). @default 500 */
   maxBatch?: number;
-  /** Attempts per request on 429, 5xx and network errors (a 401 adds one after a token refresh). @default 6 */
-  maxAttempts?: number;
-  /** Base of the exponential backoff in ms. @default 1000 */
-  backoffBaseMs?: number;
-  /** Largest backoff or server-requested wait in ms. @default 60000 */
-  backoffCapMs?: number;
   /** Page size of list calls (`$top`, at most 10,000). @default 10000 */
   pageSize?: number;
-  /** Time allowed for one HTTP exchange, in ms. @default 30000 */
-  timeoutMs?: number;
-  /** The fetch to use. @default globalThis.fetch */
-  fetch?: Fetch;
-  /** The clock. @default Date.now */
-  now?: Now;
-  /** The sleep. @default a real timer */
-  sleep?: Sleep;
-  /** Random source in [0, 1) for jitter. @default Math.random */
-  random?: () => number;
   /** Logger. @default getLogger("sentinel", "defender-api") */
   logger?: Logger;
 }
 
 type RecordOutcome = { ok: true } | { ok: false; reason: string; retryable: boolean };
-
-interface Call {
-  method: "GET" | "POST" | "DELETE";
-  url: string;
-  body?: string;
-  limiter: RateLimiter;
-  what: string;
-}
 
 /** Reason given for creations refused while the tenant cap is reached. */
 export const CAP_REACHED_REASON =
@@ -93,20 +84,12 @@ export class DefenderTarget implements SyncTarget {
   readonly name = "defender" as const;
   /** Indicators per `upsert` call. */
   readonly maxBatch: number;
-  readonly #tokens: TokenSource;
   readonly #mapping: Omit<DefenderMappingOptions, "now">;
   readonly #application: string;
   readonly #apiUrl: string;
-  readonly #scope: string;
-  readonly #maxAttempts: number;
-  readonly #backoffBaseMs: number;
-  readonly #backoffCapMs: number;
   readonly #pageSize: number;
-  readonly #timeoutMs: number;
-  readonly #fetch: Fetch;
   readonly #now: Now;
-  readonly #sleep: Sleep;
-  readonly #random: () => number;
+  readonly #api: ApiCallDeps;
   readonly #import: RateLimiter;
   readonly #batchDelete: RateLimiter;
   readonly #query: RateLimiter;
@@ -134,41 +117,39 @@ export class DefenderTarget implements SyncTarget {
       batchDeleteRateLimitPerMinute = 30,
       queryRateLimitPerMinute = 100,
       maxBatch = DEFENDER_MAX_IMPORT,
-      maxAttempts = 6,
-      backoffBaseMs = 1000,
-      backoffCapMs = 60_000,
       pageSize = 10_000,
-      timeoutMs = 30_000,
-      fetch = globalThis.fetch,
-      now = systemNow,
-      sleep = systemSleep,
-      random = Math.random,
       logger,
+      // Taken out of the mapping options; apiCallDeps() reads them from `options`.
+      maxAttempts: _maxAttempts,
+      backoffBaseMs: _backoffBaseMs,
+      backoffCapMs: _backoffCapMs,
+      timeoutMs: _timeoutMs,
+      fetch: _fetch,
+      now: _now,
+      sleep: _sleep,
+      random: _random,
       ...mapping
     } = options;
-    this.#tokens = tokens;
     this.#application = mapping.application ?? "OpenCTI";
     if (this.#application.trim() === "") {
       throw new TypeError("Set a Defender application name: it is how our indicators are found");
     }
     this.#mapping = { ...mapping, application: this.#application };
     this.#apiUrl = apiUrl.replace(/\/+$/, "");
-    this.#scope = scope;
     this.maxBatch = Math.max(1, Math.min(maxBatch, DEFENDER_MAX_IMPORT));
-    this.#maxAttempts = maxAttempts;
-    this.#backoffBaseMs = backoffBaseMs;
-    this.#backoffCapMs = backoffCapMs;
     this.#pageSize = Math.max(1, Math.min(pageSize, 10_000));
-    this.#timeoutMs = timeoutMs;
-    this.#fetch = fetch;
-    this.#now = now;
-    this.#sleep = sleep;
-    this.#random = random;
-    const clock = { now, sleep, windowMs: 60_000 };
+    this.#log = logger ?? getLogger("sentinel", "defender-api");
+    this.#api = apiCallDeps(options, {
+      tokens,
+      scope,
+      logger: this.#log,
+      onThrottled: () => this.#counters.throttled++,
+    });
+    this.#now = this.#api.now;
+    const clock = { now: this.#api.now, sleep: this.#api.sleep, windowMs: 60_000 };
     this.#import = new RateLimiter({ ...clock, limit: rateLimitPerMinute });
     this.#batchDelete = new RateLimiter({ ...clock, limit: batchDeleteRateLimitPerMinute });
     this.#query = new RateLimiter({ ...clock, limit: queryRateLimitPerMinute });
-    this.#log = logger ?? getLogger("sentinel", "defender-api");
   }
 
   /**
@@ -262,7 +243,7 @@ export class DefenderTarget implements SyncTarget {
         },
       );
     }
-    return items.map((item) => results.get(item.id) ?? missing(item.id));
+    return items.map((item) => results.get(item.id) ?? missingResult(item.id));
   }
 
   /**
@@ -338,7 +319,7 @@ export class DefenderTarget implements SyncTarget {
         },
       );
     }
-    return items.map((item) => results.get(item.id) ?? missing(item.id));
+    return items.map((item) => results.get(item.id) ?? missingResult(item.id));
   }
 
   /** Cap state, counters and the last error, for `/status`. */
@@ -361,13 +342,14 @@ export class DefenderTarget implements SyncTarget {
       chunk.map(() => ({ ok: false, reason, retryable }));
     let response: HttpResponse;
     try {
-      response = await this.#call({
+      response = await callApi({
         method: "POST",
         url: `${this.#apiUrl}/api/indicators/import`,
         body: importBody(chunk),
         limiter: this.#import,
         what: "Defender import",
-      }, signal);
+        signal,
+      }, this.#api);
     } catch (error) {
       if (signal?.aborted) throw error;
       return fail(this.#note(error, "Defender import"), retryableError(error));
@@ -438,13 +420,14 @@ export class DefenderTarget implements SyncTarget {
   ): Promise<Map<string, { reason: string; retryable: boolean }>> {
     const failed = new Map<string, { reason: string; retryable: boolean }>();
     try {
-      const response = await this.#call({
+      const response = await callApi({
         method: "POST",
         url: `${this.#apiUrl}/api/indicators/BatchDelete`,
         body: batchDeleteBody(ids),
         limiter: this.#batchDelete,
         what: "Defender BatchDelete",
-      }, signal);
+        signal,
+      }, this.#api);
       if (response.status >= 200 && response.status < 300) return failed;
       if (response.status !== 404) throw httpError(response, "Defender BatchDelete");
       // One of the ids is already gone: delete the rest one by one (404 = already gone).
@@ -453,12 +436,13 @@ export class DefenderTarget implements SyncTarget {
       });
       for (const id of ids) {
         try {
-          const single = await this.#call({
+          const single = await callApi({
             method: "DELETE",
             url: `${this.#apiUrl}/api/indicators/${encodeURIComponent(id)}`,
             limiter: this.#query,
             what: "Defender delete",
-          }, signal);
+            signal,
+          }, this.#api);
           if (single.status === 404 || (single.status >= 200 && single.status < 300)) continue;
           throw httpError(single, "Defender delete");
         } catch (error) {
@@ -510,12 +494,13 @@ export class DefenderTarget implements SyncTarget {
       filterQuery(filter)
     }&$top=${this.#pageSize}`;
     for (let page = 0; url !== undefined && page < 1000; page++) {
-      const response = await this.#call({
+      const response = await callApi({
         method: "GET",
         url,
         limiter: this.#query,
         what: "Defender list",
-      }, signal);
+        signal,
+      }, this.#api);
       if (response.status !== 200) throw httpError(response, "Defender list");
       const parsed = parseListAnswer(response.text);
       if (!parsed) {
@@ -551,77 +536,6 @@ export class DefenderTarget implements SyncTarget {
     }
   }
 
-  /** One request with pacing, a token, one refresh on 401, and retries on 429/5xx/network errors. */
-  async #call(call: Call, signal?: AbortSignal): Promise<HttpResponse> {
-    let refreshed = false;
-    for (let attempt = 1;; attempt++) {
-      await call.limiter.acquire(signal);
-      const token = await this.#tokens.getToken(this.#scope, signal);
-      const headers: Record<string, string> = {
-        authorization: `Bearer ${token}`,
-        accept: "application/json",
-      };
-      const init: RequestInit = { method: call.method, headers };
-      if (call.body !== undefined) {
-        headers["content-type"] = "application/json";
-        init.body = call.body;
-      }
-      let response: HttpResponse;
-      try {
-        response = await request(call.url, init, {
-          fetch: this.#fetch,
-          timeoutMs: this.#timeoutMs,
-          ...(signal ? { signal } : {}),
-        });
-      } catch (error) {
-        if (signal?.aborted || !isRetryable(error) || attempt >= this.#maxAttempts) throw error;
-        const delayMs = backoffDelay(
-          attempt,
-          this.#backoffBaseMs,
-          this.#backoffCapMs,
-          this.#random,
-        );
-        this.#log.warn("{what} failed, retrying in {delayMs} ms: {error}", {
-          what: call.what,
-          delayMs,
-          error: String(error),
-        });
-        await this.#sleep(delayMs, signal);
-        continue;
-      }
-      if (response.status === 401 && !refreshed) {
-        refreshed = true;
-        attempt--;
-        this.#tokens.invalidate(this.#scope);
-        this.#log.info("{what} answered 401: refreshing the token once", { what: call.what });
-        continue;
-      }
-      const throttled = response.status === 429;
-      if (!(throttled || response.status === 408 || response.status >= 500)) return response;
-      if (attempt >= this.#maxAttempts) return response;
-      const hinted = parseRetryAfter(response.headers.get("retry-after"), this.#now());
-      const delayMs = Math.min(
-        hinted ?? backoffDelay(attempt, this.#backoffBaseMs, this.#backoffCapMs, this.#random),
-        this.#backoffCapMs,
-      );
-      if (throttled) {
-        this.#counters.throttled++;
-        call.limiter.pause(delayMs);
-        this.#log.warn("{what} throttled (429): waiting {delayMs} ms", {
-          what: call.what,
-          delayMs,
-        });
-      } else {
-        this.#log.warn("{what} answered {status}: retrying in {delayMs} ms", {
-          what: call.what,
-          status: response.status,
-          delayMs,
-        });
-        await this.#sleep(delayMs, signal);
-      }
-    }
-  }
-
   #note(error: unknown, what: string): string {
     let message = error instanceof Error ? error.message : String(error);
     if (error instanceof HttpError) {
@@ -639,38 +553,4 @@ export class DefenderTarget implements SyncTarget {
     this.#log.error("{what} failed: {error}", { what, error: message });
     return message;
   }
-}
-
-function httpError(response: HttpResponse, what: string): HttpError {
-  return new HttpError(
-    `${what} failed with HTTP ${response.status}: ${excerpt(response.text)}`,
-    response.status,
-    excerpt(response.text, 4096),
-    response.headers,
-  );
-}
-
-/** Payload problems (400, 413, 422) are final; throttling, server and permission problems are worth a later try. */
-function statusRetryable(status: number): boolean {
-  return status !== 400 && status !== 413 && status !== 422;
-}
-
-function retryableError(error: unknown): boolean {
-  if (error instanceof HttpError) return statusRetryable(error.status);
-  if (error instanceof Error && "retryable" in error && typeof error.retryable === "boolean") {
-    return error.retryable;
-  }
-  return true;
-}
-
-function sameOrigin(url: string, base: string): boolean {
-  try {
-    return new URL(url).origin === new URL(base).origin;
-  } catch {
-    return false;
-  }
-}
-
-function missing(id: string): ItemResult {
-  return { id, ok: false, reason: "No result for this indicator", retryable: true };
 }

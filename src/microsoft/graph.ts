@@ -18,17 +18,18 @@ import * as v from "valibot";
 import { getLogger, type Logger } from "../log.ts";
 import { type Now, type Sleep, systemNow, systemSleep } from "../runtime/clock.ts";
 import { NetworkError, TimeoutError } from "../runtime/errors.ts";
-import { excerpt, type Fetch, request } from "../runtime/http.ts";
+import { excerpt, type Fetch, type HttpResponse } from "../runtime/http.ts";
 import { RateLimiter } from "../runtime/rate_limiter.ts";
-import { backoffDelay, parseRetryAfter } from "../runtime/retry.ts";
 import type { ItemResult, SyncTarget, TargetIndicator, TargetRemoval } from "../sentinel/target.ts";
 import {
   type GraphOptions,
+  OBSERVABLE_KEYS,
   observableFields,
   observableKey,
   type TiIndicator,
   toTiIndicators,
 } from "./graph_mapping.ts";
+import { type ApiCallDeps, callApi } from "./api_call.ts";
 import { filterQuery, odataEq } from "./odata.ts";
 import { scopeFor } from "./scopes.ts";
 import type { TokenSource } from "./token_source.ts";
@@ -177,11 +178,8 @@ export class GraphTarget implements SyncTarget {
   readonly #o: GraphTargetOptions;
   readonly #collection: string;
   readonly #origin: string;
-  readonly #scope: string;
   readonly #limiter: RateLimiter;
-  readonly #now: Now;
-  readonly #sleep: Sleep;
-  readonly #random: () => number;
+  readonly #api: ApiCallDeps;
   readonly #log: Logger;
   readonly #defender: boolean;
   readonly #counters = { created: 0, updated: 0, deleted: 0, failed: 0, skipped: 0, requests: 0 };
@@ -196,19 +194,33 @@ export class GraphTarget implements SyncTarget {
       ? path.replace(/\/+$/, "")
       : `${baseUrl}/${path.replace(/^\/+/, "").replace(/\/+$/, "")}`;
     this.#origin = new URL(this.#collection).origin;
-    this.#scope = options.scope ?? scopeFor(baseUrl);
-    this.#now = options.now ?? systemNow;
-    this.#sleep = options.sleep ?? systemSleep;
-    this.#random = options.random ?? Math.random;
+    const now = options.now ?? systemNow;
+    const sleep = options.sleep ?? systemSleep;
     this.#limiter = options.limiter ?? new RateLimiter({
       limit: options.rateLimitPerMinute ?? 1000,
       windowMs: 60_000,
-      now: this.#now,
-      sleep: this.#sleep,
+      now,
+      sleep,
     });
     this.maxBatch = options.maxBatch ?? 100;
     this.#log = options.logger ?? getLogger("sentinel", "graph");
     this.#defender = options.mapping.targetProduct === "Microsoft Defender ATP";
+    this.#api = {
+      tokens: options.tokens,
+      scope: options.scope ?? scopeFor(baseUrl),
+      fetch: options.fetch ?? globalThis.fetch,
+      timeoutMs: options.timeoutMs ?? 30_000,
+      now,
+      sleep,
+      random: options.random ?? Math.random,
+      logger: this.#log,
+      maxAttempts: options.attempts ?? 8,
+      backoffBaseMs: options.backoffBaseMs ?? 1000,
+      backoffCapMs: options.backoffCapMs ?? 60_000,
+      retryStatus: (status) => status === 429 || status >= 500,
+      atLeastBackoff: true,
+      onSend: () => this.#counters.requests++,
+    };
   }
 
   /** Counters and the last error, for `/status`. */
@@ -222,10 +234,7 @@ export class GraphTarget implements SyncTarget {
 
   /** Creates or updates the records of each indicator so they match it exactly. */
   async upsert(items: TargetIndicator[], signal?: AbortSignal): Promise<ItemResult[]> {
-    const failures = new Map<string, Failure>();
-    const fail = (id: string, failure: Failure) => {
-      if (!failures.has(id)) failures.set(id, failure);
-    };
+    const { failures, fail } = firstFailures();
     const wanted = new Map<string, TiIndicator[]>();
     for (const item of items) {
       const { records, skipped } = toTiIndicators(item, this.#o.mapping);
@@ -283,24 +292,12 @@ export class GraphTarget implements SyncTarget {
     await this.#submit(creates, fail, signal);
     await this.#update(updates, fail, signal);
     await this.#deleteByIds(deletes, fail, signal);
-    signal?.throwIfAborted();
-
-    return items.map((item) => {
-      const failure = failures.get(item.id);
-      if (failure) {
-        this.#counters.failed++;
-        return { id: item.id, ok: false, ...failure };
-      }
-      return { id: item.id, ok: true };
-    });
+    return this.#results(items, failures, signal);
   }
 
   /** Removes every record of each indicator; an indicator with no record is a success. */
   async remove(items: TargetRemoval[], signal?: AbortSignal): Promise<ItemResult[]> {
-    const failures = new Map<string, Failure>();
-    const fail = (id: string, failure: Failure) => {
-      if (!failures.has(id)) failures.set(id, failure);
-    };
+    const { failures, fail } = firstFailures();
     if (this.#defender) {
       const product = this.#o.mapping.targetProduct;
       const existing = await this.#lookup(
@@ -325,6 +322,15 @@ export class GraphTarget implements SyncTarget {
         await this.#deleteByExternalIds(chunk.map((i) => i.id), fail, signal);
       }
     }
+    return this.#results(items, failures, signal);
+  }
+
+  /** One result per item: the first failure noted for it, else success; throws once aborted. */
+  #results(
+    items: { id: string }[],
+    failures: Map<string, Failure>,
+    signal: AbortSignal | undefined,
+  ): ItemResult[] {
     signal?.throwIfAborted();
     return items.map((item) => {
       const failure = failures.get(item.id);
@@ -409,30 +415,12 @@ export class GraphTarget implements SyncTarget {
     signal: AbortSignal | undefined,
   ): Promise<void> {
     for (const chunk of chunks(creates, this.maxBatch)) {
-      let value: v.InferOutput<typeof BulkBody>["value"];
-      try {
-        const response = await this.#call(
-          "POST",
-          `${this.#collection}/submitTiIndicators`,
-          { value: chunk.map((c) => c.record) },
-          "Submit tiIndicators",
-          signal,
-        );
-        value = parseBody(BulkBody, response.text, "submitTiIndicators").value;
-      } catch (error) {
-        for (const c of chunk) fail(c.id, this.#failureOf(error, "create"));
-        continue;
-      }
-      chunk.forEach((c, index) => {
-        const result = value[index];
-        const failure = result === undefined
-          ? { reason: "Graph answered without a result for this record", retryable: true }
-          : itemFailure(result.Error, result.id);
-        if (failure) {
-          this.#logItem("create", c.id, failure);
-          fail(c.id, failure);
-        } else this.#counters.created++;
-      });
+      await this.#bulkWrite(
+        "submitTiIndicators",
+        chunk.map((c) => ({ owner: c.id, record: c.record })),
+        fail,
+        signal,
+      );
     }
   }
 
@@ -462,38 +450,51 @@ export class GraphTarget implements SyncTarget {
       return;
     }
     for (const chunk of chunks(updates, this.maxBatch)) {
-      const body = chunk.map((u) => {
-        const item: Record<string, unknown> = { id: u.current.id, targetProduct: product };
+      const writes = chunk.map((u) => {
+        const record: Record<string, unknown> = { id: u.current.id, targetProduct: product };
         for (const field of SENTINEL_EDITABLE) {
-          if (u.record[field] !== undefined) item[field] = u.record[field];
+          if (u.record[field] !== undefined) record[field] = u.record[field];
         }
-        return item;
+        return { owner: u.id, record };
       });
-      let value: v.InferOutput<typeof BulkBody>["value"];
-      try {
-        const response = await this.#call(
-          "POST",
-          `${this.#collection}/updateTiIndicators`,
-          { value: body },
-          "Update tiIndicators",
-          signal,
-        );
-        value = parseBody(BulkBody, response.text, "updateTiIndicators").value;
-      } catch (error) {
-        for (const u of chunk) fail(u.id, this.#failureOf(error, "update"));
-        continue;
-      }
-      chunk.forEach((u, index) => {
-        const result = value[index];
-        const failure = result === undefined
-          ? { reason: "Graph answered without a result for this record", retryable: true }
-          : itemFailure(result.Error, result.id);
-        if (failure) {
-          this.#logItem("update", u.id, failure);
-          fail(u.id, failure);
-        } else this.#counters.updated++;
-      });
+      await this.#bulkWrite("updateTiIndicators", writes, fail, signal);
     }
+  }
+
+  /** One bulk create or update request; each record fails or counts by its own result. */
+  async #bulkWrite(
+    action: "submitTiIndicators" | "updateTiIndicators",
+    writes: { owner: string; record: object }[],
+    fail: (id: string, failure: Failure) => void,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const create = action === "submitTiIndicators";
+    const verb = create ? "create" : "update";
+    let value: v.InferOutput<typeof BulkBody>["value"];
+    try {
+      const response = await this.#call(
+        "POST",
+        `${this.#collection}/${action}`,
+        { value: writes.map((w) => w.record) },
+        create ? "Submit tiIndicators" : "Update tiIndicators",
+        signal,
+      );
+      value = parseBody(BulkBody, response.text, action).value;
+    } catch (error) {
+      for (const w of writes) fail(w.owner, this.#failureOf(error, verb));
+      return;
+    }
+    writes.forEach((w, index) => {
+      const result = value[index];
+      const failure = result === undefined
+        ? { reason: "Graph answered without a result for this record", retryable: true }
+        : itemFailure(result.Error, result.id);
+      if (failure) {
+        this.#logItem(verb, w.owner, failure);
+        fail(w.owner, failure);
+      } else if (create) this.#counters.created++;
+      else this.#counters.updated++;
+    });
   }
 
   /** Deletes records by Graph id: bulk for Azure Sentinel, one `DELETE` each for Defender ATP. */
@@ -611,8 +612,8 @@ export class GraphTarget implements SyncTarget {
   }
 
   /**
-   * Sends one request with pacing and retries: 429 pauses the limiter for `Retry-After` and sends
-   * the same request again; 5xx and network errors back off; 401 refreshes the token once.
+   * Sends one request with pacing and retries (see {@linkcode callApi}); a network failure after
+   * the last try or a status other than 2xx and `okStatuses` throws a {@linkcode GraphApiError}.
    */
   async #call(
     method: string,
@@ -621,111 +622,49 @@ export class GraphTarget implements SyncTarget {
     what: string,
     signal: AbortSignal | undefined,
     okStatuses: number[] = [],
-  ): Promise<{ status: number; text: string }> {
-    const attempts = this.#o.attempts ?? 8;
-    const baseMs = this.#o.backoffBaseMs ?? 1000;
-    const capMs = this.#o.backoffCapMs ?? 60_000;
-    let refreshed = false;
-    for (let attempt = 1;; attempt++) {
-      await this.#limiter.acquire(signal);
-      const token = await this.#o.tokens.getToken(this.#scope, signal);
-      const clientRequestId = crypto.randomUUID();
-      const headers: Record<string, string> = {
-        authorization: `Bearer ${token}`,
-        accept: "application/json",
-        "client-request-id": clientRequestId,
-      };
-      if (body !== undefined) headers["content-type"] = "application/json";
-      this.#counters.requests++;
-      let response;
-      try {
-        response = await request(
-          url,
-          { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) },
-          {
-            ...(this.#o.fetch ? { fetch: this.#o.fetch } : {}),
-            timeoutMs: this.#o.timeoutMs ?? 30_000,
-            ...(signal ? { signal } : {}),
-          },
-        );
-      } catch (error) {
-        if (!(error instanceof NetworkError || error instanceof TimeoutError)) throw error;
-        if (attempt >= attempts) {
-          throw new GraphApiError(`${what} failed: ${error.message}`, {
-            status: 0,
-            code: error.name,
-            retryable: true,
-            clientRequestId,
-          }, { cause: error });
-        }
-        const delay = backoffDelay(attempt, baseMs, capMs, this.#random);
-        this.#log.warn("{what} failed ({error}); retrying in {delayMs} ms", {
-          what,
-          error: error.message,
-          delayMs: delay,
-        });
-        await this.#sleep(delay, signal);
-        continue;
-      }
-      const { status } = response;
-      if ((status >= 200 && status < 300) || okStatuses.includes(status)) return response;
-      const info = errorInfo(response.text);
-      const requestId = info.requestId ?? response.headers.get("request-id") ?? undefined;
-      const fields = {
+  ): Promise<HttpResponse> {
+    const clientRequestId = crypto.randomUUID();
+    let response: HttpResponse;
+    try {
+      response = await callApi({
+        method,
+        url,
+        body: body === undefined ? undefined : JSON.stringify(body),
         what,
-        status,
-        code: info.code,
-        message: info.message,
-        requestId,
+        limiter: this.#limiter,
+        headers: { "client-request-id": clientRequestId },
+        signal,
+      }, this.#api);
+    } catch (error) {
+      if (!(error instanceof NetworkError || error instanceof TimeoutError)) throw error;
+      throw new GraphApiError(`${what} failed: ${error.message}`, {
+        status: 0,
+        code: error.name,
+        retryable: true,
         clientRequestId,
-      };
-      if (status === 401 && !refreshed) {
-        refreshed = true;
-        attempt--; // the refresh is not a retry of a failure
-        this.#o.tokens.invalidate(this.#scope);
-        this.#log.warn(
-          "{what}: HTTP 401 {code}; fetching a new token and trying once more",
-          fields,
-        );
-        continue;
-      }
-      const retryable = status === 429 || status >= 500;
-      if (retryable && attempt < attempts) {
-        const hinted = parseRetryAfter(response.headers.get("retry-after"), this.#now());
-        if (status === 429) {
-          const wait = Math.min(
-            hinted ?? backoffDelay(attempt, baseMs, capMs, this.#random),
-            capMs,
-          );
-          this.#limiter.pause(wait);
-          this.#log.warn("{what}: throttled (HTTP 429 {code}); waiting {waitMs} ms", {
-            ...fields,
-            waitMs: wait,
-          });
-        } else {
-          const wait = Math.min(
-            Math.max(hinted ?? 0, backoffDelay(attempt, baseMs, capMs, this.#random)),
-            capMs,
-          );
-          this.#log.warn("{what}: HTTP {status} {code}; retrying in {waitMs} ms", {
-            ...fields,
-            waitMs: wait,
-          });
-          await this.#sleep(wait, signal);
-        }
-        continue;
-      }
-      const message = describeFailure(what, status, info, requestId, clientRequestId);
-      this.#lastError = message;
-      this.#log.error("{what} failed: HTTP {status} {code}: {message}", fields);
-      throw new GraphApiError(message, {
-        status,
-        code: info.code,
-        retryable: retryable || status === 401 || status === 403,
-        requestId,
-        clientRequestId,
-      });
+      }, { cause: error });
     }
+    const { status } = response;
+    if ((status >= 200 && status < 300) || okStatuses.includes(status)) return response;
+    const info = errorInfo(response.text);
+    const requestId = info.requestId ?? response.headers.get("request-id") ?? undefined;
+    const message = describeFailure(what, status, info, requestId, clientRequestId);
+    this.#lastError = message;
+    this.#log.error("{what} failed: HTTP {status} {code}: {message}", {
+      what,
+      status,
+      code: info.code,
+      message: info.message,
+      requestId,
+      clientRequestId,
+    });
+    throw new GraphApiError(message, {
+      status,
+      code: info.code,
+      retryable: status === 429 || status >= 500 || status === 401 || status === 403,
+      requestId,
+      clientRequestId,
+    });
   }
 
   #failureOf(error: unknown, what: string): Failure {
@@ -749,20 +688,21 @@ export class GraphTarget implements SyncTarget {
   }
 }
 
+/** A map of the first failure of each indicator, and the function that notes one. */
+function firstFailures(): {
+  failures: Map<string, Failure>;
+  fail: (id: string, failure: Failure) => void;
+} {
+  const failures = new Map<string, Failure>();
+  const fail = (id: string, failure: Failure) => {
+    if (!failures.has(id)) failures.set(id, failure);
+  };
+  return { failures, fail };
+}
+
 /** The `$filter` field and value that find a record by its observable. */
 function lookupClause(fields: Partial<TiIndicator>): [string, string] {
-  const order = [
-    "networkDestinationIPv4",
-    "networkDestinationIPv6",
-    "networkIPv4",
-    "networkIPv6",
-    "networkCidrBlock",
-    "domainName",
-    "url",
-    "emailSenderAddress",
-    "fileHashValue",
-  ] as const;
-  for (const field of order) {
+  for (const field of OBSERVABLE_KEYS) {
     const value = fields[field];
     if (typeof value === "string") return [field, value];
   }

@@ -8,13 +8,26 @@
  */
 import type { Logger } from "@logtape/logtape";
 import { getLogger } from "../log.ts";
-import { type Now, type Sleep, systemNow, systemSleep } from "../runtime/clock.ts";
 import { HttpError } from "../runtime/errors.ts";
-import { excerpt, type Fetch, type HttpResponse, request } from "../runtime/http.ts";
+import { excerpt, httpError, type HttpResponse } from "../runtime/http.ts";
 import { RateLimiter } from "../runtime/rate_limiter.ts";
-import { backoffDelay, isRetryable, parseRetryAfter } from "../runtime/retry.ts";
 import type { StixObject } from "../stix/types.ts";
-import type { ItemResult, SyncTarget, TargetIndicator, TargetRemoval } from "../sentinel/target.ts";
+import {
+  type ItemResult,
+  missingResult,
+  type SyncTarget,
+  type TargetIndicator,
+  type TargetRemoval,
+} from "../sentinel/target.ts";
+import {
+  type ApiCallDeps,
+  apiCallDeps,
+  type ApiClientOptions,
+  callApi,
+  retryableError,
+  sameOrigin,
+  statusRetryable,
+} from "./api_call.ts";
 import type { TokenSource } from "./token_source.ts";
 import {
   armQueryBody,
@@ -29,7 +42,7 @@ import {
 } from "./sentinel_mapping.ts";
 
 /** Options of {@linkcode SentinelTarget}. */
-export interface SentinelTargetOptions {
+export interface SentinelTargetOptions extends ApiClientOptions {
   /** Log Analytics workspace ID (GUID) used by the upload API. */
   workspaceId: string;
   /** Hands out ARM tokens. */
@@ -66,34 +79,10 @@ export interface SentinelTargetOptions {
   armRateLimitPerMinute?: number;
   /** Objects per upload request (at most 100). @default 100 */
   maxBatch?: number;
-  /** Attempts per request on 429, 5xx and network errors (a 401 adds one after a token refresh). @default 6 */
-  maxAttempts?: number;
-  /** Base of the exponential backoff in ms. @default 1000 */
-  backoffBaseMs?: number;
-  /** Largest backoff or server-requested wait in ms. @default 60000 */
-  backoffCapMs?: number;
   /** Margin added to the wait read from "Try again in N seconds", in ms. @default 1000 */
   retryMarginMs?: number;
-  /** Time allowed for one HTTP exchange, in ms. @default 30000 */
-  timeoutMs?: number;
-  /** The fetch to use. @default globalThis.fetch */
-  fetch?: Fetch;
-  /** The clock. @default Date.now */
-  now?: Now;
-  /** The sleep. @default a real timer */
-  sleep?: Sleep;
-  /** Random source in [0, 1) for jitter. @default Math.random */
-  random?: () => number;
   /** Logger. @default getLogger("sentinel", "sentinel-api") */
   logger?: Logger;
-}
-
-interface Call {
-  method: "POST" | "DELETE";
-  url: string;
-  body?: string;
-  limiter: RateLimiter;
-  what: string;
 }
 
 /** Writes OpenCTI indicators to Microsoft Sentinel through the STIX objects upload API. */
@@ -116,10 +105,15 @@ export class SentinelTarget implements SyncTarget {
   readonly #o: Required<
     Omit<
       SentinelTargetOptions,
-      "subscriptionId" | "resourceGroup" | "workspaceName" | "logger" | "tokens"
+      | "subscriptionId"
+      | "resourceGroup"
+      | "workspaceName"
+      | "logger"
+      | "tokens"
+      | keyof ApiClientOptions
     >
   >;
-  readonly #tokens: TokenSource;
+  readonly #api: ApiCallDeps;
   readonly #armBase: string | undefined;
   readonly #upload: RateLimiter;
   readonly #arm: RateLimiter;
@@ -144,15 +138,7 @@ export class SentinelTarget implements SyncTarget {
       rateLimitPerMinute: options.rateLimitPerMinute ?? SENTINEL_REQUESTS_PER_MINUTE,
       armRateLimitPerMinute: options.armRateLimitPerMinute ?? 100,
       maxBatch: Math.min(options.maxBatch ?? SENTINEL_MAX_OBJECTS, SENTINEL_MAX_OBJECTS),
-      maxAttempts: options.maxAttempts ?? 6,
-      backoffBaseMs: options.backoffBaseMs ?? 1000,
-      backoffCapMs: options.backoffCapMs ?? 60_000,
       retryMarginMs: options.retryMarginMs ?? 1000,
-      timeoutMs: options.timeoutMs ?? 30_000,
-      fetch: options.fetch ?? globalThis.fetch,
-      now: options.now ?? systemNow,
-      sleep: options.sleep ?? systemSleep,
-      random: options.random ?? Math.random,
     };
     if (!/^[0-9a-f-]{36}$/i.test(this.#o.workspaceId)) {
       throw new TypeError(
@@ -166,7 +152,6 @@ export class SentinelTarget implements SyncTarget {
     }
     if (this.#o.maxBatch < 1) throw new TypeError("Set maxBatch to 1 or more");
     this.maxBatch = this.#o.maxBatch;
-    this.#tokens = options.tokens;
     const { subscriptionId, resourceGroup, workspaceName } = options;
     this.#armBase = subscriptionId && resourceGroup && workspaceName
       ? `${this.#o.managementUrl}/subscriptions/${encodeURIComponent(subscriptionId)}` +
@@ -174,10 +159,21 @@ export class SentinelTarget implements SyncTarget {
         `/providers/Microsoft.OperationalInsights/workspaces/${encodeURIComponent(workspaceName)}` +
         `/providers/Microsoft.SecurityInsights/threatIntelligence/main`
       : undefined;
-    const clock = { now: this.#o.now, sleep: this.#o.sleep, windowMs: 60_000 };
+    this.#log = options.logger ?? getLogger("sentinel", "sentinel-api");
+    const margin = this.#o.retryMarginMs;
+    this.#api = apiCallDeps(options, {
+      tokens: options.tokens,
+      scope: this.#o.scope,
+      logger: this.#log,
+      bodyWaitMs: (text) => {
+        const told = parseTryAgainMs(text);
+        return told === undefined ? undefined : told + margin;
+      },
+      onThrottled: () => this.#counters.throttled++,
+    });
+    const clock = { now: this.#api.now, sleep: this.#api.sleep, windowMs: 60_000 };
     this.#upload = new RateLimiter({ ...clock, limit: this.#o.rateLimitPerMinute });
     this.#arm = new RateLimiter({ ...clock, limit: this.#o.armRateLimitPerMinute });
-    this.#log = options.logger ?? getLogger("sentinel", "sentinel-api");
   }
 
   /** Uploads the indicators in batches of up to 100 objects; a rejected record fails only its item. */
@@ -194,7 +190,7 @@ export class SentinelTarget implements SyncTarget {
       const mapped = toSentinelObject(item, {
         extraLabels: this.#o.extraLabels,
         keepIndicatorTypes: this.#o.keepIndicatorTypes,
-        now: this.#o.now(),
+        now: this.#api.now(),
       });
       if (mapped.ok) {
         toUpload.set(item.id, mapped.object);
@@ -213,7 +209,7 @@ export class SentinelTarget implements SyncTarget {
     if (toDelete.length > 0) {
       for (const result of await this.remove(toDelete, signal)) results.set(result.id, result);
     }
-    return items.map((item) => results.get(item.id) ?? missing(item.id));
+    return items.map((item) => results.get(item.id) ?? missingResult(item.id));
   }
 
   /** Deletes every Sentinel indicator holding these STIX ids from our source; absent = success. */
@@ -223,7 +219,7 @@ export class SentinelTarget implements SyncTarget {
       if (results.has(item.id)) continue;
       results.set(item.id, await this.#removeOne(item.id, signal));
     }
-    return items.map((item) => results.get(item.id) ?? missing(item.id));
+    return items.map((item) => results.get(item.id) ?? missingResult(item.id));
   }
 
   /** Counters and the last error, for `/status`. */
@@ -245,13 +241,14 @@ export class SentinelTarget implements SyncTarget {
       chunk.map((object) => ({ id: object.id, ok: false, reason, retryable }));
     let response: HttpResponse;
     try {
-      response = await this.#call({
+      response = await callApi({
         method: "POST",
         url,
         body: uploadBody(this.#o.sourceSystem, chunk),
         limiter: this.#upload,
         what: "Sentinel upload",
-      }, signal);
+        signal,
+      }, this.#api);
     } catch (error) {
       if (signal?.aborted) throw error;
       return fail(this.#note(error), retryableError(error));
@@ -326,13 +323,14 @@ export class SentinelTarget implements SyncTarget {
       const ids: string[] = [];
       let next: string | undefined = `${this.#armBase}/query?${version}`;
       for (let page = 0; next !== undefined && page < 100; page++) {
-        const response = await this.#call({
+        const response = await callApi({
           method: "POST",
           url: next,
           body: armQueryBody(stixId, this.#o.sourceSystem),
           limiter: this.#arm,
           what: "Sentinel threat-intelligence query",
-        }, signal);
+          signal,
+        }, this.#api);
         if (response.status !== 200) {
           throw httpError(response, "Sentinel threat-intelligence query");
         }
@@ -347,7 +345,9 @@ export class SentinelTarget implements SyncTarget {
           );
         }
         ids.push(...parsed.ids);
-        next = parsed.nextLink && this.#sameOrigin(parsed.nextLink) ? parsed.nextLink : undefined;
+        next = parsed.nextLink && sameOrigin(parsed.nextLink, this.#o.managementUrl)
+          ? parsed.nextLink
+          : undefined;
       }
       if (ids.length === 0) {
         this.#log.info("Nothing to delete in Sentinel for {id}", { id: stixId });
@@ -357,12 +357,13 @@ export class SentinelTarget implements SyncTarget {
         if (!/^\/subscriptions\/[^?#]+$/.test(resourceId) || resourceId.includes("..")) {
           throw new Error(`Sentinel returned an unexpected resource id "${resourceId}"`);
         }
-        const response = await this.#call({
+        const response = await callApi({
           method: "DELETE",
           url: `${this.#o.managementUrl}${resourceId}?${version}`,
           limiter: this.#arm,
           what: "Sentinel indicator delete",
-        }, signal);
+          signal,
+        }, this.#api);
         if (response.status === 404) continue;
         if (response.status < 200 || response.status >= 300) {
           throw httpError(response, "Sentinel indicator delete");
@@ -380,82 +381,6 @@ export class SentinelTarget implements SyncTarget {
     }
   }
 
-  /** One request with pacing, a token, one refresh on 401, and retries on 429/5xx/network errors. */
-  async #call(call: Call, signal?: AbortSignal): Promise<HttpResponse> {
-    const o = this.#o;
-    let refreshed = false;
-    for (let attempt = 1;; attempt++) {
-      await call.limiter.acquire(signal);
-      const token = await this.#tokens.getToken(o.scope, signal);
-      const headers: Record<string, string> = {
-        authorization: `Bearer ${token}`,
-        accept: "application/json",
-      };
-      if (call.body !== undefined) headers["content-type"] = "application/json";
-      let response: HttpResponse;
-      try {
-        const init: RequestInit = { method: call.method, headers };
-        if (call.body !== undefined) init.body = call.body;
-        response = await request(call.url, init, {
-          fetch: o.fetch,
-          timeoutMs: o.timeoutMs,
-          ...(signal ? { signal } : {}),
-        });
-      } catch (error) {
-        if (signal?.aborted || !isRetryable(error) || attempt >= o.maxAttempts) throw error;
-        const delayMs = backoffDelay(attempt, o.backoffBaseMs, o.backoffCapMs, o.random);
-        this.#log.warn("{what} failed, retrying in {delayMs} ms: {error}", {
-          what: call.what,
-          delayMs,
-          error: String(error),
-        });
-        await o.sleep(delayMs, signal);
-        continue;
-      }
-      if (response.status === 401 && !refreshed) {
-        refreshed = true;
-        attempt--;
-        this.#tokens.invalidate(o.scope);
-        this.#log.info("{what} answered 401: refreshing the token once", { what: call.what });
-        continue;
-      }
-      const throttled = response.status === 429;
-      if (throttled || response.status === 408 || response.status >= 500) {
-        if (attempt >= o.maxAttempts) return response;
-        const hinted = parseRetryAfter(response.headers.get("retry-after"), o.now());
-        const told = parseTryAgainMs(response.text);
-        let delayMs = hinted ?? (told !== undefined ? told + o.retryMarginMs : undefined) ??
-          backoffDelay(attempt, o.backoffBaseMs, o.backoffCapMs, o.random);
-        delayMs = Math.min(delayMs, o.backoffCapMs);
-        if (throttled) {
-          this.#counters.throttled++;
-          call.limiter.pause(delayMs);
-          this.#log.warn("{what} throttled (429): waiting {delayMs} ms", {
-            what: call.what,
-            delayMs,
-          });
-        } else {
-          this.#log.warn("{what} answered {status}: retrying in {delayMs} ms", {
-            what: call.what,
-            status: response.status,
-            delayMs,
-          });
-          await o.sleep(delayMs, signal);
-        }
-        continue;
-      }
-      return response;
-    }
-  }
-
-  #sameOrigin(url: string): boolean {
-    try {
-      return new URL(url).origin === new URL(this.#o.managementUrl).origin;
-    } catch {
-      return false;
-    }
-  }
-
   #note(error: unknown): string {
     const message = error instanceof Error ? error.message : String(error);
     const advice = error instanceof HttpError && (error.status === 401 || error.status === 403)
@@ -465,32 +390,6 @@ export class SentinelTarget implements SyncTarget {
     this.#log.error("Sentinel call failed: {error}", { error: this.#lastError });
     return this.#lastError;
   }
-}
-
-function httpError(response: HttpResponse, what: string): HttpError {
-  return new HttpError(
-    `${what} failed with HTTP ${response.status}: ${excerpt(response.text)}`,
-    response.status,
-    excerpt(response.text, 4096),
-    response.headers,
-  );
-}
-
-/** Payload problems (400, 413, 422) are final; throttling, server and permission problems are worth a later try. */
-function statusRetryable(status: number): boolean {
-  return status !== 400 && status !== 413 && status !== 422;
-}
-
-function retryableError(error: unknown): boolean {
-  if (error instanceof HttpError) return statusRetryable(error.status);
-  if (error instanceof Error && "retryable" in error && typeof error.retryable === "boolean") {
-    return error.retryable;
-  }
-  return true;
-}
-
-function missing(id: string): ItemResult {
-  return { id, ok: false, reason: "No result for this indicator", retryable: true };
 }
 
 function trimSlash(url: string): string {

@@ -1,8 +1,7 @@
 /** The OpenCTI GraphQL client: bearer auth, typed errors, retries, version gating. */
 import * as v from "valibot";
 import { type Now, type Sleep, systemNow, systemSleep } from "../runtime/clock.ts";
-import { HttpError } from "../runtime/errors.ts";
-import { excerpt, type Fetch, request, safeUrl } from "../runtime/http.ts";
+import { excerpt, type Fetch, httpError, request, safeUrl } from "../runtime/http.ts";
 import { isRetryable, retry } from "../runtime/retry.ts";
 import { getLogger } from "../log.ts";
 import {
@@ -131,12 +130,7 @@ export class OpenCtiClient {
         );
       }
       if (res.status >= 500 || res.status === 408 || res.status === 429) {
-        throw new HttpError(
-          `OpenCTI ${operation} failed with HTTP ${res.status}: ${excerpt(res.text)}`,
-          res.status,
-          excerpt(res.text, 4096),
-          res.headers,
-        );
+        throw httpError(res, `OpenCTI ${operation}`);
       }
       return res;
     }, {
@@ -162,13 +156,7 @@ export class OpenCtiClient {
       json = JSON.parse(response.text);
     } catch (cause) {
       if (response.status < 200 || response.status >= 300) {
-        throw new HttpError(
-          `OpenCTI ${operation} failed with HTTP ${response.status}: ${excerpt(response.text)}`,
-          response.status,
-          excerpt(response.text, 4096),
-          response.headers,
-          { cause },
-        );
+        throw httpError(response, `OpenCTI ${operation}`, { cause });
       }
       throw new OpenCtiResponseError(
         `OpenCTI ${operation} answered with something other than JSON: ${
@@ -182,12 +170,7 @@ export class OpenCtiClient {
     const errors = envelope.success ? envelope.output.errors ?? [] : [];
     if (errors.length > 0) throw graphqlError(operation, errors, endpoint);
     if (response.status < 200 || response.status >= 300) {
-      throw new HttpError(
-        `OpenCTI ${operation} failed with HTTP ${response.status}: ${excerpt(response.text)}`,
-        response.status,
-        excerpt(response.text, 4096),
-        response.headers,
-      );
+      throw httpError(response, `OpenCTI ${operation}`);
     }
     const data = v.safeParse(schema, envelope.success ? envelope.output.data : undefined);
     if (!data.success) {

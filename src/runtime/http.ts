@@ -75,11 +75,21 @@ export async function request(
 /** Throws an {@linkcode HttpError} unless the status is 2xx; `what` names the call in the message. */
 export function expectOk(response: HttpResponse, what: string): HttpResponse {
   if (response.status >= 200 && response.status < 300) return response;
-  throw new HttpError(
+  throw httpError(response, what);
+}
+
+/** The {@linkcode HttpError} for an unexpected response; `what` names the call in the message. */
+export function httpError(
+  response: HttpResponse,
+  what: string,
+  options?: ErrorOptions,
+): HttpError {
+  return new HttpError(
     `${what} failed with HTTP ${response.status}: ${excerpt(response.text)}`,
     response.status,
     excerpt(response.text, 4096),
     response.headers,
+    options,
   );
 }
 

@@ -4,7 +4,12 @@ import { readOpenCtiExtension } from "../stix/extension.ts";
 import { tlpOf } from "../stix/markings.ts";
 import { normalizeHashAlgorithm } from "../stix/hashes.ts";
 import { dedupe, observablesOf } from "../stix/pattern.ts";
-import type { Observable, ObservableType, StixObject } from "../stix/types.ts";
+import {
+  type Observable,
+  OBSERVABLE_TYPES,
+  type ObservableType,
+  type StixObject,
+} from "../stix/types.ts";
 import { isValidObservable } from "../stix/validate.ts";
 import type { TargetIndicator, TargetRemoval } from "./target.ts";
 
@@ -30,15 +35,7 @@ export type Intent =
   | { kind: "skip"; id?: string; reason: SkipReason; detail: string };
 
 /** Observable types sent as raw observables (not indicators), as the upstream connector did. */
-const OBSERVABLE_TYPES: ReadonlySet<string> = new Set<ObservableType>([
-  "ipv4-addr",
-  "ipv6-addr",
-  "domain-name",
-  "hostname",
-  "url",
-  "email-addr",
-  "file",
-]);
+const RAW_OBSERVABLE_TYPES: ReadonlySet<string> = new Set(OBSERVABLE_TYPES);
 
 const StixShape = v.looseObject({ id: v.pipe(v.string(), v.minLength(1)), type: v.string() });
 const Envelope = v.looseObject({
@@ -91,7 +88,7 @@ export function intentsOf(event: string, data: unknown, options: IntentOptions):
 }
 
 function isSynced(type: string): boolean {
-  return type === "indicator" || OBSERVABLE_TYPES.has(type);
+  return type === "indicator" || RAW_OBSERVABLE_TYPES.has(type);
 }
 
 function upsertOrRemove(object: StixObject, options: IntentOptions): Intent {

@@ -78,3 +78,8 @@ export interface SyncTarget {
    */
   readonly revokeByUpload?: boolean;
 }
+
+/** The result for an indicator a target produced none for: a retryable failure. */
+export function missingResult(id: string): ItemResult {
+  return { id, ok: false, reason: "No result for this indicator", retryable: true };
+}

@@ -25,19 +25,24 @@ import {
   isDomain,
   isIpv4,
 } from "../microsoft/defender_mapping.ts";
-import { type Now, type Sleep, systemNow } from "../runtime/clock.ts";
+import { systemNow } from "../runtime/clock.ts";
 import {
   audienceVariants,
   type AuthVariables,
   bearerAuth,
   failureMiddleware,
   FailurePlan,
-  RateWindow,
+  isObject,
+  type MsSimOptions,
+  perMinute,
+  type RateWindow,
+  readJson as readJsonOr,
+  recordRequests,
   type RenderError,
   type RunningServer,
-  serveOnLoopback,
+  type SeenRequest,
+  serveSim,
   TimeScale,
-  type VerifyToken,
 } from "./ms_common.ts";
 
 /** Defender's resource URL (token audience). */
@@ -62,9 +67,7 @@ export interface DefenderSimLimits {
 }
 
 /** Options of {@linkcode createDefenderSimApp}. */
-export interface DefenderSimOptions {
-  /** Verifies bearer tokens (the Entra simulator's `verifyAccessToken`). */
-  verify: VerifyToken;
+export interface DefenderSimOptions extends MsSimOptions {
   /** Accepted audiences. @default Defender's two resource URLs, with and without `/` */
   audiences?: string[];
   /** Active indicators allowed per tenant. @default 15000 */
@@ -73,18 +76,12 @@ export interface DefenderSimOptions {
   rejectMd5Create?: boolean;
   /** Calls per window per operation and identity. @default the documented limits */
   limits?: DefenderSimLimits;
-  /** Scales the one-minute window (0.001 → 60 ms). @default 1 */
-  timeScale?: number;
   /** Page size when `$top` is absent. @default 10000 */
   pageSize?: number;
   /** Largest `import` and `BatchDelete` request. @default 500 */
   maxBatch?: number;
   /** Display names of the calling apps (`createdBySource`), by app id. @default the app id */
   appNames?: Record<string, string>;
-  /** The clock. @default Date.now */
-  now?: Now;
-  /** The sleep used for injected latency. @default a real timer */
-  sleep?: Sleep;
 }
 
 /** One stored Defender indicator (the entity as the API returns it, plus its tenant). */
@@ -101,18 +98,7 @@ export interface StoredDefenderIndicator {
 }
 
 /** One request the simulator saw. */
-export interface DefenderSeenRequest {
-  /** HTTP method. */
-  method: string;
-  /** Path as sent. */
-  path: string;
-  /** Decoded `$filter`, if any. */
-  filter?: string;
-  /** HTTP status answered. */
-  status: number;
-  /** Simulator time of the request. */
-  at: number;
-}
+export type DefenderSeenRequest = SeenRequest;
 
 /** A Defender simulator. */
 export interface DefenderSim {
@@ -212,8 +198,7 @@ export function createDefenderSimApp(options: DefenderSimOptions): DefenderSim {
   const pageSize = options.pageSize ?? 10_000;
   const maxBatch = options.maxBatch ?? 500;
   const limits = options.limits ?? {};
-  const window = scale.window(60_000);
-  const rate = (limit: number) => new RateWindow({ limit, windowMs: window, now });
+  const rate = (limit: number) => perMinute(limit, scale, now);
   const rates = {
     import: rate(limits.import ?? 30),
     batchDelete: rate(limits.batchDelete ?? 30),
@@ -227,25 +212,10 @@ export function createDefenderSimApp(options: DefenderSimOptions): DefenderSim {
   let nextId = 1;
 
   const app = new Hono<{ Variables: AuthVariables }>();
-  app.use("*", async (c, next) => {
-    const seen: DefenderSeenRequest = {
-      method: c.req.method,
-      path: new URL(c.req.url).pathname,
-      status: 0,
-      at: now(),
-    };
-    const filter = c.req.query("$filter");
-    if (filter !== undefined) seen.filter = filter;
-    requests.push(seen);
-    await next();
-    seen.status = c.res.status;
-  });
+  app.use("*", recordRequests(requests, now));
   app.use(
     "*",
-    failureMiddleware(failures, {
-      renderError: renderDefenderError,
-      ...(options.sleep ? { sleep: options.sleep } : {}),
-    }),
+    failureMiddleware(failures, { renderError: renderDefenderError, sleep: options.sleep }),
   );
   app.use(
     "*",
@@ -527,9 +497,7 @@ export function createDefenderSimApp(options: DefenderSimOptions): DefenderSim {
 
 /** Starts the simulator on 127.0.0.1 with a free port. */
 export function startDefenderSim(options: DefenderSimOptions): RunningDefenderSim {
-  const sim = createDefenderSimApp(options);
-  const server = serveOnLoopback(sim.app);
-  return { ...sim, url: server.url, close: server.close };
+  return serveSim(createDefenderSimApp(options));
 }
 
 function problem(c: Context, error: unknown): Response {
@@ -539,13 +507,11 @@ function problem(c: Context, error: unknown): Response {
   throw error;
 }
 
-async function readJson(c: Context): Promise<unknown | Response> {
-  const text = await c.req.text();
-  try {
-    return JSON.parse(text);
-  } catch {
-    return renderDefenderError(c, 400, "InvalidRequestBody", "Request body is incorrect");
-  }
+function readJson(c: Context): Promise<unknown | Response> {
+  return readJsonOr(
+    c,
+    (c) => renderDefenderError(c, 400, "InvalidRequestBody", "Request body is incorrect"),
+  );
 }
 
 /** The array under `key` (exact case) of a wrapper body; throws BodyProblem. */
@@ -812,8 +778,4 @@ function same(actual: unknown, wanted: Literal): boolean {
     return actual.toLowerCase() === wanted.toLowerCase();
   }
   return actual === wanted;
-}
-
-function isObject(value: unknown): value is Json {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }

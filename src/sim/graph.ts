@@ -19,20 +19,27 @@ import {
   THREAT_TYPES,
   TLP_LEVELS,
 } from "../microsoft/graph_mapping.ts";
-import { type Now, type Sleep, systemNow } from "../runtime/clock.ts";
+import { systemNow } from "../runtime/clock.ts";
 import {
   audienceVariants,
   type AuthVariables,
   bearerAuth,
   failureMiddleware,
   FailurePlan,
-  RateWindow,
+  isObject,
+  type MsSimOptions,
+  perMinute,
+  type RateWindow,
+  readJson as readJsonOr,
+  recordRequests,
   renderGraphStyleError,
   type RunningServer,
-  serveOnLoopback,
+  type SeenRequest,
+  serveSim,
   TimeScale,
-  type VerifyToken,
 } from "./ms_common.ts";
+
+export type { SeenRequest } from "./ms_common.ts";
 
 /** The Graph permission the simulator demands. */
 export const GRAPH_TI_PERMISSION = "ThreatIndicators.ReadWrite.OwnedBy";
@@ -44,15 +51,11 @@ export const GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000";
 export const TI_PATH = "/beta/security/tiIndicators";
 
 /** Options of {@linkcode createGraphSimApp}. */
-export interface GraphSimOptions {
-  /** Verifies bearer tokens (the Entra simulator's `verifyAccessToken`). */
-  verify: VerifyToken;
+export interface GraphSimOptions extends MsSimOptions {
   /** Accepted audiences. @default Graph's URL (with and without `/`) and its app id */
   audiences?: string[];
   /** Requests per window per app. @default 1000 */
   rateLimit?: number;
-  /** Scales the one-minute window (0.001 → 60 ms). @default 1 */
-  timeScale?: number;
   /** Page size of list answers. @default 100 */
   pageSize?: number;
   /** Largest bulk request. @default 100 */
@@ -64,10 +67,6 @@ export interface GraphSimOptions {
   defenderDropsExternalId?: boolean;
   /** Answer list reads with 206 (a federated provider partly failed). @default false */
   partialReads?: boolean;
-  /** The clock. @default Date.now */
-  now?: Now;
-  /** The sleep used for injected latency. @default a real timer */
-  sleep?: Sleep;
 }
 
 /** One stored indicator. */
@@ -80,20 +79,6 @@ export interface StoredTiIndicator {
   tid: string;
   /** Every property as stored (includes `externalId` even when the API hides it). */
   fields: Record<string, unknown>;
-}
-
-/** One request the simulator saw. */
-export interface SeenRequest {
-  /** HTTP method. */
-  method: string;
-  /** Path as sent. */
-  path: string;
-  /** Decoded `$filter`, if any. */
-  filter?: string;
-  /** HTTP status answered. */
-  status: number;
-  /** Simulator time of the request. */
-  at: number;
 }
 
 /** A Graph tiIndicators simulator. */
@@ -250,11 +235,7 @@ export function createGraphSimApp(options: GraphSimOptions): GraphSim {
   const maxBatch = options.maxBatch ?? 100;
   const dropsExternalId = options.defenderDropsExternalId ?? true;
   const failures = new FailurePlan();
-  const rate = new RateWindow({
-    limit: options.rateLimit ?? 1000,
-    windowMs: scale.window(60_000),
-    now,
-  });
+  const rate = perMinute(options.rateLimit ?? 1000, scale, now);
   const requests: SeenRequest[] = [];
   const records = new Map<string, StoredTiIndicator>();
   let retired = false;
@@ -264,20 +245,8 @@ export function createGraphSimApp(options: GraphSimOptions): GraphSim {
   });
   const base = TI_PATH.toLowerCase();
 
-  app.use("*", async (c, next) => {
-    const seen: SeenRequest = {
-      method: c.req.method,
-      path: new URL(c.req.url).pathname,
-      status: 0,
-      at: now(),
-    };
-    const filter = c.req.query("$filter");
-    if (filter !== undefined) seen.filter = filter;
-    requests.push(seen);
-    await next();
-    seen.status = c.res.status;
-  });
-  app.use("*", failureMiddleware(failures, { ...(options.sleep ? { sleep: options.sleep } : {}) }));
+  app.use("*", recordRequests(requests, now));
+  app.use("*", failureMiddleware(failures, { sleep: options.sleep }));
   app.use("*", async (c, next) => {
     if (!retired) return await next();
     return renderGraphStyleError(
@@ -397,22 +366,24 @@ export function createGraphSimApp(options: GraphSimOptions): GraphSim {
     }
   });
 
-  app.post(`${base}/submittiindicators`, async (c) => {
+  /** Answers a bulk write: per item its entity, or its input with an `Error` (then 206). */
+  const bulkWrite = async (
+    c: Context<{ Variables: AuthVariables }>,
+    allowId: boolean,
+    write: (fields: Json) => Json,
+  ) => {
     const items = await readBulk(c, maxBatch);
     if (items instanceof Response) return items;
     let parsed: Json[];
     try {
-      parsed = items.map((item) => deserialise(item));
+      parsed = items.map((item) => deserialise(item, allowId));
     } catch (error) {
       return problemResponse(c, error);
     }
     let failed = false;
     const value = parsed.map((fields) => {
       try {
-        const injected = failures.takePartial(stringOf(fields.externalId));
-        if (injected) throw new ItemProblem(injected.code, injected.message, 500);
-        validateCreate(fields);
-        return entity(create(fields, c.get("auth")));
+        return write(fields);
       } catch (error) {
         failed = true;
         return { ...fields, Error: itemError(error) };
@@ -422,45 +393,36 @@ export function createGraphSimApp(options: GraphSimOptions): GraphSim {
       { "@odata.context": context(c, "Collection(microsoft.graph.tiIndicator)"), value },
       failed ? 206 : 200,
     );
-  });
+  };
 
-  app.post(`${base}/updatetiindicators`, async (c) => {
-    const items = await readBulk(c, maxBatch);
-    if (items instanceof Response) return items;
-    let parsed: Json[];
-    try {
-      parsed = items.map((item) => deserialise(item, true));
-    } catch (error) {
-      return problemResponse(c, error);
-    }
-    const mine = new Map(owned(c).map((r) => [r.id, r]));
-    let failed = false;
-    const value = parsed.map((fields) => {
-      try {
-        const id = stringOf(fields.id);
-        const record = id === undefined ? undefined : mine.get(id);
-        if (!record) throw new ItemProblem("itemNotFound", `No indicator with id ${id}`, 404);
-        const injected = failures.takePartial(stringOf(record.fields.externalId));
-        if (injected) throw new ItemProblem(injected.code, injected.message, 500);
-        if (record.fields.targetProduct === DEFENDER) {
-          throw new ItemProblem(
-            "InvalidInput",
-            "Bulk update is not supported for the Microsoft Defender ATP target: use PATCH",
-          );
-        }
-        validateUpdate(fields, record);
-        Object.assign(record.fields, fields);
-        return entity(record);
-      } catch (error) {
-        failed = true;
-        return { ...fields, Error: itemError(error) };
+  app.post(`${base}/submittiindicators`, (c) =>
+    bulkWrite(c, false, (fields) => {
+      const injected = failures.takePartial(stringOf(fields.externalId));
+      if (injected) throw new ItemProblem(injected.code, injected.message, 500);
+      validateCreate(fields);
+      return entity(create(fields, c.get("auth")));
+    }));
+
+  app.post(`${base}/updatetiindicators`, (c) =>
+    bulkWrite(c, true, (fields) => {
+      const { appid, tid } = c.get("auth");
+      const id = stringOf(fields.id);
+      const record = id === undefined ? undefined : records.get(id);
+      if (!record || record.appid !== appid || record.tid !== tid) {
+        throw new ItemProblem("itemNotFound", `No indicator with id ${id}`, 404);
       }
-    });
-    return c.json(
-      { "@odata.context": context(c, "Collection(microsoft.graph.tiIndicator)"), value },
-      failed ? 206 : 200,
-    );
-  });
+      const injected = failures.takePartial(stringOf(record.fields.externalId));
+      if (injected) throw new ItemProblem(injected.code, injected.message, 500);
+      if (record.fields.targetProduct === DEFENDER) {
+        throw new ItemProblem(
+          "InvalidInput",
+          "Bulk update is not supported for the Microsoft Defender ATP target: use PATCH",
+        );
+      }
+      validateUpdate(fields, record);
+      Object.assign(record.fields, fields);
+      return entity(record);
+    }));
 
   const bulkDelete = (
     c: Context<{ Variables: AuthVariables }>,
@@ -578,22 +540,18 @@ export function createGraphSimApp(options: GraphSimOptions): GraphSim {
 
 /** Starts the simulator on 127.0.0.1 with a free port. */
 export function startGraphSim(options: GraphSimOptions): RunningGraphSim {
-  const sim = createGraphSimApp(options);
-  const server = serveOnLoopback(sim.app);
-  return { ...sim, url: server.url, close: server.close };
+  return serveSim(createGraphSimApp(options));
 }
 
 function notFound(c: Context): Response {
   return renderGraphStyleError(c, 404, "itemNotFound", "The indicator does not exist");
 }
 
-async function readJson(c: Context): Promise<unknown | Response> {
-  const text = await c.req.text();
-  try {
-    return JSON.parse(text);
-  } catch {
-    return renderGraphStyleError(c, 400, "BadRequest", "Unable to read JSON request payload");
-  }
+function readJson(c: Context): Promise<unknown | Response> {
+  return readJsonOr(
+    c,
+    (c) => renderGraphStyleError(c, 400, "BadRequest", "Unable to read JSON request payload"),
+  );
 }
 
 async function readBulk(c: Context, max: number): Promise<unknown[] | Response> {
@@ -650,10 +608,8 @@ function stringOf(value: unknown): string | undefined {
 
 /** Checks property names and JSON types, as OData deserialisation does (400 for the request). */
 function deserialise(item: unknown, allowId = false): Json {
-  if (item === null || typeof item !== "object" || Array.isArray(item)) {
-    throw new BodyProblem("Each indicator must be a JSON object");
-  }
-  const fields = { ...(item as Json) };
+  if (!isObject(item)) throw new BodyProblem("Each indicator must be a JSON object");
+  const fields = { ...item };
   for (const [name, value] of Object.entries(fields)) {
     if (name === "id" && allowId) {
       if (typeof value !== "string") throw new BodyProblem("'id' must be a string");

@@ -20,6 +20,20 @@ export interface AuthClaims {
 /** Verifies a bearer token for one of the audiences; throws when signature, audience or expiry is bad. */
 export type VerifyToken = (token: string, audiences: string[]) => Promise<AuthClaims>;
 
+/** Options every Microsoft API simulator takes. */
+export interface MsSimOptions {
+  /** Verifies bearer tokens (the Entra simulator's `verifyAccessToken`). */
+  verify: VerifyToken;
+  /** Accepted audiences. @default the API's resource URLs, with and without `/` */
+  audiences?: string[];
+  /** Scales the one-minute window (0.001 → 60 ms). @default 1 */
+  timeScale?: number;
+  /** The clock. @default Date.now */
+  now?: Now;
+  /** The sleep used for injected latency. @default a real timer */
+  sleep?: Sleep;
+}
+
 /** Renders an error response in the simulated API's own shape. */
 export type RenderError = (
   c: Context,
@@ -149,6 +163,11 @@ export interface RateWindowOptions {
 export type RateDecision =
   | { ok: true }
   | { ok: false; retryAfterMs: number; retryAfterSeconds: number };
+
+/** A {@linkcode RateWindow} of `limit` requests per documented minute, scaled by `scale`. */
+export function perMinute(limit: number, scale: TimeScale, now: Now): RateWindow {
+  return new RateWindow({ limit, windowMs: scale.window(60_000), now });
+}
 
 /** A sliding-window request counter per key (calling identity); over the limit → wait this long. */
 export class RateWindow {
@@ -285,7 +304,7 @@ export interface FailureMiddlewareOptions {
   /** Builds the API's error body when a failure has none. @default Graph-style */
   renderError?: RenderError;
   /** The sleep used for latency. @default a real timer */
-  sleep?: Sleep;
+  sleep?: Sleep | undefined;
 }
 
 /** Middleware that applies the plan's latency and queued whole-request failures. */
@@ -317,6 +336,63 @@ export function failureMiddleware(
   };
 }
 
+/** One request a simulator saw. */
+export interface SeenRequest {
+  /** HTTP method. */
+  method: string;
+  /** Path as sent. */
+  path: string;
+  /** Decoded `$filter`, if any. */
+  filter?: string;
+  /** HTTP status answered. */
+  status: number;
+  /** Simulator time of the request. */
+  at: number;
+}
+
+const seenOf = new WeakMap<Request, SeenRequest>();
+
+/** Middleware that appends every request to `requests` and fills in its status once answered. */
+export function recordRequests(requests: SeenRequest[], now: Now): MiddlewareHandler {
+  return async (c, next) => {
+    const seen: SeenRequest = {
+      method: c.req.method,
+      path: new URL(c.req.url).pathname,
+      status: 0,
+      at: now(),
+    };
+    const filter = c.req.query("$filter");
+    if (filter !== undefined) seen.filter = filter;
+    requests.push(seen);
+    seenOf.set(c.req.raw, seen);
+    await next();
+    seen.status = c.res.status;
+  };
+}
+
+/** The entry {@linkcode recordRequests} made for this request, to add details to. */
+export function seenRequest(c: Context): SeenRequest | undefined {
+  return seenOf.get(c.req.raw);
+}
+
+/** The JSON body, or the API's 400 from `invalid` when the body is not JSON. */
+export async function readJson(
+  c: Context,
+  invalid: (c: Context) => Response,
+): Promise<unknown | Response> {
+  const text = await c.req.text();
+  try {
+    return JSON.parse(text);
+  } catch {
+    return invalid(c);
+  }
+}
+
+/** True for a plain JSON object (not null, not an array). */
+export function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
 /** A conventional error code for an HTTP status. */
 export function defaultCode(status: number): string {
   switch (status) {
@@ -345,6 +421,16 @@ export interface RunningServer {
   url: string;
   /** Stops the server and waits for it to finish. */
   close(): Promise<void>;
+}
+
+/** Serves a simulator on 127.0.0.1 with a free port; the result is the simulator and its server. */
+export function serveSim<
+  S extends { app: { fetch(request: Request): Response | Promise<Response> } },
+>(
+  sim: S,
+): S & RunningServer {
+  const server = serveOnLoopback(sim.app);
+  return { ...sim, url: server.url, close: server.close };
 }
 
 /** Serves a Hono app on 127.0.0.1 with a free port. */

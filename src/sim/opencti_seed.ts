@@ -10,6 +10,9 @@
 import { uuidV5 } from "../stix/uuid.ts";
 import type { StixObject } from "../stix/types.ts";
 import type { OpenCtiStore } from "./opencti_store.ts";
+import { seededRandom } from "./seeded_random.ts";
+
+export { seededRandom };
 
 /** The STIX 2.1 namespace the platform uses for standard ids. */
 const STIX_NAMESPACE = "00abedb4-aa42-466c-9c01-fed23315a9b7";
@@ -324,18 +327,6 @@ async function buildIndicator(spec: IndicatorSpec, created: number, time: number
     indicator.x_opencti_main_observable_type = spec.mainObservableType;
   }
   return indicator;
-}
-
-/** A small seeded PRNG (mulberry32): same seed, same sequence. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const WORDS = [

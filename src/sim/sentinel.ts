@@ -13,19 +13,25 @@
  * @module
  */
 import { type Context, Hono } from "hono";
-import { type Now, type Sleep, systemNow } from "../runtime/clock.ts";
+import { systemNow } from "../runtime/clock.ts";
 import {
   audienceVariants,
   type AuthVariables,
   bearerAuth,
   failureMiddleware,
   FailurePlan,
-  RateWindow,
+  isObject,
+  type MsSimOptions,
+  perMinute,
+  type RateWindow,
+  readJson as readJsonOr,
+  recordRequests,
   type RenderError,
   type RunningServer,
-  serveOnLoopback,
+  type SeenRequest,
+  seenRequest,
+  serveSim,
   TimeScale,
-  type VerifyToken,
 } from "./ms_common.ts";
 
 /** The upload API version the simulator accepts. */
@@ -58,9 +64,7 @@ export const DEFAULT_SIM_WORKSPACE: Readonly<SimWorkspace> = {
 };
 
 /** Options of {@linkcode createSentinelSimApp}. */
-export interface SentinelSimOptions {
-  /** Verifies bearer tokens (the Entra simulator's `verifyAccessToken`). */
-  verify: VerifyToken;
+export interface SentinelSimOptions extends MsSimOptions {
   /** Accepted audiences. @default ARM's two resource URLs, with and without `/` */
   audiences?: string[];
   /** Workspaces that exist. @default [DEFAULT_SIM_WORKSPACE] */
@@ -69,8 +73,6 @@ export interface SentinelSimOptions {
   rateLimit?: number;
   /** ARM requests per window per calling identity. @default 1000 */
   armRateLimit?: number;
-  /** Scales the one-minute window (0.001 → 60 ms). @default 1 */
-  timeScale?: number;
   /** Largest `stixobjects` array. @default 100 */
   maxObjects?: number;
   /** Also send `Retry-After` on 429 (the API is not documented to). @default false */
@@ -79,10 +81,6 @@ export interface SentinelSimOptions {
   acceptAltPath?: boolean;
   /** Add a new row when `indicator_types` change (Azure-Sentinel #12538). @default true */
   duplicateOnIndicatorTypesChange?: boolean;
-  /** The clock. @default Date.now */
-  now?: Now;
-  /** The sleep used for injected latency. @default a real timer */
-  sleep?: Sleep;
 }
 
 /** One stored threat-intelligence object. */
@@ -100,17 +98,9 @@ export interface StoredStixObject {
 }
 
 /** One request the simulator saw. */
-export interface SentinelSeenRequest {
-  /** HTTP method. */
-  method: string;
-  /** Path as sent. */
-  path: string;
-  /** HTTP status answered. */
-  status: number;
+export interface SentinelSeenRequest extends SeenRequest {
   /** Objects in an upload request. */
   objects?: number;
-  /** Simulator time of the request. */
-  at: number;
 }
 
 /** A Sentinel simulator. */
@@ -156,40 +146,14 @@ export function createSentinelSimApp(options: SentinelSimOptions): SentinelSim {
   const acceptAltPath = options.acceptAltPath ?? true;
   const duplicateOnTypes = options.duplicateOnIndicatorTypesChange ?? true;
   const failures = new FailurePlan();
-  const rate = new RateWindow({
-    limit: options.rateLimit ?? 100,
-    windowMs: scale.window(60_000),
-    now,
-  });
-  const armRate = new RateWindow({
-    limit: options.armRateLimit ?? 1000,
-    windowMs: scale.window(60_000),
-    now,
-  });
+  const rate = perMinute(options.rateLimit ?? 100, scale, now);
+  const armRate = perMinute(options.armRateLimit ?? 1000, scale, now);
   const requests: SentinelSeenRequest[] = [];
   const rows = new Map<string, StoredStixObject>();
-  const seenOf = new WeakMap<Request, SentinelSeenRequest>();
 
   const app = new Hono<{ Variables: AuthVariables }>();
-  app.use("*", async (c, next) => {
-    const seen: SentinelSeenRequest = {
-      method: c.req.method,
-      path: new URL(c.req.url).pathname,
-      status: 0,
-      at: now(),
-    };
-    requests.push(seen);
-    seenOf.set(c.req.raw, seen);
-    await next();
-    seen.status = c.res.status;
-  });
-  app.use(
-    "*",
-    failureMiddleware(failures, {
-      renderError: renderArmError,
-      ...(options.sleep ? { sleep: options.sleep } : {}),
-    }),
-  );
+  app.use("*", recordRequests(requests, now));
+  app.use("*", failureMiddleware(failures, { renderError: renderArmError, sleep: options.sleep }));
   app.use(
     "*",
     bearerAuth({
@@ -280,7 +244,7 @@ export function createSentinelSimApp(options: SentinelSimOptions): SentinelSim {
         "The stixobjects field must be a non-empty array",
       );
     }
-    const seen = seenOf.get(c.req.raw);
+    const seen: SentinelSeenRequest | undefined = seenRequest(c);
     if (seen) seen.objects = objects.length;
     if (objects.length > maxObjects) {
       return renderArmError(
@@ -424,9 +388,7 @@ export function createSentinelSimApp(options: SentinelSimOptions): SentinelSim {
 
 /** Starts the simulator on 127.0.0.1 with a free port. */
 export function startSentinelSim(options: SentinelSimOptions): RunningSentinelSim {
-  const sim = createSentinelSimApp(options);
-  const server = serveOnLoopback(sim.app);
-  return { ...sim, url: server.url, close: server.close };
+  return serveSim(createSentinelSimApp(options));
 }
 
 /**
@@ -564,15 +526,9 @@ function parseCondition(body: unknown): (row: StoredStixObject) => boolean {
   };
 }
 
-async function readJson(c: Context): Promise<unknown | Response> {
-  const text = await c.req.text();
-  try {
-    return JSON.parse(text);
-  } catch {
-    return renderArmError(c, 400, "BadRequest", "The request body is not valid JSON");
-  }
-}
-
-function isObject(value: unknown): value is Json {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
+function readJson(c: Context): Promise<unknown | Response> {
+  return readJsonOr(
+    c,
+    (c) => renderArmError(c, 400, "BadRequest", "The request body is not valid JSON"),
+  );
 }

@@ -13,6 +13,7 @@ import { fileId, indicatorId } from "../stix/ids.ts";
 import { TLP_AMBER_ID } from "../stix/markings.ts";
 import type { StixObject } from "../stix/types.ts";
 import type { OpenCtiStore } from "./opencti_store.ts";
+import { seededRandom } from "./seeded_random.ts";
 
 /** A Tanium alert as the API serves it (JSON; `details` is a JSON string). */
 export type SimAlert = Record<string, unknown> & { id: number; alertedAt: string };
@@ -288,18 +289,6 @@ function hex(seed: number, length: number): string {
     out += x.toString(16).padStart(8, "0");
   }
   return out.slice(0, length);
-}
-
-/** A small seeded generator (mulberry32). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Options of {@linkcode generateAlerts}. */

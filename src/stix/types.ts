@@ -15,14 +15,18 @@ export interface StixBundle {
 }
 
 /** Observable types the sentinel connector maps to Microsoft targets. */
-export type ObservableType =
-  | "ipv4-addr"
-  | "ipv6-addr"
-  | "domain-name"
-  | "hostname"
-  | "url"
-  | "email-addr"
-  | "file";
+export const OBSERVABLE_TYPES = [
+  "ipv4-addr",
+  "ipv6-addr",
+  "domain-name",
+  "hostname",
+  "url",
+  "email-addr",
+  "file",
+] as const;
+
+/** One of {@linkcode OBSERVABLE_TYPES}. */
+export type ObservableType = typeof OBSERVABLE_TYPES[number];
 
 /** Hash algorithms, with the key spelling normalised (`sha256`, `SHA256` → `SHA-256`). */
 export type HashAlgorithm = "MD5" | "SHA-1" | "SHA-256" | "SHA-512";

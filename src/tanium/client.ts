@@ -10,8 +10,14 @@
  */
 import * as v from "valibot";
 import { type Now, type Sleep, systemNow, systemSleep } from "../runtime/clock.ts";
-import { HttpError } from "../runtime/errors.ts";
-import { excerpt, type Fetch, type HttpResponse, request, safeUrl } from "../runtime/http.ts";
+import {
+  excerpt,
+  type Fetch,
+  httpError,
+  type HttpResponse,
+  request,
+  safeUrl,
+} from "../runtime/http.ts";
 import { isRetryable, retry } from "../runtime/retry.ts";
 import { getLogger } from "../log.ts";
 import {
@@ -283,12 +289,7 @@ function checkStatus(response: HttpResponse, what: string, url: string): void {
         `them or issue a new token`,
     );
   }
-  throw new HttpError(
-    `${what} failed with HTTP ${status}: ${excerpt(response.text)}`,
-    status,
-    excerpt(response.text, 4096),
-    response.headers,
-  );
+  throw httpError(response, what);
 }
 
 /** Intel documents read at most once per run (404s are remembered too). */

@@ -13,58 +13,10 @@ import type { OpenCtiClient } from "../opencti/graphql.ts";
 import { TaniumClient } from "./client.ts";
 import { TaniumIncidentsConnector } from "./connector.ts";
 
-export {
-  ALERT_SORT,
-  type AlertPage,
-  type AlertQuery,
-  ALERTS_PATH,
-  IntelCache,
-  INTELS_PATH,
-  isTransient,
-  MAX_PAGE_SIZE,
-  TaniumAuthError,
-  TaniumClient,
-  type TaniumClientOptions,
-  TaniumForbiddenError,
-  TaniumResponseError,
-  type TaniumRetryOptions,
-} from "./client.ts";
-export {
-  type AlertContext,
-  alertUrl,
-  AUTHOR_DESCRIPTION,
-  authorIdentity,
-  buildBundle,
-  type BundleOptions,
-  type Conversion,
-  convertAlert,
-  type IncidentSeverity,
-  loginOf,
-  type MatchedEntity,
-  PROCESS_INJECTION_TYPE,
-  severityOf,
-  TANIUM_SOURCE,
-} from "./converter.ts";
-export {
-  CONNECTOR_NAME,
-  DEFAULT_DISPLAY_NAME,
-  DEFAULT_INTEL_SOURCE_NAMES,
-  type RunOutcome,
-  type RunSummary,
-  TaniumIncidentsConnector,
-  type TaniumIncidentsOptions,
-} from "./connector.ts";
-export {
-  advance,
-  type Cursor,
-  cursorFromState,
-  cursorToState,
-  isExamined,
-  sameCursor,
-  startCursor,
-  STATE_DATE_KEY,
-  STATE_IDS_KEY,
-} from "./cursor.ts";
+export * from "./client.ts";
+export * from "./converter.ts";
+export * from "./connector.ts";
+export * from "./cursor.ts";
 export {
   type AlertDetails,
   type AlertFile,

@@ -4,14 +4,12 @@ import {
   DefenderTarget,
   type DefenderTargetOptions,
 } from "../../src/microsoft/defender.ts";
-import { TokenProvider } from "../../src/microsoft/token_provider.ts";
 import type { Fetch } from "../../src/runtime/http.ts";
 import {
   type DefenderSimOptions,
   type RunningDefenderSim,
   startDefenderSim,
 } from "../../src/sim/defender.ts";
-import { startEntraSim } from "../../src/sim/entra.ts";
 import { FakeClock } from "../runtime/fake_clock.ts";
 import {
   FakeTokens,
@@ -20,18 +18,10 @@ import {
   indicatorId,
   makeIndicator,
 } from "../fixtures/microsoft/sentinel/make.ts";
+import { assertAbortSendsNothing, entraApp, type TargetSetup, targetSetup } from "./helpers.ts";
 
 const SHA256 = "881c0f10c75e64ec39d257a131fcd531f47dd2cff2070ae94baa347d375126fd";
 const MD5 = "c30b1d9a6e1f2a38a2ac0f84b4a57b6a";
-
-interface Setup {
-  clock: FakeClock;
-  sim: RunningDefenderSim;
-  tokens: FakeTokens;
-  target: DefenderTarget;
-  make(options?: Partial<DefenderTargetOptions>): DefenderTarget;
-  [Symbol.asyncDispose](): Promise<void>;
-}
 
 function setup(
   options: {
@@ -39,32 +29,13 @@ function setup(
     target?: Partial<DefenderTargetOptions>;
     verifier?: FakeVerifierOptions;
   } = {},
-): Setup {
-  const clock = new FakeClock();
-  const sim = startDefenderSim({
-    verify: fakeVerifier(options.verifier),
-    now: clock.now,
-    ...options.sim,
-  });
-  const tokens = new FakeTokens();
-  const make = (extra: Partial<DefenderTargetOptions> = {}) =>
-    new DefenderTarget({
-      apiUrl: sim.url,
-      tokens,
-      now: clock.now,
-      sleep: clock.sleep,
-      random: () => 0.5,
-      ...options.target,
-      ...extra,
-    });
-  return {
-    clock,
-    sim,
-    tokens,
-    target: make(),
-    make,
-    [Symbol.asyncDispose]: () => sim.close(),
-  };
+): TargetSetup<RunningDefenderSim, DefenderTarget, DefenderTargetOptions> {
+  return targetSetup(
+    (common) => startDefenderSim({ ...common, ...options.sim }),
+    (sim, common, extra: Partial<DefenderTargetOptions>) =>
+      new DefenderTarget({ apiUrl: sim.url, ...common, ...options.target, ...extra }),
+    options.verifier,
+  );
 }
 
 const values = (sim: RunningDefenderSim) =>
@@ -313,23 +284,12 @@ Deno.test("DefenderTarget stops creating at the tenant cap while updates and del
 });
 
 Deno.test("DefenderTarget works end to end with the Entra simulator's signed tokens", async () => {
-  const entra = await startEntraSim();
-  const tenantId = "11111111-2222-4333-8444-555555555555";
-  const clientId = "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee";
-  entra.registerApp({
-    tenantId,
-    clientId,
-    secret: "s3cret-value",
-    roles: { "https://api.securitycenter.microsoft.com": ["Ti.ReadWrite"] },
+  await using app = await entraApp({
+    "https://api.securitycenter.microsoft.com": ["Ti.ReadWrite"],
   });
-  const sim = startDefenderSim({ verify: entra.verifyAccessToken });
+  const { clientId, tokens } = app;
+  const sim = startDefenderSim({ verify: app.entra.verifyAccessToken });
   try {
-    const tokens = new TokenProvider({
-      authority: entra.url,
-      tenantId,
-      clientId,
-      credential: { kind: "secret", secret: "s3cret-value" },
-    });
     const target = new DefenderTarget({ apiUrl: sim.url, tokens });
     const items = [makeIndicator(1), makeIndicator(2)];
     assert((await target.upsert(items)).every((r) => r.ok));
@@ -342,18 +302,10 @@ Deno.test("DefenderTarget works end to end with the Entra simulator's signed tok
     assert.deepEqual(sim.store(), []);
   } finally {
     await sim.close();
-    await entra.close();
   }
 });
 
 Deno.test("DefenderTarget.upsert() rejects with the abort reason and sends nothing once aborted", async () => {
   await using env = setup();
-  const controller = new AbortController();
-  controller.abort(new Error("shutting down"));
-  await assert.rejects(env.target.upsert([makeIndicator(1)], controller.signal), /shutting down/);
-  await assert.rejects(
-    env.target.remove([{ id: indicatorId(1) }], controller.signal),
-    /shutting down/,
-  );
-  assert.equal(env.sim.requests.length, 0);
+  await assertAbortSendsNothing(env.target, env.sim);
 });

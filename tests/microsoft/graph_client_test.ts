@@ -1,15 +1,14 @@
 import { deepStrictEqual as assertEquals, ok } from "node:assert/strict";
 import { GraphTarget, type GraphTargetOptions } from "../../src/microsoft/graph.ts";
 import type { GraphOptions } from "../../src/microsoft/graph_mapping.ts";
-import { TokenProvider } from "../../src/microsoft/token_provider.ts";
 import type { TokenSource } from "../../src/microsoft/token_source.ts";
 import type { Fetch } from "../../src/runtime/http.ts";
 import type { TargetIndicator } from "../../src/sentinel/target.ts";
-import { startEntraSim } from "../../src/sim/entra.ts";
 import { createGraphSimApp, type GraphSimOptions, startGraphSim } from "../../src/sim/graph.ts";
 import type { AuthClaims } from "../../src/sim/ms_common.ts";
 import type { Observable } from "../../src/stix/types.ts";
 import { FakeClock } from "../runtime/fake_clock.ts";
+import { entraApp } from "./helpers.ts";
 
 const ROLE = "ThreatIndicators.ReadWrite.OwnedBy";
 const GOOD_TOKEN = `t1|app1|${ROLE}|https://graph.microsoft.com`;
@@ -381,23 +380,10 @@ Deno.test("GraphTarget.upsert() fails an indicator with nothing sendable, and cl
 });
 
 Deno.test("GraphTarget works end to end with the Entra simulator's signed tokens", async () => {
-  const entra = await startEntraSim();
-  const tenantId = "11111111-2222-4333-8444-555555555555";
-  const clientId = "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee";
-  entra.registerApp({
-    tenantId,
-    clientId,
-    secret: "s3cret-value",
-    roles: { "https://graph.microsoft.com": [ROLE] },
-  });
-  const graph = startGraphSim({ verify: entra.verifyAccessToken });
+  await using app = await entraApp({ "https://graph.microsoft.com": [ROLE] });
+  const { tenantId, clientId, tokens } = app;
+  const graph = startGraphSim({ verify: app.entra.verifyAccessToken });
   try {
-    const tokens = new TokenProvider({
-      authority: entra.url,
-      tenantId,
-      clientId,
-      credential: { kind: "secret", secret: "s3cret-value" },
-    });
     const target = new GraphTarget({
       tokens,
       mapping: { targetProduct: "Azure Sentinel" },
@@ -412,7 +398,6 @@ Deno.test("GraphTarget works end to end with the Entra simulator's signed tokens
     assertEquals(graph.store(), []);
   } finally {
     await graph.close();
-    await entra.close();
   }
 });
 

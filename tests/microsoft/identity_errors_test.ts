@@ -13,10 +13,8 @@ import {
 } from "../../src/microsoft/entra_errors.ts";
 import { type EntraSim, type EntraSimOptions, startEntraSim } from "../../src/sim/entra.ts";
 import { createTestCertificate } from "./cert_helper.ts";
+import { CLIENT, SECRET, TENANT } from "./helpers.ts";
 
-const TENANT = "11111111-2222-3333-4444-555555555555";
-const CLIENT = "aaaabbbb-0000-cccc-1111-dddd2222eeee";
-const SECRET = "Qx8Q~abcDEFghiJKLmnoPQRstuVWXyz0123456789";
 const FIXTURES = new URL("../fixtures/microsoft/identity/", import.meta.url);
 
 interface Case {

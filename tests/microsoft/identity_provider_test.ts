@@ -13,24 +13,9 @@ import {
   withTokenRetry,
 } from "../../src/microsoft/token_provider.ts";
 import { type EntraSim, startEntraSim } from "../../src/sim/entra.ts";
-import { createTestCertificate, type TestCertificate } from "./cert_helper.ts";
+import { CLIENT, fakeClock, GRAPH, SECRET, TENANT, testCertificate } from "./helpers.ts";
 
-const TENANT = "11111111-2222-3333-4444-555555555555";
-const CLIENT = "aaaabbbb-0000-cccc-1111-dddd2222eeee";
-const SECRET = "Qx8Q~abcDEFghiJKLmnoPQRstuVWXyz0123456789";
-const GRAPH = "https://graph.microsoft.com";
 const ROLES = { [GRAPH]: ["ThreatIndicators.ReadWrite.OwnedBy"] };
-
-let certificate: TestCertificate | undefined;
-async function testCertificate(): Promise<TestCertificate> {
-  certificate ??= await createTestCertificate();
-  return certificate;
-}
-
-function fakeClock(start = Date.parse("2026-03-01T00:00:00Z")) {
-  let t = start;
-  return { now: () => t, advance: (ms: number) => void (t += ms) };
-}
 
 function recordingSleep() {
   const delays: number[] = [];

@@ -1,7 +1,5 @@
 import assert from "node:assert/strict";
 import { SentinelTarget, type SentinelTargetOptions } from "../../src/microsoft/sentinel_api.ts";
-import { TokenProvider } from "../../src/microsoft/token_provider.ts";
-import { startEntraSim } from "../../src/sim/entra.ts";
 import {
   DEFAULT_SIM_WORKSPACE,
   type RunningSentinelSim,
@@ -9,25 +7,25 @@ import {
   startSentinelSim,
 } from "../../src/sim/sentinel.ts";
 import type { TokenSource } from "../../src/microsoft/token_source.ts";
-import { FakeClock } from "../runtime/fake_clock.ts";
 import {
   FakeTokens,
-  fakeVerifier,
   type FakeVerifierOptions,
   indicatorId,
   makeIndicator,
 } from "../fixtures/microsoft/sentinel/make.ts";
+import { assertAbortSendsNothing, entraApp, type TargetSetup, targetSetup } from "./helpers.ts";
 
 const WS = DEFAULT_SIM_WORKSPACE;
 
-interface Setup {
-  clock: FakeClock;
-  sim: RunningSentinelSim;
-  tokens: FakeTokens;
-  target: SentinelTarget;
-  make(options?: Partial<SentinelTargetOptions>): SentinelTarget;
-  [Symbol.asyncDispose](): Promise<void>;
-}
+/** The workspace options of a target talking to the simulator at `url`. */
+const workspaceAt = (url: string) => ({
+  workspaceId: WS.workspaceId,
+  subscriptionId: WS.subscriptionId,
+  resourceGroup: WS.resourceGroup,
+  workspaceName: WS.workspaceName,
+  apiUrl: url,
+  managementUrl: url,
+});
 
 function setup(
   options: {
@@ -35,37 +33,13 @@ function setup(
     target?: Partial<SentinelTargetOptions>;
     verifier?: FakeVerifierOptions;
   } = {},
-): Setup {
-  const clock = new FakeClock();
-  const sim = startSentinelSim({
-    verify: fakeVerifier(options.verifier),
-    now: clock.now,
-    ...options.sim,
-  });
-  const tokens = new FakeTokens();
-  const make = (extra: Partial<SentinelTargetOptions> = {}) =>
-    new SentinelTarget({
-      workspaceId: WS.workspaceId,
-      subscriptionId: WS.subscriptionId,
-      resourceGroup: WS.resourceGroup,
-      workspaceName: WS.workspaceName,
-      apiUrl: sim.url,
-      managementUrl: sim.url,
-      tokens,
-      now: clock.now,
-      sleep: clock.sleep,
-      random: () => 0.5,
-      ...options.target,
-      ...extra,
-    });
-  return {
-    clock,
-    sim,
-    tokens,
-    target: make(),
-    make,
-    [Symbol.asyncDispose]: () => sim.close(),
-  };
+): TargetSetup<RunningSentinelSim, SentinelTarget, SentinelTargetOptions> {
+  return targetSetup(
+    (common) => startSentinelSim({ ...common, ...options.sim }),
+    (sim, common, extra: Partial<SentinelTargetOptions>) =>
+      new SentinelTarget({ ...workspaceAt(sim.url), ...common, ...options.target, ...extra }),
+    options.verifier,
+  );
 }
 
 const ids = (sim: RunningSentinelSim) => sim.store().map((row) => row.object.id).sort();
@@ -278,50 +252,26 @@ Deno.test("SentinelTarget() refuses the reserved source system and a workspace n
 });
 
 Deno.test("SentinelTarget works end to end with the Entra simulator's signed tokens", async () => {
-  const entra = await startEntraSim();
-  const tenantId = "11111111-2222-4333-8444-555555555555";
-  const clientId = "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee";
-  entra.registerApp({ tenantId, clientId, secret: "s3cret-value" });
+  await using app = await entraApp();
+  const { clientId, tokens } = app;
   const sim = startSentinelSim({
-    verify: entra.verifyAccessToken,
+    verify: app.entra.verifyAccessToken,
     workspaces: [{ ...WS, contributors: [clientId] }],
   });
   try {
-    const tokens = new TokenProvider({
-      authority: entra.url,
-      tenantId,
-      clientId,
-      credential: { kind: "secret", secret: "s3cret-value" },
-    });
-    const target = new SentinelTarget({
-      workspaceId: WS.workspaceId,
-      subscriptionId: WS.subscriptionId,
-      resourceGroup: WS.resourceGroup,
-      workspaceName: WS.workspaceName,
-      apiUrl: sim.url,
-      managementUrl: sim.url,
-      tokens,
-    });
+    const target = new SentinelTarget({ ...workspaceAt(sim.url), tokens });
     assert((await target.upsert([makeIndicator(1), makeIndicator(2)])).every((r) => r.ok));
     assert.deepEqual(sim.store().map((r) => r.appid), [clientId, clientId]);
     assert((await target.remove([{ id: indicatorId(1) }])).every((r) => r.ok));
     assert.deepEqual(ids(sim), [indicatorId(2)]);
   } finally {
     await sim.close();
-    await entra.close();
   }
 });
 
 Deno.test("SentinelTarget.upsert() rejects with the abort reason and sends nothing once aborted", async () => {
   await using env = setup();
-  const controller = new AbortController();
-  controller.abort(new Error("shutting down"));
-  await assert.rejects(env.target.upsert([makeIndicator(1)], controller.signal), /shutting down/);
-  await assert.rejects(
-    env.target.remove([{ id: indicatorId(1) }], controller.signal),
-    /shutting down/,
-  );
-  assert.equal(env.sim.requests.length, 0);
+  await assertAbortSendsNothing(env.target, env.sim);
 });
 
 Deno.test("SentinelTarget re-sends revoked indicators and rejects raw observables with a reason", () => {

@@ -6,18 +6,8 @@
 import assert from "node:assert/strict";
 import type { TargetName } from "../../src/sentinel/target.ts";
 import { type SentinelStack, startSentinelStack } from "../../src/sim/stack.ts";
-import type { StixObject } from "../../src/stix/types.ts";
+import { OBSERVABLE_TYPES, type StixObject } from "../../src/stix/types.ts";
 import { allLabels, connectorFor, NOW, seedNamed, sorted } from "./helpers.ts";
-
-const OBSERVABLE_TYPES = [
-  "ipv4-addr",
-  "ipv6-addr",
-  "domain-name",
-  "hostname",
-  "url",
-  "email-addr",
-  "file",
-];
 
 /** Raw observables (no indicator), as the upstream connector also synced them. */
 const RAW_OBSERVABLES: StixObject[] = [
