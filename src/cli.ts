@@ -24,6 +24,7 @@ export interface CliOptions {
 
 /** The command line is wrong; the message says what to change. */
 export class UsageError extends Error {
+  /** The error's name. */
   override name = "UsageError";
 }
 

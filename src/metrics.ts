@@ -12,6 +12,7 @@ const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
 /** A metric name or label that Prometheus would reject, or a clash with an existing metric. */
 export class MetricError extends Error {
+  /** The error's name. */
   override name = "MetricError";
 }
 
@@ -67,6 +68,7 @@ abstract class Metric<L extends string> {
 
 /** A value that only goes up. */
 export class Counter<L extends string = never> extends Metric<L> {
+  /** Prometheus type. */
   readonly type = "counter";
 
   /** Adds `by` (default 1, never negative) to the sample with these labels. */
@@ -80,6 +82,7 @@ export class Counter<L extends string = never> extends Metric<L> {
 
 /** A value that goes up and down. */
 export class Gauge<L extends string = never> extends Metric<L> {
+  /** Prometheus type. */
   readonly type = "gauge";
 
   /** Sets the sample with these labels. */

@@ -7,6 +7,7 @@ import type { ConnectorStatus } from "./runtime/connector.ts";
 
 /** An error that becomes an HTTP response with its status and a JSON body `{"error": message}`. */
 export class HttpStatusError extends Error {
+  /** The error's name. */
   override name = "HttpStatusError";
   /** The response status. */
   readonly status: ContentfulStatusCode;

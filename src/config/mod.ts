@@ -46,6 +46,7 @@ export { parseUtcDate } from "./values.ts";
 
 /** The configuration is invalid; `problems` lists every problem, one line each, without secrets. */
 export class ConfigError extends Error {
+  /** The error's name. */
   override name = "ConfigError";
   /** One line per problem: `NAME (yaml.path): what is expected`. */
   readonly problems: readonly string[];

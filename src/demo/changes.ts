@@ -11,6 +11,7 @@ import type { StixObject } from "../stix/types.ts";
 
 /** The request to the control API failed; the message names the call. */
 export class DemoChangeError extends Error {
+  /** The error's name. */
   override name = "DemoChangeError";
 }
 

@@ -6,6 +6,7 @@ export type AssertionAlg = "PS256" | "RS256";
 
 /** A problem with the certificate or private key material; `part` says which file to fix. */
 export class CredentialError extends Error {
+  /** The error's name. */
   override name = "CredentialError";
   /** Which input is at fault. */
   readonly part: "certificate" | "privateKey";

@@ -3,21 +3,21 @@ import * as v from "valibot";
 
 /** The configuration variable names used in messages (renamed when both connectors share a process). */
 export interface SettingNames {
-  /** @default "TENANT_ID" */
+  /** Tenant setting. @default "TENANT_ID" */
   tenantId: string;
-  /** @default "CLIENT_ID" */
+  /** Client id setting. @default "CLIENT_ID" */
   clientId: string;
-  /** @default "CLIENT_SECRET" */
+  /** Client secret setting. @default "CLIENT_SECRET" */
   secret: string;
-  /** @default "LOGIN_URL" */
+  /** Authority setting. @default "LOGIN_URL" */
   loginUrl: string;
-  /** @default "CLIENT_CERTIFICATE_PATH" */
+  /** Certificate file setting. @default "CLIENT_CERTIFICATE_PATH" */
   certificatePath: string;
-  /** @default "CLIENT_PRIVATE_KEY_PATH" */
+  /** Private key file setting. @default "CLIENT_PRIVATE_KEY_PATH" */
   privateKeyPath: string;
-  /** @default "AZURE_FEDERATED_TOKEN_FILE" */
+  /** Federated token file setting. @default "AZURE_FEDERATED_TOKEN_FILE" */
   federatedTokenFile: string;
-  /** @default "RESOURCE_URL" */
+  /** Resource URL setting. @default "RESOURCE_URL" */
   resource: string;
 }
 
@@ -55,6 +55,7 @@ export interface TokenErrorFields {
 
 /** A token request that failed; the message says what to fix. */
 export class TokenError extends Error {
+  /** The error's name. */
   override name = "TokenError";
   /** The AADSTS number, when Entra sent one. */
   readonly code: number | undefined;

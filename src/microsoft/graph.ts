@@ -79,6 +79,7 @@ export interface GraphTargetOptions {
 
 /** A Graph call that failed for good; carries Microsoft's code and request ids for the logs. */
 export class GraphApiError extends Error {
+  /** The error's name. */
   override name = "GraphApiError";
   /** HTTP status (0 for network failures). */
   readonly status: number;

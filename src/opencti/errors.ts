@@ -2,6 +2,7 @@
 
 /** A GraphQL error answered by the platform (HTTP 200 with an `errors` array, or a 400 validation error). */
 export class OpenCtiGraphqlError extends Error {
+  /** The error's name. */
   override name = "OpenCtiGraphqlError";
   /** The platform's error name, e.g. `FunctionalError`, `UNSUPPORTED_ERROR`, `GRAPHQL_VALIDATION_FAILED`. */
   readonly errorName: string;
@@ -37,16 +38,19 @@ export class OpenCtiGraphqlError extends Error {
 
 /** The platform refused the token (HTTP 401/403 or an `AuthRequired` GraphQL error). */
 export class OpenCtiAuthError extends Error {
+  /** The error's name. */
   override name = "OpenCtiAuthError";
 }
 
 /** The platform is older than this program supports, or its version is unreadable. */
 export class OpenCtiVersionError extends Error {
+  /** The error's name. */
   override name = "OpenCtiVersionError";
 }
 
 /** The platform rejected a pushed bundle (`stixBundlePush` validation or HTTP 413). */
 export class BundleRejectedError extends Error {
+  /** The error's name. */
   override name = "BundleRejectedError";
   /** The platform's reason, e.g. `Invalid bundle`. */
   readonly reason: string;
@@ -68,5 +72,6 @@ export class BundleRejectedError extends Error {
 
 /** The platform answered something this client cannot read (not JSON, or not the expected shape). */
 export class OpenCtiResponseError extends Error {
+  /** The error's name. */
   override name = "OpenCtiResponseError";
 }

@@ -22,6 +22,7 @@ const logger = getLogger("opencti", "stream");
 
 /** The token was refused for the stream (HTTP 401/403). */
 export class StreamAuthError extends Error {
+  /** The error's name. */
   override name = "StreamAuthError";
   /** The live stream id. */
   readonly streamId: string;
@@ -42,6 +43,7 @@ export class StreamAuthError extends Error {
 
 /** The stream collection exists but is stopped (HTTP 410). */
 export class StreamStoppedError extends Error {
+  /** The error's name. */
   override name = "StreamStoppedError";
   /** The live stream id. */
   readonly streamId: string;
@@ -58,6 +60,7 @@ export class StreamStoppedError extends Error {
 
 /** The stream collection does not exist (HTTP 404). */
 export class StreamNotFoundError extends Error {
+  /** The error's name. */
   override name = "StreamNotFoundError";
   /** The live stream id. */
   readonly streamId: string;
@@ -106,6 +109,7 @@ export interface ConnectedInfo {
   connectionId?: string | undefined;
   /** Number of events in the platform stream. */
   streamSize?: number | undefined;
+  /** Other fields the platform may add. */
   [key: string]: unknown;
 }
 

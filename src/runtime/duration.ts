@@ -11,6 +11,7 @@ const TIME_UNITS = { H: HOUR, M: MINUTE, S: SECOND } as const;
 
 /** A text that is not an ISO-8601 duration. */
 export class DurationError extends Error {
+  /** The error's name. */
   override name = "DurationError";
 }
 

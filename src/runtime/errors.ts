@@ -2,6 +2,7 @@
 
 /** An HTTP response with an unexpected status; `body` is the first part of the response text. */
 export class HttpError extends Error {
+  /** The error's name. */
   override name = "HttpError";
   /** HTTP status code. */
   readonly status: number;
@@ -27,15 +28,18 @@ export class HttpError extends Error {
 
 /** A request that ran out of time. */
 export class TimeoutError extends Error {
+  /** The error's name. */
   override name = "TimeoutError";
 }
 
 /** A response larger than the configured limit. */
 export class ResponseTooLargeError extends Error {
+  /** The error's name. */
   override name = "ResponseTooLargeError";
 }
 
 /** A network failure (DNS, refused connection, reset, TLS). */
 export class NetworkError extends Error {
+  /** The error's name. */
   override name = "NetworkError";
 }

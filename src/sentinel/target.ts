@@ -26,10 +26,13 @@ export interface TargetIndicator {
   labels: string[];
   /** Most restrictive TLP among the object's markings. */
   tlp?: Tlp;
-  /** ISO dates. */
+  /** `valid_from`, ISO. */
   validFrom?: string;
+  /** `valid_until`, ISO. */
   validUntil?: string;
+  /** `created`, ISO. */
   created?: string;
+  /** `modified`, ISO. */
   modified?: string;
   /** OpenCTI `updated_at` (extension), ISO. */
   updatedAt?: string;

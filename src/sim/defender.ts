@@ -139,6 +139,7 @@ export const renderDefenderError: RenderError = (c, status, code, message, heade
 
 /** A problem with one indicator (per item in `import`, 400 for a single submit). */
 class ItemProblem extends Error {
+  /** The error's name. */
   override name = "ItemProblem";
   constructor(readonly code: string, message: string) {
     super(message);
@@ -147,6 +148,7 @@ class ItemProblem extends Error {
 
 /** A problem with the whole body: answered with 400. */
 class BodyProblem extends Error {
+  /** The error's name. */
   override name = "BodyProblem";
   constructor(readonly code: string, message: string) {
     super(message);

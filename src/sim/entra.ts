@@ -99,6 +99,7 @@ export interface VerifiedAccessToken {
 
 /** Why {@linkcode EntraSim.verifyAccessToken} rejected a token. */
 export class AccessTokenError extends Error {
+  /** The error's name. */
   override name = "AccessTokenError";
   /** `expired`, `audience`, `signature` or `malformed`. */
   readonly reason: "expired" | "audience" | "signature" | "malformed";

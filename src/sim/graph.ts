@@ -108,6 +108,7 @@ type Json = Record<string, unknown>;
 
 /** A problem with one item: business validation, reported per item (206). */
 class ItemProblem extends Error {
+  /** The error's name. */
   override name = "ItemProblem";
   constructor(readonly code: string, message: string, readonly status = 400) {
     super(message);
@@ -116,6 +117,7 @@ class ItemProblem extends Error {
 
 /** A problem with the whole body: deserialisation, answered with 400. */
 class BodyProblem extends Error {
+  /** The error's name. */
   override name = "BodyProblem";
 }
 

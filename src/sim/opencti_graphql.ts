@@ -196,6 +196,7 @@ export interface GraphqlFailure {
 
 /** A GraphQL error raised by a resolver (rendered in the configured layout). */
 export class SimGraphqlError extends Error {
+  /** The error's name. */
   override name = "SimGraphqlError";
   /** Platform error name, e.g. `FunctionalError`. */
   readonly errorName: string;
@@ -215,6 +216,7 @@ export class SimGraphqlError extends Error {
 
 /** A request refused before execution (HTTP 400, `GRAPHQL_VALIDATION_FAILED`/`BAD_USER_INPUT`). */
 class ValidationError extends Error {
+  /** The error's name. */
   override name = "ValidationError";
   readonly code: string;
   constructor(message: string, code = "GRAPHQL_VALIDATION_FAILED") {

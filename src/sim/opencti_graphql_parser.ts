@@ -38,6 +38,7 @@ export interface OperationNode {
 
 /** The operation text cannot be parsed (rendered as `GRAPHQL_PARSE_FAILED`). */
 export class GraphqlSyntaxError extends Error {
+  /** The error's name. */
   override name = "GraphqlSyntaxError";
 }
 

@@ -220,17 +220,17 @@ export interface AlertInput {
   alertedAt: string;
   /** Intel document id. */
   intelDocId: number;
-  /** @default "unresolved" */
+  /** Alert state. @default "unresolved" */
   state?: string;
-  /** @default "high" */
+  /** Tanium priority. @default "high" */
   priority?: string;
-  /** @default "process" */
+  /** Match type. @default "process" */
   matchType?: string;
-  /** @default `host-<id>` */
+  /** Endpoint name. @default `host-<id>` */
   computerName?: string | null;
-  /** @default "10.0.<id / 250>.<id % 250 + 1>" */
+  /** Endpoint IP address. @default "10.0.<id / 250>.<id % 250 + 1>" */
   computerIpAddress?: string | null;
-  /** @default a `properties`-shaped details string */
+  /** The `details` JSON string. @default a `properties`-shaped details string */
   details?: string | null;
 }
 

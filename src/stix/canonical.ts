@@ -10,6 +10,7 @@
 
 /** A value that `canonicalize()` rejects (non-finite number, bigint, function, symbol, lone surrogate…). */
 export class CanonicalizeError extends Error {
+  /** The error's name. */
   override name = "CanonicalizeError";
 }
 

@@ -20,6 +20,7 @@ export const STIX_NAMESPACE = "00abedb4-aa42-466c-9c01-fed23315a9b7";
 
 /** The contributing data of an object is empty, so the platform would refuse the object. */
 export class MissingIdDataError extends Error {
+  /** The error's name. */
   override name = "MissingIdDataError";
   /** The STIX type whose id could not be computed. */
   readonly type: string;
@@ -38,6 +39,7 @@ export class MissingIdDataError extends Error {
 
 /** A timestamp that cannot be read as ISO-8601. */
 export class InvalidTimestampError extends Error {
+  /** The error's name. */
   override name = "InvalidTimestampError";
 }
 

@@ -41,12 +41,19 @@ export const TLP_RANK: Readonly<Record<Tlp, number>> = {
 
 /** A TLP marking definition as a STIX 2.1 object (`definition_type: "tlp"`). */
 export interface TlpMarkingDefinition extends StixObject {
+  /** Always `marking-definition`. */
   type: "marking-definition";
+  /** Always `2.1`. */
   spec_version: "2.1";
+  /** The fixed TLP id. */
   id: string;
+  /** Creation date of the STIX definition. */
   created: string;
+  /** `TLP:<LEVEL>`. */
   name: string;
+  /** Always `tlp`. */
   definition_type: "tlp";
+  /** The level in lower case. */
   definition: { tlp: string };
 }
 

@@ -64,6 +64,7 @@ type Token =
   | { kind: "bad"; message: string; pos: number };
 
 class PatternError extends Error {
+  /** The error's name. */
   override name = "PatternError";
 }
 

@@ -2,15 +2,21 @@
 
 /** A STIX object as it travels in bundles and stream events (only `id` and `type` are certain). */
 export interface StixObject {
+  /** `<type>--<uuid>`. */
   id: string;
+  /** STIX type, e.g. `indicator`. */
   type: string;
+  /** Every other property, unchecked. */
   [key: string]: unknown;
 }
 
 /** A STIX 2.1 bundle. */
 export interface StixBundle {
+  /** Always `bundle`. */
   type: "bundle";
+  /** `bundle--<uuid>`. */
   id: string;
+  /** The objects, in any order. */
   objects: StixObject[];
 }
 

@@ -6,6 +6,7 @@
 
 /** A string that is not a UUID in `8-4-4-4-12` hex form. */
 export class InvalidUuidError extends Error {
+  /** The error's name. */
   override name = "InvalidUuidError";
 }
 

@@ -40,16 +40,19 @@ export const ALERT_SORT = "alertedAt,id";
 
 /** Tanium refused the token (HTTP 401). */
 export class TaniumAuthError extends Error {
+  /** The error's name. */
   override name = "TaniumAuthError";
 }
 
 /** Tanium refused access with this token (HTTP 403). */
 export class TaniumForbiddenError extends Error {
+  /** The error's name. */
   override name = "TaniumForbiddenError";
 }
 
 /** Tanium answered something that is not the documented JSON (truncated or another shape). */
 export class TaniumResponseError extends Error {
+  /** The error's name. */
   override name = "TaniumResponseError";
   /** `invalid-json` (truncated or cut body: worth a retry) or `unexpected-shape` (permanent). */
   readonly kind: "invalid-json" | "unexpected-shape";
