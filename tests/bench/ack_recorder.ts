@@ -1,0 +1,60 @@
+/** A sync target wrapper for benchmarks: notes when each indicator was acknowledged. */
+import type {
+  ItemResult,
+  SyncTarget,
+  TargetIndicator,
+  TargetRemoval,
+} from "../../src/sentinel/target.ts";
+
+/** Wraps a target and records, per indicator id, when it was acknowledged (and failures). */
+export class AckRecorder implements SyncTarget {
+  /** Target name. */
+  readonly name: SyncTarget["name"];
+  /** Batch size of the wrapped target. */
+  readonly maxBatch: number;
+  /** Acknowledgement time per indicator id (from `now`). */
+  readonly acked = new Map<string, number>();
+  /** Items the target answered with a failure, by id (last reason). */
+  readonly failed = new Map<string, string>();
+  /** Time of the last acknowledgement. */
+  lastAckAt = NaN;
+  readonly #inner: SyncTarget;
+  readonly #now: () => number;
+
+  /** Wraps `inner`; times come from `now`. */
+  constructor(inner: SyncTarget, now: () => number = () => performance.now()) {
+    this.#inner = inner;
+    this.#now = now;
+    this.name = inner.name;
+    this.maxBatch = inner.maxBatch;
+  }
+
+  /** Forwards and records. */
+  async upsert(items: TargetIndicator[], signal?: AbortSignal): Promise<ItemResult[]> {
+    return this.#note(await this.#inner.upsert(items, signal));
+  }
+
+  /** Forwards and records. */
+  async remove(items: TargetRemoval[], signal?: AbortSignal): Promise<ItemResult[]> {
+    return this.#note(await this.#inner.remove(items, signal));
+  }
+
+  /** Status of the wrapped target. */
+  status(): Record<string, unknown> {
+    return this.#inner.status?.() ?? {};
+  }
+
+  #note(results: ItemResult[]): ItemResult[] {
+    const at = this.#now();
+    for (const result of results) {
+      if (result.ok) {
+        this.acked.set(result.id, at);
+        this.failed.delete(result.id);
+        this.lastAckAt = at;
+      } else {
+        this.failed.set(result.id, result.reason);
+      }
+    }
+    return results;
+  }
+}

@@ -1,0 +1,253 @@
+/**
+ * `deno task bench`: runs every benchmark scenario against the simulators on loopback, prints a
+ * table of figures against the goals of issue 7, and writes them as JSON.
+ *
+ * Usage: `deno run -A tests/bench/main.ts [--quick] [--out FILE] [--only a,b]`
+ *
+ * Figures are medians of several runs where that makes sense; every comparison (ratio, speedup)
+ * is measured in the same run. These are reports, never assertions.
+ *
+ * @module
+ */
+import { type LatencyResult, latencyScenario } from "./latency.ts";
+import { type MemoryResult, memoryScenario } from "./memory.ts";
+import { type PipelineResult, pipelineScenario } from "./pipeline.ts";
+import { type StartupResult, startupScenario } from "./startup.ts";
+import { type MachineInfo, machineInfo } from "./stats.ts";
+import { type TaniumResult, taniumScenario } from "./tanium.ts";
+import { type ThroughputResult, throughputScenario } from "./throughput.ts";
+
+/** Everything `bench-results.json` holds. */
+export interface BenchResults {
+  /** ISO date of the run. */
+  date: string;
+  /** The machine. */
+  machine: MachineInfo;
+  /** `quick` or `full`. */
+  mode: "quick" | "full";
+  /** Pipeline figures. */
+  pipeline: PipelineResult | null;
+  /** Throughput figures per target. */
+  throughput: Record<string, ThroughputResult> | null;
+  /** Memory figures. */
+  memory: (MemoryResult & { tuned?: MemoryResult }) | null;
+  /** Latency figures. */
+  latency: LatencyResult | null;
+  /** Tanium figures. */
+  tanium: TaniumResult | null;
+  /** Startup figures. */
+  startup: StartupResult | null;
+  /** Scenarios that could not run or deviated, and why. */
+  notes: string[];
+  /** Wall time of each scenario in seconds. */
+  durations_s: Record<string, number>;
+}
+
+/** Parsed command line. */
+export interface BenchArgs {
+  /** Reduced scenarios (under two minutes in all). */
+  quick: boolean;
+  /** Output file. */
+  out: string;
+  /** Scenarios to run (all when empty). */
+  only: string[];
+}
+
+/** Parses `--quick`, `--out FILE` and `--only a,b`. */
+export function parseBenchArgs(args: readonly string[], defaultOut: string): BenchArgs {
+  const parsed: BenchArgs = { quick: false, out: defaultOut, only: [] };
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] as string;
+    if (arg === "--quick") parsed.quick = true;
+    else if (arg === "--out") parsed.out = args[++i] ?? defaultOut;
+    else if (arg.startsWith("--out=")) parsed.out = arg.slice(6);
+    else if (arg === "--only") parsed.only = (args[++i] ?? "").split(",").filter(Boolean);
+    else if (arg.startsWith("--only=")) parsed.only = arg.slice(7).split(",").filter(Boolean);
+    else throw new Error(`Unknown argument "${arg}": use --quick, --out FILE or --only a,b`);
+  }
+  return parsed;
+}
+
+/** One row of the printed table. */
+interface Row {
+  key: string;
+  value: number | string | null;
+  goal: string;
+  met: boolean | null;
+}
+
+/** The figures against the goals of issue 7. */
+export function goalRows(r: BenchResults): Row[] {
+  const rows: Row[] = [];
+  const add = (
+    key: string,
+    value: number | null | undefined,
+    goal = "",
+    met: boolean | null = null,
+  ) =>
+    rows.push({
+      key,
+      value: value ?? null,
+      goal,
+      met: value === null || value === undefined ? null : met,
+    });
+  const p = r.pipeline;
+  add("pipeline.events_per_s", p?.events_per_s, ">= 20000", (p?.events_per_s ?? 0) >= 20_000);
+  add(
+    "pipeline.ratio_to_json_parse",
+    p?.ratio_to_json_parse,
+    "<= 3",
+    (p?.ratio_to_json_parse ?? Infinity) <= 3,
+  );
+  for (const [name, t] of Object.entries(r.throughput ?? {})) {
+    add(
+      `throughput.${name}.fraction_of_ceiling`,
+      t.fraction_of_ceiling,
+      ">= 0.9",
+      t.fraction_of_ceiling >= 0.9,
+    );
+    add(`throughput.${name}.speedup_vs_baseline`, t.speedup_vs_baseline);
+    add(`throughput.${name}.requests_per_indicator`, t.requests_per_indicator);
+    add(
+      `throughput.${name}.http_429`,
+      t.http_429,
+      "0 after 1st sim. minute",
+      t.http_429_after_first_minute === 0,
+    );
+  }
+  const m = r.memory;
+  add("memory.peak_rss_mb", m?.peak_rss_mb, "<= 150", (m?.peak_rss_mb ?? Infinity) <= 150);
+  add("memory.growth_mb", m?.growth_mb, "<= 30", (m?.growth_mb ?? Infinity) <= 30);
+  if (m?.tuned) {
+    add("memory.tuned.peak_rss_mb", m.tuned.peak_rss_mb, "<= 150", m.tuned.peak_rss_mb <= 150);
+    add("memory.tuned.growth_mb", m.tuned.growth_mb, "<= 30", m.tuned.growth_mb <= 30);
+  }
+  const l = r.latency;
+  add("latency.p50_ms", l?.p50_ms);
+  add(
+    "latency.p99_ms",
+    l?.p99_ms,
+    l ? `<= ${l.goal_ms}` : "<= batch timeout + 2 round trips",
+    l ? l.p99_ms <= l.goal_ms : null,
+  );
+  const t = r.tanium;
+  add("tanium.alerts_per_s", t?.alerts_per_s);
+  add(
+    "tanium.page_requests",
+    t?.page_requests,
+    t ? `= ${t.expected_page_requests}` : "= ceil(N/500) + 1",
+    t ? t.page_requests === t.expected_page_requests : null,
+  );
+  add(
+    "tanium.intel_requests",
+    t?.intel_requests,
+    t ? `= ${t.distinct_intel}` : "= distinct intel documents",
+    t ? t.intel_requests === t.distinct_intel : null,
+  );
+  add("tanium.bundles", t?.bundles);
+  add("startup.ready_ms", r.startup?.ready_ms);
+  add("startup.healthz_p99_ms", r.startup?.healthz_p99_ms);
+  return rows;
+}
+
+/** The table as text. */
+export function formatTable(r: BenchResults): string {
+  const rows = goalRows(r);
+  const width = Math.max(...rows.map((row) => row.key.length));
+  const lines = [
+    `octi-connectors benchmarks (${r.mode}) ${r.date}`,
+    `machine: ${r.machine.cores} cores, ${r.machine.memory_mb} MB, Deno ${r.machine.deno} (V8 ${r.machine.v8}), ${r.machine.os}`,
+    "",
+    `${"figure".padEnd(width)}  ${"value".padStart(12)}  ${"goal".padEnd(24)}  met`,
+    `${"-".repeat(width)}  ${"-".repeat(12)}  ${"-".repeat(24)}  ---`,
+  ];
+  for (const row of rows) {
+    const value = row.value === null ? "n/a" : String(row.value);
+    const met = row.met === null ? (row.goal ? "?" : "") : row.met ? "yes" : "NO";
+    lines.push(`${row.key.padEnd(width)}  ${value.padStart(12)}  ${row.goal.padEnd(24)}  ${met}`);
+  }
+  if (r.notes.length > 0) {
+    lines.push("", "notes:");
+    for (const note of r.notes) lines.push(`- ${note}`);
+  }
+  return lines.join("\n");
+}
+
+type Scenario = (quick: boolean, results: BenchResults) => Promise<void>;
+
+const SCENARIOS: Record<string, Scenario> = {
+  pipeline: async (quick, results) => {
+    results.pipeline = await pipelineScenario(
+      quick ? { frames: 40_000, runs: 3 } : { frames: 200_000, runs: 3 },
+    );
+  },
+  memory: async (quick, results) => {
+    const events = quick ? 100_000 : 1_000_000;
+    const memory: MemoryResult & { tuned?: MemoryResult } = await memoryScenario({ events });
+    memory.tuned = await memoryScenario({ events, v8Flags: "--max-semi-space-size=4" });
+    results.memory = memory;
+    if (!memory.stopped_on_abort) {
+      results.notes.push(
+        "memory: SentinelConnector.start() did not return within 5 s after its signal aborted " +
+          "(the stream kept delivering heartbeats); the child was ended with Deno.exit",
+      );
+    }
+  },
+  latency: async (quick, results) => {
+    results.latency = await latencyScenario({ seconds: quick ? 10 : 30 });
+  },
+  throughput: async (quick, results) => {
+    const outcome = await throughputScenario({ quick });
+    results.throughput = outcome.targets;
+    results.notes.push(...outcome.notes);
+  },
+  tanium: async (quick, results) => {
+    const outcome = await taniumScenario({ quick });
+    results.tanium = outcome.result;
+    results.notes.push(...outcome.notes);
+  },
+  startup: async (quick, results) => {
+    const outcome = await startupScenario({ quick });
+    results.startup = outcome.result;
+    results.notes.push(...outcome.notes);
+  },
+};
+
+/** Runs the selected scenarios and returns the results. */
+export async function runBench(args: BenchArgs): Promise<BenchResults> {
+  const results: BenchResults = {
+    date: new Date().toISOString(),
+    machine: machineInfo(),
+    mode: args.quick ? "quick" : "full",
+    pipeline: null,
+    throughput: null,
+    memory: null,
+    latency: null,
+    tanium: null,
+    startup: null,
+    notes: [],
+    durations_s: {},
+  };
+  for (const [name, run] of Object.entries(SCENARIOS)) {
+    if (args.only.length > 0 && !args.only.includes(name)) continue;
+    const started = performance.now();
+    console.error(`bench: ${name}…`);
+    try {
+      await run(args.quick, results);
+    } catch (error) {
+      const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
+      results.notes.push(`${name}: failed: ${message.split("\n").slice(0, 4).join(" | ")}`);
+    }
+    results.durations_s[name] = Math.round((performance.now() - started) / 100) / 10;
+    console.error(`bench: ${name} took ${results.durations_s[name]} s`);
+  }
+  return results;
+}
+
+if (import.meta.main) {
+  const args = parseBenchArgs(Deno.args, "bench-results.json");
+  const results = await runBench(args);
+  console.log(formatTable(results));
+  await Deno.writeTextFile(args.out, JSON.stringify(results, null, 2) + "\n");
+  console.log(`\nwrote ${args.out}`);
+}

@@ -1,0 +1,68 @@
+/**
+ * Child process of the memory scenario: the whole sentinel connector (registration, live stream,
+ * batching, checkpoints saved in OpenCTI) against a target that acknowledges at once. Prints one
+ * JSON line per RSS sample and a last line with `done: true` once the cursor reaches `LAST_ID`.
+ *
+ * Environment: `OPENCTI_URL` (GraphQL), `STREAM_URL` (the frame server), `LAST_ID`,
+ * `SAMPLE_MS` (default 250).
+ *
+ * @module
+ */
+import { OpenCtiClient } from "../../src/opencti/graphql.ts";
+import { SentinelConnector } from "../../src/sentinel/connector.ts";
+import { SIM_TOKEN } from "../../src/sim/opencti_stream.ts";
+import { CountingTarget } from "./counting_target.ts";
+
+const openctiUrl = Deno.env.get("OPENCTI_URL") ?? "";
+const streamUrl = Deno.env.get("STREAM_URL") ?? "";
+const lastId = Deno.env.get("LAST_ID") ?? "";
+const sampleMs = Number(Deno.env.get("SAMPLE_MS") ?? "250");
+
+const target = new CountingTarget();
+const connector = new SentinelConnector({
+  url: streamUrl,
+  token: SIM_TOKEN,
+  client: new OpenCtiClient({ url: openctiUrl, token: SIM_TOKEN }),
+  connector: { id: "4f0c0d8e-2b7a-4c55-9d0e-6a1b2c3d4e5f", name: "Memory bench" },
+  stream: { streamId: "live-indicators", watchdogMs: 60_000 },
+  target,
+});
+
+const controller = new AbortController();
+const started = performance.now();
+const running = connector.start(controller.signal);
+const print = (line: Record<string, unknown>) => console.log(JSON.stringify(line));
+for (;;) {
+  await new Promise((resolve) => setTimeout(resolve, sampleMs));
+  const status = connector.status();
+  const events = status.counters.events ?? 0;
+  print({
+    t: Math.round(performance.now() - started),
+    ...Deno.memoryUsage(),
+    events,
+    cursor: status.details?.cursor,
+  });
+  if (status.details?.cursor === lastId) break;
+}
+const ms = performance.now() - started;
+const status = connector.status();
+controller.abort();
+// A stop that takes longer than this is reported (the live stream keeps sending heartbeats).
+const stopStarted = performance.now();
+let timer: ReturnType<typeof setTimeout> | undefined;
+const stopped = await Promise.race([
+  running.then(() => true),
+  new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(false), 5000)),
+]);
+clearTimeout(timer);
+print({
+  done: true,
+  ms: Math.round(ms),
+  events: status.counters.events ?? 0,
+  skipped: status.counters.skipped ?? 0,
+  upserted: target.upserted,
+  removed: target.removed,
+  stopped,
+  stop_ms: Math.round(performance.now() - stopStarted),
+});
+Deno.exit(0);
