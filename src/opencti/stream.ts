@@ -471,6 +471,7 @@ export class LiveStreamReader implements AsyncIterableIterator<StreamFrame> {
       for (;;) {
         let message: EventSourceMessage | undefined;
         while ((message = buffer.shift()) !== undefined) {
+          if (this.#signal.aborted) return "aborted";
           this.#stats.retained = buffer.length;
           lastActivity = now();
           const frame = this.#toFrame(message);
@@ -483,6 +484,8 @@ export class LiveStreamReader implements AsyncIterableIterator<StreamFrame> {
         }
         const remaining = Math.max(0, watchdogMs - (now() - lastActivity));
         const chunk = await readWithin(reader, remaining, setTimer);
+        // An aborted fetch may still hand over bytes already received: stop here.
+        if (this.#signal.aborted) return "aborted";
         if (chunk === "timeout") {
           this.#stats.watchdogTimeouts++;
           return "watchdog";

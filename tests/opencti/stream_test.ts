@@ -474,3 +474,37 @@ function extOf(object: StixObject): Record<string, unknown> {
 function compareMs(id: string, iso: string): number {
   return Number(id.split("-")[0]) - Date.parse(iso);
 }
+
+Deno.test("readLiveStream() ends once aborted even while the body keeps delivering heartbeats", async () => {
+  const encoder = new TextEncoder();
+  let sent = 0;
+  // A body that keeps producing frames whatever happens to the request's signal.
+  const fetch = () =>
+    Promise.resolve(
+      new Response(
+        new ReadableStream<Uint8Array>({
+          pull(controller) {
+            sent++;
+            controller.enqueue(encoder.encode(`id: ${sent}-0\nevent: heartbeat\ndata: "x"\n\n`));
+          },
+        }),
+        { headers: { "content-type": "text/event-stream" } },
+      ),
+    );
+  const abort = new AbortController();
+  const reader = readLiveStream({
+    url: "http://opencti.test",
+    token: "t",
+    streamId: "s",
+    fetch,
+    signal: abort.signal,
+    sleep: () => Promise.resolve(),
+  });
+  let frames = 0;
+  for (let i = 0; i < 1000; i++) {
+    const next = await reader.next();
+    if (next.done) break;
+    if (++frames === 5) abort.abort();
+  }
+  assert.equal(frames, 5, "no frame is handed over after the abort");
+});
