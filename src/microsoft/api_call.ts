@@ -123,8 +123,9 @@ export async function callApi(spec: ApiCallSpec, deps: ApiCallDeps): Promise<Htt
     backoffDelay(attempt, deps.backoffBaseMs, deps.backoffCapMs, deps.random);
   let refreshed = false;
   for (let attempt = 1;; attempt++) {
-    await limiter.acquire(signal);
+    // Token first: a slow token request must not eat into the slot the limiter grants.
     const token = await deps.tokens.getToken(deps.scope, signal);
+    await limiter.acquire(signal);
     const headers: Record<string, string> = {
       authorization: `Bearer ${token}`,
       accept: "application/json",
