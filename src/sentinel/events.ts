@@ -1,6 +1,5 @@
 /** Stream frames → what the target must do: upsert an indicator, remove one, or skip with a reason. */
-import * as v from "valibot";
-import { readOpenCtiExtension } from "../stix/extension.ts";
+import { type OpenCtiProperties, readOpenCtiExtension } from "../stix/extension.ts";
 import { tlpOf } from "../stix/markings.ts";
 import { normalizeHashAlgorithm } from "../stix/hashes.ts";
 import { dedupe, observablesOf } from "../stix/pattern.ts";
@@ -37,11 +36,11 @@ export type Intent =
 /** Observable types sent as raw observables (not indicators), as the upstream connector did. */
 const RAW_OBSERVABLE_TYPES: ReadonlySet<string> = new Set(OBSERVABLE_TYPES);
 
-const StixShape = v.looseObject({ id: v.pipe(v.string(), v.minLength(1)), type: v.string() });
-const Envelope = v.looseObject({
-  data: StixShape,
-  context: v.optional(v.looseObject({ sources: v.optional(v.array(v.unknown())) })),
-});
+function isStixShape(value: unknown): value is StixObject {
+  return typeof value === "object" && value !== null &&
+    typeof (value as StixObject).id === "string" && (value as StixObject).id !== "" &&
+    typeof (value as StixObject).type === "string";
+}
 
 /** Options of {@linkcode intentsOf}. */
 export interface IntentOptions {
@@ -55,15 +54,17 @@ export interface IntentOptions {
  * stream's filter arrives as `delete`).
  */
 export function intentsOf(event: string, data: unknown, options: IntentOptions): Intent[] {
-  const parsed = v.safeParse(Envelope, data);
-  if (!parsed.success) {
+  const envelope = typeof data === "object" && data !== null
+    ? data as { data?: unknown; context?: { sources?: unknown } }
+    : undefined;
+  if (!envelope || !isStixShape(envelope.data)) {
     return [{
       kind: "skip",
       reason: "malformed_event",
-      detail: `event data is not a STIX envelope: ${v.summarize(parsed.issues)}`,
+      detail: "event data is not a STIX envelope: data needs a STIX object with an id and a type",
     }];
   }
-  const object = parsed.output.data as StixObject;
+  const object = envelope.data;
   switch (event) {
     case "create":
     case "update":
@@ -71,8 +72,9 @@ export function intentsOf(event: string, data: unknown, options: IntentOptions):
     case "delete":
       return [removal(object, "deleted")];
     case "merge": {
-      const sources = (parsed.output.context?.sources ?? [])
-        .filter((s): s is StixObject => v.is(StixShape, s))
+      const listed = envelope.context?.sources;
+      const sources = (Array.isArray(listed) ? listed : [])
+        .filter(isStixShape)
         .filter((s) => isSynced(s.type))
         .map((s) => removal(s, "merged"));
       return [...sources, upsertOrRemove(object, options)];
@@ -104,7 +106,10 @@ function upsertOrRemove(object: StixObject, options: IntentOptions): Intent {
   const validUntil = typeof object.valid_until === "string" ? Date.parse(object.valid_until) : NaN;
   if (!Number.isNaN(validUntil) && validUntil <= options.now) return removal(object, "expired");
 
-  const found = object.type === "indicator" ? indicatorObservables(object) : rawObservable(object);
+  const ext = readOpenCtiExtension(object);
+  const found = object.type === "indicator"
+    ? indicatorObservables(object, ext)
+    : rawObservable(object);
   if ("reason" in found) return { kind: "skip", id: object.id, ...found };
   const dropped: { value: string; reason: string }[] = [];
   const observables = found.observables.filter((o) => {
@@ -120,11 +125,12 @@ function upsertOrRemove(object: StixObject, options: IntentOptions): Intent {
       detail: dropped.map((d) => `${d.value}: ${d.reason}`).join("; ") || "no observable",
     };
   }
-  return { kind: "upsert", indicator: toTargetIndicator(object, observables), dropped };
+  return { kind: "upsert", indicator: toTargetIndicator(object, observables, ext), dropped };
 }
 
 function indicatorObservables(
   object: StixObject,
+  extension: OpenCtiProperties,
 ): { observables: Observable[] } | { reason: SkipReason; detail: string } {
   const patternType = typeof object.pattern_type === "string"
     ? object.pattern_type.toLowerCase()
@@ -135,7 +141,7 @@ function indicatorObservables(
       detail: `pattern_type "${patternType}" is not a STIX pattern`,
     };
   }
-  const result = observablesOf(object);
+  const result = observablesOf(object, { extension });
   if ("error" in result) return { reason: "unreadable_pattern", detail: result.error };
   return { observables: result.observables };
 }
@@ -172,12 +178,15 @@ function removal(object: StixObject, why: "deleted" | "revoked" | "expired" | "m
       detail: `entity type "${object.type}" is not synced`,
     };
   }
-  const found = object.type === "indicator" ? indicatorObservables(object) : rawObservable(object);
+  const ext = readOpenCtiExtension(object);
+  const found = object.type === "indicator"
+    ? indicatorObservables(object, ext)
+    : rawObservable(object);
   const removal: TargetRemoval = { id: object.id };
   if (!("observables" in found)) return { kind: "remove", removal, why };
   removal.observables = found.observables;
   return why === "revoked"
-    ? { kind: "remove", removal, why, indicator: toTargetIndicator(object, found.observables) }
+    ? { kind: "remove", removal, why, indicator: toTargetIndicator(object, found.observables, ext) }
     : { kind: "remove", removal, why };
 }
 
@@ -190,8 +199,11 @@ function num(value: unknown): number | undefined {
 }
 
 /** Builds the target-neutral view of an indicator or raw observable. */
-export function toTargetIndicator(object: StixObject, observables: Observable[]): TargetIndicator {
-  const ext = readOpenCtiExtension(object);
+export function toTargetIndicator(
+  object: StixObject,
+  observables: Observable[],
+  ext: OpenCtiProperties = readOpenCtiExtension(object),
+): TargetIndicator {
   const labels = Array.isArray(object.labels)
     ? object.labels.filter((l): l is string => typeof l === "string")
     : ext.labels ?? [];

@@ -7,8 +7,6 @@
  * @module
  */
 
-import * as v from "valibot";
-
 /** Id of the OpenCTI properties extension (on every object). */
 export const OPENCTI_EXTENSION_ID = "extension-definition--ea279b3e-5c71-4632-ac08-831c66a786ba";
 /** Id of the OpenCTI observable properties extension (on SCOs). */
@@ -61,56 +59,79 @@ export interface OpenCtiProperties {
   workflowId?: string;
 }
 
-const Str = v.pipe(v.string(), v.minLength(1));
-const StrList = v.array(v.string());
-const Score = v.pipe(
-  v.union([v.number(), v.pipe(v.string(), v.regex(/^\s*\d+(?:\.\d+)?\s*$/), v.transform(Number))]),
-  v.number(),
-  v.minValue(0),
-  v.maxValue(100),
-);
-const Bool = v.union([
-  v.boolean(),
-  v.pipe(
-    v.picklist(["true", "false", "True", "False"]),
-    v.transform((s) => s.toLowerCase() === "true"),
-  ),
-]);
-const ObservableValueSchema = v.pipe(
-  v.looseObject({
-    type: Str,
-    value: v.optional(v.string()),
-    hashes: v.optional(v.record(v.string(), v.string())),
-  }),
-  v.check((o) => (o.value !== undefined && o.value !== "") || o.hashes !== undefined),
-);
-const Record_ = v.record(v.string(), v.unknown());
+/** Readers of one field value: the parsed value, or undefined when it has the wrong shape. */
+type Reader<T> = (value: unknown) => T | undefined;
+
+const str: Reader<string> = (value) =>
+  typeof value === "string" && value.length > 0 ? value : undefined;
+const strList: Reader<string[]> = (value) =>
+  Array.isArray(value) && value.every((item) => typeof item === "string")
+    ? value as string[]
+    : undefined;
+const NUMERIC = /^\s*\d+(?:\.\d+)?\s*$/;
+const score: Reader<number> = (value) => {
+  const n = typeof value === "number"
+    ? value
+    : typeof value === "string" && NUMERIC.test(value)
+    ? Number(value)
+    : NaN;
+  return n >= 0 && n <= 100 ? n : undefined;
+};
+const bool: Reader<boolean> = (value) => {
+  if (typeof value === "boolean") return value;
+  if (value === "true" || value === "True") return true;
+  if (value === "false" || value === "False") return false;
+  return undefined;
+};
+const list: Reader<unknown[]> = (value) => Array.isArray(value) ? value : undefined;
 
 function asRecord(value: unknown): Record<string, unknown> | undefined {
-  const r = v.safeParse(Record_, value);
-  return r.success ? r.output : undefined;
+  return typeof value === "object" && value !== null && !Array.isArray(value)
+    ? value as Record<string, unknown>
+    : undefined;
+}
+
+/** One `observable_values` entry: a non-empty `type`, and a non-empty `value` or string `hashes`. */
+function observableValue(entry: unknown): ObservableValue | undefined {
+  const record = asRecord(entry);
+  const type = str(record?.type);
+  if (record === undefined || type === undefined) return undefined;
+  const value = record.value;
+  if (value !== undefined && typeof value !== "string") return undefined;
+  let hashes: Record<string, string> | undefined;
+  if (record.hashes !== undefined) {
+    const raw = asRecord(record.hashes);
+    if (raw === undefined || !Object.values(raw).every((h) => typeof h === "string")) {
+      return undefined;
+    }
+    hashes = raw as Record<string, string>;
+  }
+  if ((value === undefined || value === "") && hashes === undefined) return undefined;
+  const out: ObservableValue = { type };
+  if (value !== undefined && value !== "") out.value = value;
+  if (hashes !== undefined) out.hashes = hashes;
+  return out;
 }
 
 /** Reads the OpenCTI properties of a STIX object (anything; non-objects give an empty result). */
 export function readOpenCtiExtension(object: unknown): OpenCtiProperties {
   const top = asRecord(object) ?? {};
   const extensions = asRecord(top.extensions) ?? {};
-  const sources = [
-    asRecord(extensions[OPENCTI_EXTENSION_ID]) ?? {},
-    asRecord(extensions[OPENCTI_OBSERVABLE_EXTENSION_ID]) ?? {},
-  ];
+  const opencti = asRecord(extensions[OPENCTI_EXTENSION_ID]) ?? {};
+  const observable = asRecord(extensions[OPENCTI_OBSERVABLE_EXTENSION_ID]) ?? {};
 
-  /** First value that parses, looking at the extensions then the top-level names. */
-  function pick<T>(
-    schema: v.GenericSchema<unknown, T>,
-    key: string,
-    topKeys: readonly string[] = [`x_opencti_${key}`],
-  ): T | undefined {
-    const candidates = [...sources.map((s) => s[key]), ...topKeys.map((k) => top[k])];
-    for (const c of candidates) {
-      if (c === undefined || c === null) continue;
-      const r = v.safeParse(schema, c);
-      if (r.success) return r.output;
+  /** First value that reads, looking at the extensions then the top-level names. */
+  function pick<T>(read: Reader<T>, key: string, topKeys?: readonly string[]): T | undefined {
+    for (const candidate of [opencti[key], observable[key]]) {
+      if (candidate === undefined || candidate === null) continue;
+      const value = read(candidate);
+      if (value !== undefined) return value;
+    }
+    for (const name of topKeys ?? [`x_opencti_${key}`]) {
+      const candidate = top[name];
+      if (candidate === undefined || candidate === null) continue;
+      const value = read(candidate);
+      if (value !== undefined) return value;
     }
     return undefined;
   }
@@ -122,34 +143,28 @@ export function readOpenCtiExtension(object: unknown): OpenCtiProperties {
   ) => {
     if (value !== undefined) out[k] = value;
   };
-  set("id", pick(Str, "id"));
-  set("entityType", pick(Str, "type"));
-  set("score", pick(Score, "score"));
-  set("detection", pick(Bool, "detection"));
-  set("mainObservableType", pick(Str, "main_observable_type"));
-  set("createdAt", pick(Str, "created_at"));
-  set("updatedAt", pick(Str, "updated_at"));
-  set("labels", pick(StrList, "labels", ["x_opencti_labels", "labels"]));
-  set("isInferred", pick(Bool, "is_inferred"));
-  set("stixIds", pick(StrList, "stix_ids"));
-  set("createdByRefId", pick(Str, "created_by_ref_id"));
-  set("creatorIds", pick(StrList, "creator_ids"));
-  set("labelsIds", pick(StrList, "labels_ids"));
-  set("workflowId", pick(Str, "workflow_id"));
+  set("id", pick(str, "id"));
+  set("entityType", pick(str, "type"));
+  set("score", pick(score, "score"));
+  set("detection", pick(bool, "detection"));
+  set("mainObservableType", pick(str, "main_observable_type"));
+  set("createdAt", pick(str, "created_at"));
+  set("updatedAt", pick(str, "updated_at"));
+  set("labels", pick(strList, "labels", ["x_opencti_labels", "labels"]));
+  set("isInferred", pick(bool, "is_inferred"));
+  set("stixIds", pick(strList, "stix_ids"));
+  set("createdByRefId", pick(str, "created_by_ref_id"));
+  set("creatorIds", pick(strList, "creator_ids"));
+  set("labelsIds", pick(strList, "labels_ids"));
+  set("workflowId", pick(str, "workflow_id"));
 
-  const rawValues = pick(v.array(v.unknown()), "observable_values");
+  const rawValues = pick(list, "observable_values");
   if (rawValues !== undefined) {
     const values: ObservableValue[] = [];
     for (const entry of rawValues) {
-      const r = v.safeParse(ObservableValueSchema, entry);
-      if (!r.success) {
-        out.invalidObservableValues++;
-        continue;
-      }
-      const ov: ObservableValue = { type: r.output.type };
-      if (r.output.value !== undefined && r.output.value !== "") ov.value = r.output.value;
-      if (r.output.hashes !== undefined) ov.hashes = r.output.hashes;
-      values.push(ov);
+      const value = observableValue(entry);
+      if (value === undefined) out.invalidObservableValues++;
+      else values.push(value);
     }
     out.observableValues = values;
   }

@@ -11,7 +11,7 @@
  */
 
 import { normalizeHashAlgorithm } from "./hashes.ts";
-import { type ObservableValue, readOpenCtiExtension } from "./extension.ts";
+import { type ObservableValue, type OpenCtiProperties, readOpenCtiExtension } from "./extension.ts";
 import type { HashAlgorithm, Observable, ObservableType, StixObject } from "./types.ts";
 
 /** Result of {@linkcode readPattern}: the observables, or why the pattern cannot be read. */
@@ -462,9 +462,13 @@ export type ObservablesResult =
  */
 export function observablesOf(
   indicator: StixObject,
-  options: ReadPatternOptions = {},
+  options: ReadPatternOptions & {
+    /** The object's OpenCTI properties when the caller already read them. @default read here */
+    extension?: OpenCtiProperties;
+  } = {},
 ): ObservablesResult {
-  const ext = readOpenCtiExtension(indicator);
+  const { extension, ...patternOptions } = options;
+  const ext = extension ?? readOpenCtiExtension(indicator);
   if (ext.observableValues !== undefined && ext.observableValues.length > 0) {
     const { observables, skipped } = fromObservableValues(ext.observableValues);
     if (observables.length > 0) return { observables, source: "observable_values", skipped };
@@ -478,6 +482,6 @@ export function observablesOf(
     return { error: `pattern_type "${String(patternType)}" is not a STIX pattern` };
   }
   if (typeof indicator.pattern !== "string") return { error: "indicator has no pattern" };
-  const r = readPattern(indicator.pattern, options);
+  const r = readPattern(indicator.pattern, patternOptions);
   return "error" in r ? r : { observables: r.observables, source: "pattern", skipped: [] };
 }

@@ -6,14 +6,16 @@ export const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
 /** Absolute path of deno.json. */
 export const DENO_JSON = fileURLToPath(new URL("../../deno.json", import.meta.url));
 
-/** The permission flags the `compile` task bakes into the binary, read from deno.json. */
+/** The runtime flags (permissions and V8 flags) the `compile` task bakes into the binary, read from deno.json. */
 export async function compilePermissionFlags(): Promise<string[]> {
   const config = JSON.parse(await Deno.readTextFile(DENO_JSON)) as {
     tasks: Record<string, string>;
   };
   const task = config.tasks.compile;
   if (task === undefined) throw new Error("deno.json has no compile task");
-  return task.split(/\s+/).filter((word) => word.startsWith("--allow-"));
+  return task.split(/\s+/).filter((word) =>
+    word.startsWith("--allow-") || word.startsWith("--v8-flags=")
+  );
 }
 
 /** A running subprocess whose stdout and stderr lines are collected as they arrive. */
