@@ -9,6 +9,26 @@ import { demoSecrets } from "./demo_secrets.ts";
 import { SENTINEL_FAULTS, sentinelChaos } from "./sentinel.ts";
 import { TANIUM_FAULTS, taniumChaos } from "./tanium.ts";
 
+/** What every chaos run must show: converged to the clean result, killed at least once, every fault kind injected. */
+function assertConverged(
+  result: {
+    differences: unknown[];
+    lost: number;
+    duplicated: number;
+    converge_s: number | null;
+    restarts: number;
+    fault_kinds: Record<string, number>;
+  },
+  kinds: readonly string[],
+): void {
+  assert.deepEqual(result.differences, []);
+  assert.equal(result.lost, 0);
+  assert.equal(result.duplicated, 0);
+  assert.notEqual(result.converge_s, null);
+  assert.ok(result.restarts >= 1, "the connector was never killed");
+  for (const kind of kinds) assert.ok(result.fault_kinds[kind], `no ${kind} fault`);
+}
+
 Deno.test("sentinel under a seeded fault schedule with SIGKILL restarts ends with exactly OpenCTI's indicators in Graph and no secret in its output", async () => {
   const result = await sentinelChaos({
     seed: 11,
@@ -17,12 +37,7 @@ Deno.test("sentinel under a seeded fault schedule with SIGKILL restarts ends wit
     faults: SENTINEL_FAULTS.length + 2,
     convergeTimeoutMs: 40_000,
   });
-  assert.deepEqual(result.differences, []);
-  assert.equal(result.lost, 0);
-  assert.equal(result.duplicated, 0);
-  assert.notEqual(result.converge_s, null);
-  assert.ok(result.restarts >= 1, "the connector was never killed");
-  for (const kind of SENTINEL_FAULTS) assert.ok(result.fault_kinds[kind], `no ${kind} fault`);
+  assertConverged(result, SENTINEL_FAULTS);
   assert.ok(result.log_lines > 10, `only ${result.log_lines} log lines were scanned`);
   assert.deepEqual(result.secrets_leaked, []);
 });
@@ -35,12 +50,7 @@ Deno.test("tanium-incidents under a seeded fault schedule with SIGKILL restarts 
     faults: TANIUM_FAULTS.length + 2,
     convergeTimeoutMs: 40_000,
   });
-  assert.deepEqual(result.differences, []);
-  assert.equal(result.lost, 0);
-  assert.equal(result.duplicated, 0);
-  assert.notEqual(result.converge_s, null);
-  assert.ok(result.restarts >= 1, "the connector was never killed");
-  for (const kind of TANIUM_FAULTS) assert.ok(result.fault_kinds[kind], `no ${kind} fault`);
+  assertConverged(result, TANIUM_FAULTS);
   assert.deepEqual(result.secrets_leaked, []);
 });
 
