@@ -102,6 +102,7 @@ export class Gauge<L extends string = never> extends Metric<L> {
  */
 export class Metrics {
   readonly #metrics = new Map<string, Metric<string>>();
+  readonly #collectors: (() => void)[] = [];
 
   /** `bundles_sent_total{connector}`: bundles pushed to OpenCTI. */
   readonly bundlesSent: Counter<"connector"> = this.counter(
@@ -182,8 +183,14 @@ export class Metrics {
     }
   }
 
+  /** Registers a function that refreshes gauges (e.g. durations) right before each render. */
+  onCollect(collect: () => void): void {
+    this.#collectors.push(collect);
+  }
+
   /** All metrics in Prometheus text format 0.0.4 (ends with a newline). */
   render(): string {
+    for (const collect of this.#collectors) collect();
     const lines: string[] = [];
     for (const metric of this.#metrics.values()) lines.push(...metric.lines());
     return lines.length === 0 ? "" : `${lines.join("\n")}\n`;

@@ -1,4 +1,5 @@
 /** The contract every connector hosted by this program fulfils. */
+import type { DegradedInfo } from "./degraded.ts";
 
 /** What `/status` and `/readyz` show for one connector. */
 export interface ConnectorStatus {
@@ -16,6 +17,11 @@ export interface ConnectorStatus {
   lastRunAt?: string;
   /** Counters by name (`events_total`, `skipped_total{reason}` flattened as `skipped.reason`). */
   counters: Record<string, number>;
+  /**
+   * Present while a systemic failure (token, permission, throttling, outage) holds delivery: the
+   * connector is alive and loses nothing, but is not moving. Liveness stays 200.
+   */
+  degraded?: DegradedInfo;
   /** Anything else worth showing (cursor, target, cap reached...). */
   details?: Record<string, unknown>;
 }
