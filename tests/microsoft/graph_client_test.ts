@@ -218,6 +218,7 @@ Deno.test("GraphTarget.upsert() marks an item the API rejects as invalid as not 
     ok: false,
     reason: "Graph rejected the record: InvalidInput: Missing indicators value",
     retryable: false,
+    scope: "item",
   });
 });
 
