@@ -126,6 +126,9 @@ export async function runService(config: Config, options: ServiceOptions = {}): 
     isShuttingDown: () => shuttingDown,
     adminToken: config.server.adminToken,
     runNow: (name) => supervisor.runNow(name),
+    deadLetters: (name) => connectors.find((c) => c.name === name)?.deadLetters?.(),
+    replayDeadLetters: (name) =>
+      connectors.find((c) => c.name === name)?.replayDeadLetters?.(stop.signal),
   });
   const server = serve(app, {
     hostname: config.server.host,

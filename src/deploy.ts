@@ -189,6 +189,9 @@ export function registerDeployCrons(options: DeployOptions = {}): DeployHandle {
         void run(name).catch(() => {});
         return Promise.resolve(true);
       },
+      deadLetters: (name) => connectors.find((c) => c.name === name)?.deadLetters?.(),
+      replayDeadLetters: (name) =>
+        connectors.find((c) => c.name === name)?.replayDeadLetters?.(stop.signal),
     });
     server = serve(app, {
       hostname: config.server.host,

@@ -10,6 +10,9 @@ import { TokenProvider } from "../../src/microsoft/token_provider.ts";
 import type { Sleep } from "../../src/runtime/clock.ts";
 import type { Fetch } from "../../src/runtime/http.ts";
 import type { SentinelConnector } from "../../src/sentinel/connector.ts";
+import { DeadLetters, FileDeadLetterStore } from "../../src/sentinel/dead_letters.ts";
+import { createApp } from "../../src/server.ts";
+import { generateIndicators } from "../../src/sim/opencti_seed.ts";
 import { intentsOf } from "../../src/sentinel/events.ts";
 import type {
   ItemResult,
@@ -233,3 +236,176 @@ for (const target of TARGETS) {
     });
   }
 }
+
+/** Adds `n` generated indicators the target can take (in stream order); returns their ids. */
+async function addSendable(stack: SentinelStack, target: SyncTarget, n: number): Promise<string[]> {
+  const ids: string[] = [];
+  for (const object of await generateIndicators(4 * n, 11)) {
+    if (ids.length >= n) break;
+    const sendable = intentsOf("create", { data: object }, { now: NOW }).some((intent) =>
+      intent.kind === "upsert" && target.rejects?.(intent.indicator) === undefined &&
+      intent.indicator.observables.every((o) => target.unsupported?.(o) === undefined)
+    );
+    if (!sendable) continue;
+    stack.opencti.store.upsert(object);
+    ids.push(object.id);
+  }
+  assert.equal(ids.length, n);
+  return ids;
+}
+
+Deno.test("a Graph that refuses composite $filter gets every indicator, with single-value lookups after the first refusal", async () => {
+  const stack = await startSentinelStack({
+    target: "graph",
+    opencti: { seed: true, heartbeatMs: 20 },
+  });
+  try {
+    const connector = connectorFor(stack);
+    assert.equal(await connector.runOnce(), true, JSON.stringify(connector.status()));
+    assert.deepEqual(sorted(stack.present()), sorted(await stack.expected(NOW)));
+    assert.equal(connector.deadLetters().entries.length, 0);
+    const lookups = stack.graph!.requests.filter((r) => r.filter !== undefined);
+    const filters = lookups.map((r) => r.filter ?? "");
+    const composite = filters.findIndex((f) => / or /.test(f));
+    assert.ok(composite >= 0, "the client first tried a composite lookup");
+    assert.equal(lookups[composite]?.status, 400);
+    assert.ok(
+      filters.slice(composite + 1).every((f) => !/ or /.test(f)),
+      "single lookups afterwards",
+    );
+    assert.ok(filters.length - composite > 10, `${filters.length - composite} single lookups`);
+    assert.equal(connector.status().details?.compositeLookups, false);
+  } finally {
+    await stack.close();
+  }
+});
+
+for (const target of TARGETS) {
+  Deno.test(`one poison item in a batch of 100 for ${target}: only it becomes a dead letter, the other 99 arrive`, async () => {
+    const stack = await startSentinelStack({ target, opencti: { seed: false, heartbeatMs: 20 } });
+    try {
+      const clock = new FakeClock(NOW);
+      const recorder = new Recorder(
+        stack.createTarget({ now: clock.now, sleep: clock.sleep, random: () => 0.5 }),
+        clock.now,
+      );
+      const ids = await addSendable(stack, recorder, 100);
+      const poison = ids[37]!;
+      planOf(stack).poison(poison);
+      const connector = connectorFor(stack, {
+        target: recorder,
+        extra: { batchSize: 100, batchTimeoutMs: 60_000, sleep: clock.sleep, random: () => 0.5 },
+      });
+      assert.equal(
+        await connector.runOnce(),
+        false,
+        "a dead letter makes the run report a failure",
+      );
+      assert.equal(recorder.calls[0], 100, "the first call carried the whole batch");
+      const letters = connector.deadLetters().entries;
+      assert.deepEqual(letters.map((l) => l.id), [poison]);
+      assert.match(letters[0]!.reason, /400|invalid item|BadRequest/);
+      const delivered = new Set(recorder.acked.keys());
+      assert.equal(delivered.size, 99);
+      assert.ok(!delivered.has(poison));
+      const expected = [...await stack.expected(NOW)].filter((key) =>
+        !key.startsWith(`${poison} `)
+      );
+      assert.deepEqual(sorted(stack.present()), sorted(expected));
+      const status = connector.status();
+      assert.equal(status.counters.failed, 1);
+      assert.ok((status.counters.split ?? 0) >= 2, "the batch was split until the poison was alone");
+      assert.equal(status.details?.deadLetters, 1);
+      assert.equal(status.degraded, undefined);
+    } finally {
+      await stack.close();
+    }
+  });
+}
+
+Deno.test("dead letters survive a restart, are listed and replayed through the server, and a replay after the fix delivers them", async () => {
+  const stack = await startSentinelStack({
+    target: "sentinel",
+    opencti: { seed: false, heartbeatMs: 20 },
+  });
+  const dir = await Deno.makeTempDir();
+  const file = `${dir}/dead-letters.json`;
+  try {
+    const clock = new FakeClock(NOW);
+    const target = stack.createTarget({ now: clock.now, sleep: clock.sleep });
+    const ids = await addSendable(stack, target, 10);
+    const poison = ids[3]!;
+    stack.sentinel!.failures.poison(poison);
+    const options = (metrics?: Metrics) => ({
+      target,
+      ...(metrics ? { metrics } : {}),
+      extra: {
+        batchSize: 10,
+        batchTimeoutMs: 60_000,
+        sleep: clock.sleep,
+        deadLetters: new DeadLetters(new FileDeadLetterStore(file), 100),
+      },
+    });
+    const first = connectorFor(stack, options());
+    assert.equal(await first.runOnce(), false);
+    assert.deepEqual(first.deadLetters().entries.map((l) => l.id), [poison]);
+
+    // A new process: the list comes back from the file.
+    const metrics = new Metrics();
+    const second = connectorFor(stack, options(metrics));
+    assert.equal(await second.runOnce(), true, "nothing new fails");
+    assert.deepEqual(second.deadLetters().entries.map((l) => l.id), [poison]);
+    assert.match(metrics.render(), /octi_connector_dead_letters\{connector="sentinel"\} 1/);
+    assert.equal(second.status().details?.deadLetters, 1);
+
+    const app = createApp({
+      connectors: () => [second.status()],
+      metrics: () => metrics.render(),
+      adminToken: "admin-secret",
+      deadLetters: (name) => name === second.name ? second.deadLetters() : undefined,
+      replayDeadLetters: (name) => name === second.name ? second.replayDeadLetters() : undefined,
+    });
+    const auth = { authorization: "Bearer admin-secret" };
+    assert.equal((await app.request("/connectors/sentinel/dead-letters")).status, 401);
+    const listed = await app.request("/connectors/sentinel/dead-letters", { headers: auth });
+    assert.equal(listed.status, 200);
+    const body = await listed.json() as { count: number; entries: { id: string; kind: string }[] };
+    assert.equal(body.count, 1);
+    assert.deepEqual(body.entries.map((e) => [e.id, e.kind]), [[poison, "upsert"]]);
+    assert.equal(
+      (await app.request("/connectors/other/dead-letters", { headers: auth })).status,
+      404,
+    );
+
+    // Still poisoned: the replay fails again and the entry stays, with one more attempt.
+    const again = await app.request("/connectors/sentinel/dead-letters/replay", {
+      method: "POST",
+      headers: auth,
+    });
+    assert.deepEqual(await again.json(), {
+      connector: "sentinel",
+      tried: 1,
+      delivered: 0,
+      dropped: 0,
+      failed: 1,
+      held: 0,
+    });
+    assert.equal(second.deadLetters().entries[0]?.attempts, 2);
+
+    // The fix: the item is accepted now; the replay reads it from OpenCTI and delivers it.
+    stack.sentinel!.failures.cure(poison);
+    const replay = await app.request("/connectors/sentinel/dead-letters/replay", {
+      method: "POST",
+      headers: auth,
+    });
+    assert.equal(replay.status, 200);
+    assert.equal((await replay.json() as { delivered: number }).delivered, 1);
+    assert.deepEqual(second.deadLetters().entries, []);
+    assert.deepEqual(sorted(stack.present()), sorted(await stack.expected(NOW)));
+    const saved = JSON.parse(await Deno.readTextFile(file)) as { entries: unknown[] };
+    assert.deepEqual(saved.entries, [], "the file no longer holds it");
+  } finally {
+    await stack.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
