@@ -9,6 +9,11 @@ import { type Fetch, tlsFetch } from "./runtime/http.ts";
 import { installShutdown } from "./runtime/shutdown.ts";
 import { Supervisor } from "./runtime/supervisor.ts";
 import { SentinelConnector } from "./sentinel/connector.ts";
+import {
+  DeadLetters,
+  FileDeadLetterStore,
+  MemoryDeadLetterStore,
+} from "./sentinel/dead_letters.ts";
 import { createTarget, createTokenProvider } from "./sentinel/targets.ts";
 import { createApp, serve } from "./server.ts";
 import { createTaniumIncidents } from "./tanium/mod.ts";
@@ -72,6 +77,13 @@ export async function buildConnectors(config: Config, deps: AppDeps = {}): Promi
         batchSize: s.batchSize,
         batchTimeoutMs: s.batchTimeoutMs,
         writeBack: s.writeBack,
+        maxBackoffMs: s.maxBackoffMs,
+        deadLetters: new DeadLetters(
+          s.deadLetterFile === "none"
+            ? new MemoryDeadLetterStore()
+            : new FileDeadLetterStore(s.deadLetterFile),
+          s.deadLetterLimit,
+        ),
         fetch: openctiFetch,
         ...opt("metrics", deps.metrics),
         ...time,

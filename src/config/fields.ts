@@ -303,6 +303,30 @@ export const FIELDS = {
     meaning: "Add an external reference to the Microsoft record on the OpenCTI indicator.",
     section: "Sentinel",
   },
+  maxBackoff: {
+    env: ["SENTINEL_MAX_BACKOFF"],
+    yaml: ["sentinel.max_backoff"],
+    default: "`PT5M`",
+    meaning: "Longest wait (ISO-8601 duration) between two tries of a batch held by a systemic " +
+      "failure (auth, throttling, outage, network); such a batch is retried without a cap.",
+    section: "Sentinel",
+  },
+  deadLetterLimit: {
+    env: ["SENTINEL_DEAD_LETTER_LIMIT"],
+    yaml: ["sentinel.dead_letter_limit"],
+    default: "`10000`",
+    meaning: "Most dead letters kept; beyond it the oldest leaves the list and is counted as " +
+      "overflow.",
+    section: "Sentinel",
+  },
+  deadLetterFile: {
+    env: ["SENTINEL_DEAD_LETTER_FILE"],
+    yaml: ["sentinel.dead_letter_file"],
+    default: "`sentinel-dead-letters.json`",
+    meaning:
+      "JSON file that keeps the dead letters across restarts; `none` keeps them in memory only.",
+    section: "Sentinel",
+  },
 
   // Tanium incidents.
   taniumUrl: taniumField("URL", {

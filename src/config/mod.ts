@@ -439,6 +439,15 @@ function readSentinel(context: Context): ConnectorSlice<SentinelConfig> {
       default: 1000,
     }),
     writeBack: reader.read(FIELDS.writeBack, val.boolean(), { default: false }),
+    maxBackoff: reader.read(FIELDS.maxBackoff, val.duration(), {
+      default: { text: "PT5M", ms: 300_000 },
+    }),
+    deadLetterLimit: reader.read(FIELDS.deadLetterLimit, val.integer(1, 1_000_000), {
+      default: 10_000,
+    }),
+    deadLetterFile: reader.read(FIELDS.deadLetterFile, val.text(), {
+      default: "sentinel-dead-letters.json",
+    }),
   };
   const maxBatch = BATCH[target ?? "graph"];
   const batchSize = reader.read(FIELDS.batchSize, val.integer(1, maxBatch), { default: maxBatch });
@@ -526,6 +535,9 @@ function readSentinel(context: Context): ConnectorSlice<SentinelConfig> {
         batchTimeoutMs: must(common.batchTimeoutMs),
         rateLimitPerMinute: must(rateLimitPerMinute),
         writeBack: must(common.writeBack),
+        maxBackoffMs: must(common.maxBackoff).ms,
+        deadLetterLimit: must(common.deadLetterLimit),
+        deadLetterFile: must(common.deadLetterFile),
         graph: {
           resourceUrl: must(graph.resourceUrl),
           requestUrl: must(graph.requestUrl),

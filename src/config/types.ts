@@ -196,6 +196,12 @@ export interface SentinelConfig {
   rateLimitPerMinute: number;
   /** Add an external reference to the target record on the OpenCTI indicator. */
   writeBack: boolean;
+  /** Longest wait between two tries of a batch held by a systemic failure, in ms (`SENTINEL_MAX_BACKOFF`). */
+  maxBackoffMs: number;
+  /** Most dead letters kept (`SENTINEL_DEAD_LETTER_LIMIT`). */
+  deadLetterLimit: number;
+  /** File keeping the dead letters across restarts; `none` = memory only (`SENTINEL_DEAD_LETTER_FILE`). */
+  deadLetterFile: string;
   /** Graph target options. */
   graph: GraphTargetConfig;
   /** Sentinel upload target options. */

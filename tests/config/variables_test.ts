@@ -228,6 +228,15 @@ const ROWS: Row[] = [
   ["SENTINEL_BATCH_TIMEOUT_MS", "250", "sentinel", (c) => S(c).batchTimeoutMs, 250],
   ["SENTINEL_RATE_LIMIT_PER_MINUTE", "120", "sentinel", (c) => S(c).rateLimitPerMinute, 120],
   ["SENTINEL_WRITE_BACK", "1", "sentinel", (c) => S(c).writeBack, true],
+  ["SENTINEL_MAX_BACKOFF", "PT10M", "sentinel", (c) => S(c).maxBackoffMs, 600_000],
+  ["SENTINEL_DEAD_LETTER_LIMIT", "500", "sentinel", (c) => S(c).deadLetterLimit, 500],
+  [
+    "SENTINEL_DEAD_LETTER_FILE",
+    "/var/lib/x.json",
+    "sentinel",
+    (c) => S(c).deadLetterFile,
+    "/var/lib/x.json",
+  ],
   // Tanium seed names and new ones.
   [
     "TANIUM_INCIDENTS_URL",

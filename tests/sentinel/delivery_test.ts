@@ -314,7 +314,10 @@ for (const target of TARGETS) {
       assert.deepEqual(sorted(stack.present()), sorted(expected));
       const status = connector.status();
       assert.equal(status.counters.failed, 1);
-      assert.ok((status.counters.split ?? 0) >= 2, "the batch was split until the poison was alone");
+      assert.ok(
+        (status.counters.split ?? 0) >= 2,
+        "the batch was split until the poison was alone",
+      );
       assert.equal(status.details?.deadLetters, 1);
       assert.equal(status.degraded, undefined);
     } finally {
