@@ -500,6 +500,13 @@ export interface RunningServer {
   url: string;
   /** Stops the server and waits for it to finish. */
   close(): Promise<void>;
+  /**
+   * Stops listening (clients get "connection refused") until {@linkcode RunningServer.listen};
+   * the port is kept. @default not supported
+   */
+  refuse?(): Promise<void>;
+  /** Listens again on the same port after {@linkcode RunningServer.refuse}. */
+  listen?(): void;
 }
 
 /** Serves a simulator on 127.0.0.1 with a free port; the result is the simulator and its server. */
@@ -509,22 +516,28 @@ export function serveSim<
   sim: S,
 ): S & RunningServer {
   const server = serveOnLoopback(sim.app);
-  return { ...sim, url: server.url, close: server.close };
+  return { ...sim, ...server };
 }
 
 /** Serves a Hono app on 127.0.0.1 with a free port. */
 export function serveOnLoopback(
   app: { fetch(request: Request): Response | Promise<Response> },
 ): RunningServer {
-  const server = Deno.serve(
-    { hostname: "127.0.0.1", port: 0, onListen() {} },
-    (request) => app.fetch(request),
-  );
+  const start = (port: number) =>
+    Deno.serve({ hostname: "127.0.0.1", port, onListen() {} }, (request) => app.fetch(request));
+  let server: Deno.HttpServer<Deno.NetAddr> | undefined = start(0);
   const address = server.addr;
+  const shutdown = async () => {
+    const running = server;
+    server = undefined;
+    await running?.shutdown();
+  };
   return {
     url: `http://${address.hostname}:${address.port}`,
-    close: async () => {
-      await server.shutdown();
+    close: shutdown,
+    refuse: shutdown,
+    listen: () => {
+      server ??= start(address.port);
     },
   };
 }

@@ -59,6 +59,8 @@ const connector = new SentinelConnector({
   }),
   batchTimeoutMs: 100,
   pingIntervalMs: 2000,
+  // Held batches are tried again at least every 2 s, so the run converges soon after a fault.
+  maxBackoffMs: 2000,
 });
 // As main.ts does: the supervisor restarts the connector when it fails (e.g. OpenCTI is down at
 // start), with a short backoff here.
