@@ -299,6 +299,11 @@ export class FailurePlan {
     this.#poison.delete(key);
   }
 
+  /** True while at least one poison item is set. */
+  get poisoned(): boolean {
+    return this.#poison.size > 0;
+  }
+
   /** The poison item a request body carries, if any. */
   poisonIn(body: string): string | undefined {
     for (const key of this.#poison) if (body.includes(key)) return key;
@@ -385,7 +390,7 @@ export function failureMiddleware(
   return async (c, next) => {
     if (plan.latencyMs > 0) await sleep(plan.latencyMs, c.req.raw.signal);
     const failure = plan.activeOutage() ?? plan.takeFailure();
-    if (!failure && c.req.raw.body !== null) {
+    if (!failure && plan.poisoned && c.req.raw.body !== null) {
       const poison = plan.poisonIn(await c.req.raw.clone().text());
       if (poison !== undefined) {
         return render(

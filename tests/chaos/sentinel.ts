@@ -81,8 +81,13 @@ export async function sentinelChaos(options: SentinelChaosOptions = {}): Promise
   const totalEvents = options.events ?? 5000;
   const durationMs = options.durationMs ?? 20_000;
   const faultCount = options.faults ?? 40;
+  // Graph documents only single-clause `$filter` lookups (the simulator refuses `or`), so the
+  // client looks indicators up one at a time: about one request per event. At Graph's 1,000
+  // requests per minute the full workload would need minutes; the Graph minute is scaled to 10 s
+  // here and the client paces at the same scaled rate (sentinel_child.ts).
   const stack = await startSentinelStack({
     target: "graph",
+    timeScale: 1 / 6,
     opencti: { seed: false, heartbeatMs: 250 },
   });
   const graph = stack.graph;

@@ -52,6 +52,8 @@ const connector = new SentinelConnector({
     mapping: { targetProduct: "Azure Sentinel" },
     baseUrl: env("GRAPH_URL"),
     scope: "https://graph.microsoft.com/.default",
+    // 1,000 per 10 s, the simulator's scaled minute (see sentinel.ts).
+    rateLimitPerMinute: 6000,
     attempts: 4,
     backoffBaseMs: 100,
     backoffCapMs: 2000,
