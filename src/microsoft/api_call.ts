@@ -230,14 +230,6 @@ export function errorScope(error: unknown, items: number): FailureScope {
   return "systemic";
 }
 
-/** The setting or permission to check for a systemic failure with this status. */
-export function checkFor(status: number | undefined, setting: string): string | undefined {
-  if (status === 401) return `the client id and secret or certificate (${setting})`;
-  if (status === 403) return `the application permission and admin consent (${setting})`;
-  if (status === 404) return `the API URL and workspace settings (${setting})`;
-  return undefined;
-}
-
 /** True when both URLs parse and share scheme, host and port (a `nextLink` must not leave the API). */
 export function sameOrigin(url: string, base: string): boolean {
   try {

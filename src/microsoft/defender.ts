@@ -559,8 +559,9 @@ export class DefenderTarget implements SyncTarget {
 }
 
 /** What to check when Defender fails systemically. */
-const DEFENDER_CHECK =
-  "TENANT_ID, CLIENT_ID, CLIENT_SECRET (or the certificate) and the WindowsDefenderATP permission Ti.ReadWrite.All";
+const DEFENDER_CHECK = "on 401, 403 or a token error: TENANT_ID, CLIENT_ID, CLIENT_SECRET (or " +
+  "the certificate), LOGIN_URL and the WindowsDefenderATP permission Ti.ReadWrite (or " +
+  "Ti.ReadWrite.All); otherwise DEFENDER_API_URL, network access to it and Microsoft's service status";
 
 /** The scope that decides for an item with failures of both scopes: systemic, then request, then item. */
 function widerScope(a: FailureScope, b: FailureScope): FailureScope {

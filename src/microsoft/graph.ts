@@ -159,8 +159,9 @@ interface Failure {
 }
 
 /** What to check when Graph fails systemically. */
-const GRAPH_CHECK =
-  `TENANT_ID, CLIENT_ID, CLIENT_SECRET (or the certificate) and the permission ${"ThreatIndicators.ReadWrite.OwnedBy"}`;
+const GRAPH_CHECK = "on 401, 403 or a token error: TENANT_ID, CLIENT_ID, CLIENT_SECRET (or the " +
+  "certificate), LOGIN_URL and the application permission ThreatIndicators.ReadWrite.OwnedBy; " +
+  "otherwise RESOURCE_URL, network access to it and Microsoft's service status";
 
 /** Fields Azure Sentinel records may change in an update (reference §2.4). */
 const SENTINEL_EDITABLE = [

@@ -397,8 +397,10 @@ export class SentinelTarget implements SyncTarget {
 }
 
 /** What to check when Sentinel fails systemically. */
-const SENTINEL_CHECK =
-  "TENANT_ID, CLIENT_ID, CLIENT_SECRET (or the certificate), the workspace id and the Microsoft Sentinel Contributor role";
+const SENTINEL_CHECK = "on 401, 403 or a token error: TENANT_ID, CLIENT_ID, CLIENT_SECRET (or " +
+  "the certificate), LOGIN_URL and the Microsoft Sentinel Contributor role on the workspace; on " +
+  "404: SENTINEL_WORKSPACE_ID and the workspace coordinates; otherwise network access to the API and " +
+  "Microsoft's service status";
 
 function trimSlash(url: string): string {
   return url.replace(/\/+$/, "");

@@ -190,8 +190,25 @@ for (const target of TARGETS) {
         const metrics = new Metrics();
         const snapshots: ReturnType<SentinelConnector["status"]>[] = [];
         let connector: SentinelConnector | undefined = undefined;
+        const app = createApp({
+          connectors: () => connector ? [connector.status()] : [],
+          metrics: () => metrics.render(),
+        });
+        const served: { healthz: number; degraded: unknown }[] = [];
         const sleep: Sleep = async (ms, signal) => {
-          if (connector) snapshots.push(connector.status());
+          if (connector) {
+            const status = connector.status();
+            snapshots.push(status);
+            if (status.degraded && served.length === 0) {
+              const body = await (await app.request("/status")).json() as {
+                connectors: { degraded?: unknown }[];
+              };
+              served.push({
+                healthz: (await app.request("/healthz")).status,
+                degraded: body.connectors[0]?.degraded,
+              });
+            }
+          }
           await clock.sleep(ms, signal);
         };
         connector = connectorFor(stack, {
@@ -212,6 +229,15 @@ for (const target of TARGETS) {
         // Degraded while held, with the reason; nothing read while held (bounded memory).
         const held = snapshots.filter((s) => s.degraded !== undefined);
         assert.ok(held.length > 3, `degraded snapshots: ${held.length}`);
+        assert.equal(served[0]?.healthz, 200, "liveness stays 200 while degraded");
+        assert.ok(
+          (served[0]?.degraded as { reason?: string } | undefined)?.reason,
+          "/status shows the reason",
+        );
+        assert.ok(
+          held.every((s) => /CLIENT_SECRET/.test(s.degraded?.check ?? "")),
+          "names what to check",
+        );
         const longest = Math.max(...held.map((s) => s.degraded?.seconds ?? 0));
         assert.ok(longest >= 5 * 3600, `degraded for ${longest} s`);
         const frames = held.map((s) => (s.details?.stream as { frames: number }).frames);
