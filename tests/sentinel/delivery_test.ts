@@ -438,3 +438,45 @@ Deno.test("dead letters survive a restart, are listed and replayed through the s
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a catch-up run (Deno Deploy, run once) ends on its budget while a batch is held, saves no position past it, and the next run delivers everything", async () => {
+  const stack = await startSentinelStack({
+    target: "graph",
+    opencti: { seed: true, heartbeatMs: 20 },
+  });
+  try {
+    const clock = new FakeClock(NOW);
+    let down = true;
+    planOf(stack).failWhile(() => down, { status: 503 });
+    const recorder = new Recorder(
+      stack.createTarget({ now: clock.now, sleep: clock.sleep, random: () => 0.5 }),
+      clock.now,
+    );
+    const saved: { at: number; cursor: string }[] = [];
+    // Each backoff step takes a little real time, so the real-time budget can end the run.
+    const sleep: Sleep = async (ms, signal) => {
+      await clock.sleep(ms, signal);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    };
+    const run = () =>
+      connectorFor(stack, {
+        target: recorder,
+        fetch: savingFetch(clock, saved),
+        extra: { now: clock.now, sleep, random: () => 0.5, catchUpBudgetMs: 400 },
+      });
+    const first = run();
+    assert.equal(await first.runOnce(), false, "a held run is not a success");
+    assert.ok(first.status().degraded, "still degraded when the budget ended the run");
+    assert.equal(recorder.acked.size, 0);
+    assert.equal(first.status().counters.failed ?? 0, 0, "nothing counted against an item");
+    assertCursorNeverAhead(stack, saved, recorder);
+
+    down = false;
+    const second = run();
+    assert.equal(await second.runOnce(), true, JSON.stringify(second.status()));
+    assert.deepEqual(sorted(stack.present()), sorted(await stack.expected(clock.time)));
+    assertCursorNeverAhead(stack, saved, recorder);
+  } finally {
+    await stack.close();
+  }
+});
