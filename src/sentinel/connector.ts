@@ -317,19 +317,23 @@ export class SentinelConnector implements Connector {
     for (const letter of this.#deadLetters.list()) {
       signal?.throwIfAborted();
       report.tried++;
-      const raw = await this.#o.client.request(READ_INDICATOR, ReadIndicatorAnswer, {
-        variables: { id: letter.id },
-        ...(signal ? { signal } : {}),
-      });
+      let text: string | null;
+      let stix: unknown;
+      try {
+        text = (await this.#o.client.request(READ_INDICATOR, ReadIndicatorAnswer, {
+          variables: { id: letter.id },
+          ...(signal ? { signal } : {}),
+        })).stixCoreObjectRaw;
+        stix = text === null ? undefined : JSON.parse(text);
+      } catch (error) {
+        // OpenCTI cannot tell what the indicator is now: the entry stays as it is.
+        if (signal?.aborted) throw error;
+        this.#noteError(`reading ${letter.id} from OpenCTI for a replay failed`, error);
+        report.held++;
+        continue;
+      }
       let ops: Operation[] = [];
-      const text = raw.stixCoreObjectRaw;
-      if (typeof text === "string") {
-        let stix: unknown;
-        try {
-          stix = JSON.parse(text);
-        } catch {
-          stix = undefined;
-        }
+      if (text !== null) {
         for (const intent of intentsOf("update", { data: stix }, { now: this.#now() })) {
           if (intent.kind === "upsert") {
             const indicator = this.#supported(intent.indicator);
@@ -704,6 +708,7 @@ export class SentinelConnector implements Connector {
     const held: Pending<Work>[] = [];
     let problem: { reason: string; check?: string } | undefined;
     const delivered: string[] = [];
+    let deadLettered = false;
     for (const item of items) {
       const result = results.get(item.key) ?? missingResult(item.key);
       if (result.ok) {
@@ -732,15 +737,17 @@ export class SentinelConnector implements Connector {
         "Dead letter {id} ({kind}) after {attempts} attempt(s): {reason}; replay it with POST /connectors/{name}/dead-letters/replay",
         { id: item.key, kind: item.op.op.kind, attempts, reason: result.reason, name: this.name },
       );
-      await this.#deadLetters.add(
+      this.#deadLetters.record(
         { id: item.key, kind: item.op.op.kind, reason: result.reason },
         this.#now(),
-      ).catch((error) => this.#noteError("saving the dead letters failed", error));
+      );
+      deadLettered = true;
       tracker.complete(...item.seqs);
     }
-    if (delivered.length > 0) {
-      // A newer version delivered supersedes an older dead letter of the same indicator.
-      await this.#deadLetters.remove(delivered)
+    // A newer version delivered supersedes an older dead letter of the same indicator.
+    const superseded = this.#deadLetters.forget(delivered);
+    if (deadLettered || superseded) {
+      await this.#deadLetters.save()
         .catch((error) => this.#noteError("saving the dead letters failed", error));
     }
     return problem ? { held, problem } : { held };

@@ -184,6 +184,12 @@ export class DeadLetters {
     failure: { id: string; kind: "upsert" | "remove"; reason: string },
     at: number,
   ): Promise<void> {
+    this.record(failure, at);
+    return this.#save();
+  }
+
+  /** Records (or updates) a dead letter without saving (call {@linkcode DeadLetters.save} after a batch). */
+  record(failure: { id: string; kind: "upsert" | "remove"; reason: string }, at: number): void {
     const iso = new Date(at).toISOString();
     const previous = this.#entries.get(failure.id);
     const entry: DeadLetter = {
@@ -197,14 +203,23 @@ export class DeadLetters {
     this.#entries.delete(failure.id);
     this.#entries.set(failure.id, entry);
     this.#trim();
+  }
+
+  /** Saves the list as it is now. */
+  save(): Promise<void> {
     return this.#save();
   }
 
   /** Removes the entries of these indicators (delivered since); saves when one was there. */
   remove(ids: Iterable<string>): Promise<void> {
+    return this.forget(ids) ? this.#save() : this.#saving;
+  }
+
+  /** Removes the entries of these indicators without saving; true when one was there. */
+  forget(ids: Iterable<string>): boolean {
     let changed = false;
     for (const id of ids) changed = this.#entries.delete(id) || changed;
-    return changed ? this.#save() : this.#saving;
+    return changed;
   }
 
   #trim(): void {
