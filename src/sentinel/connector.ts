@@ -1,7 +1,10 @@
 /**
  * The sentinel stream connector: OpenCTI live stream → intents → batches → Microsoft target.
  * The cursor (`start_from`) is saved only when every frame up to it was acknowledged by the
- * target or definitively failed, so a crash or restart loses nothing; writes are idempotent.
+ * target, skipped by design, or kept as a dead letter, so a crash or restart loses nothing; writes
+ * are idempotent. Failures are handled by scope (issue 11): a request-level failure splits the
+ * batch until the bad item is alone, an item-level one becomes a dead letter, and a systemic one
+ * holds the batch (no attempt cap, nothing more read, `degraded` reported) until it goes through.
  */
 import * as v from "valibot";
 import { getLogger } from "../log.ts";
