@@ -1,0 +1,304 @@
+/**
+ * Tanium Threat Response intel API, the calls upstream `stream/tanium-intel`
+ * (`src/tanium_intel_connector/api_handler.py`) makes, all under
+ * `<TANIUM_INTEL_URL>/plugin/products/threat-response/api/v1`, header `session: <token>`
+ * (`/work/shared/reference/tanium.md` §2.1):
+ * - `GET /sources`, `POST /sources` `{type: "api-client", name: "OpenCTI", description}`: the
+ *   intel source documents are filed under (found by name, created once);
+ * - `POST /sources/{sourceId}/intels`: create (JSON for a Tanium signal; the YARA rule as
+ *   `application/octet-stream` with headers `type`, `name`, `description`, `content-disposition`;
+ *   the OpenIOC XML as `application/xml` with header `type: openioc`), answer `{data: {id, …}}`;
+ * - `PUT /intels/{id}`: update, same bodies;
+ * - `DELETE /intels/?id={id}`: delete;
+ * - `POST /intels/quick-add` `{exact, name, description, type, text}` → an OpenIOC document;
+ * - `GET /labels?noLimit=true`, `POST /labels` `{name, description}`, `PUT /intels/{id}/labels`
+ *   `{id}`: labels.
+ * No batch call exists: one document per request. 401 = invalid token or client IP not trusted,
+ * 403 = expired session or a persona without the Threat Response intel permissions.
+ */
+import * as v from "valibot";
+import type { Fetch } from "../runtime/http.ts";
+import type { IntelContent, IntelDocument } from "./mapper.ts";
+
+/** Path prefix of the Threat Response API. */
+export const THREAT_RESPONSE_PREFIX = "/plugin/products/threat-response/api/v1";
+/** Name of the intel source documents are filed under (upstream `_get_source_id`). */
+export const OPENCTI_SOURCE_NAME = "OpenCTI";
+
+/** An HTTP answer Tanium gave that is not a success. */
+export class TaniumIntelHttpError extends Error {
+  /** The error's name. */
+  override name = "TaniumIntelHttpError";
+  /** HTTP status (0 = no answer: network error or timeout). */
+  readonly status: number;
+  /** The setting or permission to check, when the status points at one. */
+  readonly check: string | undefined;
+
+  /** Builds the error. */
+  constructor(message: string, status: number, check?: string, options?: ErrorOptions) {
+    super(message, options);
+    this.status = status;
+    this.check = check;
+  }
+}
+
+/** Options of {@linkcode TaniumIntelClient}. */
+export interface TaniumIntelClientOptions {
+  /** `TANIUM_INTEL_URL`: the API host, trailing `/` removed. */
+  url: string;
+  /** `TANIUM_INTEL_TOKEN`. */
+  token: string;
+  /** @default globalThis.fetch */
+  fetch?: Fetch;
+}
+
+const DataAnswer = v.object({ data: v.looseObject({ id: v.union([v.number(), v.string()]) }) });
+const ListAnswer = v.object({
+  data: v.array(v.looseObject({ id: v.union([v.number(), v.string()]), name: v.string() })),
+});
+
+/** One label as Tanium lists it. */
+export interface TaniumLabel {
+  /** Label id. */
+  id: number;
+  /** Label name. */
+  name: string;
+}
+
+/** The intel calls of the Threat Response API. */
+export class TaniumIntelClient {
+  /** API base URL without a trailing slash. */
+  readonly url: string;
+  readonly #token: string;
+  readonly #fetch: Fetch;
+  #sourceId: number | undefined;
+  #labels: Map<string, TaniumLabel> | undefined;
+
+  /** Builds the client; nothing is sent until the first call. */
+  constructor(options: TaniumIntelClientOptions) {
+    this.url = options.url.replace(/\/+$/, "");
+    this.#token = options.token;
+    this.#fetch = options.fetch ?? globalThis.fetch;
+  }
+
+  /** The id of the `OpenCTI` intel source, created when absent (once per process). */
+  async sourceId(signal?: AbortSignal): Promise<number> {
+    if (this.#sourceId !== undefined) return this.#sourceId;
+    const list = v.parse(ListAnswer, await this.#json("GET", "/sources", undefined, signal));
+    const found = list.data.find((s) => s.name === OPENCTI_SOURCE_NAME);
+    const id = found ? found.id : v.parse(
+      DataAnswer,
+      await this.#json("POST", "/sources", {
+        type: "api-client",
+        name: OPENCTI_SOURCE_NAME,
+        description: "Cyber Threat Intelligence knowledge imported from OpenCTI.",
+      }, signal),
+    ).data.id;
+    this.#sourceId = Number(id);
+    return this.#sourceId;
+  }
+
+  /** Creates the document under the OpenCTI source; resolves with its id. */
+  async create(document: IntelDocument, signal?: AbortSignal): Promise<number> {
+    const source = await this.sourceId(signal);
+    const body = await this.#body(document, signal);
+    const answer = await this.#send("POST", `/sources/${source}/intels`, body, signal);
+    return Number(v.parse(DataAnswer, answer).data.id);
+  }
+
+  /** Replaces the document's content; false when Tanium no longer has it (404). */
+  async update(intelId: number, document: IntelDocument, signal?: AbortSignal): Promise<boolean> {
+    const body = await this.#body(document, signal);
+    try {
+      await this.#send("PUT", `/intels/${intelId}`, body, signal);
+      return true;
+    } catch (error) {
+      if (error instanceof TaniumIntelHttpError && error.status === 404) return false;
+      throw error;
+    }
+  }
+
+  /** Deletes the document; an absent one (404) counts as deleted. */
+  async delete(intelId: number, signal?: AbortSignal): Promise<void> {
+    try {
+      await this.#send("DELETE", `/intels/?id=${intelId}`, undefined, signal);
+    } catch (error) {
+      if (error instanceof TaniumIntelHttpError && error.status === 404) return;
+      throw error;
+    }
+  }
+
+  /** Puts the labels (by name, created when missing) on the document. */
+  async label(intelId: number, names: readonly string[], signal?: AbortSignal): Promise<void> {
+    if (names.length === 0) return;
+    if (!this.#labels) {
+      const list = v.parse(
+        ListAnswer,
+        await this.#json("GET", "/labels?noLimit=true", undefined, signal),
+      );
+      this.#labels = new Map(
+        list.data.map((l) => [l.name.toLowerCase(), { id: Number(l.id), name: l.name }]),
+      );
+    }
+    for (const name of names) {
+      let label = this.#labels.get(name);
+      if (!label) {
+        const created = v.parse(
+          DataAnswer,
+          await this.#json("POST", "/labels", {
+            name,
+            description: "Label imported from OpenCTI",
+          }, signal),
+        );
+        label = { id: Number(created.data.id), name };
+        this.#labels.set(name, label);
+      }
+      await this.#json("PUT", `/intels/${intelId}/labels`, { id: label.id }, signal);
+    }
+  }
+
+  async #body(document: IntelDocument, signal?: AbortSignal): Promise<RequestBody> {
+    const content: IntelContent = document.content;
+    switch (content.type) {
+      case "tanium-signal":
+        return {
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({
+            name: document.name,
+            description: document.description,
+            platforms: content.platforms,
+            contents: content.contents,
+          }),
+        };
+      case "yara":
+        return {
+          headers: {
+            "content-type": "application/octet-stream",
+            "content-disposition": `attachment; filename=${headerSafe(content.filename)}`,
+            type: "yara",
+            name: headerSafe(document.name),
+            description: headerSafe(document.description),
+          },
+          body: content.contents,
+        };
+      case "openioc": {
+        const ioc = await this.#send("POST", "/intels/quick-add", {
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({
+            exact: true,
+            name: document.name,
+            description: document.description,
+            type: content.quickAddType,
+            text: content.text,
+          }),
+        }, signal);
+        if (typeof ioc !== "string" || ioc.trim() === "") {
+          throw new TaniumIntelHttpError(
+            "Tanium quick-add answered no OpenIOC document",
+            200,
+          );
+        }
+        return { headers: { "content-type": "application/xml", type: "openioc" }, body: ioc };
+      }
+    }
+  }
+
+  #json(method: string, path: string, body: unknown, signal?: AbortSignal): Promise<unknown> {
+    return this.#send(
+      method,
+      path,
+      body === undefined ? undefined : {
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(body),
+      },
+      signal,
+    );
+  }
+
+  /** One request; JSON answers are parsed, others returned as text. */
+  async #send(
+    method: string,
+    path: string,
+    body: RequestBody | undefined,
+    signal?: AbortSignal,
+  ): Promise<unknown> {
+    const what = `${method} ${THREAT_RESPONSE_PREFIX}${path.replace(/\?.*$/, "")}`;
+    let response: Response;
+    try {
+      response = await this.#fetch(`${this.url}${THREAT_RESPONSE_PREFIX}${path}`, {
+        method,
+        headers: {
+          session: this.#token,
+          ...(body?.headers ?? { "content-type": "application/json" }),
+        },
+        ...(body ? { body: body.body } : {}),
+        ...(signal ? { signal } : {}),
+      });
+    } catch (error) {
+      if (signal?.aborted) throw error;
+      throw new TaniumIntelHttpError(
+        `${what}: no answer from Tanium (${
+          error instanceof Error ? error.message : String(error)
+        }); check TANIUM_INTEL_URL`,
+        0,
+        "TANIUM_INTEL_URL",
+        { cause: error },
+      );
+    }
+    const text = await response.text();
+    if (!response.ok) throw httpFailure(what, response.status, text);
+    if ((response.headers.get("content-type") ?? "").includes("application/json")) {
+      try {
+        return JSON.parse(text);
+      } catch (error) {
+        throw new TaniumIntelHttpError(
+          `${what}: the JSON answer is cut or invalid`,
+          502,
+          undefined,
+          {
+            cause: error,
+          },
+        );
+      }
+    }
+    return text;
+  }
+}
+
+interface RequestBody {
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** Header values carry no line breaks nor non-Latin-1 characters. */
+function headerSafe(text: string): string {
+  return text.replace(/[\r\n]+/g, " ").replace(/[^\x20-\x7e\xa0-\xff]/g, "?").trim();
+}
+
+function httpFailure(what: string, status: number, text: string): TaniumIntelHttpError {
+  const detail = text.slice(0, 200);
+  if (status === 401) {
+    return new TaniumIntelHttpError(
+      `${what}: Tanium refused the token (401: invalid token, or this host's IP is not in the ` +
+        `token's trusted list); check TANIUM_INTEL_TOKEN`,
+      status,
+      "TANIUM_INTEL_TOKEN",
+    );
+  }
+  if (status === 403) {
+    return new TaniumIntelHttpError(
+      `${what}: Tanium refused access (403: expired session, or the token's persona lacks the ` +
+        `Threat Response intel write permission); check TANIUM_INTEL_TOKEN and its persona`,
+      status,
+      "TANIUM_INTEL_TOKEN (Threat Response intel write permission)",
+    );
+  }
+  if (status === 404 && /\/sources/.test(what)) {
+    return new TaniumIntelHttpError(
+      `${what}: 404; check TANIUM_INTEL_URL (the API host) and that Threat Response is installed`,
+      status,
+      "TANIUM_INTEL_URL",
+    );
+  }
+  return new TaniumIntelHttpError(`${what}: HTTP ${status} ${detail}`, status);
+}

@@ -1,0 +1,429 @@
+/**
+ * The tanium-intel stream connector: OpenCTI live stream → indicators → Tanium Threat Response
+ * intel documents, with the document id written back on the indicator as the external reference
+ * tanium-incidents looks up (`TANIUM_INCIDENTS_INTEL_SOURCE_NAMES`, src/opencti/lookup.ts), so its
+ * alerts become sightings of the same indicator.
+ *
+ * Reading, batching, checkpoints, failure scopes and dead letters are the shared
+ * {@linkcode StreamPump}; this file holds the target (one request per document: the API has no
+ * batch call) and the route (frame → plan, write-back, echo skip).
+ *
+ * Upstream (`OpenCTI-Platform/connectors` `stream/tanium-intel`, `intel_manager.py`): create →
+ * document + reference (`source_name` = connector name, `external_id` = the document id as a
+ * string, `url` = `<console>/#/threatresponse/intel/<id>`, description "Intel document within the
+ * Tanium platform.") + labels; update → labels only (upstream never re-sent the content; this
+ * connector PUTs it); delete → document deleted. Upstream kept the STIX id → document id map in a
+ * cache lost on restart; here the id is read from the reference on the indicator (the event's, or
+ * OpenCTI's current version when the event predates the write-back), so a replayed create after a
+ * restart updates the document instead of creating a duplicate.
+ */
+import * as v from "valibot";
+import type { Metrics } from "../metrics.ts";
+import type { Now, Sleep } from "../runtime/clock.ts";
+import type { Connector, ConnectorStatus } from "../runtime/connector.ts";
+import type { Fetch } from "../runtime/http.ts";
+import type { OpenCtiClient } from "../opencti/graphql.ts";
+import type { DataFrame, SetTimer } from "../opencti/stream.ts";
+import {
+  type PlannedOperation,
+  type PumpOperation,
+  type PumpTarget,
+  type ReplayReport,
+  type StreamOptions,
+  StreamPump,
+} from "../opencti/stream_pump.ts";
+import type { DeadLetter, DeadLetters } from "../sentinel/dead_letters.ts";
+import { failed, type FailureScope, type ItemResult } from "../sentinel/target.ts";
+import type { StixObject } from "../stix/types.ts";
+import { TaniumIntelClient, TaniumIntelHttpError } from "./client.ts";
+import {
+  INTEL_REFERENCE_DESCRIPTION,
+  INTEL_REFERENCE_SOURCE,
+  type IntelDocument,
+  intelIdOf,
+  type IntelRemoval,
+  planIntel,
+} from "./mapper.ts";
+
+/** Documents handed to the target per batch (each is its own request). @default 50 */
+export const DEFAULT_INTEL_BATCH = 50;
+
+/** The scope of a failed Tanium call (issue 11 rules: one request carries one document). */
+export function scopeOfError(error: unknown): { scope: FailureScope; check?: string } {
+  if (error instanceof TaniumIntelHttpError) {
+    const s = error.status;
+    if (s === 0 || s === 401 || s === 403 || s === 408 || s === 429 || s >= 500) {
+      return error.check ? { scope: "systemic", check: error.check } : { scope: "systemic" };
+    }
+    if (error.check) return { scope: "systemic", check: error.check };
+    // A 4xx on a request that carried this document alone: proven on it.
+    return { scope: "item" };
+  }
+  // An answer of another shape, or a bug: not the document's fault.
+  return { scope: "systemic" };
+}
+
+/** Options of {@linkcode TaniumIntelTarget}. */
+export interface TaniumIntelTargetOptions {
+  /** The Tanium client. */
+  client: TaniumIntelClient;
+  /**
+   * Finds the document id written back on the indicator in OpenCTI (its current version), for an
+   * event that predates the write-back. @default none
+   */
+  resolve?: (stixId: string, signal?: AbortSignal) => Promise<number | undefined>;
+  /** Documents per batch. @default DEFAULT_INTEL_BATCH */
+  maxBatch?: number;
+}
+
+/** Tanium Threat Response intel, as a stream-pump target. */
+export class TaniumIntelTarget implements PumpTarget<IntelDocument, IntelRemoval> {
+  /** Target name. */
+  readonly name = "tanium-intel";
+  /** Documents per batch. */
+  readonly maxBatch: number;
+  readonly #client: TaniumIntelClient;
+  readonly #resolve: TaniumIntelTargetOptions["resolve"];
+  /** STIX id → document id, for what this process created or saw (newest wins). */
+  readonly #index = new Map<string, number>();
+  #documents = 0;
+
+  /** Builds the target. */
+  constructor(options: TaniumIntelTargetOptions) {
+    this.#client = options.client;
+    this.#resolve = options.resolve;
+    this.maxBatch = options.maxBatch ?? DEFAULT_INTEL_BATCH;
+  }
+
+  /** The document id of an indicator, when this process knows it. */
+  documentIdOf(stixId: string): number | undefined {
+    return this.#index.get(stixId);
+  }
+
+  /** Creates or updates each document, then puts its labels; one result per document. */
+  async upsert(documents: IntelDocument[], signal?: AbortSignal): Promise<ItemResult[]> {
+    const results: ItemResult[] = [];
+    let systemic: ItemResult | undefined;
+    for (const document of documents) {
+      if (systemic) {
+        // Tanium is not taking requests now: the rest waits, untried.
+        results.push({ ...systemic, id: document.id });
+        continue;
+      }
+      try {
+        let id = this.#index.get(document.id) ?? document.intelId ??
+          await this.#resolve?.(document.id, signal);
+        if (id === undefined || !(await this.#client.update(id, document, signal))) {
+          id = await this.#client.create(document, signal);
+          this.#documents++;
+        }
+        this.#index.set(document.id, id);
+        await this.#client.label(id, document.labels, signal);
+        results.push({ id: document.id, ok: true });
+      } catch (error) {
+        const result = failure(document.id, error);
+        if (result.ok === false && result.scope === "systemic") systemic = result;
+        results.push(result);
+      }
+    }
+    return results;
+  }
+
+  /** Deletes each document (revoke = delete); one whose id is unknown has nothing to delete. */
+  async remove(removals: IntelRemoval[], signal?: AbortSignal): Promise<ItemResult[]> {
+    const results: ItemResult[] = [];
+    let systemic: ItemResult | undefined;
+    for (const removal of removals) {
+      if (systemic) {
+        results.push({ ...systemic, id: removal.id });
+        continue;
+      }
+      const id = this.#index.get(removal.id) ?? removal.intelId;
+      try {
+        if (id !== undefined) await this.#client.delete(id, signal);
+        this.#index.delete(removal.id);
+        results.push({ id: removal.id, ok: true });
+      } catch (error) {
+        const result = failure(removal.id, error);
+        if (result.ok === false && result.scope === "systemic") systemic = result;
+        results.push(result);
+      }
+    }
+    return results;
+  }
+
+  /** Extra status: documents created by this process. */
+  status(): Record<string, unknown> {
+    return { documentsCreated: this.#documents };
+  }
+}
+
+function failure(id: string, error: unknown): ItemResult {
+  const reason = error instanceof Error ? error.message : String(error);
+  const { scope, check } = scopeOfError(error);
+  return failed(id, reason, scope, check);
+}
+
+/** Options of {@linkcode TaniumIntelConnector}. */
+export interface TaniumIntelConnectorOptions {
+  /** Connector name in logs, metrics and routes. @default "tanium-intel" */
+  name?: string;
+  /** OpenCTI base URL. */
+  url: string;
+  /** OpenCTI token. */
+  token: string;
+  /** The GraphQL client. */
+  client: OpenCtiClient;
+  /** Registration settings (`CONNECTOR_*` of this connector). */
+  connector: {
+    id: string;
+    name: string;
+    scope?: string[];
+    queueThresholdMb?: number;
+    runAndTerminate?: boolean;
+  };
+  /** Stream settings. */
+  stream: StreamOptions;
+  /** Tanium settings. */
+  tanium: {
+    /** `TANIUM_INTEL_URL`: the API host. */
+    url: string;
+    /** `TANIUM_INTEL_URL_CONSOLE`: for the reference URL. @default the API URL without `-api` (upstream) */
+    consoleUrl?: string;
+    /** `TANIUM_INTEL_TOKEN`. */
+    token: string;
+    /** Fetch for Tanium. @default globalThis.fetch */
+    fetch?: Fetch;
+  };
+  /**
+   * `source_name` of the written reference; must be one of tanium-incidents'
+   * `TANIUM_INCIDENTS_INTEL_SOURCE_NAMES`. @default "Tanium Threat Response Intel"
+   */
+  referenceSourceName?: string;
+  /** Documents per batch. @default 50 */
+  batchSize?: number;
+  /** Flush a non-empty batch after this long, in ms. @default 1000 */
+  batchTimeoutMs?: number;
+  /** Largest backoff of a held batch, in ms. @default 300000 */
+  maxBackoffMs?: number;
+  /** First backoff, in ms. @default 1000 */
+  backoffBaseMs?: number;
+  /** Dead letters. @default in memory */
+  deadLetters?: DeadLetters;
+  /** Catch-up heartbeats. @default 3 */
+  quietHeartbeats?: number;
+  /** Catch-up budget, in ms. @default 50000 */
+  catchUpBudgetMs?: number;
+  /** Metrics. @default none */
+  metrics?: Metrics;
+  /** Ping interval, in ms. @default 40000 */
+  pingIntervalMs?: number;
+  /** Fetch for the stream. @default globalThis.fetch */
+  fetch?: Fetch;
+  /** Clock. */
+  now?: Now;
+  /** Sleep. */
+  sleep?: Sleep;
+  /** Jitter. */
+  random?: () => number;
+  /** Timers. */
+  setTimer?: SetTimer;
+}
+
+const READ_INDICATOR = `query ReadIndicator($id: String!) { stixCoreObjectRaw(id: $id) }`;
+const ReadIndicatorAnswer = v.object({ stixCoreObjectRaw: v.nullable(v.string()) });
+const EXTERNAL_REFERENCE_ADD = `mutation ExternalReferenceAdd($input: ExternalReferenceAddInput!) {
+  externalReferenceAdd(input: $input) { id standard_id }
+}`;
+const RELATION_ADD =
+  `mutation StixDomainObjectEditRelationAdd($id: ID!, $input: StixRefRelationshipAddInput!) {
+  stixDomainObjectEdit(id: $id) { relationAdd(input: $input) { id } }
+}`;
+const ReferenceAnswer = v.object({
+  externalReferenceAdd: v.object({ id: v.string(), standard_id: v.optional(v.string()) }),
+});
+const RelationAnswer = v.object({
+  stixDomainObjectEdit: v.nullable(
+    v.object({ relationAdd: v.nullable(v.object({ id: v.string() })) }),
+  ),
+});
+const ECHO_PATH = /^\/(external_references(\/.*)?|modified|extensions\/[^/]+\/updated_at)$/;
+const PatchShape = v.looseObject({
+  context: v.looseObject({
+    patch: v.array(v.looseObject({ op: v.string(), path: v.string() })),
+  }),
+});
+
+/** Keeps Tanium Threat Response intel in step with the indicators of an OpenCTI live stream. */
+export class TaniumIntelConnector implements Connector {
+  /** Connector name. */
+  readonly name: string;
+  readonly #o: TaniumIntelConnectorOptions;
+  readonly #target: TaniumIntelTarget;
+  readonly #pump: StreamPump<IntelDocument, IntelRemoval>;
+  readonly #sourceName: string;
+  readonly #consoleUrl: string;
+
+  /** Builds the connector; nothing is sent before `start()` or `runOnce()`. */
+  constructor(options: TaniumIntelConnectorOptions) {
+    this.#o = options;
+    this.name = options.name ?? "tanium-intel";
+    this.#sourceName = options.referenceSourceName ?? INTEL_REFERENCE_SOURCE;
+    const apiUrl = options.tanium.url.replace(/\/+$/, "");
+    this.#consoleUrl = (options.tanium.consoleUrl ?? apiUrl.replace("-api", "")).replace(
+      /\/+$/,
+      "",
+    );
+    this.#target = new TaniumIntelTarget({
+      client: new TaniumIntelClient({
+        url: apiUrl,
+        token: options.tanium.token,
+        ...(options.tanium.fetch ? { fetch: options.tanium.fetch } : {}),
+      }),
+      resolve: (id, signal) => this.#resolve(id, signal),
+      ...(options.batchSize !== undefined ? { maxBatch: options.batchSize } : {}),
+    });
+    const { name: _n, tanium: _t, referenceSourceName: _r, ...rest } = options;
+    this.#pump = new StreamPump<IntelDocument, IntelRemoval>({
+      ...rest,
+      name: this.name,
+      connector: { ...options.connector, scope: options.connector.scope ?? ["tanium"] },
+      target: this.#target,
+      route: {
+        echo: (frame) => this.#echo(frame),
+        plan: (frame, now) => this.#plan(frame, now),
+        replan: (id, stix, now) => this.#replan(id, stix, now),
+        acknowledged: (items) => this.#writeBackAll(items),
+      },
+    });
+  }
+
+  /** Follows the stream until the signal aborts. */
+  start(signal: AbortSignal): Promise<void> {
+    return this.#pump.start(signal);
+  }
+
+  /** Drains the stream until caught up, then checkpoints. */
+  runOnce(signal?: AbortSignal): Promise<boolean> {
+    return this.#pump.runOnce(signal);
+  }
+
+  /** A snapshot for `/status` and `/readyz`. */
+  status(): ConnectorStatus {
+    return this.#pump.status();
+  }
+
+  /** The dead letters. */
+  deadLetters(): { entries: DeadLetter[]; overflow: number } {
+    return this.#pump.deadLetters();
+  }
+
+  /** Sends the dead letters again, each alone, from the indicator's current version. */
+  replayDeadLetters(signal?: AbortSignal): Promise<ReplayReport> {
+    return this.#pump.replayDeadLetters(signal);
+  }
+
+  /** The reference written back for a document. */
+  referenceFor(intelId: number): {
+    source_name: string;
+    url: string;
+    external_id: string;
+    description: string;
+  } {
+    return {
+      source_name: this.#sourceName,
+      url: `${this.#consoleUrl}/#/threatresponse/intel/${intelId}`,
+      external_id: String(intelId),
+      description: INTEL_REFERENCE_DESCRIPTION,
+    };
+  }
+
+  #echo(frame: DataFrame): { id: string; detail: string } | undefined {
+    if (frame.event !== "update") return undefined;
+    const parsed = v.safeParse(PatchShape, frame.data);
+    if (!parsed.success) return undefined;
+    const patch = parsed.output.context.patch;
+    if (!patch.some((op) => op.path.startsWith("/external_references"))) return undefined;
+    if (!patch.every((op) => ECHO_PATH.test(op.path))) return undefined;
+    if (intelIdOf(frame.data.data, [this.#sourceName]) === undefined) return undefined;
+    return { id: frame.data.data.id, detail: "only our external reference changed" };
+  }
+
+  #plan(
+    frame: DataFrame,
+    now: number,
+  ): Array<PlannedOperation<IntelDocument, IntelRemoval> | null> {
+    const op = this.#opOf(frame.event, frame.data.data, now);
+    return [op ? { key: frame.data.data.id, op } : null];
+  }
+
+  #opOf(
+    event: DataFrame["event"],
+    object: StixObject,
+    now: number,
+  ): PumpOperation<IntelDocument, IntelRemoval> | undefined {
+    const plan = planIntel(event, object, { now, sourceNames: [this.#sourceName] });
+    switch (plan.kind) {
+      case "skip":
+        this.#pump.skip(plan.reason, object.id, plan.detail);
+        return undefined;
+      case "upsert":
+        return { kind: "upsert", indicator: plan.document };
+      case "remove":
+        return { kind: "remove", removal: plan.removal };
+    }
+  }
+
+  #replan(
+    id: string,
+    stix: unknown,
+    now: number,
+  ): PumpOperation<IntelDocument, IntelRemoval>[] {
+    if (!isStix(stix)) return [{ kind: "remove", removal: { id } }];
+    const op = this.#opOf("update", stix, now);
+    return op ? [op] : [];
+  }
+
+  /** Reads the indicator's current version in OpenCTI for a reference of ours. */
+  async #resolve(stixId: string, signal?: AbortSignal): Promise<number | undefined> {
+    const answer = await this.#o.client.request(READ_INDICATOR, ReadIndicatorAnswer, {
+      variables: { id: stixId },
+      ...(signal ? { signal } : {}),
+    });
+    if (answer.stixCoreObjectRaw === null) return undefined;
+    const stix: unknown = JSON.parse(answer.stixCoreObjectRaw);
+    return isStix(stix) ? intelIdOf(stix, [this.#sourceName]) : undefined;
+  }
+
+  /** Writes the document reference on each acknowledged indicator; a failure is counted, never retried. */
+  async #writeBackAll(documents: IntelDocument[]): Promise<void> {
+    for (const document of documents) {
+      const intelId = this.#target.documentIdOf(document.id);
+      if (intelId === undefined || intelId === document.intelId) continue;
+      try {
+        const created = await this.#o.client.request(EXTERNAL_REFERENCE_ADD, ReferenceAnswer, {
+          variables: { input: this.referenceFor(intelId) },
+        });
+        await this.#o.client.request(RELATION_ADD, RelationAnswer, {
+          variables: {
+            id: document.openctiId ?? document.id,
+            input: {
+              toId: created.externalReferenceAdd.id,
+              relationship_type: "external-reference",
+            },
+          },
+        });
+        this.#pump.count("written_back");
+      } catch (error) {
+        this.#pump.count("write_back_failed");
+        this.#pump.noteError(`writing the reference back on ${document.id} failed`, error);
+      }
+    }
+  }
+}
+
+function isStix(value: unknown): value is StixObject {
+  return typeof value === "object" && value !== null &&
+    typeof (value as Record<string, unknown>).id === "string" &&
+    typeof (value as Record<string, unknown>).type === "string";
+}
