@@ -11,7 +11,14 @@
 import { Hono } from "hono";
 import type { Context } from "hono";
 import { type Now, type Sleep, systemNow, systemSleep } from "../runtime/clock.ts";
-import { generateAlerts, type SimAlert, type SimIntel, taniumSeed } from "./tanium_seed.ts";
+import {
+  generateAlerts,
+  makeAlert,
+  type SimAlert,
+  type SimIntel,
+  taniumSeed,
+} from "./tanium_seed.ts";
+import { intelWriteRoutes } from "./tanium_intel_api.ts";
 
 export type { SimAlert, SimIntel } from "./tanium_seed.ts";
 
@@ -146,6 +153,11 @@ export class TaniumSimControl {
   readonly #faults: (TaniumFault & { seen: number })[] = [];
   readonly #now: Now;
   #nextId = 1;
+  #lastIntelId = 0;
+  /** Intel sources (`GET/POST …/sources`). */
+  readonly sources: { id: number; type: string; name: string; description: string }[] = [];
+  /** Intel labels (`GET/POST …/labels`). */
+  readonly labels: { id: number; name: string; description: string }[] = [];
 
   /** Builds the control over the initial data. */
   constructor(options: TaniumSimOptions = {}) {
@@ -264,6 +276,44 @@ export class TaniumSimControl {
   /** One intel document (internal). */
   intel(id: number): SimIntel | undefined {
     return this.#intels.get(id);
+  }
+
+  /** The simulator's clock, as an ISO date-time. */
+  isoNow(): string {
+    return new Date(this.#now()).toISOString();
+  }
+
+  /** Every intel document, by id. */
+  intels(): SimIntel[] {
+    return [...this.#intels.values()];
+  }
+
+  /** Removes an intel document; false when absent. */
+  deleteIntel(id: number): boolean {
+    return this.#intels.delete(id);
+  }
+
+  /** A fresh intel document id (larger than every id held so far). */
+  nextIntelId(): number {
+    this.#lastIntelId = Math.max(this.#lastIntelId, ...this.#intels.keys()) + 1;
+    return this.#lastIntelId;
+  }
+
+  /**
+   * What Threat Response does once a deployed intel document matches on an endpoint: raises an
+   * alert for that document, detected now. Returns it, or undefined when the document is unknown.
+   */
+  raiseAlertFor(intelId: number, computerName?: string): SimAlert | undefined {
+    if (!this.#intels.has(intelId)) return undefined;
+    const id = this.#nextId;
+    const alert = makeAlert({
+      id,
+      alertedAt: new Date(Math.floor(this.#now() / 1000) * 1000).toISOString(),
+      intelDocId: intelId,
+      ...(computerName !== undefined ? { computerName } : {}),
+    });
+    this.addAlerts([alert]);
+    return alert;
   }
 }
 
@@ -411,6 +461,7 @@ export function createTaniumSim(options: TaniumSimOptions = {}): TaniumSimApp {
     return answer({ data: intel }, fault);
   });
 
+  intelWriteRoutes(app, control, API_PREFIX);
   app.route("/_sim", controlRoutes(control));
   return { app, control };
 }
