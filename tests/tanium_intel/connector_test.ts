@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { TaniumIntelClient, TaniumIntelHttpError } from "../../src/tanium_intel/client.ts";
 import { intelIdOf } from "../../src/tanium_intel/mapper.ts";
 import { indicator, intelWorld, YARA } from "./helpers.ts";
 
@@ -165,6 +166,45 @@ Deno.test("tanium-intel: a refused token holds the batch (degraded, naming TANIU
     assert.match(seen?.reason ?? "", /TANIUM_INTEL_TOKEN/);
     assert.match(seen?.check ?? "", /TANIUM_INTEL_TOKEN/);
     assert.equal(connector.status().degraded, undefined, "cleared once delivered");
+  } finally {
+    await w.close();
+  }
+});
+
+Deno.test("tanium-intel: a document Tanium refuses on its own becomes a dead letter; the rest goes through", async () => {
+  const w = await intelWorld();
+  try {
+    const bad = indicator(41, "yara", "not a rule at all");
+    const good = indicator(42, "stix", "[domain-name:value = 'ok.example']");
+    w.opencti.store.upsert(bad);
+    w.opencti.store.upsert(good);
+    const connector = w.intel();
+    assert.equal(await connector.runOnce(), false, "a failure is reported");
+    const letters = connector.deadLetters().entries;
+    assert.deepEqual(letters.map((l) => l.id), [bad.id]);
+    assert.match(letters[0]!.reason, /400 .*not a YARA rule/);
+    assert.ok(intelIdOf(w.indicator(good.id), [SOURCE]) !== undefined);
+    assert.equal(intelIdOf(w.indicator(bad.id), [SOURCE]), undefined);
+  } finally {
+    await w.close();
+  }
+});
+
+Deno.test("tanium-intel client: 401 and 403 name TANIUM_INTEL_TOKEN and the permission", async () => {
+  const w = await intelWorld();
+  try {
+    const client = new TaniumIntelClient({ url: w.tanium.url, token: "token-expired" });
+    w.tanium.control.expiredTokens.add("token-expired");
+    w.tanium.control.tokens.add("token-expired");
+    await assert.rejects(client.sourceId(), (error: unknown) => {
+      assert.ok(error instanceof TaniumIntelHttpError);
+      assert.equal(error.status, 403);
+      assert.match(error.message, /TANIUM_INTEL_TOKEN/);
+      assert.match(error.message, /Threat Response intel write permission/);
+      return true;
+    });
+    const wrong = new TaniumIntelClient({ url: w.tanium.url, token: "nope" });
+    await assert.rejects(wrong.sourceId(), /401.*check TANIUM_INTEL_TOKEN/);
   } finally {
     await w.close();
   }
