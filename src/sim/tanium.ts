@@ -18,7 +18,7 @@ import {
   type SimIntel,
   taniumSeed,
 } from "./tanium_seed.ts";
-import { intelWriteRoutes } from "./tanium_intel_api.ts";
+import { type IntelActivity, intelWriteRoutes } from "./tanium_intel_api.ts";
 
 export type { SimAlert, SimIntel } from "./tanium_seed.ts";
 
@@ -156,6 +156,8 @@ export class TaniumSimControl {
   #lastIntelId = 0;
   /** Intel sources (`GET/POST …/sources`). */
   readonly sources: { id: number; type: string; name: string; description: string }[] = [];
+  /** Deploys and quick scans asked. */
+  readonly intelActivity: IntelActivity = { deploys: 0, scans: [] };
   /** Intel labels (`GET/POST …/labels`). */
   readonly labels: { id: number; name: string; description: string }[] = [];
 

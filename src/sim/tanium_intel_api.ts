@@ -209,6 +209,25 @@ export function intelWriteRoutes(
     return c.body(xml, 200, { "content-type": "application/xml" });
   });
 
+  app.post(`${prefix}/intel/deploy`, (c) => {
+    control.intelActivity.deploys++;
+    return c.json({ data: { deployed: true } });
+  });
+  app.post(`${prefix}/on-demand-scans`, async (c) => {
+    const o = await c.req.json().catch(() => undefined) as Record<string, unknown> | undefined;
+    const group = o?.computerGroupId;
+    const intelDocId = o?.intelDocId;
+    if (!Number.isInteger(group) || !Number.isInteger(intelDocId)) {
+      return bad(c, "An on-demand scan needs an integer computerGroupId and intelDocId");
+    }
+    if (!control.intel(Number(intelDocId))) {
+      return bad(c, `Intel document ${String(intelDocId)} not found`, 404);
+    }
+    const scan = { computerGroupId: Number(group), intelDocId: Number(intelDocId) };
+    control.intelActivity.scans.push(scan);
+    return c.json({ data: scan });
+  });
+
   app.get(`${prefix}/labels`, (c) => c.json({ data: control.labels }));
   app.post(`${prefix}/labels`, async (c) => {
     const o = await c.req.json().catch(() => undefined) as Record<string, unknown> | undefined;
@@ -226,4 +245,12 @@ export function intelWriteRoutes(
     control.labels.push(label);
     return c.json({ data: label });
   });
+}
+
+/** Deploys and quick scans the simulator records (`POST …/intel/deploy`, `…/on-demand-scans`). */
+export interface IntelActivity {
+  /** Number of deploys. */
+  deploys: number;
+  /** Quick scans asked, in order. */
+  scans: { computerGroupId: number; intelDocId: number }[];
 }

@@ -12,7 +12,10 @@
  * - `DELETE /intels/?id={id}`: delete;
  * - `POST /intels/quick-add` `{exact, name, description, type, text}` → an OpenIOC document;
  * - `GET /labels?noLimit=true`, `POST /labels` `{name, description}`, `PUT /intels/{id}/labels`
- *   `{id}`: labels.
+ *   `{id}`: labels;
+ * - `POST /intel/deploy` (`TANIUM_INTEL_DEPLOY_INTEL`): pushes the intel to the endpoints;
+ * - `POST /on-demand-scans` `{computerGroupId, intelDocId}` (`TANIUM_INTEL_AUTO_ONDEMAND_SCAN`,
+ *   one per group of `TANIUM_INTEL_COMPUTER_GROUPS`): a quick scan for a new document.
  * No batch call exists: one document per request. 401 = invalid token or client IP not trusted,
  * 403 = expired session or a persona without the Threat Response intel permissions.
  */
@@ -155,6 +158,16 @@ export class TaniumIntelClient {
       }
       await this.#json("PUT", `/intels/${intelId}/labels`, { id: label.id }, signal);
     }
+  }
+
+  /** Deploys the intel to the endpoints (`POST /intel/deploy`). */
+  async deploy(signal?: AbortSignal): Promise<void> {
+    await this.#json("POST", "/intel/deploy", {}, signal);
+  }
+
+  /** Starts a quick scan of a computer group for one document. */
+  async quickScan(intelId: number, computerGroupId: number, signal?: AbortSignal): Promise<void> {
+    await this.#json("POST", "/on-demand-scans", { computerGroupId, intelDocId: intelId }, signal);
   }
 
   async #body(document: IntelDocument, signal?: AbortSignal): Promise<RequestBody> {

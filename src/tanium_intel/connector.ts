@@ -74,6 +74,13 @@ export interface TaniumIntelTargetOptions {
   resolve?: (stixId: string, signal?: AbortSignal) => Promise<number | undefined>;
   /** Documents per batch. @default DEFAULT_INTEL_BATCH */
   maxBatch?: number;
+  /** `TANIUM_INTEL_DEPLOY_INTEL`: deploy the intel after a batch changed documents. @default true */
+  deployIntel?: boolean;
+  /**
+   * `TANIUM_INTEL_COMPUTER_GROUPS` when `TANIUM_INTEL_AUTO_ONDEMAND_SCAN` is on: quick-scan these
+   * computer groups for each new document. @default [] (no scan)
+   */
+  quickScanGroups?: readonly number[];
 }
 
 /** Tanium Threat Response intel, as a stream-pump target. */
@@ -86,6 +93,8 @@ export class TaniumIntelTarget implements PumpTarget<IntelDocument, IntelRemoval
   readonly #resolve: TaniumIntelTargetOptions["resolve"];
   /** STIX id → document id, for what this process created or saw (newest wins). */
   readonly #index = new Map<string, number>();
+  readonly #deploy: boolean;
+  readonly #scanGroups: readonly number[];
   #documents = 0;
 
   /** Builds the target. */
@@ -93,6 +102,8 @@ export class TaniumIntelTarget implements PumpTarget<IntelDocument, IntelRemoval
     this.#client = options.client;
     this.#resolve = options.resolve;
     this.maxBatch = options.maxBatch ?? DEFAULT_INTEL_BATCH;
+    this.#deploy = options.deployIntel ?? true;
+    this.#scanGroups = options.quickScanGroups ?? [];
   }
 
   /** The document id of an indicator, when this process knows it. */
@@ -103,6 +114,7 @@ export class TaniumIntelTarget implements PumpTarget<IntelDocument, IntelRemoval
   /** Creates or updates each document, then puts its labels; one result per document. */
   async upsert(documents: IntelDocument[], signal?: AbortSignal): Promise<ItemResult[]> {
     const results: ItemResult[] = [];
+    const newIds: number[] = [];
     let systemic: ItemResult | undefined;
     for (const document of documents) {
       if (systemic) {
@@ -113,12 +125,15 @@ export class TaniumIntelTarget implements PumpTarget<IntelDocument, IntelRemoval
       try {
         let id = this.#index.get(document.id) ?? document.intelId ??
           await this.#resolve?.(document.id, signal);
+        let created = false;
         if (id === undefined || !(await this.#client.update(id, document, signal))) {
           id = await this.#client.create(document, signal);
           this.#documents++;
+          created = true;
         }
         this.#index.set(document.id, id);
         await this.#client.label(id, document.labels, signal);
+        if (created) newIds.push(id);
         results.push({ id: document.id, ok: true });
       } catch (error) {
         const result = failure(document.id, error);
@@ -126,8 +141,29 @@ export class TaniumIntelTarget implements PumpTarget<IntelDocument, IntelRemoval
         results.push(result);
       }
     }
+    await this.#afterChange(results, newIds, signal);
     return results;
   }
+
+  /**
+   * Deploys the changed intel once per batch, then quick-scans for the new documents (upstream
+   * does both per document). The documents are in Tanium already: a failure here is noted and
+   * the next batch deploys again, it never fails the documents.
+   */
+  async #afterChange(results: ItemResult[], newIds: number[], signal?: AbortSignal): Promise<void> {
+    if (!results.some((r) => r.ok)) return;
+    try {
+      if (this.#deploy) await this.#client.deploy(signal);
+      for (const id of newIds) {
+        for (const group of this.#scanGroups) await this.#client.quickScan(id, group, signal);
+      }
+    } catch (error) {
+      this.lastFollowUpError = error instanceof Error ? error.message : String(error);
+    }
+  }
+
+  /** The last deploy or quick-scan failure, if any (shown in `/status`). */
+  lastFollowUpError: string | undefined;
 
   /** Deletes each document (revoke = delete); one whose id is unknown has nothing to delete. */
   async remove(removals: IntelRemoval[], signal?: AbortSignal): Promise<ItemResult[]> {
@@ -149,12 +185,16 @@ export class TaniumIntelTarget implements PumpTarget<IntelDocument, IntelRemoval
         results.push(result);
       }
     }
+    await this.#afterChange(results, [], signal);
     return results;
   }
 
   /** Extra status: documents created by this process. */
   status(): Record<string, unknown> {
-    return { documentsCreated: this.#documents };
+    return {
+      documentsCreated: this.#documents,
+      ...(this.lastFollowUpError ? { lastDeployError: this.lastFollowUpError } : {}),
+    };
   }
 }
 
@@ -194,6 +234,12 @@ export interface TaniumIntelConnectorOptions {
     token: string;
     /** Fetch for Tanium. @default globalThis.fetch */
     fetch?: Fetch;
+    /** `TANIUM_INTEL_DEPLOY_INTEL`. @default true */
+    deployIntel?: boolean;
+    /** `TANIUM_INTEL_AUTO_ONDEMAND_SCAN`. @default false */
+    autoOnDemandScan?: boolean;
+    /** `TANIUM_INTEL_COMPUTER_GROUPS`. @default [1] */
+    computerGroups?: readonly number[];
   };
   /**
    * `source_name` of the written reference; must be one of tanium-incidents'
@@ -281,6 +327,12 @@ export class TaniumIntelConnector implements Connector {
         ...(options.tanium.fetch ? { fetch: options.tanium.fetch } : {}),
       }),
       resolve: (id, signal) => this.#resolve(id, signal),
+      ...(options.tanium.deployIntel !== undefined
+        ? { deployIntel: options.tanium.deployIntel }
+        : {}),
+      quickScanGroups: options.tanium.autoOnDemandScan
+        ? (options.tanium.computerGroups ?? [1])
+        : [],
       ...(options.batchSize !== undefined ? { maxBatch: options.batchSize } : {}),
     });
     const { name: _n, tanium: _t, referenceSourceName: _r, ...rest } = options;

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { TaniumIntelClient, TaniumIntelHttpError } from "../../src/tanium_intel/client.ts";
 import { intelIdOf } from "../../src/tanium_intel/mapper.ts";
+import { TANIUM_SIM_TOKEN } from "../../src/sim/tanium.ts";
 import { indicator, intelWorld, YARA } from "./helpers.ts";
 
 const SOURCE = "Tanium Threat Response Intel";
@@ -205,6 +206,36 @@ Deno.test("tanium-intel client: 401 and 403 name TANIUM_INTEL_TOKEN and the perm
     });
     const wrong = new TaniumIntelClient({ url: w.tanium.url, token: "nope" });
     await assert.rejects(wrong.sourceId(), /401.*check TANIUM_INTEL_TOKEN/);
+  } finally {
+    await w.close();
+  }
+});
+
+Deno.test("tanium-intel: intel is deployed after each changed batch; new documents are quick-scanned per computer group when asked", async () => {
+  const w = await intelWorld();
+  try {
+    const a = indicator(51, "stix", "[ipv4-addr:value = '192.0.2.51']");
+    w.opencti.store.upsert(a);
+    const connector = w.intel(undefined, {
+      tanium: {
+        url: w.tanium.url,
+        token: TANIUM_SIM_TOKEN,
+        consoleUrl: "https://console.example.com",
+        autoOnDemandScan: true,
+        computerGroups: [1, 3],
+      },
+    });
+    assert.equal(await connector.runOnce(), true);
+    const id = intelIdOf(w.indicator(a.id), [SOURCE])!;
+    assert.equal(w.tanium.control.intelActivity.deploys, 1);
+    assert.deepEqual(w.tanium.control.intelActivity.scans, [
+      { computerGroupId: 1, intelDocId: id },
+      { computerGroupId: 3, intelDocId: id },
+    ]);
+    w.opencti.store.upsert({ ...w.indicator(a.id), name: "Renamed" });
+    assert.equal(await connector.runOnce(), true);
+    assert.equal(w.tanium.control.intelActivity.deploys, 2, "an update is deployed");
+    assert.equal(w.tanium.control.intelActivity.scans.length, 2, "an update is not rescanned");
   } finally {
     await w.close();
   }
