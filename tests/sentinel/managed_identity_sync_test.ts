@@ -158,7 +158,27 @@ Deno.test("sentinel delivers with the system-assigned identity through IDENTITY_
   });
 });
 
-Deno.test("SENTINEL_AUTH=default prefers the environment secret over the managed identity", async () => {
+Deno.test("SENTINEL_AUTH=default prefers the environment secret over the managed identity, and logs that choice without the secret", async () => {
+  const lines: string[] = [];
+  await configure({
+    reset: true,
+    sinks: {
+      raw: (record: LogRecord) =>
+        lines.push(JSON.stringify({ message: record.message, properties: record.properties })),
+    },
+    loggers: [
+      { category: ["octi"], lowestLevel: "debug", sinks: ["raw"] },
+      { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["raw"] },
+    ],
+  });
+  try {
+    await chooseSecret(lines);
+  } finally {
+    await reset();
+  }
+});
+
+async function chooseSecret(lines: string[]): Promise<void> {
   await withStack(async (stack, mi) => {
     const { config } = resolveConfig(
       undefined,
@@ -178,5 +198,10 @@ Deno.test("SENTINEL_AUTH=default prefers the environment secret over the managed
     assert.equal(await connectorFor(stack, tokens).runOnce(), true);
     assert.deepEqual([...stack.present()].sort(), [...await stack.expected(NOW)].sort());
     assert.equal(mi.control.requests().length, 0, "the managed identity was not asked");
+    const all = lines.join("\n");
+    assert.ok(all.includes(`client secret of app ${STACK_APP.clientId}`), all);
+    assert.ok(all.includes('"auth":"default"'), all);
+    assert.ok(!all.includes(STACK_APP.clientSecret), "the secret reached the log");
+    assert.ok(!all.includes(mi.identityHeader), "IDENTITY_HEADER reached the log");
   });
-});
+}
