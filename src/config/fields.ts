@@ -197,6 +197,58 @@ export const FIELDS = {
     meaning: "Workload identity: file holding the federated token (injected on AKS).",
     section: "Sentinel",
   },
+  auth: {
+    env: ["SENTINEL_AUTH"],
+    yaml: ["sentinel.auth"],
+    default: "`app_registration`",
+    meaning: "How to authenticate: `app_registration` (exactly one client credential), " +
+      "`default` (alias `azure_credential`: the first configured of environment secret, " +
+      "environment certificate, workload identity, else managed identity) or " +
+      "`managed_identity` (the host's managed identity only).",
+    section: "Sentinel",
+  },
+  azureClientSecret: {
+    env: ["AZURE_CLIENT_SECRET"],
+    yaml: [],
+    secret: true,
+    default: "none",
+    meaning: "`SENTINEL_AUTH=default` only: the environment secret (when `CLIENT_SECRET` is " +
+      "unset). Secret.",
+    section: "Sentinel",
+  },
+  azureClientCertificatePath: {
+    env: ["AZURE_CLIENT_CERTIFICATE_PATH"],
+    yaml: [],
+    default: "none",
+    meaning: "`SENTINEL_AUTH=default` only: one PEM file holding the certificate and its " +
+      "private key (when the `CLIENT_CERTIFICATE_PATH` pair is unset).",
+    section: "Sentinel",
+  },
+  identityEndpoint: {
+    env: ["IDENTITY_ENDPOINT"],
+    yaml: [],
+    default: "set by the platform",
+    meaning: "Managed identity on App Service, Functions or Container Apps: the local token " +
+      "endpoint (with `IDENTITY_HEADER`); unset = IMDS.",
+    section: "Sentinel",
+  },
+  identityHeader: {
+    env: ["IDENTITY_HEADER"],
+    yaml: [],
+    secret: true,
+    default: "set by the platform",
+    meaning: "The header value that goes with `IDENTITY_ENDPOINT` (rotated by the platform). " +
+      "Secret.",
+    section: "Sentinel",
+  },
+  imdsEndpoint: {
+    env: ["SENTINEL_IMDS_ENDPOINT"],
+    yaml: ["sentinel.imds_endpoint"],
+    default: "IMDS (`169.254.169.254`)",
+    meaning: "Managed identity token URL of the Azure Instance Metadata Service (change it " +
+      "only for the simulator).",
+    section: "Sentinel",
+  },
   workspaceId: {
     env: ["SENTINEL_WORKSPACE_ID"],
     yaml: ["sentinel.workspace_id"],

@@ -12,6 +12,7 @@ import {
   type FieldSpec,
   knownYamlPaths,
 } from "./fields.ts";
+import { chooseCredential } from "../microsoft/credential_chain.ts";
 import { REDACTED } from "./printable.ts";
 import { type Env, type Label, Reader } from "./source.ts";
 import {
@@ -20,6 +21,7 @@ import {
   type ConnectorName,
   type ImportConnectorConfig,
   type LogLevel,
+  type SentinelAuth,
   type SentinelConfig,
   type SentinelCredential,
   type SentinelTarget,
@@ -134,6 +136,8 @@ function envSecrets(env: Env): string[] {
   const specs: FieldSpec[] = [
     FIELDS.openctiToken,
     FIELDS.clientSecret,
+    FIELDS.azureClientSecret,
+    FIELDS.identityHeader,
     FIELDS.taniumToken,
     FIELDS.serverAdminToken,
   ];
@@ -283,7 +287,10 @@ function readConnectors(reader: Reader): ConnectorName[] {
     return [];
   } else {
     const present = (spec: FieldSpec) => reader.find(spec)?.value !== undefined;
-    if (present(withoutFallback(FIELDS.tenantId)) || present(withoutFallback(FIELDS.clientId))) {
+    if (
+      present(withoutFallback(FIELDS.tenantId)) || present(withoutFallback(FIELDS.clientId)) ||
+      present(FIELDS.auth)
+    ) {
       chosen.add("sentinel");
     }
     if (present(FIELDS.taniumUrl)) chosen.add("tanium-incidents");
@@ -402,13 +409,30 @@ function readSentinel(context: Context): ConnectorSlice<SentinelConfig> {
         "April 2026; set SENTINEL_TARGET=sentinel or SENTINEL_TARGET=defender",
     );
   }
-  const tenantId = reader.read(FIELDS.tenantId, val.tenant(), {
-    required: "required (the Entra ID directory (tenant) id)",
-  });
-  const clientId = reader.read(FIELDS.clientId, val.uuid("the application (client) id, a GUID"), {
-    required: "required (the application (client) id of the app registration, a GUID)",
-  });
-  const credential = readCredential(reader);
+  const authValue = reader.read(
+    FIELDS.auth,
+    val.oneOf(["app_registration", "default", "azure_credential", "managed_identity"] as const),
+    { default: "app_registration" as const },
+  );
+  const auth: SentinelAuth = authValue === "azure_credential"
+    ? "default"
+    : authValue ?? "app_registration";
+  const appRegistration = auth === "app_registration";
+  const tenantId = reader.read(
+    FIELDS.tenantId,
+    val.tenant(),
+    appRegistration ? { required: "required (the Entra ID directory (tenant) id)" } : {},
+  );
+  const clientId = reader.read(
+    FIELDS.clientId,
+    val.uuid("the application (client) id, a GUID"),
+    appRegistration
+      ? { required: "required (the application (client) id of the app registration, a GUID)" }
+      : {},
+  );
+  const credential = appRegistration
+    ? readCredential(reader)
+    : readAzureCredential(reader, auth, { tenantId, clientId });
   const loginUrl = reader.read(FIELDS.loginUrl, val.httpUrl(), {
     default: "https://login.microsoftonline.com",
   });
@@ -512,8 +536,9 @@ function readSentinel(context: Context): ConnectorSlice<SentinelConfig> {
       return {
         connector,
         target: must(target),
-        tenantId: must(tenantId),
-        clientId: must(clientId),
+        tenantId: appRegistration ? must(tenantId) : tenantId ?? "",
+        clientId: appRegistration ? must(clientId) : clientId ?? "",
+        ...(appRegistration ? {} : { auth }),
         credential: must(credential),
         loginUrl: must(loginUrl),
         confidenceLevel: must(common.confidenceLevel),
@@ -617,6 +642,96 @@ function readCredential(reader: Reader): SentinelCredential | undefined {
   }
   if (tokenFile !== undefined) return { kind: "federated", tokenFile };
   return undefined;
+}
+
+/**
+ * The credential of `SENTINEL_AUTH=default` (the first configured source of the chain, see
+ * `chooseCredential`) or `managed_identity`.
+ */
+function readAzureCredential(
+  reader: Reader,
+  auth: "default" | "managed_identity",
+  ids: { tenantId: string | undefined; clientId: string | undefined },
+): SentinelCredential | undefined {
+  const managed = (): SentinelCredential | undefined => {
+    const identityEndpoint = reader.read(FIELDS.identityEndpoint, val.httpUrl());
+    const identityHeader = reader.read(
+      FIELDS.identityHeader,
+      val.text({ expected: "expected the header value the platform sets" }),
+    );
+    const imdsEndpoint = reader.read(FIELDS.imdsEndpoint, val.httpUrl(), {
+      default: "http://169.254.169.254/metadata/identity/oauth2/token",
+    });
+    if (identityEndpoint !== undefined && identityHeader === undefined) {
+      reader.problem(
+        `${reader.label(FIELDS.identityHeader)}: IDENTITY_HEADER missing: IDENTITY_ENDPOINT is ` +
+          "set, so the platform (App Service, Functions, Container Apps) must also set " +
+          "IDENTITY_HEADER; enable the app's managed identity, or unset IDENTITY_ENDPOINT to use IMDS",
+      );
+      return undefined;
+    }
+    if (imdsEndpoint === undefined) return undefined;
+    return {
+      kind: "managed_identity",
+      imdsEndpoint,
+      ...(ids.clientId ? { clientId: ids.clientId } : {}),
+      ...(identityEndpoint !== undefined && identityHeader !== undefined
+        ? { identityEndpoint, identityHeader }
+        : {}),
+    };
+  };
+  if (auth === "managed_identity") return managed();
+  const secret = reader.read(
+    FIELDS.clientSecret,
+    val.text({ noSpaces: true, expected: "expected the client secret value" }),
+  ) ?? reader.read(
+    FIELDS.azureClientSecret,
+    val.text({ noSpaces: true, expected: "expected the client secret value" }),
+  );
+  const certificatePath = reader.read(
+    FIELDS.clientCertificatePath,
+    val.text({ expected: "expected a file path" }),
+  );
+  const privateKeyPath = reader.read(
+    FIELDS.clientPrivateKeyPath,
+    val.text({ expected: "expected a file path" }),
+  );
+  const bundlePath = reader.read(
+    FIELDS.azureClientCertificatePath,
+    val.text({ expected: "expected a file path" }),
+  );
+  const alg = reader.read(FIELDS.clientAssertionAlg, val.oneOf(["PS256", "RS256"] as const), {
+    default: "PS256" as const,
+  }) ?? "PS256";
+  const tokenFile = reader.read(
+    FIELDS.federatedTokenFile,
+    val.text({ expected: "expected a file path" }),
+  );
+  const pair = certificatePath !== undefined && privateKeyPath !== undefined
+    ? { certificatePath, privateKeyPath }
+    : bundlePath !== undefined
+    ? { certificatePath: bundlePath, privateKeyPath: bundlePath }
+    : undefined;
+  const choice = chooseCredential({
+    tenantId: ids.tenantId,
+    clientId: ids.clientId,
+    secret: secret !== undefined,
+    certificate: pair !== undefined,
+    federatedTokenFile: tokenFile !== undefined,
+  });
+  for (const line of choice.incomplete) {
+    reader.warn(`SENTINEL_AUTH=default: ${line}; it is skipped`);
+  }
+  switch (choice.source) {
+    case "environment secret":
+      return secret === undefined ? undefined : { kind: "secret", clientSecret: secret };
+    case "environment certificate":
+      return pair === undefined ? undefined : { kind: "certificate", ...pair, alg };
+    case "workload identity":
+      return tokenFile === undefined ? undefined : { kind: "federated", tokenFile };
+    case "managed identity":
+      return managed();
+  }
 }
 
 function readTanium(context: Context): ConnectorSlice<TaniumIncidentsConfig> {

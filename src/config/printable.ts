@@ -9,6 +9,9 @@ export function secretValues(config: Config): string[] {
   const values = [
     config.opencti.token,
     config.sentinel?.credential.kind === "secret" ? config.sentinel.credential.clientSecret : "",
+    config.sentinel?.credential.kind === "managed_identity"
+      ? config.sentinel.credential.identityHeader ?? ""
+      : "",
     config.taniumIncidents?.token ?? "",
     config.server.adminToken ?? "",
   ];
@@ -16,7 +19,7 @@ export function secretValues(config: Config): string[] {
 }
 
 /** Property names whose values are secrets wherever they appear. */
-const SECRET_KEYS = new Set(["token", "clientSecret", "adminToken"]);
+const SECRET_KEYS = new Set(["token", "clientSecret", "adminToken", "identityHeader"]);
 
 /** The effective configuration as plain data, with every secret replaced by `[REDACTED]`. */
 export function printableConfig(config: Config): Record<string, unknown> {

@@ -93,6 +93,13 @@ export interface ImportConnectorConfig extends BaseConnectorConfig {
   periodMs: number;
 }
 
+/**
+ * `SENTINEL_AUTH`: `app_registration` (exactly one client credential, the default), `default`
+ * (DefaultAzureCredential's chain; upstream `azure_credential` means the same) or
+ * `managed_identity` (the host's managed identity only).
+ */
+export type SentinelAuth = "app_registration" | "default" | "managed_identity";
+
 /** How the sentinel connector proves its identity to Entra ID: exactly one kind. */
 export type SentinelCredential =
   | {
@@ -116,6 +123,18 @@ export type SentinelCredential =
     kind: "federated";
     /** File holding the federated token (`AZURE_FEDERATED_TOKEN_FILE`), re-read on each use. */
     tokenFile: string;
+  }
+  | {
+    /** The host's managed identity (IMDS, or `IDENTITY_ENDPOINT` when the platform sets it). */
+    kind: "managed_identity";
+    /** Client id of a user-assigned identity (`CLIENT_ID` / `AZURE_CLIENT_ID`); unset = system-assigned. */
+    clientId?: string;
+    /** App Service, Functions, Container Apps token endpoint (`IDENTITY_ENDPOINT`); unset = IMDS. */
+    identityEndpoint?: string;
+    /** The header value that goes with it (`IDENTITY_HEADER`). Secret. */
+    identityHeader?: string;
+    /** The IMDS token URL (`SENTINEL_IMDS_ENDPOINT`). */
+    imdsEndpoint: string;
   };
 
 /** Graph tiIndicators target options (seed names). */
@@ -168,11 +187,13 @@ export interface SentinelConfig {
   connector: StreamConnectorConfig;
   /** Which Microsoft store receives the indicators. */
   target: SentinelTarget;
-  /** Entra ID tenant (GUID or verified domain). */
+  /** Entra ID tenant (GUID or verified domain); "" when a managed identity needs none. */
   tenantId: string;
-  /** Application (client) id, a GUID. */
+  /** Application (client) id, a GUID; "" with a system-assigned managed identity. */
   clientId: string;
-  /** The one configured credential. */
+  /** How the credential was chosen (`SENTINEL_AUTH`); unset = `app_registration`. */
+  auth?: SentinelAuth;
+  /** The one configured (or, with `auth` `default`, chosen) credential. */
   credential: SentinelCredential;
   /** Entra ID authority without a trailing slash. */
   loginUrl: string;

@@ -609,6 +609,13 @@ const COVERED_ELSEWHERE = [
   "SENTINEL_CONNECTOR_ID",
   "TANIUM_INCIDENTS_CONNECTOR_ID",
   "CONFIG_FILE",
+  // tests/config/auth_test.ts
+  "SENTINEL_AUTH",
+  "AZURE_CLIENT_SECRET",
+  "AZURE_CLIENT_CERTIFICATE_PATH",
+  "IDENTITY_ENDPOINT",
+  "IDENTITY_HEADER",
+  "SENTINEL_IMDS_ENDPOINT",
 ];
 
 Deno.test("the variable tests cover every environment name the loader reads", () => {
