@@ -157,6 +157,8 @@ class BodyProblem extends Error {
   }
 }
 
+// Request fields, required ones and filterable properties: Defender for Endpoint "Submit or Update
+// Indicator API" (request body) and "List Indicators API" (reference microsoft.md §5.2-5.3).
 const REQUEST_FIELDS = [
   "id",
   "indicatorValue",

@@ -119,6 +119,8 @@ class BodyProblem extends Error {
   override name = "BodyProblem";
 }
 
+// Property names and Edm types below: Graph beta "tiIndicator resource type", tables "Properties"
+// and "Indicator observables - email / file / network" (reference microsoft.md §2.3).
 const STRING_PROPS = new Set([
   "additionalInformation",
   "azureTenantId",
@@ -182,6 +184,8 @@ const READ_ONLY = new Set(["id", "ingestedDateTime", "@odata.type"]);
 const OBSERVABLE_PROPS = [...STRING_PROPS, ...INT_PROPS, ...DATE_PROPS].filter((p) =>
   /^(email|file|network|domainName$|url$|userAgent$)/.test(p) && p !== "fileHashType"
 );
+// Required and editable fields per targetProduct: same page, "Methods supported by each target
+// product" (reference microsoft.md §2.4).
 const DEFENDER_OBSERVABLES = [
   "domainName",
   "url",

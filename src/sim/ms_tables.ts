@@ -192,3 +192,36 @@ export function isDnsName(value: string): boolean {
     !label.startsWith("-") && !label.endsWith("-")
   );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Microsoft Sentinel STIX objects upload API. Source: "Import threat intelligence to Microsoft
+// Sentinel with the upload API (Preview)" (learn.microsoft.com/azure/sentinel/stix-objects-api,
+// MicrosoftDocs/azure-docs articles/sentinel/stix-objects-api.md): "Request body", "Common
+// properties", "Indicator", "Throttling limits for the API"; reference microsoft.md §3.
+// ---------------------------------------------------------------------------------------------
+
+/** "The value `Microsoft Sentinel` is restricted" for `sourcesystem`. */
+export const SENTINEL_RESERVED_SOURCE = "Microsoft Sentinel";
+
+/** "100 objects per request". */
+export const SENTINEL_MAX_OBJECTS = 100;
+
+/** "this API only supports STIX 2.0 and 2.1" (`spec_version`, default `2.1`). */
+export const SENTINEL_SPEC_VERSIONS: readonly string[] = ["2.0", "2.1"];
+
+/** Timestamp properties every object must carry ("Common properties": `created`, `modified` required). */
+export const SENTINEL_REQUIRED_TIMESTAMPS: readonly string[] = ["created", "modified"];
+
+/** What an `indicator` must carry besides the common properties ("Indicator": required rows). */
+export const SENTINEL_INDICATOR_REQUIRED: readonly string[] = [
+  "pattern",
+  "pattern_type",
+  "valid_from",
+];
+
+/** Common list-of-strings properties (`labels`, `object_marking_refs`) and the indicator's `indicator_types`. */
+export const SENTINEL_STRING_LISTS: readonly string[] = [
+  "labels",
+  "indicator_types",
+  "object_marking_refs",
+];
