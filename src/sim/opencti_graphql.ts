@@ -7,8 +7,12 @@
 import { Hono } from "hono";
 import { type Now, type Sleep, systemNow, systemSleep } from "../runtime/clock.ts";
 import type { StixBundle, StixObject } from "../stix/types.ts";
-import { externalReferenceId, standardIdOf, SUPPORTED_ID_TYPES } from "../stix/ids.ts";
-import { TLP_IDS } from "../stix/markings.ts";
+import {
+  externalReferenceId,
+  standardIdOf,
+  SUPPORTED_ID_TYPES,
+  TLP_MARKING_IDS as TLP_IDS,
+} from "./opencti_ids.ts";
 import { uuidV5 } from "../stix/uuid.ts";
 import { entityTypeOf, extensionOf, type OpenCtiStore, SIM_USER_ID } from "./opencti_store.ts";
 import { SIM_TOKEN } from "./opencti_stream.ts";
