@@ -14,6 +14,7 @@ import { type Now, type Sleep, systemNow, systemSleep } from "../runtime/clock.t
 import type { Connector, ConnectorStatus } from "../runtime/connector.ts";
 import { Degradation } from "../runtime/degraded.ts";
 import { HttpError } from "../runtime/errors.ts";
+import { isRetryable } from "../runtime/retry.ts";
 import { runScheduled } from "../runtime/scheduler.ts";
 import { getLogger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
@@ -246,7 +247,7 @@ export class TaniumIncidentsConnector implements Connector {
 
   /** Registers, then runs now and again one period after each run ends, until the signal aborts. */
   async start(signal: AbortSignal): Promise<void> {
-    await this.lifecycle.register(signal);
+    if (!await this.#registerHeld(signal)) return;
     if (this.#periodMs === 0) {
       await this.runOnce(signal);
       return;
@@ -283,6 +284,37 @@ export class TaniumIncidentsConnector implements Connector {
     } finally {
       await pinging;
       this.#setState("stopped");
+    }
+  }
+
+  /**
+   * Registers; while OpenCTI is unreachable or refuses the token, holds (degraded, jittered
+   * backoff) instead of failing. False when the signal aborted first.
+   */
+  async #registerHeld(signal: AbortSignal): Promise<boolean> {
+    for (let failures = 1;; failures++) {
+      try {
+        await this.lifecycle.register(signal);
+        this.#degradation.clear();
+        return true;
+      } catch (error) {
+        if (signal.aborted) return false;
+        if (!(isRetryable(error) || error instanceof OpenCtiAuthError)) throw error;
+        const retryInMs = this.#backoffMs(failures);
+        this.#lastError = message(error);
+        if (error instanceof OpenCtiAuthError) this.#authProblem = this.#lastError;
+        this.#side = "opencti";
+        this.#degradation.step(`Cannot register in OpenCTI: ${this.#lastError}`, {
+          check: this.#settingToCheck(error),
+          retryInMs,
+        });
+        try {
+          await this.#sleep(retryInMs, signal);
+        } catch (sleepError) {
+          if (signal.aborted) return false;
+          throw sleepError;
+        }
+      }
     }
   }
 
@@ -452,6 +484,10 @@ export class TaniumIncidentsConnector implements Connector {
     // the window that the cursor covers were handled by then; the first look-back records them.
     const baseline = stored !== undefined && storedSeen === undefined;
     const seen = storedSeen ?? new SeenAlerts();
+    if (baseline) {
+      // The forward read skips the cursor's own ids by offset: record them here.
+      for (const id of cursor.ids) seen.add({ id, alertedAtMs: Date.parse(cursor.date) });
+    }
     let saved = JSON.stringify(this.#stateOf(cursor, seen));
     this.#cursor = cursor;
     this.#seen = seen;
