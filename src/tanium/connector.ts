@@ -1,12 +1,16 @@
 /**
  * The `tanium-incidents` EXTERNAL_IMPORT connector (reference `tanium.md` §3-§4): on a schedule,
- * pages through new Tanium alerts from the saved cursor, converts each into STIX objects, pushes
- * one bundle per page inside one OpenCTI work per run, and saves the cursor right after each page.
+ * re-reads the look-back window before the saved cursor for late alerts (alerts already examined
+ * are listed in the state, see `seen.ts`), then pages through new alerts from the cursor, converts
+ * each into STIX objects, pushes one bundle per page inside one OpenCTI work per run, and saves the
+ * state right after each page.
  *
- * Failure rules: a transient error (Tanium or OpenCTI unreachable, 5xx, 429, timeouts, truncated
- * JSON) stops the run where it is, the state keeping the last pushed position, and the work is
- * marked in error; a bad alert (unreadable item, conversion failure) is logged with its id,
- * counted and skipped, and the cursor moves past it.
+ * Failure rules: a failure not proven to belong to one alert (Tanium or OpenCTI unreachable, 401,
+ * 403, 5xx, 429, timeouts, truncated JSON, a refused bundle or listing) stops the run where it is,
+ * the state keeping the last pushed position, the work marked in error, and the connector
+ * `degraded`; the long-running service tries the run again after a jittered backoff capped by
+ * `TANIUM_INCIDENTS_MAX_BACKOFF`, until it succeeds. A bad alert (unreadable item, conversion
+ * failure) is logged with its id, counted and skipped, and the cursor moves past it.
  *
  * @module
  */
