@@ -11,6 +11,7 @@ import { refsOf } from "../../src/opencti/bundle.ts";
 import type { Sleep } from "../../src/runtime/clock.ts";
 import type { DegradedInfo } from "../../src/runtime/degraded.ts";
 import type { TaniumIncidentsConnector } from "../../src/tanium/connector.ts";
+import { TANIUM_SIM_TOKEN } from "../../src/sim/tanium.ts";
 import { CONNECTOR_ID, VECTORS, type World, world } from "./helpers.ts";
 
 const INTELS = SEED_INTELS.map((intel) => structuredClone(intel));
@@ -244,6 +245,7 @@ Deno.test("tanium-incidents holds through a 6-hour Tanium outage: degraded, then
     const controller = new AbortController();
     const backoffs: number[] = [];
     const degraded: DegradedInfo[] = [];
+    const gauges: boolean[] = [];
     const periodMs = HOUR;
     const pingMs = 987_654;
     const ref: { connector?: TaniumIncidentsConnector } = {};
@@ -256,6 +258,9 @@ Deno.test("tanium-incidents holds through a 6-hour Tanium outage: degraded, then
         backoffs.push(ms);
         const info = ref.connector?.status().degraded;
         if (info) degraded.push(info);
+        gauges.push(
+          /octi_connector_degraded\{connector="tanium-incidents"\} 1/.test(metrics.render()),
+        );
       },
     });
     const connector = ref.connector = w.connector({
@@ -276,6 +281,7 @@ Deno.test("tanium-incidents holds through a 6-hour Tanium outage: degraded, then
       new Date(Date.parse("2024-03-01T01:00:00.000Z")).toISOString(),
     );
     assert.equal(connector.status().degraded, undefined, "healthy again");
+    assert.ok(gauges.every(Boolean), "octi_connector_degraded is 1 while held");
     assert.match(metrics.render(), /octi_connector_degraded\{connector="tanium-incidents"\} 0/);
     assertEachOnce(w, [...first, ...during]);
   } finally {
@@ -353,6 +359,71 @@ Deno.test("tanium-incidents holds on a poison listing request (HTTP 400) and ski
     assert.equal(await connector.runOnce(), true);
     assert.equal(connector.status().degraded, undefined);
     assertEachOnce(w, alerts);
+  } finally {
+    await w.close();
+  }
+});
+
+Deno.test("tanium-incidents holds while Tanium refuses the token (401) until it is fixed, then imports everything once", async () => {
+  const clock = fakeClock("2024-03-01T01:00:00.000Z");
+  const alerts = generateAlerts(40, { start: T0, seed: 28 });
+  const w = await world({ alerts, intels: INTELS, now: clock.now, tokens: ["rotated-token"] });
+  try {
+    const fixedAt = clock.now() + 6 * HOUR;
+    const controller = new AbortController();
+    const degraded: DegradedInfo[] = [];
+    const ref: { connector?: TaniumIncidentsConnector } = {};
+    const sleep = scheduleSleep(clock, {
+      periodMs: HOUR,
+      pingMs: 987_654,
+      stopAt: fixedAt + 2 * HOUR,
+      controller,
+      onBackoff: () => {
+        const info = ref.connector?.status().degraded;
+        if (info) degraded.push(info);
+        // The operator puts the right token in Tanium's list after six hours.
+        if (clock.now() >= fixedAt) w.tanium.control.tokens.add(TANIUM_SIM_TOKEN);
+      },
+    });
+    const connector = ref.connector = w.connector({
+      now: clock.now,
+      sleep,
+      periodMs: HOUR,
+      pingIntervalMs: 987_654,
+      random: () => 0.5,
+    });
+    await connector.start(controller.signal);
+    assert.ok(degraded.length >= 70, `${degraded.length} backoff steps`);
+    assert.ok(degraded.every((d) => d.check === "TANIUM_INCIDENTS_TOKEN"));
+    assert.equal(connector.status().degraded, undefined);
+    assert.equal(connector.status().ready, true);
+    assertEachOnce(w, alerts);
+  } finally {
+    await w.close();
+  }
+});
+
+Deno.test("tanium-incidents saves no look-back progress past a page whose push failed", async () => {
+  const clock = fakeClock("2024-03-01T01:00:00.000Z");
+  const alerts = generateAlerts(50, { start: T0, seed: 29 });
+  const w = await world({ alerts, intels: INTELS, now: clock.now }, {
+    now: clock.now,
+    sleep: clock.sleep,
+  });
+  try {
+    assert.equal(await w.connector().runOnce(), true);
+    const before = storedState(w);
+    clock.advance(6 * HOUR);
+    const late = w.tanium.control.addLateAlerts(10, "2024-03-01T00:00:20.000Z");
+    // Every push of the next run fails (the client's retries included).
+    w.opencti.control.graphql.injectFailure({ field: "stixBundlePush", status: 500, times: -1 });
+    const connector = w.connector();
+    assert.equal(await connector.runOnce(), false);
+    assert.deepEqual(storedState(w), before, "the state did not move");
+    assert.ok(connector.status().degraded);
+    w.opencti.control.graphql.clearFailures();
+    assert.equal(await connector.runOnce(), true);
+    assertEachOnce(w, [...alerts, ...late]);
   } finally {
     await w.close();
   }
