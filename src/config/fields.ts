@@ -396,6 +396,16 @@ export const FIELDS = {
     default: "`500`",
     meaning: "Alerts per request (1-500).",
   }),
+  taniumLookback: taniumField("LOOKBACK", {
+    default: "`P1D`",
+    meaning: "ISO-8601 duration: each run re-reads this far before the newest alert already " +
+      "imported, for alerts that reach Tanium late (an endpoint that was offline). `P0D` = off.",
+  }),
+  taniumMaxBackoff: taniumField("MAX_BACKOFF", {
+    default: "`PT5M`",
+    meaning: "ISO-8601 duration: longest wait between two tries of a run that failed because " +
+      "Tanium or OpenCTI is failing (the position is held; nothing is dropped).",
+  }),
   taniumCron: taniumField("CRON", {
     default: "none",
     meaning: "Deno Deploy cron schedule (five fields, UTC), e.g. `0 * * * *`.",

@@ -767,7 +767,19 @@ function readTanium(context: Context): ConnectorSlice<TaniumIncidentsConfig> {
     }),
     pageSize: reader.read(FIELDS.taniumPageSize, val.integer(1, 500), { default: 500 }),
     cron: reader.read(FIELDS.taniumCron, val.cron()),
+    lookback: reader.read(FIELDS.taniumLookback, val.duration()),
+    maxBackoff: reader.read(FIELDS.taniumMaxBackoff, val.duration()),
   };
+  if (values.lookback !== undefined && values.lookback.ms < 0) {
+    reader.problem(
+      `${reader.label(FIELDS.taniumLookback)}: expected a duration of 0 or more, e.g. "P1D"`,
+    );
+  }
+  if (values.maxBackoff !== undefined && values.maxBackoff.ms <= 0) {
+    reader.problem(
+      `${reader.label(FIELDS.taniumMaxBackoff)}: expected a duration longer than 0, e.g. "PT5M"`,
+    );
+  }
   if (values.intelSourceNames?.length === 0) {
     reader.problem(
       `${reader.label(FIELDS.taniumIntelSourceNames)}: expected at least one source name`,
@@ -796,6 +808,8 @@ function readTanium(context: Context): ConnectorSlice<TaniumIncidentsConfig> {
         intelSourceNames: must(values.intelSourceNames),
         pageSize: must(values.pageSize),
         ...opt("cron", values.cron),
+        ...opt("lookbackMs", values.lookback?.ms),
+        ...opt("maxBackoffMs", values.maxBackoff?.ms),
       };
     },
   };

@@ -249,6 +249,10 @@ export interface TaniumIncidentsConfig {
   pageSize: number;
   /** Deno Deploy cron schedule (5 fields). */
   cron?: string;
+  /** Look-back window for late alerts in ms (`TANIUM_INCIDENTS_LOOKBACK`); unset = P1D. */
+  lookbackMs?: number;
+  /** Longest wait between tries of a failing run in ms (`TANIUM_INCIDENTS_MAX_BACKOFF`); unset = PT5M. */
+  maxBackoffMs?: number;
 }
 
 /** The HTTP server (`SERVER_*`). */

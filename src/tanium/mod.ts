@@ -17,6 +17,7 @@ export * from "./client.ts";
 export * from "./converter.ts";
 export * from "./connector.ts";
 export * from "./cursor.ts";
+export * from "./seen.ts";
 export {
   type AlertDetails,
   type AlertFile,
@@ -79,6 +80,8 @@ export async function createTaniumIncidents(
     periodMs: base.periodMs,
     runAndTerminate: base.runAndTerminate,
     queueThresholdMb: base.queueThresholdMb,
+    ...(config.lookbackMs !== undefined ? { lookbackMs: config.lookbackMs } : {}),
+    ...(config.maxBackoffMs !== undefined ? { maxBackoffMs: config.maxBackoffMs } : {}),
     ...(options.metrics ? { metrics: options.metrics } : {}),
     ...(options.now ? { now: options.now } : {}),
     ...(options.sleep ? { sleep: options.sleep } : {}),

@@ -269,6 +269,8 @@ const ROWS: Row[] = [
   ],
   ["TANIUM_INCIDENTS_PAGE_SIZE", "200", "tanium", (c) => T(c).pageSize, 200],
   ["TANIUM_INCIDENTS_CRON", "0 * * * *", "tanium", (c) => T(c).cron, "0 * * * *"],
+  ["TANIUM_INCIDENTS_LOOKBACK", "PT6H", "tanium", (c) => T(c).lookbackMs, 21_600_000],
+  ["TANIUM_INCIDENTS_MAX_BACKOFF", "PT1M", "tanium", (c) => T(c).maxBackoffMs, 60_000],
   [
     "OPENCTI_CA_FILE",
     "/etc/ssl/opencti.pem",
