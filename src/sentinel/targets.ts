@@ -1,5 +1,5 @@
 /** Builds the configured Microsoft target and its token provider from the `sentinel` config slice. */
-import type { SentinelConfig } from "../config/types.ts";
+import type { SentinelSettings as SentinelConfig } from "./settings.ts";
 import { DefenderTarget } from "../microsoft/defender.ts";
 import type { DefenderAction } from "../microsoft/defender_mapping.ts";
 import { GraphTarget } from "../microsoft/graph.ts";

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { TaniumIncidentsConfig } from "../config/types.ts";
+import type { TaniumIncidentsSettings as TaniumIncidentsConfig } from "./settings.ts";
 import type { Now, Sleep } from "../runtime/clock.ts";
 import { type Fetch, tlsFetch } from "../runtime/http.ts";
 import { getLogger } from "../log.ts";
