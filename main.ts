@@ -8,11 +8,13 @@ import { type CliOptions, parseArgs, USAGE, UsageError } from "./src/cli.ts";
 import { runService } from "./src/app.ts";
 import {
   ConfigError,
+  CONNECTOR_SETTINGS,
   loadConfig,
   type LoadedConfig,
   printableConfig,
   secretValues,
 } from "./src/config/mod.ts";
+import { configSchema } from "./src/config/schema.ts";
 import { runDemo } from "./src/demo/mod.ts";
 import { isDeploy, registerDeployCrons } from "./src/deploy.ts";
 import { healthcheck } from "./src/healthcheck.ts";
@@ -36,6 +38,16 @@ async function main(args: readonly string[]): Promise<number> {
   }
   if (cli.healthcheck !== undefined) {
     return await healthcheck(cli.healthcheck === true ? undefined : cli.healthcheck);
+  }
+  if (cli.printConfigSchema !== undefined) {
+    const name = cli.printConfigSchema === true ? undefined : cli.printConfigSchema;
+    if (name !== undefined && !CONNECTOR_SETTINGS.some((c) => c.name === name)) {
+      const names = CONNECTOR_SETTINGS.map((c) => c.name).join(" or ");
+      console.error(`octi-connectors: --print-config-schema takes ${names}, not "${name}"`);
+      return 2;
+    }
+    console.log(JSON.stringify(configSchema(CONNECTOR_SETTINGS, name), null, 2));
+    return 0;
   }
   if (cli.demo) {
     return await runDemo({
