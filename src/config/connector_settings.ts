@@ -1,7 +1,7 @@
 /** What a connector declares about its configuration, for the generic loader and generators. */
 import type { ConnectorPrefix, ReadContext } from "./common_settings.ts";
 import type { AnyOption, FieldSpec } from "./option.ts";
-import type { ConnectorName } from "./types.ts";
+import type { BaseConnectorConfig, ConnectorName } from "./types.ts";
 
 /** A connector's settings as read, finished once the whole configuration has no problem. */
 export interface PendingSettings<S> {
@@ -31,6 +31,8 @@ export interface ConnectorSettings<S> {
   howToEnable: string;
   /** Reads and validates its options (cross-option rules included). */
   read(context: ReadContext): PendingSettings<S>;
+  /** Its base connector options within its settings. */
+  connectorOf(settings: S): BaseConnectorConfig;
   /** Secret values in its settings (for the log redactor). */
   secrets(settings: S): string[];
 }

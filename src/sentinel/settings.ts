@@ -605,5 +605,6 @@ export const sentinelSettings: ConnectorSettings<SentinelSettings> = {
   ],
   howToEnable: "TENANT_ID and CLIENT_ID (plus a credential) for sentinel",
   read,
+  connectorOf: (settings) => settings.connector,
   secrets: (s) => s.credential.kind === "secret" ? [s.credential.clientSecret] : [],
 };

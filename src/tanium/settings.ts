@@ -201,5 +201,6 @@ export const taniumIncidentsSettings: ConnectorSettings<TaniumIncidentsSettings>
   enabledBy: [TANIUM_OPTIONS.url],
   howToEnable: "TANIUM_INCIDENTS_URL (plus TANIUM_INCIDENTS_TOKEN) for tanium-incidents",
   read,
+  connectorOf: (settings) => settings.connector,
   secrets: (t) => [t.token],
 };
