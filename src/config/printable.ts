@@ -1,4 +1,5 @@
 /** The configuration as it may be shown: secrets listed for the redactor, or replaced. */
+import { CONNECTOR_SETTINGS, settingsOf } from "./load.ts";
 import type { Config } from "./types.ts";
 
 /** What replaces a secret in printed configuration. */
@@ -6,14 +7,14 @@ export const REDACTED = "[REDACTED]";
 
 /** The configured secret values (tokens, client secret), for the log redactor. */
 export function secretValues(config: Config): string[] {
+  // The common secrets (OPENCTI_TOKEN, SERVER_ADMIN_TOKEN), then each connector's own.
   const values = [
     config.opencti.token,
-    config.sentinel?.credential.kind === "secret" ? config.sentinel.credential.clientSecret : "",
-    config.sentinel?.credential.kind === "managed_identity"
-      ? config.sentinel.credential.identityHeader ?? ""
-      : "",
-    config.taniumIncidents?.token ?? "",
     config.server.adminToken ?? "",
+    ...CONNECTOR_SETTINGS.flatMap((c) => {
+      const settings = settingsOf(config, c.name);
+      return settings === undefined ? [] : c.secrets(settings);
+    }),
   ];
   return [...new Set(values.filter((value) => value !== ""))];
 }

@@ -1,5 +1,5 @@
 /** Builds the configured Microsoft target and its token provider from the `sentinel` config slice. */
-import type { SentinelConfig } from "../config/types.ts";
+import type { SentinelSettings as SentinelConfig } from "./settings.ts";
 import { getLogger, type Logger } from "../log.ts";
 import { ManagedIdentityTokenSource } from "../microsoft/managed_identity.ts";
 import { DefenderTarget } from "../microsoft/defender.ts";

@@ -1,0 +1,60 @@
+/**
+ * The `sentinel` stream connector: OpenCTI indicators (live stream) → Microsoft Graph
+ * tiIndicators, the Sentinel STIX objects upload API, or Defender for Endpoint indicators.
+ *
+ * @module
+ */
+import type { ConnectorModule } from "../runtime/registry.ts";
+import { SentinelConnector } from "./connector.ts";
+import { type SentinelSettings, sentinelSettings } from "./settings.ts";
+import { createTarget, createTokenProvider } from "./targets.ts";
+
+export { sentinelSettings } from "./settings.ts";
+export type { SentinelSettings } from "./settings.ts";
+
+/** Deno Deploy schedule of the sentinel catch-up: every minute (each run stops within its 50 s budget). */
+export const SENTINEL_SCHEDULE = "* * * * *";
+
+/** The sentinel connector as the registry hosts it. */
+export const sentinel: ConnectorModule<SentinelSettings> = {
+  name: "sentinel",
+  settings: sentinelSettings,
+  cronSchedule: () => SENTINEL_SCHEDULE,
+  async create(s, deps) {
+    const time = {
+      ...(deps.now === undefined ? {} : { now: deps.now }),
+      ...(deps.sleep === undefined ? {} : { sleep: deps.sleep }),
+    };
+    const remote = { ...time, ...(deps.fetch === undefined ? {} : { fetch: deps.fetch }) };
+    const tokens = await createTokenProvider(s, remote);
+    const target = createTarget(s, tokens, remote);
+    const live = s.connector.liveStream;
+    return new SentinelConnector({
+      url: deps.opencti.url,
+      token: deps.opencti.token,
+      client: deps.opencti.client(),
+      connector: {
+        id: s.connector.id,
+        name: s.connector.name,
+        scope: s.connector.scope,
+        queueThresholdMb: s.connector.queueThresholdMb,
+        runAndTerminate: s.connector.runAndTerminate,
+      },
+      stream: {
+        streamId: live.id,
+        listenDelete: live.listenDelete,
+        noDependencies: live.noDependencies,
+        withInferences: live.withInferences,
+        ...(live.startTimestamp === undefined ? {} : { startTimestamp: live.startTimestamp }),
+        ...(live.recoverIsoDate === undefined ? {} : { recoverIsoDate: live.recoverIsoDate }),
+      },
+      target,
+      batchSize: s.batchSize,
+      batchTimeoutMs: s.batchTimeoutMs,
+      writeBack: s.writeBack,
+      fetch: deps.opencti.fetch,
+      ...(deps.metrics === undefined ? {} : { metrics: deps.metrics }),
+      ...time,
+    });
+  },
+};
