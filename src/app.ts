@@ -22,6 +22,11 @@ export interface AppDeps {
   sleep?: Sleep;
   /** The metrics registry. @default a new one */
   metrics?: Metrics;
+  /**
+   * The host has no writable disk (Deno Deploy): a file option left unset keeps its data in memory.
+   * @default false
+   */
+  diskless?: boolean;
 }
 
 /**
@@ -78,6 +83,7 @@ export async function buildConnectors(config: Config, deps: AppDeps = {}): Promi
         opencti,
         ...opt("fetch", deps.fetch),
         ...opt("metrics", deps.metrics),
+        ...opt("diskless", deps.diskless),
         ...time,
       }),
     );
@@ -126,6 +132,9 @@ export async function runService(config: Config, options: ServiceOptions = {}): 
     isShuttingDown: () => shuttingDown,
     adminToken: config.server.adminToken,
     runNow: (name) => supervisor.runNow(name),
+    deadLetters: (name) => connectors.find((c) => c.name === name)?.deadLetters?.(),
+    replayDeadLetters: (name) =>
+      connectors.find((c) => c.name === name)?.replayDeadLetters?.(stop.signal),
   });
   const server = serve(app, {
     hostname: config.server.host,

@@ -110,7 +110,8 @@ export function registerDeployCrons(options: DeployOptions = {}): DeployHandle {
     for (const job of jobs) {
       logger.info("Registered the {name} cron: {schedule}", { ...job });
     }
-    connectors = await buildConnectors(config, { ...options.deps, metrics });
+    // No writable disk on Deploy: the dead letters stay in memory unless a file is configured.
+    connectors = await buildConnectors(config, { diskless: true, ...options.deps, metrics });
     return connectors;
   })();
   const passes = new PassRunner({ kind: "Cron run", metrics, logger });
@@ -148,6 +149,9 @@ export function registerDeployCrons(options: DeployOptions = {}): DeployHandle {
         void run(name).catch(() => {});
         return Promise.resolve(true);
       },
+      deadLetters: (name) => connectors.find((c) => c.name === name)?.deadLetters?.(),
+      replayDeadLetters: (name) =>
+        connectors.find((c) => c.name === name)?.replayDeadLetters?.(stop.signal),
     });
     server = serve(app, {
       hostname: config.server.host,

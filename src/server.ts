@@ -3,7 +3,7 @@ import { Hono } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { getLogger, type Logger } from "./log.ts";
 import { PROMETHEUS_CONTENT_TYPE } from "./metrics.ts";
-import type { ConnectorStatus } from "./runtime/connector.ts";
+import type { ConnectorStatus, DeadLetterView } from "./runtime/connector.ts";
 
 /** An error that becomes an HTTP response with its status and a JSON body `{"error": message}`. */
 export class HttpStatusError extends Error {
@@ -46,6 +46,16 @@ export interface AppOptions {
    * started and false when a run is already in progress. @default every name is unknown
    */
   runNow?: (name: string) => Promise<boolean> | undefined;
+  /**
+   * The dead letters of a connector (`GET /connectors/:name/dead-letters`, admin token):
+   * undefined when no enabled connector of that name keeps any. @default none
+   */
+  deadLetters?: (name: string) => DeadLetterView | undefined;
+  /**
+   * Replays a connector's dead letters (`POST /connectors/:name/dead-letters/replay`, admin
+   * token): undefined when no enabled connector of that name keeps any. @default none
+   */
+  replayDeadLetters?: (name: string) => Promise<object> | undefined;
   /** The logger. @default getLogger("server") */
   logger?: Logger;
 }
@@ -58,6 +68,8 @@ export function createApp(options: AppOptions): Hono {
     isShuttingDown = () => false,
     adminToken,
     runNow = () => undefined,
+    deadLetters = () => undefined,
+    replayDeadLetters = () => undefined,
     logger = getLogger("server"),
   } = options;
   const app = new Hono();
@@ -92,13 +104,37 @@ export function createApp(options: AppOptions): Hono {
 
   if (adminToken !== undefined && adminToken !== "") {
     const expected = sha256(adminToken);
-    app.post("/connectors/:name/run", async (c) => {
-      const given = bearerToken(c.req.header("authorization"));
+    const authorize = async (header: string | undefined) => {
+      const given = bearerToken(header);
       if (given === undefined || !constantTimeEqual(await sha256(given), await expected)) {
         throw new HttpStatusError(401, "Send the admin token as 'Authorization: Bearer <token>'", {
           headers: { "www-authenticate": 'Bearer realm="octi-connectors"' },
         });
       }
+    };
+    app.get("/connectors/:name/dead-letters", async (c) => {
+      await authorize(c.req.header("authorization"));
+      const name = c.req.param("name");
+      const list = deadLetters(name);
+      if (list === undefined) {
+        throw new HttpStatusError(404, `No enabled connector named "${name}" keeps dead letters`);
+      }
+      return json({ connector: name, count: list.entries.length, ...list });
+    });
+    app.post("/connectors/:name/dead-letters/replay", async (c) => {
+      await authorize(c.req.header("authorization"));
+      const name = c.req.param("name");
+      if (isShuttingDown()) throw new HttpStatusError(503, "The program is shutting down");
+      const replay = replayDeadLetters(name);
+      if (replay === undefined) {
+        throw new HttpStatusError(404, `No enabled connector named "${name}" keeps dead letters`);
+      }
+      const report = await replay;
+      logger.info("Dead letters of {name} replayed through the API", { name, ...report });
+      return json({ connector: name, ...report });
+    });
+    app.post("/connectors/:name/run", async (c) => {
+      await authorize(c.req.header("authorization"));
       const name = c.req.param("name");
       if (isShuttingDown()) throw new HttpStatusError(503, "The program is shutting down");
       const started = runNow(name);

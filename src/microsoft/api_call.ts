@@ -12,6 +12,7 @@ import { HttpError } from "../runtime/errors.ts";
 import { type Fetch, type HttpResponse, request } from "../runtime/http.ts";
 import type { RateLimiter } from "../runtime/rate_limiter.ts";
 import { backoffDelay, isRetryable, parseRetryAfter } from "../runtime/retry.ts";
+import type { FailureScope } from "../sentinel/target.ts";
 import type { TokenSource } from "./token_source.ts";
 
 /** One logical request: sent again on 401 (once), 429, retryable statuses and network errors. */
@@ -199,6 +200,34 @@ export function retryableError(error: unknown): boolean {
     return error.retryable;
   }
   return true;
+}
+
+/**
+ * The scope of a target answer with this status, for a request that carried `items` items
+ * (issue 11): 401/403 (after the one token refresh), 404 (a wrong URL or workspace), 408, 429 and
+ * 5xx are systemic; any other 4xx is item-level when the request carried one item (and no
+ * composite lookup), else request-level.
+ */
+export function statusScope(status: number, items: number): FailureScope {
+  if (status === 0 || status === 401 || status === 403 || status === 404) return "systemic";
+  if (status === 408 || status === 429 || status >= 500 || status < 400) return "systemic";
+  return items <= 1 ? "item" : "request";
+}
+
+/**
+ * The scope of a failed call (see {@linkcode statusScope}): an HTTP error by its status, an error
+ * that is final by its own `retryable: false` (a payload problem) by the number of items, and
+ * everything else (network, timeout, token, invalid answer) systemic.
+ */
+export function errorScope(error: unknown, items: number): FailureScope {
+  if (error instanceof HttpError) return statusScope(error.status, items);
+  if (
+    error instanceof Error && "status" in error && typeof error.status === "number" &&
+    error.status > 0 && error.name !== "TokenError"
+  ) {
+    return statusScope(error.status, items);
+  }
+  return "systemic";
 }
 
 /** True when both URLs parse and share scheme, host and port (a `nextLink` must not leave the API). */

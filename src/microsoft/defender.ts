@@ -15,6 +15,8 @@ import { excerpt, httpError, type HttpResponse } from "../runtime/http.ts";
 import { RateLimiter } from "../runtime/rate_limiter.ts";
 import type { Observable } from "../stix/types.ts";
 import {
+  failed,
+  type FailureScope,
   type ItemResult,
   missingResult,
   type SyncTarget,
@@ -26,9 +28,9 @@ import {
   apiCallDeps,
   type ApiClientOptions,
   callApi,
-  retryableError,
+  errorScope,
   sameOrigin,
-  statusRetryable,
+  statusScope,
 } from "./api_call.ts";
 import { filterQuery, odataEq } from "./odata.ts";
 import type { TokenSource } from "./token_source.ts";
@@ -72,7 +74,7 @@ export interface DefenderTargetOptions
   logger?: Logger;
 }
 
-type RecordOutcome = { ok: true } | { ok: false; reason: string; retryable: boolean };
+type RecordOutcome = { ok: true } | { ok: false; reason: string; scope: FailureScope };
 
 /** Reason given for creations refused while the tenant cap is reached. */
 export const CAP_REACHED_REASON =
@@ -161,7 +163,7 @@ export class DefenderTarget implements SyncTarget {
   async upsert(items: TargetIndicator[], signal?: AbortSignal): Promise<ItemResult[]> {
     const results = new Map<string, ItemResult>();
     /** For each item still in play, the keys of its records and the failures seen so far. */
-    const pending = new Map<string, { keys: string[]; failures: string[]; retry: boolean }>();
+    const pending = new Map<string, { keys: string[]; failures: string[]; scope: FailureScope }>();
     const records = new Map<string, DefenderIndicator>();
     const now = this.#now();
     for (const item of items) {
@@ -180,7 +182,7 @@ export class DefenderTarget implements SyncTarget {
           ? `Nothing Defender can take: ${[...new Set(reasons)].join("; ")}`
           : "The indicator has no observable";
         pending.delete(item.id);
-        results.set(item.id, { id: item.id, ok: false, reason, retryable: false });
+        results.set(item.id, failed(item.id, reason, "unsupported"));
         continue;
       }
       const keys: string[] = [];
@@ -190,23 +192,23 @@ export class DefenderTarget implements SyncTarget {
         records.set(key, record);
       }
       results.delete(item.id);
-      pending.set(item.id, { keys, failures: [], retry: false });
+      pending.set(item.id, { keys, failures: [], scope: "item" });
     }
 
-    const failedKeys = new Map<string, { reason: string; retryable: boolean }>();
+    const failedKeys = new Map<string, { reason: string; scope: FailureScope }>();
     let toSend = [...records.entries()];
     if (this.#capReached) {
       try {
         const existing = await this.#knownKeys(signal);
         toSend = toSend.filter(([key]) => {
           if (existing.has(key)) return true;
-          failedKeys.set(key, { reason: CAP_REACHED_REASON, retryable: false });
+          failedKeys.set(key, { reason: CAP_REACHED_REASON, scope: "item" });
           return false;
         });
       } catch (error) {
         if (signal?.aborted) throw error;
         const reason = this.#note(error, "Defender list");
-        for (const [key] of toSend) failedKeys.set(key, { reason, retryable: true });
+        for (const [key] of toSend) failedKeys.set(key, { reason, scope: "systemic" });
         toSend = [];
       }
     }
@@ -217,9 +219,9 @@ export class DefenderTarget implements SyncTarget {
       chunk.forEach(([key], index) => {
         const outcome = outcomes[index];
         if (outcome === undefined) {
-          failedKeys.set(key, { reason: "Defender returned no result for it", retryable: true });
+          failedKeys.set(key, { reason: "Defender returned no result for it", scope: "systemic" });
         } else if (!outcome.ok) {
-          failedKeys.set(key, { reason: outcome.reason, retryable: outcome.retryable });
+          failedKeys.set(key, { reason: outcome.reason, scope: outcome.scope });
         } else {
           this.#existing?.add(key);
         }
@@ -231,16 +233,13 @@ export class DefenderTarget implements SyncTarget {
         const failure = failedKeys.get(key);
         if (!failure) continue;
         state.failures.push(`${key.split("|").slice(1).join("|")}: ${failure.reason}`);
-        state.retry ||= failure.retryable;
+        state.scope = widerScope(state.scope, failure.scope);
       }
       results.set(
         id,
-        state.failures.length === 0 ? { id, ok: true } : {
-          id,
-          ok: false,
-          reason: state.failures.join("; "),
-          retryable: state.retry,
-        },
+        state.failures.length === 0
+          ? { id, ok: true }
+          : failed(id, state.failures.join("; "), state.scope, DEFENDER_CHECK),
       );
     }
     return items.map((item) => results.get(item.id) ?? missingResult(item.id));
@@ -276,17 +275,20 @@ export class DefenderTarget implements SyncTarget {
         idsOf.set(item.id, ids);
       } catch (error) {
         if (signal?.aborted) throw error;
-        results.set(item.id, {
-          id: item.id,
-          ok: false,
-          reason: this.#note(error, "Defender lookup"),
-          retryable: retryableError(error),
-        });
+        results.set(
+          item.id,
+          failed(
+            item.id,
+            this.#note(error, "Defender lookup"),
+            errorScope(error, 1),
+            DEFENDER_CHECK,
+          ),
+        );
       }
     }
 
     const allIds = [...new Set([...idsOf.values()].flatMap((ids) => [...ids]))];
-    const failedIds = new Map<string, { reason: string; retryable: boolean }>();
+    const failedIds = new Map<string, { reason: string; scope: FailureScope }>();
     for (let start = 0; start < allIds.length; start += DEFENDER_MAX_BATCH_DELETE) {
       const chunk = allIds.slice(start, start + DEFENDER_MAX_BATCH_DELETE);
       for (const [id, failure] of await this.#deleteChunk(chunk, signal)) {
@@ -311,12 +313,12 @@ export class DefenderTarget implements SyncTarget {
       const failures = [...ids].map((x) => failedIds.get(x)).filter((f) => f !== undefined);
       results.set(
         id,
-        failures.length === 0 ? { id, ok: true } : {
+        failures.length === 0 ? { id, ok: true } : failed(
           id,
-          ok: false,
-          reason: failures.map((f) => f.reason).join("; "),
-          retryable: failures.some((f) => f.retryable),
-        },
+          failures.map((f) => f.reason).join("; "),
+          failures.reduce<FailureScope>((scope, f) => widerScope(scope, f.scope), "item"),
+          DEFENDER_CHECK,
+        ),
       );
     }
     return items.map((item) => results.get(item.id) ?? missingResult(item.id));
@@ -338,8 +340,9 @@ export class DefenderTarget implements SyncTarget {
     chunk: DefenderIndicator[],
     signal?: AbortSignal,
   ): Promise<RecordOutcome[]> {
-    const fail = (reason: string, retryable: boolean): RecordOutcome[] =>
-      chunk.map(() => ({ ok: false, reason, retryable }));
+    const fail = (reason: string, scope: FailureScope): RecordOutcome[] =>
+      chunk.map(() => ({ ok: false, reason, scope }));
+    const owners = new Set(chunk.map((record) => record.externalID)).size;
     let response: HttpResponse;
     try {
       response = await callApi({
@@ -352,12 +355,12 @@ export class DefenderTarget implements SyncTarget {
       }, this.#api);
     } catch (error) {
       if (signal?.aborted) throw error;
-      return fail(this.#note(error, "Defender import"), retryableError(error));
+      return fail(this.#note(error, "Defender import"), errorScope(error, owners));
     }
     if (response.status !== 200) {
       const error = httpError(response, "Defender import");
       if (isTenantCapMessage(response.text)) this.#reachCap(response.text);
-      return fail(this.#note(error, "Defender import"), statusRetryable(response.status));
+      return fail(this.#note(error, "Defender import"), statusScope(response.status, owners));
     }
     const outcomes = parseImportAnswer(response.text);
     if (!outcomes) {
@@ -366,35 +369,35 @@ export class DefenderTarget implements SyncTarget {
           new Error(`Defender import answered an unreadable body: ${excerpt(response.text)}`),
           "Defender import",
         ),
-        true,
+        "systemic",
       );
     }
     const byValue = new Map<string, (typeof outcomes)[number]>();
     for (const outcome of outcomes) {
       if (outcome.indicator !== undefined) byValue.set(outcome.indicator.toLowerCase(), outcome);
     }
-    let failed = 0;
+    let refused = 0;
     const results = chunk.map((record, index): RecordOutcome => {
       const outcome = outcomes.length === chunk.length
         ? outcomes[index]
         : byValue.get(record.indicatorValue.toLowerCase());
       if (!outcome) {
-        failed++;
+        refused++;
         return {
           ok: false as const,
           reason: "Defender returned no result for it",
-          retryable: true,
+          scope: "systemic",
         };
       }
       if (!outcome.isFailed) return { ok: true as const };
-      failed++;
+      refused++;
       const reason = outcome.failureReason ?? "Defender refused it";
       if (isTenantCapMessage(reason)) {
         this.#reachCap(reason);
         return {
           ok: false as const,
           reason: `${CAP_REACHED_REASON} (${reason})`,
-          retryable: false,
+          scope: "item",
         };
       }
       this.#log.warn("Defender refused {value}: {reason}", {
@@ -402,13 +405,13 @@ export class DefenderTarget implements SyncTarget {
         externalID: record.externalID,
         reason,
       });
-      return { ok: false as const, reason: `Defender refused it: ${reason}`, retryable: false };
+      return { ok: false as const, reason: `Defender refused it: ${reason}`, scope: "item" };
     });
-    this.#counters.imported += chunk.length - failed;
-    this.#counters.rejected += failed;
+    this.#counters.imported += chunk.length - refused;
+    this.#counters.rejected += refused;
     this.#log.info("Imported {count} Defender indicators, {failed} refused", {
-      count: chunk.length - failed,
-      failed,
+      count: chunk.length - refused,
+      failed: refused,
     });
     return results;
   }
@@ -417,8 +420,8 @@ export class DefenderTarget implements SyncTarget {
   async #deleteChunk(
     ids: string[],
     signal?: AbortSignal,
-  ): Promise<Map<string, { reason: string; retryable: boolean }>> {
-    const failed = new Map<string, { reason: string; retryable: boolean }>();
+  ): Promise<Map<string, { reason: string; scope: FailureScope }>> {
+    const failures = new Map<string, { reason: string; scope: FailureScope }>();
     try {
       const response = await callApi({
         method: "POST",
@@ -428,7 +431,7 @@ export class DefenderTarget implements SyncTarget {
         what: "Defender BatchDelete",
         signal,
       }, this.#api);
-      if (response.status >= 200 && response.status < 300) return failed;
+      if (response.status >= 200 && response.status < 300) return failures;
       if (response.status !== 404) throw httpError(response, "Defender BatchDelete");
       // One of the ids is already gone: delete the rest one by one (404 = already gone).
       this.#log.info("BatchDelete answered 404: deleting {count} indicators one by one", {
@@ -447,18 +450,18 @@ export class DefenderTarget implements SyncTarget {
           throw httpError(single, "Defender delete");
         } catch (error) {
           if (signal?.aborted) throw error;
-          failed.set(id, {
+          failures.set(id, {
             reason: this.#note(error, "Defender delete"),
-            retryable: retryableError(error),
+            scope: errorScope(error, 1),
           });
         }
       }
     } catch (error) {
       if (signal?.aborted) throw error;
       const reason = this.#note(error, "Defender BatchDelete");
-      for (const id of ids) failed.set(id, { reason, retryable: retryableError(error) });
+      for (const id of ids) failures.set(id, { reason, scope: errorScope(error, ids.length) });
     }
-    return failed;
+    return failures;
   }
 
   async #findByObservables(
@@ -553,4 +556,15 @@ export class DefenderTarget implements SyncTarget {
     this.#log.error("{what} failed: {error}", { what, error: message });
     return message;
   }
+}
+
+/** What to check when Defender fails systemically. */
+const DEFENDER_CHECK = "on 401, 403 or a token error: TENANT_ID, CLIENT_ID, CLIENT_SECRET (or " +
+  "the certificate), LOGIN_URL and the WindowsDefenderATP permission Ti.ReadWrite (or " +
+  "Ti.ReadWrite.All); otherwise DEFENDER_API_URL, network access to it and Microsoft's service status";
+
+/** The scope that decides for an item with failures of both scopes: systemic, then request, then item. */
+function widerScope(a: FailureScope, b: FailureScope): FailureScope {
+  const order: FailureScope[] = ["systemic", "request", "item", "unsupported"];
+  return order[Math.min(order.indexOf(a), order.indexOf(b))] ?? a;
 }

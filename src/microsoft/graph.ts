@@ -20,7 +20,14 @@ import { type Now, type Sleep, systemNow, systemSleep } from "../runtime/clock.t
 import { NetworkError, TimeoutError } from "../runtime/errors.ts";
 import { excerpt, type Fetch, type HttpResponse } from "../runtime/http.ts";
 import { RateLimiter } from "../runtime/rate_limiter.ts";
-import type { ItemResult, SyncTarget, TargetIndicator, TargetRemoval } from "../sentinel/target.ts";
+import {
+  failed,
+  type FailureScope,
+  type ItemResult,
+  type SyncTarget,
+  type TargetIndicator,
+  type TargetRemoval,
+} from "../sentinel/target.ts";
 import {
   type GraphOptions,
   OBSERVABLE_KEYS,
@@ -29,7 +36,7 @@ import {
   type TiIndicator,
   toTiIndicators,
 } from "./graph_mapping.ts";
-import { type ApiCallDeps, callApi } from "./api_call.ts";
+import { type ApiCallDeps, callApi, statusScope } from "./api_call.ts";
 import { filterQuery, odataEq } from "./odata.ts";
 import { scopeFor } from "./scopes.ts";
 import type { TokenSource } from "./token_source.ts";
@@ -148,8 +155,13 @@ type Existing = Record<string, unknown> & { id: string };
 /** A failure of one indicator. */
 interface Failure {
   reason: string;
-  retryable: boolean;
+  scope: FailureScope;
 }
+
+/** What to check when Graph fails systemically. */
+const GRAPH_CHECK = "on 401, 403 or a token error: TENANT_ID, CLIENT_ID, CLIENT_SECRET (or the " +
+  "certificate), LOGIN_URL and the application permission ThreatIndicators.ReadWrite.OwnedBy; " +
+  "otherwise RESOURCE_URL, network access to it and Microsoft's service status";
 
 /** Fields Azure Sentinel records may change in an update (reference §2.4). */
 const SENTINEL_EDITABLE = [
@@ -185,6 +197,8 @@ export class GraphTarget implements SyncTarget {
   readonly #defender: boolean;
   readonly #counters = { created: 0, updated: 0, deleted: 0, failed: 0, skipped: 0, requests: 0 };
   #lastError: string | undefined;
+  /** Set once Graph refused a composite `$filter` (`or`): lookups are single-clause from then on. */
+  #compositeRefused = false;
 
   /** Builds the client; nothing is sent until the first call. */
   constructor(options: GraphTargetOptions) {
@@ -229,6 +243,7 @@ export class GraphTarget implements SyncTarget {
     return {
       targetProduct: this.#o.mapping.targetProduct,
       ...this.#counters,
+      compositeLookups: !this.#compositeRefused,
       ...(this.#lastError ? { lastError: this.#lastError } : {}),
     };
   }
@@ -254,7 +269,7 @@ export class GraphTarget implements SyncTarget {
           reason: `No observable Graph can take: ${
             skipped.map((s) => `${s.value}: ${s.reason}`).join("; ") || "the indicator has none"
           }`,
-          retryable: false,
+          scope: "unsupported",
         });
       }
     }
@@ -337,7 +352,12 @@ export class GraphTarget implements SyncTarget {
       const failure = failures.get(item.id);
       if (failure) {
         this.#counters.failed++;
-        return { id: item.id, ok: false, ...failure };
+        return failed(
+          item.id,
+          failure.reason,
+          failure.scope,
+          failure.scope === "systemic" ? GRAPH_CHECK : undefined,
+        );
       }
       return { id: item.id, ok: true };
     });
@@ -353,7 +373,7 @@ export class GraphTarget implements SyncTarget {
     signal: AbortSignal | undefined,
   ): Promise<Map<string, Existing[]>> {
     const out = new Map<string, Existing[]>();
-    const chunkSize = this.#o.lookupChunk ?? 10;
+    const chunkSize = this.#compositeRefused ? 1 : this.#o.lookupChunk ?? 10;
     for (const chunk of chunks(items, chunkSize)) {
       const clauses = chunk.map((item) => odataEq("externalId", item.id));
       if (this.#defender) {
@@ -361,12 +381,15 @@ export class GraphTarget implements SyncTarget {
           for (const [field, value] of item.keys) clauses.push(odataEq(field, value));
         }
       }
-      for (const group of chunks([...new Set(clauses)], chunkSize)) {
+      const groupSize = this.#compositeRefused ? 1 : chunkSize;
+      for (const group of chunks([...new Set(clauses)], groupSize)) {
         let records: Existing[];
         try {
-          records = await this.#list(group.join(" or "), signal);
+          records = await this.#listGroup(group, signal);
         } catch (error) {
-          for (const item of chunk) fail(item.id, this.#failureOf(error, "look up"));
+          // One clause for one item: the failure is that item's; else no verdict on any item.
+          const failure = this.#failureOf(error, "look up", group.length > 1 ? 2 : chunk.length);
+          for (const item of chunk) fail(item.id, failure);
           continue;
         }
         for (const item of chunk) {
@@ -385,6 +408,32 @@ export class GraphTarget implements SyncTarget {
       }
     }
     return out;
+  }
+
+  /**
+   * Reads the records matching any of the clauses: one `or` query while Graph takes them (it
+   * documents only `eq` and `and` for tiIndicators, reference §2.7), else one query per clause.
+   * A composite query refused with a 4xx is asked again clause by clause, and remembered.
+   */
+  async #listGroup(group: string[], signal: AbortSignal | undefined): Promise<Existing[]> {
+    if (group.length === 1 || this.#compositeRefused) {
+      const out: Existing[] = [];
+      for (const clause of group) out.push(...await this.#list(clause, signal));
+      return out;
+    }
+    try {
+      return await this.#list(group.join(" or "), signal);
+    } catch (error) {
+      if (!(error instanceof GraphApiError) || statusScope(error.status, 2) !== "request") {
+        throw error;
+      }
+      this.#compositeRefused = true;
+      this.#log.warn(
+        "Graph refused a composite $filter ({status} {code}): looking indicators up one value at a time from now on",
+        { status: error.status, code: error.code },
+      );
+      return this.#listGroup(group, signal);
+    }
   }
 
   /** Reads every page of a `$filter` query. */
@@ -445,7 +494,7 @@ export class GraphTarget implements SyncTarget {
           );
           this.#counters.updated++;
         } catch (error) {
-          fail(u.id, this.#failureOf(error, "update"));
+          fail(u.id, this.#failureOf(error, "update", 1));
         }
       }
       return;
@@ -482,13 +531,14 @@ export class GraphTarget implements SyncTarget {
       );
       value = parseBody(BulkBody, response.text, action).value;
     } catch (error) {
-      for (const w of writes) fail(w.owner, this.#failureOf(error, verb));
+      const failure = this.#failureOf(error, verb, new Set(writes.map((w) => w.owner)).size);
+      for (const w of writes) fail(w.owner, failure);
       return;
     }
     writes.forEach((w, index) => {
       const result = value[index];
       const failure = result === undefined
-        ? { reason: "Graph answered without a result for this record", retryable: true }
+        ? { reason: "Graph answered without a result for this record", scope: "systemic" as const }
         : itemFailure(result.Error, result.id);
       if (failure) {
         this.#logItem(verb, w.owner, failure);
@@ -517,7 +567,7 @@ export class GraphTarget implements SyncTarget {
           );
           this.#counters.deleted++;
         } catch (error) {
-          fail(d.id, this.#failureOf(error, "delete"));
+          fail(d.id, this.#failureOf(error, "delete", 1));
         }
       }
       return;
@@ -562,15 +612,16 @@ export class GraphTarget implements SyncTarget {
       );
       value = parseBody(ResultInfoBody, response.text, action).value;
     } catch (error) {
-      for (const k of keys) fail(k.owner, this.#failureOf(error, "delete"));
+      const failure = this.#failureOf(error, "delete", new Set(keys.map((k) => k.owner)).size);
+      for (const k of keys) fail(k.owner, failure);
       return;
     }
     keys.forEach((k, index) => {
       const result = value[index];
       if (result === undefined) {
-        const failure = {
+        const failure: Failure = {
           reason: `Graph answered ${action} without a result for ${k.key}`,
-          retryable: true,
+          scope: "systemic",
         };
         this.#logItem("delete", k.owner, failure);
         fail(k.owner, failure);
@@ -583,12 +634,12 @@ export class GraphTarget implements SyncTarget {
         this.#counters.deleted++;
         return;
       }
-      const failure = {
+      const failure: Failure = {
         reason: `Graph could not delete ${k.key}: ${result?.subCode ?? code} ${
           result?.message ?? ""
         }`
           .trim(),
-        retryable: code === 429 || code >= 500,
+        scope: code === 429 || code >= 500 ? "systemic" : "item",
       };
       this.#logItem("delete", k.owner, failure);
       fail(k.owner, failure);
@@ -668,14 +719,20 @@ export class GraphTarget implements SyncTarget {
     });
   }
 
-  #failureOf(error: unknown, what: string): Failure {
+  /** The failure of a call that carried `items` indicators (see {@linkcode statusScope}). */
+  #failureOf(error: unknown, what: string, items: number): Failure {
     if (error instanceof GraphApiError) {
-      return { reason: error.message, retryable: error.retryable };
+      return {
+        reason: error.message,
+        scope: error.retryable || error.status === 0
+          ? "systemic"
+          : statusScope(error.status, items),
+      };
     }
     if (signalAbort(error)) throw error;
     const message = error instanceof Error ? error.message : String(error);
     this.#lastError = message;
-    return { reason: `Cannot ${what} on Graph: ${message}`, retryable: true };
+    return { reason: `Cannot ${what} on Graph: ${message}`, scope: "systemic" };
   }
 
   #logItem(what: string, id: string, failure: Failure): void {
@@ -684,7 +741,7 @@ export class GraphTarget implements SyncTarget {
       what,
       id,
       reason: failure.reason,
-      retryable: failure.retryable,
+      scope: failure.scope,
     });
   }
 }
@@ -752,7 +809,9 @@ function describeFailure(
 /** The failure carried by a bulk result item, if any (a success has an `id` and no `Error`). */
 function itemFailure(error: unknown, id: string | undefined): Failure | undefined {
   if (error === undefined || error === null) {
-    return id ? undefined : { reason: "Graph returned the record without an id", retryable: true };
+    return id
+      ? undefined
+      : { reason: "Graph returned the record without an id", scope: "systemic" };
   }
   let code = "Unknown";
   let message = typeof error === "string" ? error : JSON.stringify(error);
@@ -765,8 +824,13 @@ function itemFailure(error: unknown, id: string | undefined): Failure | undefine
   } catch {
     // not JSON: keep the text
   }
-  const retryable = !/invalid|badrequest|notsupported|missing/i.test(code);
-  return { reason: `Graph rejected the record: ${code}: ${excerpt(message)}`, retryable };
+  // A per-item error is that item's own, unless it names a passing condition (throttling, outage).
+  const scope: FailureScope = /invalid|badrequest|notsupported|missing/i.test(code)
+    ? "item"
+    : /throttl|toomany|unavailable|timeout|internal|serviceerror/i.test(code)
+    ? "systemic"
+    : "item";
+  return { reason: `Graph rejected the record: ${code}: ${excerpt(message)}`, scope };
 }
 
 function parseBody<T extends v.GenericSchema>(

@@ -13,6 +13,8 @@ import { excerpt, httpError, type HttpResponse } from "../runtime/http.ts";
 import { RateLimiter } from "../runtime/rate_limiter.ts";
 import type { StixObject } from "../stix/types.ts";
 import {
+  failed,
+  type FailureScope,
   type ItemResult,
   missingResult,
   type SyncTarget,
@@ -24,9 +26,9 @@ import {
   apiCallDeps,
   type ApiClientOptions,
   callApi,
-  retryableError,
+  errorScope,
   sameOrigin,
-  statusRetryable,
+  statusScope,
 } from "./api_call.ts";
 import type { TokenSource } from "./token_source.ts";
 import {
@@ -197,7 +199,7 @@ export class SentinelTarget implements SyncTarget {
         results.delete(item.id);
       } else {
         toUpload.delete(item.id);
-        results.set(item.id, { id: item.id, ok: false, reason: mapped.reason, retryable: false });
+        results.set(item.id, failed(item.id, mapped.reason, "unsupported"));
         this.#log.warn("Skipped indicator {id}: {reason}", { id: item.id, reason: mapped.reason });
       }
     }
@@ -237,8 +239,8 @@ export class SentinelTarget implements SyncTarget {
   async #uploadChunk(chunk: StixObject[], signal?: AbortSignal): Promise<ItemResult[]> {
     const url = `${this.#o.apiUrl}/workspaces/${encodeURIComponent(this.#o.workspaceId)}/` +
       `${this.#o.uploadPath}?api-version=${encodeURIComponent(this.#o.uploadApiVersion)}`;
-    const fail = (reason: string, retryable: boolean): ItemResult[] =>
-      chunk.map((object) => ({ id: object.id, ok: false, reason, retryable }));
+    const fail = (reason: string, scope: FailureScope, check?: string): ItemResult[] =>
+      chunk.map((object) => failed(object.id, reason, scope, check));
     let response: HttpResponse;
     try {
       response = await callApi({
@@ -251,7 +253,7 @@ export class SentinelTarget implements SyncTarget {
       }, this.#api);
     } catch (error) {
       if (signal?.aborted) throw error;
-      return fail(this.#note(error), retryableError(error));
+      return fail(this.#note(error), errorScope(error, chunk.length), SENTINEL_CHECK);
     }
     const errors = parseUploadErrors(response.text);
     if (response.status === 200) {
@@ -267,19 +269,16 @@ export class SentinelTarget implements SyncTarget {
       }
       const results = chunk.map((object, index): ItemResult => {
         const reason = rejected.get(index);
-        return reason === undefined ? { id: object.id, ok: true } : {
-          id: object.id,
-          ok: false,
-          reason: `Sentinel rejected it: ${reason}`,
-          retryable: false,
-        };
+        return reason === undefined
+          ? { id: object.id, ok: true }
+          : failed(object.id, `Sentinel rejected it: ${reason}`, "item");
       });
-      const failed = results.filter((r) => !r.ok).length;
-      this.#counters.uploaded += chunk.length - failed;
-      this.#counters.rejected += failed;
+      const rejectedCount = results.filter((r) => !r.ok).length;
+      this.#counters.uploaded += chunk.length - rejectedCount;
+      this.#counters.rejected += rejectedCount;
       this.#log.info("Uploaded {count} indicators to Sentinel, {failed} rejected", {
-        count: chunk.length - failed,
-        failed,
+        count: chunk.length - rejectedCount,
+        failed: rejectedCount,
       });
       for (const result of results) {
         if (!result.ok) {
@@ -295,28 +294,33 @@ export class SentinelTarget implements SyncTarget {
       // Nothing was valid: Sentinel names each record's problem.
       this.#counters.rejected += chunk.length;
       const byIndex = new Map(errors.map((e) => [e.recordIndex, e.errorMessages.join("; ")]));
-      return chunk.map((object, index) => ({
-        id: object.id,
-        ok: false,
-        reason: `Sentinel rejected it: ${byIndex.get(index) ?? excerpt(response.text)}`,
-        retryable: false,
-      }));
+      // A record Sentinel names is proven bad; one it does not name is only part of a bad request.
+      return chunk.map((object, index) => {
+        const named = byIndex.get(index);
+        return named === undefined
+          ? failed(
+            object.id,
+            `Sentinel refused the request: ${excerpt(response.text)}`,
+            chunk.length > 1 ? "request" : "item",
+          )
+          : failed(object.id, `Sentinel rejected it: ${named}`, "item");
+      });
     }
     return fail(
       this.#note(httpError(response, "Sentinel upload")),
-      statusRetryable(response.status),
+      statusScope(response.status, chunk.length),
+      SENTINEL_CHECK,
     );
   }
 
   async #removeOne(stixId: string, signal?: AbortSignal): Promise<ItemResult> {
     if (this.#armBase === undefined) {
-      return {
-        id: stixId,
-        ok: false,
-        reason: "Cannot delete from Sentinel: set the subscription id, resource group and " +
+      return failed(
+        stixId,
+        "Cannot delete from Sentinel: set the subscription id, resource group and " +
           "workspace name of the workspace",
-        retryable: false,
-      };
+        "unsupported",
+      );
     }
     const version = `api-version=${encodeURIComponent(this.#o.armApiVersion)}`;
     try {
@@ -377,7 +381,7 @@ export class SentinelTarget implements SyncTarget {
       return { id: stixId, ok: true };
     } catch (error) {
       if (signal?.aborted) throw error;
-      return { id: stixId, ok: false, reason: this.#note(error), retryable: retryableError(error) };
+      return failed(stixId, this.#note(error), errorScope(error, 1), SENTINEL_CHECK);
     }
   }
 
@@ -391,6 +395,12 @@ export class SentinelTarget implements SyncTarget {
     return this.#lastError;
   }
 }
+
+/** What to check when Sentinel fails systemically. */
+const SENTINEL_CHECK = "on 401, 403 or a token error: TENANT_ID, CLIENT_ID, CLIENT_SECRET (or " +
+  "the certificate), LOGIN_URL and the Microsoft Sentinel Contributor role on the workspace; on " +
+  "404: SENTINEL_WORKSPACE_ID and the workspace coordinates; otherwise network access to the API and " +
+  "Microsoft's service status";
 
 function trimSlash(url: string): string {
   return url.replace(/\/+$/, "");

@@ -26,6 +26,14 @@ export interface ConnectorStatus {
   details?: Record<string, unknown>;
 }
 
+/** The dead letters of a connector (items a target refused for good), for the server. */
+export interface DeadLetterView {
+  /** The entries, oldest first. */
+  entries: readonly object[];
+  /** Entries dropped because the list was full. */
+  overflow: number;
+}
+
 /** A connector: long-running with `start`, one bounded pass with `runOnce`. */
 export interface Connector {
   /** Connector name used in logs, metrics, routes and config prefixes. */
@@ -36,4 +44,8 @@ export interface Connector {
   runOnce(signal?: AbortSignal): Promise<boolean>;
   /** A snapshot of the connector's status. */
   status(): ConnectorStatus;
+  /** Its dead letters, when it keeps any. @default none */
+  deadLetters?(): DeadLetterView;
+  /** Sends its dead letters again; resolves with counts (tried, delivered, failed…). @default none */
+  replayDeadLetters?(signal?: AbortSignal): Promise<object>;
 }

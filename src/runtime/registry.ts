@@ -28,6 +28,11 @@ export interface ConnectorDeps {
   sleep?: Sleep;
   /** The metrics registry. @default none */
   metrics?: Metrics;
+  /**
+   * The host has no writable disk (Deno Deploy): a file option left unset keeps its data in memory.
+   * @default false
+   */
+  diskless?: boolean;
 }
 
 /** A hosted connector: its name, its declared settings, and how to build it from them. */

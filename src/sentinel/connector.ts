@@ -1,13 +1,18 @@
 /**
  * The sentinel stream connector: OpenCTI live stream → intents → batches → Microsoft target.
  * The cursor (`start_from`) is saved only when every frame up to it was acknowledged by the
- * target or definitively failed, so a crash or restart loses nothing; writes are idempotent.
+ * target, skipped by design, or kept as a dead letter, so a crash or restart loses nothing; writes
+ * are idempotent. Failures are handled by scope (issue 11): a request-level failure splits the
+ * batch until the bad item is alone, an item-level one becomes a dead letter, and a systemic one
+ * holds the batch (no attempt cap, nothing more read, `degraded` reported) until it goes through.
  */
+import * as v from "valibot";
 import { getLogger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import { type Now, type Sleep, systemNow, systemSleep } from "../runtime/clock.ts";
 import type { Connector, ConnectorStatus } from "../runtime/connector.ts";
 import type { Fetch } from "../runtime/http.ts";
+import { Degradation } from "../runtime/degraded.ts";
 import { backoffDelay } from "../runtime/retry.ts";
 import { ConnectorLifecycle, type ConnectorState } from "../opencti/connector.ts";
 import type { OpenCtiClient } from "../opencti/graphql.ts";
@@ -22,8 +27,17 @@ import {
 } from "../opencti/stream.ts";
 import { Batcher, type Pending } from "./batcher.ts";
 import { CheckpointTracker } from "./checkpoint.ts";
+import { type DeadLetter, DeadLetters, MemoryDeadLetterStore } from "./dead_letters.ts";
 import { type Intent, intentsOf } from "./events.ts";
-import type { ItemResult, SyncTarget, TargetIndicator, TargetRemoval } from "./target.ts";
+import {
+  failed,
+  type ItemResult,
+  missingResult,
+  scopeOf,
+  type SyncTarget,
+  type TargetIndicator,
+  type TargetRemoval,
+} from "./target.ts";
 import { WriteBack, type WriteBackOptions } from "./write_back.ts";
 
 /** A pending target operation. */
@@ -79,8 +93,19 @@ export interface SentinelConnectorOptions {
   batchSize?: number;
   /** Flush a non-empty batch after this long, in ms. @default 1000 */
   batchTimeoutMs?: number;
-  /** Attempts for an item the target failed with a retryable error before it counts as failed. @default 20 */
-  maxAttempts?: number;
+  /**
+   * Largest wait between two tries of a batch held by a systemic failure, in ms
+   * (`SENTINEL_MAX_BACKOFF`). There is no attempt cap: a systemic failure never drops an item.
+   * @default 300000 (PT5M)
+   */
+  maxBackoffMs?: number;
+  /** First wait of that backoff, in ms. @default 1000 */
+  backoffBaseMs?: number;
+  /**
+   * Where indicators refused for good (item-level failures, proven on their own) are kept.
+   * @default an in-memory list of 10000 entries
+   */
+  deadLetters?: DeadLetters;
   /** Catch-up (runOnce): stop after this many heartbeats without a data event. @default 3 */
   quietHeartbeats?: number;
   /** Catch-up (runOnce): stop after this long at the latest, in ms. @default 50000 */
@@ -120,6 +145,20 @@ interface Work {
   attempts: number;
 }
 
+/** The outcome of {@linkcode SentinelConnector.replayDeadLetters}. */
+export interface ReplayReport {
+  /** Dead letters tried. */
+  tried: number;
+  /** Delivered now (they left the list). */
+  delivered: number;
+  /** Gone from OpenCTI or no longer synced (they left the list: nothing to send). */
+  dropped: number;
+  /** Still failing (they stay, with one more attempt). */
+  failed: number;
+  /** Held by a systemic failure (they stay as they were). */
+  held: number;
+}
+
 /** Keeps one Microsoft target in step with the indicators of an OpenCTI live stream. */
 export class SentinelConnector implements Connector {
   /** Connector name. */
@@ -142,6 +181,8 @@ export class SentinelConnector implements Connector {
   #cursor: string | undefined;
   #authProblem: string | undefined;
   readonly #writeBack: WriteBack | undefined;
+  readonly #degradation: Degradation;
+  readonly #deadLetters: DeadLetters;
 
   /** Builds the connector; nothing is sent before `start()` or `runOnce()`. */
   constructor(options: SentinelConnectorOptions) {
@@ -153,6 +194,20 @@ export class SentinelConnector implements Connector {
     this.#random = options.random ?? Math.random;
     this.#setTimer = options.setTimer ?? realTimer;
     this.#batchSize = options.batchSize ?? options.target.maxBatch;
+    this.#degradation = new Degradation(this.name, {
+      ...(options.metrics ? { metrics: options.metrics } : {}),
+      logger: this.#logger,
+      now: this.#now,
+    });
+    this.#deadLetters = options.deadLetters ?? new DeadLetters(new MemoryDeadLetterStore());
+    // One clear error per failure streak; the list stays in memory and the connector runs on.
+    this.#deadLetters.onSaveError((error) => {
+      const message = error instanceof Error ? error.message : String(error);
+      this.#lastError = `saving the dead letters failed: ${message}`;
+      this.#o.metrics?.errors.inc({ connector: this.name });
+      this.#logger.error("{message}", { message });
+    });
+    options.metrics?.onCollect(() => this.#publishDeadLetters());
     this.#writeBack = options.writeBack
       ? new WriteBack(options.client, options.target.name, options.writeBackReference)
       : undefined;
@@ -215,7 +270,8 @@ export class SentinelConnector implements Connector {
         budgetMs,
       });
       await this.#lifecycle.ping().catch((error) => this.#noteError("final ping failed", error));
-      return this.#authProblem === undefined && (this.#counters.failed ?? 0) === failedBefore;
+      return this.#authProblem === undefined && !this.#degradation.active &&
+        (this.#counters.failed ?? 0) === failedBefore;
     } catch (error) {
       this.#noteError("catch-up run failed", error);
       return false;
@@ -242,15 +298,131 @@ export class SentinelConnector implements Connector {
         target: this.#o.target.name,
         cursor: this.#cursor,
         stream: stats ?? null,
+        deadLetters: this.#deadLetters.size,
+        deadLettersOverflow: this.#deadLetters.overflow,
         ...(this.#o.target.status?.() ?? {}),
       },
     };
+    const degraded = this.#degradation.info();
+    if (degraded) status.degraded = degraded;
     if (this.#lastError !== undefined) status.lastError = this.#lastError;
     if (this.#lastCheckpointAt !== undefined) status.lastRunAt = this.#lastCheckpointAt;
     return status;
   }
 
+  /** The dead letters, oldest first, and how many the limit pushed out. */
+  deadLetters(): { entries: DeadLetter[]; overflow: number } {
+    return { entries: this.#deadLetters.list(), overflow: this.#deadLetters.overflow };
+  }
+
+  /**
+   * Sends every dead letter again: reads each indicator's current version from OpenCTI by id and
+   * hands it to the target alone (so a failure is proven on that item). What is delivered leaves
+   * the list, as does what OpenCTI no longer has or no longer syncs (a removal is sent for it);
+   * what fails again stays with one more attempt; a systemic failure leaves it as it was.
+   */
+  async replayDeadLetters(signal?: AbortSignal): Promise<ReplayReport> {
+    await this.#deadLetters.load();
+    const report: ReplayReport = { tried: 0, delivered: 0, dropped: 0, failed: 0, held: 0 };
+    for (const letter of this.#deadLetters.list()) {
+      signal?.throwIfAborted();
+      report.tried++;
+      let text: string | null;
+      let stix: unknown;
+      try {
+        text = (await this.#o.client.request(READ_INDICATOR, ReadIndicatorAnswer, {
+          variables: { id: letter.id },
+          ...(signal ? { signal } : {}),
+        })).stixCoreObjectRaw;
+        stix = text === null ? undefined : JSON.parse(text);
+      } catch (error) {
+        // OpenCTI cannot tell what the indicator is now: the entry stays as it is.
+        if (signal?.aborted) throw error;
+        this.#noteError(`reading ${letter.id} from OpenCTI for a replay failed`, error);
+        report.held++;
+        continue;
+      }
+      let ops: Operation[] = [];
+      if (text !== null) {
+        for (const intent of intentsOf("update", { data: stix }, { now: this.#now() })) {
+          if (intent.kind === "upsert") {
+            const indicator = this.#supported(intent.indicator);
+            if (indicator) ops.push({ kind: "upsert", indicator });
+          } else if (intent.kind === "remove") {
+            ops.push(
+              intent.indicator && this.#o.target.revokeByUpload
+                ? { kind: "upsert", indicator: intent.indicator }
+                : { kind: "remove", removal: intent.removal },
+            );
+          }
+        }
+      } else {
+        // Gone from OpenCTI: what the target still holds for it goes too.
+        ops = [{ kind: "remove", removal: { id: letter.id } }];
+      }
+      if (ops.length === 0) {
+        report.dropped++;
+        await this.#deadLetters.remove([letter.id]);
+        continue;
+      }
+      const outcome = await this.#sendAlone(letter, ops);
+      report[outcome]++;
+    }
+    this.#logger.info(
+      "Replayed {tried} dead letters: {delivered} delivered, {dropped} dropped, {failed} failed again, {held} held",
+      { ...report },
+    );
+    return report;
+  }
+
+  async #sendAlone(
+    letter: DeadLetter,
+    ops: Operation[],
+  ): Promise<"delivered" | "dropped" | "failed" | "held"> {
+    for (const op of ops) {
+      const results = new Map<string, ItemResult>();
+      await this.#deliver([{ key: letter.id, op: { op, attempts: 0 }, seqs: [] }], results);
+      const result = results.get(letter.id) ?? missingResult(letter.id);
+      const scope = scopeOf(result);
+      if (result.ok) continue;
+      if (scope === "systemic") return "held";
+      if (scope === "unsupported") {
+        this.#skip("unsupported_by_target", letter.id, result.reason);
+        await this.#deadLetters.remove([letter.id]);
+        return "dropped";
+      }
+      await this.#deadLetters.add(
+        { id: letter.id, kind: op.kind, reason: result.reason },
+        this.#now(),
+      );
+      return "failed";
+    }
+    this.#count(ops.some((op) => op.kind === "upsert") ? "upserted" : "removed");
+    this.#count("replayed");
+    await this.#deadLetters.remove([letter.id]);
+    return "delivered";
+  }
+
+  #publishDeadLetters(): void {
+    const metrics = this.#o.metrics;
+    if (!metrics) return;
+    const labels = { connector: this.name };
+    metrics.gauge("octi_connector_dead_letters", "Items refused for good, kept for replay", [
+      "connector",
+    ]).set(labels, this.#deadLetters.size);
+    metrics.gauge(
+      "octi_connector_dead_letters_overflow",
+      "Dead letters dropped because the list was full (SENTINEL_DEAD_LETTER_LIMIT)",
+      ["connector"],
+    ).set(labels, this.#deadLetters.overflow);
+  }
+
   async #registerAndLoadState(signal: AbortSignal): Promise<void> {
+    try {
+      await this.#deadLetters.load();
+    } catch (error) {
+      this.#noteError("loading the dead letters failed (starting with an empty list)", error);
+    }
     const state = await this.#lifecycle.register(signal);
     this.#authProblem = undefined;
     if (typeof readStartFrom(state) !== "string") await this.#restartFromDefaults(signal);
@@ -330,7 +502,6 @@ export class SentinelConnector implements Connector {
     let cancelTimer: (() => void) | undefined;
     let saving: Promise<void> | undefined;
     let savedCursor = startFrom;
-    let failedFlushes = 0;
 
     const checkpoint = (): Promise<void> => {
       if (saving) return saving;
@@ -349,21 +520,42 @@ export class SentinelConnector implements Connector {
       return saving;
     };
 
+    // A batch held by a systemic failure is tried again, without a cap, until it is delivered
+    // (or the run stops): the cursor stays before it and, while held, no frame is read.
     const flushNow = async (): Promise<void> => {
       cancelTimer?.();
       cancelTimer = undefined;
-      const items = batcher.drain();
+      let items = batcher.drain();
       if (items.length === 0) return;
-      const retry = await this.#send(items, tracker);
-      if (retry.length > 0) {
-        failedFlushes++;
-        batcher.requeue(retry, this.#now());
-        const delay = backoffDelay(failedFlushes, 1000, 60_000, this.#random);
-        await this.#sleep(delay, signal).catch(() => {});
-      } else {
-        failedFlushes = 0;
+      for (let step = 1;; step++) {
+        const { held, problem } = await this.#send(items, tracker);
+        await checkpoint();
+        if (held.length === 0) {
+          this.#degradation.clear();
+          return;
+        }
+        const stopped = () => readerSignal.aborted || this.#resetRequested;
+        if (!stopped()) {
+          const delay = backoffDelay(
+            step,
+            o.backoffBaseMs ?? 1000,
+            o.maxBackoffMs ?? 300_000,
+            this.#random,
+          );
+          this.#degradation.step(
+            `${o.target.name} failed for ${held.length} held item(s): ${
+              problem?.reason ?? "unknown"
+            }`,
+            { ...(problem?.check ? { check: problem.check } : {}), retryInMs: delay },
+          );
+          await this.#sleep(delay, readerSignal).catch(() => {});
+        }
+        if (stopped()) {
+          batcher.requeue(held, this.#now());
+          return;
+        }
+        items = held;
       }
-      await checkpoint();
     };
     const flush = (): Promise<void> => {
       flushing = flushing.then(flushNow);
@@ -382,6 +574,8 @@ export class SentinelConnector implements Connector {
     if (catchUp) cancelBudget = this.#setTimer(() => stop.abort(), catchUp.budgetMs);
     try {
       for await (const frame of reader) {
+        // Backpressure: while a batch is held, read nothing more (memory stays bounded).
+        if (this.#degradation.active) await flushing;
         if (frame.event === "connected") continue;
         if (frame.event === "heartbeat") {
           tracker.complete(tracker.track(frame.id));
@@ -408,15 +602,16 @@ export class SentinelConnector implements Connector {
         else armTimer();
       }
     } finally {
-      cancelBudget?.();
       this.#running = false;
-      // Finish in-flight work and whatever is pending, then save the position.
+      // Finish in-flight work and whatever is pending, then save the position (the catch-up
+      // budget still bounds this: a held batch stays unacknowledged and the cursor before it).
       await flushing;
       while (batcher.size > 0 && !this.#resetRequested) {
         const before = batcher.size;
         await flush();
-        if (signal.aborted && batcher.size >= before) break;
+        if (readerSignal.aborted && batcher.size >= before) break;
       }
+      cancelBudget?.();
       cancelTimer?.();
       await saving;
       if (!this.#resetRequested) await checkpoint();
@@ -505,72 +700,107 @@ export class SentinelConnector implements Connector {
     }
   }
 
-  /** Sends one batch; completes acknowledged and definitively failed frames; returns what to retry. */
-  async #send(items: Pending<Work>[], tracker: CheckpointTracker): Promise<Pending<Work>[]> {
-    const target = this.#o.target;
-    const upserts = items.filter((i) => i.op.op.kind === "upsert");
-    const removals = items.filter((i) => i.op.op.kind === "remove");
+  /**
+   * Sends one batch. Acknowledged frames complete; an item refused for good (item-level) becomes a
+   * dead letter and completes; a by-design refusal is a skip; what a systemic failure holds is
+   * returned (its frames stay open, so the cursor cannot pass them).
+   */
+  async #send(
+    items: Pending<Work>[],
+    tracker: CheckpointTracker,
+  ): Promise<{ held: Pending<Work>[]; problem?: { reason: string; check?: string } }> {
     const results = new Map<string, ItemResult>();
-    const call = async (
-      batch: Pending<Work>[],
-      run: () => Promise<ItemResult[]>,
-    ): Promise<void> => {
-      if (batch.length === 0) return;
-      try {
-        for (const result of await run()) results.set(result.id, result);
-      } catch (error) {
-        const reason = error instanceof Error ? error.message : String(error);
-        this.#noteError(`${target.name} call failed`, error);
-        for (const item of batch) {
-          results.set(item.key, { id: item.key, ok: false, reason, retryable: true });
-        }
-      }
-    };
-    await call(
-      upserts,
-      () =>
-        target.upsert(upserts.map((i) => (i.op.op as { indicator: TargetIndicator }).indicator)),
-    );
-    await call(
-      removals,
-      () => target.remove(removals.map((i) => (i.op.op as { removal: TargetRemoval }).removal)),
-    );
+    await this.#deliver(items.filter((i) => i.op.op.kind === "upsert"), results);
+    await this.#deliver(items.filter((i) => i.op.op.kind === "remove"), results);
 
     await this.#writeBackAll(items.filter((item) => results.get(item.key)?.ok === true));
 
-    const retry: Pending<Work>[] = [];
-    const maxAttempts = this.#o.maxAttempts ?? 20;
+    const held: Pending<Work>[] = [];
+    let problem: { reason: string; check?: string } | undefined;
+    const delivered: string[] = [];
+    let deadLettered = false;
     for (const item of items) {
-      const result = results.get(item.key) ??
-        {
-          id: item.key,
-          ok: false,
-          reason: "the target returned no result for this indicator",
-          retryable: true,
-        };
+      const result = results.get(item.key) ?? missingResult(item.key);
       if (result.ok) {
         this.#count(item.op.op.kind === "upsert" ? "upserted" : "removed");
         this.#o.metrics?.recordsSent.inc({ connector: this.name });
         tracker.complete(...item.seqs);
+        delivered.push(item.key);
         continue;
       }
       const attempts = item.op.attempts + 1;
-      if (result.retryable && attempts < maxAttempts) {
-        retry.push({ ...item, op: { ...item.op, attempts } });
+      const scope = scopeOf(result);
+      if (scope === "systemic") {
+        held.push({ ...item, op: { ...item.op, attempts } });
+        problem ??= { reason: result.reason, ...(result.check ? { check: result.check } : {}) };
+        continue;
+      }
+      if (scope === "unsupported") {
+        this.#skip("unsupported_by_target", item.key, result.reason);
+        tracker.complete(...item.seqs);
         continue;
       }
       this.#count("failed");
       this.#count(`failed.${failureKey(result.reason)}`);
       this.#o.metrics?.clientErrors.inc({ connector: this.name });
-      this.#logger.error("Giving up on {id} ({kind}) after {attempts} attempt(s): {reason}", {
-        id: item.key,
-        kind: item.op.op.kind,
-        attempts,
-        reason: result.reason,
-      });
+      this.#logger.error(
+        "Dead letter {id} ({kind}) after {attempts} attempt(s): {reason}; replay it with POST /connectors/{name}/dead-letters/replay",
+        { id: item.key, kind: item.op.op.kind, attempts, reason: result.reason, name: this.name },
+      );
+      this.#deadLetters.record(
+        { id: item.key, kind: item.op.op.kind, reason: result.reason },
+        this.#now(),
+      );
+      deadLettered = true;
       tracker.complete(...item.seqs);
     }
-    return retry;
+    // A newer version delivered supersedes an older dead letter of the same indicator.
+    const superseded = this.#deadLetters.forget(delivered);
+    if (deadLettered || superseded) {
+      await this.#deadLetters.save()
+        .catch((error) => this.#noteError("saving the dead letters failed", error));
+    }
+    return problem ? { held, problem } : { held };
+  }
+
+  /**
+   * Calls the target for items of one kind and notes one result per item. A request-level failure
+   * is no verdict on any item: the items it names are sent again in halves until each bad one is
+   * alone, where its failure is its own (item-level). A call that throws is systemic.
+   */
+  async #deliver(batch: Pending<Work>[], results: Map<string, ItemResult>): Promise<void> {
+    if (batch.length === 0) return;
+    const target = this.#o.target;
+    try {
+      const answer = batch[0]?.op.op.kind === "upsert"
+        ? await target.upsert(
+          batch.map((i) => (i.op.op as { indicator: TargetIndicator }).indicator),
+        )
+        : await target.remove(batch.map((i) => (i.op.op as { removal: TargetRemoval }).removal));
+      for (const result of answer) results.set(result.id, result);
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      this.#noteError(`${target.name} call failed`, error);
+      for (const item of batch) results.set(item.key, failed(item.key, reason, "systemic"));
+      return;
+    }
+    const split = batch.filter((item) => {
+      const result = results.get(item.key);
+      return result !== undefined && scopeOf(result) === "request";
+    });
+    if (split.length === 0) return;
+    if (batch.length === 1) {
+      // The request carried this item alone: its failure is proven on it.
+      const [item] = batch as [Pending<Work>];
+      const result = results.get(item.key);
+      if (result && !result.ok) results.set(item.key, failed(item.key, result.reason, "item"));
+      return;
+    }
+    this.#count("split");
+    if (split.length === 1) return this.#deliver(split, results);
+    const half = Math.ceil(split.length / 2);
+    await this.#deliver(split.slice(0, half), results);
+    await this.#deliver(split.slice(half), results);
   }
 
   #skip(reason: string, id: string | undefined, detail: string): void {
@@ -591,6 +821,13 @@ export class SentinelConnector implements Connector {
     this.#logger.warn("{what}: {message}", { what, message });
   }
 }
+
+/**
+ * The current STIX version of one object by id (OpenCTI `stixCoreObjectRaw`, the platform's own
+ * STIX representation, extensions included), or null when the platform no longer has it.
+ */
+const READ_INDICATOR = `query ReadIndicator($id: String!) { stixCoreObjectRaw(id: $id) }`;
+const ReadIndicatorAnswer = v.object({ stixCoreObjectRaw: v.nullable(v.string()) });
 
 /** The saved stream position, reading the pycti key and its older name. */
 function readStartFrom(state: ConnectorState): string | undefined {

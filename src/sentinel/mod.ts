@@ -4,9 +4,15 @@
  *
  * @module
  */
-import type { ConnectorModule } from "../runtime/registry.ts";
+import type { ConnectorDeps, ConnectorModule } from "../runtime/registry.ts";
 import { SentinelConnector } from "./connector.ts";
-import { type SentinelSettings, sentinelSettings } from "./settings.ts";
+import {
+  DeadLetters,
+  type DeadLetterStore,
+  FileDeadLetterStore,
+  MemoryDeadLetterStore,
+} from "./dead_letters.ts";
+import { DEFAULT_DEAD_LETTER_FILE, type SentinelSettings, sentinelSettings } from "./settings.ts";
 import { createTarget, createTokenProvider } from "./targets.ts";
 
 export { sentinelSettings } from "./settings.ts";
@@ -14,6 +20,18 @@ export type { SentinelSettings } from "./settings.ts";
 
 /** Deno Deploy schedule of the sentinel catch-up: every minute (each run stops within its 50 s budget). */
 export const SENTINEL_SCHEDULE = "* * * * *";
+
+/**
+ * Where the dead letters are kept: the configured file, memory for `none`, and when unset
+ * {@linkcode DEFAULT_DEAD_LETTER_FILE} (memory on a host without a writable disk, Deno Deploy).
+ */
+export function deadLetterStore(
+  file: string | undefined,
+  deps: Pick<ConnectorDeps, "diskless">,
+): DeadLetterStore {
+  const path = file ?? (deps.diskless ? "none" : DEFAULT_DEAD_LETTER_FILE);
+  return path === "none" ? new MemoryDeadLetterStore() : new FileDeadLetterStore(path);
+}
 
 /** The sentinel connector as the registry hosts it. */
 export const sentinel: ConnectorModule<SentinelSettings> = {
@@ -52,6 +70,8 @@ export const sentinel: ConnectorModule<SentinelSettings> = {
       batchSize: s.batchSize,
       batchTimeoutMs: s.batchTimeoutMs,
       writeBack: s.writeBack,
+      maxBackoffMs: s.maxBackoffMs,
+      deadLetters: new DeadLetters(deadLetterStore(s.deadLetterFile, deps), s.deadLetterLimit),
       fetch: deps.opencti.fetch,
       ...(deps.metrics === undefined ? {} : { metrics: deps.metrics }),
       ...time,

@@ -45,6 +45,12 @@ export type AssertionAlg = "PS256" | "RS256";
  */
 export type SentinelAuth = "app_registration" | "default" | "managed_identity";
 
+/**
+ * Where the dead letters are kept when `SENTINEL_DEAD_LETTER_FILE` is unset (outside Deno Deploy):
+ * the folder `deno task start`, `deno task compile` and the Docker image (a volume) grant write to.
+ */
+export const DEFAULT_DEAD_LETTER_FILE = "data/sentinel-dead-letters.json";
+
 const PREFIX: ConnectorPrefix = { name: "sentinel", env: "SENTINEL_", yaml: "sentinel" };
 const SECTION = "Sentinel";
 
@@ -361,6 +367,29 @@ export const SENTINEL_OPTIONS = {
     default: false,
     meaning: "Add an external reference to the Microsoft record on the OpenCTI indicator.",
   }),
+  maxBackoff: option({
+    ...named("SENTINEL_MAX_BACKOFF", "max_backoff"),
+    schema: val.duration(),
+    defaultDoc: "`PT5M`",
+    meaning: "ISO-8601 duration: longest wait between two tries of a batch held by a systemic " +
+      "failure (auth, throttling, outage, network); such a batch is retried without a cap.",
+    example: "PT5M",
+  }),
+  deadLetterLimit: option({
+    ...named("SENTINEL_DEAD_LETTER_LIMIT", "dead_letter_limit"),
+    schema: val.integer(1, 1_000_000),
+    default: 10_000,
+    meaning: "Most dead letters kept; beyond it the oldest leaves the list and is counted as " +
+      "overflow.",
+  }),
+  deadLetterFile: option({
+    ...named("SENTINEL_DEAD_LETTER_FILE", "dead_letter_file"),
+    schema: val.text(),
+    defaultDoc: `\`${DEFAULT_DEAD_LETTER_FILE}\` (Deno Deploy: \`none\`)`,
+    meaning: "JSON file that keeps the dead letters across restarts (its folder is created on " +
+      "the first save and must be writable); `none` keeps them in memory only.",
+    example: DEFAULT_DEAD_LETTER_FILE,
+  }),
 } as const;
 
 const BASE = {
@@ -488,6 +517,15 @@ export interface SentinelSettings {
   rateLimitPerMinute: number;
   /** Add an external reference to the target record on the OpenCTI indicator. */
   writeBack: boolean;
+  /** Longest wait between two tries of a held batch, in ms (`SENTINEL_MAX_BACKOFF`). */
+  maxBackoffMs: number;
+  /** Most dead letters kept (`SENTINEL_DEAD_LETTER_LIMIT`). */
+  deadLetterLimit: number;
+  /**
+   * File keeping the dead letters across restarts; `none` = memory only; unset = the runtime's
+   * default ({@linkcode DEFAULT_DEAD_LETTER_FILE}, memory on Deno Deploy) (`SENTINEL_DEAD_LETTER_FILE`).
+   */
+  deadLetterFile?: string;
   /** Graph target options. */
   graph: GraphTargetConfig;
   /** Sentinel upload target options. */
@@ -535,7 +573,15 @@ function read(context: ReadContext): PendingSettings<SentinelSettings> {
     extraLabels: reader.get(o.extraLabels),
     batchTimeoutMs: reader.get(o.batchTimeoutMs),
     writeBack: reader.get(o.writeBack),
+    maxBackoff: reader.get(o.maxBackoff),
+    deadLetterLimit: reader.get(o.deadLetterLimit),
+    deadLetterFile: reader.get(o.deadLetterFile),
   };
+  if (values.maxBackoff !== undefined && values.maxBackoff.ms <= 0) {
+    reader.problem(
+      `${reader.label(o.maxBackoff)}: expected a duration longer than 0, e.g. "PT5M"`,
+    );
+  }
   const maxBatch = BATCH_LIMIT[target ?? "graph"];
   const batchSize = reader.read(o.batchSize, val.integer(1, maxBatch), { default: maxBatch });
   const rateLimitPerMinute = reader.get(o.rateLimitPerMinute, {
@@ -601,6 +647,9 @@ function read(context: ReadContext): PendingSettings<SentinelSettings> {
         batchTimeoutMs: must(values.batchTimeoutMs),
         rateLimitPerMinute: must(rateLimitPerMinute),
         writeBack: must(values.writeBack),
+        maxBackoffMs: values.maxBackoff?.ms ?? 300_000,
+        deadLetterLimit: must(values.deadLetterLimit),
+        ...opt("deadLetterFile", values.deadLetterFile),
         graph: {
           resourceUrl: must(values.resourceUrl),
           requestUrl: must(values.requestUrl),

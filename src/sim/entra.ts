@@ -123,6 +123,12 @@ export interface EntraSimControl {
   setLatencyMs(ms: number): void;
   /** The next `count` token requests answer 429 AADSTS90055 with `Retry-After`. */
   throttleNext(count: number, retryAfterSeconds: number): void;
+  /**
+   * An outage of any length on any clock: while `active()` is true every token request is answered
+   * with `status` (5xx: AADSTS90033 temporarily_unavailable; 401: AADSTS7000215 invalid_client, as
+   * for a wrong or expired secret) or with `body` when given.
+   */
+  failWhile(active: () => boolean, status: number, body?: unknown): void;
   /** Lifetime of minted access tokens (`expires_in`). */
   setTokenLifetimeSeconds(seconds: number): void;
   /** Token requests received so far, oldest first. */
@@ -213,6 +219,7 @@ export function createEntraSimApp(options: EntraSimOptions = {}): EntraSimApp {
   let lifetime = options.tokenLifetimeSeconds ?? 3599;
   let latencyMs = 0;
   const failures: Failure[] = [];
+  let outages: { active: () => boolean; status: number; body: () => unknown }[] = [];
   const seen: SimTokenRequest[] = [];
   const tenants = new Map<string, Map<string, StoredApp>>();
   const usedJtis = new Map<string, number>(); // `${clientId}:${jti}` → exp (s)
@@ -563,6 +570,9 @@ export function createEntraSimApp(options: EntraSimOptions = {}): EntraSimApp {
       credential: assertion !== null ? "assertion" : secret !== null ? "secret" : "none",
     });
     if (latencyMs > 0) await sleep(latencyMs);
+    outages = outages.filter((o) => o.active());
+    const outage = outages[0];
+    if (outage) return reply(c, outage.status, outage.body());
     const failure = failures.shift();
     if (failure) return reply(c, failure.status, failure.body, failure.headers);
     try {
@@ -744,7 +754,27 @@ export function createEntraSimApp(options: EntraSimOptions = {}): EntraSimApp {
     };
   }
 
+  const outageBody = (status: number): unknown =>
+    status === 401
+      ? {
+        error: "invalid_client",
+        error_description: "AADSTS7000215: Invalid client secret provided. Ensure the secret " +
+          "being sent in the request is the client secret value, not the client secret ID.",
+        error_codes: [7000215],
+        trace_id: crypto.randomUUID(),
+        correlation_id: crypto.randomUUID(),
+      }
+      : {
+        error: "temporarily_unavailable",
+        error_description: "AADSTS90033: A transient error has occurred. Please try again.",
+        error_codes: [90033],
+        trace_id: crypto.randomUUID(),
+        correlation_id: crypto.randomUUID(),
+      };
   const control: EntraSimControl = {
+    failWhile(active, status, body) {
+      outages.push({ active, status, body: () => body ?? outageBody(status) });
+    },
     failNext(status, count = 1, body) {
       for (let i = 0; i < count; i++) {
         failures.push({

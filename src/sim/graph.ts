@@ -65,6 +65,11 @@ export interface GraphSimOptions extends MsSimOptions {
   defenderDropsExternalId?: boolean;
   /** Answer list reads with 206 (a federated provider partly failed). @default false */
   partialReads?: boolean;
+  /**
+   * Accept `or` in `$filter`. Microsoft documents only `eq` and `and` for tiIndicators (reference
+   * §2.7), so the simulator refuses a composite filter with 400 unless this is on. @default false
+   */
+  compositeFilter?: boolean;
 }
 
 /** One stored indicator. */
@@ -97,6 +102,8 @@ export interface GraphSim {
   seed(fields: Record<string, unknown>, owner?: { appid: string; tid: string }): StoredTiIndicator;
   /** Turns the April 2026 retirement on: every call answers 410. */
   retire(on?: boolean): void;
+  /** Accepts (true) or refuses with 400 (false) `or` in `$filter` from now on. */
+  setCompositeFilter(on: boolean): void;
 }
 
 /** A running Graph simulator. */
@@ -236,6 +243,7 @@ export function createGraphSimApp(options: GraphSimOptions): GraphSim {
   const requests: SeenRequest[] = [];
   const records = new Map<string, StoredTiIndicator>();
   let retired = false;
+  let compositeFilter = options.compositeFilter ?? false;
 
   const app = new Hono<{ Variables: AuthVariables }>({
     getPath: (request) => new URL(request.url).pathname.toLowerCase(),
@@ -316,6 +324,11 @@ export function createGraphSimApp(options: GraphSimOptions): GraphSim {
       let filter: Clause[][];
       try {
         filter = parseFilter(filterText);
+        if (filter.length > 1 && !compositeFilter) {
+          throw new Error(
+            "Invalid filter clause: the 'or' operator is not supported on tiIndicator; use 'eq' and 'and'",
+          );
+        }
       } catch (error) {
         return renderGraphStyleError(c, 400, "BadRequest", (error as Error).message);
       }
@@ -531,6 +544,9 @@ export function createGraphSimApp(options: GraphSimOptions): GraphSim {
       copy(create(fields, owner)),
     retire: (on = true) => {
       retired = on;
+    },
+    setCompositeFilter: (on) => {
+      compositeFilter = on;
     },
   };
 }

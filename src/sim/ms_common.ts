@@ -238,10 +238,26 @@ export interface PartialFailure {
   message: string;
 }
 
+/** The error Deno's fetch throws when nothing listens on the port. */
+export class ConnectionRefusedError extends TypeError {
+  /** Builds the error for `url`. */
+  constructor(url: string) {
+    super(
+      `error sending request for url (${url}): client error (Connect): tcp connect error: ` +
+        "Connection refused (os error 111)",
+    );
+  }
+}
+
+/** A fetch function (the simulators' own type, so they import nothing they check). */
+export type SimFetch = (input: RequestInfo | URL, init?: RequestInit) => Promise<Response>;
+
 /** A queue of failures a test wants the simulator to produce. */
 export class FailurePlan {
   #queue: InjectedFailure[] = [];
   #partial = new Map<string, PartialFailure>();
+  #outages: { active: () => boolean; failure: InjectedFailure | "refused" }[] = [];
+  #poison = new Set<string>();
   /** Delay added before every answer, in ms. */
   latencyMs = 0;
 
@@ -258,6 +274,61 @@ export class FailurePlan {
       if (options.headers) failure.headers = options.headers;
       this.#queue.push(failure);
     }
+  }
+
+  /**
+   * An outage of any length on any clock: while `active()` is true, every request is answered
+   * with `failure` (e.g. 503, or 429 with `Retry-After`), or, for `"refused"`, the fetch from
+   * {@linkcode FailurePlan.fetch} fails as if nothing listened on the port.
+   */
+  failWhile(active: () => boolean, failure: InjectedFailure | "refused"): void {
+    this.#outages.push({ active, failure });
+  }
+
+  /**
+   * A poison item: every request whose body carries `key` (a STIX id, an externalId, a value) is
+   * refused with 400, as a real API refuses a whole request for one bad item, until
+   * {@linkcode FailurePlan.cure} forgets it.
+   */
+  poison(key: string): void {
+    this.#poison.add(key);
+  }
+
+  /** Forgets a poison item. */
+  cure(key: string): void {
+    this.#poison.delete(key);
+  }
+
+  /** True while at least one poison item is set. */
+  get poisoned(): boolean {
+    return this.#poison.size > 0;
+  }
+
+  /** The poison item a request body carries, if any. */
+  poisonIn(body: string): string | undefined {
+    for (const key of this.#poison) if (body.includes(key)) return key;
+    return undefined;
+  }
+
+  /** The whole-request outage failure active now, if any (`"refused"` ones are the fetch's). */
+  activeOutage(): InjectedFailure | undefined {
+    this.#outages = this.#outages.filter((o) => o.active());
+    const outage = this.#outages.find((o) => o.failure !== "refused");
+    return outage?.failure === "refused" ? undefined : outage?.failure;
+  }
+
+  /** True while a `"refused"` outage is active. */
+  refusing(): boolean {
+    return this.#outages.some((o) => o.failure === "refused" && o.active());
+  }
+
+  /** Wraps a fetch so that requests fail with "connection refused" while such an outage lasts. */
+  fetch(inner: SimFetch = globalThis.fetch): SimFetch {
+    return (input, init) => {
+      if (!this.refusing()) return inner(input, init);
+      const url = input instanceof Request ? input.url : String(input);
+      return Promise.reject(new ConnectionRefusedError(url));
+    };
   }
 
   /** Delays every answer by `ms`. */
@@ -295,6 +366,8 @@ export class FailurePlan {
   clear(): void {
     this.#queue = [];
     this.#partial.clear();
+    this.#outages = [];
+    this.#poison.clear();
     this.latencyMs = 0;
   }
 }
@@ -316,7 +389,18 @@ export function failureMiddleware(
   const sleep = options.sleep ?? systemSleep;
   return async (c, next) => {
     if (plan.latencyMs > 0) await sleep(plan.latencyMs, c.req.raw.signal);
-    const failure = plan.takeFailure();
+    const failure = plan.activeOutage() ?? plan.takeFailure();
+    if (!failure && plan.poisoned && c.req.raw.body !== null) {
+      const poison = plan.poisonIn(await c.req.raw.clone().text());
+      if (poison !== undefined) {
+        return render(
+          c,
+          400,
+          "BadRequest",
+          `The request carries an invalid item (${poison}): nothing in it was processed`,
+        );
+      }
+    }
     if (!failure) return await next();
     if (failure.body === undefined) {
       return render(
@@ -421,6 +505,13 @@ export interface RunningServer {
   url: string;
   /** Stops the server and waits for it to finish. */
   close(): Promise<void>;
+  /**
+   * Stops listening (clients get "connection refused") until {@linkcode RunningServer.listen};
+   * the port is kept. @default not supported
+   */
+  refuse?(): Promise<void>;
+  /** Listens again on the same port after {@linkcode RunningServer.refuse}. */
+  listen?(): void;
 }
 
 /** Serves a simulator on 127.0.0.1 with a free port; the result is the simulator and its server. */
@@ -430,22 +521,28 @@ export function serveSim<
   sim: S,
 ): S & RunningServer {
   const server = serveOnLoopback(sim.app);
-  return { ...sim, url: server.url, close: server.close };
+  return { ...sim, ...server };
 }
 
 /** Serves a Hono app on 127.0.0.1 with a free port. */
 export function serveOnLoopback(
   app: { fetch(request: Request): Response | Promise<Response> },
 ): RunningServer {
-  const server = Deno.serve(
-    { hostname: "127.0.0.1", port: 0, onListen() {} },
-    (request) => app.fetch(request),
-  );
+  const start = (port: number) =>
+    Deno.serve({ hostname: "127.0.0.1", port, onListen() {} }, (request) => app.fetch(request));
+  let server: Deno.HttpServer<Deno.NetAddr> | undefined = start(0);
   const address = server.addr;
+  const shutdown = async () => {
+    const running = server;
+    server = undefined;
+    await running?.shutdown();
+  };
   return {
     url: `http://${address.hostname}:${address.port}`,
-    close: async () => {
-      await server.shutdown();
+    close: shutdown,
+    refuse: shutdown,
+    listen: () => {
+      server ??= start(address.port);
     },
   };
 }

@@ -266,6 +266,8 @@ const SCHEMA: Record<string, Record<string, FieldDef>> = {
       type: "StixObjectConnection",
       args: { ...PAGE_ARGS, types: {}, toStix: {} },
     },
+    // The object's STIX 2.1 representation as a JSON string (null when absent).
+    stixCoreObjectRaw: { args: { id: { required: true } } },
   },
   Mutation: {
     registerConnector: { type: "Connector", args: { input: { input: "RegisterConnectorInput" } } },
@@ -1167,6 +1169,10 @@ export class OpenCtiGraphqlSim {
           })
         );
         return connection(items, first);
+      },
+      "Query.stixCoreObjectRaw": ({ id }) => {
+        const object = typeof id === "string" ? this.store.get(id) : undefined;
+        return object ? JSON.stringify(object) : null;
       },
       "Query.stixDomainObjects": ({ first, filters, types }) =>
         this.#entities(false, first, filters, types),

@@ -2,8 +2,12 @@
  * The sentinel chaos run: a seeded schedule of faults while OpenCTI receives indicator creates,
  * updates and deletes and the connector (a child process) syncs them to the Graph simulator:
  * stream drops, heartbeat silences, 429 bursts, 5xx, slow answers, token endpoint outages,
- * GraphQL outages (state saves fail) and SIGKILLs of the connector with a restart. At the end the
- * Graph store must hold exactly what OpenCTI holds: nothing lost, nothing twice.
+ * GraphQL outages (state saves fail) and SIGKILLs of the connector with a restart; and the
+ * delivery-guarantee families of issue 11: target outages (503 for seconds), 429 storms with
+ * `Retry-After`, connection refused (the Graph simulator stops listening), Entra outages (5xx) and
+ * a rejected secret (401 `invalid_client`) for seconds, all while Graph refuses composite `$filter`
+ * as documented. At the end the Graph store must hold exactly what OpenCTI holds: nothing lost,
+ * nothing twice.
  *
  * @module
  */
@@ -61,6 +65,11 @@ export const SENTINEL_FAULTS = [
   "token_outage",
   "graphql_outage",
   "kill",
+  "target_outage",
+  "throttle_storm",
+  "connection_refused",
+  "entra_outage",
+  "secret_rejected",
 ] as const;
 
 const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -72,8 +81,13 @@ export async function sentinelChaos(options: SentinelChaosOptions = {}): Promise
   const totalEvents = options.events ?? 5000;
   const durationMs = options.durationMs ?? 20_000;
   const faultCount = options.faults ?? 40;
+  // Graph documents only single-clause `$filter` lookups (the simulator refuses `or`), so the
+  // client looks indicators up one at a time: about one request per event. At Graph's 1,000
+  // requests per minute the full workload would need minutes; the Graph minute is scaled to 10 s
+  // here and the client paces at the same scaled rate (sentinel_child.ts).
   const stack = await startSentinelStack({
     target: "graph",
+    timeScale: 1 / 6,
     opencti: { seed: false, heartbeatMs: 250 },
   });
   const graph = stack.graph;
@@ -172,6 +186,33 @@ export async function sentinelChaos(options: SentinelChaosOptions = {}): Promise
             times: 3 + Math.floor(amount * 12),
           });
           return;
+        case "target_outage": {
+          const until = performance.now() + 1000 + amount * 2000;
+          graph.failures.failWhile(() => performance.now() < until, { status: 503 });
+          return;
+        }
+        case "throttle_storm": {
+          const until = performance.now() + 1000 + amount * 2000;
+          graph.failures.failWhile(() => performance.now() < until, {
+            status: 429,
+            headers: { "Retry-After": "1" },
+          });
+          return;
+        }
+        case "connection_refused":
+          await graph.refuse?.();
+          pending.push(wait(1000 + amount * 2000).then(() => graph.listen?.()));
+          return;
+        case "entra_outage": {
+          const until = performance.now() + 1000 + amount * 2000;
+          stack.entra.control.failWhile(() => performance.now() < until, 503);
+          return;
+        }
+        case "secret_rejected": {
+          const until = performance.now() + 1000 + amount * 2000;
+          stack.entra.control.failWhile(() => performance.now() < until, 401);
+          return;
+        }
         case "kill":
           await child.kill();
           await wait(100 + Math.floor(amount * 700));

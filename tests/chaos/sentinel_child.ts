@@ -52,6 +52,8 @@ const connector = new SentinelConnector({
     mapping: { targetProduct: "Azure Sentinel" },
     baseUrl: env("GRAPH_URL"),
     scope: "https://graph.microsoft.com/.default",
+    // 1,000 per 10 s, the simulator's scaled minute (see sentinel.ts).
+    rateLimitPerMinute: 6000,
     attempts: 4,
     backoffBaseMs: 100,
     backoffCapMs: 2000,
@@ -59,6 +61,8 @@ const connector = new SentinelConnector({
   }),
   batchTimeoutMs: 100,
   pingIntervalMs: 2000,
+  // Held batches are tried again at least every 2 s, so the run converges soon after a fault.
+  maxBackoffMs: 2000,
 });
 // As main.ts does: the supervisor restarts the connector when it fails (e.g. OpenCTI is down at
 // start), with a short backoff here.

@@ -1,7 +1,7 @@
 /** Every variable name of issue 2 (upstream names) and of the new options, table-driven. */
 import assert from "node:assert/strict";
 import { type Config, knownEnvNames } from "../../src/config/mod.ts";
-import { bothEnv, IDS, sentinelEnv, taniumEnv, valid } from "./helpers.ts";
+import { bothEnv, IDS, problemsOf, sentinelEnv, taniumEnv, valid } from "./helpers.ts";
 
 type Base = "sentinel" | "tanium" | "both";
 type Row = [
@@ -228,6 +228,16 @@ const ROWS: Row[] = [
   ["SENTINEL_BATCH_TIMEOUT_MS", "250", "sentinel", (c) => S(c).batchTimeoutMs, 250],
   ["SENTINEL_RATE_LIMIT_PER_MINUTE", "120", "sentinel", (c) => S(c).rateLimitPerMinute, 120],
   ["SENTINEL_WRITE_BACK", "1", "sentinel", (c) => S(c).writeBack, true],
+  ["SENTINEL_MAX_BACKOFF", "PT10M", "sentinel", (c) => S(c).maxBackoffMs, 600_000],
+  ["SENTINEL_DEAD_LETTER_LIMIT", "500", "sentinel", (c) => S(c).deadLetterLimit, 500],
+  [
+    "SENTINEL_DEAD_LETTER_FILE",
+    "/var/lib/x.json",
+    "sentinel",
+    (c) => S(c).deadLetterFile,
+    "/var/lib/x.json",
+  ],
+  ["SENTINEL_DEAD_LETTER_FILE", "none", "sentinel", (c) => S(c).deadLetterFile, "none"],
   // Tanium seed names and new ones.
   [
     "TANIUM_INCIDENTS_URL",
@@ -566,6 +576,9 @@ Deno.test("resolveConfig() applies the documented defaults", () => {
   assert.equal(s.batchTimeoutMs, 1000);
   assert.equal(s.rateLimitPerMinute, 1000);
   assert.equal(s.writeBack, false);
+  assert.equal(s.maxBackoffMs, 300_000);
+  assert.equal(s.deadLetterLimit, 10_000);
+  assert.equal(s.deadLetterFile, undefined, "unset: the runtime's default (data/ or memory)");
   assert.deepEqual(s.sentinelApi, {
     apiUrl: "https://api.ti.sentinel.azure.com",
     managementUrl: "https://management.azure.com",
@@ -624,4 +637,19 @@ Deno.test("the variable tests cover every environment name the loader reads", ()
   const tested = new Set([...ROWS.map(([name]) => name), ...COVERED_ELSEWHERE]);
   const missing = [...knownEnvNames()].filter((name) => !tested.has(name));
   assert.deepEqual(missing, []);
+});
+
+Deno.test("resolveConfig() refuses a zero SENTINEL_MAX_BACKOFF and a dead-letter limit out of range; an empty SENTINEL_DEAD_LETTER_FILE is unset", () => {
+  const cases: [Record<string, string>, string][] = [
+    [{ SENTINEL_MAX_BACKOFF: "PT0S" }, "SENTINEL_MAX_BACKOFF"],
+    [{ SENTINEL_DEAD_LETTER_LIMIT: "0" }, "SENTINEL_DEAD_LETTER_LIMIT"],
+    [{ SENTINEL_DEAD_LETTER_LIMIT: "1000001" }, "SENTINEL_DEAD_LETTER_LIMIT"],
+  ];
+  for (const [extra, name] of cases) {
+    const problems = problemsOf(sentinelEnv(extra));
+    assert.ok(problems.some((p) => p.includes(name)), `${JSON.stringify(extra)}: ${problems}`);
+  }
+  // Like every option, an empty value means unset: the default file, never a file named "".
+  const empty = valid(sentinelEnv({ SENTINEL_DEAD_LETTER_FILE: "" })).config.sentinel!;
+  assert.equal(empty.deadLetterFile, undefined);
 });

@@ -3,9 +3,11 @@ import { getLogger } from "@logtape/logtape";
 import {
   type ApiCallDeps,
   callApi,
+  errorScope,
   retryableError,
   sameOrigin,
   statusRetryable,
+  statusScope,
 } from "../../src/microsoft/api_call.ts";
 import type { TokenSource } from "../../src/microsoft/token_source.ts";
 import { HttpError, NetworkError } from "../../src/runtime/errors.ts";
@@ -211,4 +213,19 @@ Deno.test("sameOrigin() accepts only URLs of the same scheme, host and port", ()
   assert.equal(sameOrigin("https://b.test/x", "https://a.test"), false);
   assert.equal(sameOrigin("http://a.test/x", "https://a.test"), false);
   assert.equal(sameOrigin("not a url", "https://a.test"), false);
+});
+
+Deno.test("statusScope() and errorScope() classify failures: systemic, request-level on several items, item-level alone", () => {
+  for (const status of [401, 403, 404, 408, 429, 500, 503]) {
+    assert.equal(statusScope(status, 5), "systemic", String(status));
+    assert.equal(statusScope(status, 1), "systemic", String(status));
+  }
+  assert.equal(statusScope(400, 5), "request");
+  assert.equal(statusScope(413, 2), "request");
+  assert.equal(statusScope(400, 1), "item");
+  assert.equal(statusScope(422, 1), "item");
+  assert.equal(errorScope(new HttpError("bad", 400), 3), "request");
+  assert.equal(errorScope(new HttpError("busy", 503), 1), "systemic");
+  assert.equal(errorScope(new TypeError("Connection refused"), 1), "systemic");
+  assert.equal(errorScope(new Error("unknown"), 1), "systemic");
 });

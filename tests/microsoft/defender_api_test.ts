@@ -309,3 +309,17 @@ Deno.test("DefenderTarget.upsert() rejects with the abort reason and sends nothi
   await using env = setup();
   await assertAbortSendsNothing(env.target, env.sim);
 });
+
+Deno.test("DefenderTarget reports a 400 on a multi-indicator import as request-level and on one indicator as item-level", async () => {
+  await using env = setup();
+  env.sim.failures.poison(indicatorId(2));
+  const results = await env.target.upsert([makeIndicator(1), makeIndicator(2), makeIndicator(3)]);
+  for (const result of results) {
+    assert(!result.ok);
+    assert.equal(result.scope, "request", "no verdict on any indicator of the request");
+  }
+  const [alone] = await env.target.upsert([makeIndicator(2)]);
+  assert(alone && !alone.ok);
+  assert.equal(alone.scope, "item");
+  assert.deepEqual(env.sim.store(), []);
+});

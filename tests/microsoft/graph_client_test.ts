@@ -218,6 +218,7 @@ Deno.test("GraphTarget.upsert() marks an item the API rejects as invalid as not 
     ok: false,
     reason: "Graph rejected the record: InvalidInput: Missing indicators value",
     retryable: false,
+    scope: "item",
   });
 });
 
@@ -413,4 +414,38 @@ Deno.test("GraphTarget.upsert() rejects with the abort reason when the signal is
   }
   ok(caught instanceof Error && caught.message === "shutting down", String(caught));
   assertEquals(sim.store(), []);
+});
+
+Deno.test("GraphTarget falls back to single-value lookups once Graph refuses a composite $filter, and remembers it", async () => {
+  const { sim, target } = setup();
+  const first = Array.from({ length: 5 }, (_, i) => indicator(i));
+  assertEquals(await target.upsert(first), first.map((i) => ({ id: i.id, ok: true })));
+  const composite = () => sim.requests.filter((r) => / or /.test(r.filter ?? ""));
+  assertEquals(composite().map((r) => r.status), [400], "one composite try, refused");
+  const second = Array.from({ length: 5 }, (_, i) => indicator(i + 5));
+  assertEquals(await target.upsert(second), second.map((i) => ({ id: i.id, ok: true })));
+  assertEquals(composite().length, 1, "no composite lookup after the refusal");
+  assertEquals(target.status().compositeLookups, false);
+  assertEquals(sim.store().length, 10);
+});
+
+Deno.test("GraphTarget keeps composite lookups where Graph takes them", async () => {
+  const { sim, target } = setup({ sim: { compositeFilter: true } });
+  const items = Array.from({ length: 5 }, (_, i) => indicator(i));
+  assertEquals(await target.upsert(items), items.map((i) => ({ id: i.id, ok: true })));
+  assertEquals(sim.requests.filter((r) => r.filter !== undefined).length, 1);
+  assertEquals(target.status().compositeLookups, true);
+});
+
+Deno.test("GraphTarget reports a 400 on a multi-item submit as request-level and on one indicator as item-level", async () => {
+  const { sim, target } = setup();
+  sim.failures.poison(indicator(2).id);
+  const results = await target.upsert([indicator(1), indicator(2), indicator(3)]);
+  for (const result of results) {
+    ok(!result.ok);
+    if (!result.ok) assertEquals(result.scope, "request");
+  }
+  const [alone] = await target.upsert([indicator(2)]);
+  ok(alone && !alone.ok);
+  if (!alone.ok) assertEquals(alone.scope, "item");
 });

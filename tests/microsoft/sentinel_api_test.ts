@@ -288,3 +288,26 @@ Deno.test("SentinelTarget re-sends revoked indicators and rejects raw observable
   });
   assert.equal(deleting.revokeByUpload, false);
 });
+
+Deno.test("SentinelTarget reports a 400 on a multi-item upload as request-level and on a lone item as item-level", async () => {
+  await using env = setup();
+  env.sim.failures.poison(indicatorId(2));
+  const several = await env.target.upsert([makeIndicator(1), makeIndicator(2), makeIndicator(3)]);
+  for (const result of several) {
+    assert(!result.ok);
+    assert.equal(result.scope, "request", "no verdict on any item of the batch");
+  }
+  const [alone] = await env.target.upsert([makeIndicator(2)]);
+  assert(alone && !alone.ok);
+  assert.equal(alone.scope, "item");
+  assert.deepEqual(ids(env.sim), []);
+});
+
+Deno.test("SentinelTarget reports a 503 outage as systemic with the settings to check", async () => {
+  await using env = setup({ target: { maxAttempts: 2 } });
+  env.sim.failures.failWhile(() => true, { status: 503 });
+  const [result] = await env.target.upsert([makeIndicator(1)]);
+  assert(result && !result.ok);
+  assert.equal(result.scope, "systemic");
+  assert.match(result.check ?? "", /CLIENT_SECRET/);
+});

@@ -184,7 +184,7 @@ Deno.test("graph sim rejects a Defender ATP record without networkDestinationIPv
 });
 
 Deno.test("graph sim lists with $filter on externalId and rejects an unterminated literal", async () => {
-  const s = sim();
+  const s = sim({ compositeFilter: true });
   const url = "http://evil.example/a?b=1&c='x'";
   await (await call(s, "POST", "/submitTiIndicators", {
     value: [sentinelRecord({ externalId: "a'b" }), sentinelRecord({ url, externalId: "x" })],
@@ -203,6 +203,65 @@ Deno.test("graph sim lists with $filter on externalId and rejects an unterminate
   const bad = await call(s, "GET", `?$filter=url eq '${url}'`);
   assertEquals(bad.status, 400);
   ok((await errorOf(bad)).message.includes("unterminated string literal"));
+});
+
+Deno.test("graph sim refuses a composite $filter with 400 by default, as documented, and takes it when switched on", async () => {
+  const s = sim();
+  await (await call(s, "POST", "/submitTiIndicators", {
+    value: [sentinelRecord({ externalId: "a" }), sentinelRecord({ externalId: "b" })],
+  })).body?.cancel();
+  const composite = `?$filter=${encodeURIComponent("externalId eq 'a' or externalId eq 'b'")}`;
+  const refused = await call(s, "GET", composite);
+  assertEquals(refused.status, 400);
+  ok((await errorOf(refused)).message.includes("'or' operator is not supported"));
+  const single = await call(s, "GET", `?$filter=${encodeURIComponent("externalId eq 'a'")}`);
+  assertEquals(single.status, 200);
+  assertEquals(((await single.json()) as { value: unknown[] }).value.length, 1);
+  s.setCompositeFilter(true);
+  const taken = await call(s, "GET", composite);
+  assertEquals(((await taken.json()) as { value: unknown[] }).value.length, 2);
+});
+
+Deno.test("graph sim refuses with 400 every request carrying a poison item until it is cured", async () => {
+  const s = sim();
+  s.failures.poison("poison-ext");
+  const batch = {
+    value: [sentinelRecord({ externalId: "ok-1" }), sentinelRecord({ externalId: "poison-ext" })],
+  };
+  const refused = await call(s, "POST", "/submitTiIndicators", batch);
+  assertEquals(refused.status, 400);
+  ok((await errorOf(refused)).message.includes("poison-ext"));
+  assertEquals(s.store().length, 0, "nothing in a refused request is processed");
+  const alone = await call(s, "POST", "/submitTiIndicators", {
+    value: [sentinelRecord({ externalId: "ok-1" })],
+  });
+  assertEquals(alone.status, 200);
+  await alone.body?.cancel();
+  s.failures.cure("poison-ext");
+  const cured = await call(s, "POST", "/submitTiIndicators", batch);
+  assertEquals(cured.status, 200);
+  await cured.body?.cancel();
+  assertEquals(s.store().length, 3);
+});
+
+Deno.test("graph sim answers every request during an outage on a fake clock, then recovers", async () => {
+  const s = sim();
+  const clock = new FakeClock();
+  const end = clock.time + 6 * 3_600_000;
+  s.failures.failWhile(() => clock.time < end, { status: 503 });
+  s.failures.failWhile(() => clock.time < end, "refused");
+  const during = await call(s, "GET", "");
+  assertEquals(during.status, 503);
+  await during.body?.cancel();
+  const fetch = s.failures.fetch((input, init) => Promise.resolve(s.app.request(input, init)));
+  await fetch(BASE, { headers: { authorization: `Bearer ${TOKEN}` } }).then(
+    () => ok(false, "the fetch should be refused"),
+    (error: Error) => ok(error.message.includes("Connection refused"), error.message),
+  );
+  clock.advance(6 * 3_600_000);
+  const after = await fetch(BASE, { headers: { authorization: `Bearer ${TOKEN}` } });
+  assertEquals(after.status, 200);
+  await after.body?.cancel();
 });
 
 Deno.test("graph sim only lists the calling app's indicators", async () => {
