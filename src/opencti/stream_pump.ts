@@ -227,6 +227,13 @@ export class StreamPump<U, R> {
       now: this.#now,
     });
     this.#deadLetters = options.deadLetters ?? new DeadLetters(new MemoryDeadLetterStore());
+    // One clear error per failure streak; the list stays in memory and the connector runs on.
+    this.#deadLetters.onSaveError((error) => {
+      const message = error instanceof Error ? error.message : String(error);
+      this.#lastError = `saving the dead letters failed: ${message}`;
+      this.#o.metrics?.errors.inc({ connector: this.name });
+      this.#logger.error("{message}", { message });
+    });
     options.metrics?.onCollect(() => this.#publishDeadLetters());
     const lifecycleOptions: ConstructorParameters<typeof ConnectorLifecycle>[1] = {
       id: options.connector.id,
