@@ -37,9 +37,10 @@ export const COMMON_OPTIONS = {
     yaml: ["connectors"],
     schema: val.list(),
     defaultDoc: "inferred",
-    meaning: "Connectors to run: `sentinel`, `tanium-incidents`, or both (comma-separated). " +
-      "Unset: `sentinel` when `TENANT_ID` or `CLIENT_ID` is set, `tanium-incidents` when " +
-      "`TANIUM_INCIDENTS_URL` is set.",
+    meaning: "Connectors to run: `sentinel`, `tanium-incidents`, `tanium-intel`, or several " +
+      "(comma-separated). Unset: `sentinel` when `TENANT_ID` or `CLIENT_ID` is set, " +
+      "`tanium-incidents` when `TANIUM_INCIDENTS_URL` is set, `tanium-intel` when " +
+      "`TANIUM_INTEL_URL` is set.",
     section: "General",
     sample: ["sentinel", "tanium-incidents"],
   }),

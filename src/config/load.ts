@@ -7,15 +7,18 @@
 import { parse as parseYaml, YAMLParseError } from "yaml";
 import { sentinelSettings } from "../sentinel/settings.ts";
 import { taniumIncidentsSettings } from "../tanium/settings.ts";
+import { taniumIntelSettings } from "../tanium_intel/settings.ts";
 import type { ConnectorSettings } from "./connector_settings.ts";
 import { ConfigError, envSecrets, redactKnown, resolveWith } from "./resolve.ts";
 import type { Env } from "./source.ts";
 import type { Config, SentinelSettings, TaniumIncidentsSettings } from "./types.ts";
+import type { TaniumIntelSettings } from "../tanium_intel/settings.ts";
 
 /** The connectors' configuration declarations, in start order. */
 export const CONNECTOR_SETTINGS: readonly ConnectorSettings<unknown>[] = [
   sentinelSettings,
   taniumIncidentsSettings,
+  taniumIntelSettings,
 ];
 
 /** Options of {@linkcode loadConfig}. */
@@ -96,11 +99,13 @@ export function resolveConfig(doc: unknown, env: Env): { config: Config; warning
   const taniumIncidents = resolved.settings.get("tanium-incidents") as
     | TaniumIncidentsSettings
     | undefined;
+  const taniumIntel = resolved.settings.get("tanium-intel") as TaniumIntelSettings | undefined;
   const config: Config = {
     connectors: resolved.connectors,
     opencti: resolved.opencti,
     ...(sentinel === undefined ? {} : { sentinel }),
     ...(taniumIncidents === undefined ? {} : { taniumIncidents }),
+    ...(taniumIntel === undefined ? {} : { taniumIntel }),
     server: resolved.server,
     logging: resolved.logging,
   };
@@ -113,5 +118,7 @@ export function settingsOf(config: Config, name: string): unknown {
     ? config.sentinel
     : name === "tanium-incidents"
     ? config.taniumIncidents
+    : name === "tanium-intel"
+    ? config.taniumIntel
     : undefined;
 }

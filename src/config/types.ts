@@ -4,6 +4,7 @@
  */
 import type { SentinelSettings } from "../sentinel/settings.ts";
 import type { TaniumIncidentsSettings } from "../tanium/settings.ts";
+import type { TaniumIntelSettings } from "../tanium_intel/settings.ts";
 
 export type {
   AssertionAlg,
@@ -28,10 +29,14 @@ export type {
 } from "../tanium/settings.ts";
 
 /** Connectors this program hosts, as named in `CONNECTORS`. */
-export type ConnectorName = "sentinel" | "tanium-incidents";
+export type ConnectorName = "sentinel" | "tanium-incidents" | "tanium-intel";
 
 /** Every connector name, in the order they start. */
-export const CONNECTOR_NAMES: readonly ConnectorName[] = ["sentinel", "tanium-incidents"];
+export const CONNECTOR_NAMES: readonly ConnectorName[] = [
+  "sentinel",
+  "tanium-incidents",
+  "tanium-intel",
+];
 
 /** Levels accepted by `CONNECTOR_LOG_LEVEL` (`warning` is read as `warn`). */
 export type LogLevel = "debug" | "info" | "warn" | "error";
@@ -136,6 +141,8 @@ export interface Config {
   sentinel?: SentinelSettings;
   /** Present when `tanium-incidents` is enabled. */
   taniumIncidents?: TaniumIncidentsSettings;
+  /** Present when `tanium-intel` is enabled. */
+  taniumIntel?: TaniumIntelSettings;
   /** HTTP server. */
   server: ServerConfig;
   /** Logging. */

@@ -110,5 +110,8 @@ Deno.test("configSchema() of the whole program names every documented variable",
     "TANIUM_INCIDENTS_URL",
     "TANIUM_INCIDENTS_URL_CONSOLE",
     "TANIUM_INCIDENTS_TOKEN",
+    "TANIUM_INTEL_URL",
+    "TANIUM_INTEL_URL_CONSOLE",
+    "TANIUM_INTEL_TOKEN",
   ]);
 });

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { type Config, knownEnvNames } from "../../src/config/mod.ts";
 import { bothEnv, IDS, problemsOf, sentinelEnv, taniumEnv, valid } from "./helpers.ts";
 
-type Base = "sentinel" | "tanium" | "both";
+type Base = "sentinel" | "tanium" | "both" | "intel" | "intelBoth";
 type Row = [
   name: string,
   value: string,
@@ -14,6 +14,35 @@ type Row = [
 
 const S = (c: Config) => c.sentinel!;
 const T = (c: Config) => c.taniumIncidents!;
+const I = (c: Config) => c.taniumIntel!;
+const INTEL_ID = "66666666-7777-4888-8999-aaaaaaaaaaaa";
+
+/** A minimal valid tanium-intel environment. */
+function intelEnv(extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    OPENCTI_URL: "http://opencti.test:8080",
+    OPENCTI_TOKEN: "Zq9-OPENCTI-s3cret-token",
+    CONNECTOR_ID: INTEL_ID,
+    CONNECTOR_LIVE_STREAM_ID: "live-intel",
+    TANIUM_INTEL_URL: "https://tanium-api.test",
+    TANIUM_INTEL_URL_CONSOLE: "https://tanium.test",
+    TANIUM_INTEL_TOKEN: "Zq9-TANIUM-INTEL-token",
+    ...extra,
+  };
+}
+
+/** tanium-intel and tanium-incidents together (prefixed ids). */
+function intelBothEnv(extra: Record<string, string> = {}): Record<string, string> {
+  const { CONNECTOR_ID: _i, ...intel } = intelEnv();
+  const { CONNECTOR_ID: _t, ...tanium } = taniumEnv();
+  return {
+    ...intel,
+    ...tanium,
+    TANIUM_INTEL_CONNECTOR_ID: INTEL_ID,
+    TANIUM_INCIDENTS_CONNECTOR_ID: IDS.tanium,
+    ...extra,
+  };
+}
 const OTHER_ID = "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee";
 
 const ROWS: Row[] = [
@@ -288,6 +317,104 @@ const ROWS: Row[] = [
     (c) => c.opencti.caFile,
     "/etc/ssl/opencti.pem",
   ],
+  // tanium-intel (upstream stream/tanium-intel names, and the new ones).
+  ["TANIUM_INTEL_URL", "https://t-api.test/", "intel", (c) => I(c).url, "https://t-api.test"],
+  [
+    "TANIUM_INTEL_URL_CONSOLE",
+    "https://t.test/",
+    "intel",
+    (c) => I(c).urlConsole,
+    "https://t.test",
+  ],
+  ["TANIUM_INTEL_SSL_VERIFY", "false", "intel", (c) => I(c).sslVerify, false],
+  ["TANIUM_INTEL_CA_FILE", "/etc/ca.pem", "intel", (c) => I(c).caFile, "/etc/ca.pem"],
+  ["TANIUM_INTEL_TOKEN", "token-c", "intel", (c) => I(c).token, "token-c"],
+  ["TANIUM_INTEL_DEPLOY_INTEL", "no", "intel", (c) => I(c).deployIntel, false],
+  ["TANIUM_INTEL_AUTO_ONDEMAND_SCAN", "False", "intel", (c) => I(c).autoOndemandScan, false],
+  ["TANIUM_INTEL_COMPUTER_GROUPS", "1, 7", "intel", (c) => I(c).computerGroups, [1, 7]],
+  ["TANIUM_INTEL_BATCH_SIZE", "20", "intel", (c) => I(c).batchSize, 20],
+  ["TANIUM_INTEL_MAX_BACKOFF", "PT2M", "intel", (c) => I(c).maxBackoffMs, 120_000],
+  ["TANIUM_INTEL_CONNECTOR_ID", OTHER_ID, "intelBoth", (c) => I(c).connector.id, OTHER_ID],
+  ["TANIUM_INTEL_CONNECTOR_TYPE", "STREAM", "intelBoth", (c) => I(c).connector.type, "STREAM"],
+  [
+    "TANIUM_INTEL_CONNECTOR_NAME",
+    "Intel A",
+    "intelBoth",
+    (c) => [I(c).connector.name, T(c).connector.name],
+    ["Intel A", "Tanium Threat Response Incidents"],
+  ],
+  ["TANIUM_INTEL_CONNECTOR_SCOPE", "ti", "intelBoth", (c) => I(c).connector.scope, ["ti"]],
+  [
+    "TANIUM_INTEL_CONNECTOR_CONFIDENCE_LEVEL",
+    "30",
+    "intelBoth",
+    (c) => I(c).connector.confidenceLevel,
+    30,
+  ],
+  ["TANIUM_INTEL_CONNECTOR_LOG_LEVEL", "warn", "intelBoth", (c) => I(c).connector.logLevel, "warn"],
+  [
+    "TANIUM_INTEL_CONNECTOR_DURATION_PERIOD",
+    "PT5M",
+    "intelBoth",
+    (c) => I(c).connector.periodMs,
+    300_000,
+  ],
+  [
+    "TANIUM_INTEL_CONNECTOR_RUN_AND_TERMINATE",
+    "true",
+    "intelBoth",
+    (c) => I(c).connector.runAndTerminate,
+    true,
+  ],
+  [
+    "TANIUM_INTEL_CONNECTOR_QUEUE_THRESHOLD",
+    "99",
+    "intelBoth",
+    (c) => I(c).connector.queueThresholdMb,
+    99,
+  ],
+  [
+    "TANIUM_INTEL_CONNECTOR_LIVE_STREAM_ID",
+    "s-9",
+    "intelBoth",
+    (c) => I(c).connector.liveStream.id,
+    "s-9",
+  ],
+  [
+    "TANIUM_INTEL_CONNECTOR_LIVE_STREAM_LISTEN_DELETE",
+    "no",
+    "intelBoth",
+    (c) => I(c).connector.liveStream.listenDelete,
+    false,
+  ],
+  [
+    "TANIUM_INTEL_CONNECTOR_LIVE_STREAM_NO_DEPENDENCIES",
+    "no",
+    "intelBoth",
+    (c) => I(c).connector.liveStream.noDependencies,
+    false,
+  ],
+  [
+    "TANIUM_INTEL_CONNECTOR_LIVE_STREAM_WITH_INFERENCES",
+    "yes",
+    "intelBoth",
+    (c) => I(c).connector.liveStream.withInferences,
+    true,
+  ],
+  [
+    "TANIUM_INTEL_CONNECTOR_LIVE_STREAM_RECOVER_ISO_DATE",
+    "false",
+    "intelBoth",
+    (c) => I(c).connector.liveStream.recoverIsoDate,
+    false,
+  ],
+  [
+    "TANIUM_INTEL_CONNECTOR_LIVE_STREAM_START_TIMESTAMP",
+    "5",
+    "intelBoth",
+    (c) => I(c).connector.liveStream.startTimestamp,
+    5,
+  ],
   // Prefixed base names (both connectors).
   [
     "SENTINEL_CONNECTOR_NAME",
@@ -452,7 +579,13 @@ const ROWS: Row[] = [
 ];
 
 Deno.test("resolveConfig() reads every variable name of the upstream connectors and the new options", () => {
-  const bases = { sentinel: sentinelEnv, tanium: taniumEnv, both: bothEnv };
+  const bases = {
+    sentinel: sentinelEnv,
+    tanium: taniumEnv,
+    both: bothEnv,
+    intel: intelEnv,
+    intelBoth: intelBothEnv,
+  };
   for (const [name, value, base, read, expected] of ROWS) {
     const env = bases[base]({ [name]: value });
     const { config } = valid(env);

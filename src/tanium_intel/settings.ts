@@ -1,0 +1,213 @@
+/**
+ * The `tanium-intel` connector's options, declared once. Names, YAML paths and defaults follow
+ * upstream `OpenCTI-Platform/connectors` `stream/tanium-intel` (README "Connector extra parameters",
+ * `docker-compose.yml`, `src/tanium_intel_connector/config_variables.py`): `TANIUM_INTEL_*`,
+ * YAML `tanium_intel.*`. Upstream's `TANIUM_INTEL_HASHES_IN_REPUTATION` and
+ * `TANIUM_INTEL_NO_HASHES_IN_INTELS` concern observables, which this connector does not send.
+ *
+ * To add an option: add one `option({...})` entry to {@linkcode TANIUM_INTEL_OPTIONS}, read it in
+ * `read()` below into a field of {@linkcode TaniumIntelSettings}, then run `deno task docs`.
+ */
+import {
+  baseOptions,
+  type ConnectorPrefix,
+  liveStreamOptions,
+  must,
+  opt,
+  readBase,
+  type ReadContext,
+  readLiveStream,
+} from "../config/common_settings.ts";
+import type { ConnectorSettings, PendingSettings } from "../config/connector_settings.ts";
+import type { Option } from "../config/option.ts";
+import type { StreamConnectorConfig } from "../config/types.ts";
+import * as val from "../config/values.ts";
+
+const PREFIX: ConnectorPrefix = {
+  name: "tanium-intel",
+  env: "TANIUM_INTEL_",
+  yaml: "tanium_intel",
+};
+const SECTION = "Tanium intel";
+
+/** `TANIUM_INTEL_<SUFFIX>`, YAML `tanium_intel.<suffix>`. */
+function intel<T>(
+  suffix: string,
+  rest: Omit<Option<T>, "env" | "yaml" | "section">,
+): Option<T> {
+  return {
+    env: [`TANIUM_INTEL_${suffix}`],
+    yaml: [`tanium_intel.${suffix.toLowerCase()}`],
+    section: SECTION,
+    ...rest,
+  };
+}
+
+const BASE_DEFAULTS = {
+  type: "STREAM",
+  name: "Tanium Threat Response Intel",
+  scope: ["tanium"],
+  periodRequired: false,
+  sample: { id: "ChangeMe", liveStreamId: "ChangeMe" },
+} as const;
+
+/** The tanium-intel connector's options. */
+export const TANIUM_INTEL_OPTIONS = {
+  url: intel("URL", {
+    schema: val.httpUrl(),
+    required: "required (the Tanium API base URL)",
+    meaning: "Tanium API base URL (on Tanium Cloud the `-api` host).",
+    sample: "https://example-api.titankube.com",
+  }),
+  urlConsole: intel("URL_CONSOLE", {
+    schema: val.httpUrl(),
+    required: "required (the Tanium console base URL, for the reference written back)",
+    meaning: "Tanium console base URL: the reference written back on each indicator links to " +
+      "`<console>/#/threatresponse/intel/<id>`.",
+    sample: "https://example.titankube.com",
+  }),
+  sslVerify: intel("SSL_VERIFY", {
+    schema: val.boolean(),
+    default: true,
+    meaning: "Verify Tanium's TLS certificate.",
+  }),
+  caFile: intel("CA_FILE", {
+    schema: val.text({ expected: "expected a file path" }),
+    meaning: "PEM file of extra CA certificates to trust for Tanium.",
+    example: "/etc/ssl/certs/tanium-ca.pem",
+  }),
+  token: intel("TOKEN", {
+    secret: true,
+    schema: val.text({ noSpaces: true, expected: "expected a Tanium API token" }),
+    required: "required (a Tanium API token whose persona may write Threat Response intel)",
+    meaning: "Tanium API token (sent in the `session` header). Secret.",
+    sample: "ChangeMe-Tanium-token",
+  }),
+  deployIntel: intel("DEPLOY_INTEL", {
+    schema: val.boolean(),
+    default: true,
+    meaning: "Deploy the intel to the endpoints after each batch that changed documents.",
+  }),
+  autoOndemandScan: intel("AUTO_ONDEMAND_SCAN", {
+    schema: val.boolean(),
+    default: true,
+    meaning: "Start a quick scan of `TANIUM_INTEL_COMPUTER_GROUPS` for each new document.",
+  }),
+  computerGroups: intel("COMPUTER_GROUPS", {
+    schema: val.list(),
+    default: ["1"],
+    meaning: "Computer group ids (comma-separated integers) the automatic quick scan targets.",
+  }),
+  batchSize: intel("BATCH_SIZE", {
+    schema: val.integer(1, 500),
+    default: 50,
+    meaning: "Most documents handled per batch (Tanium takes one document per request).",
+  }),
+  maxBackoff: intel("MAX_BACKOFF", {
+    schema: val.duration(),
+    defaultDoc: "`PT5M`",
+    meaning: "ISO-8601 duration: longest wait between two tries of a batch held by a systemic " +
+      "failure (token, permission, throttling, outage); such a batch is retried without a cap.",
+    example: "PT5M",
+  }),
+} as const;
+
+const BASE = {
+  ...baseOptions(PREFIX, BASE_DEFAULTS),
+  ...liveStreamOptions(PREFIX, BASE_DEFAULTS),
+};
+
+/** The typed settings of the `tanium-intel` stream connector. */
+export interface TaniumIntelSettings {
+  /** Base connector options; `connector.name` is also the written reference's `source_name`. */
+  connector: StreamConnectorConfig;
+  /** Tanium API base URL without a trailing slash. */
+  url: string;
+  /** Tanium console base URL without a trailing slash. */
+  urlConsole: string;
+  /** Verify Tanium's TLS certificate. */
+  sslVerify: boolean;
+  /** PEM bundle of extra CA certificates to trust for Tanium. */
+  caFile?: string;
+  /** Tanium API token. Secret. */
+  token: string;
+  /** Deploy the intel after a changed batch. */
+  deployIntel: boolean;
+  /** Quick-scan new documents. */
+  autoOndemandScan: boolean;
+  /** Computer groups of the quick scan. */
+  computerGroups: number[];
+  /** Documents per batch. */
+  batchSize: number;
+  /** Longest wait between tries of a held batch, in ms. */
+  maxBackoffMs: number;
+}
+
+function read(context: ReadContext): PendingSettings<TaniumIntelSettings> {
+  const { reader } = context;
+  const o = TANIUM_INTEL_OPTIONS;
+  const base = readBase(context, PREFIX, BASE, BASE_DEFAULTS.type);
+  const liveStream = readLiveStream(reader, BASE);
+  const values = {
+    url: reader.get(o.url),
+    urlConsole: reader.get(o.urlConsole),
+    sslVerify: reader.get(o.sslVerify),
+    caFile: reader.get(o.caFile),
+    token: reader.get(o.token),
+    deployIntel: reader.get(o.deployIntel),
+    autoOndemandScan: reader.get(o.autoOndemandScan),
+    computerGroups: reader.get(o.computerGroups),
+    batchSize: reader.get(o.batchSize),
+    maxBackoff: reader.get(o.maxBackoff),
+  };
+  const groups = (values.computerGroups ?? []).map((g) => g.trim());
+  if (groups.some((g) => !/^\d+$/.test(g))) {
+    reader.problem(
+      `${reader.label(o.computerGroups)}: expected comma-separated computer group ids ` +
+        `(integers), got ${JSON.stringify(groups.join(","))}`,
+    );
+  }
+  if (values.maxBackoff !== undefined && values.maxBackoff.ms <= 0) {
+    reader.problem(`${reader.label(o.maxBackoff)}: expected a duration longer than 0, e.g. "PT5M"`);
+  }
+  return {
+    id: base.id,
+    idLabel: base.idLabel,
+    value(): TaniumIntelSettings {
+      const connector: StreamConnectorConfig = {
+        ...base.value(),
+        type: "STREAM",
+        ...opt("durationPeriod", base.duration?.text),
+        ...opt("periodMs", base.duration?.ms),
+        liveStream: liveStream(),
+      };
+      return {
+        connector,
+        url: must(values.url),
+        urlConsole: must(values.urlConsole),
+        sslVerify: must(values.sslVerify),
+        ...opt("caFile", values.caFile),
+        token: must(values.token),
+        deployIntel: must(values.deployIntel),
+        autoOndemandScan: must(values.autoOndemandScan),
+        computerGroups: groups.map(Number),
+        batchSize: must(values.batchSize),
+        maxBackoffMs: values.maxBackoff?.ms ?? 300_000,
+      };
+    },
+  };
+}
+
+/** The tanium-intel connector's configuration declaration. */
+export const taniumIntelSettings: ConnectorSettings<TaniumIntelSettings> = {
+  name: "tanium-intel",
+  prefix: PREFIX,
+  section: SECTION,
+  base: BASE,
+  options: TANIUM_INTEL_OPTIONS,
+  enabledBy: [TANIUM_INTEL_OPTIONS.url],
+  howToEnable: "TANIUM_INTEL_URL (plus TANIUM_INTEL_TOKEN) for tanium-intel",
+  read,
+  connectorOf: (settings) => settings.connector,
+  secrets: (t) => [t.token],
+};
