@@ -22,12 +22,19 @@ import {
   DEMO_SENTINEL_ID,
   DEMO_STREAM_ID,
   DEMO_TANIUM_ID,
+  DEMO_TANIUM_INTEL_ID,
   demoEnv,
   type DemoSims,
   routedFetch,
   startDemoSims,
 } from "./sims.ts";
-import { collectSummary, formatSummary, summaryProblems, type SummaryReport } from "./summary.ts";
+import {
+  collectSummary,
+  DEMO_INTEL_SOURCE,
+  formatSummary,
+  summaryProblems,
+  type SummaryReport,
+} from "./summary.ts";
 
 export { applyLiveChanges, DemoChangeError, type LiveChange } from "./changes.ts";
 export * from "./sims.ts";
@@ -237,6 +244,7 @@ async function drive(
 ): Promise<DriveResult> {
   const sentinel = connectors.find((c) => c.name === "sentinel");
   const tanium = connectors.find((c) => c.name === "tanium-incidents");
+  const intel = connectors.find((c) => c.name === "tanium-intel");
   const problems: string[] = [];
   let changes: LiveChange[] = [];
   const progress = new Progress(sims, o.write, o.live);
@@ -248,12 +256,14 @@ async function drive(
   const imported = () => tanium?.status().lastRunAt !== undefined;
   // Updates keep the same records, so "synced" alone cannot see them: wait for the saved stream
   // position to reach the last indicator event too.
-  const caughtUp = () => {
-    const cursor = sentinel?.status().details?.cursor;
+  const caughtUpFor = (connector: Connector | undefined) => {
+    if (connector === undefined) return true;
+    const cursor = connector.status().details?.cursor;
     const last = sims.stack.opencti.store.events().findLast((e) => e.data.type === "indicator");
     return last === undefined ||
       (typeof cursor === "string" && compareEventIds(cursor, last.id) >= 0);
   };
+  const caughtUp = () => caughtUpFor(sentinel) && caughtUpFor(intel);
 
   o.write(
     `Syncing the seeded indicators to ${sims.target} and importing the Tanium alerts into OpenCTI…`,
@@ -276,6 +286,14 @@ async function drive(
     problems.push(
       `the tanium-incidents run ended with "${lastRun.outcome}": ${lastRun.error ?? ""}`,
     );
+  }
+
+  if (first.ok && intel !== undefined && tanium !== undefined) {
+    const loop = await intelLoop(sims, intel, tanium, caughtUpFor, o);
+    if (loop.stopped !== undefined) {
+      return { ...await report(), problems, changes, stoppedWith: loop.stopped };
+    }
+    problems.push(...loop.problems);
   }
 
   if (first.ok) {
@@ -312,6 +330,56 @@ async function drive(
       ),
     };
   }
+}
+
+/**
+ * The Tanium loop: waits for tanium-intel to send the indicators to Tanium and write the
+ * documents back, has Tanium raise an alert on an endpoint for some of them (as a deployed
+ * document does when it matches), then runs tanium-incidents so that those alerts become
+ * incidents and sightings of the same indicators.
+ */
+async function intelLoop(
+  sims: DemoSims,
+  intel: Connector,
+  tanium: Connector,
+  caughtUpFor: (connector: Connector) => boolean,
+  o: { write: (line: string) => void; phaseTimeoutMs: number; ended: Promise<{ code: number }> },
+): Promise<{ problems: string[]; stopped?: number }> {
+  const created = new Set(sims.tanium.control.intelActivity.created);
+  const documented = (): number[] => {
+    const ids = new Set<number>();
+    for (const indicator of sims.stack.opencti.store.list("indicator")) {
+      const refs = Array.isArray(indicator.external_references)
+        ? indicator.external_references
+        : [];
+      for (const ref of refs) {
+        if (typeof ref !== "object" || ref === null) continue;
+        const r = ref as Record<string, unknown>;
+        const id = Number(r.external_id);
+        if (r.source_name === DEMO_INTEL_SOURCE && sims.tanium.control.intel(id)) ids.add(id);
+      }
+    }
+    for (const id of sims.tanium.control.intelActivity.created) created.add(id);
+    return [...ids].filter((id) => created.has(id)).sort((a, b) => a - b);
+  };
+  o.write("Sending the indicators to Tanium Threat Response as intel documents (tanium-intel)…");
+  const sent = await waitFor(() => caughtUpFor(intel) && documented().length > 0, {
+    timeoutMs: o.phaseTimeoutMs,
+    ended: o.ended,
+    tick: () => Promise.resolve(),
+  });
+  if (sent.stopped !== undefined) return { problems: [], stopped: sent.stopped };
+  if (!sent.ok) return { problems: ["tanium-intel wrote no intel document back in time"] };
+  const ids = documented().slice(0, 3);
+  for (const id of ids) sims.tanium.control.raiseAlertFor(id, `DEMO-ENDPOINT-${id}`);
+  o.write(
+    `Tanium raised ${ids.length} alerts for intel documents ${ids.join(", ")}; ` +
+      "importing them with tanium-incidents…",
+  );
+  // A run already under way may predate the alerts: the second one starts after them.
+  await tanium.runOnce();
+  const ok = await tanium.runOnce();
+  return { problems: ok ? [] : ["the tanium-incidents run after the intel alerts failed"] };
 }
 
 /** Polls `condition` every 100 ms until it holds, the time is up, or the service ends. */
@@ -405,7 +473,10 @@ function printWorld(sims: DemoSims, write: (line: string) => void): void {
   write(`  Entra ID    ${sims.stack.entra.url}`);
   write(`  ${sims.target.padEnd(11)} ${sims.stack.targetUrl}`);
   write(`  Tanium      ${sims.tanium.url}  (control API /_sim/)`);
-  write(`  connectors  sentinel (${DEMO_SENTINEL_ID}), tanium-incidents (${DEMO_TANIUM_ID})`);
+  write(
+    `  connectors  sentinel (${DEMO_SENTINEL_ID}), tanium-incidents (${DEMO_TANIUM_ID}), ` +
+      `tanium-intel (${DEMO_TANIUM_INTEL_ID})`,
+  );
 }
 
 function isAddrInUse(error: unknown): boolean {

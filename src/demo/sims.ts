@@ -21,6 +21,8 @@ export const DEMO_SENTINEL_ID = "d3a0c1e2-5b4f-4c6d-8e7f-9a0b1c2d3e4f";
 export const DEMO_TANIUM_ID = "d3a0c1e2-5b4f-4c6d-8e7f-9a0b1c2d3e50";
 /** The stream collection the demo's sentinel connector reads. */
 export const DEMO_STREAM_ID = "live-indicators";
+/** The tanium-intel connector id the demo registers. */
+export const DEMO_TANIUM_INTEL_ID = "d3a0c1e2-5b4f-4c6d-8e7f-9a0b1c2d3e51";
 /** Console URL written in the Tanium links (the intel references of the seed use it too). */
 export const DEMO_TANIUM_CONSOLE = "https://tanium.example.com";
 /** First alert date the demo imports (the Tanium seed's alerts are from October 2023). */
@@ -112,7 +114,7 @@ export interface DemoEnvOptions {
  */
 export function demoEnv(sims: DemoSims, options: DemoEnvOptions = {}): Record<string, string> {
   const env: Record<string, string> = {
-    CONNECTORS: "sentinel,tanium-incidents",
+    CONNECTORS: "sentinel,tanium-incidents,tanium-intel",
     OPENCTI_URL: sims.stack.opencti.url,
     OPENCTI_TOKEN: SIM_TOKEN,
     SENTINEL_CONNECTOR_ID: DEMO_SENTINEL_ID,
@@ -133,6 +135,13 @@ export function demoEnv(sims: DemoSims, options: DemoEnvOptions = {}): Record<st
     TANIUM_INCIDENTS_URL_CONSOLE: DEMO_TANIUM_CONSOLE,
     TANIUM_INCIDENTS_TOKEN: TANIUM_SIM_TOKEN,
     TANIUM_INCIDENTS_IMPORT_START_DATE: DEMO_IMPORT_START,
+    TANIUM_INTEL_CONNECTOR_ID: DEMO_TANIUM_INTEL_ID,
+    TANIUM_INTEL_CONNECTOR_NAME: "Tanium Threat Response Intel",
+    TANIUM_INTEL_CONNECTOR_LIVE_STREAM_ID: DEMO_STREAM_ID,
+    TANIUM_INTEL_URL: sims.tanium.url,
+    TANIUM_INTEL_URL_CONSOLE: DEMO_TANIUM_CONSOLE,
+    TANIUM_INTEL_TOKEN: TANIUM_SIM_TOKEN,
+    TANIUM_INTEL_AUTO_ONDEMAND_SCAN: "false",
     SERVER_HOST: options.serverHost ?? "127.0.0.1",
     SERVER_PORT: options.serverPort ?? "8080",
     CONNECTOR_LOG_LEVEL: options.logLevel ?? "warn",

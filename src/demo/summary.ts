@@ -38,6 +38,13 @@ export interface DemoSummary {
     /** Works the connector opened in OpenCTI. */
     works: number;
   };
+  /** The tanium-intel connector's result, read from the simulators. */
+  tanium_intel: {
+    /** Intel documents tanium-intel keeps in Tanium now (the `OpenCTI` source). */
+    documents: number;
+    /** Sightings OpenCTI received for indicators whose Tanium document tanium-intel created. */
+    sightings_linked: number;
+  };
 }
 
 /** A summary and the comparisons behind it. */
@@ -93,6 +100,7 @@ export async function collectSummary(
       bundles: bundles.length,
       works: works.length,
     },
+    tanium_intel: intelSummary(sims, objects),
   };
   return {
     summary,
@@ -139,6 +147,11 @@ export function summaryProblems(report: SummaryReport): string[] {
   if (tanium.sightings === 0 || tanium.sightings > tanium.incidents) {
     problems.push(`${tanium.sightings} sightings for ${tanium.incidents} incidents`);
   }
+  const intel = report.summary.tanium_intel;
+  if (intel.documents === 0) problems.push("tanium-intel keeps no intel document in Tanium");
+  if (intel.sightings_linked === 0) {
+    problems.push("no sighting in OpenCTI is linked to an indicator tanium-intel sent to Tanium");
+  }
   if (report.unfinishedWorks.length > 0) {
     problems.push(`unfinished tanium-incidents works: ${preview(report.unfinishedWorks)}`);
   }
@@ -167,11 +180,44 @@ export function formatSummary(report: SummaryReport, problems: readonly string[]
     `(${tanium.alerts - report.importable} suppressed)`,
     `  OpenCTI received from tanium-incidents: ${tanium.bundles} bundles in ${tanium.works} ` +
     `works, ${tanium.incidents} incidents, ${tanium.sightings} sightings`,
+    `  tanium-intel → Tanium: ${report.summary.tanium_intel.documents} intel documents; ` +
+    `${report.summary.tanium_intel.sightings_linked} sightings of those indicators back in OpenCTI`,
     problems.length === 0
       ? "  Result: OK (the target holds exactly what OpenCTI expects, every alert was imported)"
       : `  Result: FAILED\n${problems.map((p) => `    - ${p}`).join("\n")}`,
   ];
 }
+
+/** Documents of the `OpenCTI` source, and sightings of the indicators they were created for. */
+function intelSummary(
+  sims: DemoSims,
+  objects: readonly StixObject[],
+): DemoSummary["tanium_intel"] {
+  const control = sims.tanium.control;
+  const source = control.sources.find((s) => s.name === "OpenCTI");
+  const documents = source === undefined
+    ? 0
+    : control.intels().filter((i) => i.sourceId === source.id).length;
+  const created = new Set(control.intelActivity.created.map(String));
+  const linked = new Set<string>();
+  for (const indicator of sims.stack.opencti.store.list("indicator")) {
+    const refs = Array.isArray(indicator.external_references) ? indicator.external_references : [];
+    const ours = refs.some((r) =>
+      typeof r === "object" && r !== null &&
+      (r as Record<string, unknown>).source_name === DEMO_INTEL_SOURCE &&
+      created.has(String((r as Record<string, unknown>).external_id))
+    );
+    if (ours) linked.add(indicator.id);
+  }
+  const sightings = new Set(
+    objects.filter((o) => o.type === "sighting" && linked.has(String(o.sighting_of_ref)))
+      .map((o) => o.id),
+  );
+  return { documents, sightings_linked: sightings.size };
+}
+
+/** The `source_name` the demo's tanium-intel writes back (its connector name). */
+export const DEMO_INTEL_SOURCE = "Tanium Threat Response Intel";
 
 function skipReasons(status: ConnectorStatus | undefined): Record<string, number> {
   const out: Record<string, number> = {};

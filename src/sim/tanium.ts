@@ -167,7 +167,7 @@ export class TaniumSimControl {
   /** Intel sources (`GET/POST …/sources`). */
   readonly sources: { id: number; type: string; name: string; description: string }[] = [];
   /** Deploys and quick scans asked. */
-  readonly intelActivity: IntelActivity = { deploys: 0, scans: [] };
+  readonly intelActivity: IntelActivity = { deploys: 0, scans: [], created: [] };
   /** Intel labels (`GET/POST …/labels`). */
   readonly labels: { id: number; name: string; description: string }[] = [];
 

@@ -140,6 +140,7 @@ export function intelWriteRoutes(
       updatedAt: at,
     };
     control.addIntels([intel]);
+    control.intelActivity.created.push(intel.id);
     return c.json({ data: intel });
   });
 
@@ -251,6 +252,8 @@ export function intelWriteRoutes(
 export interface IntelActivity {
   /** Number of deploys. */
   deploys: number;
+  /** Ids of the documents created through the API, in order. */
+  created: number[];
   /** Quick scans asked, in order. */
   scans: { computerGroupId: number; intelDocId: number }[];
 }

@@ -15,7 +15,9 @@ Deno.test("demoEnv() gives the real configuration loader both connectors pointed
   const sims = await startDemoSims({ target: "sentinel" });
   try {
     const { config } = resolveConfig({}, demoEnv(sims, { serverPort: "0" }));
-    assert.deepEqual(config.connectors, ["sentinel", "tanium-incidents"]);
+    assert.deepEqual(config.connectors, ["sentinel", "tanium-incidents", "tanium-intel"]);
+    assert.equal(config.taniumIntel?.url, sims.tanium.url);
+    assert.equal(config.taniumIntel?.connector.liveStream.id, "live-indicators");
     assert.equal(config.opencti.url, sims.stack.opencti.url);
     assert.equal(config.sentinel?.target, "sentinel");
     assert.equal(config.sentinel?.connector.id, DEMO_SENTINEL_ID);
@@ -58,6 +60,7 @@ function report(overrides: Partial<SummaryReport> = {}): SummaryReport {
       target: "graph",
       sentinel: { expected: 10, present: 10, duplicates: 0, skipped: { expired: 1 } },
       tanium: { alerts: 12, incidents: 10, sightings: 4, bundles: 1, works: 1 },
+      tanium_intel: { documents: 5, sightings_linked: 2 },
     },
     missing: [],
     unexpected: [],

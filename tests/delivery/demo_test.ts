@@ -21,7 +21,8 @@ async function demoPermissions(): Promise<string[]> {
 }
 
 function assertShape(summary: DemoSummary): void {
-  assert.deepEqual(Object.keys(summary).sort(), ["sentinel", "tanium", "target"]);
+  assert.deepEqual(Object.keys(summary).sort(), ["sentinel", "tanium", "tanium_intel", "target"]);
+  assert.deepEqual(Object.keys(summary.tanium_intel).sort(), ["documents", "sightings_linked"]);
   assert.deepEqual(Object.keys(summary.sentinel).sort(), [
     "duplicates",
     "expected",
@@ -66,6 +67,9 @@ for (const target of TARGETS) {
       const t = summary.tanium;
       assert.ok(t.alerts > 0 && t.incidents > 0 && t.sightings > 0 && t.bundles > 0 && t.works > 0);
       assert.ok(t.incidents <= t.alerts && t.sightings <= t.incidents);
+      // The loop: indicator → intel document → alert → incident and sighting of that indicator.
+      assert.ok(summary.tanium_intel.documents > 0);
+      assert.ok(summary.tanium_intel.sightings_linked > 0);
     } finally {
       await Deno.remove(cwd, { recursive: true });
     }
@@ -122,6 +126,13 @@ for (const target of TARGETS) {
         assert.equal(report.summary.tanium.incidents, incidents.size);
         assert.equal(incidents.size, notSuppressed.length, "one incident per alert not suppressed");
         assert.ok(report.summary.tanium.sightings > 0);
+        // Every alert raised for a tanium-intel document became a sighting of its indicator.
+        const raised = served.filter((a) =>
+          tanium.control.intelActivity.created.includes(Number(a.raw.intelDocId))
+        );
+        assert.ok(raised.length > 0);
+        const linked = report.summary.tanium_intel.sightings_linked;
+        assert.ok(linked > 0 && linked <= raised.length, `${linked} of ${raised.length}`);
         assert.ok([...graphql.works.values()].some((w) => w.status === "complete"));
       },
     });
