@@ -240,3 +240,30 @@ Deno.test("tanium-intel: intel is deployed after each changed batch; new documen
     await w.close();
   }
 });
+
+Deno.test("tanium-intel: a run that ends with its batch held saves no position past it; the restarted connector delivers it once", async () => {
+  const w = await intelWorld();
+  try {
+    const a = indicator(61, "stix", "[ipv4-addr:value = '192.0.2.61']");
+    const b = indicator(62, "yara", YARA);
+    w.opencti.store.upsert(a);
+    w.opencti.store.upsert(b);
+    const token = [...w.tanium.control.tokens][0]!;
+    w.tanium.control.tokens.delete(token);
+    const id = "7e6d5c4b-3a29-4180-9f7e-6d5c4b3a2910";
+    const first = w.intel(id, { catchUpBudgetMs: 200 });
+    assert.equal(await first.runOnce(), false, "held: not a success");
+    assert.equal(first.status().counters.upserted, undefined);
+    assert.equal(first.deadLetters().entries.length, 0, "a systemic failure never dead-letters");
+
+    w.tanium.control.tokens.add(token);
+    const before = w.tanium.control.intelActivity.created.length;
+    const restarted = w.intel(id);
+    assert.equal(await restarted.runOnce(), true);
+    assert.equal(w.tanium.control.intelActivity.created.length, before + 2, "both, once");
+    assert.ok(intelIdOf(w.indicator(a.id), [SOURCE]) !== undefined);
+    assert.ok(intelIdOf(w.indicator(b.id), [SOURCE]) !== undefined);
+  } finally {
+    await w.close();
+  }
+});
