@@ -45,6 +45,9 @@ import {
   planIntel,
 } from "./mapper.ts";
 
+/** Statuses of a refused update after which the document is created anew. */
+const REPLACE_ON = new Set([400, 409, 415, 422]);
+
 /** Documents handed to the target per batch (each is its own request). @default 50 */
 export const DEFAULT_INTEL_BATCH = 50;
 
@@ -126,7 +129,7 @@ export class TaniumIntelTarget implements PumpTarget<IntelDocument, IntelRemoval
         let id = this.#index.get(document.id) ?? document.intelId ??
           await this.#resolve?.(document.id, signal);
         let created = false;
-        if (id === undefined || !(await this.#client.update(id, document, signal))) {
+        if (id === undefined || !(await this.#updateOrReplace(id, document, signal))) {
           id = await this.#client.create(document, signal);
           this.#documents++;
           created = true;
@@ -143,6 +146,26 @@ export class TaniumIntelTarget implements PumpTarget<IntelDocument, IntelRemoval
     }
     await this.#afterChange(results, newIds, signal);
     return results;
+  }
+
+  /**
+   * Updates the document; false when it must be created anew: Tanium no longer has it (404), or
+   * it refuses this content for that document (400/409/415/422: e.g. a document of another format,
+   * written for this indicator by an older connector). The old document is left as it is; the
+   * new one's reference is the newest on the indicator. A content Tanium refuses on its own
+   * fails again on the create, where it is proven on this document.
+   */
+  async #updateOrReplace(
+    id: number,
+    document: IntelDocument,
+    signal?: AbortSignal,
+  ): Promise<boolean> {
+    try {
+      return await this.#client.update(id, document, signal);
+    } catch (error) {
+      if (error instanceof TaniumIntelHttpError && REPLACE_ON.has(error.status)) return false;
+      throw error;
+    }
   }
 
   /**

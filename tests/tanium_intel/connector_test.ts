@@ -267,3 +267,23 @@ Deno.test("tanium-intel: a run that ends with its batch held saves no position p
     await w.close();
   }
 });
+
+Deno.test("tanium-intel: a referenced document that cannot take the indicator's format (an older connector's) is replaced by a new one, not dead-lettered", async () => {
+  const w = await intelWorld();
+  try {
+    // Document 700 is a Tanium signal (seed); this STIX indicator claims it.
+    const stix = indicator(71, "stix", "[ipv4-addr:value = '192.0.2.71']", {
+      external_references: [{ source_name: SOURCE, external_id: "700", url: "u" }],
+    });
+    w.opencti.store.upsert(stix);
+    const connector = w.intel();
+    assert.equal(await connector.runOnce(), true);
+    assert.equal(connector.deadLetters().entries.length, 0);
+    const id = intelIdOf(w.indicator(stix.id), [SOURCE])!;
+    assert.ok(id > 700, "the newest reference is the new document");
+    assert.equal(w.tanium.control.intel(id)?.type, "openioc");
+    assert.equal(w.tanium.control.intel(700)?.type, "tanium-signal", "the old one is left as is");
+  } finally {
+    await w.close();
+  }
+});
