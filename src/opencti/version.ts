@@ -63,6 +63,13 @@ function compareNumbers(a: string, b: string): number {
 
 /** Platform versions from which the parts of the API this program uses exist. */
 export const FEATURES = {
+  /** `RegisterConnectorInput.playbook_compatible` (playbooks arrived in 5.12). */
+  playbookCompatible: "5.12.0",
+  /**
+   * `RegisterConnectorInput.listen_callback_uri`: sent from 6.3 only (its first version is not
+   * verified; below, the field is omitted, which the platform reads as null).
+   */
+  listenCallbackUri: "6.3.0",
   /** `FilterGroup` filters (`{mode, filters, filterGroups}`) in list queries. */
   filterGroups: "5.12.0",
   /** `pingConnector(connectorInfo:)`. */

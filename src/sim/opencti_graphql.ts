@@ -32,6 +32,10 @@ export interface SimFeatures {
   workId?: string;
   /** `RegisterConnectorInput.auto_update` and `enrichment_resolution`. @default "6.8.9" */
   autoUpdate?: string;
+  /** `RegisterConnectorInput.playbook_compatible`. @default "5.12.0" */
+  playbookCompatible?: string;
+  /** `RegisterConnectorInput.listen_callback_uri` (conservative: its first version is unverified). @default "6.3.0" */
+  listenCallbackUri?: string;
 }
 
 /** Options of {@linkcode OpenCtiGraphqlSim}. */
@@ -178,6 +182,24 @@ export interface ReceivedBundle {
   workId: string;
   /** The parsed bundle. */
   bundle: StixBundle;
+  /** `amqp` for a message of the platform's RabbitMQ queue; absent for `stixBundlePush`. */
+  transport?: "amqp";
+}
+
+/** The RabbitMQ connection the platform announces in `registerConnector`'s `config.connection`. */
+export interface SimQueueConnection {
+  /** Host. */
+  host: string;
+  /** Port. */
+  port: number;
+  /** Virtual host. */
+  vhost: string;
+  /** TLS. */
+  use_ssl: boolean;
+  /** User. */
+  user: string;
+  /** Password. */
+  pass: string;
 }
 
 /** An injected failure for chosen operations. */
@@ -422,8 +444,8 @@ const INPUTS: Record<string, Record<string, InputFieldDef>> = {
     scope: {},
     auto: {},
     only_contextual: {},
-    playbook_compatible: {},
-    listen_callback_uri: {},
+    playbook_compatible: { gate: "playbookCompatible" },
+    listen_callback_uri: { gate: "listenCallbackUri" },
     auto_update: { gate: "autoUpdate" },
     enrichment_resolution: { gate: "autoUpdate" },
   },
@@ -555,6 +577,19 @@ export class OpenCtiGraphqlSim {
   errorLayout: ErrorLayout;
   /** Queue size reported for connectors without their own, in bytes. */
   queueSizeBytes: number;
+  /** The RabbitMQ announced to connectors (the platform's `rabbitmq` settings). */
+  queueConnection: SimQueueConnection = {
+    host: "rabbitmq",
+    vhost: "/",
+    use_ssl: false,
+    port: 5672,
+    user: "opencti",
+    pass: "changeme",
+  };
+  /** Prefix of queue names and routing keys (the platform's `rabbitmq:queue_prefix`). */
+  queuePrefix = "";
+  /** Called (and awaited) at each registration, as the platform declares the connector's queues then. */
+  onRegister: ((connector: SimConnector) => Promise<void>) | undefined;
   readonly #tokens: Set<string>;
   readonly #features: Required<SimFeatures>;
   readonly #maxPayloadBytes: number;
@@ -583,6 +618,8 @@ export class OpenCtiGraphqlSim {
       stixBundlePush: "6.3.0",
       workId: "6.5.7",
       autoUpdate: "6.8.9",
+      playbookCompatible: "5.12.0",
+      listenCallbackUri: "6.3.0",
       ...options.features,
     };
     this.#maxPayloadBytes = options.maxPayloadBytes ?? 50 * 1024 * 1024;
@@ -1008,27 +1045,34 @@ export class OpenCtiGraphqlSim {
     return new Date(this.#now()).toISOString();
   }
 
+  /** The queue names and exchanges the platform announces for a connector. */
+  queueNames(connectorId: string): {
+    listen: string;
+    listen_routing: string;
+    listen_exchange: string;
+    push: string;
+    push_routing: string;
+    push_exchange: string;
+  } {
+    const p = this.queuePrefix === "" ? "" : `${this.queuePrefix}_`;
+    return {
+      listen: `${p}listen_${connectorId}`,
+      listen_routing: `${p}listen_routing_${connectorId}`,
+      listen_exchange: "amqp.connector.exchange",
+      push: `${p}push_${connectorId}`,
+      push_routing: `${p}push_routing_${connectorId}`,
+      push_exchange: "amqp.worker.exchange",
+    };
+  }
+
   #connectorView(connector: SimConnector): Record<string, unknown> {
     const queueBytes = connector.queue_size_bytes ?? this.queueSizeBytes;
-    const prefix = connector.id;
     return {
       ...connector,
       active: this.#now() - Date.parse(connector.updated_at) < 5 * 60_000,
       config: {
-        connection: {
-          host: "rabbitmq",
-          vhost: "/",
-          use_ssl: false,
-          port: 5672,
-          user: "opencti",
-          pass: "changeme",
-        },
-        listen: `listen_${prefix}`,
-        listen_routing: `listen_routing_${prefix}`,
-        listen_exchange: "amqp.connector.exchange",
-        push: `push_${prefix}`,
-        push_routing: `push_routing_${prefix}`,
-        push_exchange: "amqp.worker.exchange",
+        connection: { ...this.queueConnection },
+        ...this.queueNames(connector.id),
       },
       connector_queue_details: {
         messages_number: queueBytes > 0 ? Math.max(1, Math.round(queueBytes / 2000)) : 0,
@@ -1163,7 +1207,7 @@ export class OpenCtiGraphqlSim {
         this.#entities(false, first, filters, types),
       "Query.stixCyberObservables": ({ first, filters, types }) =>
         this.#entities(true, first, filters, types),
-      "Mutation.registerConnector": ({ input }) => {
+      "Mutation.registerConnector": async ({ input }) => {
         const data = asRecord(input);
         const id = data.id;
         const name = data.name;
@@ -1215,6 +1259,7 @@ export class OpenCtiGraphqlSim {
             : {}),
         };
         this.connectors.set(id, connector);
+        await this.onRegister?.(connector);
         return this.#connectorView(connector);
       },
       "Mutation.pingConnector": ({ id, state, connectorInfo }) => {
@@ -1361,6 +1406,75 @@ export class OpenCtiGraphqlSim {
     this.bundles.push(received);
     this.#enqueue(objects, target, createdHere);
     return true;
+  }
+
+  /**
+   * The platform's worker for one message of a connector's push queue (pycti's message format:
+   * base64 `content`, `work_id`, `applicant_id`, `update`, …): imports the bundle and reports one
+   * expectation to the work, with the objects' errors if any. Returns an error text for a message
+   * that cannot be read (the worker drops it), undefined otherwise.
+   */
+  async importQueued(connectorId: string, body: string): Promise<string | undefined> {
+    let message: Record<string, unknown>;
+    let bundle: Record<string, unknown>;
+    try {
+      message = asRecord(JSON.parse(body));
+      const content = typeof message.content === "string" ? message.content : "";
+      const bytes = Uint8Array.from(atob(content), (c) => c.charCodeAt(0));
+      bundle = asRecord(JSON.parse(new TextDecoder().decode(bytes)));
+    } catch (error) {
+      return `Unreadable queue message: ${error instanceof Error ? error.message : String(error)}`;
+    }
+    if (bundle.type !== "bundle" || !Array.isArray(bundle.objects)) {
+      return "Unreadable queue message: content is not a STIX bundle";
+    }
+    const objects = (bundle.objects as unknown[]).filter(isRecord) as StixObject[];
+    const workId = typeof message.work_id === "string" ? message.work_id : undefined;
+    const work = workId === undefined ? undefined : this.works.get(workId);
+    this.bundles.push({
+      at: this.#now(),
+      connectorId,
+      workId: workId ?? "",
+      bundle: { type: "bundle", id: String(bundle.id ?? ""), objects },
+      transport: "amqp",
+    });
+    this.#pendingImports += 1;
+    let done!: () => void;
+    const finished = new Promise<void>((resolve) => done = resolve);
+    const run = async () => {
+      try {
+        const errors = await this.#importObjects(objects);
+        if (work) {
+          this.#reportExpectation(
+            work,
+            errors.length === 0 ? undefined : {
+              error: errors.map((e) => e.error).join("; "),
+              source: errors.map((e) => e.source).join("\n"),
+            },
+          );
+        }
+      } finally {
+        this.#pendingImports -= 1;
+        done();
+      }
+    };
+    this.#imports = this.#imports.then(run, run);
+    await finished;
+    return undefined;
+  }
+
+  async #importObjects(objects: StixObject[]): Promise<{ error: string; source: string }[]> {
+    const ordered = dependencyOrder(objects);
+    const resolved = new Map<string, string>();
+    for (const id of Object.values(TLP_IDS)) resolved.set(id, id);
+    const resolveRef = (ref: string): string | undefined =>
+      resolved.get(ref) ?? this.store.get(ref)?.id;
+    const errors: { error: string; source: string }[] = [];
+    for (const object of ordered) {
+      const error = await this.#importOne(object, resolveRef, resolved);
+      if (error !== undefined) errors.push({ error, source: JSON.stringify(object) });
+    }
+    return errors;
   }
 
   #enqueue(objects: StixObject[], work: SimWork | undefined, createdHere: boolean): void {

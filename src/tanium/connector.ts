@@ -16,7 +16,9 @@ import { HttpError } from "../runtime/errors.ts";
 import { runScheduled } from "../runtime/scheduler.ts";
 import { getLogger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
-import { BundlePusher } from "../opencti/bundle.ts";
+import type { AmqpConnect } from "../opencti/amqp.ts";
+import { BundleTransport } from "../opencti/transport.ts";
+import { CONNECTOR_MINIMUM, type QueueProtocolSetting } from "../opencti/version.ts";
 import { ConnectorLifecycle } from "../opencti/connector.ts";
 import { OpenCtiAuthError } from "../opencti/errors.ts";
 import type { OpenCtiClient } from "../opencti/graphql.ts";
@@ -86,6 +88,10 @@ export interface TaniumIncidentsOptions {
   pingIntervalMs?: number;
   /** Largest bundle sent in one push, in bytes. @default 5000000 */
   maxBundleBytes?: number;
+  /** `CONNECTOR_QUEUE_PROTOCOL`: `api`, `amqp`, or `auto` (api from OpenCTI 6.3). @default "auto" */
+  queueProtocol?: QueueProtocolSetting;
+  /** Opens AMQP connections (tests inject faults). @default amqplib */
+  amqpConnect?: AmqpConnect;
   /** Where pycti's metrics are counted. @default none */
   metrics?: Metrics;
   /** The clock. @default Date.now */
@@ -131,7 +137,7 @@ export class TaniumIncidentsConnector implements Connector {
   readonly #tanium: TaniumClient;
   readonly #opencti: OpenCtiClient;
   readonly #works: Works;
-  readonly #pusher: BundlePusher;
+  readonly #pusher: BundleTransport;
   readonly #displayName: string;
   readonly #consoleUrl: string;
   readonly #importAlerts: boolean;
@@ -185,6 +191,8 @@ export class TaniumIncidentsConnector implements Connector {
       runAndTerminate: options.runAndTerminate ?? this.#periodMs === 0,
       ...(options.pingIntervalMs !== undefined ? { pingIntervalMs: options.pingIntervalMs } : {}),
       sleep: this.#sleep,
+      minimumVersion: CONNECTOR_MINIMUM["tanium-incidents"],
+      minimumFor: "tanium-incidents",
       onReset: () => {
         this.#resetRequested = true;
         this.#cursor = undefined;
@@ -195,9 +203,17 @@ export class TaniumIncidentsConnector implements Connector {
       connectorName: this.#displayName,
       now: this.#now,
     });
-    this.#pusher = new BundlePusher(opencti, {
+    // Push transport: stixBundlePush from OpenCTI 6.3, the platform's RabbitMQ below (or when
+    // CONNECTOR_QUEUE_PROTOCOL=amqp).
+    this.#pusher = new BundleTransport(opencti, {
       connectorId: options.connectorId,
+      lifecycle: this.lifecycle,
+      works: this.#works,
+      ...(options.queueProtocol ? { protocol: options.queueProtocol } : {}),
+      ...(options.amqpConnect ? { amqpConnect: options.amqpConnect } : {}),
       ...(options.maxBundleBytes !== undefined ? { maxBytes: options.maxBundleBytes } : {}),
+      now: this.#now,
+      sleep: this.#sleep,
     });
   }
 
