@@ -453,6 +453,11 @@ export const BASE_FIELDS = {
     default: "`false`",
     meaning: "Run once and exit.",
   },
+  QUEUE_PROTOCOL: {
+    default: "`auto`",
+    meaning: "How bundles reach OpenCTI: `api` (`stixBundlePush`, OpenCTI 6.3+), `amqp` (the " +
+      "platform's RabbitMQ, as pycti), or `auto` (api from 6.3, amqp below) (tanium-incidents).",
+  },
   QUEUE_THRESHOLD: {
     default: "`500`",
     meaning: "Skip a scheduled run while the platform's queue for this connector holds at " +

@@ -148,6 +148,7 @@ function redactKnown(text: string, secrets: readonly string[]): string {
   return out;
 }
 
+const QUEUE_PROTOCOL = val.oneOf<"auto" | "api" | "amqp">(["auto", "api", "amqp"]);
 const LOG_LEVEL = val.oneOf(["debug", "info", "warn", "error"] as const, { warning: "warn" });
 
 /** Validates a parsed YAML document (or `undefined`) and the environment into a {@linkcode Config}; throws {@linkcode ConfigError}. */
@@ -351,6 +352,9 @@ function readBase({ reader, both, level }: Context, connector: ConnectorName) {
     logLevel: reader.read(spec("LOG_LEVEL"), LOG_LEVEL, { default: level }),
     runAndTerminate: reader.read(spec("RUN_AND_TERMINATE"), val.boolean(), { default: false }),
     queueThresholdMb: reader.read(spec("QUEUE_THRESHOLD"), val.integer(1), { default: 500 }),
+    queueProtocol: reader.read<"auto" | "api" | "amqp">(spec("QUEUE_PROTOCOL"), QUEUE_PROTOCOL, {
+      default: "auto",
+    }),
     duration,
     durationLabel: label("DURATION_PERIOD"),
   };
@@ -365,6 +369,7 @@ function finishBase(base: ReturnType<typeof readBase>) {
     logLevel: must(base.logLevel),
     runAndTerminate: must(base.runAndTerminate),
     queueThresholdMb: must(base.queueThresholdMb),
+    queueProtocol: must(base.queueProtocol),
   };
 }
 

@@ -79,6 +79,7 @@ export async function createTaniumIncidents(
     periodMs: base.periodMs,
     runAndTerminate: base.runAndTerminate,
     queueThresholdMb: base.queueThresholdMb,
+    queueProtocol: base.queueProtocol,
     ...(options.metrics ? { metrics: options.metrics } : {}),
     ...(options.now ? { now: options.now } : {}),
     ...(options.sleep ? { sleep: options.sleep } : {}),
