@@ -32,6 +32,8 @@ export interface SimFeatures {
   workId?: string;
   /** `RegisterConnectorInput.auto_update` and `enrichment_resolution`. @default "6.8.9" */
   autoUpdate?: string;
+  /** `FilterGroup` filters in list queries (older platforms take a list of filters). @default "5.12.0" */
+  filterGroups?: string;
   /** `RegisterConnectorInput.playbook_compatible`. @default "5.12.0" */
   playbookCompatible?: string;
   /** `RegisterConnectorInput.listen_callback_uri` (conservative: its first version is unverified). @default "6.3.0" */
@@ -267,7 +269,7 @@ const PAGE_ARGS: Record<string, ArgDef> = {
   after: {},
   orderBy: {},
   orderMode: {},
-  filters: { input: "FilterGroup" },
+  filters: { input: "FilterGroup", gate: "filterGroups" },
   search: {},
 };
 
@@ -618,6 +620,7 @@ export class OpenCtiGraphqlSim {
       stixBundlePush: "6.3.0",
       workId: "6.5.7",
       autoUpdate: "6.8.9",
+      filterGroups: "5.12.0",
       playbookCompatible: "5.12.0",
       listenCallbackUri: "6.3.0",
       ...options.features,

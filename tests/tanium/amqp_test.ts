@@ -227,3 +227,25 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "tanium-incidents on OpenCTI 5.11 imports incidents through RabbitMQ without linking intel sightings (no FilterGroup before 5.12)",
+  ignore: !BROKER,
+  async fn() {
+    const w = await amqpWorld("5.11.17", [structuredClone(REFERENCE_ALERT)]);
+    try {
+      const graphql = w.opencti.control.graphql;
+      assert.equal(await w.connector().runOnce(), true);
+      await w.queue.drained();
+      assert.deepEqual(graphql.calls.filter((c) => c.status !== 200), [], "no call refused");
+      assert.equal(graphql.calls.filter((c) => c.fields.includes("externalReferences")).length, 0);
+      const objects = graphql.bundles.flatMap((b) => b.bundle.objects);
+      assert.ok(objects.some((o) => o.id === VECTORS.incident));
+      assert.equal(objects.filter((o) => o.type === "sighting").length, 0);
+      assert.equal([...graphql.works.values()][0]?.status, "complete");
+    } finally {
+      await w.close();
+    }
+  },
+});
