@@ -32,6 +32,12 @@ export interface SimFeatures {
   workId?: string;
   /** `RegisterConnectorInput.auto_update` and `enrichment_resolution`. @default "6.8.9" */
   autoUpdate?: string;
+  /** `objectLabel` and `objectMarking` as lists (before: connections `{edges{node}}`). @default "6.0.0" */
+  listRefs?: string;
+  /** `isWorkAlive(id)` (estimated first version: pycti 6.8 sends it). @default "6.8.0" */
+  isWorkAlive?: string;
+  /** `workAdd(isMultiPartWork:)` and `reportExpectation(expectations:)` (pycti 7.x). @default "7.0.0" */
+  multiPartWork?: string;
   /** `FilterGroup` filters in list queries (older platforms take a list of filters). @default "5.12.0" */
   filterGroups?: string;
   /** `RegisterConnectorInput.playbook_compatible`. @default "5.12.0" */
@@ -136,6 +142,8 @@ export interface SimWork {
   errors: SimWorkMessage[];
   /** ISO date of the last change or ping. */
   updated_at: string;
+  /** Created with `isMultiPartWork: true`: completes only once `toProcessed` was called. */
+  multipart?: boolean;
 }
 
 /** One recorded GraphQL call. */
@@ -273,17 +281,162 @@ const PAGE_ARGS: Record<string, ArgDef> = {
   search: {},
 };
 
+/** Fields every knowledge object answers (the subset real clients read). */
+const OBJECT_FIELDS: Record<string, FieldDef> = {
+  id: {},
+  standard_id: {},
+  entity_type: {},
+  parent_types: {},
+  spec_version: {},
+  created_at: {},
+  updated_at: {},
+  created: {},
+  modified: {},
+  confidence: {},
+  revoked: {},
+  x_opencti_stix_ids: {},
+  name: {},
+  description: {},
+  observable_value: {},
+  value: {},
+  x_opencti_score: {},
+  createdBy: { type: "Identity" },
+  objectMarking: { type: "MarkingDefinition" },
+  objectLabel: { type: "Label" },
+  externalReferences: { type: "ExternalReferenceConnection", args: { first: {} } },
+};
+
+const INDICATOR_FIELDS: Record<string, FieldDef> = {
+  ...OBJECT_FIELDS,
+  pattern: {},
+  pattern_type: {},
+  pattern_version: {},
+  indicator_types: {},
+  valid_from: {},
+  valid_until: {},
+  x_opencti_detection: {},
+  x_opencti_main_observable_type: {},
+};
+
+const IDENTITY_FIELDS: Record<string, FieldDef> = {
+  ...OBJECT_FIELDS,
+  identity_class: {},
+  contact_information: {},
+};
+
+const SDO_TYPES = [
+  "Incident",
+  "AttackPattern",
+  "Malware",
+  "Tool",
+  "Vulnerability",
+  "Report",
+  "Note",
+  "Infrastructure",
+  "IntrusionSet",
+  "Campaign",
+  "ThreatActorGroup",
+  "ThreatActorIndividual",
+  "CaseIncident",
+  "Grouping",
+  "ObservedData",
+  "Opinion",
+  "CourseOfAction",
+  "Channel",
+  "Event",
+  "Narrative",
+  "Language",
+  "DataComponent",
+  "DataSource",
+  "MalwareAnalysis",
+  "Country",
+  "City",
+  "Region",
+  "Position",
+  "AdministrativeArea",
+];
+const IDENTITY_TYPES = ["Organization", "Individual", "System", "Sector"];
+const OBSERVABLE_TYPES = [
+  "IPv4Addr",
+  "IPv6Addr",
+  "DomainName",
+  "Hostname",
+  "Url",
+  "EmailAddr",
+  "EmailMessage",
+  "StixFile",
+  "Artifact",
+  "MacAddr",
+  "UserAccount",
+  "X509Certificate",
+  "AutonomousSystem",
+  "Directory",
+  "Mutex",
+  "Software",
+  "Process",
+  "NetworkTraffic",
+  "WindowsRegistryKey",
+  "UserAgent",
+  "Text",
+  "PhoneNumber",
+  "CryptographicKey",
+  "CryptocurrencyWallet",
+  "Credential",
+  "TrackingNumber",
+  "BankAccount",
+];
+const CORE = ["StixCoreObject", "StixObject", "BasicObject"];
+/** Interfaces of each object type (concrete and abstract). */
+const IMPLEMENTS: Record<string, string[]> = {
+  StixCoreObject: ["StixObject", "BasicObject"],
+  StixDomainObject: CORE,
+  StixCyberObservable: CORE,
+  Identity: ["StixDomainObject", ...CORE],
+  Indicator: ["StixDomainObject", ...CORE],
+  ...Object.fromEntries(SDO_TYPES.map((t) => [t, ["StixDomainObject", ...CORE]])),
+  ...Object.fromEntries(IDENTITY_TYPES.map((t) => [t, ["Identity", "StixDomainObject", ...CORE]])),
+  ...Object.fromEntries(OBSERVABLE_TYPES.map((t) => [t, ["StixCyberObservable", ...CORE]])),
+};
+
+const KNOWLEDGE_TYPES: Record<string, Record<string, FieldDef>> = {
+  BasicObject: { id: {}, standard_id: {}, entity_type: {}, parent_types: {} },
+  StixObject: {
+    id: {},
+    standard_id: {},
+    entity_type: {},
+    parent_types: {},
+    x_opencti_stix_ids: {},
+  },
+  StixCoreObject: OBJECT_FIELDS,
+  StixDomainObject: OBJECT_FIELDS,
+  StixCyberObservable: OBJECT_FIELDS,
+  Identity: IDENTITY_FIELDS,
+  Indicator: INDICATOR_FIELDS,
+  ...Object.fromEntries(SDO_TYPES.map((t) => [t, OBJECT_FIELDS])),
+  ...Object.fromEntries(IDENTITY_TYPES.map((t) => [t, IDENTITY_FIELDS])),
+  ...Object.fromEntries(OBSERVABLE_TYPES.map((t) => [t, OBJECT_FIELDS])),
+};
+
 const SCHEMA: Record<string, Record<string, FieldDef>> = {
   Query: {
     about: { type: "AppInfo" },
+    me: { type: "MeUser" },
+    settings: { type: "Settings" },
+    isWorkAlive: { gate: "isWorkAlive", args: { id: { required: true } } },
+    streamCollection: { type: "StreamCollection", args: { id: { required: true } } },
+    stixCoreObject: { type: "StixCoreObject", args: { id: {} } },
+    stixDomainObject: { type: "StixDomainObject", args: { id: {} } },
+    stixCyberObservable: { type: "StixCyberObservable", args: { id: {} } },
+    indicator: { type: "Indicator", args: { id: {} } },
+    externalReference: { type: "ExternalReference", args: { id: { required: true } } },
     connector: { type: "Connector", args: { id: { required: true } } },
     connectors: { type: "Connector" },
     work: { type: "Work", args: { id: { required: true } } },
     works: { type: "WorkConnection", args: PAGE_ARGS },
     externalReferences: { type: "ExternalReferenceConnection", args: PAGE_ARGS },
-    stixDomainObjects: { type: "StixObjectConnection", args: { ...PAGE_ARGS, types: {} } },
+    stixDomainObjects: { type: "StixDomainObjectConnection", args: { ...PAGE_ARGS, types: {} } },
     stixCyberObservables: {
-      type: "StixObjectConnection",
+      type: "StixCyberObservableConnection",
       args: { ...PAGE_ARGS, types: {}, toStix: {} },
     },
   },
@@ -298,7 +451,18 @@ const SCHEMA: Record<string, Record<string, FieldDef>> = {
       },
     },
     resetStateConnector: { type: "Connector", args: { id: { required: true } } },
-    workAdd: { type: "Work", args: { connectorId: { required: true }, friendlyName: {} } },
+    workAdd: {
+      type: "Work",
+      args: {
+        connectorId: { required: true },
+        friendlyName: {},
+        isMultiPartWork: { gate: "multiPartWork" },
+      },
+    },
+    externalReferenceEdit: {
+      type: "ExternalReferenceEditMutations",
+      args: { id: { required: true } },
+    },
     workEdit: { type: "WorkEditMutations", args: { id: { required: true } } },
     externalReferenceAdd: {
       type: "ExternalReference",
@@ -317,7 +481,45 @@ const SCHEMA: Record<string, Record<string, FieldDef>> = {
       },
     },
   },
-  AppInfo: { version: {} },
+  AppInfo: { version: {}, dependencies: { type: "DependencyVersion" } },
+  DependencyVersion: { name: {}, version: {} },
+  MeUser: {
+    id: {},
+    name: {},
+    user_email: {},
+    individual_id: {},
+    entity_type: {},
+    capabilities: { type: "Capability" },
+    groups: { type: "GroupConnection" },
+  },
+  Capability: { id: {}, name: {}, description: {} },
+  GroupConnection: { edges: { type: "GroupEdge" } },
+  GroupEdge: { node: { type: "Group" } },
+  Group: { id: {}, name: {} },
+  Settings: {
+    id: {},
+    platform_title: {},
+    platform_email: {},
+    platform_language: {},
+    platform_url: {},
+    entity_type: {},
+  },
+  StreamCollection: {
+    id: {},
+    name: {},
+    description: {},
+    filters: {},
+    stream_live: {},
+    stream_public: {},
+  },
+  Creator: { id: {}, name: {}, entity_type: {} },
+  ExternalReferenceEditMutations: {
+    fieldPatch: {
+      type: "ExternalReference",
+      args: { input: { required: true, input: "EditInput" } },
+    },
+    delete: {},
+  },
   Connector: {
     id: {},
     name: {},
@@ -330,6 +532,7 @@ const SCHEMA: Record<string, Record<string, FieldDef>> = {
     connector_scope: {},
     connector_state: {},
     connector_user_id: {},
+    built_in: {},
     created_at: {},
     updated_at: {},
     config: { type: "ConnectorConfig" },
@@ -369,6 +572,7 @@ const SCHEMA: Record<string, Record<string, FieldDef>> = {
     errors: { type: "WorkMessage" },
     tracking: { type: "WorkTracking" },
     draft_context: {},
+    user: { type: "Creator" },
   },
   WorkMessage: { timestamp: {}, message: {}, sequence: {}, source: {} },
   WorkTracking: {
@@ -381,7 +585,9 @@ const SCHEMA: Record<string, Record<string, FieldDef>> = {
   WorkEditMutations: {
     delete: {},
     ping: {},
-    reportExpectation: { args: { error: { input: "WorkErrorInput" } } },
+    reportExpectation: {
+      args: { error: { input: "WorkErrorInput" }, expectations: { gate: "multiPartWork" } },
+    },
     addExpectations: { args: { expectations: {} } },
     addDraftContext: { args: { draftContext: {} } },
     toReceived: { args: { message: {} } },
@@ -403,6 +609,7 @@ const SCHEMA: Record<string, Record<string, FieldDef>> = {
     id: {},
     standard_id: {},
     entity_type: {},
+    parent_types: {},
     source_name: {},
     description: {},
     url: {},
@@ -410,19 +617,31 @@ const SCHEMA: Record<string, Record<string, FieldDef>> = {
     created_at: {},
     updated_at: {},
   },
-  StixObjectConnection: { edges: { type: "StixObjectEdge" }, pageInfo: { type: "PageInfo" } },
-  StixObjectEdge: { node: { type: "StixObjectNode" }, cursor: {} },
-  StixObjectNode: {
+  StixDomainObjectConnection: {
+    edges: { type: "StixDomainObjectEdge" },
+    pageInfo: { type: "PageInfo" },
+  },
+  StixDomainObjectEdge: { node: { type: "StixDomainObject" }, cursor: {} },
+  StixCyberObservableConnection: {
+    edges: { type: "StixCyberObservableEdge" },
+    pageInfo: { type: "PageInfo" },
+  },
+  StixCyberObservableEdge: { node: { type: "StixCyberObservable" }, cursor: {} },
+  ...KNOWLEDGE_TYPES,
+  MarkingDefinition: {
     id: {},
     standard_id: {},
     entity_type: {},
-    parent_types: {},
-    created_at: {},
-    updated_at: {},
-    x_opencti_stix_ids: {},
-    name: {},
-    observable_value: {},
+    definition_type: {},
+    definition: {},
+    x_opencti_order: {},
+    x_opencti_color: {},
   },
+  Label: { id: {}, value: {}, color: {} },
+  MarkingDefinitionConnection: { edges: { type: "MarkingDefinitionEdge" } },
+  MarkingDefinitionEdge: { node: { type: "MarkingDefinition" } },
+  LabelConnection: { edges: { type: "LabelEdge" } },
+  LabelEdge: { node: { type: "Label" } },
   PageInfo: {
     startCursor: {},
     endCursor: {},
@@ -460,6 +679,7 @@ const INPUTS: Record<string, Record<string, InputFieldDef>> = {
     last_run_datetime: {},
   },
   WorkErrorInput: { error: {}, source: {} },
+  EditInput: { key: { required: true }, value: { required: true }, operation: {}, object_path: {} },
   ExternalReferenceAddInput: {
     stix_id: {},
     source_name: { required: true },
@@ -590,6 +810,8 @@ export class OpenCtiGraphqlSim {
   };
   /** Prefix of queue names and routing keys (the platform's `rabbitmq:queue_prefix`). */
   queuePrefix = "";
+  /** The stream collection behind `streamCollection(id)` (set by the simulator app). */
+  streamInfo: ((id: string) => Record<string, unknown> | undefined) | undefined;
   /** Called (and awaited) at each registration, as the platform declares the connector's queues then. */
   onRegister: ((connector: SimConnector) => Promise<void>) | undefined;
   readonly #tokens: Set<string>;
@@ -621,6 +843,9 @@ export class OpenCtiGraphqlSim {
       workId: "6.5.7",
       autoUpdate: "6.8.9",
       filterGroups: "5.12.0",
+      listRefs: "6.0.0",
+      isWorkAlive: "6.8.0",
+      multiPartWork: "7.0.0",
       playbookCompatible: "5.12.0",
       listenCallbackUri: "6.3.0",
       ...options.features,
@@ -899,12 +1124,33 @@ export class OpenCtiGraphqlSim {
     }
   }
 
+  /** A field's definition on this version (before 6.0, label and marking lists are connections). */
+  #def(type: string, name: string): FieldDef | undefined {
+    const def = SCHEMA[type]?.[name];
+    if (def && !this.has("listRefs") && (name === "objectLabel" || name === "objectMarking")) {
+      return {
+        ...def,
+        type: name === "objectLabel" ? "LabelConnection" : "MarkingDefinitionConnection",
+      };
+    }
+    return def;
+  }
+
   #validate(operation: OperationNode): void {
     const rootType = operation.type === "mutation" ? "Mutation" : "Query";
-    const visit = (type: string, fields: FieldNode[]) => {
+    const visit = (parentType: string, fields: FieldNode[]) => {
       for (const field of fields) {
+        const type = field.on ?? parentType;
+        if (field.on !== undefined) {
+          if (!SCHEMA[field.on]) throw new ValidationError(`Unknown type "${field.on}".`);
+          if (!canSpread(parentType, field.on)) {
+            throw new ValidationError(
+              `Fragment cannot be spread here as objects of type "${parentType}" can never be of type "${field.on}".`,
+            );
+          }
+        }
         if (field.name === "__typename") continue;
-        const def = SCHEMA[type]?.[field.name];
+        const def = this.#def(type, field.name);
         if (!def || (def.gate && !this.has(def.gate))) {
           throw new ValidationError(`Cannot query field "${field.name}" on type "${type}".`);
         }
@@ -992,8 +1238,8 @@ export class OpenCtiGraphqlSim {
     path: string[],
     errors: Record<string, unknown>[],
   ): Promise<unknown> {
-    if (field.name === "__typename") return type;
-    const def = SCHEMA[type]![field.name]!;
+    if (field.name === "__typename") return runtimeTypes(parent, type)[0] ?? type;
+    const def = this.#def(type, field.name)!;
     const args: Record<string, unknown> = {};
     for (const [name, node] of field.args) {
       const value = resolveValue(node, variables, operation.variables);
@@ -1026,11 +1272,23 @@ export class OpenCtiGraphqlSim {
     const project = async (item: unknown, itemPath: string[]) => {
       if (item === null || item === undefined) return null;
       const out: Record<string, unknown> = {};
+      const types = runtimeTypes(item, def.type!);
       for (const sub of field.selections!) {
-        out[sub.key] = await this.#resolveField(def.type!, sub, item, operation, variables, [
-          ...itemPath,
-          sub.key,
-        ], errors);
+        // A field selected in a fragment applies only when the object is of the fragment's type.
+        if (sub.on !== undefined && sub.on !== def.type && !types.includes(sub.on)) continue;
+        const value = await this.#resolveField(
+          sub.on ?? def.type!,
+          sub,
+          item,
+          operation,
+          variables,
+          [
+            ...itemPath,
+            sub.key,
+          ],
+          errors,
+        );
+        out[sub.key] = Object.hasOwn(out, sub.key) ? mergeSelections(out[sub.key], value) : value;
       }
       return out;
     };
@@ -1072,6 +1330,7 @@ export class OpenCtiGraphqlSim {
     const queueBytes = connector.queue_size_bytes ?? this.queueSizeBytes;
     return {
       ...connector,
+      built_in: false,
       active: this.#now() - Date.parse(connector.updated_at) < 5 * 60_000,
       config: {
         connection: { ...this.queueConnection },
@@ -1094,6 +1353,7 @@ export class OpenCtiGraphqlSim {
         import_last_processed: work.import_last_processed,
       },
       draft_context: null,
+      user: { id: SIM_USER_ID, name: "connector", entity_type: "User" },
     };
   }
 
@@ -1151,7 +1411,10 @@ export class OpenCtiGraphqlSim {
         error.source === undefined || error.source === null ? null : String(error.source),
       );
     }
-    if (work.import_processed_number >= work.import_expected_number && work.status !== "complete") {
+    if (
+      work.import_processed_number >= work.import_expected_number && work.status !== "complete" &&
+      !(work.multipart === true && work.processed_time === null)
+    ) {
       work.status = "complete";
       work.completed_time = this.#iso();
     }
@@ -1167,7 +1430,59 @@ export class OpenCtiGraphqlSim {
       return found;
     };
     return {
-      "Query.about": () => ({ version: this.version }),
+      "Query.about": () => ({
+        version: this.version,
+        dependencies: [
+          { name: "Elasticsearch", version: "8.15.3" },
+          { name: "RabbitMQ", version: "3.13.7" },
+          { name: "Redis", version: "7.4.1" },
+        ],
+      }),
+      "Query.me": () => ({
+        id: SIM_USER_ID,
+        name: "connector",
+        user_email: "connector@opencti.local",
+        individual_id: null,
+        entity_type: "User",
+        capabilities: ["CONNECTORAPI", "KNOWLEDGE", "KNOWLEDGE_KNUPDATE"].map((name) => ({
+          id: name.toLowerCase(),
+          name,
+          description: null,
+        })),
+        groups: { edges: [{ node: { id: "connectors-group", name: "Connectors" } }] },
+      }),
+      "Query.settings": () => ({
+        id: "settings--sim",
+        platform_title: "OpenCTI - Cyber Threat Intelligence Platform",
+        platform_email: "admin@opencti.io",
+        platform_language: "auto",
+        platform_url: "http://localhost:4000",
+        entity_type: "Settings",
+      }),
+      "ExternalReference.parent_types": () => ["Basic-Object", "Stix-Object", "Stix-Meta-Object"],
+      "Query.isWorkAlive": ({ id }) => typeof id === "string" && this.works.has(id),
+      "Query.streamCollection": ({ id }) =>
+        typeof id === "string" ? this.streamInfo?.(id) ?? null : null,
+      "Query.stixCoreObject": ({ id }) => this.#readObject(id, "any"),
+      "Query.stixDomainObject": ({ id }) => this.#readObject(id, "sdo"),
+      "Query.stixCyberObservable": ({ id }) => this.#readObject(id, "sco"),
+      "Query.indicator": ({ id }) => this.#readObject(id, "indicator"),
+      "Query.externalReference": async ({ id }) =>
+        (await this.#externalReferences()).find((r) => r.id === id || r.standard_id === id) ??
+          null,
+      "Mutation.externalReferenceEdit": async ({ id }) => {
+        const found = (await this.#externalReferences()).find((r) =>
+          r.id === id || r.standard_id === id
+        );
+        if (!found) {
+          throw new SimGraphqlError("FunctionalError", "Cannot find the external reference");
+        }
+        return { id: found.id };
+      },
+      "ExternalReferenceEditMutations.fieldPatch": ({ input }, parent) =>
+        this.#patchReference(String(asRecord(parent).id), input),
+      "ExternalReferenceEditMutations.delete": (_args, parent) =>
+        this.#deleteReference(String(asRecord(parent).id)),
       "Query.connector": ({ id }) => {
         const connector = typeof id === "string" ? this.connectors.get(id) : undefined;
         return connector ? this.#connectorView(connector) : null;
@@ -1292,11 +1607,14 @@ export class OpenCtiGraphqlSim {
         this.resetState(connector.id);
         return this.#connectorView(connector);
       },
-      "Mutation.workAdd": ({ connectorId, friendlyName }) => {
+      "Mutation.workAdd": ({ connectorId, friendlyName, isMultiPartWork }) => {
         const connector = this.#connector(connectorId);
-        return this.#workView(
-          this.#addWork(connector.id, typeof friendlyName === "string" ? friendlyName : null),
+        const work = this.#addWork(
+          connector.id,
+          typeof friendlyName === "string" ? friendlyName : null,
         );
+        if (isMultiPartWork === true) work.multipart = true;
+        return this.#workView(work);
       },
       "Mutation.workEdit": ({ id }) => {
         const found = work(id);
@@ -1349,9 +1667,12 @@ export class OpenCtiGraphqlSim {
         this.#addExpectations(found, typeof expectations === "number" ? expectations : 0);
         return found.id;
       },
-      "WorkEditMutations.reportExpectation": ({ error }, parent) => {
+      "WorkEditMutations.reportExpectation": ({ error, expectations }, parent) => {
         const found = editedWork(parent);
-        this.#reportExpectation(found, isRecord(error) ? error : undefined);
+        const count = typeof expectations === "number" && expectations > 0 ? expectations : 1;
+        for (let i = 0; i < count; i++) {
+          this.#reportExpectation(found, i === 0 && isRecord(error) ? error : undefined);
+        }
         return found.id;
       },
       "Mutation.stixBundlePush": ({ connectorId, bundle, work_id }) =>
@@ -1560,6 +1881,155 @@ export class OpenCtiGraphqlSim {
     return undefined;
   }
 
+  /** The object with this internal id, standard id or extra STIX id, if it is of the wanted kind. */
+  async #readObject(
+    id: unknown,
+    kind: "any" | "sdo" | "sco" | "indicator",
+  ): Promise<Record<string, unknown> | null> {
+    if (typeof id !== "string") return null;
+    const object = this.store.get(id) ?? this.store.list().find((o) => {
+      const ext = extensionOf(o);
+      return ext?.id === id || (Array.isArray(ext?.stix_ids) && ext.stix_ids.includes(id)) ||
+        (Array.isArray(o.x_opencti_stix_ids) && o.x_opencti_stix_ids.includes(id));
+    });
+    if (!object || NOT_SDO.has(object.type)) return null;
+    const sco = SCO_TYPES.has(object.type);
+    if (kind === "sdo" && sco) return null;
+    if (kind === "sco" && !sco) return null;
+    if (kind === "indicator" && object.type !== "indicator") return null;
+    return this.#objectView(object, await this.#externalReferences());
+  }
+
+  /** The GraphQL view of a stored object (the fields of `OBJECT_FIELDS`), with its `__types`. */
+  #objectView(
+    object: StixObject,
+    references: { id: string; carriers: string[] }[],
+    depth = 0,
+  ): Record<string, unknown> {
+    const ext = extensionOf(object);
+    const sco = SCO_TYPES.has(object.type);
+    const entityType = entityTypeOf(object);
+    let concrete = entityType.replace(/-/g, "");
+    if (object.type === "indicator") concrete = "Indicator";
+    if (!IMPLEMENTS[concrete]) concrete = sco ? "StixCyberObservable" : "StixDomainObject";
+    const lists = this.has("listRefs");
+    const asList = <T>(items: T[]) => lists ? items : { edges: items.map((node) => ({ node })) };
+    const markingRefs = Array.isArray(object.object_marking_refs) ? object.object_marking_refs : [];
+    const markings = markingRefs.map((ref) => {
+      const marking = typeof ref === "string" ? this.store.get(ref) : undefined;
+      const name = Object.entries(TLP_IDS).find(([, id]) => id === ref)?.[0];
+      return {
+        id: extensionOf(marking ?? { id: "", type: "" })?.id ?? ref,
+        standard_id: ref,
+        entity_type: "Marking-Definition",
+        definition_type: marking?.definition_type ?? "TLP",
+        definition: marking?.name ?? (name ? `TLP:${name.toUpperCase()}` : null),
+        x_opencti_order: 0,
+        x_opencti_color: null,
+      };
+    });
+    const labels = (Array.isArray(object.labels) ? object.labels : []).map((value) => ({
+      id: `label--${String(value)}`,
+      value: String(value),
+      color: "#ffffff",
+    }));
+    const author = typeof object.created_by_ref === "string"
+      ? this.store.get(object.created_by_ref)
+      : undefined;
+    const ownReferences = references.filter((r) => r.carriers.includes(object.id))
+      .map((r) => ({ ...r, carriers: undefined }));
+    return {
+      ...object,
+      __types: [concrete, ...(IMPLEMENTS[concrete] ?? [])],
+      id: ext?.id ?? object.id,
+      standard_id: object.id,
+      entity_type: entityType,
+      parent_types: sco
+        ? ["Basic-Object", "Stix-Object", "Stix-Core-Object", "Stix-Cyber-Observable"]
+        : ["Basic-Object", "Stix-Object", "Stix-Core-Object", "Stix-Domain-Object"],
+      created_at: ext?.created_at ?? null,
+      updated_at: ext?.updated_at ?? null,
+      x_opencti_stix_ids: Array.isArray(ext?.stix_ids) ? ext.stix_ids : [],
+      name: typeof object.name === "string" ? object.name : null,
+      observable_value: typeof object.value === "string" ? object.value : null,
+      x_opencti_score: ext?.score ?? object.x_opencti_score ?? null,
+      x_opencti_detection: ext?.detection ?? null,
+      x_opencti_main_observable_type: ext?.main_observable_type ?? null,
+      createdBy: author && depth === 0 ? this.#objectView(author, references, depth + 1) : null,
+      objectMarking: asList(markings),
+      objectLabel: asList(labels),
+      externalReferences: connection(ownReferences, undefined),
+    };
+  }
+
+  /** `externalReferenceEdit.fieldPatch`: updates a reference where it lives (standalone or on carriers). */
+  async #patchReference(id: string, input: unknown): Promise<Record<string, unknown>> {
+    const patches = (Array.isArray(input) ? input : [input]).filter(isRecord);
+    const editable = new Set(["source_name", "description", "url", "external_id"]);
+    const found = (await this.#externalReferences()).find((r) => r.id === id);
+    if (!found) throw new SimGraphqlError("FunctionalError", "Cannot find the external reference");
+    const changes: Record<string, string | null> = {};
+    for (const patch of patches) {
+      const key = String(patch.key);
+      if (!editable.has(key)) {
+        throw new SimGraphqlError("FunctionalError", `Cannot edit the field ${key}`);
+      }
+      const values = Array.isArray(patch.value) ? patch.value : [patch.value];
+      changes[key] = values[0] === null || values[0] === undefined ? null : String(values[0]);
+    }
+    const apply = (entry: Record<string, unknown>) => {
+      const out: Record<string, unknown> = { ...entry };
+      for (const [key, value] of Object.entries(changes)) {
+        if (value === null) delete out[key];
+        else out[key] = value;
+      }
+      return out;
+    };
+    const standalone = this.#standaloneReferences.get(found.standard_id);
+    if (standalone) {
+      this.#standaloneReferences.set(
+        found.standard_id,
+        apply(standalone) as Record<string, string>,
+      );
+    }
+    for (const carrierId of found.carriers) {
+      const carrier = this.store.get(carrierId);
+      if (!carrier || !Array.isArray(carrier.external_references)) continue;
+      const list = carrier.external_references.map((entry) =>
+        isRecord(entry) && entry.source_name === found.source_name &&
+          (entry.external_id ?? null) === found.external_id && (entry.url ?? null) === found.url
+          ? apply(entry)
+          : entry
+      );
+      this.store.upsert({ ...carrier, external_references: list });
+    }
+    return {
+      ...found,
+      ...Object.fromEntries(Object.entries(changes)),
+      carriers: undefined,
+      updated_at: this.#iso(),
+    };
+  }
+
+  /** `externalReferenceEdit.delete`: removes a reference everywhere; returns its id. */
+  async #deleteReference(id: string): Promise<string> {
+    const found = (await this.#externalReferences()).find((r) => r.id === id);
+    if (!found) throw new SimGraphqlError("FunctionalError", "Cannot find the external reference");
+    this.#standaloneReferences.delete(found.standard_id);
+    for (const carrierId of found.carriers) {
+      const carrier = this.store.get(carrierId);
+      if (!carrier || !Array.isArray(carrier.external_references)) continue;
+      this.store.upsert({
+        ...carrier,
+        external_references: carrier.external_references.filter((entry) =>
+          !(isRecord(entry) && entry.source_name === found.source_name &&
+            (entry.external_id ?? null) === found.external_id && (entry.url ?? null) === found.url)
+        ),
+      });
+    }
+    return found.id;
+  }
+
   /** `externalReferenceAdd`: creates (or upserts, by standard id) a standalone external reference. */
   async #externalReferenceAdd(input: Record<string, unknown>): Promise<Record<string, unknown>> {
     const fields: Record<string, string> = {};
@@ -1748,26 +2218,40 @@ export class OpenCtiGraphqlSim {
             throw unsupportedFilter(key);
         }
       });
-    }).map((object) => {
-      const ext = extensionOf(object);
-      return {
-        id: ext?.id ?? object.id,
-        standard_id: object.id,
-        entity_type: entityTypeOf(object),
-        parent_types: [observables ? "Stix-Cyber-Observable" : "Stix-Domain-Object"],
-        created_at: ext?.created_at ?? null,
-        updated_at: ext?.updated_at ?? null,
-        x_opencti_stix_ids: Array.isArray(ext?.stix_ids) ? ext.stix_ids : [],
-        name: typeof object.name === "string" ? object.name : null,
-        observable_value: typeof object.value === "string" ? object.value : null,
-      };
     });
-    return connection(items, first);
+    const views = [];
+    for (const object of items) views.push(this.#objectView(object, references));
+    return connection(views, first);
   }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
+
+/** The GraphQL types an object is (its concrete type first, then its interfaces). */
+function runtimeTypes(value: unknown, declared: string): string[] {
+  const types = asRecord(value).__types;
+  return Array.isArray(types) ? types.map(String) : [declared];
+}
+
+/** True when a fragment on `on` may appear where `parent` is selected (same type or related). */
+function canSpread(parent: string, on: string): boolean {
+  if (parent === on) return true;
+  return (IMPLEMENTS[on]?.includes(parent) ?? false) || (IMPLEMENTS[parent]?.includes(on) ?? false);
+}
+
+/** Two answers for the same key (a field selected plainly and in a fragment): merged. */
+function mergeSelections(a: unknown, b: unknown): unknown {
+  if (Array.isArray(a) && Array.isArray(b)) return a.map((item, i) => mergeSelections(item, b[i]));
+  if (isRecord(a) && isRecord(b)) {
+    const out: Record<string, unknown> = { ...a };
+    for (const [key, value] of Object.entries(b)) {
+      out[key] = Object.hasOwn(out, key) ? mergeSelections(out[key], value) : value;
+    }
+    return out;
+  }
+  return b ?? a;
+}
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
