@@ -18,33 +18,45 @@ import {
   parseOperation,
   resolveValue,
 } from "./opencti_graphql_parser.ts";
+import {
+  compareVersions,
+  CONNECTOR_TYPES,
+  DEFAULT_FEATURES,
+  type Gate,
+  GENERIC_MESSAGES,
+  HTTP_STATUS,
+  IMPLEMENTS,
+  INTERNAL_NAMESPACE,
+  NOT_SDO,
+  SCO_TYPES,
+  type SimFeatures,
+} from "./opencti_graphql_schema.ts";
+import {
+  asRecord,
+  connection,
+  dependencyOrder,
+  isRecord,
+  matchesGroup,
+  referencesOf,
+  rewriteRefs,
+  SimGraphqlError,
+  stringOrNull,
+  unsupportedFilter,
+} from "./opencti_graphql_util.ts";
+import {
+  checkInput,
+  fieldDef,
+  mergeSelections,
+  runtimeTypes,
+  validateOperation,
+  ValidationError,
+} from "./opencti_graphql_validation.ts";
+
+export type { SimFeatures } from "./opencti_graphql_schema.ts";
+export { matchesGroup, SimGraphqlError } from "./opencti_graphql_util.ts";
 
 /** How GraphQL errors are laid out (§1.1). */
 export type ErrorLayout = "classic" | "modern" | "combined";
-
-/** Platform versions from which optional parts of the schema exist. */
-export interface SimFeatures {
-  /** `pingConnector(connectorInfo:)` and `Connector.connector_info`. @default "6.2.12" */
-  connectorInfo?: string;
-  /** `stixBundlePush`. @default "6.3.0" */
-  stixBundlePush?: string;
-  /** `stixBundlePush(work_id:)`. @default "6.5.7" */
-  workId?: string;
-  /** `RegisterConnectorInput.auto_update` and `enrichment_resolution`. @default "6.8.9" */
-  autoUpdate?: string;
-  /** `objectLabel` and `objectMarking` as lists (before: connections `{edges{node}}`). @default "6.0.0" */
-  listRefs?: string;
-  /** `isWorkAlive(id)` (estimated first version: pycti 6.8 sends it). @default "6.8.0" */
-  isWorkAlive?: string;
-  /** `workAdd(isMultiPartWork:)` and `reportExpectation(expectations:)` (pycti 7.x). @default "7.0.0" */
-  multiPartWork?: string;
-  /** `FilterGroup` filters in list queries (older platforms take a list of filters). @default "5.12.0" */
-  filterGroups?: string;
-  /** `RegisterConnectorInput.playbook_compatible`. @default "5.12.0" */
-  playbookCompatible?: string;
-  /** `RegisterConnectorInput.listen_callback_uri` (conservative: its first version is unverified). @default "6.3.0" */
-  listenCallbackUri?: string;
-}
 
 /** Options of {@linkcode OpenCtiGraphqlSim}. */
 export interface OpenCtiGraphqlSimOptions {
@@ -226,555 +238,9 @@ export interface GraphqlFailure {
   times?: number;
 }
 
-/** A GraphQL error raised by a resolver (rendered in the configured layout). */
-export class SimGraphqlError extends Error {
-  /** The error's name. */
-  override name = "SimGraphqlError";
-  /** Platform error name, e.g. `FunctionalError`. */
-  readonly errorName: string;
-  /** The specific reason. */
-  readonly reason: string;
-  /** Inner reason, if any. */
-  readonly detail: string | undefined;
-
-  /** Builds the error. */
-  constructor(errorName: string, reason: string, detail?: string) {
-    super(reason);
-    this.errorName = errorName;
-    this.reason = reason;
-    this.detail = detail;
-  }
-}
-
-/** A request refused before execution (HTTP 400, `GRAPHQL_VALIDATION_FAILED`/`BAD_USER_INPUT`). */
-class ValidationError extends Error {
-  /** The error's name. */
-  override name = "ValidationError";
-  readonly code: string;
-  constructor(message: string, code = "GRAPHQL_VALIDATION_FAILED") {
-    super(message);
-    this.code = code;
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Schema (the subset the connectors use, with version gates)
-
-type Gate = keyof SimFeatures;
-interface ArgDef {
-  required?: boolean;
-  input?: string;
-  gate?: Gate;
-}
-interface FieldDef {
-  type?: string;
-  args?: Record<string, ArgDef>;
-  gate?: Gate;
-}
-
-const PAGE_ARGS: Record<string, ArgDef> = {
-  first: {},
-  after: {},
-  orderBy: {},
-  orderMode: {},
-  filters: { input: "FilterGroup", gate: "filterGroups" },
-  search: {},
-};
-
-/** Fields every knowledge object answers (the subset real clients read). */
-const OBJECT_FIELDS: Record<string, FieldDef> = {
-  id: {},
-  standard_id: {},
-  entity_type: {},
-  parent_types: {},
-  spec_version: {},
-  created_at: {},
-  updated_at: {},
-  created: {},
-  modified: {},
-  confidence: {},
-  revoked: {},
-  x_opencti_stix_ids: {},
-  name: {},
-  description: {},
-  observable_value: {},
-  value: {},
-  x_opencti_score: {},
-  createdBy: { type: "Identity" },
-  objectMarking: { type: "MarkingDefinition" },
-  objectLabel: { type: "Label" },
-  externalReferences: { type: "ExternalReferenceConnection", args: { first: {} } },
-};
-
-const INDICATOR_FIELDS: Record<string, FieldDef> = {
-  ...OBJECT_FIELDS,
-  pattern: {},
-  pattern_type: {},
-  pattern_version: {},
-  indicator_types: {},
-  valid_from: {},
-  valid_until: {},
-  x_opencti_detection: {},
-  x_opencti_main_observable_type: {},
-};
-
-const IDENTITY_FIELDS: Record<string, FieldDef> = {
-  ...OBJECT_FIELDS,
-  identity_class: {},
-  contact_information: {},
-};
-
-const SDO_TYPES = [
-  "Incident",
-  "AttackPattern",
-  "Malware",
-  "Tool",
-  "Vulnerability",
-  "Report",
-  "Note",
-  "Infrastructure",
-  "IntrusionSet",
-  "Campaign",
-  "ThreatActorGroup",
-  "ThreatActorIndividual",
-  "CaseIncident",
-  "Grouping",
-  "ObservedData",
-  "Opinion",
-  "CourseOfAction",
-  "Channel",
-  "Event",
-  "Narrative",
-  "Language",
-  "DataComponent",
-  "DataSource",
-  "MalwareAnalysis",
-  "Country",
-  "City",
-  "Region",
-  "Position",
-  "AdministrativeArea",
-];
-const IDENTITY_TYPES = ["Organization", "Individual", "System", "Sector"];
-const OBSERVABLE_TYPES = [
-  "IPv4Addr",
-  "IPv6Addr",
-  "DomainName",
-  "Hostname",
-  "Url",
-  "EmailAddr",
-  "EmailMessage",
-  "StixFile",
-  "Artifact",
-  "MacAddr",
-  "UserAccount",
-  "X509Certificate",
-  "AutonomousSystem",
-  "Directory",
-  "Mutex",
-  "Software",
-  "Process",
-  "NetworkTraffic",
-  "WindowsRegistryKey",
-  "UserAgent",
-  "Text",
-  "PhoneNumber",
-  "CryptographicKey",
-  "CryptocurrencyWallet",
-  "Credential",
-  "TrackingNumber",
-  "BankAccount",
-];
-const CORE = ["StixCoreObject", "StixObject", "BasicObject"];
-/** Interfaces of each object type (concrete and abstract). */
-const IMPLEMENTS: Record<string, string[]> = {
-  StixCoreObject: ["StixObject", "BasicObject"],
-  StixDomainObject: CORE,
-  StixCyberObservable: CORE,
-  Identity: ["StixDomainObject", ...CORE],
-  Indicator: ["StixDomainObject", ...CORE],
-  ...Object.fromEntries(SDO_TYPES.map((t) => [t, ["StixDomainObject", ...CORE]])),
-  ...Object.fromEntries(IDENTITY_TYPES.map((t) => [t, ["Identity", "StixDomainObject", ...CORE]])),
-  ...Object.fromEntries(OBSERVABLE_TYPES.map((t) => [t, ["StixCyberObservable", ...CORE]])),
-};
-
-const KNOWLEDGE_TYPES: Record<string, Record<string, FieldDef>> = {
-  BasicObject: { id: {}, standard_id: {}, entity_type: {}, parent_types: {} },
-  StixObject: {
-    id: {},
-    standard_id: {},
-    entity_type: {},
-    parent_types: {},
-    x_opencti_stix_ids: {},
-  },
-  StixCoreObject: OBJECT_FIELDS,
-  StixDomainObject: OBJECT_FIELDS,
-  StixCyberObservable: OBJECT_FIELDS,
-  Identity: IDENTITY_FIELDS,
-  Indicator: INDICATOR_FIELDS,
-  ...Object.fromEntries(SDO_TYPES.map((t) => [t, OBJECT_FIELDS])),
-  ...Object.fromEntries(IDENTITY_TYPES.map((t) => [t, IDENTITY_FIELDS])),
-  ...Object.fromEntries(OBSERVABLE_TYPES.map((t) => [t, OBJECT_FIELDS])),
-};
-
-const SCHEMA: Record<string, Record<string, FieldDef>> = {
-  Query: {
-    about: { type: "AppInfo" },
-    me: { type: "MeUser" },
-    settings: { type: "Settings" },
-    isWorkAlive: { gate: "isWorkAlive", args: { id: { required: true } } },
-    streamCollection: { type: "StreamCollection", args: { id: { required: true } } },
-    stixCoreObject: { type: "StixCoreObject", args: { id: {} } },
-    stixDomainObject: { type: "StixDomainObject", args: { id: {} } },
-    stixCyberObservable: { type: "StixCyberObservable", args: { id: {} } },
-    indicator: { type: "Indicator", args: { id: {} } },
-    externalReference: { type: "ExternalReference", args: { id: { required: true } } },
-    connector: { type: "Connector", args: { id: { required: true } } },
-    connectors: { type: "Connector" },
-    work: { type: "Work", args: { id: { required: true } } },
-    works: { type: "WorkConnection", args: PAGE_ARGS },
-    externalReferences: { type: "ExternalReferenceConnection", args: PAGE_ARGS },
-    stixDomainObjects: { type: "StixDomainObjectConnection", args: { ...PAGE_ARGS, types: {} } },
-    stixCyberObservables: {
-      type: "StixCyberObservableConnection",
-      args: { ...PAGE_ARGS, types: {}, toStix: {} },
-    },
-  },
-  Mutation: {
-    registerConnector: { type: "Connector", args: { input: { input: "RegisterConnectorInput" } } },
-    pingConnector: {
-      type: "Connector",
-      args: {
-        id: { required: true },
-        state: {},
-        connectorInfo: { input: "ConnectorInfoInput", gate: "connectorInfo" },
-      },
-    },
-    resetStateConnector: { type: "Connector", args: { id: { required: true } } },
-    workAdd: {
-      type: "Work",
-      args: {
-        connectorId: { required: true },
-        friendlyName: {},
-        isMultiPartWork: { gate: "multiPartWork" },
-      },
-    },
-    externalReferenceEdit: {
-      type: "ExternalReferenceEditMutations",
-      args: { id: { required: true } },
-    },
-    workEdit: { type: "WorkEditMutations", args: { id: { required: true } } },
-    externalReferenceAdd: {
-      type: "ExternalReference",
-      args: { input: { required: true, input: "ExternalReferenceAddInput" } },
-    },
-    stixDomainObjectEdit: {
-      type: "StixDomainObjectEditMutations",
-      args: { id: { required: true } },
-    },
-    stixBundlePush: {
-      gate: "stixBundlePush",
-      args: {
-        connectorId: { required: true },
-        bundle: { required: true },
-        work_id: { gate: "workId" },
-      },
-    },
-  },
-  AppInfo: { version: {}, dependencies: { type: "DependencyVersion" } },
-  DependencyVersion: { name: {}, version: {} },
-  MeUser: {
-    id: {},
-    name: {},
-    user_email: {},
-    individual_id: {},
-    entity_type: {},
-    capabilities: { type: "Capability" },
-    groups: { type: "GroupConnection" },
-  },
-  Capability: { id: {}, name: {}, description: {} },
-  GroupConnection: { edges: { type: "GroupEdge" } },
-  GroupEdge: { node: { type: "Group" } },
-  Group: { id: {}, name: {} },
-  Settings: {
-    id: {},
-    platform_title: {},
-    platform_email: {},
-    platform_language: {},
-    platform_url: {},
-    entity_type: {},
-  },
-  StreamCollection: {
-    id: {},
-    name: {},
-    description: {},
-    filters: {},
-    stream_live: {},
-    stream_public: {},
-  },
-  Creator: { id: {}, name: {}, entity_type: {} },
-  ExternalReferenceEditMutations: {
-    fieldPatch: {
-      type: "ExternalReference",
-      args: { input: { required: true, input: "EditInput" } },
-    },
-    delete: {},
-  },
-  Connector: {
-    id: {},
-    name: {},
-    active: {},
-    auto: {},
-    only_contextual: {},
-    playbook_compatible: {},
-    listen_callback_uri: {},
-    connector_type: {},
-    connector_scope: {},
-    connector_state: {},
-    connector_user_id: {},
-    built_in: {},
-    created_at: {},
-    updated_at: {},
-    config: { type: "ConnectorConfig" },
-    connector_info: { type: "ConnectorInfo", gate: "connectorInfo" },
-    connector_queue_details: { type: "QueueDetails" },
-  },
-  ConnectorConfig: {
-    connection: { type: "RabbitMQConnection" },
-    listen: {},
-    listen_routing: {},
-    listen_exchange: {},
-    push: {},
-    push_routing: {},
-    push_exchange: {},
-  },
-  RabbitMQConnection: { host: {}, vhost: {}, use_ssl: {}, port: {}, user: {}, pass: {} },
-  ConnectorInfo: {
-    run_and_terminate: {},
-    buffering: {},
-    queue_threshold: {},
-    queue_messages_size: {},
-    next_run_datetime: {},
-    last_run_datetime: {},
-  },
-  QueueDetails: { messages_number: {}, messages_size: {} },
-  Work: {
-    id: {},
-    name: {},
-    timestamp: {},
-    status: {},
-    event_source_id: {},
-    received_time: {},
-    processed_time: {},
-    completed_time: {},
-    completed_number: {},
-    messages: { type: "WorkMessage" },
-    errors: { type: "WorkMessage" },
-    tracking: { type: "WorkTracking" },
-    draft_context: {},
-    user: { type: "Creator" },
-  },
-  WorkMessage: { timestamp: {}, message: {}, sequence: {}, source: {} },
-  WorkTracking: {
-    import_expected_number: {},
-    import_last_processed: {},
-    import_processed_number: {},
-  },
-  WorkConnection: { edges: { type: "WorkEdge" }, pageInfo: { type: "PageInfo" } },
-  WorkEdge: { node: { type: "Work" }, cursor: {} },
-  WorkEditMutations: {
-    delete: {},
-    ping: {},
-    reportExpectation: {
-      args: { error: { input: "WorkErrorInput" }, expectations: { gate: "multiPartWork" } },
-    },
-    addExpectations: { args: { expectations: {} } },
-    addDraftContext: { args: { draftContext: {} } },
-    toReceived: { args: { message: {} } },
-    toProcessed: { args: { message: {}, inError: {} } },
-  },
-  StixDomainObjectEditMutations: {
-    relationAdd: {
-      type: "StixRefRelationship",
-      args: { input: { required: true, input: "StixRefRelationshipAddInput" } },
-    },
-  },
-  StixRefRelationship: { id: {}, standard_id: {}, entity_type: {}, relationship_type: {} },
-  ExternalReferenceConnection: {
-    edges: { type: "ExternalReferenceEdge" },
-    pageInfo: { type: "PageInfo" },
-  },
-  ExternalReferenceEdge: { node: { type: "ExternalReference" }, cursor: {} },
-  ExternalReference: {
-    id: {},
-    standard_id: {},
-    entity_type: {},
-    parent_types: {},
-    source_name: {},
-    description: {},
-    url: {},
-    external_id: {},
-    created_at: {},
-    updated_at: {},
-  },
-  StixDomainObjectConnection: {
-    edges: { type: "StixDomainObjectEdge" },
-    pageInfo: { type: "PageInfo" },
-  },
-  StixDomainObjectEdge: { node: { type: "StixDomainObject" }, cursor: {} },
-  StixCyberObservableConnection: {
-    edges: { type: "StixCyberObservableEdge" },
-    pageInfo: { type: "PageInfo" },
-  },
-  StixCyberObservableEdge: { node: { type: "StixCyberObservable" }, cursor: {} },
-  ...KNOWLEDGE_TYPES,
-  MarkingDefinition: {
-    id: {},
-    standard_id: {},
-    entity_type: {},
-    definition_type: {},
-    definition: {},
-    x_opencti_order: {},
-    x_opencti_color: {},
-  },
-  Label: { id: {}, value: {}, color: {} },
-  MarkingDefinitionConnection: { edges: { type: "MarkingDefinitionEdge" } },
-  MarkingDefinitionEdge: { node: { type: "MarkingDefinition" } },
-  LabelConnection: { edges: { type: "LabelEdge" } },
-  LabelEdge: { node: { type: "Label" } },
-  PageInfo: {
-    startCursor: {},
-    endCursor: {},
-    hasNextPage: {},
-    hasPreviousPage: {},
-    globalCount: {},
-  },
-};
-
-interface InputFieldDef {
-  required?: boolean;
-  input?: string;
-  gate?: Gate;
-}
-
-const INPUTS: Record<string, Record<string, InputFieldDef>> = {
-  RegisterConnectorInput: {
-    id: { required: true },
-    name: { required: true },
-    type: { required: true },
-    scope: {},
-    auto: {},
-    only_contextual: {},
-    playbook_compatible: { gate: "playbookCompatible" },
-    listen_callback_uri: { gate: "listenCallbackUri" },
-    auto_update: { gate: "autoUpdate" },
-    enrichment_resolution: { gate: "autoUpdate" },
-  },
-  ConnectorInfoInput: {
-    run_and_terminate: { required: true },
-    buffering: { required: true },
-    queue_threshold: { required: true },
-    queue_messages_size: { required: true },
-    next_run_datetime: {},
-    last_run_datetime: {},
-  },
-  WorkErrorInput: { error: {}, source: {} },
-  EditInput: { key: { required: true }, value: { required: true }, operation: {}, object_path: {} },
-  ExternalReferenceAddInput: {
-    stix_id: {},
-    source_name: { required: true },
-    description: {},
-    url: {},
-    hash: {},
-    external_id: {},
-    created: {},
-    modified: {},
-    x_opencti_stix_ids: {},
-    update: {},
-  },
-  StixRefRelationshipAddInput: {
-    fromId: {},
-    toId: { required: true },
-    relationship_type: { required: true },
-  },
-  FilterGroup: {
-    mode: { required: true },
-    filters: { required: true, input: "Filter" },
-    filterGroups: { required: true, input: "FilterGroup" },
-  },
-  Filter: { key: { required: true }, values: { required: true }, operator: {}, mode: {} },
-};
-
-const CONNECTOR_TYPES = new Set([
-  "EXTERNAL_IMPORT",
-  "INTERNAL_IMPORT_FILE",
-  "INTERNAL_ENRICHMENT",
-  "INTERNAL_ANALYSIS",
-  "INTERNAL_EXPORT_FILE",
-  "STREAM",
-]);
-
-const GENERIC_MESSAGES: Record<string, string> = {
-  UnsupportedError: "Unsupported operation",
-  FunctionalError: "Business validation",
-  AuthRequired: "You must be logged in to do this.",
-  ForbiddenAccess: "You are not allowed to do this.",
-};
-
-const HTTP_STATUS: Record<string, number> = {
-  UnsupportedError: 500,
-  FunctionalError: 500,
-  AuthRequired: 401,
-  ForbiddenAccess: 403,
-};
-
-const SCO_TYPES = new Set([
-  "ipv4-addr",
-  "ipv6-addr",
-  "domain-name",
-  "hostname",
-  "url",
-  "email-addr",
-  "email-message",
-  "file",
-  "artifact",
-  "mac-addr",
-  "user-account",
-  "x509-certificate",
-  "autonomous-system",
-  "directory",
-  "mutex",
-  "software",
-  "process",
-  "network-traffic",
-  "windows-registry-key",
-  "user-agent",
-  "text",
-  "phone-number",
-  "cryptographic-key",
-  "cryptocurrency-wallet",
-  "credential",
-  "tracking-number",
-  "bank-account",
-]);
-const NOT_SDO = new Set(["relationship", "sighting", "marking-definition"]);
-const OBSERVABLE_EXTENSION = "extension-definition--f93e2c80-4231-4f9a-af8b-95c9bd566a82";
-const INTERNAL_NAMESPACE = "b639ff3b-00eb-42ed-aa36-a8dd6f8fb4cf";
-
 /** `UnsupportedError` → `UNSUPPORTED_ERROR`. */
 function upperSnake(name: string): string {
   return name.replace(/([a-z0-9])([A-Z])/g, "$1_$2").toUpperCase();
-}
-
-function compareVersions(a: string, b: string): number {
-  const parse = (v: string) => (/^(\d+)\.(\d+)(?:\.(\d+))?/.exec(v) ?? []).slice(1).map(Number);
-  const left = parse(a);
-  const right = parse(b);
-  for (let i = 0; i < 3; i++) {
-    const diff = (left[i] || 0) - (right[i] || 0);
-    if (diff !== 0) return diff;
-  }
-  return 0;
 }
 
 type Resolver = (args: Record<string, unknown>, parent: unknown) => Promise<unknown> | unknown;
@@ -837,19 +303,7 @@ export class OpenCtiGraphqlSim {
     this.errorLayout = options.errorLayout ?? "combined";
     this.queueSizeBytes = options.queueSizeBytes ?? 0;
     this.#tokens = new Set(options.tokens ?? [SIM_TOKEN]);
-    this.#features = {
-      connectorInfo: "6.2.12",
-      stixBundlePush: "6.3.0",
-      workId: "6.5.7",
-      autoUpdate: "6.8.9",
-      filterGroups: "5.12.0",
-      listRefs: "6.0.0",
-      isWorkAlive: "6.8.0",
-      multiPartWork: "7.0.0",
-      playbookCompatible: "5.12.0",
-      listenCallbackUri: "6.3.0",
-      ...options.features,
-    };
+    this.#features = { ...DEFAULT_FEATURES, ...options.features };
     this.#maxPayloadBytes = options.maxPayloadBytes ?? 50 * 1024 * 1024;
     this.#now = options.now ?? systemNow;
     this.#sleep = options.sleep ?? systemSleep;
@@ -993,7 +447,7 @@ export class OpenCtiGraphqlSim {
     }
 
     try {
-      this.#validate(operation);
+      validateOperation(operation, (gate) => this.has(gate));
     } catch (error) {
       if (error instanceof ValidationError) {
         record(400, [error.code]);
@@ -1124,111 +578,6 @@ export class OpenCtiGraphqlSim {
     }
   }
 
-  /** A field's definition on this version (before 6.0, label and marking lists are connections). */
-  #def(type: string, name: string): FieldDef | undefined {
-    const def = SCHEMA[type]?.[name];
-    if (def && !this.has("listRefs") && (name === "objectLabel" || name === "objectMarking")) {
-      return {
-        ...def,
-        type: name === "objectLabel" ? "LabelConnection" : "MarkingDefinitionConnection",
-      };
-    }
-    return def;
-  }
-
-  #validate(operation: OperationNode): void {
-    const rootType = operation.type === "mutation" ? "Mutation" : "Query";
-    const visit = (parentType: string, fields: FieldNode[]) => {
-      for (const field of fields) {
-        const type = field.on ?? parentType;
-        if (field.on !== undefined) {
-          if (!SCHEMA[field.on]) throw new ValidationError(`Unknown type "${field.on}".`);
-          if (!canSpread(parentType, field.on)) {
-            throw new ValidationError(
-              `Fragment cannot be spread here as objects of type "${parentType}" can never be of type "${field.on}".`,
-            );
-          }
-        }
-        if (field.name === "__typename") continue;
-        const def = this.#def(type, field.name);
-        if (!def || (def.gate && !this.has(def.gate))) {
-          throw new ValidationError(`Cannot query field "${field.name}" on type "${type}".`);
-        }
-        for (const arg of field.args.keys()) {
-          const argDef = def.args?.[arg];
-          if (!argDef || (argDef.gate && !this.has(argDef.gate))) {
-            throw new ValidationError(
-              `Unknown argument "${arg}" on field "${type}.${field.name}".`,
-            );
-          }
-        }
-        for (const [arg, argDef] of Object.entries(def.args ?? {})) {
-          if (argDef.required && !field.args.has(arg)) {
-            throw new ValidationError(
-              `Field "${field.name}" argument "${arg}" is required, but it was not provided.`,
-            );
-          }
-        }
-        for (const value of field.args.values()) {
-          if (value.kind === "variable" && !operation.variables.has(value.name)) {
-            throw new ValidationError(`Variable "$${value.name}" is not defined.`);
-          }
-        }
-        if (def.type && !field.selections) {
-          throw new ValidationError(
-            `Field "${field.name}" of type "${def.type}" must have a selection of subfields.`,
-          );
-        }
-        if (!def.type && field.selections) {
-          throw new ValidationError(
-            `Field "${field.name}" must not have a selection since its type has no subfields.`,
-          );
-        }
-        if (def.type && field.selections) visit(def.type, field.selections);
-      }
-    };
-    visit(rootType, operation.selections);
-  }
-
-  #checkInput(typeName: string, value: unknown, variable: string): void {
-    if (value === null || value === undefined) return;
-    const def = INPUTS[typeName];
-    if (!def) return;
-    const items = Array.isArray(value) ? value : [value];
-    for (const item of items) {
-      if (!isRecord(item)) {
-        throw new ValidationError(
-          `Variable "${variable}" got invalid value ${
-            JSON.stringify(item)
-          }; Expected type "${typeName}" to be an object.`,
-          "BAD_USER_INPUT",
-        );
-      }
-      for (const key of Object.keys(item)) {
-        const field = def[key];
-        if (!field || (field.gate && !this.has(field.gate))) {
-          throw new ValidationError(
-            `Variable "${variable}" got invalid value ${
-              JSON.stringify(item)
-            }; Field "${key}" is not defined by type "${typeName}".`,
-            "BAD_USER_INPUT",
-          );
-        }
-        if (field.input) this.#checkInput(field.input, item[key], variable);
-      }
-      for (const [key, field] of Object.entries(def)) {
-        if (field.required && (item[key] === undefined || item[key] === null)) {
-          throw new ValidationError(
-            `Variable "${variable}" got invalid value ${
-              JSON.stringify(item)
-            }; Field "${key}" of required type was not provided.`,
-            "BAD_USER_INPUT",
-          );
-        }
-      }
-    }
-  }
-
   async #resolveField(
     type: string,
     field: FieldNode,
@@ -1239,13 +588,18 @@ export class OpenCtiGraphqlSim {
     errors: Record<string, unknown>[],
   ): Promise<unknown> {
     if (field.name === "__typename") return runtimeTypes(parent, type)[0] ?? type;
-    const def = this.#def(type, field.name)!;
+    const def = fieldDef(type, field.name, (gate) => this.has(gate))!;
     const args: Record<string, unknown> = {};
     for (const [name, node] of field.args) {
       const value = resolveValue(node, variables, operation.variables);
       const argDef = def.args?.[name];
       if (argDef?.input) {
-        this.#checkInput(argDef.input, value, node.kind === "variable" ? `$${node.name}` : name);
+        checkInput(
+          argDef.input,
+          value,
+          node.kind === "variable" ? `$${node.name}` : name,
+          (gate) => this.has(gate),
+        );
       }
       if (argDef?.required && (value === undefined || value === null)) {
         throw new ValidationError(
@@ -2223,161 +1577,4 @@ export class OpenCtiGraphqlSim {
     for (const object of items) views.push(this.#objectView(object, references));
     return connection(views, first);
   }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Helpers
-
-/** The GraphQL types an object is (its concrete type first, then its interfaces). */
-function runtimeTypes(value: unknown, declared: string): string[] {
-  const types = asRecord(value).__types;
-  return Array.isArray(types) ? types.map(String) : [declared];
-}
-
-/** True when a fragment on `on` may appear where `parent` is selected (same type or related). */
-function canSpread(parent: string, on: string): boolean {
-  if (parent === on) return true;
-  return (IMPLEMENTS[on]?.includes(parent) ?? false) || (IMPLEMENTS[parent]?.includes(on) ?? false);
-}
-
-/** Two answers for the same key (a field selected plainly and in a fragment): merged. */
-function mergeSelections(a: unknown, b: unknown): unknown {
-  if (Array.isArray(a) && Array.isArray(b)) return a.map((item, i) => mergeSelections(item, b[i]));
-  if (isRecord(a) && isRecord(b)) {
-    const out: Record<string, unknown> = { ...a };
-    for (const [key, value] of Object.entries(b)) {
-      out[key] = Object.hasOwn(out, key) ? mergeSelections(out[key], value) : value;
-    }
-    return out;
-  }
-  return b ?? a;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-function asRecord(value: unknown): Record<string, unknown> {
-  return isRecord(value) ? value : {};
-}
-
-function stringOrNull(value: unknown): string | null {
-  return typeof value === "string" ? value : null;
-}
-
-function unsupportedFilter(key: string): SimGraphqlError {
-  return new SimGraphqlError(
-    "UnsupportedError",
-    "incorrect filter keys not existing in any schema definition",
-    key,
-  );
-}
-
-/** `{edges:[{node, cursor}], pageInfo}` of the first `first` items. */
-function connection(items: unknown[], first: unknown): Record<string, unknown> {
-  const limit = typeof first === "number" && first >= 0 ? first : 500;
-  const page = items.slice(0, limit);
-  return {
-    edges: page.map((node, index) => ({ node, cursor: btoa(String(index)) })),
-    pageInfo: {
-      startCursor: page.length ? btoa("0") : null,
-      endCursor: page.length ? btoa(String(page.length - 1)) : null,
-      hasNextPage: items.length > page.length,
-      hasPreviousPage: false,
-      globalCount: items.length,
-    },
-  };
-}
-
-/** Evaluates an OpenCTI `FilterGroup` against an item whose values per key come from `valuesOf`. */
-export function matchesGroup(group: unknown, valuesOf: (key: string) => string[]): boolean {
-  if (!isRecord(group)) return true;
-  const mode = group.mode === "or" ? "or" : "and";
-  const filters = Array.isArray(group.filters) ? group.filters : [];
-  const groups = Array.isArray(group.filterGroups) ? group.filterGroups : [];
-  const results = [
-    ...filters.map((filter) => matchesFilter(filter, valuesOf)),
-    ...groups.map((sub) => matchesGroup(sub, valuesOf)),
-  ];
-  if (results.length === 0) return true;
-  return mode === "and" ? results.every(Boolean) : results.some(Boolean);
-}
-
-function matchesFilter(filter: unknown, valuesOf: (key: string) => string[]): boolean {
-  const f = asRecord(filter);
-  const keys = Array.isArray(f.key) ? f.key.map(String) : [String(f.key)];
-  const wanted = Array.isArray(f.values) ? f.values.map(String) : [String(f.values)];
-  const operator = typeof f.operator === "string" ? f.operator : "eq";
-  const mode = f.mode === "and" ? "and" : "or";
-  const actual = keys.flatMap((key) => valuesOf(key));
-  const test = (value: string): boolean => {
-    switch (operator) {
-      case "eq":
-        return actual.includes(value);
-      case "not_eq":
-        return !actual.includes(value);
-      case "starts_with":
-        return actual.some((a) => a.startsWith(value));
-      case "contains":
-        return actual.some((a) => a.includes(value));
-      default:
-        throw new SimGraphqlError("UnsupportedError", `Unsupported filter operator: ${operator}`);
-    }
-  };
-  if (operator === "nil") return actual.length === 0;
-  if (operator === "not_nil") return actual.length > 0;
-  return mode === "and" ? wanted.every(test) : wanted.some(test);
-}
-
-/** The external references an object carries (top level, or in the observable extension). */
-function referencesOf(object: StixObject): Record<string, unknown>[] {
-  const out: Record<string, unknown>[] = [];
-  const add = (list: unknown) => {
-    if (Array.isArray(list)) { for (const item of list) if (isRecord(item)) out.push(item); }
-  };
-  add(object.external_references);
-  add(object.x_opencti_external_references);
-  const extensions = asRecord(object.extensions);
-  add(asRecord(extensions[OBSERVABLE_EXTENSION]).external_references);
-  return out;
-}
-
-/** Top-level `*_ref`/`*_refs` of an object rewritten through `map`. */
-function rewriteRefs(object: StixObject, map: (ref: string) => string): StixObject {
-  const out: StixObject = { ...object };
-  for (const [key, value] of Object.entries(object)) {
-    if (key.endsWith("_ref") && typeof value === "string") out[key] = map(value);
-    else if (key.endsWith("_refs") && Array.isArray(value)) {
-      out[key] = value.map((ref) => typeof ref === "string" ? map(ref) : ref);
-    }
-  }
-  return out;
-}
-
-/** Objects ordered so that each comes after the in-bundle objects it references. */
-function dependencyOrder(objects: StixObject[]): StixObject[] {
-  const byId = new Map(objects.map((object) => [object.id, object]));
-  const done = new Set<string>();
-  const visiting = new Set<string>();
-  const out: StixObject[] = [];
-  const visit = (object: StixObject) => {
-    if (done.has(object.id) || visiting.has(object.id)) return;
-    visiting.add(object.id);
-    for (const [key, value] of Object.entries(object)) {
-      const refs = key.endsWith("_ref")
-        ? [value]
-        : key.endsWith("_refs") && Array.isArray(value)
-        ? value
-        : [];
-      for (const ref of refs) {
-        const target = typeof ref === "string" ? byId.get(ref) : undefined;
-        if (target) visit(target);
-      }
-    }
-    visiting.delete(object.id);
-    done.add(object.id);
-    out.push(object);
-  };
-  for (const object of objects) visit(object);
-  return out;
 }
