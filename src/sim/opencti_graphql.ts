@@ -39,6 +39,7 @@ import {
   unsupportedFilter,
 } from "./opencti_graphql_util.ts";
 import { KnowledgeResolvers } from "./opencti_graphql_knowledge.ts";
+import { WorkResolvers } from "./opencti_graphql_works.ts";
 import {
   checkInput,
   fieldDef,
@@ -290,6 +291,7 @@ export class OpenCtiGraphqlSim {
   readonly #held: (() => void)[] = [];
   readonly #resolvers: Record<string, Resolver>;
   readonly #knowledge: KnowledgeResolvers;
+  readonly #workDomain: WorkResolvers;
 
   /** Creates the GraphQL side over `store`. */
   constructor(store: OpenCtiStore, options: OpenCtiGraphqlSimOptions = {}) {
@@ -302,6 +304,11 @@ export class OpenCtiGraphqlSim {
     this.#maxPayloadBytes = options.maxPayloadBytes ?? 50 * 1024 * 1024;
     this.#now = options.now ?? systemNow;
     this.#sleep = options.sleep ?? systemSleep;
+    this.#workDomain = new WorkResolvers(this.works, {
+      now: () => this.#now(),
+      iso: () => this.#iso(),
+      connector: (id) => this.#connector(id),
+    });
     this.#knowledge = new KnowledgeResolvers(store, {
       has: (gate) => this.has(gate),
       iso: () => this.#iso(),
@@ -696,20 +703,6 @@ export class OpenCtiGraphqlSim {
     };
   }
 
-  #workView(work: SimWork): Record<string, unknown> {
-    return {
-      ...work,
-      completed_number: work.import_processed_number,
-      tracking: {
-        import_expected_number: work.import_expected_number,
-        import_processed_number: work.import_processed_number,
-        import_last_processed: work.import_last_processed,
-      },
-      draft_context: null,
-      user: { id: SIM_USER_ID, name: "connector", entity_type: "User" },
-    };
-  }
-
   #connector(id: unknown): SimConnector {
     const connector = typeof id === "string" ? this.connectors.get(id) : undefined;
     if (!connector) {
@@ -718,71 +711,9 @@ export class OpenCtiGraphqlSim {
     return connector;
   }
 
-  /** Creates a work (also used by `stixBundlePush` without `work_id`). */
-  #addWork(connectorId: string, name: string | null): SimWork {
-    let ms = this.#now();
-    let id = `work_${connectorId}_${new Date(ms).toISOString()}`;
-    while (this.works.has(id)) id = `work_${connectorId}_${new Date(++ms).toISOString()}`;
-    const now = this.#iso();
-    const work: SimWork = {
-      id,
-      name,
-      event_source_id: connectorId,
-      timestamp: now,
-      status: "wait",
-      received_time: null,
-      processed_time: null,
-      completed_time: null,
-      import_expected_number: 0,
-      import_processed_number: 0,
-      import_last_processed: null,
-      messages: [],
-      errors: [],
-      updated_at: now,
-    };
-    this.works.set(id, work);
-    return work;
-  }
-
-  #pushMessage(list: SimWorkMessage[], message: string, source: string | null = null): void {
-    list.push({ timestamp: this.#iso(), message, sequence: list.length, source });
-    if (list.length > 100) list.splice(0, list.length - 100);
-  }
-
-  #addExpectations(work: SimWork, count: number): void {
-    work.import_expected_number += count;
-    work.updated_at = this.#iso();
-  }
-
-  #reportExpectation(work: SimWork, error?: { error?: unknown; source?: unknown }): void {
-    work.import_processed_number += 1;
-    work.import_last_processed = this.#iso();
-    if (error && (error.error !== undefined || error.source !== undefined)) {
-      this.#pushMessage(
-        work.errors,
-        String(error.error ?? "Unknown error"),
-        error.source === undefined || error.source === null ? null : String(error.source),
-      );
-    }
-    if (
-      work.import_processed_number >= work.import_expected_number && work.status !== "complete" &&
-      !(work.multipart === true && work.processed_time === null)
-    ) {
-      work.status = "complete";
-      work.completed_time = this.#iso();
-    }
-    work.updated_at = this.#iso();
-  }
-
   #buildResolvers(): Record<string, Resolver> {
-    const work = (id: unknown): SimWork | undefined =>
-      typeof id === "string" ? this.works.get(id) : undefined;
-    const editedWork = (parent: unknown): SimWork => {
-      const found = work(asRecord(parent).id);
-      if (!found) throw new SimGraphqlError("FunctionalError", "Work not found");
-      return found;
-    };
     return {
+      ...this.#workDomain.resolvers(),
       "Query.about": () => ({
         version: this.version,
         dependencies: [
@@ -813,7 +744,6 @@ export class OpenCtiGraphqlSim {
         entity_type: "Settings",
       }),
       "ExternalReference.parent_types": () => ["Basic-Object", "Stix-Object", "Stix-Meta-Object"],
-      "Query.isWorkAlive": ({ id }) => typeof id === "string" && this.works.has(id),
       "Query.streamCollection": ({ id }) =>
         typeof id === "string" ? this.streamInfo?.(id) ?? null : null,
       "Query.stixCoreObject": ({ id }) => this.#knowledge.readObject(id, "any"),
@@ -843,22 +773,6 @@ export class OpenCtiGraphqlSim {
         return connector ? this.#connectorView(connector) : null;
       },
       "Query.connectors": () => [...this.connectors.values()].map((c) => this.#connectorView(c)),
-      "Query.work": ({ id }) => {
-        const found = work(id);
-        return found ? this.#workView(found) : null;
-      },
-      "Query.works": ({ first, filters }) => {
-        const items = [...this.works.values()].filter((w) =>
-          matchesGroup(filters, (key) => {
-            if (key === "connector_id" || key === "event_source_id") return [w.event_source_id];
-            if (key === "status") return [w.status];
-            if (key === "name") return w.name === null ? [] : [w.name];
-            if (key === "id") return [w.id];
-            throw unsupportedFilter(key);
-          })
-        ).reverse();
-        return connection(items.map((w) => this.#workView(w)), first);
-      },
       "Query.externalReferences": async ({ first, filters }) => {
         const references = await this.#knowledge.externalReferences();
         const items = references.filter((reference) =>
@@ -962,74 +876,6 @@ export class OpenCtiGraphqlSim {
         this.resetState(connector.id);
         return this.#connectorView(connector);
       },
-      "Mutation.workAdd": ({ connectorId, friendlyName, isMultiPartWork }) => {
-        const connector = this.#connector(connectorId);
-        const work = this.#addWork(
-          connector.id,
-          typeof friendlyName === "string" ? friendlyName : null,
-        );
-        if (isMultiPartWork === true) work.multipart = true;
-        return this.#workView(work);
-      },
-      "Mutation.workEdit": ({ id }) => {
-        const found = work(id);
-        if (!found) throw new SimGraphqlError("FunctionalError", "Work not found");
-        return { id: found.id };
-      },
-      "WorkEditMutations.delete": (_args, parent) => {
-        const found = editedWork(parent);
-        this.works.delete(found.id);
-        return found.id;
-      },
-      "WorkEditMutations.ping": (_args, parent) => {
-        const found = editedWork(parent);
-        found.updated_at = this.#iso();
-        return found.id;
-      },
-      "WorkEditMutations.addDraftContext": (_args, parent) => editedWork(parent).id,
-      "WorkEditMutations.toReceived": ({ message }, parent) => {
-        const found = editedWork(parent);
-        found.status = "progress";
-        found.received_time = this.#iso();
-        if (typeof message === "string" && message !== "") {
-          this.#pushMessage(found.messages, message);
-        }
-        found.updated_at = this.#iso();
-        return found.id;
-      },
-      "WorkEditMutations.toProcessed": ({ message, inError }, parent) => {
-        const found = editedWork(parent);
-        found.processed_time = this.#iso();
-        if (typeof message === "string" && message !== "") {
-          this.#pushMessage(inError === true ? found.errors : found.messages, message);
-        }
-        if (
-          found.import_expected_number === 0 ||
-          found.import_processed_number >= found.import_expected_number
-        ) {
-          if (found.status !== "complete") {
-            found.status = "complete";
-            found.completed_time = this.#iso();
-          }
-        } else {
-          found.status = "progress";
-        }
-        found.updated_at = this.#iso();
-        return found.id;
-      },
-      "WorkEditMutations.addExpectations": ({ expectations }, parent) => {
-        const found = editedWork(parent);
-        this.#addExpectations(found, typeof expectations === "number" ? expectations : 0);
-        return found.id;
-      },
-      "WorkEditMutations.reportExpectation": ({ error, expectations }, parent) => {
-        const found = editedWork(parent);
-        const count = typeof expectations === "number" && expectations > 0 ? expectations : 1;
-        for (let i = 0; i < count; i++) {
-          this.#reportExpectation(found, i === 0 && isRecord(error) ? error : undefined);
-        }
-        return found.id;
-      },
       "Mutation.stixBundlePush": ({ connectorId, bundle, work_id }) =>
         this.#stixBundlePush(connectorId, bundle, work_id),
       "Mutation.externalReferenceAdd": ({ input }) =>
@@ -1071,11 +917,11 @@ export class OpenCtiGraphqlSim {
     if (typeof workId === "string" && workId !== "") {
       target = this.works.get(workId);
     } else {
-      target = this.#addWork(connector.id, `${connector.name} run @ ${this.#iso()}`);
+      target = this.#workDomain.add(connector.id, `${connector.name} run @ ${this.#iso()}`);
       target.status = "progress";
       target.received_time = this.#iso();
       createdHere = true;
-      if (objects.length === 1) this.#addExpectations(target, 1);
+      if (objects.length === 1) this.#workDomain.addExpectations(target, 1);
     }
     const received: ReceivedBundle = {
       at: this.#now(),
@@ -1125,7 +971,7 @@ export class OpenCtiGraphqlSim {
       try {
         const errors = await this.#importObjects(objects);
         if (work) {
-          this.#reportExpectation(
+          this.#workDomain.report(
             work,
             errors.length === 0 ? undefined : {
               error: errors.map((e) => e.error).join("; "),
@@ -1177,7 +1023,9 @@ export class OpenCtiGraphqlSim {
     work: SimWork | undefined,
     createdHere: boolean,
   ): Promise<void> {
-    if (work && !(createdHere && objects.length === 1)) this.#addExpectations(work, objects.length);
+    if (work && !(createdHere && objects.length === 1)) {
+      this.#workDomain.addExpectations(work, objects.length);
+    }
     const ordered = dependencyOrder(objects);
     const resolved = new Map<string, string>();
     for (const id of Object.values(TLP_IDS)) resolved.set(id, id);
@@ -1186,7 +1034,7 @@ export class OpenCtiGraphqlSim {
     for (const object of ordered) {
       const error = await this.#importOne(object, resolveRef, resolved);
       if (work) {
-        this.#reportExpectation(
+        this.#workDomain.report(
           work,
           error === undefined ? undefined : { error, source: JSON.stringify(object) },
         );
