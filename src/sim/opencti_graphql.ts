@@ -17,7 +17,6 @@ import {
 } from "./opencti_graphql_parser.ts";
 import {
   compareVersions,
-  CONNECTOR_TYPES,
   DEFAULT_FEATURES,
   type Gate,
   GENERIC_MESSAGES,
@@ -36,6 +35,7 @@ import {
 } from "./opencti_graphql_util.ts";
 import { KnowledgeResolvers } from "./opencti_graphql_knowledge.ts";
 import { WorkResolvers } from "./opencti_graphql_works.ts";
+import { ConnectorResolvers } from "./opencti_graphql_connectors.ts";
 import { BundleImporter } from "./opencti_graphql_import.ts";
 import {
   checkInput,
@@ -284,6 +284,7 @@ export class OpenCtiGraphqlSim {
   readonly #resolvers: Record<string, Resolver>;
   readonly #knowledge: KnowledgeResolvers;
   readonly #workDomain: WorkResolvers;
+  readonly #connectorDomain: ConnectorResolvers;
 
   /** Creates the GraphQL side over `store`. */
   constructor(store: OpenCtiStore, options: OpenCtiGraphqlSimOptions = {}) {
@@ -296,10 +297,20 @@ export class OpenCtiGraphqlSim {
     this.#maxPayloadBytes = options.maxPayloadBytes ?? 50 * 1024 * 1024;
     this.#now = options.now ?? systemNow;
     this.#sleep = options.sleep ?? systemSleep;
+    this.#connectorDomain = new ConnectorResolvers(this.connectors, {
+      pings: this.pings,
+      now: () => this.#now(),
+      iso: () => this.#iso(),
+      queueSizeBytes: () => this.queueSizeBytes,
+      queueConnection: () => this.queueConnection,
+      queueNames: (id) => this.queueNames(id),
+      onRegister: (connector) => this.onRegister?.(connector) ?? Promise.resolve(),
+      resetState: (id) => this.resetState(id),
+    });
     this.#workDomain = new WorkResolvers(this.works, {
       now: () => this.#now(),
       iso: () => this.#iso(),
-      connector: (id) => this.#connector(id),
+      connector: (id) => this.#connectorDomain.get(id),
     });
     this.#importer = new BundleImporter(store, {
       works: this.#workDomain,
@@ -680,34 +691,10 @@ export class OpenCtiGraphqlSim {
     };
   }
 
-  #connectorView(connector: SimConnector): Record<string, unknown> {
-    const queueBytes = connector.queue_size_bytes ?? this.queueSizeBytes;
-    return {
-      ...connector,
-      built_in: false,
-      active: this.#now() - Date.parse(connector.updated_at) < 5 * 60_000,
-      config: {
-        connection: { ...this.queueConnection },
-        ...this.queueNames(connector.id),
-      },
-      connector_queue_details: {
-        messages_number: queueBytes > 0 ? Math.max(1, Math.round(queueBytes / 2000)) : 0,
-        messages_size: queueBytes,
-      },
-    };
-  }
-
-  #connector(id: unknown): SimConnector {
-    const connector = typeof id === "string" ? this.connectors.get(id) : undefined;
-    if (!connector) {
-      throw new SimGraphqlError("FunctionalError", "No connector found with the specified ID");
-    }
-    return connector;
-  }
-
   #buildResolvers(): Record<string, Resolver> {
     return {
       ...this.#workDomain.resolvers(),
+      ...this.#connectorDomain.resolvers(),
       "Query.about": () => ({
         version: this.version,
         dependencies: [
@@ -762,11 +749,6 @@ export class OpenCtiGraphqlSim {
         this.#knowledge.patchReference(String(asRecord(parent).id), input),
       "ExternalReferenceEditMutations.delete": (_args, parent) =>
         this.#knowledge.deleteReference(String(asRecord(parent).id)),
-      "Query.connector": ({ id }) => {
-        const connector = typeof id === "string" ? this.connectors.get(id) : undefined;
-        return connector ? this.#connectorView(connector) : null;
-      },
-      "Query.connectors": () => [...this.connectors.values()].map((c) => this.#connectorView(c)),
       "Query.externalReferences": async ({ first, filters }) => {
         const references = await this.#knowledge.externalReferences();
         const items = references.filter((reference) =>
@@ -788,88 +770,6 @@ export class OpenCtiGraphqlSim {
         this.#knowledge.entities(false, first, filters, types),
       "Query.stixCyberObservables": ({ first, filters, types }) =>
         this.#knowledge.entities(true, first, filters, types),
-      "Mutation.registerConnector": async ({ input }) => {
-        const data = asRecord(input);
-        const id = data.id;
-        const name = data.name;
-        if (typeof id !== "string" || id === "") {
-          throw new SimGraphqlError("FunctionalError", "Connector id is required");
-        }
-        if (typeof name !== "string" || name.trim().length < 2) {
-          throw new SimGraphqlError(
-            "FunctionalError",
-            "Connector name must have at least 2 characters",
-          );
-        }
-        if (typeof data.type !== "string" || !CONNECTOR_TYPES.has(data.type)) {
-          throw new ValidationError(
-            `Variable "$input" got invalid value ${
-              JSON.stringify(data.type)
-            } at "input.type"; Value ${
-              JSON.stringify(data.type)
-            } does not exist in "ConnectorType" enum.`,
-            "BAD_USER_INPUT",
-          );
-        }
-        const now = this.#iso();
-        const existing = this.connectors.get(id);
-        const scope = Array.isArray(data.scope)
-          ? data.scope.filter((s): s is string => typeof s === "string")
-          : typeof data.scope === "string"
-          ? data.scope.split(",")
-          : [];
-        const connector: SimConnector = {
-          id,
-          name,
-          connector_type: data.type,
-          connector_scope: scope,
-          auto: data.auto === true,
-          only_contextual: data.only_contextual === true,
-          playbook_compatible: data.playbook_compatible === true,
-          listen_callback_uri: typeof data.listen_callback_uri === "string"
-            ? data.listen_callback_uri
-            : null,
-          connector_state: existing?.connector_state ?? null,
-          connector_state_reset: existing?.connector_state_reset ?? false,
-          connector_info: existing?.connector_info ?? null,
-          connector_user_id: SIM_USER_ID,
-          created_at: existing?.created_at ?? now,
-          updated_at: now,
-          ...(existing?.queue_size_bytes !== undefined
-            ? { queue_size_bytes: existing.queue_size_bytes }
-            : {}),
-        };
-        this.connectors.set(id, connector);
-        await this.onRegister?.(connector);
-        return this.#connectorView(connector);
-      },
-      "Mutation.pingConnector": ({ id, state, connectorInfo }) => {
-        const connector = this.#connector(id);
-        const sent = typeof state === "string" ? state : null;
-        const resetApplied = connector.connector_state_reset;
-        if (resetApplied) {
-          connector.connector_state_reset = false;
-          connector.connector_state = "";
-        } else {
-          if (state !== undefined) connector.connector_state = sent;
-          connector.updated_at = this.#iso();
-        }
-        if (isRecord(connectorInfo)) connector.connector_info = { ...connectorInfo };
-        this.pings.push({
-          at: this.#now(),
-          connectorId: connector.id,
-          state: sent,
-          connectorInfo: isRecord(connectorInfo) ? { ...connectorInfo } : null,
-          resetApplied,
-          answeredState: connector.connector_state,
-        });
-        return this.#connectorView(connector);
-      },
-      "Mutation.resetStateConnector": ({ id }) => {
-        const connector = this.#connector(id);
-        this.resetState(connector.id);
-        return this.#connectorView(connector);
-      },
       "Mutation.stixBundlePush": ({ connectorId, bundle, work_id }) =>
         this.#importer.stixBundlePush(connectorId, bundle, work_id),
       "Mutation.externalReferenceAdd": ({ input }) =>
