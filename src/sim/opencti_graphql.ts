@@ -3,6 +3,13 @@
  * describe: bearer check, per-version validation, connectors and their state, works,
  * `stixBundlePush` with asynchronous import into the store, lookups, both error layouts, every
  * call recorded, and failure injection.
+ *
+ * This module handles requests (parse, validate, authenticate, execute, render errors) and the
+ * platform reads (`about`, `me`, `settings`, `streamCollection`); the rest is split by domain:
+ * `opencti_graphql_schema.ts` (types, fields, version gates), `opencti_graphql_validation.ts`,
+ * `opencti_graphql_connectors.ts`, `opencti_graphql_works.ts`, `opencti_graphql_import.ts`
+ * (bundles and queue messages), `opencti_graphql_knowledge.ts` (objects and external references)
+ * and `opencti_graphql_util.ts`.
  */
 import { Hono } from "hono";
 import { type Now, type Sleep, systemNow, systemSleep } from "../runtime/clock.ts";
