@@ -228,7 +228,8 @@ class Parser {
         if (token.kind === "name" && token.value === "on") {
           const on = this.name();
           this.refuseDirectives();
-          for (const field of this.selectionSet()) fields.push({ ...field, on });
+          // Nested conditions: the innermost (most specific in practice) applies.
+          for (const field of this.selectionSet()) fields.push({ ...field, on: field.on ?? on });
         } else if (token.kind === "punct" && token.value === "{") {
           this.#pos -= 1;
           fields.push(...this.selectionSet());
