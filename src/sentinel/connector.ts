@@ -3,6 +3,7 @@
  * The cursor (`start_from`) is saved only when every frame up to it was acknowledged by the
  * target or definitively failed, so a crash or restart loses nothing; writes are idempotent.
  */
+import { CONNECTOR_MINIMUM } from "../opencti/version.ts";
 import { getLogger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import { type Now, type Sleep, systemNow, systemSleep } from "../runtime/clock.ts";
@@ -164,6 +165,8 @@ export class SentinelConnector implements Connector {
       runAndTerminate: options.connector.runAndTerminate ?? false,
       sleep: this.#sleep,
       onReset: () => this.#onReset(),
+      minimumVersion: CONNECTOR_MINIMUM.sentinel,
+      minimumFor: "sentinel",
     };
     if (options.connector.queueThresholdMb !== undefined) {
       lifecycleOptions.queueThresholdMb = options.connector.queueThresholdMb;
