@@ -20,6 +20,9 @@ export const LOG_LEVEL = val.oneOf(["debug", "info", "warn", "error"] as const, 
   warning: "warn",
 });
 
+/** Values of `CONNECTOR_QUEUE_PROTOCOL`. */
+export const QUEUE_PROTOCOL = val.oneOf(["auto", "api", "amqp"] as const);
+
 /** Options that are not per connector. */
 export const COMMON_OPTIONS = {
   configFile: option({
@@ -234,6 +237,13 @@ export function baseOptions(prefix: ConnectorPrefix, defaults: BaseDefaults) {
       meaning: "Skip a scheduled run while the platform's queue for this connector holds at " +
         "least this many MB.",
     }),
+    QUEUE_PROTOCOL: option({
+      ...at(prefix, "QUEUE_PROTOCOL"),
+      schema: QUEUE_PROTOCOL,
+      default: "auto",
+      meaning: "How bundles reach OpenCTI: `api` (`stixBundlePush`, OpenCTI 6.3+), `amqp` (the " +
+        "platform's RabbitMQ, as pycti), or `auto` (api from 6.3, amqp below) (tanium-incidents).",
+    }),
   };
 }
 
@@ -341,6 +351,7 @@ export function readBase(
     logLevel: reader.get(base.LOG_LEVEL, { default: level }),
     runAndTerminate: reader.get(base.RUN_AND_TERMINATE),
     queueThresholdMb: reader.get(base.QUEUE_THRESHOLD),
+    queueProtocol: reader.get(base.QUEUE_PROTOCOL),
   };
   return {
     id,
@@ -356,6 +367,7 @@ export function readBase(
       logLevel: must(values.logLevel),
       runAndTerminate: must(values.runAndTerminate),
       queueThresholdMb: must(values.queueThresholdMb),
+      queueProtocol: must(values.queueProtocol),
     }),
   };
 }

@@ -70,6 +70,8 @@ export interface BaseConnectorConfig {
   runAndTerminate: boolean;
   /** Skip a scheduled run while the platform queue holds at least this many MB. */
   queueThresholdMb: number;
+  /** `CONNECTOR_QUEUE_PROTOCOL`: `api`, `amqp`, or `auto` (api from OpenCTI 6.3, amqp below). */
+  queueProtocol: "auto" | "api" | "amqp";
   /** ISO-8601 period between runs, as configured (e.g. `PT1H`). */
   durationPeriod?: string;
   /** The period in ms (0 = run once). */

@@ -15,6 +15,7 @@ import { buildConnectors, runService, startLogging } from "../app.ts";
 import { type Config, ConfigError, resolveConfig } from "../config/mod.ts";
 import { Metrics } from "../metrics.ts";
 import { compareEventIds } from "../sim/opencti_store.ts";
+import { atLeast, FEATURES } from "../opencti/version.ts";
 import type { Connector } from "../runtime/connector.ts";
 import type { TargetName } from "../sentinel/target.ts";
 import { applyLiveChanges, type LiveChange } from "./changes.ts";
@@ -37,6 +38,10 @@ export * from "./summary.ts";
 export interface DemoOptions {
   /** The Microsoft target simulated. @default "graph" */
   target?: TargetName;
+  /** The simulated OpenCTI version. @default "6.8.10" */
+  openctiVersion?: string;
+  /** RabbitMQ for a simulated platform below 6.3 (bundles go over AMQP there). @default none */
+  rabbitmqUrl?: string;
   /** Exit after the initial sync, the import and the live changes. @default false */
   once?: boolean;
   /** Write the JSON summary to this file. @default none */
@@ -71,8 +76,25 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
   const phaseTimeoutMs = options.phaseTimeoutMs ?? 60_000;
   const live = options.liveProgress ?? Deno.stdout.isTerminal();
 
-  write(`Starting the simulators (OpenCTI, Entra ID, ${target}, Tanium) on 127.0.0.1…`);
-  const sims = await startDemoSims({ target });
+  const version = options.openctiVersion ?? "6.8.10";
+  if (!atLeast(version, FEATURES.stixBundlePush) && options.rabbitmqUrl === undefined) {
+    write(
+      `OpenCTI ${version} has no stixBundlePush: tanium-incidents pushes its bundles to the ` +
+        "platform's RabbitMQ there, so the demo needs one. Start a throwaway RabbitMQ on " +
+        "127.0.0.1 (e.g. `docker run --rm -p 5672:5672 rabbitmq:3`, or Debian's rabbitmq-server; " +
+        "this repository's .ci/rabbitmq.sh starts one), then run again with " +
+        "--rabbitmq-url amqp://guest:guest@127.0.0.1:5672",
+    );
+    return DEMO_EXIT.config;
+  }
+  write(
+    `Starting the simulators (OpenCTI ${version}, Entra ID, ${target}, Tanium) on 127.0.0.1…`,
+  );
+  const sims = await startDemoSims({
+    target,
+    openctiVersion: version,
+    ...(options.rabbitmqUrl !== undefined ? { rabbitmqUrl: options.rabbitmqUrl } : {}),
+  });
   try {
     const requestedPort = env("SERVER_PORT");
     const userEnv = {
@@ -300,6 +322,7 @@ async function drive(
     }
     if (!second.ok) problems.push(`the live changes did not reach ${sims.target} in time`);
   }
+  await sims.queue?.drained();
   await sims.stack.opencti.control.graphql.settled();
   return { ...await report(), problems, changes };
 

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { type SimQueue, startSimQueue } from "../sim/opencti_queue.ts";
 import { SIM_TOKEN } from "../sim/opencti.ts";
 import { seedStore } from "../sim/opencti_seed.ts";
 import { DEFAULT_SIM_WORKSPACE } from "../sim/sentinel.ts";
@@ -43,6 +44,10 @@ export interface DemoSimsOptions {
   heartbeatMs?: number;
   /** Alerts in the Tanium seed's one-second burst. @default 40 */
   burst?: number;
+  /** The simulated OpenCTI version. @default "6.8.10" */
+  openctiVersion?: string;
+  /** A RabbitMQ for the platform's queues (needed below 6.3). @default none */
+  rabbitmqUrl?: string;
 }
 
 /** The running simulators and how to reach them. */
@@ -53,6 +58,8 @@ export interface DemoSims {
   tanium: TaniumSim;
   /** Which target runs. */
   target: TargetName;
+  /** The platform's RabbitMQ side, when a RabbitMQ URL was given. */
+  queue?: SimQueue;
   /** Public Microsoft API origin → simulator base URL. */
   routes: Readonly<Record<string, string>>;
   /** Stops every simulator. */
@@ -65,16 +72,28 @@ export async function startDemoSims(options: DemoSimsOptions = {}): Promise<Demo
   const time = options.time ?? Date.now();
   const stack = await startSentinelStack({
     target,
-    opencti: { seed: false, heartbeatMs: options.heartbeatMs ?? 1000 },
+    opencti: {
+      seed: false,
+      heartbeatMs: options.heartbeatMs ?? 1000,
+      ...(options.openctiVersion ? { version: options.openctiVersion } : {}),
+    },
   });
   let tanium: TaniumSim | undefined;
+  let queue: SimQueue | undefined;
   try {
+    if (options.rabbitmqUrl !== undefined) {
+      queue = await startSimQueue(stack.opencti.control.graphql, options.rabbitmqUrl, {
+        pollMs: 200,
+        queuePrefix: `demo${crypto.randomUUID().slice(0, 8)}`,
+      });
+    }
     // The default seed time is in 2024: seed relative to now, or every indicator is expired.
     await seedStore(stack.opencti.store, { time });
     await seedOpenCtiForTanium(stack.opencti.store, { consoleUrl: DEMO_TANIUM_CONSOLE });
     const seed = taniumSeed({ burst: options.burst ?? 40 });
     tanium = startTaniumSim({ alerts: seed.alerts, intels: seed.intels });
   } catch (error) {
+    await queue?.close();
     await stack.close();
     throw error;
   }
@@ -86,8 +105,10 @@ export async function startDemoSims(options: DemoSimsOptions = {}): Promise<Demo
     tanium: running,
     target,
     routes,
+    ...(queue ? { queue } : {}),
     async close() {
       await running.close();
+      await queue?.close();
       await stack.close();
     },
   };

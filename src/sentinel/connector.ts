@@ -7,6 +7,7 @@
  * holds the batch (no attempt cap, nothing more read, `degraded` reported) until it goes through.
  */
 import * as v from "valibot";
+import { CONNECTOR_MINIMUM } from "../opencti/version.ts";
 import { getLogger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import { type Now, type Sleep, systemNow, systemSleep } from "../runtime/clock.ts";
@@ -219,6 +220,8 @@ export class SentinelConnector implements Connector {
       runAndTerminate: options.connector.runAndTerminate ?? false,
       sleep: this.#sleep,
       onReset: () => this.#onReset(),
+      minimumVersion: CONNECTOR_MINIMUM.sentinel,
+      minimumFor: "sentinel",
     };
     if (options.connector.queueThresholdMb !== undefined) {
       lifecycleOptions.queueThresholdMb = options.connector.queueThresholdMb;

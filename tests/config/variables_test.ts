@@ -97,6 +97,7 @@ const ROWS: Row[] = [
     [true, 0],
   ],
   ["CONNECTOR_QUEUE_THRESHOLD", "750", "tanium", (c) => T(c).connector.queueThresholdMb, 750],
+  ["CONNECTOR_QUEUE_PROTOCOL", "AMQP", "tanium", (c) => T(c).connector.queueProtocol, "amqp"],
   // Sentinel seed names, and their SENTINEL_ aliases.
   [
     "TENANT_ID",
@@ -411,6 +412,20 @@ const ROWS: Row[] = [
     "both",
     (c) => [S(c).connector.queueThresholdMb, T(c).connector.queueThresholdMb],
     [100, 500],
+  ],
+  [
+    "SENTINEL_CONNECTOR_QUEUE_PROTOCOL",
+    "api",
+    "both",
+    (c) => [S(c).connector.queueProtocol, T(c).connector.queueProtocol],
+    ["api", "auto"],
+  ],
+  [
+    "TANIUM_INCIDENTS_CONNECTOR_QUEUE_PROTOCOL",
+    "amqp",
+    "both",
+    (c) => [S(c).connector.queueProtocol, T(c).connector.queueProtocol],
+    ["auto", "amqp"],
   ],
   [
     "TANIUM_INCIDENTS_CONNECTOR_QUEUE_THRESHOLD",
