@@ -157,8 +157,10 @@ interface RequestClass {
   documented(n: number, rtt: number): number;
   /** The same at the pace the client keeps. */
   paced(n: number, rtt: number): number;
-  /** The fewest of them the batch sizes allow for this backlog. */
-  fewest(b: BacklogFacts): number;
+  /** The fewest of them the batch sizes allow for this backlog (`sent`: those answered, not 429). */
+  fewest(b: BacklogFacts, sent: number): number;
+  /** Classes paced by one client limiter share a group (their counts add up). @default own */
+  pacedGroup?: string;
 }
 
 /** What a backlog asks of a target, in indicators. */
@@ -264,6 +266,7 @@ function world(name: TargetName, entra: EntraSimApp, clock: VirtualClock): World
             match: (r) => !isUpload(r) && r.method === "POST",
             documented: (n, rtt) => bucketMs(n, 200, 10, rtt),
             paced: (n, rtt) => idealMs(n, 100, WINDOW, rtt),
+            pacedGroup: "arm",
             // The query's "values" take a list: 100 ids per query.
             fewest: (b) => Math.ceil(b.removals / 100),
           },
@@ -271,7 +274,10 @@ function world(name: TargetName, entra: EntraSimApp, clock: VirtualClock): World
             match: (r) => r.method === "DELETE",
             documented: (n, rtt) => bucketMs(n, 200, 10, rtt),
             paced: (n, rtt) => idealMs(n, 100, WINDOW, rtt),
-            fewest: (b) => b.removals, // no bulk delete: one DELETE per indicator
+            pacedGroup: "arm",
+            // No bulk delete: one DELETE per stored row; an indicator created and deleted before
+            // its upload (same batch) needs none, so the DELETEs that found a row are the floor.
+            fewest: (b, sent) => Math.min(b.removals, sent),
           },
         },
         requests: () => sim.requests,
@@ -587,15 +593,19 @@ async function runOne(
   let fewestTotal = 0;
   let ceilingMs = 0;
   let pacedMs = 0;
+  const groups = new Map<string, { n: number; rule: RequestClass }>();
   for (const [cls, rule] of Object.entries(w.classes)) {
     const mine = seen.filter((r) => rule.match(r));
     const sent = mine.filter((r) => r.status !== 429).length;
-    const fewest = rule.fewest(facts);
+    const fewest = rule.fewest(facts, sent);
     fewestTotal += fewest;
     requests[cls] = { sent: mine.length, fewest, http_429: mine.length - sent };
     ceilingMs = Math.max(ceilingMs, rule.documented(fewest, latencyMs));
-    pacedMs = Math.max(pacedMs, rule.paced(sent, latencyMs));
+    const group = groups.get(rule.pacedGroup ?? cls) ?? { n: 0, rule };
+    group.n += sent;
+    groups.set(rule.pacedGroup ?? cls, group);
   }
+  for (const { n, rule } of groups.values()) pacedMs = Math.max(pacedMs, rule.paced(n, latencyMs));
   const sentTotal = seen.filter((r) => r.status !== 429).length;
   ceilingMs = Math.max(ceilingMs, fewestTotal * latencyMs);
   pacedMs = Math.max(pacedMs, sentTotal * latencyMs);
