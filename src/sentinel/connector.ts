@@ -363,7 +363,9 @@ export class SentinelConnector implements Connector {
       } else {
         failedFlushes = 0;
       }
-      await checkpoint();
+      // The save runs alongside the next batch instead of holding it up by an OpenCTI round trip
+      // (one save at a time; the end of the run waits for it and saves the final position).
+      void checkpoint();
     };
     const flush = (): Promise<void> => {
       flushing = flushing.then(flushNow);
