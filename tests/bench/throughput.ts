@@ -880,7 +880,11 @@ export async function throughputScenario(
     try {
       const backlog = await spec.backlog(quick);
       targets[name] = await runOne(quick, name, spec, backlog, latencyMs, notes);
-      console.error(`bench: throughput.${name}: ${JSON.stringify(targets[name])}`);
+      const t = targets[name];
+      console.error(
+        `bench: throughput.${name}: fraction_of_ceiling ${t.fraction_of_ceiling}, paced ` +
+          `${t.fraction_of_paced_ceiling}, ${t.sim_seconds} simulated s, ${t.real_seconds} real s`,
+      );
     } catch (error) {
       const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
       notes.push(`throughput.${name}: failed: ${message.split("\n").slice(0, 3).join(" | ")}`);
