@@ -532,7 +532,9 @@ export class SentinelConnector implements Connector {
       if (items.length === 0) return;
       for (let step = 1;; step++) {
         const { held, problem } = await this.#send(items, tracker);
-        await checkpoint();
+        // The save runs alongside the next batch instead of holding it up by an OpenCTI round trip
+        // (one save at a time; the end of the run waits for it and saves the final position).
+        void checkpoint();
         if (held.length === 0) {
           this.#degradation.clear();
           return;
