@@ -12,6 +12,7 @@ import { SentinelConnector } from "./sentinel/connector.ts";
 import { createTarget, createTokenProvider } from "./sentinel/targets.ts";
 import { createApp, serve } from "./server.ts";
 import { createTaniumIncidents } from "./tanium/mod.ts";
+import { createMicrosoftIncidents } from "./microsoft_incidents/mod.ts";
 
 /** Injected dependencies of {@linkcode buildConnectors} (tests and the demo pass simulators). */
 export interface AppDeps {
@@ -88,6 +89,16 @@ export async function buildConnectors(config: Config, deps: AppDeps = {}): Promi
       }),
     );
   }
+
+  if (config.microsoftIncidents) {
+    connectors.push(
+      await createMicrosoftIncidents(config.microsoftIncidents, client(), {
+        ...opt("fetch", deps.fetch),
+        ...opt("metrics", deps.metrics),
+        ...time,
+      }),
+    );
+  }
   return connectors;
 }
 
@@ -115,7 +126,11 @@ export async function runService(config: Config, options: ServiceOptions = {}): 
   const connectors = options.connectors ?? await buildConnectors(config, { ...options, metrics });
   const once = options.once ??
     (connectors.length > 0 &&
-      [config.sentinel?.connector, config.taniumIncidents?.connector]
+      [
+        config.sentinel?.connector,
+        config.taniumIncidents?.connector,
+        config.microsoftIncidents?.connector,
+      ]
         .every((c) => c === undefined || c.runAndTerminate));
   const supervisor = new Supervisor(connectors, { metrics });
   const stop = new AbortController();

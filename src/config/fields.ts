@@ -12,6 +12,7 @@ export type Section =
   | "Connector"
   | "Sentinel"
   | "Tanium incidents"
+  | "Microsoft incidents"
   | "Server and logging";
 
 /** One option: where it is read from and what it means. */
@@ -58,6 +59,18 @@ function taniumField(
   };
 }
 
+function microsoftField(
+  suffix: string,
+  rest: Omit<FieldSpec, "env" | "yaml" | "section">,
+): FieldSpec {
+  return {
+    env: [`MICROSOFT_INCIDENTS_${suffix}`],
+    yaml: [`microsoft_incidents.${suffix.toLowerCase()}`],
+    section: "Microsoft incidents",
+    ...rest,
+  };
+}
+
 /** Options that are not per connector. */
 export const FIELDS = {
   configFile: {
@@ -72,9 +85,10 @@ export const FIELDS = {
     env: ["CONNECTORS"],
     yaml: ["connectors"],
     default: "inferred",
-    meaning: "Connectors to run: `sentinel`, `tanium-incidents`, or both (comma-separated). " +
-      "Unset: `sentinel` when `TENANT_ID` or `CLIENT_ID` is set, `tanium-incidents` when " +
-      "`TANIUM_INCIDENTS_URL` is set.",
+    meaning: "Connectors to run: `sentinel`, `tanium-incidents`, `microsoft-incidents` " +
+      "(comma-separated). Unset: `sentinel` when `TENANT_ID` or `CLIENT_ID` is set, " +
+      "`tanium-incidents` when `TANIUM_INCIDENTS_URL` is set, `microsoft-incidents` with " +
+      "sentinel when `IMPORT_INCIDENTS=true`.",
     section: "General",
   },
   openctiUrl: {
@@ -401,6 +415,67 @@ export const FIELDS = {
     meaning: "Deno Deploy cron schedule (five fields, UTC), e.g. `0 * * * *`.",
   }),
 
+  // Microsoft incidents.
+  importIncidents: {
+    env: ["IMPORT_INCIDENTS", "SENTINEL_IMPORT_INCIDENTS"],
+    yaml: ["sentinel.import_incidents"],
+    default: "`false`",
+    meaning:
+      "The seed's switch: `true` also runs `microsoft-incidents` whenever `sentinel` runs, " +
+      "with sentinel's credentials.",
+    section: "Microsoft incidents",
+  },
+  incidentUrl: {
+    env: ["MICROSOFT_INCIDENTS_INCIDENT_URL", "INCIDENT_URL", "SENTINEL_INCIDENT_URL"],
+    yaml: ["microsoft_incidents.incident_url", "sentinel.incident_url"],
+    default: "`/v1.0/security/incidents`",
+    meaning: "Graph incidents path below the resource URL (the seed's `INCIDENT_URL`), or a full " +
+      "URL.",
+    section: "Microsoft incidents",
+  },
+  msIncidentsResourceUrl: microsoftField("RESOURCE_URL", {
+    default: "`RESOURCE_URL`, else `https://graph.microsoft.com`",
+    meaning: "Graph base URL; the token scope is `<url>/.default`.",
+  }),
+  msIncidentsTenantId: microsoftField("TENANT_ID", {
+    default: "sentinel's `TENANT_ID`",
+    meaning: "Own Entra ID tenant; with `MICROSOFT_INCIDENTS_CLIENT_ID` and " +
+      "`MICROSOFT_INCIDENTS_CLIENT_SECRET` replaces sentinel's credentials.",
+  }),
+  msIncidentsClientId: microsoftField("CLIENT_ID", {
+    default: "sentinel's `CLIENT_ID`",
+    meaning: "Own application (client) id (GUID), with the two other own settings.",
+  }),
+  msIncidentsClientSecret: microsoftField("CLIENT_SECRET", {
+    secret: true,
+    default: "sentinel's credential",
+    meaning: "Own client secret, with the two other own settings. Secret.",
+  }),
+  msIncidentsTlp: microsoftField("TLP", {
+    default: "`red`",
+    meaning: "Marking of what is created: `clear`, `white`, `green`, `amber`, `amber+strict`, " +
+      "`red`.",
+  }),
+  msIncidentsMatchByValue: microsoftField("MATCH_BY_VALUE", {
+    default: "`true`",
+    meaning: "Also look evidence values (IP, URL, domain, hashes, email) up against OpenCTI " +
+      "indicators by pattern, besides the indicator ids named in the alert.",
+  }),
+  msIncidentsImportStartDate: microsoftField("IMPORT_START_DATE", {
+    default: "now - 7 days",
+    meaning: "Where to start when there is no saved state: `YYYY-MM-DD` or an ISO date-time, " +
+      "UTC when no zone is given.",
+  }),
+  msIncidentsLookBack: microsoftField("LOOK_BACK", {
+    default: "`PT1H`",
+    meaning: "ISO-8601 window read again before the last update seen (late or concurrent " +
+      "updates); what was already imported is not imported twice.",
+  }),
+  msIncidentsPageSize: microsoftField("PAGE_SIZE", {
+    default: "`50`",
+    meaning: "Incidents per request (`$top`, 1-50).",
+  }),
+
   // Server and logging.
   serverHost: {
     env: ["SERVER_HOST"],
@@ -455,17 +530,21 @@ export type FieldKey = keyof typeof FIELDS;
 export const BASE_FIELDS = {
   ID: { default: "required", meaning: "Connector id in OpenCTI: a UUID, stable across restarts." },
   TYPE: {
-    default: "`STREAM` (sentinel), `EXTERNAL_IMPORT` (tanium-incidents)",
+    default: "`STREAM` (sentinel), `EXTERNAL_IMPORT` (tanium-incidents, microsoft-incidents)",
     meaning: "Always the connector's own type; another value is ignored with a warning.",
   },
   NAME: {
-    default: "`Microsoft Sentinel`, `Tanium Threat Response Incidents`",
+    default: "`Microsoft Sentinel`, `Tanium Threat Response Incidents`, `Microsoft Incidents`",
     meaning: "Display name in OpenCTI (for tanium-incidents also the author of what it creates).",
   },
-  SCOPE: { default: "`sentinel`, `tanium`", meaning: "Connector scope (comma-separated)." },
+  SCOPE: {
+    default: "`sentinel`, `tanium`, `microsoft-incidents`",
+    meaning: "Connector scope (comma-separated).",
+  },
   CONFIDENCE_LEVEL: {
     default: "none",
-    meaning: "pycti confidence level (0-100), deprecated by OpenCTI; passed through.",
+    meaning: "pycti confidence level (0-100), deprecated by OpenCTI; passed through. For " +
+      "microsoft-incidents: the confidence of the sightings it creates.",
   },
   LOG_LEVEL: {
     default: "`CONNECTOR_LOG_LEVEL`",
@@ -498,7 +577,7 @@ export const BASE_FIELDS = {
     meaning: "First start only: stream position as epoch milliseconds (sentinel).",
   },
   DURATION_PERIOD: {
-    default: "required for tanium-incidents",
+    default: "required for tanium-incidents; `PT5M` for microsoft-incidents",
     meaning: "ISO-8601 period between runs (`PT1H`, `P1D`, `PT30M`; `0` = run once).",
   },
   RUN_AND_TERMINATE: {
@@ -519,6 +598,7 @@ export type BaseKey = keyof typeof BASE_FIELDS;
 export const CONNECTOR_PREFIX: Readonly<Record<ConnectorName, { env: string; yaml: string }>> = {
   "sentinel": { env: "SENTINEL_", yaml: "sentinel" },
   "tanium-incidents": { env: "TANIUM_INCIDENTS_", yaml: "tanium_incidents" },
+  "microsoft-incidents": { env: "MICROSOFT_INCIDENTS_", yaml: "microsoft_incidents" },
 };
 
 /** The base options that apply to a connector (live stream options are for `sentinel` only). */

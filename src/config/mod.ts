@@ -21,6 +21,7 @@ import {
   type ConnectorName,
   type ImportConnectorConfig,
   type LogLevel,
+  type MicrosoftIncidentsConfig,
   type SentinelAuth,
   type SentinelConfig,
   type SentinelCredential,
@@ -190,6 +191,12 @@ export function resolveConfig(doc: unknown, env: Env): { config: Config; warning
     ? readTanium({ reader, both, level: logging.level ?? "info" })
     : undefined;
   if (sentinel && taniumIncidents) checkDistinctIds(reader, { sentinel, tanium: taniumIncidents });
+  const microsoftIncidents = connectors.includes("microsoft-incidents")
+    ? readMicrosoftIncidents(
+      { reader, both, level: logging.level ?? "info" },
+      [sentinel?.id, taniumIncidents?.id],
+    )
+    : undefined;
   const server = readServer(reader);
 
   const secrets = reader.secretsSeen;
@@ -207,6 +214,7 @@ export function resolveConfig(doc: unknown, env: Env): { config: Config; warning
     },
     ...opt("sentinel", sentinel?.value()),
     ...opt("taniumIncidents", taniumIncidents?.value()),
+    ...opt("microsoftIncidents", microsoftIncidents?.value()),
     server: must(server),
     logging: { level: must(logging.level), format: must(logging.format) },
   };
@@ -263,6 +271,8 @@ const CONNECTOR_ALIASES: Readonly<Record<string, ConnectorName>> = {
   "sentinel": "sentinel",
   "tanium-incidents": "tanium-incidents",
   "tanium_incidents": "tanium-incidents",
+  "microsoft-incidents": "microsoft-incidents",
+  "microsoft_incidents": "microsoft-incidents",
 };
 
 function readConnectors(reader: Reader): ConnectorName[] {
@@ -294,6 +304,9 @@ function readConnectors(reader: Reader): ConnectorName[] {
       chosen.add("sentinel");
     }
     if (present(FIELDS.taniumUrl)) chosen.add("tanium-incidents");
+    if (chosen.has("sentinel") && reader.read(FIELDS.importIncidents, val.boolean()) === true) {
+      chosen.add("microsoft-incidents");
+    }
     if (chosen.size === 0) {
       reader.problem(
         "CONNECTORS (connectors): no connector is configured; set CONNECTORS=sentinel, " +
@@ -302,6 +315,12 @@ function readConnectors(reader: Reader): ConnectorName[] {
           "TANIUM_INCIDENTS_URL (plus TANIUM_INCIDENTS_TOKEN) for tanium-incidents",
       );
     }
+  }
+  if (
+    chosen.has("sentinel") && !chosen.has("microsoft-incidents") &&
+    reader.read(FIELDS.importIncidents, val.boolean()) === true
+  ) {
+    chosen.add("microsoft-incidents"); // the seed's IMPORT_INCIDENTS=true
   }
   return CONNECTOR_NAMES.filter((name) => chosen.has(name));
 }
@@ -315,12 +334,21 @@ interface Pending<T> {
   value(): T;
 }
 
-const FORCED_TYPE = { "sentinel": "STREAM", "tanium-incidents": "EXTERNAL_IMPORT" } as const;
+const FORCED_TYPE = {
+  "sentinel": "STREAM",
+  "tanium-incidents": "EXTERNAL_IMPORT",
+  "microsoft-incidents": "EXTERNAL_IMPORT",
+} as const;
 const DEFAULT_NAME = {
   "sentinel": "Microsoft Sentinel",
   "tanium-incidents": "Tanium Threat Response Incidents",
+  "microsoft-incidents": "Microsoft Incidents",
 } as const;
-const DEFAULT_SCOPE = { "sentinel": ["sentinel"], "tanium-incidents": ["tanium"] } as const;
+const DEFAULT_SCOPE = {
+  "sentinel": ["sentinel"],
+  "tanium-incidents": ["tanium"],
+  "microsoft-incidents": ["microsoft-incidents"],
+} as const;
 
 function readBase({ reader, both, level }: Context, connector: ConnectorName) {
   const prefix = CONNECTOR_PREFIX[connector];
@@ -796,6 +824,150 @@ function readTanium(context: Context): ConnectorSlice<TaniumIncidentsConfig> {
         intelSourceNames: must(values.intelSourceNames),
         pageSize: must(values.pageSize),
         ...opt("cron", values.cron),
+      };
+    },
+  };
+}
+
+const TLPS = ["clear", "white", "green", "amber", "amber+strict", "red"] as const;
+
+/**
+ * The id microsoft-incidents uses when it would share the seed's one `CONNECTOR_ID` with another
+ * connector: the same UUID with its last 12 hex digits XOR-ed with "micros" (stable, distinct,
+ * version and variant kept).
+ */
+export function derivedConnectorId(id: string): string {
+  const tail = id.slice(-12);
+  const mixed = (BigInt(`0x${tail}`) ^ 0x6d6963726f73n).toString(16).padStart(12, "0");
+  return `${id.slice(0, -12)}${mixed}`;
+}
+
+function readMicrosoftIncidents(
+  context: Context,
+  otherIds: readonly (string | undefined)[],
+): Pending<MicrosoftIncidentsConfig> {
+  const { reader } = context;
+  const base = readBase(context, "microsoft-incidents");
+  const own = {
+    tenantId: reader.read(FIELDS.msIncidentsTenantId, val.tenant()),
+    clientId: reader.read(
+      FIELDS.msIncidentsClientId,
+      val.uuid("the application (client) id, a GUID"),
+    ),
+    secret: reader.read(
+      FIELDS.msIncidentsClientSecret,
+      val.text({ noSpaces: true, expected: "expected the client secret value" }),
+    ),
+  };
+  const ownCount = [own.tenantId, own.clientId, own.secret].filter((x) => x !== undefined).length;
+  if (ownCount > 0 && ownCount < 3) {
+    reader.problem(
+      "MICROSOFT_INCIDENTS_TENANT_ID, MICROSOFT_INCIDENTS_CLIENT_ID and " +
+        "MICROSOFT_INCIDENTS_CLIENT_SECRET (microsoft_incidents.*): set all three, or none to use " +
+        "sentinel's credentials (TENANT_ID, CLIENT_ID and a credential)",
+    );
+  }
+  const useOwn = ownCount === 3;
+  // Sentinel's credentials, read with the same rules as the sentinel connector.
+  const authValue = useOwn ? undefined : reader.read(
+    FIELDS.auth,
+    val.oneOf(["app_registration", "default", "azure_credential", "managed_identity"] as const),
+    { default: "app_registration" as const },
+  );
+  const auth: SentinelAuth = authValue === "azure_credential"
+    ? "default"
+    : authValue ?? "app_registration";
+  const appRegistration = auth === "app_registration";
+  const shared = useOwn ? undefined : (() => {
+    const tenantId = reader.read(
+      FIELDS.tenantId,
+      val.tenant(),
+      appRegistration
+        ? { required: "required for microsoft-incidents (the Entra ID tenant id)" }
+        : {},
+    );
+    const clientId = reader.read(
+      FIELDS.clientId,
+      val.uuid("the application (client) id, a GUID"),
+      appRegistration
+        ? { required: "required for microsoft-incidents (the application (client) id, a GUID)" }
+        : {},
+    );
+    const credential = appRegistration
+      ? readCredential(reader)
+      : readAzureCredential(reader, auth, { tenantId, clientId });
+    return { tenantId, clientId, credential };
+  })();
+  const loginUrl = reader.read(FIELDS.loginUrl, val.httpUrl(), {
+    default: "https://login.microsoftonline.com",
+  });
+  const resourceUrl = reader.read(FIELDS.msIncidentsResourceUrl, val.httpUrl()) ??
+    reader.read(FIELDS.resourceUrl, val.httpUrl(), { default: "https://graph.microsoft.com" });
+  const values = {
+    incidentPath: reader.read(FIELDS.incidentUrl, val.text({ noSpaces: true }), {
+      default: "/v1.0/security/incidents",
+    }),
+    tlp: reader.read(FIELDS.msIncidentsTlp, val.oneOf(TLPS), { default: "red" as const }),
+    matchByValue: reader.read(FIELDS.msIncidentsMatchByValue, val.boolean(), { default: true }),
+    importStartDate: reader.read(FIELDS.msIncidentsImportStartDate, val.utcDate()),
+    lookBack: reader.read(FIELDS.msIncidentsLookBack, val.duration(), {
+      default: { text: "PT1H", ms: 3_600_000 },
+    }),
+    pageSize: reader.read(FIELDS.msIncidentsPageSize, val.integer(1, 50), { default: 50 }),
+  };
+  // The seed has one CONNECTOR_ID for sentinel and its incident loop: derive a distinct one.
+  const ownId = reader.find(connectorField("microsoft-incidents", "ID"));
+  const prefixed = ownId?.env?.startsWith("MICROSOFT_INCIDENTS_") === true ||
+    ownId?.yaml?.startsWith("microsoft_incidents.") === true;
+  let id = base.id;
+  if (id !== undefined && otherIds.includes(id)) {
+    if (prefixed) {
+      reader.problem(
+        `${base.idLabel}: microsoft-incidents cannot share its connector id with another ` +
+          "connector; set MICROSOFT_INCIDENTS_CONNECTOR_ID to a UUID of its own",
+      );
+    } else {
+      id = derivedConnectorId(id);
+      reader.warn(
+        `microsoft-incidents shares ${base.idLabel} with another connector; it registers as ` +
+          `${id} (set MICROSOFT_INCIDENTS_CONNECTOR_ID to choose its id)`,
+      );
+    }
+  }
+  return {
+    value(): MicrosoftIncidentsConfig {
+      const runAndTerminate = must(base.runAndTerminate);
+      const connector: ImportConnectorConfig = {
+        ...finishBase(base),
+        id: must(id),
+        type: "EXTERNAL_IMPORT",
+        durationPeriod: base.duration?.text ?? "PT5M",
+        periodMs: runAndTerminate ? 0 : base.duration?.ms ?? 300_000,
+      };
+      const credentials = useOwn
+        ? {
+          tenantId: must(own.tenantId),
+          clientId: must(own.clientId),
+          credential: { kind: "secret", clientSecret: must(own.secret) } as const,
+        }
+        : {
+          tenantId: appRegistration ? must(shared?.tenantId) : shared?.tenantId ?? "",
+          clientId: appRegistration ? must(shared?.clientId) : shared?.clientId ?? "",
+          ...(appRegistration ? {} : { auth }),
+          credential: must(shared?.credential),
+        };
+      return {
+        connector,
+        ...credentials,
+        loginUrl: must(loginUrl),
+        resourceUrl: must(resourceUrl),
+        incidentPath: must(values.incidentPath),
+        tlp: must(values.tlp),
+        ...opt("confidence", base.confidenceLevel),
+        matchByValue: must(values.matchByValue),
+        ...opt("importStartDate", values.importStartDate),
+        lookBackMs: must(values.lookBack).ms,
+        pageSize: must(values.pageSize),
       };
     },
   };

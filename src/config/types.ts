@@ -1,10 +1,14 @@
 /** The typed configuration: one `Config`, and the slice each module receives. */
 
 /** Connectors this program hosts, as named in `CONNECTORS`. */
-export type ConnectorName = "sentinel" | "tanium-incidents";
+export type ConnectorName = "sentinel" | "tanium-incidents" | "microsoft-incidents";
 
 /** Every connector name, in the order they start. */
-export const CONNECTOR_NAMES: readonly ConnectorName[] = ["sentinel", "tanium-incidents"];
+export const CONNECTOR_NAMES: readonly ConnectorName[] = [
+  "sentinel",
+  "tanium-incidents",
+  "microsoft-incidents",
+];
 
 /** Levels accepted by `CONNECTOR_LOG_LEVEL` (`warning` is read as `warn`). */
 export type LogLevel = "debug" | "info" | "warn" | "error";
@@ -251,6 +255,38 @@ export interface TaniumIncidentsConfig {
   cron?: string;
 }
 
+/** The `microsoft-incidents` import connector (Graph security incidents → OpenCTI). */
+export interface MicrosoftIncidentsConfig {
+  /** Base connector options. */
+  connector: ImportConnectorConfig;
+  /** Entra ID tenant (own `MICROSOFT_INCIDENTS_TENANT_ID`, else sentinel's). */
+  tenantId: string;
+  /** Application (client) id (own, else sentinel's). */
+  clientId: string;
+  /** How the credential was chosen (sentinel's `SENTINEL_AUTH` when sharing its credential). */
+  auth?: SentinelAuth;
+  /** The credential (own client secret, else sentinel's credential). */
+  credential: SentinelCredential;
+  /** Entra ID authority without a trailing slash. */
+  loginUrl: string;
+  /** Graph base URL (`RESOURCE_URL`). */
+  resourceUrl: string;
+  /** Incidents path below `resourceUrl`, or a full URL (`INCIDENT_URL`). */
+  incidentPath: string;
+  /** Marking of what is created. */
+  tlp: "clear" | "white" | "green" | "amber" | "amber+strict" | "red";
+  /** Sighting confidence (`CONNECTOR_CONFIDENCE_LEVEL`); unset = none. */
+  confidence?: number;
+  /** Look evidence values up against OpenCTI indicators by pattern. */
+  matchByValue: boolean;
+  /** Start when the state has no cursor (ISO, UTC); unset = now - 7 days. */
+  importStartDate?: string;
+  /** Look-back window in ms. */
+  lookBackMs: number;
+  /** Incidents per page (1-50). */
+  pageSize: number;
+}
+
 /** The HTTP server (`SERVER_*`). */
 export interface ServerConfig {
   /** Interface to listen on. */
@@ -279,6 +315,8 @@ export interface Config {
   sentinel?: SentinelConfig;
   /** Present when `tanium-incidents` is enabled. */
   taniumIncidents?: TaniumIncidentsConfig;
+  /** Present when `microsoft-incidents` is enabled. */
+  microsoftIncidents?: MicrosoftIncidentsConfig;
   /** HTTP server. */
   server: ServerConfig;
   /** Logging. */
