@@ -225,7 +225,7 @@ Deno.test("convertIncident() skips evidence kinds it does not read and values th
   assert.deepEqual(objects.map((o) => o.type).sort(), ["case-incident", "incident"]);
 });
 
-Deno.test("convertIncident() reads every evidence kind of the simulator's sample alert", async () => {
+Deno.test("readAlert() reads every evidence kind of the simulator's sample alert", () => {
   const alert = readAlert(sampleAlert(3, "42", "2024-05-01T10:00:00Z"));
   assert.ok(alert);
   assert.deepEqual(alert.evidence.map((e) => e.kind), [
