@@ -121,6 +121,13 @@ export function registerDeployCrons(options: DeployOptions = {}): DeployHandle {
   if (config.taniumIncidents) {
     jobs.push({ name: "tanium-incidents", schedule: taniumSchedule(config.taniumIncidents) });
   }
+  if (config.microsoftIncidents) {
+    const periodMs = config.microsoftIncidents.connector.periodMs;
+    jobs.push({
+      name: "microsoft-incidents",
+      schedule: periodMs > 0 ? scheduleFromPeriod(periodMs) : FALLBACK_SCHEDULE,
+    });
+  }
 
   const metrics = new Metrics();
   let connectors: Connector[] = [];
