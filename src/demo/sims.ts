@@ -98,7 +98,6 @@ export async function startDemoSims(options: DemoSimsOptions = {}): Promise<Demo
   }
   const routes: Record<string, string> = {};
   for (const origin of TARGET_ORIGINS[target]) routes[origin] = stack.targetUrl;
-  routes[`https://graph.microsoft.com${INCIDENTS_PATH}`] = incidents.url;
   const running = tanium;
   const incidentsSim = incidents;
   return {
@@ -156,6 +155,8 @@ export function demoEnv(sims: DemoSims, options: DemoEnvOptions = {}): Record<st
     TANIUM_INCIDENTS_IMPORT_START_DATE: DEMO_IMPORT_START,
     MICROSOFT_INCIDENTS_CONNECTOR_ID: DEMO_MS_INCIDENTS_ID,
     MICROSOFT_INCIDENTS_CONNECTOR_NAME: "Microsoft Incidents (demo)",
+    // A full URL (as for a national cloud): the token scope stays https://graph.microsoft.com.
+    MICROSOFT_INCIDENTS_INCIDENT_URL: `${sims.incidents.url}${INCIDENTS_PATH}`,
     SERVER_HOST: options.serverHost ?? "127.0.0.1",
     SERVER_PORT: options.serverPort ?? "8080",
     CONNECTOR_LOG_LEVEL: options.logLevel ?? "warn",
@@ -177,10 +178,7 @@ export interface RoutedFetchOptions {
   fetch?: Fetch;
 }
 
-/**
- * A fetch that sends requests for the routed origins (or longer URL prefixes, e.g. one API path
- * of an origin) to their simulator, others unchanged; the longest matching key wins.
- */
+/** A fetch that sends requests for the routed origins to their simulator, others unchanged. */
 export function routedFetch(
   routes: Readonly<Record<string, string>>,
   options: RoutedFetchOptions = {},
@@ -188,10 +186,7 @@ export function routedFetch(
   const base = options.fetch ?? globalThis.fetch;
   return (input, init) => {
     const url = new URL(input instanceof Request ? input.url : input);
-    const key = Object.keys(routes)
-      .filter((prefix) => prefix === url.origin || url.href.startsWith(prefix))
-      .sort((a, b) => b.length - a.length)[0];
-    const to = key === undefined ? undefined : routes[key];
+    const to = routes[url.origin];
     if (to === undefined) return base(input, init);
     const rerouted = new URL(`${url.pathname}${url.search}`, to);
     return input instanceof Request
