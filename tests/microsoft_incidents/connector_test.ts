@@ -295,3 +295,47 @@ Deno.test("microsoft-incidents names the missing SecurityIncident.Read.All permi
     await w.close();
   }
 });
+
+Deno.test("microsoft-incidents start() retries a failing Graph after a jittered backoff, then returns to its period", async () => {
+  const w = await world();
+  try {
+    w.graph.upsert(incident(1, "2026-01-01T11:00:00Z"));
+    let failing = true;
+    const flaky: Fetch = (input, init) => {
+      const url = input instanceof Request ? input.url : String(input);
+      if (failing && url.includes("/v1.0/security/incidents")) {
+        return Promise.resolve(new Response("{}", { status: 503 }));
+      }
+      return fetch(input, init);
+    };
+    const stop = new AbortController();
+    const waits: number[] = [];
+    const degraded: boolean[] = [];
+    let connector: MicrosoftIncidentsConnector | undefined;
+    const sleep = async (ms: number, signal?: AbortSignal) => {
+      if (ms >= 999_000_000) {
+        return await new Promise<void>((_, reject) => {
+          signal?.addEventListener("abort", () => reject(signal.reason), { once: true });
+        }); // the heartbeat: waits until the stop
+      }
+      waits.push(ms);
+      degraded.push(connector?.status().degraded !== undefined);
+      if (waits.length === 3) failing = false;
+      if (waits.length === 4) stop.abort();
+      await w.clock.sleep(ms, signal);
+    };
+    connector = w.connector({
+      periodMs: 600_000,
+      backoffBaseMs: 30_000,
+      pingIntervalMs: 999_999_999,
+      sleep,
+    }, flaky);
+    await connector.start(stop.signal);
+    // Full jitter at random() = 0.5 under 30 s, 60 s, 120 s; then the period.
+    assert.deepEqual(waits, [15_000, 30_000, 60_000, 600_000]);
+    assert.deepEqual(degraded, [true, true, true, false]);
+    assert.deepEqual(incidentIdsPerBundle(w), [["1"]]);
+  } finally {
+    await w.close();
+  }
+});
