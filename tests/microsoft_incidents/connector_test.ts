@@ -311,7 +311,7 @@ Deno.test("microsoft-incidents start() retries a failing Graph after a jittered 
     const stop = new AbortController();
     const waits: number[] = [];
     const degraded: boolean[] = [];
-    let connector: MicrosoftIncidentsConnector | undefined;
+    const ref: { connector?: MicrosoftIncidentsConnector } = {};
     const sleep = async (ms: number, signal?: AbortSignal) => {
       if (ms >= 999_000_000) {
         return await new Promise<void>((_, reject) => {
@@ -319,17 +319,18 @@ Deno.test("microsoft-incidents start() retries a failing Graph after a jittered 
         }); // the heartbeat: waits until the stop
       }
       waits.push(ms);
-      degraded.push(connector?.status().degraded !== undefined);
+      degraded.push(ref.connector?.status().degraded !== undefined);
       if (waits.length === 3) failing = false;
       if (waits.length === 4) stop.abort();
       await w.clock.sleep(ms, signal);
     };
-    connector = w.connector({
+    const connector = w.connector({
       periodMs: 600_000,
       backoffBaseMs: 30_000,
       pingIntervalMs: 999_999_999,
       sleep,
     }, flaky);
+    ref.connector = connector;
     await connector.start(stop.signal);
     // Full jitter at random() = 0.5 under 30 s, 60 s, 120 s; then the period.
     assert.deepEqual(waits, [15_000, 30_000, 60_000, 600_000]);
