@@ -151,6 +151,8 @@ export class MicrosoftIncidentsConnector implements Connector {
   #lastError: string | undefined;
   #lastRun: RunSummary | undefined;
   #cursor: LookbackState | undefined;
+  #failures = 0;
+  #retryInMs = 0;
 
   /** Builds the connector; nothing is sent until `start` or `runOnce`. */
   constructor(graph: IncidentsClient, opencti: OpenCtiClient, options: MicrosoftIncidentsOptions) {
@@ -301,6 +303,7 @@ export class MicrosoftIncidentsConnector implements Connector {
       const cursor = await this.#import(workId, summary, signal);
       this.#authProblem = undefined;
       this.#lastError = undefined;
+      this.#failures = 0;
       this.#degradation.clear();
       await this.#works.toProcessed(
         workId,
@@ -327,9 +330,17 @@ export class MicrosoftIncidentsConnector implements Connector {
         this.#authProblem = summary.error;
       }
       if (!signal?.aborted) {
+        this.#failures += 1;
+        const cap = this.#periodMs > 0 ? this.#periodMs : 15 * 60_000;
+        this.#retryInMs = backoffDelay(
+          this.#failures,
+          this.#options.backoffBaseMs ?? 30_000,
+          cap,
+          this.#random,
+        );
         this.#degradation.step(summary.error, {
           ...(check ? { check } : {}),
-          retryInMs: this.#periodMs,
+          retryInMs: this.#retryInMs,
         });
       }
       this.#logger.error("Run failed; the next run resumes from the last saved position: {error}", {
@@ -494,6 +505,11 @@ export class MicrosoftIncidentsConnector implements Connector {
       if (found.size > 0) matches.set(alert.id, [...found].sort());
     }
     return matches;
+  }
+
+  /** The wait before the next run: the period, or the jittered backoff after failures. */
+  #nextDelay(): number {
+    return this.#failures === 0 ? this.#periodMs : this.#retryInMs;
   }
 
   #uuid(): { uuid?: () => string } {
