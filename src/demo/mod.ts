@@ -19,6 +19,7 @@ import type { Connector } from "../runtime/connector.ts";
 import type { TargetName } from "../sentinel/target.ts";
 import { applyLiveChanges, type LiveChange } from "./changes.ts";
 import {
+  DEMO_MS_INCIDENTS_ID,
   DEMO_SENTINEL_ID,
   DEMO_STREAM_ID,
   DEMO_TANIUM_ID,
@@ -418,7 +419,10 @@ function printWorld(sims: DemoSims, write: (line: string) => void): void {
   write(`  ${sims.target.padEnd(11)} ${sims.stack.targetUrl}`);
   write(`  Tanium      ${sims.tanium.url}  (control API /_sim/)`);
   write(`  Graph security incidents ${sims.incidents.url}`);
-  write(`  connectors  sentinel (${DEMO_SENTINEL_ID}), tanium-incidents (${DEMO_TANIUM_ID})`);
+  write(
+    `  connectors  sentinel (${DEMO_SENTINEL_ID}), tanium-incidents (${DEMO_TANIUM_ID}), ` +
+      `microsoft-incidents (${DEMO_MS_INCIDENTS_ID})`,
+  );
 }
 
 function isAddrInUse(error: unknown): boolean {
