@@ -11,9 +11,11 @@
 import type { ConnectorModule } from "./runtime/registry.ts";
 import { sentinel } from "./sentinel/mod.ts";
 import { taniumIncidents } from "./tanium/mod.ts";
+import { microsoftIncidents } from "./microsoft_incidents/mod.ts";
 
 /** Every hosted connector, in start order. */
 export const CONNECTORS: readonly ConnectorModule<unknown>[] = [
   sentinel as ConnectorModule<unknown>,
   taniumIncidents as ConnectorModule<unknown>,
+  microsoftIncidents as ConnectorModule<unknown>,
 ];

@@ -40,9 +40,10 @@ export const COMMON_OPTIONS = {
     yaml: ["connectors"],
     schema: val.list(),
     defaultDoc: "inferred",
-    meaning: "Connectors to run: `sentinel`, `tanium-incidents`, or both (comma-separated). " +
-      "Unset: `sentinel` when `TENANT_ID` or `CLIENT_ID` is set, `tanium-incidents` when " +
-      "`TANIUM_INCIDENTS_URL` is set.",
+    meaning: "Connectors to run: `sentinel`, `tanium-incidents`, `microsoft-incidents` " +
+      "(comma-separated). Unset: `sentinel` when `TENANT_ID` or `CLIENT_ID` is set, " +
+      "`tanium-incidents` when `TANIUM_INCIDENTS_URL` is set, `microsoft-incidents` with " +
+      "sentinel when `IMPORT_INCIDENTS=true`.",
     section: "General",
     sample: ["sentinel", "tanium-incidents"],
   }),
@@ -155,6 +156,8 @@ export interface BaseDefaults {
   scope: readonly string[];
   /** A `DURATION_PERIOD` is required (unless run-and-terminate). */
   periodRequired: boolean;
+  /** The period when none is configured (documented as the default). */
+  periodDefault?: string;
   /** Values `config.yml.sample` sets in this connector's `connector` section. */
   sample?: { id?: unknown; durationPeriod?: unknown; liveStreamId?: unknown };
 }
@@ -205,8 +208,8 @@ export function baseOptions(prefix: ConnectorPrefix, defaults: BaseDefaults) {
     CONFIDENCE_LEVEL: option({
       ...at(prefix, "CONFIDENCE_LEVEL"),
       schema: val.integer(0, 100),
-      meaning: "pycti confidence level (0-100), deprecated by OpenCTI; read and kept for a " +
-        "future connector that creates objects with a confidence (no connector uses it yet).",
+      meaning: "pycti confidence level (0-100), deprecated by OpenCTI: the confidence of the " +
+        "sightings microsoft-incidents creates; the other connectors read it and ignore it.",
       example: 80,
     }),
     LOG_LEVEL: option({
@@ -219,7 +222,11 @@ export function baseOptions(prefix: ConnectorPrefix, defaults: BaseDefaults) {
     DURATION_PERIOD: option({
       ...at(prefix, "DURATION_PERIOD"),
       schema: val.duration(),
-      defaultDoc: defaults.periodRequired ? "required" : "none",
+      defaultDoc: defaults.periodRequired
+        ? "required"
+        : defaults.periodDefault !== undefined
+        ? `\`${defaults.periodDefault}\``
+        : "none",
       meaning: "ISO-8601 period between runs (`PT1H`, `P1D`, `PT30M`; `0` = run once).",
       example: "PT1H",
       ...sample(defaults.sample?.durationPeriod),
@@ -302,6 +309,8 @@ export interface ReadContext {
   both: boolean;
   /** The process log level, default of each connector's level. */
   level: LogLevel;
+  /** Ids of the enabled connectors read before this one (`undefined` where invalid). */
+  otherIds?: readonly (string | undefined)[];
 }
 
 /** Base options as read, before the connector adds its own type and period. */

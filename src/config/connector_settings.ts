@@ -1,6 +1,6 @@
 /** What a connector declares about its configuration, for the generic loader and generators. */
 import type { ConnectorPrefix, ReadContext } from "./common_settings.ts";
-import type { AnyOption, FieldSpec } from "./option.ts";
+import type { AnyOption, FieldSpec, Option } from "./option.ts";
 import type { BaseConnectorConfig, ConnectorName } from "./types.ts";
 
 /** A connector's settings as read, finished once the whole configuration has no problem. */
@@ -27,6 +27,11 @@ export interface ConnectorSettings<S> {
   options: Readonly<Record<string, AnyOption>>;
   /** Options whose presence enables the connector when `CONNECTORS` is unset. */
   enabledBy: readonly FieldSpec[];
+  /**
+   * Also enabled, whether `CONNECTORS` is set or not, when that connector runs and this boolean
+   * option is true (microsoft-incidents with the seed's `IMPORT_INCIDENTS=true` next to sentinel).
+   */
+  enabledWith?: { connector: ConnectorName; option: Option<boolean> };
   /** What to configure to enable it, for the "no connector is configured" message. */
   howToEnable: string;
   /** Reads and validates its options (cross-option rules included). */

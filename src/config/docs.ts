@@ -69,7 +69,7 @@ function baseRows(connectors: readonly ConnectorSettings<unknown>[]): string[][]
 function optionRow(spec: AnyOption): string[] {
   return [
     variableCell(spec),
-    spec.yaml[0] === undefined ? "—" : `\`${spec.yaml[0]}\``,
+    spec.yaml.length === 0 ? "—" : code(spec.yaml),
     documentedDefault(spec),
     meaningOf(spec),
   ];
@@ -237,8 +237,16 @@ export function configSample(connectors: readonly ConnectorSettings<unknown>[]):
   }
   out.push("");
 
+  // An option goes in the section of its YAML path (IMPORT_INCIDENTS, a microsoft-incidents
+  // option, is `sentinel.import_incidents`), else in its connector's.
+  const declared = connectors.flatMap((c) =>
+    (Object.values(c.options) as AnyOption[]).map((spec) => ({ spec, declaredBy: c }))
+  );
+  const sectionOf = (spec: AnyOption, declaredBy: ConnectorSettings<unknown>) =>
+    connectors.find((c) => spec.yaml[0]?.startsWith(`${c.prefix.yaml}.`)) ?? declaredBy;
   for (const c of connectors) {
-    const own = Object.values(c.options) as AnyOption[];
+    const own = declared.filter(({ spec, declaredBy }) => sectionOf(spec, declaredBy) === c)
+      .map(({ spec }) => spec);
     const lead = [
       `  # Per-connector base options (${c.prefix.env}CONNECTOR_*); same keys as the connector section.`,
       "  connector:",

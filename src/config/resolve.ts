@@ -106,7 +106,12 @@ export function resolveWith(
     both: enabled.length > 1,
     level: logging.level ?? "info",
   };
-  const pending = enabled.map((c) => ({ declaration: c, slice: c.read(context) }));
+  const pending: { declaration: ConnectorSettings<unknown>; slice: PendingSettings<unknown> }[] =
+    [];
+  for (const c of enabled) {
+    const otherIds = pending.map((p) => p.slice.id);
+    pending.push({ declaration: c, slice: c.read({ ...context, otherIds }) });
+  }
   checkDistinctIds(reader, pending);
   const server = readServer(reader);
 
@@ -187,6 +192,12 @@ function readConnectors(
         `CONNECTORS (connectors): no connector is configured; set ${sets.join(", ")} or ${all}, ` +
           `or configure a connector: ${connectors.map((c) => c.howToEnable).join(", ")}`,
       );
+    }
+  }
+  for (const c of connectors) {
+    const withOther = c.enabledWith;
+    if (withOther && !chosen.has(c.name) && chosen.has(withOther.connector)) {
+      if (reader.get(withOther.option) === true) chosen.add(c.name);
     }
   }
   return connectors.filter((c) => chosen.has(c.name));

@@ -4,6 +4,7 @@
  */
 import type { SentinelSettings } from "../sentinel/settings.ts";
 import type { TaniumIncidentsSettings } from "../tanium/settings.ts";
+import type { MicrosoftIncidentsSettings } from "../microsoft_incidents/settings.ts";
 
 export type {
   AssertionAlg,
@@ -26,12 +27,22 @@ export type {
   /** The tanium-incidents slice under its former name. */
   TaniumIncidentsSettings as TaniumIncidentsConfig,
 } from "../tanium/settings.ts";
+export type {
+  IncidentTlp,
+  MicrosoftIncidentsSettings,
+  /** The microsoft-incidents slice under its former name. */
+  MicrosoftIncidentsSettings as MicrosoftIncidentsConfig,
+} from "../microsoft_incidents/settings.ts";
 
 /** Connectors this program hosts, as named in `CONNECTORS`. */
-export type ConnectorName = "sentinel" | "tanium-incidents";
+export type ConnectorName = "sentinel" | "tanium-incidents" | "microsoft-incidents";
 
 /** Every connector name, in the order they start. */
-export const CONNECTOR_NAMES: readonly ConnectorName[] = ["sentinel", "tanium-incidents"];
+export const CONNECTOR_NAMES: readonly ConnectorName[] = [
+  "sentinel",
+  "tanium-incidents",
+  "microsoft-incidents",
+];
 
 /** Levels accepted by `CONNECTOR_LOG_LEVEL` (`warning` is read as `warn`). */
 export type LogLevel = "debug" | "info" | "warn" | "error";
@@ -60,8 +71,8 @@ export interface BaseConnectorConfig {
   /** Connector scope, e.g. `["sentinel"]`. */
   scope: string[];
   /**
-   * Deprecated pycti confidence level (0-100). Read and validated, used by no connector yet: kept
-   * for the planned microsoft-incidents connector, which creates objects with a confidence.
+   * Deprecated pycti confidence level (0-100): the confidence of the sightings microsoft-incidents
+   * creates; the other connectors read it and ignore it.
    */
   confidenceLevel?: number;
   /** Lowest log level of this connector's logger (`getLogger(<name>)`). */
@@ -102,7 +113,7 @@ export interface StreamConnectorConfig extends BaseConnectorConfig {
   liveStream: LiveStreamConfig;
 }
 
-/** Base options of the import connector (`tanium-incidents`). */
+/** Base options of the import connectors (`tanium-incidents`, `microsoft-incidents`). */
 export interface ImportConnectorConfig extends BaseConnectorConfig {
   /** Always `EXTERNAL_IMPORT`, whatever the environment says. */
   type: "EXTERNAL_IMPORT";
@@ -138,6 +149,8 @@ export interface Config {
   sentinel?: SentinelSettings;
   /** Present when `tanium-incidents` is enabled. */
   taniumIncidents?: TaniumIncidentsSettings;
+  /** Present when `microsoft-incidents` is enabled. */
+  microsoftIncidents?: MicrosoftIncidentsSettings;
   /** HTTP server. */
   server: ServerConfig;
   /** Logging. */

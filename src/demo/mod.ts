@@ -20,6 +20,7 @@ import type { Connector } from "../runtime/connector.ts";
 import type { TargetName } from "../sentinel/target.ts";
 import { applyLiveChanges, type LiveChange } from "./changes.ts";
 import {
+  DEMO_MS_INCIDENTS_ID,
   DEMO_SENTINEL_ID,
   DEMO_STREAM_ID,
   DEMO_TANIUM_ID,
@@ -259,6 +260,7 @@ async function drive(
 ): Promise<DriveResult> {
   const sentinel = connectors.find((c) => c.name === "sentinel");
   const tanium = connectors.find((c) => c.name === "tanium-incidents");
+  const msIncidents = connectors.find((c) => c.name === "microsoft-incidents");
   const problems: string[] = [];
   let changes: LiveChange[] = [];
   const progress = new Progress(sims, o.write, o.live);
@@ -267,7 +269,9 @@ async function drive(
     const present = sims.stack.present();
     return present.length === expected.size && present.every((key) => expected.has(key));
   };
-  const imported = () => tanium?.status().lastRunAt !== undefined;
+  const imported = () =>
+    tanium?.status().lastRunAt !== undefined &&
+    (msIncidents === undefined || msIncidents.status().lastRunAt !== undefined);
   // Updates keep the same records, so "synced" alone cannot see them: wait for the saved stream
   // position to reach the last indicator event too.
   const caughtUp = () => {
@@ -297,6 +301,15 @@ async function drive(
   if (lastRun && lastRun.outcome !== "success") {
     problems.push(
       `the tanium-incidents run ended with "${lastRun.outcome}": ${lastRun.error ?? ""}`,
+    );
+  }
+  const msRun = msIncidents?.status().details?.lastRun as
+    | { outcome?: string; error?: string }
+    | null
+    | undefined;
+  if (msRun && msRun.outcome !== "success") {
+    problems.push(
+      `the microsoft-incidents run ended with "${msRun.outcome}": ${msRun.error ?? ""}`,
     );
   }
 
@@ -428,7 +441,11 @@ function printWorld(sims: DemoSims, write: (line: string) => void): void {
   write(`  Entra ID    ${sims.stack.entra.url}`);
   write(`  ${sims.target.padEnd(11)} ${sims.stack.targetUrl}`);
   write(`  Tanium      ${sims.tanium.url}  (control API /_sim/)`);
-  write(`  connectors  sentinel (${DEMO_SENTINEL_ID}), tanium-incidents (${DEMO_TANIUM_ID})`);
+  write(`  Graph security incidents ${sims.incidents.url}`);
+  write(
+    `  connectors  sentinel (${DEMO_SENTINEL_ID}), tanium-incidents (${DEMO_TANIUM_ID}), ` +
+      `microsoft-incidents (${DEMO_MS_INCIDENTS_ID})`,
+  );
 }
 
 function isAddrInUse(error: unknown): boolean {

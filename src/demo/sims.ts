@@ -14,12 +14,20 @@ import { type SentinelStack, STACK_APP, startSentinelStack } from "../sim/stack.
 import { startTaniumSim, TANIUM_SIM_TOKEN, type TaniumSim } from "../sim/tanium.ts";
 import { seedOpenCtiForTanium, taniumSeed } from "../sim/tanium_seed.ts";
 import type { Fetch } from "../runtime/http.ts";
+import {
+  INCIDENTS_PATH,
+  type RunningGraphSecuritySim,
+  startGraphSecuritySim,
+} from "../sim/graph_security.ts";
+import { seedIncidentsForDemo } from "./incidents.ts";
 import type { TargetName } from "../sentinel/target.ts";
 
 /** Connector id the demo registers the sentinel connector under (a fixed demo UUID). */
 export const DEMO_SENTINEL_ID = "d3a0c1e2-5b4f-4c6d-8e7f-9a0b1c2d3e4f";
 /** Connector id the demo registers the tanium-incidents connector under (a fixed demo UUID). */
 export const DEMO_TANIUM_ID = "d3a0c1e2-5b4f-4c6d-8e7f-9a0b1c2d3e50";
+/** Connector id the demo registers the microsoft-incidents connector under (a fixed demo UUID). */
+export const DEMO_MS_INCIDENTS_ID = "d3a0c1e2-5b4f-4c6d-8e7f-9a0b1c2d3e51";
 /** The stream collection the demo's sentinel connector reads. */
 export const DEMO_STREAM_ID = "live-indicators";
 /** Console URL written in the Tanium links (the intel references of the seed use it too). */
@@ -56,6 +64,10 @@ export interface DemoSims {
   stack: SentinelStack;
   /** The Tanium Threat Response simulator. */
   tanium: TaniumSim;
+  /** The Graph security incidents simulator (alerts matching synced indicators). */
+  incidents: RunningGraphSecuritySim;
+  /** Standard ids of the indicators the seeded alerts match. */
+  matchedIndicators: string[];
   /** Which target runs. */
   target: TargetName;
   /** The platform's RabbitMQ side, when a RabbitMQ URL was given. */
@@ -80,6 +92,8 @@ export async function startDemoSims(options: DemoSimsOptions = {}): Promise<Demo
   });
   let tanium: TaniumSim | undefined;
   let queue: SimQueue | undefined;
+  let incidents: RunningGraphSecuritySim | undefined;
+  let matchedIndicators: string[] = [];
   try {
     if (options.rabbitmqUrl !== undefined) {
       queue = await startSimQueue(stack.opencti.control.graphql, options.rabbitmqUrl, {
@@ -92,21 +106,29 @@ export async function startDemoSims(options: DemoSimsOptions = {}): Promise<Demo
     await seedOpenCtiForTanium(stack.opencti.store, { consoleUrl: DEMO_TANIUM_CONSOLE });
     const seed = taniumSeed({ burst: options.burst ?? 40 });
     tanium = startTaniumSim({ alerts: seed.alerts, intels: seed.intels });
+    incidents = startGraphSecuritySim({ verify: stack.entra.verifyAccessToken });
+    matchedIndicators = await seedIncidentsForDemo(incidents, stack, time);
   } catch (error) {
     await queue?.close();
+    await tanium?.close();
+    await incidents?.close();
     await stack.close();
     throw error;
   }
   const routes: Record<string, string> = {};
   for (const origin of TARGET_ORIGINS[target]) routes[origin] = stack.targetUrl;
   const running = tanium;
+  const incidentsSim = incidents;
   return {
     stack,
     tanium: running,
+    incidents: incidentsSim,
+    matchedIndicators,
     target,
     routes,
     ...(queue ? { queue } : {}),
     async close() {
+      await incidentsSim.close();
       await running.close();
       await queue?.close();
       await stack.close();
@@ -133,7 +155,7 @@ export interface DemoEnvOptions {
  */
 export function demoEnv(sims: DemoSims, options: DemoEnvOptions = {}): Record<string, string> {
   const env: Record<string, string> = {
-    CONNECTORS: "sentinel,tanium-incidents",
+    CONNECTORS: "sentinel,tanium-incidents,microsoft-incidents",
     OPENCTI_URL: sims.stack.opencti.url,
     OPENCTI_TOKEN: SIM_TOKEN,
     SENTINEL_CONNECTOR_ID: DEMO_SENTINEL_ID,
@@ -154,6 +176,10 @@ export function demoEnv(sims: DemoSims, options: DemoEnvOptions = {}): Record<st
     TANIUM_INCIDENTS_URL_CONSOLE: DEMO_TANIUM_CONSOLE,
     TANIUM_INCIDENTS_TOKEN: TANIUM_SIM_TOKEN,
     TANIUM_INCIDENTS_IMPORT_START_DATE: DEMO_IMPORT_START,
+    MICROSOFT_INCIDENTS_CONNECTOR_ID: DEMO_MS_INCIDENTS_ID,
+    MICROSOFT_INCIDENTS_CONNECTOR_NAME: "Microsoft Incidents (demo)",
+    // A full URL (as for a national cloud): the token scope stays https://graph.microsoft.com.
+    MICROSOFT_INCIDENTS_INCIDENT_URL: `${sims.incidents.url}${INCIDENTS_PATH}`,
     SERVER_HOST: options.serverHost ?? "127.0.0.1",
     SERVER_PORT: options.serverPort ?? "8080",
     CONNECTOR_LOG_LEVEL: options.logLevel ?? "warn",

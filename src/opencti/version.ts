@@ -91,6 +91,8 @@ export const CONNECTOR_MINIMUM = {
   sentinel: "5.10.3",
   /** The import connector (AMQP below 6.3). */
   "tanium-incidents": "5.0.0",
+  /** The incidents import connector: its indicator lookups need the FilterGroup lists of 5.12. */
+  "microsoft-incidents": "5.12.0",
 } as const;
 
 /** How bundles reach the platform. */

@@ -681,7 +681,8 @@ function read(context: ReadContext): PendingSettings<SentinelSettings> {
   };
 }
 
-function readCredential(reader: Reader): SentinelCredential | undefined {
+/** Reads the one client credential of `SENTINEL_AUTH=app_registration` (shared with microsoft-incidents). */
+export function readCredential(reader: Reader): SentinelCredential | undefined {
   const o = SENTINEL_OPTIONS;
   const secret = reader.get(o.clientSecret);
   const certificatePath = reader.get(o.clientCertificatePath);
@@ -734,7 +735,7 @@ function readCredential(reader: Reader): SentinelCredential | undefined {
  * The credential of `SENTINEL_AUTH=default` (the first configured source of the chain, see
  * `chooseCredential`) or `managed_identity`.
  */
-function readAzureCredential(
+export function readAzureCredential(
   reader: Reader,
   auth: "default" | "managed_identity",
   ids: { tenantId: string | undefined; clientId: string | undefined },

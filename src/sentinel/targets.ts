@@ -26,9 +26,15 @@ export interface TargetDeps {
   logger?: Logger;
 }
 
+/** The part of the `sentinel` slice that says how to get tokens (shared with microsoft-incidents). */
+export type AuthSlice = Pick<
+  SentinelConfig,
+  "tenantId" | "clientId" | "auth" | "credential" | "loginUrl"
+>;
+
 /** The client credential described by the config, with certificate files read. */
 export async function credentialOf(
-  config: SentinelConfig,
+  config: AuthSlice,
   deps: TargetDeps = {},
 ): Promise<ClientCredential> {
   const read = deps.readTextFile ?? Deno.readTextFile;
@@ -70,7 +76,7 @@ export async function credentialOf(
  * credential, or the host's managed identity. Logs which credential is used (never a secret).
  */
 export async function createTokenProvider(
-  config: SentinelConfig,
+  config: AuthSlice,
   deps: TargetDeps = {},
 ): Promise<TokenSource> {
   const logger = deps.logger ?? getLogger("sentinel", "auth");

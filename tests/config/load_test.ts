@@ -173,8 +173,8 @@ Deno.test("resolveConfig() says what to set when no connector is configured", ()
 
 Deno.test("resolveConfig() rejects unknown connector names", () => {
   assert.deepEqual(problemsOf({ ...BASE, CONNECTORS: "sentinel,splunk" }), [
-    'CONNECTORS (connectors): expected a comma-separated list of "sentinel" or ' +
-    '"tanium-incidents"; got unknown "splunk"',
+    'CONNECTORS (connectors): expected a comma-separated list of "sentinel", ' +
+    '"tanium-incidents" or "microsoft-incidents"; got unknown "splunk"',
   ]);
 });
 
