@@ -316,6 +316,7 @@ export function readBase(
   prefix: ConnectorPrefix,
   base: ReturnType<typeof baseOptions>,
   type: "STREAM" | "EXTERNAL_IMPORT",
+  idDefault?: string,
 ): BaseRead {
   const label = (key: string): Label =>
     both
@@ -325,7 +326,10 @@ export function readBase(
       }
       : { env: `CONNECTOR_${key}`, yaml: `connector.${key.toLowerCase()}` };
   const idFound = reader.find(base.ID);
-  const id = reader.get(base.ID, { label: label("ID") });
+  // A connector whose upstream documents a fixed id default (the Defender one) requires none.
+  const id = idDefault === undefined
+    ? reader.get(base.ID, { label: label("ID") })
+    : reader.read(base.ID, base.ID.schema, { label: label("ID"), default: idDefault });
   const configuredType = reader.get(base.TYPE);
   if (configuredType !== undefined && configuredType.toUpperCase() !== type) {
     reader.warn(

@@ -41,20 +41,26 @@ export function allOptions(
 
 /** Every YAML path the loader reads, for the unknown-key warning. */
 export function yamlPathsOf(connectors: readonly ConnectorSettings<unknown>[]): Set<string> {
-  return new Set(allOptions(connectors).flatMap((spec) => spec.yaml));
+  return new Set(
+    allOptions(connectors).flatMap((spec) => [...spec.yaml, ...(spec.upstreamYaml ?? [])]),
+  );
 }
 
 /** Every environment variable name the loader reads. */
 export function envNamesOf(connectors: readonly ConnectorSettings<unknown>[]): Set<string> {
   return new Set(
-    allOptions(connectors).flatMap((spec) => [...spec.env, ...(spec.fallbackEnv ?? [])]),
+    allOptions(connectors).flatMap((spec) => [
+      ...spec.env,
+      ...(spec.upstreamEnv ?? []),
+      ...(spec.fallbackEnv ?? []),
+    ]),
   );
 }
 
 /** Secret values in an environment (before anything is parsed), for messages about the file. */
 export function envSecrets(env: Env, connectors: readonly ConnectorSettings<unknown>[]): string[] {
   return allOptions(connectors).filter((spec) => spec.secret)
-    .flatMap((spec) => spec.env.map((name) => env[name] ?? ""));
+    .flatMap((spec) => [...spec.env, ...(spec.upstreamEnv ?? [])].map((name) => env[name] ?? ""));
 }
 
 /** Replaces each known secret (4 characters or more) in a text. */

@@ -52,6 +52,10 @@ export const sentinel: ConnectorModule<SentinelSettings> = {
       batchSize: s.batchSize,
       batchTimeoutMs: s.batchTimeoutMs,
       writeBack: s.writeBack,
+      ...(s.eventTypes === undefined ? {} : { eventTypes: s.eventTypes }),
+      ...(s.target === "sentinel" && s.sentinelApi.publishIdentities
+        ? { publishIdentities: true }
+        : {}),
       fetch: deps.opencti.fetch,
       ...(deps.metrics === undefined ? {} : { metrics: deps.metrics }),
       ...time,
