@@ -812,10 +812,13 @@ function read(context: ReadContext): PendingSettings<SentinelSettings> {
       o.subscriptionId,
       required("the Azure subscription id of the workspace, a GUID"),
     ),
-    resourceGroup: reader.get(o.resourceGroup, {
-      ...required("the resource group of the workspace"),
-      ...theirs("sentinel", "default"),
-    }),
+    // The upstream connector defaults it to "default"; then it is not required.
+    resourceGroup: reader.get(
+      o.resourceGroup,
+      upstreamTarget === "sentinel"
+        ? theirs("sentinel", "default")
+        : required("the resource group of the workspace"),
+    ),
     workspaceName: reader.get(o.workspaceName, required("the workspace name")),
   };
   const sourceSystem = reader.get(o.sourceSystem, theirs("sentinel", UPSTREAM_SOURCE_SYSTEM));
