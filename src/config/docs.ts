@@ -310,6 +310,8 @@ export function configSample(connectors: readonly ConnectorSettings<unknown>[]):
       }),
     );
   }
+  // Process-wide options under connector.* (CONNECTOR_METRICS_PORT…), not per connector.
+  out.push(...common.filter((s) => s.yaml[0]?.startsWith("connector.")).flatMap(top));
   out.push("");
 
   for (const c of connectors) {

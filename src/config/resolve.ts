@@ -105,7 +105,7 @@ export function resolveWith(
   const opencti = readOpenCti(reader);
   const logging = {
     level: reader.get(COMMON_OPTIONS.logLevel),
-    format: reader.get(COMMON_OPTIONS.logFormat),
+    format: logFormatOf(reader),
   };
   const context: ReadContext = {
     reader,
@@ -129,6 +129,15 @@ export function resolveWith(
     logging: { level: logging.level ?? "info", format: logging.format ?? "auto" },
     warnings: unique(reader.warnings.map((line) => redactKnown(line, secrets))),
   };
+}
+
+/** `LOG_FORMAT`, else what `OPENCTI_JSON_LOGGING` (OpenCTI 7 connectors) says, else `auto`. */
+function logFormatOf(reader: Reader): LogFormat | undefined {
+  const json = reader.get(COMMON_OPTIONS.openctiJsonLogging);
+  return reader.get(
+    COMMON_OPTIONS.logFormat,
+    json === undefined ? {} : { default: json ? "json" : "text" },
+  );
 }
 
 function unique(lines: readonly string[]): string[] {

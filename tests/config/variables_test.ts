@@ -649,6 +649,10 @@ const COVERED_ELSEWHERE = [
   "DEFENDER_RBAC_GROUP_NAMES",
   "DEFENDER_RECOMMENDED_ACTIONS",
   "DEFENDER_EDUCATE_URL",
+  // tests/config/opencti7_test.ts
+  "OPENCTI_JSON_LOGGING",
+  "CONNECTOR_METRICS_PORT",
+  "CONNECTOR_EXPOSE_METRICS",
 ];
 
 Deno.test("the variable tests cover every environment name the loader reads", () => {
