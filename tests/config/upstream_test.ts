@@ -6,7 +6,8 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { parse } from "yaml";
-import type { Env } from "../../src/config/mod.ts";
+import { migrationTables, withMigration } from "../../src/config/docs.ts";
+import { CONNECTOR_SETTINGS, type Env } from "../../src/config/mod.ts";
 import { Reader } from "../../src/config/source.ts";
 import { SENTINEL_OPTIONS, UPSTREAM_DEFENDER_CONNECTOR_ID } from "../../src/sentinel/settings.ts";
 import { IDS, problemsOf, valid } from "./helpers.ts";
@@ -438,5 +439,19 @@ Deno.test("the new options reject what they cannot take, naming the variable", (
       problems.some((p) => pattern.test(p)),
       `${JSON.stringify(extra)}: ${problems.join("\n")}`,
     );
+  }
+});
+
+Deno.test("README's migration tables are generated from the declarations (deno task docs)", () => {
+  const readme = Deno.readTextFileSync(new URL("../../README.md", import.meta.url));
+  assert.equal(readme, withMigration(readme, migrationTables(CONNECTOR_SETTINGS)));
+  for (
+    const source of [
+      "stream/microsoft-sentinel-intel",
+      "stream/microsoft-defender-intel",
+      "stream/microsoft-graph-security-intel",
+    ]
+  ) {
+    assert.ok(readme.includes(`### \`${source}\``), source);
   }
 });
