@@ -127,11 +127,35 @@ export function migrationTables(connectors: readonly ConnectorSettings<unknown>[
         rows.push([`\`${name}\``, "—", `not applicable: ${why}`]);
       }
       const header = ["Their variable (YAML path)", "Ours", "How"];
-      out.push(`### \`${up.source}\``, "", up.effect, "", ...plainTable(header, rows), "");
+      out.push(`### \`${up.source}\``, "", ...wrapped(up.effect, 100), "");
+      out.push(...plainTable(header, rows), "");
     }
   }
   out.push(MIGRATION_END);
   return out.join("\n");
+}
+
+/** A paragraph wrapped at `width` columns (as `deno fmt` wraps Markdown prose). */
+function wrapped(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let current = "";
+  // A code span is never broken (nor does deno fmt break it).
+  const words: string[] = [];
+  for (const piece of text.split(/\s+/).filter((w) => w !== "")) {
+    const last = words.at(-1);
+    if (last !== undefined && (last.split("`").length - 1) % 2 === 1) {
+      words[words.length - 1] = `${last} ${piece}`;
+    } else words.push(piece);
+  }
+  for (const word of words) {
+    const next = current === "" ? word : `${current} ${word}`;
+    if ([...next].length > width && current !== "") {
+      lines.push(current);
+      current = word;
+    } else current = next;
+  }
+  if (current !== "") lines.push(current);
+  return lines;
 }
 
 /** The upstream connector a name belongs to: the one with the longest matching prefix. */
