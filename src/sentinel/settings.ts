@@ -835,6 +835,12 @@ function read(context: ReadContext): PendingSettings<SentinelSettings> {
     armApiVersion: reader.get(o.queryApiVersion),
     publishIdentities: reader.get(o.publishIdentities),
   };
+  if (sentinelApi.publishIdentities === true && target !== undefined && target !== "sentinel") {
+    reader.warn(
+      `${reader.label(o.publishIdentities, reader.find(o.publishIdentities))}: identities are ` +
+        `published to Sentinel only; it has no effect with SENTINEL_TARGET=${target}`,
+    );
+  }
   reader.get(o.managementApiVersion);
   reader.get(o.batchMode);
   reader.get(o.defenderResourcePath);

@@ -455,3 +455,20 @@ Deno.test("README's migration tables are generated from the declarations (deno t
     assert.ok(readme.includes(`### \`${source}\``), source);
   }
 });
+
+Deno.test("SENTINEL_PUBLISH_IDENTITIES with another target warns that it has no effect", () => {
+  const { warnings } = valid({
+    ...BASE,
+    MICROSOFT_DEFENDER_INTEL_TENANT_ID: TENANT,
+    MICROSOFT_DEFENDER_INTEL_CLIENT_ID: CLIENT,
+    MICROSOFT_DEFENDER_INTEL_CLIENT_SECRET: "Zq9-CLIENT-s3cret-value",
+    SENTINEL_PUBLISH_IDENTITIES: "true",
+  });
+  assert.ok(
+    warnings.some((w) =>
+      w.startsWith("SENTINEL_PUBLISH_IDENTITIES (sentinel.publish_identities): identities") &&
+      w.endsWith("SENTINEL_TARGET=defender")
+    ),
+    warnings.join("\n"),
+  );
+});
