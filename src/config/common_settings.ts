@@ -131,7 +131,35 @@ export const COMMON_OPTIONS = {
     yaml: ["logging.format"],
     schema: val.oneOf(["json", "text", "auto"] as const),
     default: "auto",
+    defaultDoc: "`auto` (from `OPENCTI_JSON_LOGGING` when that is set)",
     meaning: "`json` lines, readable `text`, or `auto` (text on a terminal, else JSON).",
+    section: "Server and logging",
+  }),
+  openctiJsonLogging: option({
+    env: ["OPENCTI_JSON_LOGGING"],
+    yaml: ["opencti.json_logging"],
+    schema: val.boolean(),
+    defaultDoc: "none",
+    meaning: "OpenCTI 7 connectors' switch: `true` = `LOG_FORMAT=json`, `false` = " +
+      "`LOG_FORMAT=text` (`LOG_FORMAT` wins when both are set).",
+    section: "Server and logging",
+  }),
+  connectorMetricsPort: option({
+    env: ["CONNECTOR_METRICS_PORT"],
+    yaml: ["connector.metrics_port"],
+    schema: val.integer(0, 65535),
+    defaultDoc: "none",
+    meaning: "OpenCTI connectors' metrics port: the server (which serves `/metrics` with the " +
+      "health checks) listens on it when `SERVER_PORT` is unset.",
+    section: "Server and logging",
+  }),
+  connectorExposeMetrics: option({
+    env: ["CONNECTOR_EXPOSE_METRICS"],
+    yaml: ["connector.expose_metrics"],
+    schema: val.boolean(),
+    defaultDoc: "none",
+    meaning: "OpenCTI connectors' switch; `/metrics` is always served by the server, so `true` " +
+      "changes nothing and `false` is accepted with a warning.",
     section: "Server and logging",
   }),
 } as const;
@@ -335,6 +363,7 @@ export function readBase(
   prefix: ConnectorPrefix,
   base: ReturnType<typeof baseOptions>,
   type: "STREAM" | "EXTERNAL_IMPORT",
+  idDefault?: string,
 ): BaseRead {
   const label = (key: string): Label =>
     both
@@ -344,7 +373,10 @@ export function readBase(
       }
       : { env: `CONNECTOR_${key}`, yaml: `connector.${key.toLowerCase()}` };
   const idFound = reader.find(base.ID);
-  const id = reader.get(base.ID, { label: label("ID") });
+  // A connector whose upstream documents a fixed id default (the Defender one) requires none.
+  const id = idDefault === undefined
+    ? reader.get(base.ID, { label: label("ID") })
+    : reader.read(base.ID, base.ID.schema, { label: label("ID"), default: idDefault });
   const configuredType = reader.get(base.TYPE);
   if (configuredType !== undefined && configuredType.toUpperCase() !== type) {
     reader.warn(
@@ -434,9 +466,22 @@ export function readServer(reader: Reader): ServerConfig {
         "random token (e.g. openssl rand -hex 32)",
     );
   }
+  const metricsPort = reader.get(o.connectorMetricsPort);
+  if (metricsPort !== undefined && port !== undefined && port !== metricsPort) {
+    reader.warn(
+      `CONNECTOR_METRICS_PORT (connector.metrics_port) ${metricsPort} is not used: /metrics is ` +
+        `served with the health checks on SERVER_PORT ${port}; unset one of them`,
+    );
+  }
+  if (reader.get(o.connectorExposeMetrics) === false) {
+    reader.warn(
+      "CONNECTOR_EXPOSE_METRICS (connector.expose_metrics) is false, but /metrics is always " +
+        "served with the health checks (SERVER_PORT); it has no effect",
+    );
+  }
   return {
     host: host ?? address?.host ?? must(o.serverHost.default),
-    port: port ?? address?.port ?? must(o.serverPort.default),
+    port: port ?? address?.port ?? metricsPort ?? must(o.serverPort.default),
     ...opt("adminToken", adminToken),
   };
 }

@@ -40,4 +40,18 @@ export interface ConnectorSettings<S> {
   connectorOf(settings: S): BaseConnectorConfig;
   /** Secret values in its settings (for the log redactor). */
   secrets(settings: S): string[];
+  /** The upstream connectors whose names it also reads (migration tables). @default none */
+  upstream?: readonly UpstreamConnector[];
+}
+
+/** An upstream connector this one replaces, for README "Migrating from the upstream connectors". */
+export interface UpstreamConnector {
+  /** Its path in OpenCTI-Platform/connectors (`stream/microsoft-sentinel-intel`). */
+  source: string;
+  /** Its environment prefixes (`MICROSOFT_SENTINEL_INTEL_`). */
+  envPrefixes: readonly string[];
+  /** What setting its prefix does here (one sentence). */
+  effect: string;
+  /** Its names that are not read here, each with why. */
+  notApplicable: readonly (readonly [name: string, why: string])[];
 }

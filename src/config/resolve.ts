@@ -41,20 +41,26 @@ export function allOptions(
 
 /** Every YAML path the loader reads, for the unknown-key warning. */
 export function yamlPathsOf(connectors: readonly ConnectorSettings<unknown>[]): Set<string> {
-  return new Set(allOptions(connectors).flatMap((spec) => spec.yaml));
+  return new Set(
+    allOptions(connectors).flatMap((spec) => [...spec.yaml, ...(spec.upstreamYaml ?? [])]),
+  );
 }
 
 /** Every environment variable name the loader reads. */
 export function envNamesOf(connectors: readonly ConnectorSettings<unknown>[]): Set<string> {
   return new Set(
-    allOptions(connectors).flatMap((spec) => [...spec.env, ...(spec.fallbackEnv ?? [])]),
+    allOptions(connectors).flatMap((spec) => [
+      ...spec.env,
+      ...(spec.upstreamEnv ?? []),
+      ...(spec.fallbackEnv ?? []),
+    ]),
   );
 }
 
 /** Secret values in an environment (before anything is parsed), for messages about the file. */
 export function envSecrets(env: Env, connectors: readonly ConnectorSettings<unknown>[]): string[] {
   return allOptions(connectors).filter((spec) => spec.secret)
-    .flatMap((spec) => spec.env.map((name) => env[name] ?? ""));
+    .flatMap((spec) => [...spec.env, ...(spec.upstreamEnv ?? [])].map((name) => env[name] ?? ""));
 }
 
 /** Replaces each known secret (4 characters or more) in a text. */
@@ -99,7 +105,7 @@ export function resolveWith(
   const opencti = readOpenCti(reader);
   const logging = {
     level: reader.get(COMMON_OPTIONS.logLevel),
-    format: reader.get(COMMON_OPTIONS.logFormat),
+    format: logFormatOf(reader),
   };
   const context: ReadContext = {
     reader,
@@ -128,6 +134,15 @@ export function resolveWith(
     logging: { level: logging.level ?? "info", format: logging.format ?? "auto" },
     warnings: unique(reader.warnings.map((line) => redactKnown(line, secrets))),
   };
+}
+
+/** `LOG_FORMAT`, else what `OPENCTI_JSON_LOGGING` (OpenCTI 7 connectors) says, else `auto`. */
+function logFormatOf(reader: Reader): LogFormat | undefined {
+  const json = reader.get(COMMON_OPTIONS.openctiJsonLogging);
+  return reader.get(
+    COMMON_OPTIONS.logFormat,
+    json === undefined ? {} : { default: json ? "json" : "text" },
+  );
 }
 
 function unique(lines: readonly string[]): string[] {

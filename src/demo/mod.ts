@@ -52,6 +52,11 @@ export interface DemoOptions {
    * `LOG_FORMAT` are read from it. @default Deno.env
    */
   env?: (name: string) => string | undefined;
+  /**
+   * Configure the sentinel connector with the upstream connectors' variable names
+   * (`MICROSOFT_SENTINEL_INTEL_*`, `MICROSOFT_DEFENDER_INTEL_*`, …) instead of ours. @default false
+   */
+  upstreamNames?: boolean;
   /** Where the demo's own lines go. @default console.log */
   write?: (line: string) => void;
   /** Show a progress line that rewrites itself (on a terminal). @default Deno.stdout.isTerminal() */
@@ -106,7 +111,10 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
     };
     let config: Config;
     try {
-      config = resolveConfig({}, demoEnv(sims, userEnv)).config;
+      config = resolveConfig(
+        {},
+        demoEnv(sims, { ...userEnv, upstreamNames: options.upstreamNames ?? false }),
+      ).config;
     } catch (error) {
       if (error instanceof ConfigError) {
         write(error.message);

@@ -146,6 +146,41 @@ export interface DemoEnvOptions {
   logLevel?: string;
   /** `LOG_FORMAT`. @default "text" */
   logFormat?: string;
+  /**
+   * Configure the sentinel connector with the upstream connectors' names instead of ours
+   * (`MICROSOFT_SENTINEL_INTEL_*`, `MICROSOFT_DEFENDER_INTEL_*`, `MICROSOFT_GRAPH_SECURITY_INTEL_*`;
+   * the target then follows from the prefix). @default false
+   */
+  upstreamNames?: boolean;
+}
+
+/** The upstream connector prefix of each target (OpenCTI-Platform/connectors). */
+const UPSTREAM_PREFIX: Readonly<Record<TargetName, string>> = {
+  sentinel: "MICROSOFT_SENTINEL_INTEL_",
+  defender: "MICROSOFT_DEFENDER_INTEL_",
+  graph: "MICROSOFT_GRAPH_SECURITY_INTEL_",
+};
+
+/** The sentinel connector's Microsoft settings as an upstream connector's compose file has them. */
+function upstreamSentinelEnv(sims: DemoSims): Record<string, string> {
+  const p = UPSTREAM_PREFIX[sims.target];
+  const env: Record<string, string> = {
+    [`${p}TENANT_ID`]: STACK_APP.tenantId,
+    [`${p}CLIENT_ID`]: STACK_APP.clientId,
+    [`${p}CLIENT_SECRET`]: STACK_APP.clientSecret,
+  };
+  if (sims.target === "sentinel") {
+    // The upstream Sentinel connector has no login URL setting; Azure's own variable points it.
+    env.AZURE_AUTHORITY_HOST = sims.stack.entra.url;
+    const ws = DEFAULT_SIM_WORKSPACE;
+    env[`${p}WORKSPACE_ID`] = ws.workspaceId;
+    env[`${p}SUBSCRIPTION_ID`] = ws.subscriptionId;
+    env[`${p}RESOURCE_GROUP`] = ws.resourceGroup;
+    env[`${p}WORKSPACE_NAME`] = ws.workspaceName;
+  } else {
+    env[`${p}LOGIN_URL`] = sims.stack.entra.url;
+  }
+  return env;
 }
 
 /**
@@ -161,12 +196,14 @@ export function demoEnv(sims: DemoSims, options: DemoEnvOptions = {}): Record<st
     SENTINEL_CONNECTOR_ID: DEMO_SENTINEL_ID,
     SENTINEL_CONNECTOR_NAME: "Microsoft Sentinel (demo)",
     SENTINEL_CONNECTOR_LIVE_STREAM_ID: DEMO_STREAM_ID,
-    SENTINEL_TARGET: sims.target,
-    TENANT_ID: STACK_APP.tenantId,
-    CLIENT_ID: STACK_APP.clientId,
-    CLIENT_SECRET: STACK_APP.clientSecret,
-    LOGIN_URL: sims.stack.entra.url,
-    SENTINEL_BATCH_TIMEOUT_MS: "100",
+    ...(options.upstreamNames ? upstreamSentinelEnv(sims) : {
+      SENTINEL_TARGET: sims.target,
+      TENANT_ID: STACK_APP.tenantId,
+      CLIENT_ID: STACK_APP.clientId,
+      CLIENT_SECRET: STACK_APP.clientSecret,
+      LOGIN_URL: sims.stack.entra.url,
+      SENTINEL_BATCH_TIMEOUT_MS: "100",
+    }),
     // The demo leaves no file behind: its dead letters stay in memory.
     SENTINEL_DEAD_LETTER_FILE: "none",
     TANIUM_INCIDENTS_CONNECTOR_ID: DEMO_TANIUM_ID,
@@ -185,7 +222,7 @@ export function demoEnv(sims: DemoSims, options: DemoEnvOptions = {}): Record<st
     CONNECTOR_LOG_LEVEL: options.logLevel ?? "warn",
     LOG_FORMAT: options.logFormat ?? "text",
   };
-  if (sims.target === "sentinel") {
+  if (sims.target === "sentinel" && !options.upstreamNames) {
     const ws = DEFAULT_SIM_WORKSPACE;
     env.SENTINEL_WORKSPACE_ID = ws.workspaceId;
     env.SENTINEL_SUBSCRIPTION_ID = ws.subscriptionId;

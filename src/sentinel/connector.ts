@@ -134,6 +134,10 @@ export interface SentinelConnectorOptions {
   writeBack?: boolean;
   /** Source name and URL of the written references. @default per target, see {@linkcode WriteBack} */
   writeBackReference?: WriteBackOptions;
+  /** Stream events handled (`SENTINEL_EVENT_TYPES`). @default all */
+  eventTypes?: readonly string[];
+  /** Publish author identities (`SENTINEL_PUBLISH_IDENTITIES`, target sentinel). @default false */
+  publishIdentities?: boolean;
 }
 
 const realTimer: SetTimer = (callback, ms) => {
@@ -599,7 +603,10 @@ export class SentinelConnector implements Connector {
           if (batcher.size === 0) await flushing.then(checkpoint);
           continue;
         }
-        const intents = intentsOf(frame.event, frame.data, { now: this.#now() });
+        const intents = intentsOf(frame.event, frame.data, {
+          now: this.#now(),
+          ...pickDefined(o, "eventTypes", "publishIdentities"),
+        });
         for (const intent of intents) {
           this.#accept(intent, tracker.track(frame.id), tracker, batcher);
         }
@@ -853,4 +860,14 @@ function readRecover(state: ConnectorState): string | undefined {
 function failureKey(reason: string): string {
   const key = reason.toLowerCase().replace(/[^a-z0-9]+/g, "_").replace(/^_|_$/g, "").slice(0, 40);
   return key || "unknown";
+}
+
+/** The listed options that are set (for optional pass-through). */
+function pickDefined<T extends object, K extends keyof T>(
+  source: T,
+  ...keys: K[]
+): Partial<Pick<T, K>> {
+  const out: Partial<Pick<T, K>> = {};
+  for (const key of keys) if (source[key] !== undefined) out[key] = source[key];
+  return out;
 }

@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { type Config, knownEnvNames } from "../../src/config/mod.ts";
 import { bothEnv, IDS, problemsOf, sentinelEnv, taniumEnv, valid } from "./helpers.ts";
+import { SENTINEL_OPTIONS } from "../../src/sentinel/settings.ts";
 
 type Base = "sentinel" | "tanium" | "both";
 type Row = [
@@ -466,6 +467,11 @@ const ROWS: Row[] = [
   ]],
 ];
 
+/** Every upstream connector name the sentinel options read (each tested in upstream_test.ts). */
+const UPSTREAM_NAMES = Object.values(SENTINEL_OPTIONS).flatMap((spec) =>
+  "upstreamEnv" in spec ? [...spec.upstreamEnv] : []
+);
+
 Deno.test("resolveConfig() reads every variable name of the upstream connectors and the new options", () => {
   const bases = { sentinel: sentinelEnv, tanium: taniumEnv, both: bothEnv };
   for (const [name, value, base, read, expected] of ROWS) {
@@ -598,12 +604,20 @@ Deno.test("resolveConfig() applies the documented defaults", () => {
     apiUrl: "https://api.ti.sentinel.azure.com",
     managementUrl: "https://management.azure.com",
     sourceSystem: "OpenCTI",
+    uploadApiVersion: "2024-02-01-preview",
+    armApiVersion: "2025-07-01-preview",
+    publishIdentities: false,
   });
   assert.deepEqual(s.defender, {
     apiUrl: "https://api.securitycenter.microsoft.com",
     scope: "https://api.securitycenter.microsoft.com/.default",
     generateAlert: true,
+    application: "OpenCTI",
+    maxIndicators: 15000,
+    rbacGroupNames: [],
   });
+  assert.deepEqual(s.eventTypes, ["create", "update", "delete"]);
+  assert.equal(s.upstream, undefined);
   assert.deepEqual(config.server, { host: "0.0.0.0", port: 8080 });
   assert.deepEqual(config.logging, { level: "info", format: "auto" });
 
@@ -676,6 +690,27 @@ const COVERED_ELSEWHERE = [
   "SENTINEL_IMDS_ENDPOINT",
   // tests/config/microsoft_incidents_test.ts
   ...MICROSOFT_INCIDENTS_NAMES,
+  // tests/config/upstream_test.ts (every upstream name, and the options they brought)
+  ...UPSTREAM_NAMES,
+  "SENTINEL_EVENT_TYPES",
+  "SENTINEL_PUBLISH_IDENTITIES",
+  "SENTINEL_DELETE_EXTENSIONS",
+  "SENTINEL_WORKSPACE_API_VERSION",
+  "SENTINEL_QUERY_API_VERSION",
+  "SENTINEL_MANAGEMENT_API_VERSION",
+  "SENTINEL_BATCH_MODE",
+  "SENTINEL_BATCH_TIMEOUT",
+  "DEFENDER_ACTION",
+  "DEFENDER_APPLICATION",
+  "DEFENDER_RESOURCE_PATH",
+  "DEFENDER_MAX_INDICATORS",
+  "DEFENDER_RBAC_GROUP_NAMES",
+  "DEFENDER_RECOMMENDED_ACTIONS",
+  "DEFENDER_EDUCATE_URL",
+  // tests/config/opencti7_test.ts
+  "OPENCTI_JSON_LOGGING",
+  "CONNECTOR_METRICS_PORT",
+  "CONNECTOR_EXPOSE_METRICS",
 ];
 
 Deno.test("the variable tests cover every environment name the loader reads", () => {
