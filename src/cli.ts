@@ -16,6 +16,10 @@ export interface CliOptions {
   demo: boolean;
   /** Sentinel target override for the demo (`--target T`). */
   target?: "graph" | "sentinel" | "defender";
+  /** Simulated OpenCTI version for the demo (`--opencti-version V`). */
+  openctiVersion?: string;
+  /** RabbitMQ for the demo's simulated platform below 6.3 (`--rabbitmq-url URL`). */
+  rabbitmqUrl?: string;
   /** Run each connector once and exit (`--once`). */
   once: boolean;
   /** Write a JSON summary of the run to this file (`--summary-json FILE`). */
@@ -47,6 +51,8 @@ Options:
                          form of OpenCTI's connector_config_schema.json), and exit.
   --demo                 Run against the built-in simulators (no real service needed).
   --target T             Sentinel target for the demo: graph, sentinel or defender.
+  --opencti-version V    Simulated OpenCTI version for the demo (default 6.8.10; e.g. 5.12.33).
+  --rabbitmq-url URL     RabbitMQ the demo's simulated OpenCTI uses below 6.3 (amqp://user:pass@host:port).
   --once                 Run each enabled connector once, then exit.
   --summary-json FILE    Write a JSON summary of the run to FILE.
   --healthcheck [URL]    Exit 0 when the running instance's /readyz answers 200
@@ -123,6 +129,26 @@ export function parseArgs(args: readonly string[]): CliOptions {
           throw new UsageError(`--target takes graph, sentinel or defender, not "${value}"`);
         }
         options.target = target;
+        break;
+      }
+      case "--opencti-version": {
+        const value = takeValue(flag, inline);
+        if (!/^\d+\.\d+(\.\d+)?([-.]?[a-z][a-z0-9.]*)?$/i.test(value)) {
+          throw new UsageError(
+            `--opencti-version takes a platform version such as 5.12.33, 6.8.10 or 7.261026.0, not "${value}"`,
+          );
+        }
+        options.openctiVersion = value;
+        break;
+      }
+      case "--rabbitmq-url": {
+        const value = takeValue(flag, inline);
+        if (!/^amqps?:\/\//.test(value) || !URL.canParse(value)) {
+          throw new UsageError(
+            `--rabbitmq-url takes a URL such as amqp://guest:guest@127.0.0.1:5672, not "${value}"`,
+          );
+        }
+        options.rabbitmqUrl = value;
         break;
       }
       case "--once":

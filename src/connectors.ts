@@ -11,11 +11,13 @@
 import type { ConnectorModule } from "./runtime/registry.ts";
 import { sentinel } from "./sentinel/mod.ts";
 import { taniumIncidents } from "./tanium/mod.ts";
+import { microsoftIncidents } from "./microsoft_incidents/mod.ts";
 import { taniumIntel } from "./tanium_intel/mod.ts";
 
 /** Every hosted connector, in start order. */
 export const CONNECTORS: readonly ConnectorModule<unknown>[] = [
   sentinel as ConnectorModule<unknown>,
   taniumIncidents as ConnectorModule<unknown>,
+  microsoftIncidents as ConnectorModule<unknown>,
   taniumIntel as ConnectorModule<unknown>,
 ];

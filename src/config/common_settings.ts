@@ -20,6 +20,9 @@ export const LOG_LEVEL = val.oneOf(["debug", "info", "warn", "error"] as const, 
   warning: "warn",
 });
 
+/** Values of `CONNECTOR_QUEUE_PROTOCOL`. */
+export const QUEUE_PROTOCOL = val.oneOf(["auto", "api", "amqp"] as const);
+
 /** Options that are not per connector. */
 export const COMMON_OPTIONS = {
   configFile: option({
@@ -37,10 +40,10 @@ export const COMMON_OPTIONS = {
     yaml: ["connectors"],
     schema: val.list(),
     defaultDoc: "inferred",
-    meaning: "Connectors to run: `sentinel`, `tanium-incidents`, `tanium-intel`, or several " +
-      "(comma-separated). Unset: `sentinel` when `TENANT_ID` or `CLIENT_ID` is set, " +
-      "`tanium-incidents` when `TANIUM_INCIDENTS_URL` is set, `tanium-intel` when " +
-      "`TANIUM_INTEL_URL` is set.",
+    meaning: "Connectors to run: `sentinel`, `tanium-incidents`, `microsoft-incidents`, " +
+      "`tanium-intel` (comma-separated). Unset: `sentinel` when `TENANT_ID` or `CLIENT_ID` is " +
+      "set, `tanium-incidents` when `TANIUM_INCIDENTS_URL` is set, `microsoft-incidents` with " +
+      "sentinel when `IMPORT_INCIDENTS=true`, `tanium-intel` when `TANIUM_INTEL_URL` is set.",
     section: "General",
     sample: ["sentinel", "tanium-incidents"],
   }),
@@ -128,7 +131,35 @@ export const COMMON_OPTIONS = {
     yaml: ["logging.format"],
     schema: val.oneOf(["json", "text", "auto"] as const),
     default: "auto",
+    defaultDoc: "`auto` (from `OPENCTI_JSON_LOGGING` when that is set)",
     meaning: "`json` lines, readable `text`, or `auto` (text on a terminal, else JSON).",
+    section: "Server and logging",
+  }),
+  openctiJsonLogging: option({
+    env: ["OPENCTI_JSON_LOGGING"],
+    yaml: ["opencti.json_logging"],
+    schema: val.boolean(),
+    defaultDoc: "none",
+    meaning: "OpenCTI 7 connectors' switch: `true` = `LOG_FORMAT=json`, `false` = " +
+      "`LOG_FORMAT=text` (`LOG_FORMAT` wins when both are set).",
+    section: "Server and logging",
+  }),
+  connectorMetricsPort: option({
+    env: ["CONNECTOR_METRICS_PORT"],
+    yaml: ["connector.metrics_port"],
+    schema: val.integer(0, 65535),
+    defaultDoc: "none",
+    meaning: "OpenCTI connectors' metrics port: the server (which serves `/metrics` with the " +
+      "health checks) listens on it when `SERVER_PORT` is unset.",
+    section: "Server and logging",
+  }),
+  connectorExposeMetrics: option({
+    env: ["CONNECTOR_EXPOSE_METRICS"],
+    yaml: ["connector.expose_metrics"],
+    schema: val.boolean(),
+    defaultDoc: "none",
+    meaning: "OpenCTI connectors' switch; `/metrics` is always served by the server, so `true` " +
+      "changes nothing and `false` is accepted with a warning.",
     section: "Server and logging",
   }),
 } as const;
@@ -153,6 +184,8 @@ export interface BaseDefaults {
   scope: readonly string[];
   /** A `DURATION_PERIOD` is required (unless run-and-terminate). */
   periodRequired: boolean;
+  /** The period when none is configured (documented as the default). */
+  periodDefault?: string;
   /** Values `config.yml.sample` sets in this connector's `connector` section. */
   sample?: { id?: unknown; durationPeriod?: unknown; liveStreamId?: unknown };
 }
@@ -203,8 +236,8 @@ export function baseOptions(prefix: ConnectorPrefix, defaults: BaseDefaults) {
     CONFIDENCE_LEVEL: option({
       ...at(prefix, "CONFIDENCE_LEVEL"),
       schema: val.integer(0, 100),
-      meaning: "pycti confidence level (0-100), deprecated by OpenCTI; read and kept for a " +
-        "future connector that creates objects with a confidence (no connector uses it yet).",
+      meaning: "pycti confidence level (0-100), deprecated by OpenCTI: the confidence of the " +
+        "sightings microsoft-incidents creates; the other connectors read it and ignore it.",
       example: 80,
     }),
     LOG_LEVEL: option({
@@ -217,7 +250,11 @@ export function baseOptions(prefix: ConnectorPrefix, defaults: BaseDefaults) {
     DURATION_PERIOD: option({
       ...at(prefix, "DURATION_PERIOD"),
       schema: val.duration(),
-      defaultDoc: defaults.periodRequired ? "required" : "none",
+      defaultDoc: defaults.periodRequired
+        ? "required"
+        : defaults.periodDefault !== undefined
+        ? `\`${defaults.periodDefault}\``
+        : "none",
       meaning: "ISO-8601 period between runs (`PT1H`, `P1D`, `PT30M`; `0` = run once).",
       example: "PT1H",
       ...sample(defaults.sample?.durationPeriod),
@@ -234,6 +271,13 @@ export function baseOptions(prefix: ConnectorPrefix, defaults: BaseDefaults) {
       default: 500,
       meaning: "Skip a scheduled run while the platform's queue for this connector holds at " +
         "least this many MB.",
+    }),
+    QUEUE_PROTOCOL: option({
+      ...at(prefix, "QUEUE_PROTOCOL"),
+      schema: QUEUE_PROTOCOL,
+      default: "auto",
+      meaning: "How bundles reach OpenCTI: `api` (`stixBundlePush`, OpenCTI 6.3+), `amqp` (the " +
+        "platform's RabbitMQ, as pycti), or `auto` (api from 6.3, amqp below) (tanium-incidents).",
     }),
   };
 }
@@ -293,6 +337,8 @@ export interface ReadContext {
   both: boolean;
   /** The process log level, default of each connector's level. */
   level: LogLevel;
+  /** Ids of the enabled connectors read before this one (`undefined` where invalid). */
+  otherIds?: readonly (string | undefined)[];
 }
 
 /** Base options as read, before the connector adds its own type and period. */
@@ -317,6 +363,7 @@ export function readBase(
   prefix: ConnectorPrefix,
   base: ReturnType<typeof baseOptions>,
   type: "STREAM" | "EXTERNAL_IMPORT",
+  idDefault?: string,
 ): BaseRead {
   const label = (key: string): Label =>
     both
@@ -326,7 +373,10 @@ export function readBase(
       }
       : { env: `CONNECTOR_${key}`, yaml: `connector.${key.toLowerCase()}` };
   const idFound = reader.find(base.ID);
-  const id = reader.get(base.ID, { label: label("ID") });
+  // A connector whose upstream documents a fixed id default (the Defender one) requires none.
+  const id = idDefault === undefined
+    ? reader.get(base.ID, { label: label("ID") })
+    : reader.read(base.ID, base.ID.schema, { label: label("ID"), default: idDefault });
   const configuredType = reader.get(base.TYPE);
   if (configuredType !== undefined && configuredType.toUpperCase() !== type) {
     reader.warn(
@@ -342,6 +392,7 @@ export function readBase(
     logLevel: reader.get(base.LOG_LEVEL, { default: level }),
     runAndTerminate: reader.get(base.RUN_AND_TERMINATE),
     queueThresholdMb: reader.get(base.QUEUE_THRESHOLD),
+    queueProtocol: reader.get(base.QUEUE_PROTOCOL),
   };
   return {
     id,
@@ -357,6 +408,7 @@ export function readBase(
       logLevel: must(values.logLevel),
       runAndTerminate: must(values.runAndTerminate),
       queueThresholdMb: must(values.queueThresholdMb),
+      queueProtocol: must(values.queueProtocol),
     }),
   };
 }
@@ -414,9 +466,22 @@ export function readServer(reader: Reader): ServerConfig {
         "random token (e.g. openssl rand -hex 32)",
     );
   }
+  const metricsPort = reader.get(o.connectorMetricsPort);
+  if (metricsPort !== undefined && port !== undefined && port !== metricsPort) {
+    reader.warn(
+      `CONNECTOR_METRICS_PORT (connector.metrics_port) ${metricsPort} is not used: /metrics is ` +
+        `served with the health checks on SERVER_PORT ${port}; unset one of them`,
+    );
+  }
+  if (reader.get(o.connectorExposeMetrics) === false) {
+    reader.warn(
+      "CONNECTOR_EXPOSE_METRICS (connector.expose_metrics) is false, but /metrics is always " +
+        "served with the health checks (SERVER_PORT); it has no effect",
+    );
+  }
   return {
     host: host ?? address?.host ?? must(o.serverHost.default),
-    port: port ?? address?.port ?? must(o.serverPort.default),
+    port: port ?? address?.port ?? metricsPort ?? must(o.serverPort.default),
     ...opt("adminToken", adminToken),
   };
 }

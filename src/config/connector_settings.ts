@@ -1,6 +1,6 @@
 /** What a connector declares about its configuration, for the generic loader and generators. */
 import type { ConnectorPrefix, ReadContext } from "./common_settings.ts";
-import type { AnyOption, FieldSpec } from "./option.ts";
+import type { AnyOption, FieldSpec, Option } from "./option.ts";
 import type { BaseConnectorConfig, ConnectorName } from "./types.ts";
 
 /** A connector's settings as read, finished once the whole configuration has no problem. */
@@ -27,6 +27,11 @@ export interface ConnectorSettings<S> {
   options: Readonly<Record<string, AnyOption>>;
   /** Options whose presence enables the connector when `CONNECTORS` is unset. */
   enabledBy: readonly FieldSpec[];
+  /**
+   * Also enabled, whether `CONNECTORS` is set or not, when that connector runs and this boolean
+   * option is true (microsoft-incidents with the seed's `IMPORT_INCIDENTS=true` next to sentinel).
+   */
+  enabledWith?: { connector: ConnectorName; option: Option<boolean> };
   /** What to configure to enable it, for the "no connector is configured" message. */
   howToEnable: string;
   /** Reads and validates its options (cross-option rules included). */
@@ -35,4 +40,18 @@ export interface ConnectorSettings<S> {
   connectorOf(settings: S): BaseConnectorConfig;
   /** Secret values in its settings (for the log redactor). */
   secrets(settings: S): string[];
+  /** The upstream connectors whose names it also reads (migration tables). @default none */
+  upstream?: readonly UpstreamConnector[];
+}
+
+/** An upstream connector this one replaces, for README "Migrating from the upstream connectors". */
+export interface UpstreamConnector {
+  /** Its path in OpenCTI-Platform/connectors (`stream/microsoft-sentinel-intel`). */
+  source: string;
+  /** Its environment prefixes (`MICROSOFT_SENTINEL_INTEL_`). */
+  envPrefixes: readonly string[];
+  /** What setting its prefix does here (one sentence). */
+  effect: string;
+  /** Its names that are not read here, each with why. */
+  notApplicable: readonly (readonly [name: string, why: string])[];
 }

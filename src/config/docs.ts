@@ -4,7 +4,7 @@
  * committed files drift from the declarations.
  */
 import { COMMON_OPTIONS } from "./common_settings.ts";
-import type { ConnectorSettings } from "./connector_settings.ts";
+import type { ConnectorSettings, UpstreamConnector } from "./connector_settings.ts";
 import { type AnyOption, documentedDefault } from "./option.ts";
 
 /** Marks the start of the generated tables in README.md. */
@@ -69,7 +69,7 @@ function baseRows(connectors: readonly ConnectorSettings<unknown>[]): string[][]
 function optionRow(spec: AnyOption): string[] {
   return [
     variableCell(spec),
-    spec.yaml[0] === undefined ? "—" : `\`${spec.yaml[0]}\``,
+    spec.yaml.length === 0 ? "—" : code(spec.yaml),
     documentedDefault(spec),
     meaningOf(spec),
   ];
@@ -93,6 +93,105 @@ export function readmeTables(connectors: readonly ConnectorSettings<unknown>[]):
   for (const [title, rows] of sections) out.push(`### ${title}`, "", ...table(rows), "");
   out.push(README_END);
   return out.join("\n");
+}
+
+/** Start of the generated migration tables in README.md. */
+export const MIGRATION_BEGIN =
+  "<!-- BEGIN migration: generated from the declarations by `deno task docs`; do not edit -->";
+
+/** End of the generated migration tables in README.md. */
+export const MIGRATION_END = "<!-- END migration -->";
+
+/**
+ * One table per upstream connector a connector replaces: their variable (and YAML path) → ours →
+ * same / mapped / not applicable, from the options' `upstreamEnv` and the connector's notes.
+ */
+export function migrationTables(connectors: readonly ConnectorSettings<unknown>[]): string {
+  const out = [MIGRATION_BEGIN, ""];
+  for (const c of connectors) {
+    for (const up of c.upstream ?? []) {
+      const rows: string[][] = [];
+      for (const spec of Object.values(c.options) as AnyOption[]) {
+        const names = spec.upstreamEnv ?? [];
+        names.forEach((name, i) => {
+          if (owner(c.upstream ?? [], name) !== up) return;
+          const yaml = spec.upstreamYaml?.[i];
+          rows.push([
+            `\`${name}\`${yaml === undefined ? "" : ` (\`${yaml}\`)`}`,
+            `\`${spec.env[0]}\``,
+            spec.upstreamNote === undefined ? "same" : `mapped: ${spec.upstreamNote}`,
+          ]);
+        });
+      }
+      for (const [name, why] of up.notApplicable) {
+        rows.push([`\`${name}\``, "—", `not applicable: ${why}`]);
+      }
+      const header = ["Their variable (YAML path)", "Ours", "How"];
+      out.push(`### \`${up.source}\``, "", ...wrapped(up.effect, 100), "");
+      out.push(...plainTable(header, rows), "");
+    }
+  }
+  out.push(MIGRATION_END);
+  return out.join("\n");
+}
+
+/** A paragraph wrapped at `width` columns (as `deno fmt` wraps Markdown prose). */
+function wrapped(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let current = "";
+  // A code span is never broken (nor does deno fmt break it).
+  const words: string[] = [];
+  for (const piece of text.split(/\s+/).filter((w) => w !== "")) {
+    const last = words.at(-1);
+    if (last !== undefined && (last.split("`").length - 1) % 2 === 1) {
+      words[words.length - 1] = `${last} ${piece}`;
+    } else words.push(piece);
+  }
+  for (const word of words) {
+    const next = current === "" ? word : `${current} ${word}`;
+    if ([...next].length > width && current !== "") {
+      lines.push(current);
+      current = word;
+    } else current = next;
+  }
+  if (current !== "") lines.push(current);
+  return lines;
+}
+
+/** The upstream connector a name belongs to: the one with the longest matching prefix. */
+function owner(
+  upstream: readonly UpstreamConnector[],
+  name: string,
+): UpstreamConnector | undefined {
+  let best: { up: UpstreamConnector; length: number } | undefined;
+  for (const up of upstream) {
+    for (const prefix of up.envPrefixes) {
+      if (name.startsWith(prefix) && (best === undefined || prefix.length > best.length)) {
+        best = { up, length: prefix.length };
+      }
+    }
+  }
+  return best?.up;
+}
+
+function plainTable(header: readonly string[], rows: readonly (readonly string[])[]): string[] {
+  const all = [header, ...rows];
+  const widths = header.map((_, i) => Math.max(...all.map((row) => [...(row[i] ?? "")].length)));
+  const line = (row: readonly string[]) =>
+    `| ${
+      row.map((cell, i) => cell + " ".repeat((widths[i] ?? 0) - [...cell].length)).join(" | ")
+    } |`;
+  return [line(header), `| ${widths.map((w) => "-".repeat(w)).join(" | ")} |`, ...rows.map(line)];
+}
+
+/** README.md with its generated migration tables replaced by `tables`. */
+export function withMigration(readme: string, tables: string): string {
+  const begin = readme.indexOf(MIGRATION_BEGIN);
+  const end = readme.indexOf(MIGRATION_END);
+  if (begin < 0 || end < begin) {
+    throw new Error(`README.md has no "${MIGRATION_BEGIN}" … "${MIGRATION_END}" block: add one`);
+  }
+  return readme.slice(0, begin) + tables + readme.slice(end + MIGRATION_END.length);
 }
 
 /** README.md with its generated tables replaced by `tables`. */
@@ -235,10 +334,20 @@ export function configSample(connectors: readonly ConnectorSettings<unknown>[]):
       }),
     );
   }
+  // Process-wide options under connector.* (CONNECTOR_METRICS_PORT…), not per connector.
+  out.push(...common.filter((s) => s.yaml[0]?.startsWith("connector.")).flatMap(top));
   out.push("");
 
+  // An option goes in the section of its YAML path (IMPORT_INCIDENTS, a microsoft-incidents
+  // option, is `sentinel.import_incidents`), else in its connector's.
+  const declared = connectors.flatMap((c) =>
+    (Object.values(c.options) as AnyOption[]).map((spec) => ({ spec, declaredBy: c }))
+  );
+  const sectionOf = (spec: AnyOption, declaredBy: ConnectorSettings<unknown>) =>
+    connectors.find((c) => spec.yaml[0]?.startsWith(`${c.prefix.yaml}.`)) ?? declaredBy;
   for (const c of connectors) {
-    const own = Object.values(c.options) as AnyOption[];
+    const own = declared.filter(({ spec, declaredBy }) => sectionOf(spec, declaredBy) === c)
+      .map(({ spec }) => spec);
     const lead = [
       `  # Per-connector base options (${c.prefix.env}CONNECTOR_*); same keys as the connector section.`,
       "  connector:",

@@ -8,16 +8,23 @@ import { parse as parseYaml, YAMLParseError } from "yaml";
 import { sentinelSettings } from "../sentinel/settings.ts";
 import { taniumIncidentsSettings } from "../tanium/settings.ts";
 import { taniumIntelSettings } from "../tanium_intel/settings.ts";
+import { microsoftIncidentsSettings } from "../microsoft_incidents/settings.ts";
 import type { ConnectorSettings } from "./connector_settings.ts";
 import { ConfigError, envSecrets, redactKnown, resolveWith } from "./resolve.ts";
 import type { Env } from "./source.ts";
-import type { Config, SentinelSettings, TaniumIncidentsSettings } from "./types.ts";
+import type {
+  Config,
+  MicrosoftIncidentsSettings,
+  SentinelSettings,
+  TaniumIncidentsSettings,
+} from "./types.ts";
 import type { TaniumIntelSettings } from "../tanium_intel/settings.ts";
 
 /** The connectors' configuration declarations, in start order. */
 export const CONNECTOR_SETTINGS: readonly ConnectorSettings<unknown>[] = [
   sentinelSettings,
   taniumIncidentsSettings,
+  microsoftIncidentsSettings,
   taniumIntelSettings,
 ];
 
@@ -99,12 +106,16 @@ export function resolveConfig(doc: unknown, env: Env): { config: Config; warning
   const taniumIncidents = resolved.settings.get("tanium-incidents") as
     | TaniumIncidentsSettings
     | undefined;
+  const microsoftIncidents = resolved.settings.get("microsoft-incidents") as
+    | MicrosoftIncidentsSettings
+    | undefined;
   const taniumIntel = resolved.settings.get("tanium-intel") as TaniumIntelSettings | undefined;
   const config: Config = {
     connectors: resolved.connectors,
     opencti: resolved.opencti,
     ...(sentinel === undefined ? {} : { sentinel }),
     ...(taniumIncidents === undefined ? {} : { taniumIncidents }),
+    ...(microsoftIncidents === undefined ? {} : { microsoftIncidents }),
     ...(taniumIntel === undefined ? {} : { taniumIntel }),
     server: resolved.server,
     logging: resolved.logging,
@@ -118,6 +129,8 @@ export function settingsOf(config: Config, name: string): unknown {
     ? config.sentinel
     : name === "tanium-incidents"
     ? config.taniumIncidents
+    : name === "microsoft-incidents"
+    ? config.microsoftIncidents
     : name === "tanium-intel"
     ? config.taniumIntel
     : undefined;

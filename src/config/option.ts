@@ -15,6 +15,13 @@ export interface FieldSpec {
   yaml: readonly string[];
   /** Environment names tried last, after YAML (platform-injected fallbacks). */
   fallbackEnv?: readonly string[];
+  /**
+   * The upstream connectors' environment names (OpenCTI-Platform/connectors), tried after `env`;
+   * documented in README "Migrating from the upstream connectors", not in the option tables.
+   */
+  upstreamEnv?: readonly string[];
+  /** The upstream connectors' YAML paths, tried after `yaml`, paired by position with `upstreamEnv`. */
+  upstreamYaml?: readonly string[];
   /** Never shown in messages or printed configuration. */
   secret?: boolean;
 }
@@ -37,6 +44,8 @@ export interface Option<T> extends FieldSpec {
   example?: unknown;
   /** A value `config.yml.sample` sets (uncommented); unset = shown commented out. */
   sample?: unknown;
+  /** How the upstream names map when not the same meaning (migration tables). @default "same" */
+  upstreamNote?: string;
 }
 
 /** Declares an option (identity function that fixes the value type). */

@@ -41,20 +41,26 @@ export function allOptions(
 
 /** Every YAML path the loader reads, for the unknown-key warning. */
 export function yamlPathsOf(connectors: readonly ConnectorSettings<unknown>[]): Set<string> {
-  return new Set(allOptions(connectors).flatMap((spec) => spec.yaml));
+  return new Set(
+    allOptions(connectors).flatMap((spec) => [...spec.yaml, ...(spec.upstreamYaml ?? [])]),
+  );
 }
 
 /** Every environment variable name the loader reads. */
 export function envNamesOf(connectors: readonly ConnectorSettings<unknown>[]): Set<string> {
   return new Set(
-    allOptions(connectors).flatMap((spec) => [...spec.env, ...(spec.fallbackEnv ?? [])]),
+    allOptions(connectors).flatMap((spec) => [
+      ...spec.env,
+      ...(spec.upstreamEnv ?? []),
+      ...(spec.fallbackEnv ?? []),
+    ]),
   );
 }
 
 /** Secret values in an environment (before anything is parsed), for messages about the file. */
 export function envSecrets(env: Env, connectors: readonly ConnectorSettings<unknown>[]): string[] {
   return allOptions(connectors).filter((spec) => spec.secret)
-    .flatMap((spec) => spec.env.map((name) => env[name] ?? ""));
+    .flatMap((spec) => [...spec.env, ...(spec.upstreamEnv ?? [])].map((name) => env[name] ?? ""));
 }
 
 /** Replaces each known secret (4 characters or more) in a text. */
@@ -99,14 +105,19 @@ export function resolveWith(
   const opencti = readOpenCti(reader);
   const logging = {
     level: reader.get(COMMON_OPTIONS.logLevel),
-    format: reader.get(COMMON_OPTIONS.logFormat),
+    format: logFormatOf(reader),
   };
   const context: ReadContext = {
     reader,
     both: enabled.length > 1,
     level: logging.level ?? "info",
   };
-  const pending = enabled.map((c) => ({ declaration: c, slice: c.read(context) }));
+  const pending: { declaration: ConnectorSettings<unknown>; slice: PendingSettings<unknown> }[] =
+    [];
+  for (const c of enabled) {
+    const otherIds = pending.map((p) => p.slice.id);
+    pending.push({ declaration: c, slice: c.read({ ...context, otherIds }) });
+  }
   checkDistinctIds(reader, pending);
   const server = readServer(reader);
 
@@ -123,6 +134,15 @@ export function resolveWith(
     logging: { level: logging.level ?? "info", format: logging.format ?? "auto" },
     warnings: unique(reader.warnings.map((line) => redactKnown(line, secrets))),
   };
+}
+
+/** `LOG_FORMAT`, else what `OPENCTI_JSON_LOGGING` (OpenCTI 7 connectors) says, else `auto`. */
+function logFormatOf(reader: Reader): LogFormat | undefined {
+  const json = reader.get(COMMON_OPTIONS.openctiJsonLogging);
+  return reader.get(
+    COMMON_OPTIONS.logFormat,
+    json === undefined ? {} : { default: json ? "json" : "text" },
+  );
 }
 
 function unique(lines: readonly string[]): string[] {
@@ -187,6 +207,12 @@ function readConnectors(
         `CONNECTORS (connectors): no connector is configured; set ${sets.join(", ")} or ${all}, ` +
           `or configure a connector: ${connectors.map((c) => c.howToEnable).join(", ")}`,
       );
+    }
+  }
+  for (const c of connectors) {
+    const withOther = c.enabledWith;
+    if (withOther && !chosen.has(c.name) && chosen.has(withOther.connector)) {
+      if (reader.get(withOther.option) === true) chosen.add(c.name);
     }
   }
   return connectors.filter((c) => chosen.has(c.name));

@@ -31,11 +31,11 @@ export function yamlAt(doc: unknown, path: string): unknown {
 
 /** Finds the raw value of an option, following the precedence rules. */
 export function findValue(spec: FieldSpec, env: Env, doc: unknown): Found | undefined {
-  for (const name of spec.env) {
+  for (const name of [...spec.env, ...(spec.upstreamEnv ?? [])]) {
     const raw = env[name];
     if (raw !== undefined) return { value: raw.trim() === "" ? undefined : raw, env: name };
   }
-  for (const path of spec.yaml) {
+  for (const path of [...spec.yaml, ...(spec.upstreamYaml ?? [])]) {
     const raw = yamlAt(doc, path);
     if (raw === undefined || raw === null) continue;
     return { value: typeof raw === "string" && raw.trim() === "" ? undefined : raw, yaml: path };
@@ -84,12 +84,17 @@ export class Reader {
       to[Math.min(Math.max(from.indexOf(item), 0), to.length - 1)];
     let env = label?.env ?? spec.env[0] ?? "?";
     let yaml = label?.yaml ?? spec.yaml[0];
+    const upEnv = spec.upstreamEnv ?? [];
+    const upYaml = spec.upstreamYaml ?? [];
     if (found?.env !== undefined) {
       env = found.env;
       if (spec.env.includes(found.env)) yaml = pair(spec.env, spec.yaml, found.env);
+      else if (upEnv.includes(found.env)) yaml = upYaml[upEnv.indexOf(found.env)];
     } else if (found?.yaml !== undefined) {
       yaml = found.yaml;
-      env = pair(spec.yaml, spec.env, found.yaml) ?? env;
+      env = upYaml.includes(found.yaml)
+        ? upEnv[upYaml.indexOf(found.yaml)] ?? env
+        : pair(spec.yaml, spec.env, found.yaml) ?? env;
     }
     return yaml === undefined ? env : `${env} (${yaml})`;
   }

@@ -4,6 +4,7 @@
  */
 import type { SentinelSettings } from "../sentinel/settings.ts";
 import type { TaniumIncidentsSettings } from "../tanium/settings.ts";
+import type { MicrosoftIncidentsSettings } from "../microsoft_incidents/settings.ts";
 import type { TaniumIntelSettings } from "../tanium_intel/settings.ts";
 
 export type {
@@ -27,14 +28,25 @@ export type {
   /** The tanium-incidents slice under its former name. */
   TaniumIncidentsSettings as TaniumIncidentsConfig,
 } from "../tanium/settings.ts";
+export type {
+  IncidentTlp,
+  MicrosoftIncidentsSettings,
+  /** The microsoft-incidents slice under its former name. */
+  MicrosoftIncidentsSettings as MicrosoftIncidentsConfig,
+} from "../microsoft_incidents/settings.ts";
 
 /** Connectors this program hosts, as named in `CONNECTORS`. */
-export type ConnectorName = "sentinel" | "tanium-incidents" | "tanium-intel";
+export type ConnectorName =
+  | "sentinel"
+  | "tanium-incidents"
+  | "microsoft-incidents"
+  | "tanium-intel";
 
 /** Every connector name, in the order they start. */
 export const CONNECTOR_NAMES: readonly ConnectorName[] = [
   "sentinel",
   "tanium-incidents",
+  "microsoft-incidents",
   "tanium-intel",
 ];
 
@@ -65,8 +77,8 @@ export interface BaseConnectorConfig {
   /** Connector scope, e.g. `["sentinel"]`. */
   scope: string[];
   /**
-   * Deprecated pycti confidence level (0-100). Read and validated, used by no connector yet: kept
-   * for the planned microsoft-incidents connector, which creates objects with a confidence.
+   * Deprecated pycti confidence level (0-100): the confidence of the sightings microsoft-incidents
+   * creates; the other connectors read it and ignore it.
    */
   confidenceLevel?: number;
   /** Lowest log level of this connector's logger (`getLogger(<name>)`). */
@@ -75,6 +87,8 @@ export interface BaseConnectorConfig {
   runAndTerminate: boolean;
   /** Skip a scheduled run while the platform queue holds at least this many MB. */
   queueThresholdMb: number;
+  /** `CONNECTOR_QUEUE_PROTOCOL`: `api`, `amqp`, or `auto` (api from OpenCTI 6.3, amqp below). */
+  queueProtocol: "auto" | "api" | "amqp";
   /** ISO-8601 period between runs, as configured (e.g. `PT1H`). */
   durationPeriod?: string;
   /** The period in ms (0 = run once). */
@@ -105,7 +119,7 @@ export interface StreamConnectorConfig extends BaseConnectorConfig {
   liveStream: LiveStreamConfig;
 }
 
-/** Base options of the import connector (`tanium-incidents`). */
+/** Base options of the import connectors (`tanium-incidents`, `microsoft-incidents`). */
 export interface ImportConnectorConfig extends BaseConnectorConfig {
   /** Always `EXTERNAL_IMPORT`, whatever the environment says. */
   type: "EXTERNAL_IMPORT";
@@ -141,6 +155,8 @@ export interface Config {
   sentinel?: SentinelSettings;
   /** Present when `tanium-incidents` is enabled. */
   taniumIncidents?: TaniumIncidentsSettings;
+  /** Present when `microsoft-incidents` is enabled. */
+  microsoftIncidents?: MicrosoftIncidentsSettings;
   /** Present when `tanium-intel` is enabled. */
   taniumIntel?: TaniumIntelSettings;
   /** HTTP server. */

@@ -22,7 +22,7 @@ export interface JsonValueSchema {
   /** Largest integer. */
   maximum?: number;
   /** Items of an array. */
-  items?: { type: "string" };
+  items?: { type: "string"; enum?: readonly string[] };
 }
 
 const JSON_SCHEMAS = new WeakMap<object, JsonValueSchema>();
@@ -219,6 +219,54 @@ export function list(): ValueSchema<string[]> {
       return { ok: out };
     }),
     { type: "array", items: { type: "string" } },
+  );
+}
+
+/**
+ * A list given as a YAML list, a JSON array text (`'["Default Group"]'`, as the upstream Defender
+ * synchronizer documents) or a comma-separated text; trimmed, empty entries dropped.
+ */
+export function jsonOrCommaList(): ValueSchema<string[]> {
+  const plain = list();
+  return described(
+    reader((value) => {
+      if (typeof value === "string" && value.trim().startsWith("[")) {
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(value);
+        } catch {
+          return { expected: "expected a JSON array of texts or a comma-separated list" };
+        }
+        if (!Array.isArray(parsed) || parsed.some((item) => typeof item !== "string")) {
+          return { expected: "expected a JSON array of texts" };
+        }
+        return { ok: parsed.map((item: string) => item.trim()).filter((item) => item !== "") };
+      }
+      const result = v.safeParse(plain, value);
+      return result.success ? { ok: result.output } : { expected: "expected a list of texts" };
+    }),
+    { type: "array", items: { type: "string" } },
+  );
+}
+
+/** A comma-separated list (or YAML list) of fixed values, each matched without regard to case. */
+export function oneOfList<const T extends string>(values: readonly T[]): ValueSchema<T[]> {
+  const plain = list();
+  const one = oneOf(values);
+  const expected = `expected a comma-separated list of ${describeChoices(values)}`;
+  return described(
+    reader((value) => {
+      const items = v.safeParse(plain, value);
+      if (!items.success) return { expected };
+      const out: T[] = [];
+      for (const item of items.output) {
+        const parsed = v.safeParse(one, item);
+        if (!parsed.success) return { expected };
+        if (!out.includes(parsed.output)) out.push(parsed.output);
+      }
+      return { ok: out };
+    }),
+    { type: "array", items: { type: "string", enum: [...values] } },
   );
 }
 

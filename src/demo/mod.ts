@@ -15,10 +15,12 @@ import { buildConnectors, runService, startLogging } from "../app.ts";
 import { type Config, ConfigError, resolveConfig } from "../config/mod.ts";
 import { Metrics } from "../metrics.ts";
 import { compareEventIds } from "../sim/opencti_store.ts";
+import { atLeast, FEATURES } from "../opencti/version.ts";
 import type { Connector } from "../runtime/connector.ts";
 import type { TargetName } from "../sentinel/target.ts";
 import { applyLiveChanges, type LiveChange } from "./changes.ts";
 import {
+  DEMO_MS_INCIDENTS_ID,
   DEMO_SENTINEL_ID,
   DEMO_STREAM_ID,
   DEMO_TANIUM_ID,
@@ -44,6 +46,10 @@ export * from "./summary.ts";
 export interface DemoOptions {
   /** The Microsoft target simulated. @default "graph" */
   target?: TargetName;
+  /** The simulated OpenCTI version. @default "6.8.10" */
+  openctiVersion?: string;
+  /** RabbitMQ for a simulated platform below 6.3 (bundles go over AMQP there). @default none */
+  rabbitmqUrl?: string;
   /** Exit after the initial sync, the import and the live changes. @default false */
   once?: boolean;
   /** Write the JSON summary to this file. @default none */
@@ -53,6 +59,11 @@ export interface DemoOptions {
    * `LOG_FORMAT` are read from it. @default Deno.env
    */
   env?: (name: string) => string | undefined;
+  /**
+   * Configure the sentinel connector with the upstream connectors' variable names
+   * (`MICROSOFT_SENTINEL_INTEL_*`, `MICROSOFT_DEFENDER_INTEL_*`, …) instead of ours. @default false
+   */
+  upstreamNames?: boolean;
   /** Where the demo's own lines go. @default console.log */
   write?: (line: string) => void;
   /** Show a progress line that rewrites itself (on a terminal). @default Deno.stdout.isTerminal() */
@@ -78,8 +89,25 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
   const phaseTimeoutMs = options.phaseTimeoutMs ?? 60_000;
   const live = options.liveProgress ?? Deno.stdout.isTerminal();
 
-  write(`Starting the simulators (OpenCTI, Entra ID, ${target}, Tanium) on 127.0.0.1…`);
-  const sims = await startDemoSims({ target });
+  const version = options.openctiVersion ?? "6.8.10";
+  if (!atLeast(version, FEATURES.stixBundlePush) && options.rabbitmqUrl === undefined) {
+    write(
+      `OpenCTI ${version} has no stixBundlePush: tanium-incidents pushes its bundles to the ` +
+        "platform's RabbitMQ there, so the demo needs one. Start a throwaway RabbitMQ on " +
+        "127.0.0.1 (e.g. `docker run --rm -p 5672:5672 rabbitmq:3`, or Debian's rabbitmq-server; " +
+        "this repository's .ci/rabbitmq.sh starts one), then run again with " +
+        "--rabbitmq-url amqp://guest:guest@127.0.0.1:5672",
+    );
+    return DEMO_EXIT.config;
+  }
+  write(
+    `Starting the simulators (OpenCTI ${version}, Entra ID, ${target}, Tanium) on 127.0.0.1…`,
+  );
+  const sims = await startDemoSims({
+    target,
+    openctiVersion: version,
+    ...(options.rabbitmqUrl !== undefined ? { rabbitmqUrl: options.rabbitmqUrl } : {}),
+  });
   try {
     const requestedPort = env("SERVER_PORT");
     const userEnv = {
@@ -90,7 +118,10 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
     };
     let config: Config;
     try {
-      config = resolveConfig({}, demoEnv(sims, userEnv)).config;
+      config = resolveConfig(
+        {},
+        demoEnv(sims, { ...userEnv, upstreamNames: options.upstreamNames ?? false }),
+      ).config;
     } catch (error) {
       if (error instanceof ConfigError) {
         write(error.message);
@@ -244,6 +275,7 @@ async function drive(
 ): Promise<DriveResult> {
   const sentinel = connectors.find((c) => c.name === "sentinel");
   const tanium = connectors.find((c) => c.name === "tanium-incidents");
+  const msIncidents = connectors.find((c) => c.name === "microsoft-incidents");
   const intel = connectors.find((c) => c.name === "tanium-intel");
   const problems: string[] = [];
   let changes: LiveChange[] = [];
@@ -253,7 +285,9 @@ async function drive(
     const present = sims.stack.present();
     return present.length === expected.size && present.every((key) => expected.has(key));
   };
-  const imported = () => tanium?.status().lastRunAt !== undefined;
+  const imported = () =>
+    tanium?.status().lastRunAt !== undefined &&
+    (msIncidents === undefined || msIncidents.status().lastRunAt !== undefined);
   // Updates keep the same records, so "synced" alone cannot see them: wait for the saved stream
   // position to reach the last indicator event too.
   const caughtUpFor = (connector: Connector | undefined) => {
@@ -287,6 +321,15 @@ async function drive(
       `the tanium-incidents run ended with "${lastRun.outcome}": ${lastRun.error ?? ""}`,
     );
   }
+  const msRun = msIncidents?.status().details?.lastRun as
+    | { outcome?: string; error?: string }
+    | null
+    | undefined;
+  if (msRun && msRun.outcome !== "success") {
+    problems.push(
+      `the microsoft-incidents run ended with "${msRun.outcome}": ${msRun.error ?? ""}`,
+    );
+  }
 
   if (first.ok && intel !== undefined && tanium !== undefined) {
     const loop = await intelLoop(sims, intel, tanium, caughtUpFor, o);
@@ -318,6 +361,7 @@ async function drive(
     }
     if (!second.ok) problems.push(`the live changes did not reach ${sims.target} in time`);
   }
+  await sims.queue?.drained();
   await sims.stack.opencti.control.graphql.settled();
   return { ...await report(), problems, changes };
 
@@ -473,9 +517,10 @@ function printWorld(sims: DemoSims, write: (line: string) => void): void {
   write(`  Entra ID    ${sims.stack.entra.url}`);
   write(`  ${sims.target.padEnd(11)} ${sims.stack.targetUrl}`);
   write(`  Tanium      ${sims.tanium.url}  (control API /_sim/)`);
+  write(`  Graph security incidents ${sims.incidents.url}`);
   write(
     `  connectors  sentinel (${DEMO_SENTINEL_ID}), tanium-incidents (${DEMO_TANIUM_ID}), ` +
-      `tanium-intel (${DEMO_TANIUM_INTEL_ID})`,
+      `microsoft-incidents (${DEMO_MS_INCIDENTS_ID}), tanium-intel (${DEMO_TANIUM_INTEL_ID})`,
   );
 }
 

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { type SimQueue, startSimQueue } from "../sim/opencti_queue.ts";
 import { SIM_TOKEN } from "../sim/opencti.ts";
 import { seedStore } from "../sim/opencti_seed.ts";
 import { DEFAULT_SIM_WORKSPACE } from "../sim/sentinel.ts";
@@ -13,16 +14,24 @@ import { type SentinelStack, STACK_APP, startSentinelStack } from "../sim/stack.
 import { startTaniumSim, TANIUM_SIM_TOKEN, type TaniumSim } from "../sim/tanium.ts";
 import { seedOpenCtiForTanium, taniumSeed } from "../sim/tanium_seed.ts";
 import type { Fetch } from "../runtime/http.ts";
+import {
+  INCIDENTS_PATH,
+  type RunningGraphSecuritySim,
+  startGraphSecuritySim,
+} from "../sim/graph_security.ts";
+import { seedIncidentsForDemo } from "./incidents.ts";
 import type { TargetName } from "../sentinel/target.ts";
 
 /** Connector id the demo registers the sentinel connector under (a fixed demo UUID). */
 export const DEMO_SENTINEL_ID = "d3a0c1e2-5b4f-4c6d-8e7f-9a0b1c2d3e4f";
 /** Connector id the demo registers the tanium-incidents connector under (a fixed demo UUID). */
 export const DEMO_TANIUM_ID = "d3a0c1e2-5b4f-4c6d-8e7f-9a0b1c2d3e50";
+/** Connector id the demo registers the microsoft-incidents connector under (a fixed demo UUID). */
+export const DEMO_MS_INCIDENTS_ID = "d3a0c1e2-5b4f-4c6d-8e7f-9a0b1c2d3e51";
 /** The stream collection the demo's sentinel connector reads. */
 export const DEMO_STREAM_ID = "live-indicators";
 /** The tanium-intel connector id the demo registers. */
-export const DEMO_TANIUM_INTEL_ID = "d3a0c1e2-5b4f-4c6d-8e7f-9a0b1c2d3e51";
+export const DEMO_TANIUM_INTEL_ID = "d3a0c1e2-5b4f-4c6d-8e7f-9a0b1c2d3e52";
 /** Console URL written in the Tanium links (the intel references of the seed use it too). */
 export const DEMO_TANIUM_CONSOLE = "https://tanium.example.com";
 /** First alert date the demo imports (the Tanium seed's alerts are from October 2023). */
@@ -45,6 +54,10 @@ export interface DemoSimsOptions {
   heartbeatMs?: number;
   /** Alerts in the Tanium seed's one-second burst. @default 40 */
   burst?: number;
+  /** The simulated OpenCTI version. @default "6.8.10" */
+  openctiVersion?: string;
+  /** A RabbitMQ for the platform's queues (needed below 6.3). @default none */
+  rabbitmqUrl?: string;
 }
 
 /** The running simulators and how to reach them. */
@@ -53,8 +66,14 @@ export interface DemoSims {
   stack: SentinelStack;
   /** The Tanium Threat Response simulator. */
   tanium: TaniumSim;
+  /** The Graph security incidents simulator (alerts matching synced indicators). */
+  incidents: RunningGraphSecuritySim;
+  /** Standard ids of the indicators the seeded alerts match. */
+  matchedIndicators: string[];
   /** Which target runs. */
   target: TargetName;
+  /** The platform's RabbitMQ side, when a RabbitMQ URL was given. */
+  queue?: SimQueue;
   /** Public Microsoft API origin → simulator base URL. */
   routes: Readonly<Record<string, string>>;
   /** Stops every simulator. */
@@ -67,29 +86,53 @@ export async function startDemoSims(options: DemoSimsOptions = {}): Promise<Demo
   const time = options.time ?? Date.now();
   const stack = await startSentinelStack({
     target,
-    opencti: { seed: false, heartbeatMs: options.heartbeatMs ?? 1000 },
+    opencti: {
+      seed: false,
+      heartbeatMs: options.heartbeatMs ?? 1000,
+      ...(options.openctiVersion ? { version: options.openctiVersion } : {}),
+    },
   });
   let tanium: TaniumSim | undefined;
+  let queue: SimQueue | undefined;
+  let incidents: RunningGraphSecuritySim | undefined;
+  let matchedIndicators: string[] = [];
   try {
+    if (options.rabbitmqUrl !== undefined) {
+      queue = await startSimQueue(stack.opencti.control.graphql, options.rabbitmqUrl, {
+        pollMs: 200,
+        queuePrefix: `demo${crypto.randomUUID().slice(0, 8)}`,
+      });
+    }
     // The default seed time is in 2024: seed relative to now, or every indicator is expired.
     await seedStore(stack.opencti.store, { time });
     await seedOpenCtiForTanium(stack.opencti.store, { consoleUrl: DEMO_TANIUM_CONSOLE });
     const seed = taniumSeed({ burst: options.burst ?? 40 });
     tanium = startTaniumSim({ alerts: seed.alerts, intels: seed.intels });
+    incidents = startGraphSecuritySim({ verify: stack.entra.verifyAccessToken });
+    matchedIndicators = await seedIncidentsForDemo(incidents, stack, time);
   } catch (error) {
+    await queue?.close();
+    await tanium?.close();
+    await incidents?.close();
     await stack.close();
     throw error;
   }
   const routes: Record<string, string> = {};
   for (const origin of TARGET_ORIGINS[target]) routes[origin] = stack.targetUrl;
   const running = tanium;
+  const incidentsSim = incidents;
   return {
     stack,
     tanium: running,
+    incidents: incidentsSim,
+    matchedIndicators,
     target,
     routes,
+    ...(queue ? { queue } : {}),
     async close() {
+      await incidentsSim.close();
       await running.close();
+      await queue?.close();
       await stack.close();
     },
   };
@@ -105,6 +148,41 @@ export interface DemoEnvOptions {
   logLevel?: string;
   /** `LOG_FORMAT`. @default "text" */
   logFormat?: string;
+  /**
+   * Configure the sentinel connector with the upstream connectors' names instead of ours
+   * (`MICROSOFT_SENTINEL_INTEL_*`, `MICROSOFT_DEFENDER_INTEL_*`, `MICROSOFT_GRAPH_SECURITY_INTEL_*`;
+   * the target then follows from the prefix). @default false
+   */
+  upstreamNames?: boolean;
+}
+
+/** The upstream connector prefix of each target (OpenCTI-Platform/connectors). */
+const UPSTREAM_PREFIX: Readonly<Record<TargetName, string>> = {
+  sentinel: "MICROSOFT_SENTINEL_INTEL_",
+  defender: "MICROSOFT_DEFENDER_INTEL_",
+  graph: "MICROSOFT_GRAPH_SECURITY_INTEL_",
+};
+
+/** The sentinel connector's Microsoft settings as an upstream connector's compose file has them. */
+function upstreamSentinelEnv(sims: DemoSims): Record<string, string> {
+  const p = UPSTREAM_PREFIX[sims.target];
+  const env: Record<string, string> = {
+    [`${p}TENANT_ID`]: STACK_APP.tenantId,
+    [`${p}CLIENT_ID`]: STACK_APP.clientId,
+    [`${p}CLIENT_SECRET`]: STACK_APP.clientSecret,
+  };
+  if (sims.target === "sentinel") {
+    // The upstream Sentinel connector has no login URL setting; Azure's own variable points it.
+    env.AZURE_AUTHORITY_HOST = sims.stack.entra.url;
+    const ws = DEFAULT_SIM_WORKSPACE;
+    env[`${p}WORKSPACE_ID`] = ws.workspaceId;
+    env[`${p}SUBSCRIPTION_ID`] = ws.subscriptionId;
+    env[`${p}RESOURCE_GROUP`] = ws.resourceGroup;
+    env[`${p}WORKSPACE_NAME`] = ws.workspaceName;
+  } else {
+    env[`${p}LOGIN_URL`] = sims.stack.entra.url;
+  }
+  return env;
 }
 
 /**
@@ -114,18 +192,20 @@ export interface DemoEnvOptions {
  */
 export function demoEnv(sims: DemoSims, options: DemoEnvOptions = {}): Record<string, string> {
   const env: Record<string, string> = {
-    CONNECTORS: "sentinel,tanium-incidents,tanium-intel",
+    CONNECTORS: "sentinel,tanium-incidents,microsoft-incidents,tanium-intel",
     OPENCTI_URL: sims.stack.opencti.url,
     OPENCTI_TOKEN: SIM_TOKEN,
     SENTINEL_CONNECTOR_ID: DEMO_SENTINEL_ID,
     SENTINEL_CONNECTOR_NAME: "Microsoft Sentinel (demo)",
     SENTINEL_CONNECTOR_LIVE_STREAM_ID: DEMO_STREAM_ID,
-    SENTINEL_TARGET: sims.target,
-    TENANT_ID: STACK_APP.tenantId,
-    CLIENT_ID: STACK_APP.clientId,
-    CLIENT_SECRET: STACK_APP.clientSecret,
-    LOGIN_URL: sims.stack.entra.url,
-    SENTINEL_BATCH_TIMEOUT_MS: "100",
+    ...(options.upstreamNames ? upstreamSentinelEnv(sims) : {
+      SENTINEL_TARGET: sims.target,
+      TENANT_ID: STACK_APP.tenantId,
+      CLIENT_ID: STACK_APP.clientId,
+      CLIENT_SECRET: STACK_APP.clientSecret,
+      LOGIN_URL: sims.stack.entra.url,
+      SENTINEL_BATCH_TIMEOUT_MS: "100",
+    }),
     // The demo leaves no file behind: its dead letters stay in memory.
     SENTINEL_DEAD_LETTER_FILE: "none",
     TANIUM_INCIDENTS_CONNECTOR_ID: DEMO_TANIUM_ID,
@@ -135,6 +215,10 @@ export function demoEnv(sims: DemoSims, options: DemoEnvOptions = {}): Record<st
     TANIUM_INCIDENTS_URL_CONSOLE: DEMO_TANIUM_CONSOLE,
     TANIUM_INCIDENTS_TOKEN: TANIUM_SIM_TOKEN,
     TANIUM_INCIDENTS_IMPORT_START_DATE: DEMO_IMPORT_START,
+    MICROSOFT_INCIDENTS_CONNECTOR_ID: DEMO_MS_INCIDENTS_ID,
+    MICROSOFT_INCIDENTS_CONNECTOR_NAME: "Microsoft Incidents (demo)",
+    // A full URL (as for a national cloud): the token scope stays https://graph.microsoft.com.
+    MICROSOFT_INCIDENTS_INCIDENT_URL: `${sims.incidents.url}${INCIDENTS_PATH}`,
     TANIUM_INTEL_CONNECTOR_ID: DEMO_TANIUM_INTEL_ID,
     TANIUM_INTEL_CONNECTOR_NAME: "Tanium Threat Response Intel",
     TANIUM_INTEL_CONNECTOR_LIVE_STREAM_ID: DEMO_STREAM_ID,
@@ -147,7 +231,7 @@ export function demoEnv(sims: DemoSims, options: DemoEnvOptions = {}): Record<st
     CONNECTOR_LOG_LEVEL: options.logLevel ?? "warn",
     LOG_FORMAT: options.logFormat ?? "text",
   };
-  if (sims.target === "sentinel") {
+  if (sims.target === "sentinel" && !options.upstreamNames) {
     const ws = DEFAULT_SIM_WORKSPACE;
     env.SENTINEL_WORKSPACE_ID = ws.workspaceId;
     env.SENTINEL_SUBSCRIPTION_ID = ws.subscriptionId;

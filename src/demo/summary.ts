@@ -8,7 +8,7 @@
 import type { ConnectorStatus } from "../runtime/connector.ts";
 import type { TargetName } from "../sentinel/target.ts";
 import type { StixObject } from "../stix/types.ts";
-import type { DemoSims } from "./sims.ts";
+import { DEMO_MS_INCIDENTS_ID, type DemoSims } from "./sims.ts";
 
 /** The `--summary-json` document (its shape is fixed by the demo issue). */
 export interface DemoSummary {
@@ -38,6 +38,19 @@ export interface DemoSummary {
     /** Works the connector opened in OpenCTI. */
     works: number;
   };
+  /** The microsoft-incidents connector's result, read from the simulators. */
+  microsoft_incidents: {
+    /** Distinct case-incidents in the bundles OpenCTI received. */
+    incidents: number;
+    /** Distinct alert incidents in those bundles. */
+    alerts: number;
+    /** Distinct sightings in those bundles. */
+    sightings: number;
+    /** Bundles OpenCTI received from the connector. */
+    bundles: number;
+    /** Works the connector opened in OpenCTI. */
+    works: number;
+  };
   /** The tanium-intel connector's result, read from the simulators. */
   tanium_intel: {
     /** Intel documents tanium-intel keeps in Tanium now (the `OpenCTI` source). */
@@ -61,6 +74,14 @@ export interface SummaryReport {
   indicators: number;
   /** Tanium alerts that should become incidents (all but the suppressed ones). */
   importable: number;
+  /** Microsoft incidents the Graph security simulator serves. */
+  msIncidentsServed: number;
+  /** Indicators the seeded Microsoft alerts match that got no sighting. */
+  unsighted: string[];
+  /** Sighted indicators (of the matched ones) that the target does not hold. */
+  sightedNotInTarget: string[];
+  /** Works of the microsoft-incidents connector that are not complete or hold errors. */
+  msUnfinishedWorks: string[];
 }
 
 /** Options of {@linkcode collectSummary}. */
@@ -69,6 +90,8 @@ export interface CollectSummaryOptions {
   sentinel?: ConnectorStatus;
   /** The time `expected` is evaluated at (expiry). @default Date.now() */
   now?: number;
+  /** The microsoft-incidents connector's id. @default DEMO_MS_INCIDENTS_ID */
+  microsoftIncidentsId?: string;
 }
 
 /** Reads the summary from the simulators; `taniumConnectorId` is the importer's id in OpenCTI. */
@@ -85,6 +108,14 @@ export async function collectSummary(
   const bundles = graphql.bundles.filter((b) => b.connectorId === taniumConnectorId);
   const objects = bundles.flatMap((b) => b.bundle.objects);
   const works = [...graphql.works.values()].filter((w) => w.event_source_id === taniumConnectorId);
+  const msId = options.microsoftIncidentsId ?? DEMO_MS_INCIDENTS_ID;
+  const msBundles = graphql.bundles.filter((b) => b.connectorId === msId);
+  const msObjects = msBundles.flatMap((b) => b.bundle.objects);
+  const msWorks = [...graphql.works.values()].filter((w) => w.event_source_id === msId);
+  const sighted = new Set(
+    msObjects.filter((o) => o.type === "sighting").map((o) => String(o.sighting_of_ref)),
+  );
+  const held = new Set(presentList.map((key) => key.split(" ")[0]));
   const summary: DemoSummary = {
     target: sims.target,
     sentinel: {
@@ -100,6 +131,13 @@ export async function collectSummary(
       bundles: bundles.length,
       works: works.length,
     },
+    microsoft_incidents: {
+      incidents: distinct(msObjects, "case-incident"),
+      alerts: distinct(msObjects, "incident"),
+      sightings: distinct(msObjects, "sighting"),
+      bundles: msBundles.length,
+      works: msWorks.length,
+    },
     tanium_intel: intelSummary(sims, objects),
   };
   return {
@@ -112,6 +150,12 @@ export async function collectSummary(
     indicators: stack.opencti.store.list("indicator").length,
     importable: sims.tanium.control.storedAlerts()
       .filter((a) => String(a.raw.state ?? "").toLowerCase() !== "suppressed").length,
+    msIncidentsServed: sims.incidents.incidents().length,
+    unsighted: sims.matchedIndicators.filter((id) => !sighted.has(id)),
+    sightedNotInTarget: sims.matchedIndicators.filter((id) => sighted.has(id) && !held.has(id)),
+    msUnfinishedWorks: msWorks
+      .filter((w) => w.status !== "complete" || w.errors.length > 0)
+      .map((w) => `${w.id} (${w.status}, ${w.errors.length} errors)`),
   };
 }
 
@@ -155,6 +199,25 @@ export function summaryProblems(report: SummaryReport): string[] {
   if (report.unfinishedWorks.length > 0) {
     problems.push(`unfinished tanium-incidents works: ${preview(report.unfinishedWorks)}`);
   }
+  const ms = report.summary.microsoft_incidents;
+  if (ms.incidents !== report.msIncidentsServed) {
+    problems.push(
+      `${report.msIncidentsServed} Microsoft incidents served but ${ms.incidents} case-incidents ` +
+        "in OpenCTI",
+    );
+  }
+  if (ms.works === 0) problems.push("microsoft-incidents opened no work in OpenCTI");
+  if (report.msUnfinishedWorks.length > 0) {
+    problems.push(`unfinished microsoft-incidents works: ${preview(report.msUnfinishedWorks)}`);
+  }
+  if (report.unsighted.length > 0) {
+    problems.push(`matched indicators without a sighting: ${preview(report.unsighted)}`);
+  }
+  if (report.sightedNotInTarget.length > 0) {
+    problems.push(
+      `sighted indicators that ${target} does not hold: ${preview(report.sightedNotInTarget)}`,
+    );
+  }
   return problems;
 }
 
@@ -180,6 +243,11 @@ export function formatSummary(report: SummaryReport, problems: readonly string[]
     `(${tanium.alerts - report.importable} suppressed)`,
     `  OpenCTI received from tanium-incidents: ${tanium.bundles} bundles in ${tanium.works} ` +
     `works, ${tanium.incidents} incidents, ${tanium.sightings} sightings`,
+    `  OpenCTI received from microsoft-incidents: ${report.summary.microsoft_incidents.bundles} ` +
+    `bundles in ${report.summary.microsoft_incidents.works} works, ` +
+    `${report.summary.microsoft_incidents.incidents} case-incidents, ` +
+    `${report.summary.microsoft_incidents.alerts} alerts, ` +
+    `${report.summary.microsoft_incidents.sightings} sightings of synced indicators`,
     `  tanium-intel → Tanium: ${report.summary.tanium_intel.documents} intel documents; ` +
     `${report.summary.tanium_intel.sightings_linked} sightings of those indicators back in OpenCTI`,
     problems.length === 0

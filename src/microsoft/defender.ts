@@ -150,8 +150,14 @@ export class DefenderTarget implements SyncTarget {
     this.#now = this.#api.now;
     const clock = { now: this.#api.now, sleep: this.#api.sleep, windowMs: 60_000 };
     this.#import = new RateLimiter({ ...clock, limit: rateLimitPerMinute });
-    this.#batchDelete = new RateLimiter({ ...clock, limit: batchDeleteRateLimitPerMinute });
-    this.#query = new RateLimiter({ ...clock, limit: queryRateLimitPerMinute });
+    // List, delete and BatchDelete are also limited to 1,500 calls an hour (reference §5.2).
+    const hourly = [{ limit: 1_500, windowMs: 3_600_000 }];
+    this.#batchDelete = new RateLimiter({
+      ...clock,
+      limit: batchDeleteRateLimitPerMinute,
+      also: hourly,
+    });
+    this.#query = new RateLimiter({ ...clock, limit: queryRateLimitPerMinute, also: hourly });
   }
 
   /**

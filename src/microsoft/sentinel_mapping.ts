@@ -52,6 +52,7 @@ export function toSentinelObject(
   item: TargetIndicator,
   options: SentinelMappingOptions = {},
 ): SentinelMapping {
+  if (item.stix.type === "identity") return toSentinelIdentity(item);
   const { extraLabels = [], keepIndicatorTypes = false, now = Date.now() } = options;
   const object: StixObject = { id: item.id, type: "indicator" };
   for (const [key, value] of Object.entries(item.stix)) {
@@ -106,6 +107,35 @@ export function toSentinelObject(
   if (object.revoked === true) {
     const modified = Date.parse(object.modified as string);
     if (modified < now) object.modified = new Date(now).toISOString();
+  }
+  return { ok: true, object };
+}
+
+/**
+ * An author `identity` as uploaded (`SENTINEL_PUBLISH_IDENTITIES`): the STIX object minus
+ * OpenCTI's extensions and `x_opencti_*` properties; `id`, `created`, `modified` and `name` are
+ * required.
+ */
+export function toSentinelIdentity(item: TargetIndicator): SentinelMapping {
+  const object: StixObject = { id: item.id, type: "identity" };
+  for (const [key, value] of Object.entries(item.stix)) {
+    if (key === "extensions" || key.startsWith("x_opencti_")) continue;
+    if (value === undefined || value === null) continue;
+    object[key] = value;
+  }
+  object.id = item.id;
+  object.type = "identity";
+  object.spec_version = typeof object.spec_version === "string" ? object.spec_version : "2.1";
+  if (!STIX_ID.test(item.id) || !item.id.startsWith("identity--")) {
+    return { ok: false, reason: `"${item.id}" is not a STIX identity id` };
+  }
+  for (const field of ["created", "modified", "name"] as const) {
+    if (typeof object[field] !== "string" || object[field] === "") {
+      return {
+        ok: false,
+        reason: `Identity ${item.id} has no "${field}", which Sentinel requires`,
+      };
+    }
   }
   return { ok: true, object };
 }

@@ -2,7 +2,8 @@
 import * as v from "valibot";
 import { type Sleep, systemSleep } from "../runtime/clock.ts";
 import { getLogger } from "../log.ts";
-import type { OpenCtiClient } from "./graphql.ts";
+import { MINIMUM_VERSION, type OpenCtiClient } from "./graphql.ts";
+import { FEATURES } from "./version.ts";
 
 /** The connector types this program registers. */
 export type ConnectorType = "STREAM" | "EXTERNAL_IMPORT";
@@ -46,13 +47,58 @@ export interface ConnectorLifecycleOptions {
   onReset?: (state: ConnectorState) => void | Promise<void>;
   /** The sleep of the ping loop. @default a real timer */
   sleep?: Sleep;
+  /** Oldest platform this connector runs against; older ones are refused at registration. @default "5.0.0" */
+  minimumVersion?: string;
+  /** What needs `minimumVersion`, for the refusal message. @default "this connector" */
+  minimumFor?: string;
 }
 
 const ConnectorStateField = v.nullish(v.string());
 
-const RegisterSchema = v.object({
-  registerConnector: v.object({ id: v.string(), connector_state: ConnectorStateField }),
+const QueueConfigSchema = v.object({
+  connection: v.object({
+    host: v.string(),
+    vhost: v.nullish(v.string(), "/"),
+    use_ssl: v.nullish(v.boolean(), false),
+    port: v.number(),
+    user: v.string(),
+    pass: v.string(),
+  }),
+  push: v.nullish(v.string(), null),
+  push_routing: v.string(),
+  push_exchange: v.string(),
 });
+
+const RegisterSchema = v.object({
+  registerConnector: v.object({
+    id: v.string(),
+    connector_state: ConnectorStateField,
+    connector_user_id: v.nullish(v.string(), null),
+    config: v.nullish(v.unknown(), null),
+  }),
+});
+
+/** Where the platform wants this connector's bundles on its RabbitMQ (`registerConnector`'s `config`). */
+export interface PushQueue {
+  /** Broker host as the platform announces it. */
+  host: string;
+  /** Broker port. */
+  port: number;
+  /** Virtual host. */
+  vhost: string;
+  /** TLS to the broker. */
+  useSsl: boolean;
+  /** Broker user. */
+  user: string;
+  /** Broker password (a secret). */
+  pass: string;
+  /** The connector's push queue (`push_<id>`), informative. */
+  queue: string | null;
+  /** Exchange bundles are published to (`amqp.worker.exchange`). */
+  exchange: string;
+  /** Routing key (`push_routing_<id>`). */
+  routingKey: string;
+}
 
 const PingSchema = v.object({
   pingConnector: v.nullable(v.object({ id: v.string(), connector_state: ConnectorStateField })),
@@ -69,7 +115,13 @@ const ConnectorQuerySchema = v.object({
 });
 
 const REGISTER = `mutation RegisterConnector($input: RegisterConnectorInput) {
-  registerConnector(input: $input) { id connector_state connector_user_id }
+  registerConnector(input: $input) {
+    id connector_state connector_user_id
+    config {
+      connection { host vhost use_ssl port user pass }
+      push push_routing push_exchange
+    }
+  }
 }`;
 
 const PING_WITH_INFO =
@@ -121,11 +173,15 @@ export class ConnectorLifecycle {
   readonly #pingIntervalMs: number;
   readonly #onReset: (state: ConnectorState) => void | Promise<void>;
   readonly #sleep: Sleep;
+  readonly #minimumVersion: string;
+  readonly #minimumFor: string;
   readonly #logger;
   #state: ConnectorState = {};
   #info: ConnectorRunInfo;
   #chain: Promise<unknown> = Promise.resolve();
   #registered = false;
+  #pushQueue: PushQueue | undefined;
+  #userId: string | null = null;
 
   /** Builds the lifecycle; nothing is sent until {@linkcode register}. */
   constructor(client: OpenCtiClient, options: ConnectorLifecycleOptions) {
@@ -137,6 +193,8 @@ export class ConnectorLifecycle {
     this.#pingIntervalMs = options.pingIntervalMs ?? 40_000;
     this.#onReset = options.onReset ?? (() => {});
     this.#sleep = options.sleep ?? systemSleep;
+    this.#minimumVersion = options.minimumVersion ?? MINIMUM_VERSION;
+    this.#minimumFor = options.minimumFor ?? "this connector";
     this.#info = {
       runAndTerminate: options.runAndTerminate ?? false,
       buffering: false,
@@ -151,6 +209,16 @@ export class ConnectorLifecycle {
     return structuredClone(this.#state);
   }
 
+  /** The platform's RabbitMQ push queue, once registered (undefined when the answer had none). */
+  get pushQueue(): PushQueue | undefined {
+    return this.#pushQueue;
+  }
+
+  /** The connector's user id (`connector_user_id`), the `applicant_id` of queued bundles. */
+  get userId(): string | null {
+    return this.#userId;
+  }
+
   /** True once {@linkcode register} succeeded. */
   get registered(): boolean {
     return this.#registered;
@@ -158,7 +226,7 @@ export class ConnectorLifecycle {
 
   /** Registers (or re-registers) the connector and returns the state stored by the platform. */
   async register(signal?: AbortSignal): Promise<ConnectorState> {
-    await this.#client.ensureVersion(signal);
+    await this.#client.checkVersion(this.#minimumVersion, signal, this.#minimumFor);
     const input: Record<string, unknown> = {
       id: this.id,
       name: this.name,
@@ -166,14 +234,30 @@ export class ConnectorLifecycle {
       scope: this.#scope,
       auto: false,
       only_contextual: false,
-      playbook_compatible: false,
-      listen_callback_uri: null,
     };
+    // Optional fields only where the platform's schema has them (one unknown field fails the call).
+    if (this.#client.supports(FEATURES.playbookCompatible)) input["playbook_compatible"] = false;
+    if (this.#client.supports(FEATURES.listenCallbackUri)) input["listen_callback_uri"] = null;
     const data = await this.#client.request(REGISTER, RegisterSchema, {
       variables: { input },
       ...(signal ? { signal } : {}),
     });
     this.#state = parseState(data.registerConnector.connector_state);
+    this.#userId = data.registerConnector.connector_user_id;
+    const queue = v.safeParse(QueueConfigSchema, data.registerConnector.config);
+    this.#pushQueue = queue.success
+      ? {
+        host: queue.output.connection.host,
+        port: queue.output.connection.port,
+        vhost: queue.output.connection.vhost,
+        useSsl: queue.output.connection.use_ssl,
+        user: queue.output.connection.user,
+        pass: queue.output.connection.pass,
+        queue: queue.output.push,
+        exchange: queue.output.push_exchange,
+        routingKey: queue.output.push_routing,
+      }
+      : undefined;
     this.#registered = true;
     this.#logger.info("Registered connector {name} as {type}", {
       name: this.name,
@@ -249,7 +333,7 @@ export class ConnectorLifecycle {
   async #ping(signal?: AbortSignal): Promise<ConnectorState> {
     const sent = this.#state;
     const state = serializeState(sent);
-    const withInfo = this.#client.supports("6.2.12");
+    const withInfo = this.#client.supports(FEATURES.connectorInfo);
     const variables: Record<string, unknown> = { id: this.id, state };
     if (withInfo) variables["connectorInfo"] = this.#connectorInfo();
     const data = await this.#client.request(withInfo ? PING_WITH_INFO : PING, PingSchema, {

@@ -75,3 +75,8 @@ export class OpenCtiResponseError extends Error {
   /** The error's name. */
   override name = "OpenCtiResponseError";
 }
+
+/** A bundle could not be handed to the platform's RabbitMQ (unreachable, refused, not confirmed). */
+export class OpenCtiQueueError extends Error {
+  override name = "OpenCtiQueueError";
+}

@@ -4,6 +4,7 @@ import { type Now, type Sleep, systemNow, systemSleep } from "../runtime/clock.t
 import { excerpt, type Fetch, httpError, request, safeUrl } from "../runtime/http.ts";
 import { isRetryable, retry } from "../runtime/retry.ts";
 import { getLogger } from "../log.ts";
+import { atLeast, comparePlatformVersions, parsePlatformVersion } from "./version.ts";
 import {
   OpenCtiAuthError,
   OpenCtiGraphqlError,
@@ -11,8 +12,11 @@ import {
   OpenCtiVersionError,
 } from "./errors.ts";
 
-/** The oldest platform this program talks to (`stixBundlePush` arrived in 6.3.0). */
-export const MINIMUM_VERSION = "6.3.0";
+/**
+ * The oldest platform this program talks to (5.0.0; each connector states its own minimum in
+ * `CONNECTOR_MINIMUM` of `version.ts`; below 6.3.0 bundles go over AMQP).
+ */
+export const MINIMUM_VERSION = "5.0.0";
 
 /** Retry settings of the client (the clock, sleep and signal come from the client). */
 export interface OpenCtiRetryOptions {
@@ -197,20 +201,26 @@ export class OpenCtiClient {
     return this.#version ?? (await this.about(signal)).version;
   }
 
-  /** Throws {@linkcode OpenCtiVersionError} unless the platform is at least `minimum`; returns the version. */
-  async checkVersion(minimum: string = MINIMUM_VERSION, signal?: AbortSignal): Promise<string> {
-    const { version } = await this.about(signal);
-    const parsed = parseVersion(version);
-    if (!parsed) {
+  /**
+   * Throws {@linkcode OpenCtiVersionError} unless the platform is at least `minimum`; returns the
+   * version. `why` names what needs that version, for the message.
+   */
+  async checkVersion(
+    minimum: string = MINIMUM_VERSION,
+    signal?: AbortSignal,
+    why = "the GraphQL operations this program sends",
+  ): Promise<string> {
+    const version = await this.ensureVersion(signal);
+    if (!parsePlatformVersion(version)) {
       throw new OpenCtiVersionError(
         `OpenCTI at ${this.url} reports version "${version}", which cannot be read; ` +
           `this program needs OpenCTI ${minimum} or later`,
       );
     }
-    if (compareVersions(version, minimum) < 0) {
+    if (!atLeast(version, minimum)) {
       throw new OpenCtiVersionError(
         `OpenCTI at ${this.url} runs ${version}; this program needs ${minimum} or later ` +
-          `(stixBundlePush over HTTP): upgrade the platform`,
+          `(${why}): upgrade the platform`,
       );
     }
     return version;
@@ -218,26 +228,19 @@ export class OpenCtiClient {
 
   /** True when the known platform version is at least `minimum` (true while the version is unknown). */
   supports(minimum: string): boolean {
-    return this.#version === undefined || compareVersions(this.#version, minimum) >= 0;
+    return this.#version === undefined || atLeast(this.#version, minimum);
   }
 }
 
-/** Parses `6.8.10` (or `6.8.10-rc1`) into numbers; undefined when unreadable. */
+/** Parses `6.8.10`, `6.8.10-rc1` or `7.261026.0` into numbers; undefined when unreadable. */
 export function parseVersion(version: string): [number, number, number] | undefined {
-  const match = /^\s*v?(\d+)\.(\d+)(?:\.(\d+))?/.exec(version);
-  if (!match) return undefined;
-  return [Number(match[1]), Number(match[2]), Number(match[3] ?? "0")];
+  const parsed = parsePlatformVersion(version);
+  return parsed ? [parsed.major, parsed.minor, parsed.patch] : undefined;
 }
 
-/** Compares two versions numerically: negative, zero or positive (unreadable counts as 0.0.0). */
+/** Compares two versions: negative, zero or positive (a pre-release sorts before its release). */
 export function compareVersions(a: string, b: string): number {
-  const left = parseVersion(a) ?? [0, 0, 0];
-  const right = parseVersion(b) ?? [0, 0, 0];
-  for (let i = 0; i < 3; i++) {
-    const diff = (left[i] ?? 0) - (right[i] ?? 0);
-    if (diff !== 0) return diff;
-  }
-  return 0;
+  return comparePlatformVersions(a, b);
 }
 
 /** The name of the first top-level field of an operation (for messages). */

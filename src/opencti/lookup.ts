@@ -1,5 +1,7 @@
 /** Lookups the Tanium import needs: an external reference, then the entity that carries it. */
 import * as v from "valibot";
+import { getLogger } from "../log.ts";
+import { FEATURES } from "./version.ts";
 import type { OpenCtiClient } from "./graphql.ts";
 
 /** One `Filter` of an OpenCTI `FilterGroup`. */
@@ -101,12 +103,30 @@ export function referenceFilter(externalId: string, sourceNames: readonly string
   return { mode: "and", filters, filterGroups: [] };
 }
 
+const warned = new WeakSet<OpenCtiClient>();
+
+/** False (with one warning per client) on platforms before 5.12, whose lists take no `FilterGroup`. */
+function filterGroupsSupported(client: OpenCtiClient): boolean {
+  if (client.supports(FEATURES.filterGroups)) return true;
+  if (!warned.has(client)) {
+    warned.add(client);
+    getLogger("opencti", "lookup").warn(
+      "OpenCTI {version} filters lists with the syntax older than 5.12, which this program does " +
+        "not send: entities carrying external references are not looked up (Tanium sightings " +
+        "of matched intel are not linked); upgrade OpenCTI to 5.12 or later for them",
+      { version: client.version },
+    );
+  }
+  return false;
+}
+
 /** External references whose `external_id` (and `source_name`, when given) match. */
 export async function findExternalReferences(
   client: OpenCtiClient,
   externalId: string,
   options: LookupOptions = {},
 ): Promise<ExternalReference[]> {
+  if (!filterGroupsSupported(client)) return [];
   const data = await client.request(REFERENCES, ReferencesSchema, {
     variables: {
       first: options.first ?? 10,

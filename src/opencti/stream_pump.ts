@@ -126,6 +126,10 @@ export interface StreamPumpOptions<U, R> {
     scope: string[];
     queueThresholdMb?: number;
     runAndTerminate?: boolean;
+    /** Oldest OpenCTI version the connector runs against (refused below, at registration). */
+    minimumVersion?: string;
+    /** What needs `minimumVersion`, for the refusal message. */
+    minimumFor?: string;
   };
   /** Stream settings. */
   stream: StreamOptions;
@@ -244,6 +248,12 @@ export class StreamPump<U, R> {
       sleep: this.#sleep,
       onReset: () => this.#onReset(),
     };
+    if (options.connector.minimumVersion !== undefined) {
+      lifecycleOptions.minimumVersion = options.connector.minimumVersion;
+    }
+    if (options.connector.minimumFor !== undefined) {
+      lifecycleOptions.minimumFor = options.connector.minimumFor;
+    }
     if (options.connector.queueThresholdMb !== undefined) {
       lifecycleOptions.queueThresholdMb = options.connector.queueThresholdMb;
     }
@@ -536,7 +546,9 @@ export class StreamPump<U, R> {
       if (items.length === 0) return;
       for (let step = 1;; step++) {
         const { held, problem } = await this.#send(items, tracker);
-        await checkpoint();
+        // The save runs alongside the next batch instead of holding it up by an OpenCTI round trip
+        // (one save at a time; the end of the run waits for it and saves the final position).
+        void checkpoint();
         if (held.length === 0) {
           this.#degradation.clear();
           return;

@@ -7,6 +7,11 @@ export interface RateLimiterOptions {
   limit?: number;
   /** Window length in ms. @default 60000 */
   windowMs?: number;
+  /**
+   * Further limits on the same requests, e.g. Defender's 1,500 calls per hour on top of 100 per
+   * minute. @default none
+   */
+  also?: readonly { limit: number; windowMs: number }[];
   /** The clock. @default Date.now */
   now?: Now;
   /** The sleep used while waiting for a free slot. @default a real timer */
@@ -24,8 +29,9 @@ export interface RateLimiterOptions {
  * await graph.acquire(signal);
  */
 export class RateLimiter {
-  readonly #limit: number;
-  readonly #windowMs: number;
+  /** Every limit, as [limit, window]; the longest window decides how much history is kept. */
+  readonly #windows: readonly (readonly [number, number])[];
+  readonly #keepMs: number;
   readonly #now: Now;
   readonly #sleep: Sleep;
   /** Times of the acquisitions still inside the window, oldest first. */
@@ -36,14 +42,17 @@ export class RateLimiter {
   /** Creates a limiter of `limit` requests per `windowMs`. */
   constructor(options: RateLimiterOptions = {}) {
     const { limit = 60, windowMs = 60_000, now = systemNow, sleep = systemSleep } = options;
-    if (!Number.isInteger(limit) || limit < 1) {
-      throw new RangeError(`Cannot limit to ${limit} requests: give a whole number of 1 or more`);
+    const windows = [{ limit, windowMs }, ...(options.also ?? [])];
+    for (const { limit, windowMs } of windows) {
+      if (!Number.isInteger(limit) || limit < 1) {
+        throw new RangeError(`Cannot limit to ${limit} requests: give a whole number of 1 or more`);
+      }
+      if (!Number.isFinite(windowMs) || windowMs <= 0) {
+        throw new RangeError(`Cannot use a window of ${windowMs} ms: give a positive number`);
+      }
     }
-    if (!Number.isFinite(windowMs) || windowMs <= 0) {
-      throw new RangeError(`Cannot use a window of ${windowMs} ms: give a positive number`);
-    }
-    this.#limit = limit;
-    this.#windowMs = windowMs;
+    this.#windows = windows.map((w) => [w.limit, w.windowMs] as const);
+    this.#keepMs = Math.max(...windows.map((w) => w.windowMs));
     this.#now = now;
     this.#sleep = sleep;
   }
@@ -82,13 +91,14 @@ export class RateLimiter {
   /** How long the next caller would wait now, in ms (0 when a request may go at once). */
   delay(): number {
     const now = this.#now();
-    while (this.#sent.length > 0 && (this.#sent[0] as number) <= now - this.#windowMs) {
-      this.#sent.shift();
-    }
+    const sent = this.#sent;
+    while (sent.length > 0 && (sent[0] as number) <= now - this.#keepMs) sent.shift();
     let wait = Math.max(0, this.#pausedUntil - now);
-    if (this.#sent.length >= this.#limit) {
-      const oldest = this.#sent[this.#sent.length - this.#limit] as number;
-      wait = Math.max(wait, oldest + this.#windowMs - now);
+    for (const [limit, windowMs] of this.#windows) {
+      if (sent.length < limit) continue;
+      // The limit-th newest request must leave this window before one more may go.
+      const oldest = sent[sent.length - limit] as number;
+      wait = Math.max(wait, oldest + windowMs - now);
     }
     return wait;
   }

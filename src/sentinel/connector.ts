@@ -2,12 +2,14 @@
  * The sentinel stream connector: OpenCTI live stream → intents → batches → Microsoft target.
  * The stream machinery (reading, batching, checkpoints, failure scopes, dead letters) is the
  * generic {@linkcode StreamPump}; this file holds what is sentinel's: indicator intents, what a
- * target cannot take, revocation by upload, and the write-back. The cursor (`start_from`) is saved only when every frame up to it was acknowledged by the
- * target, skipped by design, or kept as a dead letter, so a crash or restart loses nothing; writes
+ * target cannot take, revocation by upload, and the write-back. The cursor (`start_from`) is saved
+ * only when every frame up to it was acknowledged by the target, skipped by design, or kept as a
+ * dead letter, so a crash or restart loses nothing; writes
  * are idempotent. Failures are handled by scope (issue 11): a request-level failure splits the
  * batch until the bad item is alone, an item-level one becomes a dead letter, and a systemic one
  * holds the batch (no attempt cap, nothing more read, `degraded` reported) until it goes through.
  */
+import { CONNECTOR_MINIMUM } from "../opencti/version.ts";
 import type { Metrics } from "../metrics.ts";
 import type { Now, Sleep } from "../runtime/clock.ts";
 import type { Connector, ConnectorStatus } from "../runtime/connector.ts";
@@ -23,7 +25,7 @@ import {
   type StreamPumpOptions,
 } from "../opencti/stream_pump.ts";
 import type { DeadLetter, DeadLetters } from "./dead_letters.ts";
-import { type Intent, intentsOf } from "./events.ts";
+import { type Intent, type IntentOptions, intentsOf } from "./events.ts";
 import type { SyncTarget, TargetIndicator, TargetRemoval } from "./target.ts";
 import { WriteBack, type WriteBackOptions } from "./write_back.ts";
 
@@ -101,6 +103,10 @@ export interface SentinelConnectorOptions {
   writeBack?: boolean;
   /** Source name and URL of the written references. @default per target, see {@linkcode WriteBack} */
   writeBackReference?: WriteBackOptions;
+  /** Stream events handled (`SENTINEL_EVENT_TYPES`). @default all */
+  eventTypes?: readonly string[];
+  /** Publish author identities (`SENTINEL_PUBLISH_IDENTITIES`, target sentinel). @default false */
+  publishIdentities?: boolean;
 }
 
 /** Keeps one Microsoft target in step with the indicators of an OpenCTI live stream. */
@@ -110,6 +116,8 @@ export class SentinelConnector implements Connector {
   readonly #target: SyncTarget;
   readonly #writeBack: WriteBack | undefined;
   readonly #pump: StreamPump<TargetIndicator, TargetRemoval>;
+  /** What `SENTINEL_EVENT_TYPES` and `SENTINEL_PUBLISH_IDENTITIES` ask of the stream's events. */
+  readonly #intentOptions: Pick<IntentOptions, "eventTypes" | "publishIdentities">;
 
   /** Builds the connector; nothing is sent before `start()` or `runOnce()`. */
   constructor(options: SentinelConnectorOptions) {
@@ -118,11 +126,24 @@ export class SentinelConnector implements Connector {
     this.#writeBack = options.writeBack
       ? new WriteBack(options.client, options.target.name, options.writeBackReference)
       : undefined;
-    const { name: _name, writeBack: _writeBack, writeBackReference: _ref, ...rest } = options;
+    const {
+      name: _name,
+      writeBack: _writeBack,
+      writeBackReference: _ref,
+      eventTypes: _eventTypes,
+      publishIdentities: _publishIdentities,
+      ...rest
+    } = options;
+    this.#intentOptions = pickDefined(options, "eventTypes", "publishIdentities");
     const pumpOptions: StreamPumpOptions<TargetIndicator, TargetRemoval> = {
       ...rest,
       name: this.name,
-      connector: { ...options.connector, scope: options.connector.scope ?? ["sentinel"] },
+      connector: {
+        ...options.connector,
+        scope: options.connector.scope ?? ["sentinel"],
+        minimumVersion: CONNECTOR_MINIMUM.sentinel,
+        minimumFor: "sentinel",
+      },
       route: {
         echo: (frame) => this.#echo(frame),
         plan: (frame, now) => this.#plan(frame, now),
@@ -172,7 +193,8 @@ export class SentinelConnector implements Connector {
     frame: DataFrame,
     now: number,
   ): Array<PlannedOperation<TargetIndicator, TargetRemoval> | null> {
-    return intentsOf(frame.event, frame.data, { now }).map((intent) => this.#accept(intent));
+    return intentsOf(frame.event, frame.data, { now, ...this.#intentOptions })
+      .map((intent) => this.#accept(intent));
   }
 
   #accept(intent: Intent): PlannedOperation<TargetIndicator, TargetRemoval> | null {
@@ -253,4 +275,14 @@ export class SentinelConnector implements Connector {
       }
     }
   }
+}
+
+/** The listed options that are set (for optional pass-through). */
+function pickDefined<T extends object, K extends keyof T>(
+  source: T,
+  ...keys: K[]
+): Partial<Pick<T, K>> {
+  const out: Partial<Pick<T, K>> = {};
+  for (const key of keys) if (source[key] !== undefined) out[key] = source[key];
+  return out;
 }

@@ -19,7 +19,8 @@ export type SkipReason =
   | "unsupported_pattern_type"
   | "unreadable_pattern"
   | "invalid_value"
-  | "unknown_event";
+  | "unknown_event"
+  | "event_type_filtered";
 
 /** What one stream frame asks of the target. */
 export type Intent =
@@ -46,6 +47,13 @@ function isStixShape(value: unknown): value is StixObject {
 export interface IntentOptions {
   /** Current time in epoch ms, to remove indicators whose `valid_until` has passed. */
   now: number;
+  /**
+   * Stream events handled (`SENTINEL_EVENT_TYPES`); a `create`, `update` or `delete` not listed is
+   * skipped as `event_type_filtered`, a `merge` counts as an `update`. @default all
+   */
+  eventTypes?: readonly string[];
+  /** Turn `identity` creates and updates into upserts (`SENTINEL_PUBLISH_IDENTITIES`). @default false */
+  publishIdentities?: boolean;
 }
 
 /**
@@ -65,6 +73,13 @@ export function intentsOf(event: string, data: unknown, options: IntentOptions):
     }];
   }
   const object = envelope.data;
+  const filtered = filteredEvent(event, options.eventTypes);
+  if (filtered !== undefined) {
+    return [{ kind: "skip", id: object.id, reason: "event_type_filtered", detail: filtered }];
+  }
+  if (options.publishIdentities && object.type === "identity" && event !== "delete") {
+    return [identityUpsert(object)];
+  }
   switch (event) {
     case "create":
     case "update":
@@ -87,6 +102,30 @@ export function intentsOf(event: string, data: unknown, options: IntentOptions):
         detail: `unknown event "${event}"`,
       }];
   }
+}
+
+/** Why `SENTINEL_EVENT_TYPES` excludes this event, or undefined when it is handled. */
+function filteredEvent(
+  event: string,
+  eventTypes: readonly string[] | undefined,
+): string | undefined {
+  if (eventTypes === undefined) return undefined;
+  const kind = event === "merge" ? "update" : event;
+  if (!["create", "update", "delete"].includes(kind) || eventTypes.includes(kind)) return undefined;
+  return `${event} events are not handled (SENTINEL_EVENT_TYPES=${eventTypes.join(",")})`;
+}
+
+/** An author `identity` to publish as it is (the target maps it; no observables). */
+function identityUpsert(object: StixObject): Intent {
+  if (object.revoked === true) {
+    return {
+      kind: "skip",
+      id: object.id,
+      reason: "unsupported_entity_type",
+      detail: "a revoked identity is not published",
+    };
+  }
+  return { kind: "upsert", indicator: toTargetIndicator(object, []), dropped: [] };
 }
 
 function isSynced(type: string): boolean {

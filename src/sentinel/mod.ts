@@ -72,6 +72,10 @@ export const sentinel: ConnectorModule<SentinelSettings> = {
       writeBack: s.writeBack,
       maxBackoffMs: s.maxBackoffMs,
       deadLetters: new DeadLetters(deadLetterStore(s.deadLetterFile, deps), s.deadLetterLimit),
+      ...(s.eventTypes === undefined ? {} : { eventTypes: s.eventTypes }),
+      ...(s.target === "sentinel" && s.sentinelApi.publishIdentities
+        ? { publishIdentities: true }
+        : {}),
       fetch: deps.opencti.fetch,
       ...(deps.metrics === undefined ? {} : { metrics: deps.metrics }),
       ...time,

@@ -82,6 +82,58 @@ function named(env: string, key: string) {
   return { env: [env], yaml: [`sentinel.${key}`], section: SECTION };
 }
 
+/**
+ * The upstream connectors of OpenCTI-Platform/connectors this program replaces, by the target
+ * their prefix implies: `stream/microsoft-sentinel-intel`, `stream/microsoft-defender-intel` (and
+ * `stream/microsoft-defender-intel-synchronizer`, same family) and the deprecated
+ * `stream/microsoft-graph-security-intel`.
+ */
+export const UPSTREAM: Readonly<
+  Record<SentinelTarget, { env: readonly string[]; yaml: readonly string[]; connector: string }>
+> = {
+  sentinel: {
+    env: ["MICROSOFT_SENTINEL_INTEL_"],
+    yaml: ["microsoft_sentinel_intel"],
+    connector: "stream/microsoft-sentinel-intel",
+  },
+  defender: {
+    env: ["MICROSOFT_DEFENDER_INTEL_", "MICROSOFT_DEFENDER_INTEL_SYNCHRONIZER_"],
+    yaml: ["microsoft_defender_intel", "microsoft_defender_intel_synchronizer"],
+    connector: "stream/microsoft-defender-intel",
+  },
+  graph: {
+    env: ["MICROSOFT_GRAPH_SECURITY_INTEL_"],
+    yaml: ["microsoft_graph_security_intel"],
+    connector: "stream/microsoft-graph-security-intel",
+  },
+};
+
+/**
+ * Adds the upstream names of an option (`upstreamEnv`, `upstreamYaml`): for each target,
+ * `<PREFIX><KEY>` and `<section>.<key>`; `synchronizer`: also the Defender synchronizer's names.
+ */
+function upstream<S extends { env: readonly string[]; yaml: readonly string[] }>(
+  spec: S,
+  keys: Partial<Record<SentinelTarget, string>>,
+  synchronizer = false,
+): S & { upstreamEnv: string[]; upstreamYaml: string[] } {
+  const upstreamEnv: string[] = [];
+  const upstreamYaml: string[] = [];
+  for (const target of ["sentinel", "defender", "graph"] as const) {
+    const key = keys[target];
+    if (key === undefined) continue;
+    const count = target === "defender" && synchronizer ? 2 : 1;
+    for (let i = 0; i < count; i++) {
+      upstreamEnv.push(`${UPSTREAM[target].env[i]}${key}`);
+      upstreamYaml.push(`${UPSTREAM[target].yaml[i]}.${key.toLowerCase()}`);
+    }
+  }
+  return { ...spec, upstreamEnv, upstreamYaml };
+}
+
+/** The same key in all three upstream connectors. */
+const ALL = (key: string) => ({ sentinel: key, defender: key, graph: key });
+
 const BASE_DEFAULTS = {
   type: "STREAM",
   name: "Microsoft Sentinel",
@@ -102,7 +154,7 @@ export const SENTINEL_OPTIONS = {
     sample: "sentinel",
   }),
   tenantId: option({
-    ...seed("TENANT_ID", "tenant_id"),
+    ...upstream(seed("TENANT_ID", "tenant_id"), ALL("TENANT_ID"), true),
     fallbackEnv: ["AZURE_TENANT_ID"],
     schema: val.tenant(),
     required: "required (the Entra ID directory (tenant) id)",
@@ -111,7 +163,7 @@ export const SENTINEL_OPTIONS = {
     sample: "ChangeMe",
   }),
   clientId: option({
-    ...seed("CLIENT_ID", "client_id"),
+    ...upstream(seed("CLIENT_ID", "client_id"), ALL("CLIENT_ID"), true),
     fallbackEnv: ["AZURE_CLIENT_ID"],
     schema: val.uuid("the application (client) id, a GUID"),
     required: "required (the application (client) id of the app registration, a GUID)",
@@ -119,7 +171,7 @@ export const SENTINEL_OPTIONS = {
     sample: "ChangeMe",
   }),
   clientSecret: option({
-    ...seed("CLIENT_SECRET", "client_secret"),
+    ...upstream(seed("CLIENT_SECRET", "client_secret"), ALL("CLIENT_SECRET"), true),
     secret: true,
     schema: val.text({ noSpaces: true, expected: "expected the client secret value" }),
     meaning: "Client secret value. Secret. Exactly one credential kind: this, the certificate " +
@@ -152,11 +204,13 @@ export const SENTINEL_OPTIONS = {
     example: "/var/run/secrets/azure/tokens/azure-identity-token",
   }),
   auth: option({
-    ...named("SENTINEL_AUTH", "auth"),
+    ...upstream(named("SENTINEL_AUTH", "auth"), { sentinel: "AUTH_TYPE" }),
     schema: val.oneOf(
       ["app_registration", "default", "azure_credential", "managed_identity"] as const,
     ),
     default: "app_registration",
+    upstreamNote:
+      "`azure_credential` = `default` (environment secret, certificate, workload identity, managed identity; no `az login`)",
     meaning: "How to authenticate: `app_registration` (exactly one client credential), " +
       "`default` (alias `azure_credential`: the first configured of environment secret, " +
       "environment certificate, workload identity, else managed identity) or " +
@@ -209,21 +263,27 @@ export const SENTINEL_OPTIONS = {
       "only for the simulator).",
   }),
   loginUrl: option({
-    ...seed("LOGIN_URL", "login_url"),
+    ...upstream(
+      seed("LOGIN_URL", "login_url"),
+      { defender: "LOGIN_URL", graph: "LOGIN_URL" },
+      true,
+    ),
     fallbackEnv: ["AZURE_AUTHORITY_HOST"],
     schema: val.httpUrl(),
     default: "https://login.microsoftonline.com",
+    upstreamNote:
+      "their default `https://login.microsoft.com` applies when their Defender or Graph names are used",
     meaning: "Entra ID authority (`https://login.microsoft.com` also works; national clouds " +
       "have their own). `AZURE_AUTHORITY_HOST` is the fallback.",
   }),
   resourceUrl: option({
-    ...seed("RESOURCE_URL", "resource_url"),
+    ...upstream(seed("RESOURCE_URL", "resource_url"), { graph: "BASE_URL" }),
     schema: val.httpUrl(),
     default: "https://graph.microsoft.com",
     meaning: "Graph base URL (target `graph`); the token scope is `<url>/.default`.",
   }),
   requestUrl: option({
-    ...seed("REQUEST_URL", "request_url"),
+    ...upstream(seed("REQUEST_URL", "request_url"), { graph: "RESOURCE_PATH" }),
     schema: val.urlPath(),
     default: "/beta/security/tiIndicators",
     meaning: "tiIndicators path below `RESOURCE_URL` (target `graph`).",
@@ -236,75 +296,87 @@ export const SENTINEL_OPTIONS = {
       "score 0 `allow`, no score `unknown` (targets `graph` and `defender`).",
   }),
   expireTime: option({
-    ...seed("EXPIRE_TIME", "expire_time"),
+    ...upstream(seed("EXPIRE_TIME", "expire_time"), {
+      defender: "EXPIRE_TIME",
+      graph: "EXPIRE_TIME",
+    }, true),
     schema: val.integer(1),
     default: 30,
     meaning: "Days after `updated_at` an indicator without `valid_until` expires.",
   }),
   targetProduct: option({
-    ...seed("TARGET_PRODUCT", "target_product"),
+    ...upstream(seed("TARGET_PRODUCT", "target_product"), { graph: "TARGET_PRODUCT" }),
     schema: val.oneOf(["Azure Sentinel", "Microsoft Defender ATP"] as const),
     default: "Azure Sentinel",
     meaning:
       "Graph `targetProduct`: `Azure Sentinel` or `Microsoft Defender ATP` (target `graph`).",
   }),
   action: option({
-    ...seed("ACTION", "action"),
+    ...upstream(seed("ACTION", "action"), { graph: "ACTION" }),
     schema: val.oneOf(["unknown", "allow", "block", "alert"] as const),
     defaultDoc: "from the score",
     meaning: "Force the action: `unknown`, `allow`, `block` or `alert`.",
     example: "alert",
   }),
   tlpLevel: option({
-    ...seed("TLP_LEVEL", "tlp_level"),
+    ...upstream(seed("TLP_LEVEL", "tlp_level"), { graph: "TLP_LEVEL" }),
     schema: val.oneOf(["unknown", "white", "green", "amber", "red"] as const),
     defaultDoc: "from the markings",
     meaning: "Force the TLP level: `unknown`, `white`, `green`, `amber` or `red`.",
     example: "amber",
   }),
   passiveOnly: option({
-    ...seed("PASSIVE_ONLY", "passive_only"),
+    ...upstream(seed("PASSIVE_ONLY", "passive_only"), {
+      defender: "PASSIVE_ONLY",
+      graph: "PASSIVE_ONLY",
+    }, true),
     schema: val.boolean(),
     default: false,
+    upstreamNote: "Graph `passiveOnly`; the Defender API has no such field (no effect there)",
     meaning: "Graph `passiveOnly` (audit only, no blocking).",
   }),
   workspaceId: option({
-    ...named("SENTINEL_WORKSPACE_ID", "workspace_id"),
+    ...upstream(named("SENTINEL_WORKSPACE_ID", "workspace_id"), { sentinel: "WORKSPACE_ID" }),
     schema: val.uuid("the workspace id, a GUID"),
     defaultDoc: "required for target `sentinel`",
     meaning: "Log Analytics workspace id (GUID) for the upload API.",
     sample: "ChangeMe",
   }),
   subscriptionId: option({
-    ...named("SENTINEL_SUBSCRIPTION_ID", "subscription_id"),
+    ...upstream(named("SENTINEL_SUBSCRIPTION_ID", "subscription_id"), {
+      sentinel: "SUBSCRIPTION_ID",
+    }),
     schema: val.uuid("a subscription id, a GUID"),
     defaultDoc: "required for target `sentinel`",
     meaning: "Azure subscription id (GUID) of the workspace (for deletes).",
     sample: "ChangeMe",
   }),
   resourceGroup: option({
-    ...named("SENTINEL_RESOURCE_GROUP", "resource_group"),
+    ...upstream(named("SENTINEL_RESOURCE_GROUP", "resource_group"), { sentinel: "RESOURCE_GROUP" }),
     schema: val.text({ noSpaces: true }),
     defaultDoc: "required for target `sentinel`",
+    upstreamNote: "their default `default` applies when their names are used",
     meaning: "Resource group of the workspace (for deletes).",
     sample: "ChangeMe",
   }),
   workspaceName: option({
-    ...named("SENTINEL_WORKSPACE_NAME", "workspace_name"),
+    ...upstream(named("SENTINEL_WORKSPACE_NAME", "workspace_name"), { sentinel: "WORKSPACE_NAME" }),
     schema: val.text({ noSpaces: true }),
     defaultDoc: "required for target `sentinel`",
     meaning: "Workspace name (for deletes).",
     sample: "ChangeMe",
   }),
   sourceSystem: option({
-    ...named("SENTINEL_SOURCE_SYSTEM", "source_system"),
+    ...upstream(named("SENTINEL_SOURCE_SYSTEM", "source_system"), { sentinel: "SOURCE_SYSTEM" }),
     schema: val.text(),
     default: "OpenCTI",
+    upstreamNote:
+      "their default `Opencti Stream Connector` applies when their names are used, so deletes find what they wrote",
     meaning: "`sourcesystem` of uploads; also how deletes find our objects (`Microsoft " +
       "Sentinel` is reserved).",
   }),
   extraLabels: option({
-    ...named("SENTINEL_EXTRA_LABELS", "extra_labels"),
+    ...upstream(named("SENTINEL_EXTRA_LABELS", "extra_labels"), { sentinel: "EXTRA_LABELS" }),
     schema: val.list(),
     default: [],
     defaultDoc: "none",
@@ -324,7 +396,7 @@ export const SENTINEL_OPTIONS = {
     meaning: "Azure Resource Manager URL; the upload token scope is `<url>/.default`.",
   }),
   defenderApiUrl: option({
-    ...named("DEFENDER_API_URL", "defender_api_url"),
+    ...upstream(named("DEFENDER_API_URL", "defender_api_url"), { defender: "BASE_URL" }, true),
     schema: val.httpUrl(),
     default: "https://api.securitycenter.microsoft.com",
     meaning: "Defender for Endpoint API base URL (regional and government hosts exist).",
@@ -342,7 +414,7 @@ export const SENTINEL_OPTIONS = {
     meaning: "Defender `generateAlert` on every indicator.",
   }),
   batchSize: option({
-    ...named("SENTINEL_BATCH_SIZE", "batch_size"),
+    ...upstream(named("SENTINEL_BATCH_SIZE", "batch_size"), { sentinel: "BATCH_SIZE" }),
     schema: val.integer(1, Math.max(...Object.values(BATCH_LIMIT))),
     defaultDoc: "`100` (graph, sentinel), `500` (defender)",
     meaning: "Most indicators per target call (the default is also the maximum).",
@@ -360,6 +432,147 @@ export const SENTINEL_OPTIONS = {
     defaultDoc: "`1000` (graph), `100` (sentinel), `30` (defender)",
     meaning: "Client-side pace of target calls per minute.",
     example: 100,
+  }),
+  eventTypes: option({
+    ...upstream(named("SENTINEL_EVENT_TYPES", "event_types"), { sentinel: "EVENT_TYPES" }),
+    schema: val.oneOfList(["create", "update", "delete"] as const),
+    default: ["create", "update", "delete"],
+    meaning: "Stream events handled (comma-separated `create`, `update`, `delete`); the others " +
+      "are skipped (counted as `event_type_filtered`). Restrict it only to split the work " +
+      "across instances.",
+  }),
+  publishIdentities: option({
+    ...upstream(named("SENTINEL_PUBLISH_IDENTITIES", "publish_identities"), {
+      sentinel: "PUBLISH_IDENTITIES",
+    }),
+    schema: val.boolean(),
+    default: false,
+    meaning: "Target `sentinel`: also upload the STIX `identity` of each indicator's author " +
+      "(`created_by_ref`), so Sentinel shows its name instead of its id.",
+  }),
+  deleteExtensions: option({
+    ...upstream(named("SENTINEL_DELETE_EXTENSIONS", "delete_extensions"), {
+      sentinel: "DELETE_EXTENSIONS",
+    }),
+    schema: val.boolean(),
+    default: true,
+    upstreamNote: "extensions are never sent; `false` only warns",
+    meaning: "Target `sentinel`: send no STIX `extensions` (always so: the objects are built " +
+      "from OpenCTI's fields, OpenCTI's extensions are never sent; `false` is accepted with a " +
+      "warning).",
+  }),
+  workspaceApiVersion: option({
+    ...upstream(named("SENTINEL_WORKSPACE_API_VERSION", "workspace_api_version"), {
+      sentinel: "WORKSPACE_API_VERSION",
+    }),
+    schema: val.text({ noSpaces: true }),
+    default: "2024-02-01-preview",
+    meaning: "`api-version` of the Sentinel STIX objects upload API (target `sentinel`).",
+  }),
+  queryApiVersion: option({
+    ...upstream(named("SENTINEL_QUERY_API_VERSION", "query_api_version"), {
+      sentinel: "QUERY_API_VERSION",
+    }),
+    schema: val.text({ noSpaces: true }),
+    default: "2025-07-01-preview",
+    meaning: "`api-version` of the ARM threat-intelligence query and delete calls (target " +
+      "`sentinel`).",
+  }),
+  managementApiVersion: option({
+    ...upstream(named("SENTINEL_MANAGEMENT_API_VERSION", "management_api_version"), {
+      sentinel: "MANAGEMENT_API_VERSION",
+    }),
+    schema: val.text({ noSpaces: true }),
+    defaultDoc: "none",
+    upstreamNote: "accepted, no effect (unused upstream too)",
+    meaning: "Accepted for the upstream connector, which no longer uses it either; no effect " +
+      "(`SENTINEL_QUERY_API_VERSION` sets the ARM calls).",
+  }),
+  batchMode: option({
+    ...upstream(named("SENTINEL_BATCH_MODE", "batch_mode"), { sentinel: "BATCH_MODE" }),
+    schema: val.boolean(),
+    defaultDoc: "none",
+    upstreamNote: "accepted, no effect: indicators are always batched, a full batch leaves at once",
+    meaning: "Accepted for the upstream connector; no effect: indicators are always batched " +
+      "(`SENTINEL_BATCH_SIZE`, `SENTINEL_BATCH_TIMEOUT_MS`), a batch leaves at once when full.",
+  }),
+  batchTimeoutSeconds: option({
+    ...upstream(named("SENTINEL_BATCH_TIMEOUT", "batch_timeout"), { sentinel: "BATCH_TIMEOUT" }),
+    schema: val.integer(1, 600),
+    defaultDoc: "none",
+    upstreamNote: "seconds, as theirs; `SENTINEL_BATCH_TIMEOUT_MS` wins when both are set",
+    meaning: "Batch timeout in seconds (the upstream unit); `SENTINEL_BATCH_TIMEOUT_MS` wins " +
+      "when both are set.",
+  }),
+  defenderAction: option({
+    ...upstream(named("DEFENDER_ACTION", "defender_action"), { defender: "ACTION" }, true),
+    schema: val.oneOf(
+      ["Warn", "Block", "Audit", "Alert", "AlertAndBlock", "BlockAndRemediate", "Allowed"] as const,
+    ),
+    defaultDoc: "from the score (`Alert` with the upstream names)",
+    upstreamNote:
+      "`Alert` is sent as `Audit` and `AlertAndBlock` as `Block`, with `generateAlert` (both retired by Microsoft); their default `Alert` applies when their names are used",
+    meaning: "Target `defender`: action on every indicator. `Alert` is sent as `Audit` and " +
+      "`AlertAndBlock` as `Block`, both with `generateAlert` true (Microsoft retired both in " +
+      "2022); `BlockAndRemediate` becomes `Block` for network indicators. Unset: `ACTION`, " +
+      "else the score (`CONFIDENCE_LEVEL`).",
+    example: "Audit",
+  }),
+  defenderApplication: option({
+    ...named("DEFENDER_APPLICATION", "defender_application"),
+    schema: val.text(),
+    default: "OpenCTI",
+    defaultDoc: "`OpenCTI` (`OpenCTI Microsoft Defender Intel` with the upstream names)",
+    meaning: "Defender `application` of created indicators: also how updates and deletes find " +
+      "ours, so keep the name the indicators were created with.",
+  }),
+  defenderResourcePath: option({
+    ...upstream(named("DEFENDER_RESOURCE_PATH", "defender_resource_path"), {
+      defender: "RESOURCE_PATH",
+    }, true),
+    schema: val.oneOf(["api/indicators", "/api/indicators"] as const),
+    defaultDoc: "`api/indicators`",
+    upstreamNote: "only `api/indicators` (the documented path)",
+    meaning: "Defender indicators path; only the documented one is accepted (for the " +
+      "upstream connector's setting).",
+  }),
+  maxIndicators: option({
+    ...upstream(named("DEFENDER_MAX_INDICATORS", "defender_max_indicators"), {
+      defender: "MAX_INDICATORS",
+    }, true),
+    schema: val.integer(1, 15000),
+    default: 15000,
+    upstreamNote: "1-15000; a value outside is an error (theirs clamps); keeps the highest-scored",
+    meaning: "Target `defender`: most indicators kept in Defender (its tenant limit is 15,000); " +
+      "when OpenCTI holds more, the highest-scored are kept.",
+  }),
+  rbacGroupNames: option({
+    ...upstream(named("DEFENDER_RBAC_GROUP_NAMES", "defender_rbac_group_names"), {
+      defender: "RBAC_GROUP_NAMES",
+    }, true),
+    schema: val.jsonOrCommaList(),
+    default: [],
+    defaultDoc: "none (all devices)",
+    meaning: "Target `defender`: device group names the indicators apply to (comma-separated " +
+      "or a JSON array).",
+    example: ["Default Group"],
+  }),
+  recommendedActions: option({
+    ...upstream(named("DEFENDER_RECOMMENDED_ACTIONS", "defender_recommended_actions"), {
+      defender: "RECOMMENDED_ACTIONS",
+    }, true),
+    schema: val.text(),
+    defaultDoc: "none",
+    meaning: "Target `defender`: `recommendedActions` text of every indicator.",
+  }),
+  educateUrl: option({
+    ...upstream(named("DEFENDER_EDUCATE_URL", "defender_educate_url"), {
+      defender: "EDUCATE_URL",
+    }, true),
+    schema: val.httpUrl(),
+    defaultDoc: "none",
+    meaning: "Target `defender`: `educateUrl` shown to users on URL indicators with `Block` or " +
+      "`Warn`.",
   }),
   writeBack: option({
     ...named("SENTINEL_WRITE_BACK", "write_back"),
@@ -464,6 +677,12 @@ export interface SentinelApiConfig {
   managementUrl: string;
   /** `sourcesystem` sent with each upload and used to find our objects again. */
   sourceSystem: string;
+  /** Upload `api-version`. */
+  uploadApiVersion?: string;
+  /** ARM threat-intelligence `api-version`. */
+  armApiVersion?: string;
+  /** Also upload each indicator's author `identity`. */
+  publishIdentities?: boolean;
   /** The workspace; always present when `target` is `sentinel`. */
   workspace?: SentinelWorkspaceConfig;
 }
@@ -476,7 +695,32 @@ export interface DefenderTargetConfig {
   scope: string;
   /** `generateAlert` sent on every indicator. */
   generateAlert: boolean;
+  /** Action forced on every indicator, in Defender's (upstream) spelling; unset = `action`/score. */
+  action?: UpstreamDefenderAction;
+  /** `application` of created indicators (how ours are found again). */
+  application?: string;
+  /** Most indicators kept in Defender (the highest-scored). */
+  maxIndicators?: number;
+  /** Device group names (empty = all devices). */
+  rbacGroupNames?: string[];
+  /** `recommendedActions` text. */
+  recommendedActions?: string;
+  /** `educateUrl` of URL indicators with Block or Warn. */
+  educateUrl?: string;
 }
+
+/** `DEFENDER_ACTION` values: Defender's list as the upstream connector accepts it. */
+export type UpstreamDefenderAction =
+  | "Warn"
+  | "Block"
+  | "Audit"
+  | "Alert"
+  | "AlertAndBlock"
+  | "BlockAndRemediate"
+  | "Allowed";
+
+/** A live-stream event kind `SENTINEL_EVENT_TYPES` selects. */
+export type StreamEventType = "create" | "update" | "delete";
 
 /** The typed settings of the `sentinel` stream connector, read from {@linkcode SENTINEL_OPTIONS}. */
 export interface SentinelSettings {
@@ -526,6 +770,10 @@ export interface SentinelSettings {
    * default ({@linkcode DEFAULT_DEAD_LETTER_FILE}, memory on Deno Deploy) (`SENTINEL_DEAD_LETTER_FILE`).
    */
   deadLetterFile?: string;
+  /** Stream events handled (`SENTINEL_EVENT_TYPES`); the others are skipped. */
+  eventTypes?: StreamEventType[];
+  /** The upstream connector whose names were used (their defaults then apply); unset = none. */
+  upstream?: SentinelTarget;
   /** Graph target options. */
   graph: GraphTargetConfig;
   /** Sentinel upload target options. */
@@ -537,10 +785,19 @@ export interface SentinelSettings {
 function read(context: ReadContext): PendingSettings<SentinelSettings> {
   const { reader } = context;
   const o = SENTINEL_OPTIONS;
-  const base = readBase(context, PREFIX, BASE, BASE_DEFAULTS.type);
+  const upstreamTarget = upstreamInUse(reader);
+  const theirs = <T>(target: SentinelTarget, value: T): { default?: T } =>
+    upstreamTarget === target ? { default: value } : {};
+  const base = readBase(
+    context,
+    PREFIX,
+    BASE,
+    BASE_DEFAULTS.type,
+    upstreamTarget === "defender" ? UPSTREAM_DEFENDER_CONNECTOR_ID : undefined,
+  );
   const liveStream = readLiveStream(reader, BASE);
 
-  const target = reader.get(o.target);
+  const target = readTarget(reader, upstreamTarget);
   if (target === "graph") {
     reader.warn(
       "SENTINEL_TARGET (sentinel.target) is graph: Microsoft retires Graph tiIndicators in " +
@@ -561,7 +818,10 @@ function read(context: ReadContext): PendingSettings<SentinelSettings> {
     ? readCredential(reader)
     : readAzureCredential(reader, auth, { tenantId, clientId });
   const values = {
-    loginUrl: reader.get(o.loginUrl),
+    loginUrl: reader.get(o.loginUrl, {
+      ...theirs("defender", "https://login.microsoft.com"),
+      ...theirs("graph", "https://login.microsoft.com"),
+    }),
     resourceUrl: reader.get(o.resourceUrl),
     requestUrl: reader.get(o.requestUrl),
     targetProduct: reader.get(o.targetProduct),
@@ -571,7 +831,9 @@ function read(context: ReadContext): PendingSettings<SentinelSettings> {
     tlpLevel: reader.get(o.tlpLevel),
     passiveOnly: reader.get(o.passiveOnly),
     extraLabels: reader.get(o.extraLabels),
-    batchTimeoutMs: reader.get(o.batchTimeoutMs),
+    batchTimeoutMs: reader.get(o.batchTimeoutMs, {
+      default: (reader.get(o.batchTimeoutSeconds) ?? 1) * 1000,
+    }),
     writeBack: reader.get(o.writeBack),
     maxBackoff: reader.get(o.maxBackoff),
     deadLetterLimit: reader.get(o.deadLetterLimit),
@@ -596,10 +858,16 @@ function read(context: ReadContext): PendingSettings<SentinelSettings> {
       o.subscriptionId,
       required("the Azure subscription id of the workspace, a GUID"),
     ),
-    resourceGroup: reader.get(o.resourceGroup, required("the resource group of the workspace")),
+    // The upstream connector defaults it to "default"; then it is not required.
+    resourceGroup: reader.get(
+      o.resourceGroup,
+      upstreamTarget === "sentinel"
+        ? theirs("sentinel", "default")
+        : required("the resource group of the workspace"),
+    ),
     workspaceName: reader.get(o.workspaceName, required("the workspace name")),
   };
-  const sourceSystem = reader.get(o.sourceSystem);
+  const sourceSystem = reader.get(o.sourceSystem, theirs("sentinel", UPSTREAM_SOURCE_SYSTEM));
   if (sourceSystem?.toLowerCase() === "microsoft sentinel") {
     reader.problem(
       `${reader.label(o.sourceSystem, reader.find(o.sourceSystem))}: ` +
@@ -609,11 +877,43 @@ function read(context: ReadContext): PendingSettings<SentinelSettings> {
   const sentinelApi = {
     apiUrl: reader.get(o.sentinelApiUrl),
     managementUrl: reader.get(o.managementUrl),
+    uploadApiVersion: reader.get(o.workspaceApiVersion),
+    armApiVersion: reader.get(o.queryApiVersion),
+    publishIdentities: reader.get(o.publishIdentities),
   };
+  if (sentinelApi.publishIdentities === true && target !== undefined && target !== "sentinel") {
+    reader.warn(
+      `${reader.label(o.publishIdentities, reader.find(o.publishIdentities))}: identities are ` +
+        `published to Sentinel only; it has no effect with SENTINEL_TARGET=${target}`,
+    );
+  }
+  reader.get(o.managementApiVersion);
+  reader.get(o.batchMode);
+  reader.get(o.defenderResourcePath);
+  if (reader.get(o.deleteExtensions) === false) {
+    reader.warn(
+      `${reader.label(o.deleteExtensions, reader.find(o.deleteExtensions))}: false has no ` +
+        "effect: the STIX objects sent are built from OpenCTI's fields and never carry its " +
+        "extensions",
+    );
+  }
+  const eventTypes = reader.get(o.eventTypes);
+  if (eventTypes !== undefined && eventTypes.length === 0) {
+    reader.problem(
+      `${reader.label(o.eventTypes, reader.find(o.eventTypes))}: expected at least one of ` +
+        '"create", "update" or "delete"',
+    );
+  }
   const defender = {
     apiUrl: reader.get(o.defenderApiUrl),
     scope: reader.get(o.defenderScope),
     generateAlert: reader.get(o.defenderGenerateAlert),
+    action: reader.get(o.defenderAction, theirs("defender", "Alert" as const)),
+    application: reader.get(o.defenderApplication, theirs("defender", UPSTREAM_APPLICATION)),
+    maxIndicators: reader.get(o.maxIndicators),
+    rbacGroupNames: reader.get(o.rbacGroupNames),
+    recommendedActions: reader.get(o.recommendedActions),
+    educateUrl: reader.get(o.educateUrl),
   };
 
   return {
@@ -650,6 +950,8 @@ function read(context: ReadContext): PendingSettings<SentinelSettings> {
         maxBackoffMs: values.maxBackoff?.ms ?? 300_000,
         deadLetterLimit: must(values.deadLetterLimit),
         ...opt("deadLetterFile", values.deadLetterFile),
+        eventTypes: must(eventTypes),
+        ...opt("upstream", upstreamTarget),
         graph: {
           resourceUrl: must(values.resourceUrl),
           requestUrl: must(values.requestUrl),
@@ -659,6 +961,9 @@ function read(context: ReadContext): PendingSettings<SentinelSettings> {
           apiUrl: must(sentinelApi.apiUrl),
           managementUrl: must(sentinelApi.managementUrl),
           sourceSystem: must(sourceSystem),
+          uploadApiVersion: must(sentinelApi.uploadApiVersion),
+          armApiVersion: must(sentinelApi.armApiVersion),
+          publishIdentities: must(sentinelApi.publishIdentities),
           ...opt(
             "workspace",
             hasWorkspace
@@ -675,13 +980,89 @@ function read(context: ReadContext): PendingSettings<SentinelSettings> {
           apiUrl: must(defender.apiUrl),
           scope: must(defender.scope),
           generateAlert: must(defender.generateAlert),
+          ...opt("action", defender.action),
+          application: must(defender.application),
+          maxIndicators: must(defender.maxIndicators),
+          rbacGroupNames: must(defender.rbacGroupNames),
+          ...opt("recommendedActions", defender.recommendedActions),
+          ...opt("educateUrl", defender.educateUrl),
         },
       };
     },
   };
 }
 
-function readCredential(reader: Reader): SentinelCredential | undefined {
+/** `sourcesystem` the upstream Sentinel connector writes (its default), so deletes find those. */
+export const UPSTREAM_SOURCE_SYSTEM = "Opencti Stream Connector";
+
+/** `application` the upstream Defender connector writes, so updates and deletes find those. */
+export const UPSTREAM_APPLICATION = "OpenCTI Microsoft Defender Intel";
+
+/** `CONNECTOR_ID` default of the upstream Defender connector (its compose leaves it unset). */
+export const UPSTREAM_DEFENDER_CONNECTOR_ID = "4aa40d9f-bee0-466e-a72e-6878c13bde08";
+
+/** Which upstream prefixes are used, each once: environment names or top-level YAML sections. */
+export function upstreamTargetsIn(
+  env: Readonly<Record<string, string | undefined>>,
+  doc: unknown,
+): { target: SentinelTarget; names: string[] }[] {
+  const found: { target: SentinelTarget; names: string[] }[] = [];
+  const sections = doc !== null && typeof doc === "object" && !Array.isArray(doc)
+    ? Object.keys(doc)
+    : [];
+  for (const target of ["sentinel", "defender", "graph"] as const) {
+    const { env: prefixes, yaml } = UPSTREAM[target];
+    const names = [
+      ...Object.keys(env).filter((name) =>
+        env[name] !== undefined && prefixes.some((prefix) => name.startsWith(prefix))
+      ),
+      ...sections.filter((key) => yaml.includes(key)),
+    ];
+    if (names.length > 0) found.push({ target, names: names.sort() });
+  }
+  return found;
+}
+
+/** The upstream target in use; two of them is a problem naming both. */
+function upstreamInUse(reader: Reader): SentinelTarget | undefined {
+  const found = upstreamTargetsIn(reader.env, reader.doc);
+  if (found.length > 1) {
+    const shown = found.map((f) =>
+      `${UPSTREAM[f.target].env[0]}* (${f.names[0]}${f.names.length > 1 ? ", …" : ""})`
+    );
+    reader.problem(
+      `${shown.join(" and ")}: the names of two upstream connectors (${
+        found.map((f) => UPSTREAM[f.target].connector).join(", ")
+      }) are set, but one sentinel connector sends to one target; keep one prefix (run a ` +
+        "second instance for the other target)",
+    );
+    return undefined;
+  }
+  return found[0]?.target;
+}
+
+/** `SENTINEL_TARGET`, or the target the upstream prefix implies; a contradiction is a problem. */
+function readTarget(
+  reader: Reader,
+  upstreamTarget: SentinelTarget | undefined,
+): SentinelTarget | undefined {
+  const o = SENTINEL_OPTIONS;
+  const explicit = reader.find(o.target)?.value !== undefined;
+  const target = reader.get(o.target, upstreamTarget ? { default: upstreamTarget } : {});
+  if (
+    explicit && upstreamTarget !== undefined && target !== undefined && target !== upstreamTarget
+  ) {
+    reader.problem(
+      `${reader.label(o.target, reader.find(o.target))}: ${target} contradicts the ` +
+        `${UPSTREAM[upstreamTarget].env[0]}* names in use (they configure ${upstreamTarget}); ` +
+        `set SENTINEL_TARGET=${upstreamTarget} or remove it`,
+    );
+  }
+  return target;
+}
+
+/** Reads the one client credential of `SENTINEL_AUTH=app_registration` (shared with microsoft-incidents). */
+export function readCredential(reader: Reader): SentinelCredential | undefined {
   const o = SENTINEL_OPTIONS;
   const secret = reader.get(o.clientSecret);
   const certificatePath = reader.get(o.clientCertificatePath);
@@ -734,7 +1115,7 @@ function readCredential(reader: Reader): SentinelCredential | undefined {
  * The credential of `SENTINEL_AUTH=default` (the first configured source of the chain, see
  * `chooseCredential`) or `managed_identity`.
  */
-function readAzureCredential(
+export function readAzureCredential(
   reader: Reader,
   auth: "default" | "managed_identity",
   ids: { tenantId: string | undefined; clientId: string | undefined },
@@ -811,6 +1192,59 @@ export const sentinelSettings: ConnectorSettings<SentinelSettings> = {
     SENTINEL_OPTIONS.auth,
   ],
   howToEnable: "TENANT_ID and CLIENT_ID (plus a credential) for sentinel",
+  upstream: [
+    {
+      source: UPSTREAM.sentinel.connector,
+      envPrefixes: ["MICROSOFT_SENTINEL_INTEL_"],
+      effect: "Its names (and its `microsoft_sentinel_intel` YAML section) select " +
+        "`SENTINEL_TARGET=sentinel`; `OPENCTI_*` and `CONNECTOR_*` keep their names. Its compose " +
+        "file runs unchanged (`tests/fixtures/config/upstream_sentinel_intel.compose.yml`).",
+      notApplicable: [],
+    },
+    {
+      source: UPSTREAM.defender.connector,
+      envPrefixes: ["MICROSOFT_DEFENDER_INTEL_"],
+      effect: "Its names (and its `microsoft_defender_intel` YAML section) select " +
+        "`SENTINEL_TARGET=defender`, with its defaults: `CONNECTOR_ID` " +
+        `\`${UPSTREAM_DEFENDER_CONNECTOR_ID}\`, application \`${UPSTREAM_APPLICATION}\` ` +
+        "(so updates and deletes find what it wrote), action `Alert`. The synchronizer's " +
+        "`MAX_INDICATORS`, `RBAC_GROUP_NAMES`, `RECOMMENDED_ACTIONS` and `EDUCATE_URL` are also " +
+        "read with this prefix. Its compose file runs unchanged " +
+        "(`tests/fixtures/config/upstream_defender_intel.compose.yml`).",
+      notApplicable: [],
+    },
+    {
+      source: "stream/microsoft-defender-intel-synchronizer",
+      envPrefixes: ["MICROSOFT_DEFENDER_INTEL_SYNCHRONIZER_"],
+      effect: "Its names select `SENTINEL_TARGET=defender` too, but it reconciles TAXII " +
+        "collections on a timer, which this program does not do: its settings below are read, " +
+        "its collection settings are not, so its compose file needs a live stream instead " +
+        "(`CONNECTOR_LIVE_STREAM_ID`).",
+      notApplicable: [
+        [
+          "MICROSOFT_DEFENDER_INTEL_SYNCHRONIZER_TAXII_COLLECTIONS",
+          "no TAXII pull: create an OpenCTI live stream with the same filters",
+        ],
+        [
+          "MICROSOFT_DEFENDER_INTEL_SYNCHRONIZER_INTERVAL",
+          "changes arrive from the live stream as they happen",
+        ],
+        [
+          "MICROSOFT_DEFENDER_INTEL_SYNCHRONIZER_UPDATE_ONLY_OWNED",
+          "always so: only indicators of our `DEFENDER_APPLICATION` are updated or deleted",
+        ],
+      ],
+    },
+    {
+      source: UPSTREAM.graph.connector,
+      envPrefixes: ["MICROSOFT_GRAPH_SECURITY_INTEL_"],
+      effect: "Its names (and its `microsoft_graph_security_intel` YAML section) select " +
+        "`SENTINEL_TARGET=graph` (retired by Microsoft in April 2026; move to `sentinel` or " +
+        "`defender`). Its compose file runs unchanged " +
+        "(`tests/fixtures/config/upstream_graph_security_intel.compose.yml`).",
+      notApplicable: [],
+    },
+  ],
   read,
   connectorOf: (settings) => settings.connector,
   secrets: (s) =>

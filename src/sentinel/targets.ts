@@ -1,5 +1,6 @@
 /** Builds the configured Microsoft target and its token provider from the `sentinel` config slice. */
 import type { SentinelSettings as SentinelConfig } from "./settings.ts";
+import { CappedTarget, defenderActionOf, withIdentities } from "./target_policies.ts";
 import { getLogger, type Logger } from "../log.ts";
 import { ManagedIdentityTokenSource } from "../microsoft/managed_identity.ts";
 import { DefenderTarget } from "../microsoft/defender.ts";
@@ -26,9 +27,15 @@ export interface TargetDeps {
   logger?: Logger;
 }
 
+/** The part of the `sentinel` slice that says how to get tokens (shared with microsoft-incidents). */
+export type AuthSlice = Pick<
+  SentinelConfig,
+  "tenantId" | "clientId" | "auth" | "credential" | "loginUrl"
+>;
+
 /** The client credential described by the config, with certificate files read. */
 export async function credentialOf(
-  config: SentinelConfig,
+  config: AuthSlice,
   deps: TargetDeps = {},
 ): Promise<ClientCredential> {
   const read = deps.readTextFile ?? Deno.readTextFile;
@@ -70,7 +77,7 @@ export async function credentialOf(
  * credential, or the host's managed identity. Logs which credential is used (never a secret).
  */
 export async function createTokenProvider(
-  config: SentinelConfig,
+  config: AuthSlice,
   deps: TargetDeps = {},
 ): Promise<TokenSource> {
   const logger = deps.logger ?? getLogger("sentinel", "auth");
@@ -158,8 +165,9 @@ export function createTarget(
           "SENTINEL_WORKSPACE_ID and the workspace settings are required when SENTINEL_TARGET=sentinel",
         );
       }
-      return new SentinelTarget({
+      const sentinel = new SentinelTarget({
         ...common,
+        ...pick(api, "uploadApiVersion", "armApiVersion"),
         apiUrl: api.apiUrl,
         managementUrl: api.managementUrl,
         scope: scopeFor(api.managementUrl),
@@ -170,18 +178,30 @@ export function createTarget(
         sourceSystem: api.sourceSystem,
         extraLabels: config.extraLabels,
       });
+      return api.publishIdentities ? withIdentities(sentinel) : sentinel;
     }
     case "defender": {
-      const action = config.action ? DEFENDER_ACTION_OF[config.action] : undefined;
-      return new DefenderTarget({
+      // DEFENDER_ACTION (Defender's names) wins over ACTION (the seed's Graph names).
+      const chosen = config.defender.action ? defenderActionOf(config.defender.action) : undefined;
+      const action = chosen?.action ??
+        (config.action ? DEFENDER_ACTION_OF[config.action] : undefined);
+      const d = config.defender;
+      const defender = new DefenderTarget({
         ...common,
-        apiUrl: config.defender.apiUrl,
-        scope: config.defender.scope,
-        generateAlert: config.defender.generateAlert,
+        apiUrl: d.apiUrl,
+        scope: d.scope,
+        generateAlert: chosen?.generateAlert ?? d.generateAlert,
         expireTimeDays: config.expireTimeDays,
         blockScore: config.confidenceLevel,
         ...(action ? { action } : {}),
+        ...pick(d, "application", "recommendedActions", "educateUrl"),
+        ...(d.rbacGroupNames && d.rbacGroupNames.length > 0
+          ? { rbacGroupNames: d.rbacGroupNames }
+          : {}),
       });
+      return d.maxIndicators === undefined
+        ? defender
+        : new CappedTarget(defender, { maxIndicators: d.maxIndicators });
     }
   }
 }

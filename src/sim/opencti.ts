@@ -133,6 +133,24 @@ export async function createOpenCtiSimApp(options: OpenCtiSimOptions = {}): Prom
     ...(options.maxPayloadBytes !== undefined ? { maxPayloadBytes: options.maxPayloadBytes } : {}),
     ...(options.sleep ? { sleep: options.sleep } : {}),
   });
+  graphql.streamInfo = (id) => {
+    const definition = stream.stream(id);
+    if (!definition) return undefined;
+    const filter = definition.filter;
+    const filters = {
+      mode: "and",
+      filterGroups: [],
+      filters: filter?.types ? [{ key: ["entity_type"], values: [...filter.types] }] : [],
+    };
+    return {
+      id,
+      name: definition.name ?? id,
+      description: null,
+      filters: JSON.stringify(filters),
+      stream_live: definition.live ?? true,
+      stream_public: definition.public ?? false,
+    };
+  };
   const app = new Hono();
   app.route("/", graphql.routes());
   app.route(

@@ -1,7 +1,9 @@
 /**
- * A light GraphQL operation parser for the OpenCTI simulator: one operation, fields with aliases,
- * arguments (variables and literals) and nested selections. Fragments and directives are refused
- * with a clear message rather than half-supported.
+ * A light GraphQL operation parser for the OpenCTI simulator: operations, fields with aliases,
+ * arguments (variables and literals), nested selections, named fragments (`fragment F on T`,
+ * `...F`) and inline fragments (`... on T { }`), as real clients such as pycti send them.
+ * Fragments are flattened: each field they select carries the fragment's type condition (`on`).
+ * Directives are refused with a clear message rather than half-supported.
  */
 
 /** A literal or variable in an operation. */
@@ -22,6 +24,10 @@ export interface FieldNode {
   args: Map<string, ValueNode>;
   /** Sub-selections, undefined for a leaf. */
   selections: FieldNode[] | undefined;
+  /** The type condition of the fragment this field was selected in, if any. */
+  on?: string;
+  /** A fragment spread still to expand (internal to the parser). */
+  spread?: string;
 }
 
 /** A parsed operation. */
@@ -110,6 +116,8 @@ function tokenize(source: string): Token[] {
 class Parser {
   #tokens: Token[];
   #pos = 0;
+  /** Named fragments: type condition and selections (spreads not yet expanded). */
+  readonly fragments = new Map<string, { on: string; selections: FieldNode[] }>();
 
   constructor(tokens: Token[]) {
     this.#tokens = tokens;
@@ -145,14 +153,24 @@ class Parser {
     return token.value;
   }
 
-  operation(): OperationNode {
+  operation(): OperationNode | undefined {
     let type: "query" | "mutation" = "query";
     let name: string | undefined;
     const variables = new Map<string, ValueNode | undefined>();
     if (!this.peekPunct("{")) {
       const keyword = this.name();
       if (keyword === "fragment") {
-        throw new GraphqlSyntaxError("The simulator does not support fragments: inline the fields");
+        const fragment = this.name();
+        if (this.name() !== "on") {
+          throw new GraphqlSyntaxError(`Syntax Error: Expected "on" after fragment ${fragment}.`);
+        }
+        const on = this.name();
+        this.refuseDirectives();
+        if (this.fragments.has(fragment)) {
+          throw new GraphqlSyntaxError(`There can be only one fragment named "${fragment}".`);
+        }
+        this.fragments.set(fragment, { on, selections: this.selectionSet() });
+        return undefined;
       }
       if (keyword === "subscription") {
         throw new GraphqlSyntaxError("The simulator does not support subscriptions");
@@ -205,9 +223,29 @@ class Parser {
     const fields: FieldNode[] = [];
     while (!this.peekPunct("}")) {
       if (this.peekPunct("...")) {
-        throw new GraphqlSyntaxError(
-          "The simulator does not support fragments or inline fragments: select plain fields",
-        );
+        this.next();
+        const token = this.next();
+        if (token.kind === "name" && token.value === "on") {
+          const on = this.name();
+          this.refuseDirectives();
+          // Nested conditions: the innermost (most specific in practice) applies.
+          for (const field of this.selectionSet()) fields.push({ ...field, on: field.on ?? on });
+        } else if (token.kind === "punct" && token.value === "{") {
+          this.#pos -= 1;
+          fields.push(...this.selectionSet());
+        } else if (token.kind === "name") {
+          this.refuseDirectives();
+          fields.push({
+            key: "",
+            name: "",
+            args: new Map(),
+            selections: undefined,
+            spread: token.value,
+          });
+        } else {
+          throw new GraphqlSyntaxError(`Syntax Error: Unexpected "${token.value}".`);
+        }
+        continue;
       }
       let name = this.name();
       const key = name;
@@ -272,8 +310,36 @@ class Parser {
 export function parseOperation(source: string, operationName?: string): OperationNode {
   const parser = new Parser(tokenize(source));
   const operations: OperationNode[] = [];
-  while (!parser.done) operations.push(parser.operation());
+  while (!parser.done) {
+    const operation = parser.operation();
+    if (operation) operations.push(operation);
+  }
   if (operations.length === 0) throw new GraphqlSyntaxError("Syntax Error: Unexpected <EOF>.");
+  const used = new Set<string>();
+  const expand = (fields: FieldNode[], path: string[]): FieldNode[] =>
+    fields.flatMap((field): FieldNode[] => {
+      if (field.spread !== undefined) {
+        const fragment = parser.fragments.get(field.spread);
+        if (!fragment) throw new GraphqlSyntaxError(`Unknown fragment "${field.spread}".`);
+        if (path.includes(field.spread)) {
+          throw new GraphqlSyntaxError(`Cannot spread fragment "${field.spread}" within itself.`);
+        }
+        used.add(field.spread);
+        return expand(fragment.selections, [...path, field.spread]).map((inner) => ({
+          ...inner,
+          on: inner.on ?? fragment.on,
+        }));
+      }
+      return [{
+        ...field,
+        selections: field.selections ? expand(field.selections, path) : undefined,
+      }];
+    });
+  for (const operation of operations) operation.selections = expand(operation.selections, []);
+  const unused = [...parser.fragments.keys()].find((name) => !used.has(name));
+  if (unused !== undefined) {
+    throw new GraphqlSyntaxError(`Fragment "${unused}" is never used.`);
+  }
   if (operationName) {
     const named = operations.find((op) => op.name === operationName);
     if (!named) throw new GraphqlSyntaxError(`Unknown operation named "${operationName}".`);

@@ -116,6 +116,8 @@ const RULES: Readonly<Record<string, readonly Way[]>> = {
   "identity": [(o) => withMain(pick(o, ["name", norm]), pick(o, ["identity_class", norm]))],
   "indicator": [(o) => pick(o, "pattern")],
   "incident": [(o) => withMain(pick(o, ["name", norm]), pick(o, ["created", stored]))],
+  // Case-Incident: the platform's module declares name (normalised) then created, like incident.
+  "case-incident": [(o) => withMain(pick(o, ["name", norm]), pick(o, ["created", stored]))],
   "malware": [byName],
   "tool": [byName],
   "campaign": [byName],

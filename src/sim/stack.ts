@@ -141,7 +141,11 @@ export async function startSentinelStack(
     clientId: STACK_APP.clientId,
     secret: STACK_APP.clientSecret,
     roles: {
-      "https://graph.microsoft.com": ["ThreatIndicators.ReadWrite.OwnedBy"],
+      // SecurityIncident.Read.All: the microsoft-incidents connector reads incidents with it.
+      "https://graph.microsoft.com": [
+        "ThreatIndicators.ReadWrite.OwnedBy",
+        "SecurityIncident.Read.All",
+      ],
       "https://management.azure.com": [],
       "https://api.securitycenter.microsoft.com": ["Ti.ReadWrite"],
     },

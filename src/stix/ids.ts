@@ -151,6 +151,11 @@ const RULES: Readonly<Record<string, readonly Way[]>> = {
   }]],
   "indicator": [[{ key: "pattern" }]],
   "incident": [[{ key: "name", norm: name }, { key: "created", norm: time, needs: ["name"] }]],
+  "case-incident": [[{ key: "name", norm: name }, {
+    key: "created",
+    norm: time,
+    needs: ["name"],
+  }]],
   "malware": NAME_ONLY,
   "tool": NAME_ONLY,
   "campaign": NAME_ONLY,
@@ -322,6 +327,11 @@ export function indicatorId(input: { pattern: string }): Promise<string> {
 /** Id of an incident: normalised name and `created` in the stored form (`…T12:26:51.000Z`). */
 export function incidentId(input: { name: string; created?: Date | string }): Promise<string> {
   return computeId("incident", input);
+}
+
+/** Id of a Case-Incident (`case-incident`): normalised name and `created`, as for an incident. */
+export function caseIncidentId(input: { name: string; created?: Date | string }): Promise<string> {
+  return computeId("case-incident", input);
 }
 
 /** Types whose id is the normalised name only. */

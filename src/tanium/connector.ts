@@ -22,7 +22,9 @@ import { isRetryable } from "../runtime/retry.ts";
 import { runScheduled } from "../runtime/scheduler.ts";
 import { getLogger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
-import { BundlePusher } from "../opencti/bundle.ts";
+import type { AmqpConnect } from "../opencti/amqp.ts";
+import { BundleTransport } from "../opencti/transport.ts";
+import { CONNECTOR_MINIMUM, type QueueProtocolSetting } from "../opencti/version.ts";
 import { ConnectorLifecycle, type ConnectorState } from "../opencti/connector.ts";
 import { BundleRejectedError, OpenCtiAuthError } from "../opencti/errors.ts";
 import type { OpenCtiClient } from "../opencti/graphql.ts";
@@ -111,6 +113,10 @@ export interface TaniumIncidentsOptions {
   maxBackoffMs?: number;
   /** Random source in [0, 1) for the backoff jitter. @default Math.random */
   random?: () => number;
+  /** `CONNECTOR_QUEUE_PROTOCOL`: `api`, `amqp`, or `auto` (api from OpenCTI 6.3). @default "auto" */
+  queueProtocol?: QueueProtocolSetting;
+  /** Opens AMQP connections (tests inject faults). @default amqplib */
+  amqpConnect?: AmqpConnect;
   /** Where pycti's metrics are counted. @default none */
   metrics?: Metrics;
   /** The clock. @default Date.now */
@@ -156,7 +162,7 @@ export class TaniumIncidentsConnector implements Connector {
   readonly #tanium: TaniumClient;
   readonly #opencti: OpenCtiClient;
   readonly #works: Works;
-  readonly #pusher: BundlePusher;
+  readonly #pusher: BundleTransport;
   readonly #displayName: string;
   readonly #consoleUrl: string;
   readonly #importAlerts: boolean;
@@ -233,6 +239,8 @@ export class TaniumIncidentsConnector implements Connector {
       runAndTerminate: options.runAndTerminate ?? this.#periodMs === 0,
       ...(options.pingIntervalMs !== undefined ? { pingIntervalMs: options.pingIntervalMs } : {}),
       sleep: this.#sleep,
+      minimumVersion: CONNECTOR_MINIMUM["tanium-incidents"],
+      minimumFor: "tanium-incidents",
       onReset: () => {
         this.#resetRequested = true;
         this.#cursor = undefined;
@@ -243,9 +251,17 @@ export class TaniumIncidentsConnector implements Connector {
       connectorName: this.#displayName,
       now: this.#now,
     });
-    this.#pusher = new BundlePusher(opencti, {
+    // Push transport: stixBundlePush from OpenCTI 6.3, the platform's RabbitMQ below (or when
+    // CONNECTOR_QUEUE_PROTOCOL=amqp).
+    this.#pusher = new BundleTransport(opencti, {
       connectorId: options.connectorId,
+      lifecycle: this.lifecycle,
+      works: this.#works,
+      ...(options.queueProtocol ? { protocol: options.queueProtocol } : {}),
+      ...(options.amqpConnect ? { amqpConnect: options.amqpConnect } : {}),
       ...(options.maxBundleBytes !== undefined ? { maxBytes: options.maxBundleBytes } : {}),
+      now: this.#now,
+      sleep: this.#sleep,
     });
   }
 

@@ -90,6 +90,7 @@ export async function createTaniumIncidents(
     queueThresholdMb: base.queueThresholdMb,
     ...(config.lookbackMs !== undefined ? { lookbackMs: config.lookbackMs } : {}),
     ...(config.maxBackoffMs !== undefined ? { maxBackoffMs: config.maxBackoffMs } : {}),
+    queueProtocol: base.queueProtocol,
     ...(options.metrics ? { metrics: options.metrics } : {}),
     ...(options.now ? { now: options.now } : {}),
     ...(options.sleep ? { sleep: options.sleep } : {}),

@@ -23,6 +23,7 @@ import type { Now, Sleep } from "../runtime/clock.ts";
 import type { Connector, ConnectorStatus } from "../runtime/connector.ts";
 import type { Fetch } from "../runtime/http.ts";
 import type { OpenCtiClient } from "../opencti/graphql.ts";
+import { CONNECTOR_MINIMUM } from "../opencti/version.ts";
 import type { DataFrame, SetTimer } from "../opencti/stream.ts";
 import {
   type PlannedOperation,
@@ -362,7 +363,12 @@ export class TaniumIntelConnector implements Connector {
     this.#pump = new StreamPump<IntelDocument, IntelRemoval>({
       ...rest,
       name: this.name,
-      connector: { ...options.connector, scope: options.connector.scope ?? ["tanium"] },
+      connector: {
+        ...options.connector,
+        scope: options.connector.scope ?? ["tanium"],
+        minimumVersion: CONNECTOR_MINIMUM["tanium-intel"],
+        minimumFor: "tanium-intel",
+      },
       target: this.#target,
       route: {
         echo: (frame) => this.#echo(frame),

@@ -31,6 +31,10 @@ export interface FrameServerOptions {
   chunkBytes?: number;
   /** Called when frame `index` is written. @default none */
   onFrame?: (index: number, id: string, at: number) => void;
+  /** Rewrites the data of frame `index` (e.g. to make pool copies distinct). @default none */
+  variant?: (data: string, index: number) => string;
+  /** The wait between heartbeats and paced frames. @default a real timer */
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
 }
 
 /** A running frame server. */
@@ -45,8 +49,38 @@ export interface FrameServer {
   close(): Promise<void>;
 }
 
+/** The frame source without a server: `handle` answers one stream request. */
+export interface FrameSource {
+  /** Answers a stream request (resuming after `Last-Event-ID`). */
+  handle(request: Request): Response;
+  /** Id of frame `index`. */
+  idOf(index: number): string;
+  /** Frames written so far (over all connections). */
+  written(): number;
+  /** Ends every open stream. */
+  abortAll(): void;
+}
+
 /** Starts the server on 127.0.0.1 with a free port. */
 export function startFrameServer(options: FrameServerOptions): FrameServer {
+  const source = createFrameSource(options);
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    (request) => source.handle(request),
+  );
+  return {
+    url: `http://127.0.0.1:${server.addr.port}`,
+    idOf: source.idOf,
+    written: source.written,
+    async close() {
+      source.abortAll();
+      await server.shutdown();
+    },
+  };
+}
+
+/** The frames and their request handler, for in-process use or {@linkcode startFrameServer}. */
+export function createFrameSource(options: FrameServerOptions): FrameSource {
   const t0 = options.t0 ?? 1_718_003_600_000;
   const heartbeatMs = options.heartbeatMs ?? 1000;
   const intervalMs = options.intervalMs ?? 0;
@@ -58,29 +92,32 @@ export function startFrameServer(options: FrameServerOptions): FrameServer {
 
   const frameOf = (index: number): string => {
     const event = options.pool[index % options.pool.length] as PoolEvent;
-    return `id: ${idOf(index)}\nevent: ${event.event}\ndata: ${event.data}\n\n`;
+    const data = options.variant ? options.variant(event.data, index) : event.data;
+    return `id: ${idOf(index)}\nevent: ${event.event}\ndata: ${data}\n\n`;
   };
   const heartbeat = (index: number): string => {
     const id = index < 0 ? `${t0 - 1}-0` : idOf(index);
     return `id: ${id}\nevent: heartbeat\ndata: "${new Date(t0 + index).toISOString()}"\n\n`;
   };
 
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
+  const handle = (request: Request): Response => {
     const last = request.headers.get("last-event-id");
     const match = last === null ? null : /^(\d+)-\d+$/.exec(last);
     let next = match ? Math.max(0, Number(match[1]) - t0 + 1) : 0;
     const abort = new AbortController();
     controllers.add(abort);
     const wait = (ms: number) =>
-      new Promise<void>((resolve) => {
-        const timer = setTimeout(done, ms);
-        function done() {
-          abort.signal.removeEventListener("abort", done);
-          clearTimeout(timer);
-          resolve();
-        }
-        abort.signal.addEventListener("abort", done, { once: true });
-      });
+      options.sleep
+        ? options.sleep(ms, abort.signal).catch(() => {})
+        : new Promise<void>((resolve) => {
+          const timer = setTimeout(done, ms);
+          function done() {
+            abort.signal.removeEventListener("abort", done);
+            clearTimeout(timer);
+            resolve();
+          }
+          abort.signal.addEventListener("abort", done, { once: true });
+        });
     let sentConnected = false;
     const body = new ReadableStream<Uint8Array>({
       async pull(controller) {
@@ -130,14 +167,13 @@ export function startFrameServer(options: FrameServerOptions): FrameServer {
     return new Response(body, {
       headers: { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache" },
     });
-  });
+  };
   return {
-    url: `http://127.0.0.1:${server.addr.port}`,
+    handle,
     idOf,
     written: () => written,
-    async close() {
+    abortAll() {
       for (const controller of controllers) controller.abort();
-      await server.shutdown();
     },
   };
 }

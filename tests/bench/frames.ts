@@ -28,8 +28,10 @@ export interface FrameWorkload {
 
 /** Options of {@linkcode buildFrames}. */
 export interface BuildFramesOptions {
-  /** Share of creates; the rest is split 3:1 between updates and deletes. @default 0.6 */
+  /** Share of creates; the rest is split between updates and deletes by `updateShare`. @default 0.6 */
   createShare?: number;
+  /** Share of the rest that are updates (the others are deletes). @default 0.75 */
+  updateShare?: number;
   /** Clock origin of the event ids (epoch ms). @default SEED_TIME */
   time?: number;
 }
@@ -61,6 +63,7 @@ export async function buildFrames(
   options: BuildFramesOptions = {},
 ): Promise<FrameWorkload> {
   const createShare = options.createShare ?? 0.6;
+  const updateShare = options.updateShare ?? 0.75;
   const random = seededRandom(seed ^ 0x5eed);
   let clock = options.time ?? Date.parse(SEED_TIME);
   let seq = 0;
@@ -96,7 +99,7 @@ export async function buildFrames(
       store.trim({ keep: 0 });
       live.push(event.data);
       emit({ ...event, id });
-    } else if (roll < createShare + (1 - createShare) * 0.75 || live.length < 2) {
+    } else if (roll < createShare + (1 - createShare) * updateShare || live.length < 2) {
       const index = Math.floor(random() * live.length);
       const before = live[index] as StixObject;
       const iso = new Date(clock).toISOString();

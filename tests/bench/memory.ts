@@ -27,6 +27,8 @@ export interface MemoryResult {
   warmup_events: number;
   /** Whether `start()` returned within 5 s of its signal aborting. */
   stopped_on_abort: boolean;
+  /** At the RSS peak: V8 heap committed, heap used and external memory, in MB. */
+  at_peak: { heap_total_mb: number; heap_used_mb: number; external_mb: number };
 }
 
 /** Options of {@linkcode memoryScenario}. */
@@ -44,6 +46,9 @@ export interface MemoryOptions {
 interface Sample {
   t: number;
   rss: number;
+  heapTotal: number;
+  heapUsed: number;
+  external: number;
   events: number;
 }
 
@@ -97,6 +102,7 @@ export async function memoryScenario(options: MemoryOptions = {}): Promise<Memor
       }
     }
     const [status, stderr] = await Promise.all([child.status, stderrText]);
+    if (Deno.env.get("HEAP_SPACES")) console.error(stderr.trim());
     if (!status.success || done === undefined) {
       throw new Error(`the memory child failed (${status.code}): ${stderr.slice(0, 2000)}`);
     }
@@ -105,14 +111,20 @@ export async function memoryScenario(options: MemoryOptions = {}): Promise<Memor
     const mb = (bytes: number) => bytes / 1024 / 1024;
     const warm = median(samples.slice(warmIndex, warmIndex + 5).map((s) => s.rss));
     const end = median(samples.slice(-5).map((s) => s.rss));
+    const peak = samples.reduce((a, b) => (b.rss > a.rss ? b : a));
     return {
-      peak_rss_mb: round(mb(Math.max(...samples.map((s) => s.rss))), 1),
+      peak_rss_mb: round(mb(peak.rss), 1),
       growth_mb: round(mb(end - warm), 1),
       events: done.events ?? 0,
       events_per_s: Math.round((done.events ?? 0) / ((done.ms ?? 1) / 1000)),
       warm_rss_mb: round(mb(warm), 1),
       warmup_events: warmupEvents,
       stopped_on_abort: done.stopped === 1 || (done.stopped as unknown) === true,
+      at_peak: {
+        heap_total_mb: round(mb(peak.heapTotal), 1),
+        heap_used_mb: round(mb(peak.heapUsed), 1),
+        external_mb: round(mb(peak.external), 1),
+      },
     };
   } finally {
     await frames.close();

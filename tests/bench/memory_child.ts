@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { getHeapSpaceStatistics } from "node:v8";
 import { OpenCtiClient } from "../../src/opencti/graphql.ts";
 import { SentinelConnector } from "../../src/sentinel/connector.ts";
 import { SIM_TOKEN } from "../../src/sim/opencti_stream.ts";
@@ -65,4 +66,12 @@ print({
   stopped,
   stop_ms: Math.round(performance.now() - stopStarted),
 });
+if (Deno.env.get("HEAP_SPACES")) {
+  const spaces = getHeapSpaceStatistics().map((s) =>
+    `${s.space_name}=${(s.space_size / 1048576).toFixed(1)}/${
+      (s.space_used_size / 1048576).toFixed(1)
+    }`
+  );
+  console.error(`heap spaces (MB size/used): ${spaces.join(" ")}`);
+}
 Deno.exit(0);

@@ -1,24 +1,28 @@
 /**
- * Throughput scenario: a backlog of indicators in the OpenCTI simulator's stream, synced by the
- * whole sentinel connector (catch-up run) to each Microsoft target simulator with 50 ms answers
- * and the documented rate limits. Simulators and clients share a {@linkcode ScaledClock}, so a
- * documented minute lasts `60 × factor` seconds and every wait stays consistent.
+ * Throughput scenario on virtual time: a backlog in the OpenCTI live stream, synced by the whole
+ * sentinel connector (catch-up run) to each Microsoft target simulator, everything in this
+ * process on a {@linkcode VirtualClock}. Every answer (Entra, the target, OpenCTI's GraphQL) takes
+ * a fixed simulated latency and CPU takes none, so the figures are the same on every run and
+ * measure the pacing alone.
  *
- * In the same run, against the same simulator (under a second app registration, so its rate
- * window is its own), the upstream connector's pattern: for each observable, one token request
- * and one single-indicator request, one after another, waiting out 429s.
+ * Ceilings: a class of requests limited to `L` in any `W` window, sent one after another with
+ * round trip `rtt`, needs at least `k·W + (n − k·L)·rtt` with `k = ceil(n/L) − 1`; an ARM token
+ * bucket of `B` tokens refilled at `r`/s needs at least `(n − B)/r`. The run needs at least the
+ * largest of these over its classes, and `R·rtt` for its `R` requests in all when sent one after
+ * another (the connector keeps one flush in flight). `fraction_of_ceiling` = that time for the
+ * fewest requests the documented batch sizes allow / simulated time taken;
+ * `fraction_of_paced_ceiling` = the same for the requests the connector actually sent, against
+ * the limits its clients pace to (it charges pacing, not lookups or batching choices).
  *
- * Ceilings: the limits allow at most `L` requests in any `W` = 60 s window. For `R` requests
- * sent one after another with round trip `rtt`, the shortest possible time is
- * `max(R·rtt, k·W + (R − k·L)·rtt)` with `k = ceil(R/L) − 1`. `fraction_of_ceiling` is that
- * time for the rate-limited requests the connector needed, divided by the time it took;
- * `fraction_of_absolute_ceiling` uses instead the fewest requests the documented batch sizes
- * allow (`ceil(indicators / max batch)`), so it also charges the connector's lookups.
+ * In the same run, against a fresh simulator: the upstream pattern (one token request and one
+ * single-indicator request per observable, one after another, waiting out 429s), on a simulated
+ * time budget, and for Defender the upstream synchronizer's (chunks of 500, BatchDelete then
+ * import, no client pacing, Retry-After honoured on 429).
  *
  * @module
  */
 import { DefenderTarget } from "../../src/microsoft/defender.ts";
-import { toDefenderIndicators } from "../../src/microsoft/defender_mapping.ts";
+import { importBody, toDefenderIndicators } from "../../src/microsoft/defender_mapping.ts";
 import { GraphTarget } from "../../src/microsoft/graph.ts";
 import { toTiIndicators } from "../../src/microsoft/graph_mapping.ts";
 import { SentinelTarget } from "../../src/microsoft/sentinel_api.ts";
@@ -32,22 +36,32 @@ import { OpenCtiClient } from "../../src/opencti/graphql.ts";
 import { parseRetryAfter } from "../../src/runtime/retry.ts";
 import { SentinelConnector } from "../../src/sentinel/connector.ts";
 import { intentsOf } from "../../src/sentinel/events.ts";
-import type { SyncTarget, TargetIndicator, TargetName } from "../../src/sentinel/target.ts";
-import { startDefenderSim } from "../../src/sim/defender.ts";
-import { type EntraSim, startEntraSim } from "../../src/sim/entra.ts";
-import { startGraphSim } from "../../src/sim/graph.ts";
-import { startOpenCtiSim } from "../../src/sim/opencti.ts";
+import type {
+  SyncTarget,
+  TargetIndicator,
+  TargetName,
+  TargetRemoval,
+} from "../../src/sentinel/target.ts";
+import { createDefenderSimApp } from "../../src/sim/defender.ts";
+import { createEntraSimApp, type EntraSimApp } from "../../src/sim/entra.ts";
+import { createGraphSimApp } from "../../src/sim/graph.ts";
+import type { SeenRequest } from "../../src/sim/ms_common.ts";
+import { createOpenCtiSimApp } from "../../src/sim/opencti.ts";
 import { SIM_TOKEN } from "../../src/sim/opencti_stream.ts";
-import { DEFAULT_SIM_WORKSPACE, startSentinelSim } from "../../src/sim/sentinel.ts";
+import { createSentinelSimApp, DEFAULT_SIM_WORKSPACE } from "../../src/sim/sentinel.ts";
 import { AckRecorder } from "./ack_recorder.ts";
-import { buildFrames, type FrameWorkload } from "./frames.ts";
-import { startFrameServer } from "./frame_server.ts";
-import { ScaledClock } from "./scaled_clock.ts";
-import { median, round } from "./stats.ts";
+import { buildFrames, type BuildFramesOptions, type FrameWorkload } from "./frames.ts";
+import { createFrameSource, type PoolEvent } from "./frame_server.ts";
+import { round } from "./stats.ts";
+import { type FetchApp, inProcessFetch, VirtualClock } from "./virtual_clock.ts";
 
-/** Throughput figures of one target. */
+/** Throughput figures of one run (one target, one backlog). */
 export interface ThroughputResult {
-  /** Indicators in the backlog that the target can take. */
+  /** The target API. */
+  target: TargetName;
+  /** The backlog: events per kind. */
+  events: { create: number; update: number; revoke: number; delete: number };
+  /** Indicators whose last event the target settled (acknowledged or refused for good). */
   indicators: number;
   /** Indicators acknowledged. */
   acknowledged: number;
@@ -55,55 +69,64 @@ export interface ThroughputResult {
   refused: number;
   /** Simulated seconds from start to the last acknowledgement. */
   sim_seconds: number;
-  /** Real seconds of the same. */
+  /** Real seconds of the run (CPU of connector and simulators). */
   real_seconds: number;
-  /** Indicators per simulated second. */
-  indicators_per_s: number;
-  /** The most indicators per second the limits allow for the requests the connector needed. */
-  ceiling_per_s: number;
-  /** `indicators_per_s / ceiling_per_s` (as times: shortest possible / taken). */
+  /** Events per simulated second. */
+  events_per_s: number;
+  /** Shortest possible time / time taken, for the fewest requests the batch sizes allow. */
   fraction_of_ceiling: number;
-  /** The same against the fewest requests the documented batch sizes allow. */
-  fraction_of_absolute_ceiling: number;
-  /** Requests to the target API (all, 429s included) per indicator. */
-  requests_per_indicator: number;
+  /** Shortest possible time / time taken, for the requests sent, at the clients' own pacing. */
+  fraction_of_paced_ceiling: number;
+  /** Shortest possible simulated seconds (fewest requests, documented limits). */
+  ceiling_seconds: number;
+  /** Requests per class: sent (429s included), the fewest the batch sizes allow, 429s. */
+  requests: Record<string, { sent: number; fewest: number; http_429: number }>;
   /** Token requests to Entra ID. */
   token_requests: number;
-  /** 429 answers received. */
+  /** 429 answers in all. */
   http_429: number;
-  /** 429 answers received after the first simulated minute. */
-  http_429_after_first_minute: number;
-  /** Baseline (upstream pattern) figures. */
-  baseline: {
-    indicators: number;
-    indicators_per_s: number;
-    requests_per_indicator: number;
+  /** 429 answers after the first simulated minute (warm-up). */
+  http_429_after_warmup: number;
+  /** Real CPU µs per indicator of the whole run (connector + in-process simulators). */
+  run_cpu_us_per_event: number;
+  /** The upstream pattern, one token and one request per observable. */
+  baseline?: {
+    events: number;
+    events_per_s: number;
+    requests: number;
     http_429: number;
-    sampled: boolean;
+    sim_seconds: number;
   };
-  /** `indicators_per_s / baseline.indicators_per_s`. */
-  speedup_vs_baseline: number;
-  /** Median round trip of the target's requests, in simulated ms (50 ms latency + the rest). */
-  round_trip_ms: number;
-  /** The documented limit the run is bound by. */
+  /** `events_per_s / baseline.events_per_s`. */
+  speedup_vs_baseline?: number;
+  /** The upstream Defender synchronizer's pattern (chunks of 500, deletes then imports). */
+  synchronizer?: {
+    events_per_s: number;
+    requests: number;
+    http_429: number;
+    sim_seconds: number;
+  };
+  /** `events_per_s / synchronizer.events_per_s`. */
+  speedup_vs_synchronizer?: number;
+  /** CPU µs per indicator for mapping + serialisation + client bookkeeping (set by main). */
+  cpu_us_per_indicator?: number;
+  /** The limits the run is measured against. */
   limit: string;
 }
 
 /** Options of {@linkcode throughputScenario}. */
 export interface ThroughputOptions {
-  /** Reduced run (12,000 indicators, a faster clock, a shorter baseline). @default false */
+  /** Reduced backlogs (each limit still binds for at least two windows). @default false */
   quick?: boolean;
-  /** Backlog size. @default 20000 (12000 quick) */
-  indicators?: number;
-  /** Real ms per simulated ms. @default 0.2 (0.1 quick) */
-  factor?: number;
   /** Simulated latency of every answer, in ms. @default 50 */
   latencyMs?: number;
-  /** Targets to run. @default all three */
-  targets?: TargetName[];
-  /** Simulated time the baseline may run before its rate is taken from the sample, in ms. @default 150000 (60000 quick) */
-  baselineBudgetMs?: number;
+  /** Runs to do (names of {@linkcode RUNS}). @default all */
+  runs?: string[];
 }
+
+/** Simulated start of every run (fixed, so runs are identical). */
+export const VIRTUAL_START = Date.parse("2026-06-01T00:00:00.000Z");
+const WINDOW = 60_000;
 
 const APP = {
   tenantId: "9b1c2d3e-4f50-4a6b-8c7d-0e1f2a3b4c5d",
@@ -116,350 +139,760 @@ const ROLES = {
   "https://management.azure.com": [],
   "https://api.securitycenter.microsoft.com": ["Ti.ReadWrite"],
 };
+// In-process simulators: no socket is opened on these (loopback) addresses.
+const HOSTS = {
+  entra: "http://127.0.0.1:1",
+  opencti: "http://127.0.0.1:2",
+  stream: "http://127.0.0.1:3",
+  graph: "http://127.0.0.1:4",
+  sentinel: "http://127.0.0.1:5",
+  defender: "http://127.0.0.1:6",
+};
 
-interface SeenRequest {
-  path: string;
-  status: number;
-  at: number;
+/** A documented limit on one class of requests. */
+interface RequestClass {
+  /** Matches the simulator's record of a request. */
+  match(request: SeenRequest): boolean;
+  /** Shortest time for `n` of them sent one after another, by the documented limit. */
+  documented(n: number, rtt: number): number;
+  /** The same at the pace the client keeps. */
+  paced(n: number, rtt: number): number;
+  /** The fewest of them the batch sizes allow for this backlog (`sent`: those answered, not 429). */
+  fewest(b: BacklogFacts, sent: number): number;
+  /** Classes paced by one client limiter share a group (their counts add up). @default own */
+  pacedGroup?: string;
 }
 
-interface TargetWorld {
-  url: string;
+/** What a backlog asks of a target, in indicators. */
+interface BacklogFacts {
+  /** Indicators to create or update (last event). */
+  upserts: number;
+  /** Records those map to (Graph records, Defender observables; Sentinel: objects). */
+  records: number;
+  /** Indicators to remove (deletes; revokes where the target deletes them). */
+  removals: number;
+  /** Observables of the removals (Defender looks each up). */
+  removalObservables: number;
+}
+
+/** The shortest time `n` sequential requests take under `limit` per `windowMs`. */
+export function idealMs(n: number, limit: number, windowMs: number, rttMs: number): number {
+  if (n <= 0) return 0;
+  const k = Math.ceil(n / limit) - 1;
+  return Math.max(n * rttMs, k * windowMs + (n - k * limit) * rttMs);
+}
+
+/** The shortest time `n` sequential requests take from a token bucket (`bucket`, `perSecond`). */
+export function bucketMs(n: number, bucket: number, perSecond: number, rttMs: number): number {
+  return Math.max(n * rttMs, ((n - bucket) / perSecond) * 1000);
+}
+
+const windowClass = (
+  match: (r: SeenRequest) => boolean,
+  limits: { documented: [number, number][]; paced?: [number, number][] },
+  fewest: (b: BacklogFacts) => number,
+): RequestClass => ({
+  match,
+  documented: (n, rtt) =>
+    Math.max(...limits.documented.map(([limit, windowMs]) => idealMs(n, limit, windowMs, rtt))),
+  paced: (n, rtt) =>
+    Math.max(
+      ...(limits.paced ?? limits.documented).map(([limit, windowMs]) =>
+        idealMs(n, limit, windowMs, rtt)
+      ),
+    ),
+  fewest,
+});
+
+interface World {
+  app: FetchApp;
   scope: string;
-  limit: number;
   limitText: string;
-  maxBatch: number;
+  classes: Record<string, RequestClass>;
   requests(): SeenRequest[];
-  isLimited(request: SeenRequest): boolean;
-  target(tokens: TokenProvider): SyncTarget;
-  baselineRequest(item: TargetIndicator, now: number): { url: string; body: string }[];
-  close(): Promise<void>;
+  target(tokens: TokenProvider, fetch: typeof globalThis.fetch, clock: VirtualClock): SyncTarget;
+  singleRequests(item: TargetIndicator, now: number): { url: string; body: string }[];
 }
 
-function startTarget(
-  name: TargetName,
-  entra: EntraSim,
-  clock: ScaledClock,
-  latencyMs: number,
-  roundTrips: number[],
-): TargetWorld {
+function world(name: TargetName, entra: EntraSimApp, clock: VirtualClock): World {
   const simClock = { now: clock.now, sleep: clock.sleep, verify: entra.verifyAccessToken };
-  const timedFetch: typeof fetch = async (input, init) => {
-    const started = clock.now();
-    const response = await fetch(input, init);
-    const body = await response.arrayBuffer();
-    roundTrips.push(clock.now() - started);
-    return new Response(body, {
-      status: response.status,
-      statusText: response.statusText,
-      headers: response.headers,
-    });
-  };
-  const common = { fetch: timedFetch, now: clock.now, sleep: clock.sleep };
   switch (name) {
     case "graph": {
-      const sim = startGraphSim(simClock);
-      sim.failures.setLatencyMs(latencyMs);
+      const sim = createGraphSimApp(simClock);
       return {
-        url: sim.url,
+        app: sim.app,
         scope: "https://graph.microsoft.com/.default",
-        limit: 1000,
-        limitText: "1,000 requests/min per app (all Graph tiIndicators calls)",
-        maxBatch: 100,
+        limitText: "1,000 requests/min per app (every tiIndicators call), 100 records per request",
+        classes: {
+          tiIndicators: windowClass(
+            () => true,
+            { documented: [[1000, WINDOW]] },
+            (b) => Math.ceil(b.records / 100) + Math.ceil(b.removals / 100),
+          ),
+        },
         requests: () => sim.requests,
-        isLimited: () => true,
-        target: (tokens) =>
+        target: (tokens, fetch) =>
           new GraphTarget({
-            ...common,
+            fetch,
+            now: clock.now,
+            sleep: clock.sleep,
             tokens,
             mapping: { targetProduct: "Azure Sentinel", now: clock.now },
-            baseUrl: sim.url,
+            baseUrl: HOSTS.graph,
             scope: "https://graph.microsoft.com/.default",
           }),
-        baselineRequest: (item, now) =>
+        singleRequests: (item, now) =>
           toTiIndicators(item, { targetProduct: "Azure Sentinel", now: () => now }).records.map((
             record,
-          ) => ({ url: `${sim.url}/beta/security/tiIndicators`, body: JSON.stringify(record) })),
-        close: () => sim.close(),
+          ) => ({
+            url: `${HOSTS.graph}/beta/security/tiIndicators`,
+            body: JSON.stringify(record),
+          })),
       };
     }
     case "sentinel": {
-      const sim = startSentinelSim(simClock);
-      sim.failures.setLatencyMs(latencyMs);
+      const sim = createSentinelSimApp(simClock);
       const ws = DEFAULT_SIM_WORKSPACE;
-      const upload =
-        `${sim.url}/workspaces/${ws.workspaceId}/threat-intelligence-stix-objects:upload?api-version=2024-02-01-preview`;
+      const upload = `${HOSTS.sentinel}/workspaces/${ws.workspaceId}/` +
+        `threat-intelligence-stix-objects:upload?api-version=2024-02-01-preview`;
+      const isUpload = (r: SeenRequest) => r.path.endsWith(":upload");
       return {
-        url: sim.url,
+        app: sim.app,
         scope: "https://management.azure.com/.default",
-        limit: 100,
-        limitText: "100 upload requests/min per identity, 100 objects each",
-        maxBatch: 100,
+        limitText: "upload 100 requests/min x 100 objects; ARM query (write) and DELETE: " +
+          "token buckets of 200, refilled 10/s, per principal (client paces ARM at 100/min)",
+        classes: {
+          upload: windowClass(
+            isUpload,
+            { documented: [[100, WINDOW]] },
+            (b) => Math.ceil(b.records / 100),
+          ),
+          arm_query: {
+            match: (r) => !isUpload(r) && r.method === "POST",
+            documented: (n, rtt) => bucketMs(n, 200, 10, rtt),
+            paced: (n, rtt) => idealMs(n, 100, WINDOW, rtt),
+            pacedGroup: "arm",
+            // The query's "values" take a list: 100 ids per query.
+            fewest: (b) => Math.ceil(b.removals / 100),
+          },
+          arm_delete: {
+            match: (r) => r.method === "DELETE",
+            documented: (n, rtt) => bucketMs(n, 200, 10, rtt),
+            paced: (n, rtt) => idealMs(n, 100, WINDOW, rtt),
+            pacedGroup: "arm",
+            // No bulk delete: one DELETE per stored row; an indicator created and deleted before
+            // its upload (same batch) needs none, so the DELETEs that found a row are the floor.
+            fewest: (b, sent) => Math.min(b.removals, sent),
+          },
+        },
         requests: () => sim.requests,
-        isLimited: (r) => r.path.endsWith(":upload"),
-        target: (tokens) =>
+        target: (tokens, fetch) =>
           new SentinelTarget({
-            ...common,
+            fetch,
+            now: clock.now,
+            sleep: clock.sleep,
             tokens,
             workspaceId: ws.workspaceId,
-            apiUrl: sim.url,
-            managementUrl: sim.url,
+            apiUrl: HOSTS.sentinel,
+            managementUrl: HOSTS.sentinel,
             subscriptionId: ws.subscriptionId,
             resourceGroup: ws.resourceGroup,
             workspaceName: ws.workspaceName,
           }),
-        baselineRequest: (item, now) => {
+        singleRequests: (item, now) => {
           const mapped = toSentinelObject(item, { now });
           return mapped.ok ? [{ url: upload, body: uploadBody("OpenCTI", [mapped.object]) }] : [];
         },
-        close: () => sim.close(),
       };
     }
     case "defender": {
-      // The tenant cap (15,000) is raised so a 20,000 backlog measures pacing, not the cap.
-      const sim = startDefenderSim({ ...simClock, tenantCap: 1_000_000 });
-      sim.failures.setLatencyMs(latencyMs);
+      // The tenant cap (15,000) is raised so a large backlog measures pacing, not the cap.
+      const sim = createDefenderSimApp({ ...simClock, tenantCap: 10_000_000 });
       return {
-        url: sim.url,
+        app: sim.app,
         scope: "https://api.securitycenter.microsoft.com/.default",
-        limit: 30,
-        limitText: "30 import calls/min, 500 indicators each (tenant cap raised to 1,000,000)",
-        maxBatch: 500,
+        limitText: "import and BatchDelete 30 calls/min x 500; list 100 calls/min and 1,500/h " +
+          "(tenant cap raised)",
+        classes: {
+          import: windowClass(
+            (r) => r.path.endsWith("/import"),
+            { documented: [[30, WINDOW]] },
+            (b) => Math.ceil(b.records / 500),
+          ),
+          batch_delete: windowClass(
+            (r) => r.path.endsWith("/BatchDelete"),
+            { documented: [[30, WINDOW], [1500, 3_600_000]] },
+            (b) => Math.ceil(b.removalObservables / 500),
+          ),
+          list: windowClass(
+            (r) => r.method === "GET" || r.method === "DELETE",
+            { documented: [[100, WINDOW], [1500, 3_600_000]] },
+            // One listing of the app's own indicators (10,000 a page) finds every id to delete.
+            (b) => (b.removals > 0 ? Math.ceil(b.records / 10_000) : 0),
+          ),
+        },
         requests: () => sim.requests,
-        isLimited: (r) => r.path.endsWith("/import"),
-        target: (tokens) => new DefenderTarget({ ...common, tokens, apiUrl: sim.url }),
-        baselineRequest: (item, now) =>
+        target: (tokens, fetch) =>
+          new DefenderTarget({
+            fetch,
+            now: clock.now,
+            sleep: clock.sleep,
+            tokens,
+            apiUrl: HOSTS.defender,
+          }),
+        singleRequests: (item, now) =>
           toDefenderIndicators(item, { now }).records.map((record) => ({
-            url: `${sim.url}/api/indicators`,
+            url: `${HOSTS.defender}/api/indicators`,
             body: JSON.stringify(record),
           })),
-        close: () => sim.close(),
       };
     }
   }
 }
 
-/** The shortest time `requests` sequential requests can take under `limit` per `windowMs`. */
-export function idealMs(requests: number, limit: number, windowMs: number, rttMs: number): number {
-  if (requests <= 0) return 0;
-  const k = Math.ceil(requests / limit) - 1;
-  return Math.max(requests * rttMs, k * windowMs + (requests - k * limit) * rttMs);
+/** A backlog: frames made on demand from a pool, optionally made distinct by index. */
+interface Backlog {
+  name: string;
+  pool: PoolEvent[];
+  total: number;
+  variant?: (data: string, index: number) => string;
+  /** Events per kind (revokes are updates and creates of revoked indicators). */
+  events: ThroughputResult["events"];
+  /** Last event of each distinct indicator, as target items (for facts and baselines). */
+  finals: Map<string, { kind: "upsert" | "remove"; item: TargetIndicator | undefined }>;
 }
 
-/** The upstream pattern: per observable, a fresh token and one single-indicator request. */
-async function runBaseline(
-  world: TargetWorld,
-  entraUrl: string,
-  items: TargetIndicator[],
-  clock: ScaledClock,
+/** One configured run. */
+interface RunSpec {
+  target: TargetName;
+  backlog: (quick: boolean) => Promise<Backlog>;
+  baseline: boolean;
+}
+
+const STIX_ID = /"id":"(indicator--[0-9a-f-]{36})"/;
+
+const frameCache = new Map<string, Promise<FrameWorkload>>();
+
+/** {@linkcode buildFrames}, once per set of arguments in this process. */
+function framesOnce(n: number, seed: number, options: BuildFramesOptions): Promise<FrameWorkload> {
+  const key = JSON.stringify([n, seed, options]);
+  let workload = frameCache.get(key);
+  if (workload === undefined) frameCache.set(key, workload = buildFrames(n, seed, options));
+  return workload;
+}
+
+/** Creates of distinct live indicators: `total` frames from a pool of `poolSize`, ids made unique. */
+async function createsBacklog(total: number, poolSize: number): Promise<Backlog> {
+  const built = await framesOnce(Math.ceil(poolSize * 1.1), 20, {
+    createShare: 1,
+    time: VIRTUAL_START - 3_600_000,
+  });
+  const pool: PoolEvent[] = [];
+  for (const data of built.data) {
+    if (pool.length >= poolSize) break;
+    const intents = intentsOf("create", JSON.parse(data), { now: VIRTUAL_START });
+    // Live, mappable indicators only: revoked and expired ones cost lookups, not uploads
+    // (measured by the mixes).
+    if (intents.some((i) => i.kind !== "upsert")) continue;
+    pool.push({ event: "create", data });
+  }
+  const ids = pool.map((p) => STIX_ID.exec(p.data)?.[1] ?? "");
+  const variant = total <= pool.length ? undefined : (data: string, index: number) => {
+    const id = ids[index % pool.length] as string;
+    if (index < pool.length || id === "") return data;
+    return data.replaceAll(id, id.slice(0, 35) + index.toString(16).padStart(12, "0"));
+  };
+  const finals: Backlog["finals"] = new Map();
+  for (let i = 0; i < Math.min(total, pool.length); i++) {
+    const data = (pool[i] as PoolEvent).data;
+    for (const intent of intentsOf("create", JSON.parse(data), { now: VIRTUAL_START })) {
+      if (intent.kind === "upsert") {
+        finals.set(intent.indicator.id, { kind: "upsert", item: intent.indicator });
+      }
+    }
+  }
+  return {
+    name: "creates",
+    pool,
+    total,
+    ...(variant ? { variant } : {}),
+    events: { create: total, update: 0, revoke: 0, delete: 0 },
+    finals,
+  };
+}
+
+/** A realistic mix of creates, updates, revokes and deletes (all distinct, from the store). */
+async function mixBacklog(
+  name: string,
+  total: number,
+  createShare: number,
+  updateShare: number,
+): Promise<Backlog> {
+  const built = await framesOnce(total, 31, {
+    createShare,
+    updateShare,
+    time: VIRTUAL_START - 3_600_000,
+  });
+  const pool: PoolEvent[] = [];
+  const events = { create: 0, update: 0, revoke: 0, delete: 0 };
+  const finals: Backlog["finals"] = new Map();
+  for (const [index, data] of built.data.entries()) {
+    const frame = built.frames[index] as string;
+    const event = /^id: [^\n]*\nevent: (\w+)/.exec(frame)?.[1] ?? "create";
+    pool.push({ event, data });
+    const parsed = JSON.parse(data) as { data: { revoked?: boolean } };
+    if (event === "delete") events.delete++;
+    else if (parsed.data.revoked === true) events.revoke++;
+    else if (event === "update") events.update++;
+    else events.create++;
+    for (const intent of intentsOf(event, parsed, { now: VIRTUAL_START })) {
+      if (intent.kind === "upsert") {
+        finals.set(intent.indicator.id, { kind: "upsert", item: intent.indicator });
+      } else if (intent.kind === "remove") {
+        finals.set(intent.removal.id, {
+          kind: "remove",
+          item: intent.indicator ?? removalItem(intent.removal),
+        });
+      }
+    }
+  }
+  return { name, pool, total: pool.length, events, finals };
+}
+
+/** A removal's observables as an item (for counting lookups). */
+function removalItem(removal: TargetRemoval): TargetIndicator | undefined {
+  return removal.observables
+    ? { id: removal.id, observables: removal.observables } as unknown as TargetIndicator
+    : undefined;
+}
+
+/** The runs, by name. Backlog sizes make each limit bind for several windows. */
+export const RUNS: Record<string, RunSpec> = {
+  // 1,000 req/min: the client looks up 10 ids per request before it writes, so about 8,000
+  // indicators a minute (100,000 if it wrote only).
+  graph: {
+    target: "graph",
+    backlog: (quick) => createsBacklog(quick ? 14_000 : 60_000, quick ? 4_000 : 8_000),
+    baseline: true,
+  },
+  // 100 req/min x 100: 10,000 objects a minute.
+  sentinel: {
+    target: "sentinel",
+    backlog: (quick) => createsBacklog(quick ? 15_000 : 45_000, quick ? 4_000 : 8_000),
+    baseline: true,
+  },
+  // 30 calls/min x 500: 15,000 records a minute.
+  defender: {
+    target: "defender",
+    backlog: (quick) => createsBacklog(quick ? 32_000 : 64_000, quick ? 4_000 : 8_000),
+    baseline: true,
+  },
+  sentinel_update_heavy: {
+    target: "sentinel",
+    backlog: (quick) => mixBacklog("update-heavy", quick ? 3_000 : 30_000, 0.3, 0.85),
+    baseline: false,
+  },
+  sentinel_delete_heavy: {
+    target: "sentinel",
+    backlog: (quick) => mixBacklog("delete-heavy", quick ? 1_200 : 8_000, 0.5, 0.2),
+    baseline: false,
+  },
+  defender_update_heavy: {
+    target: "defender",
+    backlog: (quick) => mixBacklog("update-heavy", quick ? 3_000 : 30_000, 0.3, 0.85),
+    baseline: false,
+  },
+  defender_delete_heavy: {
+    target: "defender",
+    backlog: (quick) => mixBacklog("delete-heavy", quick ? 1_200 : 8_000, 0.5, 0.2),
+    baseline: false,
+  },
+};
+
+/** Routes a fetch by host to in-process apps, each answer after `latencyMs` simulated ms. */
+function router(
+  apps: Record<string, FetchApp>,
+  clock: VirtualClock,
+  latencyMs: number,
+  onAnswer: (host: string, ms: number) => void,
+): typeof fetch {
+  const fetches = new Map<string, typeof fetch>();
+  for (const [origin, app] of Object.entries(apps)) {
+    fetches.set(
+      new URL(origin).host,
+      inProcessFetch(app, clock, latencyMs, (ms) => onAnswer(origin, ms)),
+    );
+  }
+  return (input, init) => {
+    const url = input instanceof Request ? input.url : String(input);
+    const host = new URL(url).host;
+    const target = fetches.get(host);
+    if (!target) return Promise.reject(new TypeError(`No simulator at ${host}`));
+    return target(input, init);
+  };
+}
+
+async function newEntra(clock: VirtualClock): Promise<EntraSimApp> {
+  const entra = createEntraSimApp({ now: clock.now, sleep: clock.sleep });
+  await entra.jwks();
+  for (const app of [APP, BASELINE_APP]) entra.registerApp({ ...app, roles: ROLES });
+  return entra;
+}
+
+async function runOne(
+  quick: boolean,
+  name: string,
+  spec: RunSpec,
+  backlog: Backlog,
+  latencyMs: number,
+  notes: string[],
+): Promise<ThroughputResult> {
+  const clock = new VirtualClock(VIRTUAL_START);
+  const entra = await newEntra(clock);
+  const w = world(spec.target, entra, clock);
+  const opencti = await createOpenCtiSimApp({ now: clock.now, sleep: clock.sleep });
+  const source = createFrameSource({
+    pool: backlog.pool,
+    total: backlog.total,
+    heartbeatMs: 1000,
+    sleep: clock.sleep,
+    ...(backlog.variant ? { variant: backlog.variant } : {}),
+  });
+  // The stream is served in-process with no latency on its chunks (the supply is not measured).
+  const streamFetch: typeof fetch = (input, init) =>
+    Promise.resolve(source.handle(new Request(input, init)));
+  const fetchApi = router(
+    { [HOSTS.opencti]: opencti.app },
+    clock,
+    latencyMs,
+    () => {},
+  );
+  const apiFetch = router(
+    { [HOSTS.entra]: entra.app, [targetHost(spec.target)]: w.app },
+    clock,
+    latencyMs,
+    () => {},
+  );
+  const tokens = new TokenProvider({
+    authority: HOSTS.entra,
+    tenantId: APP.tenantId,
+    clientId: APP.clientId,
+    credential: { kind: "secret", secret: APP.secret },
+    fetch: apiFetch,
+    now: clock.now,
+    sleep: clock.sleep,
+  });
+  const target = new AckRecorder(w.target(tokens, apiFetch, clock), clock.now);
+  const connector = new SentinelConnector({
+    url: HOSTS.stream,
+    token: SIM_TOKEN,
+    client: new OpenCtiClient({ url: HOSTS.opencti, token: SIM_TOKEN, fetch: fetchApi }),
+    connector: { id: "0d1e2f3a-4b5c-4d6e-8f70-8192a3b4c5d6", name: "Throughput bench" },
+    stream: { streamId: "live-indicators" },
+    target,
+    quietHeartbeats: 3,
+    catchUpBudgetMs: 24 * 3_600_000,
+    fetch: streamFetch,
+    now: clock.now,
+    sleep: clock.sleep,
+    setTimer: clock.setTimer,
+    random: seeded(7),
+  });
+  const realStart = performance.now();
+  await clock.run(() => connector.runOnce());
+  const realMs = performance.now() - realStart;
+  source.abortAll();
+  const simMs = target.lastAckAt - VIRTUAL_START;
+  const seen = w.requests().filter((r) => r.at >= VIRTUAL_START);
+  const facts = factsOf(backlog, spec.target);
+  const requests: ThroughputResult["requests"] = {};
+  let fewestTotal = 0;
+  let ceilingMs = 0;
+  let pacedMs = 0;
+  const groups = new Map<string, { n: number; rule: RequestClass }>();
+  for (const [cls, rule] of Object.entries(w.classes)) {
+    const mine = seen.filter((r) => rule.match(r));
+    const sent = mine.filter((r) => r.status !== 429).length;
+    const fewest = rule.fewest(facts, sent);
+    fewestTotal += fewest;
+    requests[cls] = { sent: mine.length, fewest, http_429: mine.length - sent };
+    ceilingMs = Math.max(ceilingMs, rule.documented(fewest, latencyMs));
+    const group = groups.get(rule.pacedGroup ?? cls) ?? { n: 0, rule };
+    group.n += sent;
+    groups.set(rule.pacedGroup ?? cls, group);
+  }
+  for (const { n, rule } of groups.values()) pacedMs = Math.max(pacedMs, rule.paced(n, latencyMs));
+  const sentTotal = seen.filter((r) => r.status !== 429).length;
+  ceilingMs = Math.max(ceilingMs, fewestTotal * latencyMs);
+  pacedMs = Math.max(pacedMs, sentTotal * latencyMs);
+  const http429 = seen.filter((r) => r.status === 429);
+  const tokenRequests = entra.control.requests().filter((r) => r.clientId === APP.clientId);
+  const totalEvents = backlog.total;
+  const result: ThroughputResult = {
+    target: spec.target,
+    events: backlog.events,
+    indicators: target.acked.size + target.failed.size,
+    acknowledged: target.acked.size,
+    refused: target.failed.size,
+    sim_seconds: round(simMs / 1000, 1),
+    real_seconds: round(realMs / 1000, 1),
+    events_per_s: round(totalEvents / (simMs / 1000), 1),
+    fraction_of_ceiling: round(ceilingMs / simMs, 3),
+    fraction_of_paced_ceiling: round(pacedMs / simMs, 3),
+    ceiling_seconds: round(ceilingMs / 1000, 1),
+    requests,
+    token_requests: tokenRequests.length,
+    http_429: http429.length,
+    http_429_after_warmup: http429.filter((r) => r.at > VIRTUAL_START + WINDOW).length,
+    run_cpu_us_per_event: round((realMs * 1000) / totalEvents, 1),
+    limit: w.limitText,
+  };
+  if (target.failed.size > 0) {
+    const reasons = new Map<string, number>();
+    for (const reason of target.failed.values()) {
+      const key = reason.slice(0, 80);
+      reasons.set(key, (reasons.get(key) ?? 0) + 1);
+    }
+    notes.push(
+      `throughput.${name}: ${target.failed.size} refused: ${
+        [...reasons].slice(0, 3).map(([r, n]) => `${n} x ${r}`).join("; ")
+      }`,
+    );
+  }
+  if (spec.baseline) {
+    if (backlog.name === "creates") {
+      const b = await runUpstream(spec.target, backlog, latencyMs, quick ? 120_000 : 600_000);
+      result.baseline = b;
+      result.speedup_vs_baseline = round(result.events_per_s / b.events_per_s, 1);
+    }
+    if (spec.target === "defender") {
+      const s = await runSynchronizer(backlog, latencyMs);
+      result.synchronizer = s;
+      result.speedup_vs_synchronizer = round(result.events_per_s / s.events_per_s, 2);
+    }
+  }
+  return result;
+}
+
+function targetHost(target: TargetName): string {
+  return HOSTS[target];
+}
+
+/** What the backlog asks of the target. */
+function factsOf(backlog: Backlog, target: TargetName): BacklogFacts {
+  const facts: BacklogFacts = { upserts: 0, records: 0, removals: 0, removalObservables: 0 };
+  const scale = backlog.total / Math.max(1, Math.min(backlog.total, backlog.pool.length));
+  for (const { kind, item } of backlog.finals.values()) {
+    const revokedOnSentinel = target === "sentinel" &&
+      (item as { stix?: { revoked?: unknown } } | undefined)?.stix?.revoked === true;
+    if (kind === "remove" && !revokedOnSentinel) {
+      facts.removals++;
+      facts.removalObservables += item?.observables?.length ?? 0;
+      continue;
+    }
+    if (!item) continue;
+    facts.upserts++;
+    facts.records += recordsOf(target, item);
+  }
+  facts.upserts = Math.round(facts.upserts * scale);
+  facts.records = Math.round(facts.records * scale);
+  return facts;
+}
+
+function recordsOf(target: TargetName, item: TargetIndicator): number {
+  switch (target) {
+    case "graph":
+      return toTiIndicators(item, { targetProduct: "Azure Sentinel", now: () => VIRTUAL_START })
+        .records.length;
+    case "sentinel":
+      return toSentinelObject(item, { now: VIRTUAL_START }).ok ? 1 : 0;
+    case "defender":
+      return toDefenderIndicators(item, { now: VIRTUAL_START }).records.length;
+  }
+}
+
+/** The upstream pattern on a fresh simulator, for `budgetMs` of simulated time. */
+async function runUpstream(
+  targetName: TargetName,
+  backlog: Backlog,
+  latencyMs: number,
   budgetMs: number,
-): Promise<{ done: number; ms: number; requests: number; http429: number }> {
-  const started = clock.now();
+): Promise<NonNullable<ThroughputResult["baseline"]>> {
+  const clock = new VirtualClock(VIRTUAL_START);
+  const entra = await newEntra(clock);
+  const w = world(targetName, entra, clock);
+  const doFetch = router(
+    { [HOSTS.entra]: entra.app, [targetHost(targetName)]: w.app },
+    clock,
+    latencyMs,
+    () => {},
+  );
+  const items = [...backlog.finals.values()].flatMap((f) =>
+    f.kind === "upsert" && f.item ? [f.item] : []
+  );
   let done = 0;
   let requests = 0;
   let http429 = 0;
-  const tokenUrl = `${entraUrl}/${BASELINE_APP.tenantId}/oauth2/v2.0/token`;
-  for (const item of items) {
-    if (clock.now() - started > budgetMs) break;
-    for (const { url, body } of world.baselineRequest(item, clock.now())) {
+  const tokenUrl = `${HOSTS.entra}/${BASELINE_APP.tenantId}/oauth2/v2.0/token`;
+  await clock.run(async () => {
+    for (const item of items) {
+      if (clock.now() - VIRTUAL_START >= budgetMs) break;
+      for (const { url, body } of w.singleRequests(item, clock.now())) {
+        for (;;) {
+          const tokenResponse = await doFetch(tokenUrl, {
+            method: "POST",
+            headers: { "content-type": "application/x-www-form-urlencoded" },
+            body: new URLSearchParams({
+              grant_type: "client_credentials",
+              client_id: BASELINE_APP.clientId,
+              client_secret: BASELINE_APP.secret,
+              scope: w.scope,
+            }),
+          });
+          const token = (await tokenResponse.json() as { access_token?: string }).access_token;
+          const response = await doFetch(url, {
+            method: "POST",
+            headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+            body,
+          });
+          const text = await response.text();
+          requests++;
+          if (response.status !== 429) break;
+          http429++;
+          const wait = parseRetryAfter(response.headers.get("retry-after"), clock.now()) ??
+            parseTryAgainMs(text) ?? 1000;
+          await clock.sleep(wait);
+        }
+      }
+      done++;
+    }
+  });
+  const ms = clock.now() - VIRTUAL_START;
+  let perSecond = done / (ms / 1000);
+  // Defender single submits: 100/min but also 1,500/h, which the simulator does not enforce.
+  if (targetName === "defender") perSecond = Math.min(perSecond, 1500 / 3600);
+  return {
+    events: done,
+    events_per_s: round(perSecond, 2),
+    requests,
+    http_429: http429,
+    sim_seconds: round(ms / 1000, 1),
+  };
+}
+
+/**
+ * The upstream Defender synchronizer's pattern on a fresh simulator: list what is there, delete
+ * what should go in BatchDelete chunks of 500, then import in chunks of 500; no client pacing,
+ * 429s waited out by `Retry-After` (urllib3 `Retry`), one token per run.
+ */
+async function runSynchronizer(
+  backlog: Backlog,
+  latencyMs: number,
+): Promise<NonNullable<ThroughputResult["synchronizer"]>> {
+  const clock = new VirtualClock(VIRTUAL_START);
+  const entra = await newEntra(clock);
+  const w = world("defender", entra, clock);
+  const doFetch = router(
+    { [HOSTS.entra]: entra.app, [HOSTS.defender]: w.app },
+    clock,
+    latencyMs,
+    () => {},
+  );
+  const records = [...backlog.finals.values()].flatMap((f) =>
+    f.kind === "upsert" && f.item
+      ? toDefenderIndicators(f.item, { now: VIRTUAL_START }).records
+      : []
+  );
+  const scale = backlog.total / Math.max(1, Math.min(backlog.total, backlog.pool.length));
+  let requests = 0;
+  let http429 = 0;
+  await clock.run(async () => {
+    const tokenResponse = await doFetch(
+      `${HOSTS.entra}/${BASELINE_APP.tenantId}/oauth2/v2.0/token`,
+      {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({
+          grant_type: "client_credentials",
+          client_id: BASELINE_APP.clientId,
+          client_secret: BASELINE_APP.secret,
+          scope: w.scope,
+        }),
+      },
+    );
+    const token = (await tokenResponse.json() as { access_token?: string }).access_token;
+    const send = async (method: string, path: string, body?: string) => {
       for (;;) {
-        const tokenResponse = await fetch(tokenUrl, {
-          method: "POST",
-          headers: { "content-type": "application/x-www-form-urlencoded" },
-          body: new URLSearchParams({
-            grant_type: "client_credentials",
-            client_id: BASELINE_APP.clientId,
-            client_secret: BASELINE_APP.secret,
-            scope: world.scope,
-          }),
-        });
-        const token = (await tokenResponse.json() as { access_token?: string }).access_token;
-        const response = await fetch(url, {
-          method: "POST",
-          headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
-          body,
+        const response = await doFetch(`${HOSTS.defender}${path}`, {
+          method,
+          headers: {
+            authorization: `Bearer ${token}`,
+            ...(body === undefined ? {} : { "content-type": "application/json" }),
+          },
+          ...(body === undefined ? {} : { body }),
         });
         const text = await response.text();
         requests++;
-        if (response.status !== 429) break;
+        if (response.status !== 429) return text;
         http429++;
-        const wait = parseRetryAfter(response.headers.get("retry-after"), clock.now()) ??
-          parseTryAgainMs(text) ?? 1000;
-        await clock.sleep(wait);
+        await clock.sleep(
+          parseRetryAfter(response.headers.get("retry-after"), clock.now()) ?? 3000,
+        );
+      }
+    };
+    // A first run: nothing of ours is there yet (the list is one page), so nothing to delete.
+    await send("GET", "/api/indicators?$top=10000");
+    const rounds = Math.round(scale);
+    for (let r = 0; r < rounds; r++) {
+      for (let start = 0; start < records.length; start += 500) {
+        await send("POST", "/api/indicators/import", importBody(records.slice(start, start + 500)));
       }
     }
-    done++;
-  }
-  return { done, ms: clock.now() - started, requests, http429 };
-}
-
-async function runTarget(
-  name: TargetName,
-  options: Required<Omit<ThroughputOptions, "targets" | "quick">>,
-  backlog: FrameWorkload,
-  notes: string[],
-): Promise<ThroughputResult> {
-  const clock = new ScaledClock(options.factor);
-  const entra = await startEntraSim({ now: clock.now, sleep: clock.sleep });
-  for (const app of [APP, BASELINE_APP]) {
-    entra.registerApp({ ...app, roles: ROLES });
-  }
-  entra.control.setLatencyMs(options.latencyMs);
-  const roundTrips: number[] = [];
-  const world = startTarget(name, entra, clock, options.latencyMs, roundTrips);
-  // OpenCTI's GraphQL side (registration, state); the backlog comes from a fast frame server, so
-  // the stream supply is never what is measured.
-  const opencti = await startOpenCtiSim({});
-  const frames = startFrameServer({
-    pool: backlog.data.map((data) => ({ event: "create", data })),
-    total: backlog.data.length,
-    heartbeatMs: 50,
   });
-  try {
-    const items = backlog.data.flatMap((data) =>
-      intentsOf("create", JSON.parse(data), { now: clock.now() }).flatMap((intent) =>
-        intent.kind === "upsert" ? [intent.indicator] : []
-      )
-    );
-    const tokens = new TokenProvider({
-      authority: entra.url,
-      tenantId: APP.tenantId,
-      clientId: APP.clientId,
-      credential: { kind: "secret", secret: APP.secret },
-      now: clock.now,
-      sleep: clock.sleep,
-    });
-    const target = new AckRecorder(world.target(tokens), clock.now);
-    const connector = new SentinelConnector({
-      url: frames.url,
-      token: SIM_TOKEN,
-      client: new OpenCtiClient({ url: opencti.url, token: SIM_TOKEN }),
-      connector: { id: "0d1e2f3a-4b5c-4d6e-8f70-8192a3b4c5d6", name: "Throughput bench" },
-      stream: { streamId: "live-indicators" },
-      target,
-      quietHeartbeats: 3,
-      catchUpBudgetMs: 3_600_000,
-      now: clock.now,
-      sleep: clock.sleep,
-      setTimer: (callback, ms) => {
-        const id = setTimeout(callback, ms * options.factor);
-        return () => clearTimeout(id);
-      },
-    });
-    const realStart = performance.now();
-    const simStart = clock.now();
-    await connector.runOnce();
-    const realMs = performance.now() - realStart;
-    const simMs = target.lastAckAt - simStart;
-    const seen = world.requests().filter((r) => r.at >= simStart);
-    const limited = seen.filter((r) => world.isLimited(r) && r.status !== 429);
-    // The floor any client has against this simulator: its measured median answer time.
-    const rtt = median(roundTrips);
-    const acknowledged = target.acked.size;
-    const perSecond = acknowledged / (simMs / 1000);
-    const ideal = idealMs(limited.length, world.limit, 60_000, rtt);
-    const absolute = idealMs(Math.ceil(acknowledged / world.maxBatch), world.limit, 60_000, rtt);
-    const http429 = seen.filter((r) => r.status === 429);
-    const tokenRequests = entra.control.requests().filter((r) => r.clientId === APP.clientId);
-
-    // Baseline: a sample of the same indicators, same simulator, its own rate window.
-    const baseline = await runBaseline(
-      world,
-      entra.url,
-      items,
-      clock,
-      options.baselineBudgetMs,
-    );
-    const baselinePerSecond = baseline.done / (baseline.ms / 1000);
-    const sampled = baseline.done < items.length;
-    if (sampled) {
-      notes.push(
-        `throughput.${name}: baseline rate taken from ${baseline.done} of ${items.length} ` +
-          `indicators (${
-            round(baseline.ms / 1000, 1)
-          } simulated s); the full baseline would take ` +
-          `about ${round(items.length / baselinePerSecond / 60, 1)} simulated minutes`,
-      );
-    }
-    return {
-      indicators: acknowledged + target.failed.size,
-      acknowledged,
-      refused: target.failed.size,
-      sim_seconds: round(simMs / 1000, 1),
-      real_seconds: round(realMs / 1000, 1),
-      indicators_per_s: round(perSecond, 1),
-      ceiling_per_s: round(acknowledged / (ideal / 1000), 1),
-      fraction_of_ceiling: round(ideal / simMs, 3),
-      fraction_of_absolute_ceiling: round(absolute / simMs, 3),
-      requests_per_indicator: round(seen.length / acknowledged, 4),
-      token_requests: tokenRequests.length,
-      http_429: http429.length,
-      http_429_after_first_minute: http429.filter((r) => r.at > simStart + 60_000).length,
-      baseline: {
-        indicators: baseline.done,
-        indicators_per_s: round(baselinePerSecond, 2),
-        requests_per_indicator: round(baseline.requests / Math.max(1, baseline.done), 3),
-        http_429: baseline.http429,
-        sampled,
-      },
-      speedup_vs_baseline: round(perSecond / baselinePerSecond, 1),
-      round_trip_ms: round(rtt, 1),
-      limit: world.limitText,
-    };
-  } finally {
-    await frames.close();
-    await opencti.close();
-    await world.close();
-    await entra.close();
-  }
+  const ms = clock.now() - VIRTUAL_START;
+  return {
+    events_per_s: round(backlog.total / (ms / 1000), 1),
+    requests,
+    http_429: http429,
+    sim_seconds: round(ms / 1000, 1),
+  };
 }
 
-/** Runs the throughput scenario for each target. */
+/** A small deterministic random source for the connector's jitter. */
+function seeded(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state * 1664525 + 1013904223) >>> 0;
+    return state / 2 ** 32;
+  };
+}
+
+/** Runs the throughput scenario. */
 export async function throughputScenario(
   options: ThroughputOptions = {},
 ): Promise<{ targets: Record<string, ThroughputResult>; notes: string[] }> {
   const quick = options.quick ?? false;
-  const resolved = {
-    indicators: options.indicators ?? (quick ? 12_000 : 20_000),
-    factor: options.factor ?? (quick ? 0.1 : 0.2),
-    latencyMs: options.latencyMs ?? 50,
-    baselineBudgetMs: options.baselineBudgetMs ?? (quick ? 60_000 : 150_000),
-  };
+  const latencyMs = options.latencyMs ?? 50;
   const notes: string[] = [];
-  // Creates of distinct, live STIX indicators (mixed observable types): revoked and expired ones
-  // are left out, since each costs a rate-limited lookup on Sentinel (ARM query) and Defender
-  // (list) instead of an upload; the note below says how many.
-  const built = await buildFrames(Math.ceil(resolved.indicators * 1.06), 20, {
-    createShare: 1,
-    time: Date.now(),
-  });
-  const backlog: FrameWorkload = { frames: [], data: [], counts: built.counts };
-  let left = 0;
-  for (const [index, data] of built.data.entries()) {
-    const intents = intentsOf("create", JSON.parse(data), { now: Date.now() });
-    if (backlog.data.length >= resolved.indicators || intents.some((i) => i.kind !== "upsert")) {
-      left++;
-      continue;
-    }
-    backlog.data.push(data);
-    backlog.frames.push(built.frames[index] as string);
-  }
-  notes.push(
-    `throughput: ${left} generated indicators were left out of the backlog (revoked, expired, ` +
-      `sigma/yara, or beyond ${resolved.indicators})`,
-  );
   const targets: Record<string, ThroughputResult> = {};
-  for (const name of options.targets ?? ["graph", "sentinel", "defender"] as TargetName[]) {
+  for (const [name, spec] of Object.entries(RUNS)) {
+    if (options.runs && !options.runs.includes(name)) continue;
     try {
-      targets[name] = await runTarget(name, resolved, backlog, notes);
+      const backlog = await spec.backlog(quick);
+      targets[name] = await runOne(quick, name, spec, backlog, latencyMs, notes);
+      const t = targets[name];
+      console.error(
+        `bench: throughput.${name}: fraction_of_ceiling ${t.fraction_of_ceiling}, paced ` +
+          `${t.fraction_of_paced_ceiling}, ${t.sim_seconds} simulated s, ${t.real_seconds} real s`,
+      );
     } catch (error) {
-      notes.push(`throughput.${name}: failed: ${error instanceof Error ? error.message : error}`);
+      const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
+      notes.push(`throughput.${name}: failed: ${message.split("\n").slice(0, 3).join(" | ")}`);
     }
   }
-  const rtts = median([resolved.latencyMs]);
   notes.push(
-    `throughput: a backlog of ${backlog.data.length} indicator creates, ${rtts} ms simulated answers, one simulated ` +
-      `minute = ${round(60 * resolved.factor, 1)} real seconds`,
+    `throughput: virtual time, every answer (Entra, target, OpenCTI GraphQL) ${latencyMs} ms ` +
+      `simulated, CPU free; first simulated minute = warm-up`,
   );
   return { targets, notes };
 }

@@ -174,7 +174,7 @@ Deno.test("resolveConfig() says what to set when no connector is configured", ()
 Deno.test("resolveConfig() rejects unknown connector names", () => {
   assert.deepEqual(problemsOf({ ...BASE, CONNECTORS: "sentinel,splunk" }), [
     'CONNECTORS (connectors): expected a comma-separated list of "sentinel", ' +
-    '"tanium-incidents" or "tanium-intel"; got unknown "splunk"',
+    '"tanium-incidents", "microsoft-incidents" or "tanium-intel"; got unknown "splunk"',
   ]);
 });
 

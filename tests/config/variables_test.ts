@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { type Config, knownEnvNames } from "../../src/config/mod.ts";
 import { bothEnv, IDS, problemsOf, sentinelEnv, taniumEnv, valid } from "./helpers.ts";
+import { SENTINEL_OPTIONS } from "../../src/sentinel/settings.ts";
 
 type Base = "sentinel" | "tanium" | "both" | "intel" | "intelBoth";
 type Row = [
@@ -126,6 +127,7 @@ const ROWS: Row[] = [
     [true, 0],
   ],
   ["CONNECTOR_QUEUE_THRESHOLD", "750", "tanium", (c) => T(c).connector.queueThresholdMb, 750],
+  ["CONNECTOR_QUEUE_PROTOCOL", "AMQP", "tanium", (c) => T(c).connector.queueProtocol, "amqp"],
   // Sentinel seed names, and their SENTINEL_ aliases.
   [
     "TENANT_ID",
@@ -374,6 +376,13 @@ const ROWS: Row[] = [
     99,
   ],
   [
+    "TANIUM_INTEL_CONNECTOR_QUEUE_PROTOCOL",
+    "amqp",
+    "intelBoth",
+    (c) => I(c).connector.queueProtocol,
+    "amqp",
+  ],
+  [
     "TANIUM_INTEL_CONNECTOR_LIVE_STREAM_ID",
     "s-9",
     "intelBoth",
@@ -540,6 +549,20 @@ const ROWS: Row[] = [
     [100, 500],
   ],
   [
+    "SENTINEL_CONNECTOR_QUEUE_PROTOCOL",
+    "api",
+    "both",
+    (c) => [S(c).connector.queueProtocol, T(c).connector.queueProtocol],
+    ["api", "auto"],
+  ],
+  [
+    "TANIUM_INCIDENTS_CONNECTOR_QUEUE_PROTOCOL",
+    "amqp",
+    "both",
+    (c) => [S(c).connector.queueProtocol, T(c).connector.queueProtocol],
+    ["auto", "amqp"],
+  ],
+  [
     "TANIUM_INCIDENTS_CONNECTOR_QUEUE_THRESHOLD",
     "300",
     "both",
@@ -577,6 +600,11 @@ const ROWS: Row[] = [
     undefined,
   ]],
 ];
+
+/** Every upstream connector name the sentinel options read (each tested in upstream_test.ts). */
+const UPSTREAM_NAMES = Object.values(SENTINEL_OPTIONS).flatMap((spec) =>
+  "upstreamEnv" in spec ? [...spec.upstreamEnv] : []
+);
 
 Deno.test("resolveConfig() reads every variable name of the upstream connectors and the new options", () => {
   const bases = {
@@ -716,12 +744,20 @@ Deno.test("resolveConfig() applies the documented defaults", () => {
     apiUrl: "https://api.ti.sentinel.azure.com",
     managementUrl: "https://management.azure.com",
     sourceSystem: "OpenCTI",
+    uploadApiVersion: "2024-02-01-preview",
+    armApiVersion: "2025-07-01-preview",
+    publishIdentities: false,
   });
   assert.deepEqual(s.defender, {
     apiUrl: "https://api.securitycenter.microsoft.com",
     scope: "https://api.securitycenter.microsoft.com/.default",
     generateAlert: true,
+    application: "OpenCTI",
+    maxIndicators: 15000,
+    rbacGroupNames: [],
   });
+  assert.deepEqual(s.eventTypes, ["create", "update", "delete"]);
+  assert.equal(s.upstream, undefined);
   assert.deepEqual(config.server, { host: "0.0.0.0", port: 8080 });
   assert.deepEqual(config.logging, { level: "info", format: "auto" });
 
@@ -739,6 +775,34 @@ Deno.test("resolveConfig() applies the documented defaults", () => {
 });
 
 /** Names exercised by the dedicated tests above rather than by the table. */
+/** The names this file covers (tests/config/microsoft_incidents_test.ts). */
+const MICROSOFT_INCIDENTS_NAMES = [
+  "IMPORT_INCIDENTS",
+  "SENTINEL_IMPORT_INCIDENTS",
+  "MICROSOFT_INCIDENTS_INCIDENT_URL",
+  "INCIDENT_URL",
+  "SENTINEL_INCIDENT_URL",
+  "MICROSOFT_INCIDENTS_RESOURCE_URL",
+  "MICROSOFT_INCIDENTS_TENANT_ID",
+  "MICROSOFT_INCIDENTS_CLIENT_ID",
+  "MICROSOFT_INCIDENTS_CLIENT_SECRET",
+  "MICROSOFT_INCIDENTS_TLP",
+  "MICROSOFT_INCIDENTS_MATCH_BY_VALUE",
+  "MICROSOFT_INCIDENTS_IMPORT_START_DATE",
+  "MICROSOFT_INCIDENTS_LOOK_BACK",
+  "MICROSOFT_INCIDENTS_PAGE_SIZE",
+  "MICROSOFT_INCIDENTS_CONNECTOR_ID",
+  "MICROSOFT_INCIDENTS_CONNECTOR_TYPE",
+  "MICROSOFT_INCIDENTS_CONNECTOR_NAME",
+  "MICROSOFT_INCIDENTS_CONNECTOR_SCOPE",
+  "MICROSOFT_INCIDENTS_CONNECTOR_CONFIDENCE_LEVEL",
+  "MICROSOFT_INCIDENTS_CONNECTOR_LOG_LEVEL",
+  "MICROSOFT_INCIDENTS_CONNECTOR_DURATION_PERIOD",
+  "MICROSOFT_INCIDENTS_CONNECTOR_RUN_AND_TERMINATE",
+  "MICROSOFT_INCIDENTS_CONNECTOR_QUEUE_THRESHOLD",
+  "MICROSOFT_INCIDENTS_CONNECTOR_QUEUE_PROTOCOL",
+];
+
 const COVERED_ELSEWHERE = [
   "SENTINEL_TENANT_ID",
   "SENTINEL_CLIENT_ID",
@@ -764,6 +828,29 @@ const COVERED_ELSEWHERE = [
   "IDENTITY_ENDPOINT",
   "IDENTITY_HEADER",
   "SENTINEL_IMDS_ENDPOINT",
+  // tests/config/microsoft_incidents_test.ts
+  ...MICROSOFT_INCIDENTS_NAMES,
+  // tests/config/upstream_test.ts (every upstream name, and the options they brought)
+  ...UPSTREAM_NAMES,
+  "SENTINEL_EVENT_TYPES",
+  "SENTINEL_PUBLISH_IDENTITIES",
+  "SENTINEL_DELETE_EXTENSIONS",
+  "SENTINEL_WORKSPACE_API_VERSION",
+  "SENTINEL_QUERY_API_VERSION",
+  "SENTINEL_MANAGEMENT_API_VERSION",
+  "SENTINEL_BATCH_MODE",
+  "SENTINEL_BATCH_TIMEOUT",
+  "DEFENDER_ACTION",
+  "DEFENDER_APPLICATION",
+  "DEFENDER_RESOURCE_PATH",
+  "DEFENDER_MAX_INDICATORS",
+  "DEFENDER_RBAC_GROUP_NAMES",
+  "DEFENDER_RECOMMENDED_ACTIONS",
+  "DEFENDER_EDUCATE_URL",
+  // tests/config/opencti7_test.ts
+  "OPENCTI_JSON_LOGGING",
+  "CONNECTOR_METRICS_PORT",
+  "CONNECTOR_EXPOSE_METRICS",
 ];
 
 Deno.test("the variable tests cover every environment name the loader reads", () => {

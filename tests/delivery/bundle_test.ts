@@ -89,3 +89,39 @@ Deno.test("the bundle with the compile task's permissions passes the demo in --o
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test({
+  name:
+    "the bundle pushes over AMQP (amqplib inside the one file): the demo on OpenCTI 6.2.5 with a real RabbitMQ",
+  ignore: !Deno.env.get("RABBITMQ_TEST_URL"),
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "octi-bundle-" });
+    try {
+      const file = await bundle(dir);
+      const flags = await compilePermissionFlags();
+      const run = spawnDeno(
+        [
+          "run",
+          "--no-config",
+          "--no-prompt",
+          ...flags,
+          file,
+          "--demo",
+          "--once",
+          "--opencti-version",
+          "6.2.5",
+          "--rabbitmq-url",
+          Deno.env.get("RABBITMQ_TEST_URL")!,
+        ],
+        { SERVER_PORT: "0" },
+        { cwd: dir },
+      );
+      const status = await run.status;
+      assert.equal(status.code, 0, run.output());
+      assert.match(run.output(), /OpenCTI 6\.2\.5/);
+      assert.match(run.output(), /Result: OK/);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { resolveConfig } from "../../src/config/mod.ts";
 import {
+  DEMO_MS_INCIDENTS_ID,
   DEMO_SENTINEL_ID,
   DEMO_TANIUM_ID,
   demoEnv,
@@ -11,13 +12,25 @@ import {
   type SummaryReport,
 } from "../../src/demo/mod.ts";
 
-Deno.test("demoEnv() gives the real configuration loader both connectors pointed at the simulators", async () => {
+Deno.test("demoEnv() gives the real configuration loader the three connectors pointed at the simulators", async () => {
   const sims = await startDemoSims({ target: "sentinel" });
   try {
     const { config } = resolveConfig({}, demoEnv(sims, { serverPort: "0" }));
-    assert.deepEqual(config.connectors, ["sentinel", "tanium-incidents", "tanium-intel"]);
+    assert.deepEqual(config.connectors, [
+      "sentinel",
+      "tanium-incidents",
+      "microsoft-incidents",
+      "tanium-intel",
+    ]);
     assert.equal(config.taniumIntel?.url, sims.tanium.url);
     assert.equal(config.taniumIntel?.connector.liveStream.id, "live-indicators");
+    assert.equal(config.microsoftIncidents?.connector.id, DEMO_MS_INCIDENTS_ID);
+    assert.equal(config.microsoftIncidents?.clientId, config.sentinel?.clientId);
+    assert.equal(
+      config.microsoftIncidents?.incidentPath,
+      `${sims.incidents.url}/v1.0/security/incidents`,
+    );
+    assert.equal(config.microsoftIncidents?.resourceUrl, "https://graph.microsoft.com");
     assert.equal(config.opencti.url, sims.stack.opencti.url);
     assert.equal(config.sentinel?.target, "sentinel");
     assert.equal(config.sentinel?.connector.id, DEMO_SENTINEL_ID);
@@ -60,6 +73,7 @@ function report(overrides: Partial<SummaryReport> = {}): SummaryReport {
       target: "graph",
       sentinel: { expected: 10, present: 10, duplicates: 0, skipped: { expired: 1 } },
       tanium: { alerts: 12, incidents: 10, sightings: 4, bundles: 1, works: 1 },
+      microsoft_incidents: { incidents: 3, alerts: 5, sightings: 3, bundles: 1, works: 1 },
       tanium_intel: { documents: 5, sightings_linked: 2 },
     },
     missing: [],
@@ -67,6 +81,10 @@ function report(overrides: Partial<SummaryReport> = {}): SummaryReport {
     unfinishedWorks: [],
     indicators: 14,
     importable: 10,
+    msIncidentsServed: 3,
+    unsighted: [],
+    sightedNotInTarget: [],
+    msUnfinishedWorks: [],
     ...overrides,
   };
 }
@@ -90,4 +108,19 @@ Deno.test("summaryProblems() names missing, stale and duplicate records and unim
   assert.match(problems[2] ?? "", /2 duplicate records/);
   assert.match(problems[3] ?? "", /11 Tanium alerts to import .* but 10 incidents/);
   assert.match(problems[4] ?? "", /unfinished tanium-incidents works/);
+});
+
+Deno.test("summaryProblems() names Microsoft incidents not imported, indicators not sighted and sightings of indicators the target does not hold", () => {
+  const bad = report({
+    msIncidentsServed: 4,
+    unsighted: ["indicator--c"],
+    sightedNotInTarget: ["indicator--d"],
+    msUnfinishedWorks: ["work_2 (progress, 0 errors)"],
+  });
+  const problems = summaryProblems(bad);
+  assert.equal(problems.length, 4, problems.join("\n"));
+  assert.match(problems[0] ?? "", /4 Microsoft incidents served but 3 case-incidents/);
+  assert.match(problems[1] ?? "", /unfinished microsoft-incidents works/);
+  assert.match(problems[2] ?? "", /without a sighting: indicator--c/);
+  assert.match(problems[3] ?? "", /graph does not hold: indicator--d/);
 });

@@ -21,7 +21,13 @@ async function demoPermissions(): Promise<string[]> {
 }
 
 function assertShape(summary: DemoSummary): void {
-  assert.deepEqual(Object.keys(summary).sort(), ["sentinel", "tanium", "tanium_intel", "target"]);
+  assert.deepEqual(Object.keys(summary).sort(), [
+    "microsoft_incidents",
+    "sentinel",
+    "tanium",
+    "tanium_intel",
+    "target",
+  ]);
   assert.deepEqual(Object.keys(summary.tanium_intel).sort(), ["documents", "sightings_linked"]);
   assert.deepEqual(Object.keys(summary.sentinel).sort(), [
     "duplicates",
@@ -30,6 +36,13 @@ function assertShape(summary: DemoSummary): void {
     "skipped",
   ]);
   assert.deepEqual(Object.keys(summary.tanium).sort(), [
+    "alerts",
+    "bundles",
+    "incidents",
+    "sightings",
+    "works",
+  ]);
+  assert.deepEqual(Object.keys(summary.microsoft_incidents).sort(), [
     "alerts",
     "bundles",
     "incidents",
@@ -70,6 +83,9 @@ for (const target of TARGETS) {
       // The loop: indicator → intel document → alert → incident and sighting of that indicator.
       assert.ok(summary.tanium_intel.documents > 0);
       assert.ok(summary.tanium_intel.sightings_linked > 0);
+      const m = summary.microsoft_incidents;
+      assert.deepEqual([m.incidents, m.works], [3, 1]);
+      assert.ok(m.alerts >= 4 && m.sightings >= 2 && m.bundles >= 1, JSON.stringify(m));
     } finally {
       await Deno.remove(cwd, { recursive: true });
     }
@@ -148,6 +164,33 @@ for (const target of TARGETS) {
           if (owner) assert.ok(sighted.has(owner.id), `the alert on ${owner.id} is its sighting`);
         }
         assert.ok([...graphql.works.values()].some((w) => w.status === "complete"));
+
+        // The round trip: indicator → target → Microsoft alert → sighting of that indicator.
+        assert.ok(sims.matchedIndicators.length >= 2);
+        const msBundles = graphql.bundles.filter((b) =>
+          graphql.connectors.get(b.connectorId)?.name.startsWith("Microsoft Incidents") === true
+        );
+        const sightings = msBundles.flatMap((b) => b.bundle.objects)
+          .filter((o) => o.type === "sighting");
+        for (const indicator of sims.matchedIndicators) {
+          assert.ok(
+            sightings.some((s) => s.sighting_of_ref === indicator),
+            `a sighting of ${indicator}`,
+          );
+          assert.ok(holds(indicator), `${indicator} is in ${target}`);
+          assert.ok(
+            stack.opencti.store.list("sighting").some((s) => s.sighting_of_ref === indicator),
+            `OpenCTI stored the sighting of ${indicator}`,
+          );
+        }
+        assert.equal(
+          report.summary.microsoft_incidents.incidents,
+          sims.incidents.incidents().length,
+        );
+        assert.equal(
+          report.summary.microsoft_incidents.sightings,
+          new Set(sightings.map((s) => s.id)).size,
+        );
       },
     });
     assert.equal(code, 0, lines.join("\n"));

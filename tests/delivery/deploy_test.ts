@@ -113,6 +113,7 @@ Deno.test("registerDeployCrons() runs each connector per tick and skips a tick t
     assert.deepEqual(Object.fromEntries(schedules), {
       "sentinel": SENTINEL_SCHEDULE,
       "tanium-incidents": "*/5 * * * *",
+      "microsoft-incidents": "*/5 * * * *",
       "tanium-intel": "* * * * *",
     });
     await handle.ready;

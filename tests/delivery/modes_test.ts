@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import {
+  DEMO_MS_INCIDENTS_ID,
   DEMO_SENTINEL_ID,
   DEMO_TANIUM_ID,
   demoEnv,
@@ -73,6 +74,11 @@ Deno.test("CONNECTOR_RUN_AND_TERMINATE=true imports once, drains the stream, che
     assert.equal(typeof savedState(sims, DEMO_SENTINEL_ID).start_from, "string");
     assert.ok(Object.keys(savedState(sims, DEMO_TANIUM_ID)).length > 0);
     assert.ok(
+      graphql.bundles.some((b) => b.connectorId === DEMO_MS_INCIDENTS_ID),
+      "Microsoft incidents imported",
+    );
+    assert.ok(Object.keys(savedState(sims, DEMO_MS_INCIDENTS_ID)).length > 0);
+    assert.ok(
       graphql.pings.some((p) =>
         p.connectorId === DEMO_TANIUM_ID && p.connectorInfo?.run_and_terminate === true
       ),
@@ -104,6 +110,7 @@ Deno.test("with DENO_DEPLOY set, main.ts registers both crons and each completes
       .filter((r) => r?.message.startsWith("Registered the"))
       .map((r) => `${r?.properties.name} ${r?.properties.schedule}`);
     assert.deepEqual(registered.sort(), [
+      "microsoft-incidents */5 * * * *",
       "sentinel * * * * *",
       "tanium-incidents * * * * *",
       "tanium-intel * * * * *",

@@ -23,7 +23,7 @@ Deno.test("about() returns the simulated platform version", async () => {
 Deno.test("checkVersion() refuses platforms older than 6.3 with a clear message", async () => {
   await withSim(async ({ client }) => {
     await assert.rejects(
-      () => client.checkVersion(),
+      () => client.checkVersion("6.3.0"),
       (error: unknown) =>
         error instanceof OpenCtiVersionError &&
         /runs 6\.2\.5; .*needs 6\.3\.0 or later/.test(error.message),
@@ -33,7 +33,7 @@ Deno.test("checkVersion() refuses platforms older than 6.3 with a clear message"
 
 Deno.test("checkVersion() accepts 6.3.0 and newer", async () => {
   await withSim(async ({ client }) => {
-    assert.equal(await client.checkVersion(), "6.3.0");
+    assert.equal(await client.checkVersion("6.3.0"), "6.3.0");
   }, { version: "6.3.0" });
 });
 

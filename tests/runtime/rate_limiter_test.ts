@@ -83,3 +83,36 @@ Deno.test("RateLimiter.acquire() rejects on abort and the next caller still gets
 Deno.test("RateLimiter rejects a limit below 1", () => {
   assert.throws(() => new RateLimiter({ limit: 0 }), RangeError);
 });
+
+Deno.test("RateLimiter honours a further, longer limit (Defender: 100/min and 1,500/h)", async () => {
+  const clock = new TimerClock(0);
+  const limiter = new RateLimiter({
+    limit: 100,
+    windowMs: 60_000,
+    also: [{ limit: 1_500, windowMs: 3_600_000 }],
+    now: clock.now,
+    sleep: clock.sleep,
+  });
+  const times: number[] = [];
+  const caller = (async () => {
+    for (let i = 0; i < 1_600; i++) {
+      await limiter.acquire();
+      times.push(clock.now());
+    }
+  })();
+  await clock.runUntilIdle();
+  await caller;
+  assert.equal(times.length, 1_600);
+  assert.equal(busiestWindow(times, 60_000), 100);
+  assert.equal(busiestWindow(times, 3_600_000), 1_500);
+  // 15 full minutes use the hour's 1,500; the 1,501st waits for the first to be an hour old.
+  assert.equal(times[1_499], 14 * 60_000);
+  assert.equal(times[1_500], 3_600_000);
+});
+
+Deno.test("RateLimiter rejects a further limit below 1", () => {
+  assert.throws(
+    () => new RateLimiter({ limit: 10, also: [{ limit: 0, windowMs: 1_000 }] }),
+    RangeError,
+  );
+});

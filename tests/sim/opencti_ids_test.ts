@@ -87,6 +87,15 @@ Deno.test("the simulator's standard ids equal the platform vectors of reference 
     ],
   ];
   for (const [object, id] of cases) assert.equal(await standardIdOf(object), id, object.type);
+  // Case-Incident: the platform's rule is the incident's (normalised name, then created), so
+  // the same properties give the incident vector's UUID under the case-incident type.
+  assert.equal(
+    await standardIdOf(obj("case-incident", {
+      name: "Testing eicar on ComputerName",
+      created: "2023-10-16T12:26:51+00:00",
+    })),
+    "case-incident--61bb471e-f0d7-5655-aeab-1db7b64893f6",
+  );
   assert.equal(
     await externalReferenceId({ url: "https://example.com/report", source_name: "x" }),
     "external-reference--4d4eeaf9-7eeb-5d7f-9c6a-80a9f6942712",

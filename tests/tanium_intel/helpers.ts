@@ -35,10 +35,16 @@ export interface IntelWorld {
   close(): Promise<void>;
 }
 
-/** Starts both simulators (Tanium holds the seed intel documents 700…, so new ids follow). */
-export async function intelWorld(): Promise<IntelWorld> {
+/**
+ * Starts both simulators (Tanium holds the seed intel documents 700…, so new ids follow); OpenCTI
+ * runs `version` (default the simulator's).
+ */
+export async function intelWorld(options: { version?: string } = {}): Promise<IntelWorld> {
   const tanium = startTaniumSim({ sleep: instantSleep, now: () => NOW, intels: SEED_INTELS });
-  const opencti = await startOpenCtiSim({ heartbeatMs: 20 });
+  const opencti = await startOpenCtiSim({
+    heartbeatMs: 20,
+    ...(options.version ? { version: options.version } : {}),
+  });
   const client = new OpenCtiClient({
     url: opencti.url,
     token: SIM_TOKEN,

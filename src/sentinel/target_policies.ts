@@ -1,0 +1,212 @@
+/**
+ * Target policies taken over from the upstream connectors, kept outside the Microsoft clients:
+ * Defender's full `ACTION` set (`DEFENDER_ACTION`), the cap on indicators kept in Defender that
+ * keeps the highest-scored (`DEFENDER_MAX_INDICATORS`), and the Sentinel target taking author
+ * identities (`SENTINEL_PUBLISH_IDENTITIES`).
+ *
+ * @module
+ */
+import type { Logger } from "@logtape/logtape";
+import { getLogger } from "../log.ts";
+import type { DefenderAction } from "../microsoft/defender_mapping.ts";
+import type { UpstreamDefenderAction } from "./settings.ts";
+import type { ItemResult, SyncTarget, TargetIndicator, TargetRemoval } from "./target.ts";
+
+/**
+ * What Defender receives for a `DEFENDER_ACTION` value. Microsoft retired `Alert` and
+ * `AlertAndBlock` (supported until January 2022, reference `microsoft.md` §5): `Alert` is sent as
+ * `Audit` and `AlertAndBlock` as `Block`, both with `generateAlert` true, which is what they meant.
+ */
+export function defenderActionOf(
+  action: UpstreamDefenderAction,
+): { action: DefenderAction; generateAlert?: true } {
+  switch (action) {
+    case "Alert":
+      return { action: "Audit", generateAlert: true };
+    case "AlertAndBlock":
+      return { action: "Block", generateAlert: true };
+    default:
+      return { action };
+  }
+}
+
+/** Options of {@linkcode CappedTarget}. */
+export interface CappedTargetOptions {
+  /** Most indicators held in the target at once (`DEFENDER_MAX_INDICATORS`). */
+  maxIndicators: number;
+  /** Logger. @default getLogger("sentinel", "cap") */
+  logger?: Logger;
+}
+
+/** The rank of an indicator: its score, an unscored one below every scored one. */
+function rankOf(score: number | undefined): number {
+  return score ?? -1;
+}
+
+/**
+ * Keeps at most `maxIndicators` indicators in the wrapped target, the highest-scored ones: a new
+ * indicator beyond the cap replaces the lowest-scored one held when it scores higher (that one is
+ * removed first), otherwise it is left out (acknowledged, counted in `status()` as `leftOut`, and
+ * logged). Updates of held indicators always go through. The count covers what this process sent
+ * since it started.
+ */
+export class CappedTarget implements SyncTarget {
+  /** Which target this is. */
+  readonly name: SyncTarget["name"];
+  /** Largest number of indicators per `upsert` call. */
+  readonly maxBatch: number;
+  /** True when the wrapped target re-sends revoked indicators. */
+  readonly revokeByUpload?: boolean;
+  readonly #inner: SyncTarget;
+  readonly #max: number;
+  readonly #held = new Map<string, number>();
+  readonly #log: Logger;
+  #leftOut = 0;
+  #evicted = 0;
+
+  /** Wraps `inner` with the cap. */
+  constructor(inner: SyncTarget, options: CappedTargetOptions) {
+    if (!Number.isInteger(options.maxIndicators) || options.maxIndicators < 1) {
+      throw new RangeError("DEFENDER_MAX_INDICATORS must be a positive integer");
+    }
+    this.#inner = inner;
+    this.#max = options.maxIndicators;
+    this.#log = options.logger ?? getLogger("sentinel", "cap");
+    this.name = inner.name;
+    this.maxBatch = inner.maxBatch;
+    if (inner.revokeByUpload !== undefined) this.revokeByUpload = inner.revokeByUpload;
+  }
+
+  /** Sends updates and the new indicators that fit, removing lower-scored ones to make room. */
+  async upsert(items: TargetIndicator[], signal?: AbortSignal): Promise<ItemResult[]> {
+    const results = new Map<string, ItemResult>();
+    const send: TargetIndicator[] = [];
+    const evict: string[] = [];
+    const roomFor: string[] = [];
+    const planned = new Map(this.#held);
+    // New indicators, highest score first, so a batch over the cap keeps its best ones.
+    const fresh = items.filter((item) => !this.#held.has(item.id))
+      .sort((a, b) => rankOf(b.score) - rankOf(a.score));
+    const known = items.filter((item) => this.#held.has(item.id));
+    for (const item of known) {
+      planned.set(item.id, rankOf(item.score));
+      send.push(item);
+    }
+    for (const item of fresh) {
+      if (planned.has(item.id)) {
+        send.push(item);
+        continue;
+      }
+      const rank = rankOf(item.score);
+      if (planned.size < this.#max) {
+        planned.set(item.id, rank);
+        send.push(item);
+        continue;
+      }
+      const lowest = lowestOf(planned, new Set(send.map((s) => s.id)));
+      if (lowest !== undefined && lowest.rank < rank) {
+        planned.delete(lowest.id);
+        evict.push(lowest.id);
+        roomFor.push(item.id);
+        planned.set(item.id, rank);
+        send.push(item);
+        continue;
+      }
+      this.#leftOut++;
+      this.#log.info(
+        "Left out {id} (score {score}): DEFENDER_MAX_INDICATORS={max} higher-scored indicators are held",
+        { id: item.id, score: item.score ?? "none", max: this.#max },
+      );
+      results.set(item.id, { id: item.id, ok: true });
+    }
+    if (evict.length > 0) {
+      const removed = await this.#inner.remove(evict.map((id) => ({ id })), signal);
+      const failed: string[] = [];
+      for (const r of removed) {
+        if (r.ok) {
+          this.#held.delete(r.id);
+          this.#evicted++;
+        } else failed.push(r.reason);
+      }
+      if (failed.length > 0) {
+        // No room was made: the newcomers that needed it wait (retryable); nothing is dropped.
+        const reason = `Making room under DEFENDER_MAX_INDICATORS failed: ${failed.join("; ")}`;
+        for (const id of roomFor) results.set(id, { id, ok: false, reason, retryable: true });
+        send.splice(0, send.length, ...send.filter((item) => !roomFor.includes(item.id)));
+      }
+    }
+    if (send.length > 0) {
+      for (const result of await this.#inner.upsert(send, signal)) {
+        results.set(result.id, result);
+        if (result.ok) {
+          const item = send.find((s) => s.id === result.id);
+          this.#held.set(result.id, rankOf(item?.score));
+        }
+      }
+    }
+    return items.map((item) =>
+      results.get(item.id) ??
+        { id: item.id, ok: false, reason: "No result for this indicator", retryable: true }
+    );
+  }
+
+  /** Removes through the wrapped target and forgets what was removed. */
+  async remove(items: TargetRemoval[], signal?: AbortSignal): Promise<ItemResult[]> {
+    const results = await this.#inner.remove(items, signal);
+    for (const result of results) if (result.ok) this.#held.delete(result.id);
+    return results;
+  }
+
+  /** The wrapped target's status plus the cap's counters. */
+  status(): Record<string, unknown> {
+    return {
+      ...(this.#inner.status?.() ?? {}),
+      maxIndicators: this.#max,
+      held: this.#held.size,
+      leftOut: this.#leftOut,
+      evicted: this.#evicted,
+    };
+  }
+
+  /** The wrapped target's rule. */
+  unsupported(observable: Parameters<NonNullable<SyncTarget["unsupported"]>>[0]) {
+    return this.#inner.unsupported?.(observable);
+  }
+
+  /** The wrapped target's rule. */
+  rejects(item: TargetIndicator): string | undefined {
+    return this.#inner.rejects?.(item);
+  }
+}
+
+function lowestOf(
+  planned: ReadonlyMap<string, number>,
+  keep: ReadonlySet<string>,
+): { id: string; rank: number } | undefined {
+  let lowest: { id: string; rank: number } | undefined;
+  for (const [id, rank] of planned) {
+    if (keep.has(id)) continue;
+    if (lowest === undefined || rank < lowest.rank) lowest = { id, rank };
+  }
+  return lowest;
+}
+
+/**
+ * The Sentinel target with `SENTINEL_PUBLISH_IDENTITIES`: author `identity` objects are accepted
+ * (the upload API takes them; the mapping uploads them as they are), everything else as before.
+ */
+export function withIdentities(inner: SyncTarget): SyncTarget {
+  const wrapped: SyncTarget = {
+    name: inner.name,
+    maxBatch: inner.maxBatch,
+    upsert: (items, signal) => inner.upsert(items, signal),
+    remove: (items, signal) => inner.remove(items, signal),
+    rejects: (item) => item.stix.type === "identity" ? undefined : inner.rejects?.(item),
+  };
+  if (inner.revokeByUpload !== undefined) {
+    Object.defineProperty(wrapped, "revokeByUpload", { get: () => inner.revokeByUpload });
+  }
+  if (inner.status) wrapped.status = () => inner.status?.() ?? {};
+  if (inner.unsupported) wrapped.unsupported = (observable) => inner.unsupported?.(observable);
+  return wrapped;
+}

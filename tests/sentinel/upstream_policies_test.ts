@@ -1,0 +1,242 @@
+/**
+ * The upstream connectors' behaviours: the event-type filter, author identities published to the
+ * Sentinel simulator, Defender's full action set, and the cap that keeps the highest-scored
+ * indicators in the Defender simulator.
+ */
+import assert from "node:assert/strict";
+import { DefenderTarget, type DefenderTargetOptions } from "../../src/microsoft/defender.ts";
+import { SentinelTarget, type SentinelTargetOptions } from "../../src/microsoft/sentinel_api.ts";
+import { toSentinelObject } from "../../src/microsoft/sentinel_mapping.ts";
+import { intentsOf } from "../../src/sentinel/events.ts";
+import type { ItemResult, SyncTarget, TargetIndicator } from "../../src/sentinel/target.ts";
+import {
+  CappedTarget,
+  defenderActionOf,
+  withIdentities,
+} from "../../src/sentinel/target_policies.ts";
+import {
+  type DefenderSimOptions,
+  type RunningDefenderSim,
+  startDefenderSim,
+} from "../../src/sim/defender.ts";
+import {
+  DEFAULT_SIM_WORKSPACE,
+  type RunningSentinelSim,
+  startSentinelSim,
+} from "../../src/sim/sentinel.ts";
+import { indicatorId, makeIndicator } from "../fixtures/microsoft/sentinel/make.ts";
+import { type TargetSetup, targetSetup } from "../microsoft/helpers.ts";
+
+const NOW = Date.parse("2026-03-01T00:00:00Z");
+const AUTHOR = "identity--542072da-8b33-50bf-810b-d9cfd2a0bc69";
+
+function envelope(object: Record<string, unknown>) {
+  return { data: object };
+}
+
+const INDICATOR = {
+  id: "indicator--11111111-2222-4333-8444-555555555555",
+  type: "indicator",
+  spec_version: "2.1",
+  name: "10.0.0.1",
+  pattern: "[ipv4-addr:value = '10.0.0.1']",
+  pattern_type: "stix",
+  created: "2024-06-10T07:13:20.000Z",
+  modified: "2024-06-10T07:13:20.000Z",
+  valid_from: "2024-06-10T07:13:20.000Z",
+  created_by_ref: AUTHOR,
+};
+
+const IDENTITY = {
+  id: AUTHOR,
+  type: "identity",
+  spec_version: "2.1",
+  name: "ACME CERT",
+  identity_class: "organization",
+  created: "2024-01-01T00:00:00.000Z",
+  modified: "2024-02-01T00:00:00.000Z",
+  extensions: { "extension-definition--ea279b3e-5c71-4632-ac08-831c66a786ba": { score: 50 } },
+  x_opencti_organization_type: "CSIRT",
+};
+
+Deno.test("intentsOf() skips the event types SENTINEL_EVENT_TYPES leaves out, and only those", () => {
+  const only = { now: NOW, eventTypes: ["create", "update"] };
+  const [deleted] = intentsOf("delete", envelope(INDICATOR), only);
+  assert.equal(deleted?.kind, "skip");
+  assert.equal(deleted?.kind === "skip" ? deleted.reason : "", "event_type_filtered");
+  assert.equal(intentsOf("create", envelope(INDICATOR), only)[0]?.kind, "upsert");
+  assert.equal(intentsOf("update", envelope(INDICATOR), only)[0]?.kind, "upsert");
+
+  const deletesOnly = { now: NOW, eventTypes: ["delete"] };
+  for (const event of ["create", "update", "merge"]) {
+    const [intent] = intentsOf(event, envelope(INDICATOR), deletesOnly);
+    assert.equal(intent?.kind === "skip" ? intent.reason : intent?.kind, "event_type_filtered");
+  }
+  assert.equal(intentsOf("delete", envelope(INDICATOR), deletesOnly)[0]?.kind, "remove");
+  // Unset: every event is handled, as before.
+  assert.equal(intentsOf("delete", envelope(INDICATOR), { now: NOW })[0]?.kind, "remove");
+});
+
+Deno.test("intentsOf() turns identities into upserts only with SENTINEL_PUBLISH_IDENTITIES", () => {
+  const [off] = intentsOf("create", envelope(IDENTITY), { now: NOW });
+  assert.equal(off?.kind === "skip" ? off.reason : off?.kind, "unsupported_entity_type");
+  const [on] = intentsOf("update", envelope(IDENTITY), { now: NOW, publishIdentities: true });
+  assert.equal(on?.kind, "upsert");
+  const [gone] = intentsOf("delete", envelope(IDENTITY), { now: NOW, publishIdentities: true });
+  assert.equal(gone?.kind, "skip");
+});
+
+Deno.test("toSentinelObject() uploads an identity as it is, without OpenCTI's extensions", () => {
+  const [intent] = intentsOf("create", envelope(IDENTITY), { now: NOW, publishIdentities: true });
+  assert.ok(intent?.kind === "upsert");
+  const mapped = toSentinelObject(intent.indicator);
+  assert.ok(mapped.ok);
+  assert.deepEqual(mapped.object, {
+    id: AUTHOR,
+    type: "identity",
+    spec_version: "2.1",
+    name: "ACME CERT",
+    identity_class: "organization",
+    created: "2024-01-01T00:00:00.000Z",
+    modified: "2024-02-01T00:00:00.000Z",
+  });
+  const { name: _name, ...nameless } = IDENTITY;
+  const [bad] = intentsOf("create", envelope(nameless), { now: NOW, publishIdentities: true });
+  assert.ok(bad?.kind === "upsert");
+  const refused = toSentinelObject(bad.indicator);
+  assert.ok(!refused.ok && /has no "name"/.test(refused.reason));
+});
+
+function sentinelSetup(): TargetSetup<RunningSentinelSim, SentinelTarget, SentinelTargetOptions> {
+  const ws = DEFAULT_SIM_WORKSPACE;
+  return targetSetup(
+    (common) => startSentinelSim(common),
+    (sim, common, extra: Partial<SentinelTargetOptions>) =>
+      new SentinelTarget({
+        workspaceId: ws.workspaceId,
+        subscriptionId: ws.subscriptionId,
+        resourceGroup: ws.resourceGroup,
+        workspaceName: ws.workspaceName,
+        apiUrl: sim.url,
+        managementUrl: sim.url,
+        ...common,
+        ...extra,
+      }),
+  );
+}
+
+Deno.test("SENTINEL_PUBLISH_IDENTITIES: the author identity reaches the Sentinel simulator next to its indicator", async () => {
+  await using env = sentinelSetup();
+  const plain: SyncTarget = env.target;
+  const [identity] = intentsOf("create", envelope(IDENTITY), {
+    now: NOW,
+    publishIdentities: true,
+  });
+  assert.ok(identity?.kind === "upsert");
+  assert.match(plain.rejects?.(identity.indicator) ?? "", /takes indicators/);
+
+  const target = withIdentities(env.target);
+  assert.equal(target.rejects?.(identity.indicator), undefined);
+  assert.equal(target.revokeByUpload, true);
+  const indicator = makeIndicator(1, { stix: { created_by_ref: AUTHOR } });
+  assert.deepEqual(await target.upsert([identity.indicator, indicator]), [
+    { id: AUTHOR, ok: true },
+    { id: indicatorId(1), ok: true },
+  ]);
+  const [row] = env.sim.findById(AUTHOR);
+  assert.equal(row?.object.type, "identity");
+  assert.equal(row?.object.name, "ACME CERT");
+  assert.equal(row?.object.extensions, undefined);
+  assert.equal(env.sim.findById(indicatorId(1))[0]?.object.created_by_ref, AUTHOR);
+});
+
+Deno.test("defenderActionOf() sends the retired Alert and AlertAndBlock as Audit and Block with an alert", () => {
+  assert.deepEqual(defenderActionOf("Alert"), { action: "Audit", generateAlert: true });
+  assert.deepEqual(defenderActionOf("AlertAndBlock"), { action: "Block", generateAlert: true });
+  for (const action of ["Warn", "Block", "Audit", "BlockAndRemediate", "Allowed"] as const) {
+    assert.deepEqual(defenderActionOf(action), { action });
+  }
+});
+
+function defenderSetup(
+  sim: Partial<DefenderSimOptions> = {},
+): TargetSetup<RunningDefenderSim, DefenderTarget, DefenderTargetOptions> {
+  return targetSetup(
+    (common) => startDefenderSim({ ...common, ...sim }),
+    (running, common, extra: Partial<DefenderTargetOptions>) =>
+      new DefenderTarget({ apiUrl: running.url, ...common, ...extra }),
+  );
+}
+
+Deno.test("DEFENDER_ACTION=Alert (the upstream default) is accepted by the Defender simulator as Audit with an alert", async () => {
+  await using env = defenderSetup();
+  const target = env.make({
+    ...defenderActionOf("Alert"),
+    application: "OpenCTI Microsoft Defender Intel",
+    rbacGroupNames: ["Default Group"],
+    recommendedActions: "Isolate the device",
+  });
+  assert.deepEqual(await target.upsert([makeIndicator(1)]), [{ id: indicatorId(1), ok: true }]);
+  const [row] = env.sim.store();
+  assert.equal(row?.entity.action, "Audit");
+  assert.equal(row?.entity.generateAlert, true);
+  assert.equal(row?.entity.application, "OpenCTI Microsoft Defender Intel");
+  assert.deepEqual(row?.entity.rbacGroupNames, ["Default Group"]);
+  assert.equal(row?.entity.recommendedActions, "Isolate the device");
+});
+
+Deno.test("DEFENDER_MAX_INDICATORS keeps the highest-scored indicators in the Defender simulator", async () => {
+  await using env = defenderSetup();
+  const capped = new CappedTarget(env.target, { maxIndicators: 3 });
+  const scores = [40, 90, 10, 70];
+  const first = await capped.upsert(scores.map((score, i) => makeIndicator(i + 1, { score })));
+  // All acknowledged; the lowest-scored one (10) was left out.
+  assert.ok(first.every((r) => r.ok));
+  const held = () => env.sim.store().map((r) => r.entity.externalID).sort();
+  assert.deepEqual(held(), [indicatorId(1), indicatorId(2), indicatorId(4)]);
+
+  // A higher-scored newcomer replaces the lowest held (40); a lower-scored one is left out.
+  await capped.upsert([makeIndicator(5, { score: 60 })]);
+  assert.deepEqual(held(), [indicatorId(2), indicatorId(4), indicatorId(5)]);
+  await capped.upsert([makeIndicator(6, { score: 20 })]);
+  assert.deepEqual(held(), [indicatorId(2), indicatorId(4), indicatorId(5)]);
+
+  // Updates of held indicators always go through, even at the cap.
+  const update = await capped.upsert([makeIndicator(2, { score: 95, description: "updated" })]);
+  assert.deepEqual(update, [{ id: indicatorId(2), ok: true }]);
+  const status = capped.status();
+  assert.equal(status.held, 3);
+  assert.equal(status.leftOut, 2);
+  assert.equal(status.evicted, 1);
+  assert.equal(status.maxIndicators, 3);
+
+  // A removal frees a place for the next newcomer.
+  await capped.remove([{ id: indicatorId(4) }]);
+  await capped.upsert([makeIndicator(7, { score: 1 })]);
+  assert.deepEqual(held(), [indicatorId(2), indicatorId(5), indicatorId(7)]);
+});
+
+Deno.test("CappedTarget: when making room fails, the newcomer is retried later, not dropped", async () => {
+  const upserted: string[] = [];
+  const inner: SyncTarget = {
+    name: "defender",
+    maxBatch: 500,
+    upsert: (items: TargetIndicator[]) => {
+      upserted.push(...items.map((i) => i.id));
+      return Promise.resolve(items.map((i): ItemResult => ({ id: i.id, ok: true })));
+    },
+    remove: (items) =>
+      Promise.resolve(items.map((i): ItemResult => ({
+        id: i.id,
+        ok: false,
+        reason: "HTTP 503",
+        retryable: true,
+      }))),
+  };
+  const capped = new CappedTarget(inner, { maxIndicators: 1 });
+  await capped.upsert([makeIndicator(1, { score: 10 })]);
+  const [result] = await capped.upsert([makeIndicator(2, { score: 90 })]);
+  assert.equal(result?.ok, false);
+  assert.ok(result && !result.ok && result.retryable && /HTTP 503/.test(result.reason));
+  assert.deepEqual(upserted, [indicatorId(1)]);
+});
