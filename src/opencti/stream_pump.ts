@@ -151,6 +151,11 @@ export interface StreamPumpOptions<U, R> {
   quietHeartbeats?: number;
   /** Catch-up (runOnce): stop after this long at the latest, in ms. @default 50000 */
   catchUpBudgetMs?: number;
+  /**
+   * Runs once on a first start (empty state), after the first position is saved and before the
+   * stream is followed (sentinel's first-start reconcile, issue 17). @default none
+   */
+  beforeFirstFollow?: (signal: AbortSignal) => Promise<void>;
   /** Metrics registry. @default none */
   metrics?: Metrics;
   /** Ping interval in ms. @default 40000 */
@@ -189,6 +194,20 @@ export interface ReplayReport {
   failed: number;
   /** Held by a systemic failure (they stay as they were). */
   held: number;
+}
+
+/** The outcome of {@linkcode StreamPump.deliverOutOfBand}. */
+export interface OutOfBandOutcome {
+  /** Keys acknowledged by the target. */
+  delivered: string[];
+  /** Refused on their own: now dead letters. */
+  deadLettered: number;
+  /** Refused by design by the target (counted as `unsupported_by_target` skips). */
+  skipped: number;
+  /** Held by a systemic failure: not retried here (the caller sends them again later). */
+  held: number;
+  /** The systemic failure, when one held operations. */
+  problem?: { reason: string; check?: string };
 }
 
 /** Follows an OpenCTI live stream and keeps one target in step with it (see the module doc). */
@@ -344,6 +363,31 @@ export class StreamPump<U, R> {
     return status;
   }
 
+  /**
+   * Delivers operations that do not come from the stream (a reconcile's plan, issue 17) through
+   * the same path as stream batches: request failures split, item failures dead-lettered, the
+   * route's `acknowledged` (write-back) run. Operations a systemic failure holds are returned as
+   * held, not retried here. No stream position is involved.
+   */
+  async deliverOutOfBand(operations: PlannedOperation<U, R>[]): Promise<OutOfBandOutcome> {
+    const tracker = new CheckpointTracker(undefined);
+    const items: Pending<Work<U, R>>[] = operations.map(({ key, op }) => ({
+      key,
+      op: { op, attempts: 0 },
+      seqs: [tracker.track(undefined)],
+    }));
+    const failedBefore = this.#counters.failed ?? 0;
+    const { held, delivered, problem } = await this.#send(items, tracker);
+    const deadLettered = (this.#counters.failed ?? 0) - failedBefore;
+    return {
+      delivered,
+      deadLettered,
+      skipped: items.length - held.length - delivered.length - deadLettered,
+      held: held.length,
+      ...(problem ? { problem } : {}),
+    };
+  }
+
   /** The dead letters, oldest first, and how many the limit pushed out. */
   deadLetters(): { entries: DeadLetter[]; overflow: number } {
     return { entries: this.#deadLetters.list(), overflow: this.#deadLetters.overflow };
@@ -442,7 +486,10 @@ export class StreamPump<U, R> {
     }
     const state = await this.#lifecycle.register(signal);
     this.#authProblem = undefined;
-    if (typeof readStartFrom(state) !== "string") await this.#restartFromDefaults(signal);
+    if (typeof readStartFrom(state) !== "string") {
+      await this.#restartFromDefaults(signal);
+      await this.#o.beforeFirstFollow?.(signal);
+    }
   }
 
   async #restartFromDefaults(signal: AbortSignal): Promise<void> {
@@ -648,7 +695,13 @@ export class StreamPump<U, R> {
   async #send(
     items: Pending<Work<U, R>>[],
     tracker: CheckpointTracker,
-  ): Promise<{ held: Pending<Work<U, R>>[]; problem?: { reason: string; check?: string } }> {
+  ): Promise<
+    {
+      held: Pending<Work<U, R>>[];
+      delivered: string[];
+      problem?: { reason: string; check?: string };
+    }
+  > {
     const results = new Map<string, ItemResult>();
     await this.#deliver(items.filter((i) => i.op.op.kind === "upsert"), results);
     await this.#deliver(items.filter((i) => i.op.op.kind === "remove"), results);
@@ -708,7 +761,7 @@ export class StreamPump<U, R> {
       await this.#deadLetters.save()
         .catch((error) => this.noteError("saving the dead letters failed", error));
     }
-    return problem ? { held, problem } : { held };
+    return problem ? { held, delivered, problem } : { held, delivered };
   }
 
   /**
