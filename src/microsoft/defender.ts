@@ -19,6 +19,7 @@ import {
   type FailureScope,
   type ItemResult,
   missingResult,
+  type OwnedRecord,
   type SyncTarget,
   type TargetIndicator,
   type TargetRemoval,
@@ -33,6 +34,7 @@ import {
   statusScope,
 } from "./api_call.ts";
 import { filterQuery, odataEq } from "./odata.ts";
+import { fingerprintOf, projectRecord } from "./fingerprint.ts";
 import type { TokenSource } from "./token_source.ts";
 import {
   batchDeleteBody,
@@ -324,6 +326,35 @@ export class DefenderTarget implements SyncTarget {
     return items.map((item) => results.get(item.id) ?? missingResult(item.id));
   }
 
+  /**
+   * Every indicator of our `application` (all pages, `$top`/`$skip` then `@odata.nextLink`),
+   * grouped by `externalID` (issue 17). Ours without an `externalID` cannot be keyed and are
+   * left out.
+   */
+  async listOwned(signal?: AbortSignal): Promise<OwnedRecord[]> {
+    const groups = new Map<string, string[]>();
+    for (const listed of await this.#listOwn(signal)) {
+      if (listed.application !== undefined && listed.application !== this.#application) continue;
+      const key = listed.externalID;
+      if (key === undefined || key === "") continue;
+      const list = groups.get(key) ?? [];
+      list.push(projectRecord({ ...listed.fields, ...listed }, DEFENDER_PROJECTION));
+      groups.set(key, list);
+    }
+    return [...groups].map(([id, records]) => ({
+      id,
+      fingerprint: fingerprintOf(records),
+      records: records.length,
+    }));
+  }
+
+  /** The fingerprint of the records `upsert` would leave for this indicator. */
+  fingerprint(item: TargetIndicator): string | undefined {
+    const { records } = toDefenderIndicators(item, { ...this.#mapping, now: this.#now() });
+    if (records.length === 0) return undefined;
+    return fingerprintOf(records.map((r) => projectRecord(r, DEFENDER_PROJECTION)));
+  }
+
   /** Cap state, counters and the last error, for `/status`. */
   status(): Record<string, unknown> {
     const status: Record<string, unknown> = {
@@ -557,6 +588,20 @@ export class DefenderTarget implements SyncTarget {
     return message;
   }
 }
+
+/**
+ * Fields a reconcile compares. `expirationTime` is left out: without `valid_until` it moves with
+ * the clock, and Defender lets it expire on its own.
+ */
+const DEFENDER_PROJECTION = [
+  "indicatorType",
+  "indicatorValue",
+  "action",
+  "title",
+  "description",
+  "severity",
+  "generateAlert",
+] as const;
 
 /** What to check when Defender fails systemically. */
 const DEFENDER_CHECK = "on 401, 403 or a token error: TENANT_ID, CLIENT_ID, CLIENT_SECRET (or " +

@@ -24,6 +24,7 @@ import {
   failed,
   type FailureScope,
   type ItemResult,
+  type OwnedRecord,
   type SyncTarget,
   type TargetIndicator,
   type TargetRemoval,
@@ -38,6 +39,7 @@ import {
 } from "./graph_mapping.ts";
 import { type ApiCallDeps, callApi, statusScope } from "./api_call.ts";
 import { filterQuery, odataEq } from "./odata.ts";
+import { fingerprintOf, projectRecord } from "./fingerprint.ts";
 import { scopeFor } from "./scopes.ts";
 import type { TokenSource } from "./token_source.ts";
 
@@ -341,6 +343,42 @@ export class GraphTarget implements SyncTarget {
     return this.#results(items, failures, signal);
   }
 
+  /**
+   * Every record of our application (the `OwnedBy` permission lists only those), grouped by
+   * `externalId` (issue 17). Records without one (Defender ATP answers omit it, lesson #3177)
+   * cannot be keyed and are left out.
+   */
+  async listOwned(signal?: AbortSignal): Promise<OwnedRecord[]> {
+    const groups = new Map<string, string[]>();
+    for (const record of await this.#list(undefined, signal)) {
+      const key = record.externalId;
+      if (typeof key !== "string" || key === "") continue;
+      const list = groups.get(key) ?? [];
+      list.push(projectRecord(record, this.#projection));
+      groups.set(key, list);
+    }
+    return [...groups].map(([id, records]) => ({
+      id,
+      fingerprint: fingerprintOf(records),
+      records: records.length,
+    }));
+  }
+
+  /** The fingerprint of the records `upsert` would leave for this indicator. */
+  fingerprint(item: TargetIndicator): string | undefined {
+    const { records } = toTiIndicators(item, this.#o.mapping);
+    if (records.length === 0) return undefined;
+    return fingerprintOf(records.map((record) => projectRecord(record, this.#projection)));
+  }
+
+  /** The fields a reconcile compares: the observable and what an update may change. */
+  get #projection(): readonly string[] {
+    return [
+      ...OBSERVABLE_KEYS,
+      ...(this.#defender ? DEFENDER_EDITABLE : SENTINEL_EDITABLE).filter((f) => f !== "externalId"),
+    ];
+  }
+
   /** One result per item: the first failure noted for it, else success; throws once aborted. */
   #results(
     items: { id: string }[],
@@ -436,9 +474,11 @@ export class GraphTarget implements SyncTarget {
     }
   }
 
-  /** Reads every page of a `$filter` query. */
-  async #list(filter: string, signal: AbortSignal | undefined): Promise<Existing[]> {
-    let url: string | undefined = `${this.#collection}?${filterQuery(filter)}`;
+  /** Reads every page of a `$filter` query (no filter: the whole collection we may see). */
+  async #list(filter: string | undefined, signal: AbortSignal | undefined): Promise<Existing[]> {
+    let url: string | undefined = filter === undefined
+      ? this.#collection
+      : `${this.#collection}?${filterQuery(filter)}`;
     const out: Existing[] = [];
     while (url) {
       if (new URL(url).origin !== this.#origin) {

@@ -17,6 +17,7 @@ import {
   type FailureScope,
   type ItemResult,
   missingResult,
+  type OwnedRecord,
   type SyncTarget,
   type TargetIndicator,
   type TargetRemoval,
@@ -31,6 +32,8 @@ import {
   statusScope,
 } from "./api_call.ts";
 import type { TokenSource } from "./token_source.ts";
+import { fingerprintOf, projectRecord } from "./fingerprint.ts";
+import * as v from "valibot";
 import {
   armQueryBody,
   parseArmQuery,
@@ -224,6 +227,86 @@ export class SentinelTarget implements SyncTarget {
     return items.map((item) => results.get(item.id) ?? missingResult(item.id));
   }
 
+  /**
+   * Every indicator of our `sourcesystem` in the workspace (issue 17): the ARM query by `source`
+   * alone, `maxPageSize` per page, following `nextLink` (same host only) with the same body.
+   * Throws when a page fails or the ARM coordinates are missing.
+   */
+  async listOwned(signal?: AbortSignal): Promise<OwnedRecord[]> {
+    if (this.#armBase === undefined) {
+      throw new Error(
+        "Cannot list Sentinel indicators: set the subscription id, resource group and workspace " +
+          "name of the workspace",
+      );
+    }
+    const body = JSON.stringify({
+      condition: {
+        stixObjectType: "indicator",
+        conditionConnective: "And",
+        clauses: [{ field: "source", operator: "Equals", values: [this.#o.sourceSystem] }],
+      },
+      maxPageSize: LIST_PAGE_SIZE,
+    });
+    const version = `api-version=${encodeURIComponent(this.#o.armApiVersion)}`;
+    const groups = new Map<string, string[]>();
+    let next: string | undefined = `${this.#armBase}/query?${version}`;
+    while (next !== undefined) {
+      const response = await callApi({
+        method: "POST",
+        url: next,
+        body,
+        limiter: this.#arm,
+        what: "Sentinel threat-intelligence list",
+        signal,
+      }, this.#api);
+      if (response.status !== 200) throw httpError(response, "Sentinel threat-intelligence list");
+      let json: unknown;
+      try {
+        json = JSON.parse(response.text);
+      } catch {
+        json = undefined;
+      }
+      const parsed = v.safeParse(ListPage, json);
+      if (!parsed.success) {
+        throw new HttpError(
+          `Sentinel threat-intelligence list answered an unreadable body: ${
+            excerpt(response.text)
+          }`,
+          response.status,
+          excerpt(response.text, 4096),
+        );
+      }
+      for (const entry of parsed.output.value) {
+        const object = entry.properties?.stixObject;
+        if (!object || typeof object.id !== "string") continue;
+        const list = groups.get(object.id) ?? [];
+        list.push(projectRecord(object, SENTINEL_PROJECTION));
+        groups.set(object.id, list);
+      }
+      const link = parsed.output.nextLink ?? undefined;
+      next = link && sameOrigin(link, this.#o.managementUrl) ? link : undefined;
+    }
+    return [...groups].map(([id, records]) => ({
+      id,
+      fingerprint: fingerprintOf(records),
+      records: records.length,
+    }));
+  }
+
+  /** The fingerprint of what `upsert` would leave in Sentinel for this indicator. */
+  fingerprint(item: TargetIndicator): string | undefined {
+    if (this.rejects(item) !== undefined) return undefined;
+    if (item.stix.revoked === true && this.#o.revokeBy === "delete") return undefined;
+    const mapped = toSentinelObject(item, {
+      extraLabels: this.#o.extraLabels,
+      keepIndicatorTypes: this.#o.keepIndicatorTypes,
+      now: 0,
+    });
+    return mapped.ok
+      ? fingerprintOf([projectRecord(mapped.object, SENTINEL_PROJECTION)])
+      : undefined;
+  }
+
   /** Counters and the last error, for `/status`. */
   status(): Record<string, unknown> {
     const status: Record<string, unknown> = {
@@ -395,6 +478,38 @@ export class SentinelTarget implements SyncTarget {
     return this.#lastError;
   }
 }
+
+/** Indicators per page of a reconcile listing. */
+const LIST_PAGE_SIZE = 1000;
+
+/**
+ * Fields a reconcile compares. `modified` is left out: a revoked indicator is uploaded with a
+ * fresh one (reference §3.2), so it would never match.
+ */
+const SENTINEL_PROJECTION = [
+  "type",
+  "pattern",
+  "pattern_type",
+  "name",
+  "description",
+  "confidence",
+  "labels",
+  "indicator_types",
+  "valid_from",
+  "valid_until",
+  "revoked",
+  "kill_chain_phases",
+  "object_marking_refs",
+] as const;
+
+const ListPage = v.looseObject({
+  value: v.array(v.looseObject({
+    properties: v.optional(v.looseObject({
+      stixObject: v.optional(v.looseObject({ id: v.optional(v.string()) })),
+    })),
+  })),
+  nextLink: v.optional(v.nullable(v.string())),
+});
 
 /** What to check when Sentinel fails systemically. */
 const SENTINEL_CHECK = "on 401, 403 or a token error: TENANT_ID, CLIENT_ID, CLIENT_SECRET (or " +

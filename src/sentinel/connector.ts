@@ -29,6 +29,7 @@ import { Batcher, type Pending } from "./batcher.ts";
 import { CheckpointTracker } from "./checkpoint.ts";
 import { type DeadLetter, DeadLetters, MemoryDeadLetterStore } from "./dead_letters.ts";
 import { type Intent, intentsOf } from "./events.ts";
+import type { DeliveryOutcome } from "./reconcile.ts";
 import {
   failed,
   type ItemResult,
@@ -301,6 +302,38 @@ export class SentinelConnector implements Connector {
     if (this.#lastError !== undefined) status.lastError = this.#lastError;
     if (this.#lastCheckpointAt !== undefined) status.lastRunAt = this.#lastCheckpointAt;
     return status;
+  }
+
+  /**
+   * Delivers operations that do not come from the stream (a reconcile's plan, issue 17) through
+   * the same path as stream batches: observables the target cannot take left out, request
+   * failures split, item failures dead-lettered, write-back. Operations a systemic failure holds
+   * are returned as held, not retried here (the next reconcile sends them again).
+   */
+  async deliverOutOfBand(operations: Operation[]): Promise<DeliveryOutcome> {
+    const tracker = new CheckpointTracker(undefined);
+    const items: Pending<Work>[] = [];
+    let skipped = 0;
+    for (const op of operations) {
+      const supported = op.kind === "upsert" ? this.#supported(op.indicator) : undefined;
+      if (op.kind === "upsert" && supported === undefined) {
+        skipped++;
+        continue;
+      }
+      const key = op.kind === "upsert" ? op.indicator.id : op.removal.id;
+      const work: Operation = supported ? { kind: "upsert", indicator: supported } : op;
+      items.push({ key, op: { op: work, attempts: 0 }, seqs: [tracker.track(undefined)] });
+    }
+    const failedBefore = this.#counters.failed ?? 0;
+    const { held, delivered, problem } = await this.#send(items, tracker);
+    const deadLettered = (this.#counters.failed ?? 0) - failedBefore;
+    return {
+      delivered,
+      deadLettered,
+      skipped: skipped + items.length - held.length - delivered.length - deadLettered,
+      held: held.length,
+      ...(problem ? { problem } : {}),
+    };
   }
 
   /** The dead letters, oldest first, and how many the limit pushed out. */
@@ -701,7 +734,9 @@ export class SentinelConnector implements Connector {
   async #send(
     items: Pending<Work>[],
     tracker: CheckpointTracker,
-  ): Promise<{ held: Pending<Work>[]; problem?: { reason: string; check?: string } }> {
+  ): Promise<
+    { held: Pending<Work>[]; delivered: string[]; problem?: { reason: string; check?: string } }
+  > {
     const results = new Map<string, ItemResult>();
     await this.#deliver(items.filter((i) => i.op.op.kind === "upsert"), results);
     await this.#deliver(items.filter((i) => i.op.op.kind === "remove"), results);
@@ -753,7 +788,7 @@ export class SentinelConnector implements Connector {
       await this.#deadLetters.save()
         .catch((error) => this.#noteError("saving the dead letters failed", error));
     }
-    return problem ? { held, problem } : { held };
+    return problem ? { held, delivered, problem } : { held, delivered };
   }
 
   /**

@@ -101,6 +101,16 @@ export function failed(
   return result;
 }
 
+/** What a target holds for one indicator, as listed for a reconcile (issue 17). */
+export interface OwnedRecord {
+  /** The correlation key: the indicator's STIX id (Graph `externalId`, Defender `externalID`, Sentinel `id`). */
+  id: string;
+  /** Fingerprint of the records held for it (see `src/microsoft/fingerprint.ts`). */
+  fingerprint: string;
+  /** How many target records carry this key. */
+  records: number;
+}
+
 /** A Microsoft threat-intelligence store. Implementations pace themselves and retry 429/5xx/401 internally. */
 export interface SyncTarget {
   /** Which target this is. */
@@ -126,6 +136,17 @@ export interface SyncTarget {
    * instead of being removed (Graph, Defender).
    */
   readonly revokeByUpload?: boolean;
+  /**
+   * Everything the target holds that this connector owns, grouped by indicator (all pages). Records
+   * the connector does not own are never listed. Throws when the listing fails (a reconcile then
+   * stops without acting).
+   */
+  listOwned?(signal?: AbortSignal): Promise<OwnedRecord[]>;
+  /**
+   * The fingerprint of what `upsert` would leave on the target for this indicator (the same
+   * projection as {@linkcode OwnedRecord.fingerprint}), or undefined when nothing would be held.
+   */
+  fingerprint?(item: TargetIndicator): string | undefined;
 }
 
 /** The result for an indicator a target produced none for: not proven on the item, so systemic. */

@@ -122,6 +122,11 @@ export interface DefenderSim {
       >,
     owner?: { appid: string; tid: string },
   ): StoredDefenderIndicator;
+  /**
+   * Changes stored fields of one indicator behind the API's back (drift in tests), or deletes it
+   * with `null`; false when there is no such id.
+   */
+  edit(id: string, fields: Record<string, unknown> | null): boolean;
   /** Changes the tenant cap. */
   setTenantCap(cap: number): void;
 }
@@ -490,6 +495,13 @@ export function createDefenderSimApp(options: DefenderSimOptions): DefenderSim {
         owner.appid,
       );
       return { tid: stored.tid, entity: structuredClone(stored.entity) };
+    },
+    edit: (id, fields) => {
+      const record = records.get(id);
+      if (!record) return false;
+      if (fields === null) records.delete(id);
+      else Object.assign(record.entity, structuredClone(fields));
+      return true;
     },
     setTenantCap: (value) => {
       cap = value;

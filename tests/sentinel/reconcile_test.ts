@@ -1,0 +1,231 @@
+/**
+ * Reconciliation end to end (issue 17), per target: the connector syncs the stream, drift of every
+ * kind is made behind its back in the target simulator (missing, stale field, orphan of ours,
+ * foreign record), and one reconcile brings the target back to exactly what OpenCTI says, without
+ * touching the foreign record; a dry run changes nothing; a reconcile while the stream delivers
+ * converges too.
+ */
+import assert from "node:assert/strict";
+import {
+  planReconcile,
+  type ReconcilePlan,
+  Reconciler,
+  type ReplayOptions,
+} from "../../src/sentinel/reconcile.ts";
+import type { SyncTarget, TargetName } from "../../src/sentinel/target.ts";
+import { SIM_TOKEN } from "../../src/sim/opencti_stream.ts";
+import { type SentinelStack, STACK_APP, startSentinelStack } from "../../src/sim/stack.ts";
+import { allLabels, connectorFor, NOW, seedNamed, sorted } from "./helpers.ts";
+
+const RECOVER = new Date(NOW + 3_600_000).toISOString();
+const ORPHAN_ID = "indicator--0b7e3c52-6a8f-4f1e-9d2c-7a1b3c5d7e9f";
+const FOREIGN_ID = "indicator--5d4c3b2a-1f0e-4d9c-8b7a-6f5e4d3c2b1a";
+
+async function stackFor(target: TargetName): Promise<SentinelStack> {
+  const stack = await startSentinelStack({ target, opencti: { seed: true, heartbeatMs: 20 } });
+  stack.opencti.control.stream.defineStream("live-indicators", {
+    name: "Synced indicators",
+    filter: { types: ["indicator"], labels: allLabels(stack) },
+  });
+  return stack;
+}
+
+function replayOf(stack: SentinelStack): ReplayOptions {
+  return {
+    url: stack.opencti.url,
+    token: SIM_TOKEN,
+    streamId: "live-indicators",
+    recoverIsoDate: RECOVER,
+    retryBaseMs: 5,
+    now: () => NOW,
+    random: () => 0,
+  };
+}
+
+/** Drift made behind the connector's back, per target. */
+interface Drift {
+  /** Deletes every record of an indicator. */
+  dropAll(id: string): void;
+  /** Changes a compared field of the records of an indicator. */
+  tamper(id: string): void;
+  /** Adds a record of ours for an indicator OpenCTI does not have. */
+  orphan(id: string): void;
+  /** Adds a record of another writer. */
+  foreign(id: string): void;
+  /** The foreign record as stored (to prove it untouched). */
+  foreignView(): unknown[];
+}
+
+function driftFor(stack: SentinelStack): Drift {
+  if (stack.graph) {
+    const graph = stack.graph;
+    const ours = { appid: STACK_APP.clientId, tid: STACK_APP.tenantId };
+    const record = (externalId: string) => ({
+      externalId,
+      targetProduct: "Azure Sentinel",
+      action: "alert",
+      threatType: "WatchList",
+      tlpLevel: "amber",
+      description: "planted",
+      expirationDateTime: "2030-01-01T00:00:00Z",
+      domainName: `${externalId.slice(11, 19)}.example`,
+    });
+    return {
+      dropAll: (id) => {
+        for (const r of graph.findByExternalId(id)) graph.edit(r.id, null);
+      },
+      tamper: (id) => {
+        for (const r of graph.findByExternalId(id)) graph.edit(r.id, { description: "tampered" });
+      },
+      orphan: (id) => void graph.seed(record(id), ours),
+      foreign: (id) => void graph.seed(record(id), { appid: "other-app", tid: STACK_APP.tenantId }),
+      foreignView: () => graph.findByExternalId(FOREIGN_ID),
+    };
+  }
+  if (stack.sentinel) {
+    const sentinel = stack.sentinel;
+    const object = (id: string) => ({
+      type: "indicator",
+      spec_version: "2.1",
+      id,
+      created: "2024-01-01T00:00:00Z",
+      modified: "2024-01-01T00:00:00Z",
+      name: "planted",
+      pattern: "[domain-name:value = 'planted.example']",
+      pattern_type: "stix",
+      valid_from: "2024-01-01T00:00:00Z",
+    });
+    return {
+      dropAll: (id) => {
+        for (const r of sentinel.findById(id)) sentinel.edit(r.name, null);
+      },
+      tamper: (id) => {
+        for (const r of sentinel.findById(id)) sentinel.edit(r.name, { name: "tampered" });
+      },
+      orphan: (id) => void sentinel.seed(object(id), "OpenCTI"),
+      foreign: (id) => void sentinel.seed(object(id), "Another Feed"),
+      foreignView: () => sentinel.findById(FOREIGN_ID),
+    };
+  }
+  const defender = stack.defender;
+  if (!defender) throw new Error("no target simulator");
+  const ours = { appid: STACK_APP.clientId, tid: STACK_APP.tenantId };
+  const mine = (id: string) => defender.store().filter((r) => r.entity.externalID === id);
+  return {
+    dropAll: (id) => {
+      for (const r of mine(id)) defender.edit(r.entity.id, null);
+    },
+    tamper: (id) => {
+      for (const r of mine(id)) defender.edit(r.entity.id, { title: "tampered" });
+    },
+    orphan: (id) =>
+      void defender.seed({
+        indicatorType: "DomainName",
+        indicatorValue: "orphan.example",
+        application: "OpenCTI",
+        externalID: id,
+      }, ours),
+    foreign: (id) =>
+      void defender.seed({
+        indicatorType: "DomainName",
+        indicatorValue: "foreign.example",
+        application: "Another Feed",
+        externalID: id,
+      }, { appid: "other-app", tid: STACK_APP.tenantId }),
+    foreignView: () => mine(FOREIGN_ID).map((r) => r.entity),
+  };
+}
+
+function reconcilerFor(
+  stack: SentinelStack,
+  target: SyncTarget,
+  connector: ReturnType<typeof connectorFor>,
+): Reconciler {
+  return new Reconciler({
+    target,
+    replay: replayOf(stack),
+    deliver: (ops) => connector.deliverOutOfBand(ops),
+    now: () => NOW,
+  });
+}
+
+/** What the target holds, without the foreign record. */
+function presentOurs(stack: SentinelStack): string[] {
+  return sorted(stack.present().filter((key) => !key.startsWith(FOREIGN_ID)));
+}
+
+async function reconcileHealsDrift(targetName: TargetName): Promise<void> {
+  const stack = await stackFor(targetName);
+  try {
+    const target = stack.createTarget();
+    const connector = connectorFor(stack, { target });
+    assert.equal(await connector.runOnce(), true, JSON.stringify(connector.status()));
+    const expected = sorted(await stack.expected(NOW));
+    assert.deepEqual(presentOurs(stack), expected);
+    const reconciler = reconcilerFor(stack, target, connector);
+
+    // In step: no drift.
+    const clean = await reconciler.run({ dryRun: true });
+    assert.deepEqual(clean.drift, { missing: 0, stale: 0, orphans: 0 }, JSON.stringify(clean));
+    assert.ok(clean.desired > 0);
+
+    // Drift of every kind.
+    const drift = driftFor(stack);
+    const missing = seedNamed(stack, "1.2.3.4").id;
+    const stale = seedNamed(stack, "shortsvelventysjo.shop").id;
+    drift.dropAll(missing);
+    drift.tamper(stale);
+    drift.orphan(ORPHAN_ID);
+    drift.foreign(FOREIGN_ID);
+    const foreignBefore = drift.foreignView();
+    assert.equal(foreignBefore.length, 1);
+
+    // A dry run reports it and changes nothing.
+    const before = stack.present();
+    const dry = await reconciler.run({ dryRun: true });
+    assert.deepEqual(dry.drift, { missing: 1, stale: 1, orphans: 1 }, JSON.stringify(dry));
+    assert.deepEqual(dry.preview, { missing: [missing], stale: [stale], orphans: [ORPHAN_ID] });
+    assert.equal(dry.converged, undefined);
+    assert.deepEqual(stack.present(), before);
+
+    // One reconcile heals it; the foreign record is untouched.
+    const report = await reconciler.run();
+    assert.equal(report.converged, true, JSON.stringify(report));
+    assert.deepEqual(
+      [report.created, report.updated, report.deleted, report.deadLettered, report.held],
+      [1, 1, 1, 0, 0],
+    );
+    assert.deepEqual(presentOurs(stack), expected);
+    assert.deepEqual(drift.foreignView(), foreignBefore);
+    assert.deepEqual(reconciler.last, report);
+
+    // And now it is in step again.
+    const after = await reconciler.run({ dryRun: true });
+    assert.deepEqual(after.drift, { missing: 0, stale: 0, orphans: 0 });
+  } finally {
+    await stack.close();
+  }
+}
+
+for (const target of ["graph", "sentinel", "defender"] as const) {
+  Deno.test(`reconcile (${target}): missing, stale and orphan records healed, foreign untouched, dry run inert`, () =>
+    reconcileHealsDrift(target));
+}
+
+Deno.test("planReconcile: missing, stale, orphans; never a record that was not listed", () => {
+  const desired = new Map([["a", "1"], ["b", "2"], ["c", "3"]]);
+  const plan: ReconcilePlan = planReconcile(desired, [
+    { id: "b", fingerprint: "2", records: 1 },
+    { id: "c", fingerprint: "x", records: 1 },
+    { id: "d", fingerprint: "4", records: 2 },
+  ]);
+  assert.deepEqual(plan, {
+    missing: ["a"],
+    stale: ["c"],
+    orphans: ["d"],
+    unchanged: 1,
+    desired: 3,
+    actual: 3,
+  });
+  assert.deepEqual(planReconcile(new Map(), []).orphans, []);
+});
