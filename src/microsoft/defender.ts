@@ -15,6 +15,7 @@ import { excerpt, httpError, type HttpResponse } from "../runtime/http.ts";
 import { RateLimiter } from "../runtime/rate_limiter.ts";
 import type { Observable } from "../stix/types.ts";
 import {
+  type AdoptableRecord,
   failed,
   type FailureScope,
   type ItemResult,
@@ -346,6 +347,36 @@ export class DefenderTarget implements SyncTarget {
       fingerprint: fingerprintOf(records),
       records: records.length,
     }));
+  }
+
+  /**
+   * The indicators another connector created under `application` (issue 17 adoption), keyed by
+   * their `externalId`: upstream stream/microsoft-defender-intel sends the OpenCTI internal id
+   * there (`get_attribute_in_extension("id", …)` in api_handler.py, application "OpenCTI
+   * Microsoft Defender Intel"; "… Synchronizer" in older versions). The handle is the Defender id.
+   */
+  async listAdoptable(application: string, signal?: AbortSignal): Promise<AdoptableRecord[]> {
+    if (application === this.#application) return [];
+    const found = await this.#list(odataEq("application", application), signal);
+    return found.flatMap((x) =>
+      x.externalID !== undefined && x.externalID !== "" ? [{ key: x.externalID, handle: x.id }] : []
+    );
+  }
+
+  /** Deletes records found by {@linkcode listAdoptable} (BatchDelete, ≤ 500 per call). */
+  async removeRecords(handles: string[], signal?: AbortSignal): Promise<ItemResult[]> {
+    const results: ItemResult[] = [];
+    for (let start = 0; start < handles.length; start += DEFENDER_MAX_BATCH_DELETE) {
+      const chunk = handles.slice(start, start + DEFENDER_MAX_BATCH_DELETE);
+      const failures = await this.#deleteChunk(chunk, signal);
+      for (const id of chunk) {
+        const failure = failures.get(id);
+        results.push(
+          failure ? failed(id, failure.reason, failure.scope, DEFENDER_CHECK) : { id, ok: true },
+        );
+      }
+    }
+    return results;
   }
 
   /** The fingerprint of the records `upsert` would leave for this indicator. */

@@ -21,6 +21,7 @@ import { NetworkError, TimeoutError } from "../runtime/errors.ts";
 import { excerpt, type Fetch, type HttpResponse } from "../runtime/http.ts";
 import { RateLimiter } from "../runtime/rate_limiter.ts";
 import {
+  type AdoptableRecord,
   failed,
   type FailureScope,
   type ItemResult,
@@ -362,6 +363,26 @@ export class GraphTarget implements SyncTarget {
       fingerprint: fingerprintOf(records),
       records: records.length,
     }));
+  }
+
+  /**
+   * Records the seed-era stream/sentinel connector left with our application (issue 17 adoption):
+   * it set `externalId` to the OpenCTI internal id (`get_attribute_in_extension("id", data)` in
+   * stream/sentinel/src/sentinel.py), not a STIX id. Graph lists only our app's records
+   * (`OwnedBy`), so `source` is not used; the handle is the `externalId` (deleted in bulk by it).
+   */
+  async listAdoptable(_source: string, signal?: AbortSignal): Promise<AdoptableRecord[]> {
+    const keys = new Set<string>();
+    for (const record of await this.#list(undefined, signal)) {
+      const key = record.externalId;
+      if (typeof key === "string" && key !== "" && !key.includes("--")) keys.add(key);
+    }
+    return [...keys].map((key) => ({ key, handle: key }));
+  }
+
+  /** Deletes every record carrying these `externalId`s (Azure Sentinel product only). */
+  removeRecords(handles: string[], signal?: AbortSignal): Promise<ItemResult[]> {
+    return this.remove(handles.map((id) => ({ id })), signal);
   }
 
   /** The fingerprint of the records `upsert` would leave for this indicator. */

@@ -22,7 +22,14 @@ import { type Now, systemNow } from "../runtime/clock.ts";
 import { type LiveStreamOptions, readLiveStream } from "../opencti/stream.ts";
 import type { Operation } from "./connector.ts";
 import { type Intent, intentsOf } from "./events.ts";
-import type { OwnedRecord, SyncTarget, TargetIndicator } from "./target.ts";
+import {
+  type AdoptableRecord,
+  type ItemResult,
+  type OwnedRecord,
+  scopeOf,
+  type SyncTarget,
+  type TargetIndicator,
+} from "./target.ts";
 
 /** A reconcile that could not run (listing failed, replay out of bounds). */
 export class ReconcileError extends Error {
@@ -113,10 +120,14 @@ export function desiredOf(
   }
 }
 
-/** Replays the stream into the desired set: STIX id → fingerprint (16 characters each). */
+/**
+ * Replays the stream into the desired set: STIX id → fingerprint (16 characters each). With
+ * `aliases`, also notes each desired indicator's OpenCTI internal id → STIX id (for adoption).
+ */
 export async function desiredSet(
   replay: ReplayOptions,
   target: SyncTarget,
+  aliases?: Map<string, string>,
 ): Promise<Map<string, string>> {
   const desired = new Map<string, string>();
   await replayIntents(replay, (intent) => {
@@ -124,8 +135,63 @@ export async function desiredSet(
     if (!wanted) return;
     if (wanted.fingerprint === null) desired.delete(wanted.id);
     else desired.set(wanted.id, wanted.fingerprint);
+    const internal = wanted.indicator?.openctiId;
+    if (aliases && internal !== undefined && internal !== wanted.id) {
+      aliases.set(internal, wanted.id);
+    }
   });
+  if (aliases) {
+    for (const [internal, id] of aliases) if (!desired.has(id)) aliases.delete(internal);
+  }
   return desired;
+}
+
+/** The upstream connectors whose records a reconcile can adopt (`SENTINEL_ADOPT_SOURCE`). */
+export const ADOPTABLE_CONNECTORS = {
+  /** Seed-era stream/sentinel on Graph: our app's records, `externalId` = OpenCTI internal id. */
+  "stream-sentinel": { target: "graph", source: "" },
+  /** stream/microsoft-sentinel-intel: STIX ids under its `sourcesystem`. */
+  "microsoft-sentinel-intel": { target: "sentinel", source: "Opencti Stream Connector" },
+  /** stream/microsoft-defender-intel: its `application`, `externalId` = OpenCTI internal id. */
+  "microsoft-defender-intel": { target: "defender", source: "OpenCTI Microsoft Defender Intel" },
+} as const;
+
+/** The adoption the user asked for: which connector, and the source name its records carry. */
+export interface AdoptSource {
+  /** The upstream connector. */
+  connector: keyof typeof ADOPTABLE_CONNECTORS;
+  /** Sentinel `sourcesystem` / Defender `application` of its records (unused for Graph). */
+  source: string;
+}
+
+/**
+ * Reads `SENTINEL_ADOPT_SOURCE`: `<connector>` or `<connector>:<source name>` (the name its
+ * records carry when it was not left at its default). Empty = no adoption.
+ */
+export function parseAdoptSource(
+  text: string | undefined,
+  target: string,
+): AdoptSource | undefined {
+  const value = text?.trim() ?? "";
+  if (value === "") return undefined;
+  const colon = value.indexOf(":");
+  const name = (colon < 0 ? value : value.slice(0, colon)).trim().toLowerCase();
+  const known = ADOPTABLE_CONNECTORS[name as keyof typeof ADOPTABLE_CONNECTORS];
+  if (!known) {
+    throw new ReconcileError(
+      `SENTINEL_ADOPT_SOURCE "${value}" names no known connector: use one of ${
+        Object.keys(ADOPTABLE_CONNECTORS).join(", ")
+      } (optionally followed by ":<its source name>")`,
+    );
+  }
+  if (known.target !== target) {
+    throw new ReconcileError(
+      `SENTINEL_ADOPT_SOURCE "${name}" wrote to the ${known.target} target, not to ${target}: ` +
+        "set SENTINEL_TARGET accordingly or clear SENTINEL_ADOPT_SOURCE",
+    );
+  }
+  const source = colon < 0 ? known.source : value.slice(colon + 1).trim();
+  return { connector: name as AdoptSource["connector"], source: source || known.source };
 }
 
 /** The difference between the desired and the actual set. */
@@ -206,14 +272,18 @@ export interface ReconcileReport {
   actual: number;
   /** Drift found: missing, stale and orphan indicators. */
   drift: { missing: number; stale: number; orphans: number };
+  /** Upstream records found that stand for a desired indicator (to adopt), and the others left. */
+  adoptable?: { matched: number; left: number };
   /** Created (missing ones delivered). */
   created: number;
   /** Updated (stale ones delivered). */
   updated: number;
   /** Deleted (orphans removed). */
   deleted: number;
-  /** Upstream connectors' records taken over. */
+  /** Upstream connectors' records taken over (removed, ours written in their place). */
   adopted: number;
+  /** Upstream records whose removal was refused (left in place, logged). */
+  adoptFailed: number;
   /** Dead letters, skips and held operations of the execution. */
   deadLettered: number;
   /** Skipped by design. */
@@ -225,7 +295,7 @@ export interface ReconcileReport {
   /** The systemic failure that held operations, when any. */
   problem?: string;
   /** The plan's first items of each kind (dry run, and the admin route). */
-  preview: { missing: string[]; stale: string[]; orphans: string[] };
+  preview: { missing: string[]; stale: string[]; orphans: string[]; adopted?: string[] };
 }
 
 /** Options of {@linkcode Reconciler}. */
@@ -240,6 +310,8 @@ export interface ReconcilerOptions {
   verify?: boolean;
   /** Items of each kind shown in a preview. @default 100 */
   previewSize?: number;
+  /** Upstream records to adopt (`SENTINEL_ADOPT_SOURCE`). @default none */
+  adopt?: AdoptSource;
   /** The clock. @default Date.now */
   now?: Now;
 }
@@ -287,8 +359,12 @@ export class Reconciler {
     const replay: ReplayOptions = options.signal
       ? { ...this.#o.replay, signal: options.signal }
       : this.#o.replay;
-    const desired = await desiredSet(replay, target);
+    const aliases = this.#o.adopt ? new Map<string, string>() : undefined;
+    const desired = await desiredSet(replay, target, aliases);
     const plan = planReconcile(desired, await this.#list(options.signal));
+    const { matched: adoption, left: adoptableLeft } = aliases
+      ? await this.#adoptable(desired, aliases, plan, options.signal)
+      : { matched: [], left: 0 };
     const size = this.#o.previewSize ?? 100;
     const report: ReconcileReport = {
       at: new Date(started).toISOString(),
@@ -305,6 +381,7 @@ export class Reconciler {
       updated: 0,
       deleted: 0,
       adopted: 0,
+      adoptFailed: 0,
       deadLettered: 0,
       skipped: 0,
       held: 0,
@@ -314,20 +391,108 @@ export class Reconciler {
         orphans: plan.orphans.slice(0, size),
       },
     };
+    if (this.#o.adopt) {
+      report.adoptable = {
+        matched: adoption.length,
+        left: adoptableLeft,
+      };
+      report.preview.adopted = adoption.slice(0, size).map((a) => a.key);
+    }
     this.#log.info(
       "Reconcile plan: {desired} desired, {actual} held, {missing} missing, {stale} stale, {orphans} orphans",
       { ...report.drift, desired: plan.desired, actual: plan.actual },
     );
     if (!options.dryRun) {
-      await this.#execute(plan, desired, replay, report, options.signal);
+      const adopted = await this.#adopt(adoption, report, options.signal);
+      if (adopted) await this.#execute(plan, desired, replay, report, options.signal);
       if (this.#o.verify ?? true) {
         const after = planReconcile(desired, await this.#list(options.signal));
-        report.converged = after.missing.length + after.stale.length + after.orphans.length === 0;
+        const left = aliases
+          ? (await this.#adoptable(desired, aliases, after, options.signal)).matched.length
+          : 0;
+        report.converged =
+          after.missing.length + after.stale.length + after.orphans.length + left === 0;
       }
     }
     report.durationMs = this.#now() - started;
     this.#last = report;
     return report;
+  }
+
+  /**
+   * The upstream connector's records that stand for a desired indicator (by STIX id, or by OpenCTI
+   * internal id through `aliases`); they leave the plan's orphans (Graph lists them as ours) and
+   * are adopted: deleted before ours is written, so the switch never leaves a duplicate.
+   */
+  async #adoptable(
+    desired: ReadonlyMap<string, string>,
+    aliases: ReadonlyMap<string, string>,
+    plan: ReconcilePlan,
+    signal: AbortSignal | undefined,
+  ): Promise<{ matched: (AdoptableRecord & { id: string })[]; left: number }> {
+    const adopt = this.#o.adopt;
+    const target = this.#o.target;
+    if (!adopt || !target.listAdoptable) return { matched: [], left: 0 };
+    let records: AdoptableRecord[];
+    try {
+      records = await target.listAdoptable(adopt.source, signal);
+    } catch (error) {
+      if (signal?.aborted) throw error;
+      throw new ReconcileError(
+        `Cannot list the records of ${adopt.connector} on ${target.name}: ${
+          error instanceof Error ? error.message : String(error)
+        }`,
+        { cause: error },
+      );
+    }
+    const matched: (AdoptableRecord & { id: string })[] = [];
+    let left = 0;
+    for (const record of records) {
+      const id = desired.has(record.key) ? record.key : aliases.get(record.key);
+      if (id === undefined) left++;
+      else matched.push({ ...record, id });
+    }
+    const keys = new Set(matched.map((m) => m.key));
+    plan.orphans = plan.orphans.filter((id) => !keys.has(id));
+    return { matched, left };
+  }
+
+  /** Deletes the adopted records; false when a systemic failure stopped it (nothing else runs). */
+  async #adopt(
+    adoption: (AdoptableRecord & { id: string })[],
+    report: ReconcileReport,
+    signal: AbortSignal | undefined,
+  ): Promise<boolean> {
+    const target = this.#o.target;
+    if (adoption.length === 0 || !target.removeRecords) return true;
+    for (let start = 0; start < adoption.length; start += target.maxBatch) {
+      const chunk = adoption.slice(start, start + target.maxBatch);
+      let results: ItemResult[];
+      try {
+        results = await target.removeRecords(chunk.map((a) => a.handle), signal);
+      } catch (error) {
+        if (signal?.aborted) throw error;
+        report.problem ??= error instanceof Error ? error.message : String(error);
+        report.held += adoption.length - start;
+        return false;
+      }
+      for (const result of results) {
+        if (result.ok) {
+          report.adopted++;
+        } else if (scopeOf(result) === "systemic") {
+          report.held++;
+          report.problem ??= result.reason;
+        } else {
+          report.adoptFailed++;
+          this.#log.error("Cannot remove the upstream record {handle}: {reason}", {
+            handle: result.id,
+            reason: result.reason,
+          });
+        }
+      }
+      if (report.problem !== undefined) return false;
+    }
+    return true;
   }
 
   async #list(signal: AbortSignal | undefined): Promise<OwnedRecord[]> {

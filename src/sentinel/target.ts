@@ -111,6 +111,14 @@ export interface OwnedRecord {
   records: number;
 }
 
+/** A record another (upstream) connector left on the target, found for adoption (issue 17). */
+export interface AdoptableRecord {
+  /** The key that connector used: a STIX id or an OpenCTI internal id. */
+  key: string;
+  /** What {@linkcode SyncTarget.removeRecords} needs to delete this record. */
+  handle: string;
+}
+
 /** A Microsoft threat-intelligence store. Implementations pace themselves and retry 429/5xx/401 internally. */
 export interface SyncTarget {
   /** Which target this is. */
@@ -147,6 +155,13 @@ export interface SyncTarget {
    * projection as {@linkcode OwnedRecord.fingerprint}), or undefined when nothing would be held.
    */
   fingerprint?(item: TargetIndicator): string | undefined;
+  /**
+   * The records an upstream connector left, named by its `source` (Sentinel `sourcesystem`,
+   * Defender `application`; Graph: ignored, our app's records keyed by an OpenCTI internal id).
+   */
+  listAdoptable?(source: string, signal?: AbortSignal): Promise<AdoptableRecord[]>;
+  /** Deletes records found by `listAdoptable`; one result per handle (absent = success). */
+  removeRecords?(handles: string[], signal?: AbortSignal): Promise<ItemResult[]>;
 }
 
 /** The result for an indicator a target produced none for: not proven on the item, so systemic. */

@@ -499,8 +499,13 @@ export function createDefenderSimApp(options: DefenderSimOptions): DefenderSim {
     edit: (id, fields) => {
       const record = records.get(id);
       if (!record) return false;
-      if (fields === null) records.delete(id);
-      else Object.assign(record.entity, structuredClone(fields));
+      if (fields === null) {
+        drop(id);
+      } else {
+        drop(id);
+        Object.assign(record.entity, structuredClone(fields));
+        put(record);
+      }
       return true;
     },
     setTenantCap: (value) => {

@@ -333,7 +333,8 @@ export function createSentinelSimApp(options: SentinelSimOptions): SentinelSim {
     } catch (error) {
       return renderArmError(c, 400, "BadRequest", (error as Error).message);
     }
-    // Paging (ThreatIntelligenceQuery: `maxPageSize`; the answer's `nextLink` carries a skip token).
+    // Paging (ThreatIntelligenceQuery `maxPageSize`); the next pages are read with a GET on the
+    // answer's `nextLink`, as for every ARM pageable operation.
     const maxPageSize = isObject(body) ? body.maxPageSize : undefined;
     if (
       maxPageSize !== undefined &&
@@ -347,28 +348,56 @@ export function createSentinelSimApp(options: SentinelSimOptions): SentinelSim {
         `maxPageSize must be a whole number from 1 to ${QUERY_MAX_PAGE}`,
       );
     }
-    const skipText = c.req.query("$skipToken");
-    const skip = skipText === undefined ? 0 : Number(skipText);
-    if (!Number.isInteger(skip) || skip < 0) {
-      return renderArmError(c, 400, "BadRequest", "Invalid $skipToken");
-    }
+    const names = [...rows.values()]
+      .filter((row) => row.workspaceId === ws.workspaceId && predicate(row))
+      .map((row) => row.name);
     const size = typeof maxPageSize === "number" ? maxPageSize : QUERY_DEFAULT_PAGE;
-    const matching = [...rows.values()]
-      .filter((row) => row.workspaceId === ws.workspaceId && predicate(row));
-    const value = matching.slice(skip, skip + size).map((row) => ({
-      id: armId(ws, row.name),
-      name: row.name,
-      type: "Microsoft.SecurityInsights/threatIntelligence",
-      properties: { source: row.source, stixObject: structuredClone(row.object) },
-    }));
+    return queryPage(c, ws, { names, size }, 0);
+  });
+
+  app.get(`${ARM_PREFIX}/query`, (c) => {
+    const ws = armPreamble(c);
+    if (ws instanceof Response) return ws;
+    const [token, offsetText] = (c.req.query("$skipToken") ?? "").split(":");
+    const listing = token === undefined ? undefined : listings.get(token);
+    const offset = Number(offsetText);
+    if (!listing || !Number.isInteger(offset) || offset < 0) {
+      return renderArmError(c, 400, "BadRequest", "Invalid or expired $skipToken");
+    }
+    return queryPage(c, ws, listing, offset);
+  });
+
+  /** Open listings of the query API, by skip token. */
+  const listings = new Map<string, { names: string[]; size: number }>();
+  const queryPage = (
+    c: Context<{ Variables: AuthVariables }>,
+    ws: SimWorkspace,
+    listing: { names: string[]; size: number },
+    offset: number,
+  ) => {
+    const value = listing.names.slice(offset, offset + listing.size).flatMap((name) => {
+      const row = rows.get(name);
+      return row
+        ? [{
+          id: armId(ws, row.name),
+          name: row.name,
+          type: "Microsoft.SecurityInsights/threatIntelligence",
+          properties: { source: row.source, stixObject: structuredClone(row.object) },
+        }]
+        : [];
+    });
     const answer: { value: typeof value; nextLink?: string } = { value };
-    if (skip + size < matching.length) {
+    if (offset + listing.size < listing.names.length) {
+      const token = crypto.randomUUID();
+      listings.set(token, listing);
       const next = new URL(c.req.url);
-      next.searchParams.set("$skipToken", String(skip + size));
+      next.search = "";
+      next.searchParams.set("api-version", ARM_TI_API_VERSION);
+      next.searchParams.set("$skipToken", `${token}:${offset + listing.size}`);
       answer.nextLink = next.toString();
     }
     return c.json(answer);
-  });
+  };
 
   app.delete(`${ARM_PREFIX}/indicators/:name`, (c) => {
     const ws = armPreamble(c);

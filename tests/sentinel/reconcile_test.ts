@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import {
+  parseAdoptSource,
   planReconcile,
   type ReconcilePlan,
   Reconciler,
@@ -15,6 +16,8 @@ import {
 import type { SyncTarget, TargetName } from "../../src/sentinel/target.ts";
 import { SIM_TOKEN } from "../../src/sim/opencti_stream.ts";
 import { type SentinelStack, STACK_APP, startSentinelStack } from "../../src/sim/stack.ts";
+import { readOpenCtiExtension } from "../../src/stix/extension.ts";
+import type { StixObject } from "../../src/stix/types.ts";
 import { allLabels, connectorFor, NOW, seedNamed, sorted } from "./helpers.ts";
 
 const RECOVER = new Date(NOW + 3_600_000).toISOString();
@@ -54,6 +57,19 @@ interface Drift {
   foreign(id: string): void;
   /** The foreign record as stored (to prove it untouched). */
   foreignView(): unknown[];
+  /** Adds a record as the upstream connector named by `adopt` wrote it for this indicator. */
+  upstream(indicator: StixObject): void;
+  /** How many upstream-style records are stored. */
+  upstreamCount(): number;
+  /** `SENTINEL_ADOPT_SOURCE` for this target. */
+  adopt: string;
+}
+
+/** The OpenCTI internal id of a seeded object. */
+function internalId(object: StixObject): string {
+  const id = readOpenCtiExtension(object).id;
+  if (id === undefined) throw new Error(`${object.id} has no OpenCTI id`);
+  return id;
 }
 
 function driftFor(stack: SentinelStack): Drift {
@@ -80,6 +96,18 @@ function driftFor(stack: SentinelStack): Drift {
       orphan: (id) => void graph.seed(record(id), ours),
       foreign: (id) => void graph.seed(record(id), { appid: "other-app", tid: STACK_APP.tenantId }),
       foreignView: () => graph.findByExternalId(FOREIGN_ID),
+      // Seed-era stream/sentinel: same app, externalId = OpenCTI internal id, plain fields.
+      upstream: (indicator) =>
+        void graph.seed({
+          ...record(internalId(indicator)),
+          domainName: "update-check.example",
+          tags: ["opencti"],
+        }, ours),
+      upstreamCount: () =>
+        graph.store().filter((r) =>
+          typeof r.fields.externalId === "string" && !r.fields.externalId.includes("--")
+        ).length,
+      adopt: "stream-sentinel",
     };
   }
   if (stack.sentinel) {
@@ -105,6 +133,11 @@ function driftFor(stack: SentinelStack): Drift {
       orphan: (id) => void sentinel.seed(object(id), "OpenCTI"),
       foreign: (id) => void sentinel.seed(object(id), "Another Feed"),
       foreignView: () => sentinel.findById(FOREIGN_ID),
+      // stream/microsoft-sentinel-intel: the STIX indicator under its own sourcesystem.
+      upstream: (indicator) => void sentinel.seed(object(indicator.id), "Opencti Stream Connector"),
+      upstreamCount: () =>
+        sentinel.store().filter((r) => r.source === "Opencti Stream Connector").length,
+      adopt: "microsoft-sentinel-intel",
     };
   }
   const defender = stack.defender;
@@ -133,6 +166,19 @@ function driftFor(stack: SentinelStack): Drift {
         externalID: id,
       }, { appid: "other-app", tid: STACK_APP.tenantId }),
     foreignView: () => mine(FOREIGN_ID).map((r) => r.entity),
+    // stream/microsoft-defender-intel (same app registration): its application, and the OpenCTI
+    // internal id as externalId, for the value our record would carry.
+    upstream: (indicator) =>
+      void defender.seed({
+        indicatorType: "DomainName",
+        indicatorValue: "update-check.example",
+        application: "OpenCTI Microsoft Defender Intel",
+        externalID: internalId(indicator),
+      }, ours),
+    upstreamCount: () =>
+      defender.store().filter((r) => r.entity.application === "OpenCTI Microsoft Defender Intel")
+        .length,
+    adopt: "microsoft-defender-intel",
   };
 }
 
@@ -140,12 +186,15 @@ function reconcilerFor(
   stack: SentinelStack,
   target: SyncTarget,
   connector: ReturnType<typeof connectorFor>,
+  adopt?: string,
 ): Reconciler {
+  const source = parseAdoptSource(adopt, stack.target);
   return new Reconciler({
     target,
     replay: replayOf(stack),
     deliver: (ops) => connector.deliverOutOfBand(ops),
     now: () => NOW,
+    ...(source ? { adopt: source } : {}),
   });
 }
 
@@ -162,7 +211,8 @@ async function reconcileHealsDrift(targetName: TargetName): Promise<void> {
     assert.equal(await connector.runOnce(), true, JSON.stringify(connector.status()));
     const expected = sorted(await stack.expected(NOW));
     assert.deepEqual(presentOurs(stack), expected);
-    const reconciler = reconcilerFor(stack, target, connector);
+    const drift = driftFor(stack);
+    const reconciler = reconcilerFor(stack, target, connector, drift.adopt);
 
     // In step: no drift.
     const clean = await reconciler.run({ dryRun: true });
@@ -170,21 +220,31 @@ async function reconcileHealsDrift(targetName: TargetName): Promise<void> {
     assert.ok(clean.desired > 0);
 
     // Drift of every kind.
-    const drift = driftFor(stack);
     const missing = seedNamed(stack, "1.2.3.4").id;
     const stale = seedNamed(stack, "shortsvelventysjo.shop").id;
+    const switched = seedNamed(stack, "Loader infrastructure (IP or domain)");
     drift.dropAll(missing);
     drift.tamper(stale);
     drift.orphan(ORPHAN_ID);
     drift.foreign(FOREIGN_ID);
+    // Switching from the upstream connector: its record for an indicator, ours not there yet.
+    drift.dropAll(switched.id);
+    drift.upstream(switched);
+    assert.equal(drift.upstreamCount(), 1);
     const foreignBefore = drift.foreignView();
     assert.equal(foreignBefore.length, 1);
 
     // A dry run reports it and changes nothing.
     const before = stack.present();
     const dry = await reconciler.run({ dryRun: true });
-    assert.deepEqual(dry.drift, { missing: 1, stale: 1, orphans: 1 }, JSON.stringify(dry));
-    assert.deepEqual(dry.preview, { missing: [missing], stale: [stale], orphans: [ORPHAN_ID] });
+    assert.deepEqual(dry.drift, { missing: 2, stale: 1, orphans: 1 }, JSON.stringify(dry));
+    assert.deepEqual(dry.preview, {
+      missing: sorted([missing, switched.id]),
+      stale: [stale],
+      orphans: [ORPHAN_ID],
+      adopted: [targetName === "sentinel" ? switched.id : internalId(switched)],
+    });
+    assert.deepEqual(dry.adoptable, { matched: 1, left: 0 });
     assert.equal(dry.converged, undefined);
     assert.deepEqual(stack.present(), before);
 
@@ -192,9 +252,11 @@ async function reconcileHealsDrift(targetName: TargetName): Promise<void> {
     const report = await reconciler.run();
     assert.equal(report.converged, true, JSON.stringify(report));
     assert.deepEqual(
-      [report.created, report.updated, report.deleted, report.deadLettered, report.held],
-      [1, 1, 1, 0, 0],
+      [report.created, report.updated, report.deleted, report.adopted],
+      [2, 1, 1, 1],
     );
+    assert.deepEqual([report.deadLettered, report.held, report.adoptFailed], [0, 0, 0]);
+    assert.equal(drift.upstreamCount(), 0);
     assert.deepEqual(presentOurs(stack), expected);
     assert.deepEqual(drift.foreignView(), foreignBefore);
     assert.deepEqual(reconciler.last, report);
@@ -208,7 +270,7 @@ async function reconcileHealsDrift(targetName: TargetName): Promise<void> {
 }
 
 for (const target of ["graph", "sentinel", "defender"] as const) {
-  Deno.test(`reconcile (${target}): missing, stale and orphan records healed, foreign untouched, dry run inert`, () =>
+  Deno.test(`reconcile (${target}): missing, stale, orphan healed, upstream record adopted, foreign untouched, dry run inert`, () =>
     reconcileHealsDrift(target));
 }
 
