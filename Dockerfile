@@ -9,12 +9,17 @@ WORKDIR /app
 COPY deno.json deno.lock ./
 RUN deno install --frozen
 COPY . .
-RUN deno task check && deno task compile && ./dist/octi-connectors --help >/dev/null
+RUN deno task check && deno task compile && ./dist/octi-connectors --help >/dev/null \
+  && mkdir -p /app/data
 
 # glibc and libgcc, which the compiled binary needs; no shell, no package manager; uid 65532.
 FROM gcr.io/distroless/cc-debian12:nonroot
 WORKDIR /app
 COPY --from=build --chown=65532:65532 /app/dist/octi-connectors /app/octi-connectors
+# The dead letters (SENTINEL_DEAD_LETTER_FILE, default data/sentinel-dead-letters.json): the only
+# folder the binary may write (--allow-write=data); a volume keeps them across container restarts.
+COPY --from=build --chown=65532:65532 /app/data /app/data
+VOLUME ["/app/data"]
 # Numeric, so Kubernetes runAsNonRoot can verify it (65532 = distroless "nonroot").
 USER 65532:65532
 ENV SERVER_HOST=0.0.0.0 SERVER_PORT=8080

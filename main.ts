@@ -5,18 +5,18 @@
  */
 import { stringify as toYaml } from "yaml";
 import { type CliOptions, parseArgs, USAGE, UsageError } from "./src/cli.ts";
-import { runService } from "./src/app.ts";
+import { runService, startLogging } from "./src/app.ts";
 import {
   ConfigError,
+  CONNECTOR_SETTINGS,
   loadConfig,
   type LoadedConfig,
   printableConfig,
-  secretValues,
 } from "./src/config/mod.ts";
+import { configSchema } from "./src/config/schema.ts";
 import { runDemo } from "./src/demo/mod.ts";
 import { isDeploy, registerDeployCrons } from "./src/deploy.ts";
 import { healthcheck } from "./src/healthcheck.ts";
-import { setupLogging } from "./src/log.ts";
 
 /** Runs the program for the given arguments and resolves to its exit status. */
 async function main(args: readonly string[]): Promise<number> {
@@ -36,6 +36,16 @@ async function main(args: readonly string[]): Promise<number> {
   }
   if (cli.healthcheck !== undefined) {
     return await healthcheck(cli.healthcheck === true ? undefined : cli.healthcheck);
+  }
+  if (cli.printConfigSchema !== undefined) {
+    const name = cli.printConfigSchema === true ? undefined : cli.printConfigSchema;
+    if (name !== undefined && !CONNECTOR_SETTINGS.some((c) => c.name === name)) {
+      const names = CONNECTOR_SETTINGS.map((c) => c.name).join(" or ");
+      console.error(`octi-connectors: --print-config-schema takes ${names}, not "${name}"`);
+      return 2;
+    }
+    console.log(JSON.stringify(configSchema(CONNECTOR_SETTINGS, name), null, 2));
+    return 0;
   }
   if (cli.demo) {
     return await runDemo({
@@ -70,11 +80,7 @@ async function main(args: readonly string[]): Promise<number> {
     return 0;
   }
 
-  await setupLogging({
-    level: config.logging.level,
-    ...(config.logging.format === "auto" ? {} : { format: config.logging.format }),
-    secrets: secretValues(config),
-  });
+  await startLogging(config);
   return await runService(config, cli.once ? { once: true } : {});
 }
 

@@ -1,22 +1,16 @@
 /** Wires the configured connectors, the HTTP server, the supervisor and graceful shutdown. */
-import type { Config } from "./config/mod.ts";
-import { getLogger } from "./log.ts";
+import { type Config, CONNECTOR_SETTINGS, secretValues, settingsOf } from "./config/mod.ts";
+import { CONNECTORS } from "./connectors.ts";
+import { getLogger, type Level, setupLogging } from "./log.ts";
 import { Metrics } from "./metrics.ts";
 import { OpenCtiClient } from "./opencti/graphql.ts";
 import type { Now, Sleep } from "./runtime/clock.ts";
 import type { Connector } from "./runtime/connector.ts";
 import { type Fetch, tlsFetch } from "./runtime/http.ts";
+import { PassRunner } from "./runtime/pass.ts";
 import { installShutdown } from "./runtime/shutdown.ts";
 import { Supervisor } from "./runtime/supervisor.ts";
-import { SentinelConnector } from "./sentinel/connector.ts";
-import {
-  DeadLetters,
-  FileDeadLetterStore,
-  MemoryDeadLetterStore,
-} from "./sentinel/dead_letters.ts";
-import { createTarget, createTokenProvider } from "./sentinel/targets.ts";
 import { createApp, serve } from "./server.ts";
-import { createTaniumIncidents } from "./tanium/mod.ts";
 
 /** Injected dependencies of {@linkcode buildConnectors} (tests and the demo pass simulators). */
 export interface AppDeps {
@@ -28,9 +22,38 @@ export interface AppDeps {
   sleep?: Sleep;
   /** The metrics registry. @default a new one */
   metrics?: Metrics;
+  /**
+   * The host has no writable disk (Deno Deploy): a file option left unset keeps its data in memory.
+   * @default false
+   */
+  diskless?: boolean;
 }
 
-/** Builds the enabled connectors, each with only its slice of the config. */
+/**
+ * Configures logging from the configuration: the process level and format, each connector's own
+ * level (`<PREFIX>_CONNECTOR_LOG_LEVEL`), and the configured secrets for the redactor.
+ */
+export async function startLogging(
+  config: Config,
+  options: { write?: (line: string) => void } = {},
+): Promise<void> {
+  const connectorLevels: Record<string, Level> = {};
+  for (const declaration of CONNECTOR_SETTINGS) {
+    const settings = settingsOf(config, declaration.name);
+    if (settings !== undefined) {
+      connectorLevels[declaration.name] = declaration.connectorOf(settings).logLevel;
+    }
+  }
+  await setupLogging({
+    level: config.logging.level,
+    ...(config.logging.format === "auto" ? {} : { format: config.logging.format }),
+    secrets: secretValues(config),
+    connectorLevels,
+    ...opt("write", options.write),
+  });
+}
+
+/** Builds the enabled connectors from the registry, each with only its slice of the config. */
 export async function buildConnectors(config: Config, deps: AppDeps = {}): Promise<Connector[]> {
   const logger = getLogger("app");
   const onInsecure = (advice: string) => logger.warn("{advice}", { advice });
@@ -39,68 +62,42 @@ export async function buildConnectors(config: Config, deps: AppDeps = {}): Promi
       onInsecure,
     });
   const time = { ...opt("now", deps.now), ...opt("sleep", deps.sleep) };
-  const client = () =>
-    new OpenCtiClient({
-      url: config.opencti.url,
-      token: config.opencti.token,
-      fetch: openctiFetch,
-      ...time,
-    });
-  const connectors: Connector[] = [];
-
-  if (config.sentinel) {
-    const s = config.sentinel;
-    const tokens = await createTokenProvider(s, { ...time, ...opt("fetch", deps.fetch) });
-    const target = createTarget(s, tokens, { ...time, ...opt("fetch", deps.fetch) });
-    const live = s.connector.liveStream;
-    connectors.push(
-      new SentinelConnector({
+  const opencti = {
+    url: config.opencti.url,
+    token: config.opencti.token,
+    fetch: openctiFetch,
+    client: () =>
+      new OpenCtiClient({
         url: config.opencti.url,
         token: config.opencti.token,
-        client: client(),
-        connector: {
-          id: s.connector.id,
-          name: s.connector.name,
-          scope: s.connector.scope,
-          queueThresholdMb: s.connector.queueThresholdMb,
-          runAndTerminate: s.connector.runAndTerminate,
-        },
-        stream: {
-          streamId: live.id,
-          listenDelete: live.listenDelete,
-          noDependencies: live.noDependencies,
-          withInferences: live.withInferences,
-          ...opt("startTimestamp", live.startTimestamp),
-          ...opt("recoverIsoDate", live.recoverIsoDate),
-        },
-        target,
-        batchSize: s.batchSize,
-        batchTimeoutMs: s.batchTimeoutMs,
-        writeBack: s.writeBack,
-        maxBackoffMs: s.maxBackoffMs,
-        deadLetters: new DeadLetters(
-          s.deadLetterFile === "none"
-            ? new MemoryDeadLetterStore()
-            : new FileDeadLetterStore(s.deadLetterFile),
-          s.deadLetterLimit,
-        ),
         fetch: openctiFetch,
-        ...opt("metrics", deps.metrics),
         ...time,
       }),
-    );
-  }
-
-  if (config.taniumIncidents) {
+  };
+  const connectors: Connector[] = [];
+  for (const module of CONNECTORS) {
+    const settings = settingsOf(config, module.name);
+    if (settings === undefined) continue;
     connectors.push(
-      await createTaniumIncidents(config.taniumIncidents, client(), {
+      await module.create(settings, {
+        opencti,
         ...opt("fetch", deps.fetch),
         ...opt("metrics", deps.metrics),
+        ...opt("diskless", deps.diskless),
         ...time,
       }),
     );
   }
   return connectors;
+}
+
+/** True when every enabled connector (if any) is configured to run once (`CONNECTOR_RUN_AND_TERMINATE`). */
+export function runsOnce(config: Config): boolean {
+  const bases = CONNECTOR_SETTINGS.flatMap((declaration) => {
+    const settings = settingsOf(config, declaration.name);
+    return settings === undefined ? [] : [declaration.connectorOf(settings)];
+  });
+  return bases.every((base) => base.runAndTerminate);
 }
 
 /** Options of {@linkcode runService}. */
@@ -125,10 +122,7 @@ export async function runService(config: Config, options: ServiceOptions = {}): 
   const logger = getLogger("app");
   const metrics = options.metrics ?? new Metrics();
   const connectors = options.connectors ?? await buildConnectors(config, { ...options, metrics });
-  const once = options.once ??
-    (connectors.length > 0 &&
-      [config.sentinel?.connector, config.taniumIncidents?.connector]
-        .every((c) => c === undefined || c.runAndTerminate));
+  const once = options.once ?? (connectors.length > 0 && runsOnce(config));
   const supervisor = new Supervisor(connectors, { metrics });
   const stop = new AbortController();
   let shuttingDown = false;
@@ -164,19 +158,10 @@ export async function runService(config: Config, options: ServiceOptions = {}): 
     const shutdown = options.handleSignals === false
       ? undefined
       : installShutdown({ onShutdown: () => Promise.resolve(abort.abort()), exit: () => {} });
+    const passes = new PassRunner({ metrics, logger });
     for (const connector of connectors) {
-      const ok = await connector.runOnce(abort.signal).catch((error) => {
-        logger.error("{connector} failed: {message}", {
-          connector: connector.name,
-          message: String(error),
-        });
-        return false;
-      });
-      logger.info("{connector} run finished: {outcome}", {
-        connector: connector.name,
-        outcome: ok ? "success" : "failure",
-      });
-      outcomes.push(ok);
+      const ok = await passes.run(connector.name, () => connector.runOnce(abort.signal));
+      outcomes.push(ok === true);
     }
     shutdown?.dispose();
     options.signal?.removeEventListener("abort", forward);

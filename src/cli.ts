@@ -10,6 +10,8 @@ export interface CliOptions {
   checkConfig: boolean;
   /** Print the effective configuration, secrets redacted, in this format (`--print-config[=json]`). */
   printConfig?: "yaml" | "json";
+  /** Print the JSON Schema of the configuration (`--print-config-schema[=CONNECTOR]`); `true` = the whole program. */
+  printConfigSchema?: string | true;
   /** Run against the built-in simulators (`--demo`; arrives with the demo issue). */
   demo: boolean;
   /** Sentinel target override for the demo (`--target T`). */
@@ -40,6 +42,9 @@ Options:
   --check-config         Validate the configuration, print the enabled connectors, and exit.
   --print-config[=FMT]   Print the effective configuration with secrets redacted
                          (FMT: yaml (default) or json), and exit.
+  --print-config-schema[=CONNECTOR]
+                         Print the JSON Schema of the configuration (of one connector, in the
+                         form of OpenCTI's connector_config_schema.json), and exit.
   --demo                 Run against the built-in simulators (no real service needed).
   --target T             Sentinel target for the demo: graph, sentinel or defender.
   --once                 Run each enabled connector once, then exit.
@@ -104,6 +109,9 @@ export function parseArgs(args: readonly string[]): CliOptions {
         options.printConfig = format;
         break;
       }
+      case "--print-config-schema":
+        options.printConfigSchema = inline === undefined ? true : takeValue(flag, inline);
+        break;
       case "--demo":
         noValue(flag, inline);
         options.demo = true;

@@ -10,19 +10,19 @@
  *
  * @module
  */
-import { type AppDeps, buildConnectors } from "./app.ts";
-import { type Config, ConfigError, resolveConfig, secretValues } from "./config/mod.ts";
-import { getLogger, setupLogging } from "./log.ts";
+import { type AppDeps, buildConnectors, startLogging } from "./app.ts";
+import { type Config, ConfigError, resolveConfig, settingsOf } from "./config/mod.ts";
+import { CONNECTORS } from "./connectors.ts";
+import { getLogger } from "./log.ts";
 import { Metrics } from "./metrics.ts";
 import type { Connector } from "./runtime/connector.ts";
+import { PassRunner } from "./runtime/pass.ts";
 import { installShutdown } from "./runtime/shutdown.ts";
 import { createApp, serve } from "./server.ts";
 
-/** Schedule of the sentinel catch-up: every minute (each run stops within its 50 s budget). */
-export const SENTINEL_SCHEDULE = "* * * * *";
-
-/** Schedule used when tanium-incidents has neither a cron nor a period: every hour. */
-export const FALLBACK_SCHEDULE = "0 * * * *";
+export { SENTINEL_SCHEDULE } from "./sentinel/mod.ts";
+export { taniumSchedule } from "./tanium/mod.ts";
+export { FALLBACK_SCHEDULE, scheduleFromPeriod } from "./runtime/schedule.ts";
 
 /** Retry delays of a failed run, in ms (Deno.cron's `backoffSchedule`). */
 export const RETRY_BACKOFF_MS: readonly number[] = [5_000, 30_000];
@@ -30,27 +30,6 @@ export const RETRY_BACKOFF_MS: readonly number[] = [5_000, 30_000];
 /** True when the program runs on Deno Deploy (`DENO_DEPLOY` or `DENO_DEPLOYMENT_ID` is set). */
 export function isDeploy(env: (name: string) => string | undefined): boolean {
   return [env("DENO_DEPLOY"), env("DENO_DEPLOYMENT_ID")].some((v) => v !== undefined && v !== "");
-}
-
-/**
- * A five-field cron schedule (UTC) close to a period: every N minutes, hours or days, at least
- * every minute. Periods that do not divide the hour (or day) restart at each hour (or month).
- */
-export function scheduleFromPeriod(periodMs: number): string {
-  const minutes = Math.max(1, Math.round(periodMs / 60_000));
-  if (minutes < 60) return minutes === 1 ? "* * * * *" : `*/${minutes} * * * *`;
-  const hours = Math.round(minutes / 60);
-  if (hours < 24) return hours === 1 ? "0 * * * *" : `0 */${hours} * * *`;
-  const days = Math.min(31, Math.round(hours / 24));
-  return days === 1 ? "0 0 * * *" : `0 0 */${days} * *`;
-}
-
-/** The tanium-incidents schedule: `TANIUM_INCIDENTS_CRON`, else derived from its period. */
-export function taniumSchedule(config: NonNullable<Config["taniumIncidents"]>): string {
-  if (config.cron !== undefined && config.cron.trim() !== "") return config.cron.trim();
-  return config.connector.periodMs > 0
-    ? scheduleFromPeriod(config.connector.periodMs)
-    : FALLBACK_SCHEDULE;
 }
 
 /** One cron job as registered. */
@@ -117,51 +96,32 @@ export function registerDeployCrons(options: DeployOptions = {}): DeployHandle {
   const logger = getLogger("deploy");
   const stop = new AbortController();
   const jobs: DeployJob[] = [];
-  if (config.sentinel) jobs.push({ name: "sentinel", schedule: SENTINEL_SCHEDULE });
-  if (config.taniumIncidents) {
-    jobs.push({ name: "tanium-incidents", schedule: taniumSchedule(config.taniumIncidents) });
+  for (const module of CONNECTORS) {
+    const settings = settingsOf(config, module.name);
+    if (settings !== undefined) {
+      jobs.push({ name: module.name, schedule: module.cronSchedule(settings) });
+    }
   }
 
   const metrics = new Metrics();
   let connectors: Connector[] = [];
   const built = (async () => {
-    await setupLogging({
-      level: config.logging.level,
-      ...(config.logging.format === "auto" ? {} : { format: config.logging.format }),
-      secrets: secretValues(config),
-    });
+    await startLogging(config);
     for (const job of jobs) {
       logger.info("Registered the {name} cron: {schedule}", { ...job });
     }
-    connectors = await buildConnectors(config, { ...options.deps, metrics });
+    // No writable disk on Deploy: the dead letters stay in memory unless a file is configured.
+    connectors = await buildConnectors(config, { diskless: true, ...options.deps, metrics });
     return connectors;
   })();
-  const running = new Map<string, Promise<boolean>>();
+  const passes = new PassRunner({ kind: "Cron run", metrics, logger });
 
   const run = async (name: string): Promise<void> => {
-    if (running.has(name)) {
-      logger.warn("Skipping the {name} tick: the previous run is still in progress", { name });
-      return;
-    }
-    // Marked as running before the first await, so a concurrent tick sees it.
-    const pass = (async () => {
+    const ok = await passes.run(name, async () => {
       const connector = (await built).find((c) => c.name === name);
       return connector === undefined ? true : await connector.runOnce(stop.signal);
-    })().catch((error: unknown) => {
-      logger.error("{name} run failed: {message}", { name, message: String(error) });
-      return false;
     });
-    running.set(name, pass);
-    let ok: boolean;
-    try {
-      ok = await pass;
-    } finally {
-      running.delete(name);
-    }
-    logger.info("Cron run of {name} finished: {outcome}", {
-      name,
-      outcome: ok ? "success" : "failure",
-    });
+    if (ok === undefined) return; // the previous run is still in progress: this tick is skipped
     options.onRun?.(name, ok);
     if (!ok && !stop.signal.aborted) throw new Error(`The ${name} run failed; see the log`);
   };
@@ -185,7 +145,7 @@ export function registerDeployCrons(options: DeployOptions = {}): DeployHandle {
       adminToken: config.server.adminToken,
       runNow: (name) => {
         if (!jobs.some((job) => job.name === name)) return undefined;
-        if (running.has(name)) return Promise.resolve(false);
+        if (passes.isRunning(name)) return Promise.resolve(false);
         void run(name).catch(() => {});
         return Promise.resolve(true);
       },
@@ -206,7 +166,7 @@ export function registerDeployCrons(options: DeployOptions = {}): DeployHandle {
 
   const close = async () => {
     stop.abort();
-    await Promise.allSettled([...running.values(), ...crons]);
+    await Promise.allSettled([...passes.inProgress(), ...crons]);
     await server?.finished;
   };
   if (options.handleSignals ?? true) {

@@ -50,6 +50,11 @@ export interface LoggingOptions {
   secrets?: readonly string[];
   /** Where formatted lines go. @default standard output */
   write?: (line: string) => void;
+  /**
+   * Lowest level of each connector's logger (`getLogger(<connector name>)`), by connector name;
+   * a connector not listed logs at `level`. @default {}
+   */
+  connectorLevels?: Readonly<Record<string, Level>>;
 }
 
 /** Patterns that mask bearer tokens, JWTs and the given secret values. */
@@ -136,6 +141,13 @@ export async function setupLogging(options: LoggingOptions = {}): Promise<void> 
     sinks: { main: createSink(options) },
     loggers: [
       { category: ["octi"], lowestLevel: toLogLevel(options.level ?? "info"), sinks: ["main"] },
+      ...Object.entries(options.connectorLevels ?? {}).map(([name, level]) => ({
+        category: ["octi", name],
+        lowestLevel: toLogLevel(level),
+        sinks: ["main"],
+        // Its own level and sink only: the process level must not filter or repeat its records.
+        parentSinks: "override" as const,
+      })),
       { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["main"] },
     ],
   });

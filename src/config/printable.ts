@@ -1,4 +1,5 @@
 /** The configuration as it may be shown: secrets listed for the redactor, or replaced. */
+import { CONNECTOR_SETTINGS, settingsOf } from "./load.ts";
 import type { Config } from "./types.ts";
 
 /** What replaces a secret in printed configuration. */
@@ -6,17 +7,20 @@ export const REDACTED = "[REDACTED]";
 
 /** The configured secret values (tokens, client secret), for the log redactor. */
 export function secretValues(config: Config): string[] {
+  // The common secrets (OPENCTI_TOKEN, SERVER_ADMIN_TOKEN), then each connector's own.
   const values = [
     config.opencti.token,
-    config.sentinel?.credential.kind === "secret" ? config.sentinel.credential.clientSecret : "",
-    config.taniumIncidents?.token ?? "",
     config.server.adminToken ?? "",
+    ...CONNECTOR_SETTINGS.flatMap((c) => {
+      const settings = settingsOf(config, c.name);
+      return settings === undefined ? [] : c.secrets(settings);
+    }),
   ];
   return [...new Set(values.filter((value) => value !== ""))];
 }
 
 /** Property names whose values are secrets wherever they appear. */
-const SECRET_KEYS = new Set(["token", "clientSecret", "adminToken"]);
+const SECRET_KEYS = new Set(["token", "clientSecret", "adminToken", "identityHeader"]);
 
 /** The effective configuration as plain data, with every secret replaced by `[REDACTED]`. */
 export function printableConfig(config: Config): Record<string, unknown> {

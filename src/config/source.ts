@@ -3,7 +3,7 @@
  * string, they win; empty then means "use the default"), then the YAML document, then
  * platform-injected fallbacks. Problems are collected, never thrown one by one.
  */
-import type { FieldSpec } from "./fields.ts";
+import type { FieldSpec, Option } from "./option.ts";
 import { readValue, type ValueSchema } from "./values.ts";
 
 /** Environment variables, injected so tests never touch the real environment. */
@@ -117,6 +117,21 @@ export class Reader {
     const shown = spec.secret ? "the value is not shown" : `got ${describe(found.value)}`;
     this.problems.push(`${this.label(spec, found, options.label)}: ${result.message}; ${shown}`);
     return undefined;
+  }
+
+  /**
+   * Reads a declared option with its own schema, default and required text; `overrides` replace
+   * them for one read (a requirement that depends on another option, a label).
+   */
+  get<T>(spec: Option<T>, overrides: ReadOptions<T> = {}): T | undefined {
+    return this.read(spec, spec.schema, {
+      // A fresh copy of a list default, so no caller can change the declaration.
+      ...(spec.default === undefined
+        ? {}
+        : { default: Array.isArray(spec.default) ? [...spec.default] as T : spec.default }),
+      ...(spec.required === undefined ? {} : { required: spec.required }),
+      ...overrides,
+    });
   }
 
   /** Records a problem line. */

@@ -1,4 +1,31 @@
-/** The typed configuration: one `Config`, and the slice each module receives. */
+/**
+ * The typed configuration: one `Config`, and the slice each module receives. Each connector's
+ * slice is declared next to it (`src/sentinel/settings.ts`, `src/tanium/settings.ts`).
+ */
+import type { SentinelSettings } from "../sentinel/settings.ts";
+import type { TaniumIncidentsSettings } from "../tanium/settings.ts";
+
+export type {
+  AssertionAlg,
+  DefenderTargetConfig,
+  GraphTargetConfig,
+  IndicatorAction,
+  SentinelApiConfig,
+  SentinelAuth,
+  SentinelCredential,
+  SentinelSettings,
+  /** The sentinel slice under its former name. */
+  SentinelSettings as SentinelConfig,
+  SentinelTarget,
+  SentinelWorkspaceConfig,
+  TargetProduct,
+  TlpLevel,
+} from "../sentinel/settings.ts";
+export type {
+  TaniumIncidentsSettings,
+  /** The tanium-incidents slice under its former name. */
+  TaniumIncidentsSettings as TaniumIncidentsConfig,
+} from "../tanium/settings.ts";
 
 /** Connectors this program hosts, as named in `CONNECTORS`. */
 export type ConnectorName = "sentinel" | "tanium-incidents";
@@ -11,21 +38,6 @@ export type LogLevel = "debug" | "info" | "warn" | "error";
 
 /** `LOG_FORMAT`: JSON lines, readable text, or text on a terminal and JSON otherwise. */
 export type LogFormat = "json" | "text" | "auto";
-
-/** Where `SENTINEL_TARGET` sends indicators. */
-export type SentinelTarget = "graph" | "sentinel" | "defender";
-
-/** Graph `targetProduct` values (`TARGET_PRODUCT`). */
-export type TargetProduct = "Azure Sentinel" | "Microsoft Defender ATP";
-
-/** Graph tiIndicator `action` values (`ACTION`). */
-export type IndicatorAction = "unknown" | "allow" | "block" | "alert";
-
-/** Graph tiIndicator `tlpLevel` values (`TLP_LEVEL`). */
-export type TlpLevel = "unknown" | "white" | "green" | "amber" | "red";
-
-/** Signing algorithm of the client assertion (`CLIENT_ASSERTION_ALG`). */
-export type AssertionAlg = "PS256" | "RS256";
 
 /** The OpenCTI platform (`OPENCTI_*`). */
 export interface OpenCtiConfig {
@@ -47,9 +59,12 @@ export interface BaseConnectorConfig {
   name: string;
   /** Connector scope, e.g. `["sentinel"]`. */
   scope: string[];
-  /** Deprecated pycti confidence level (0-100), passed through when set. */
+  /**
+   * Deprecated pycti confidence level (0-100). Read and validated, used by no connector yet: kept
+   * for the planned microsoft-incidents connector, which creates objects with a confidence.
+   */
   confidenceLevel?: number;
-  /** Lowest log level for this connector. */
+  /** Lowest log level of this connector's logger (`getLogger(<name>)`). */
   logLevel: LogLevel;
   /** Run one pass and exit. */
   runAndTerminate: boolean;
@@ -93,149 +108,6 @@ export interface ImportConnectorConfig extends BaseConnectorConfig {
   periodMs: number;
 }
 
-/** How the sentinel connector proves its identity to Entra ID: exactly one kind. */
-export type SentinelCredential =
-  | {
-    /** A client secret (`CLIENT_SECRET`). */
-    kind: "secret";
-    /** The secret value. Secret. */
-    clientSecret: string;
-  }
-  | {
-    /** A certificate: signed client assertion. */
-    kind: "certificate";
-    /** PEM certificate file (`CLIENT_CERTIFICATE_PATH`). */
-    certificatePath: string;
-    /** PEM PKCS#8 private key file (`CLIENT_PRIVATE_KEY_PATH`). */
-    privateKeyPath: string;
-    /** `PS256` (with `x5t#S256`) or `RS256` (with `x5t`). */
-    alg: AssertionAlg;
-  }
-  | {
-    /** Workload identity: a federated token file as injected on AKS. */
-    kind: "federated";
-    /** File holding the federated token (`AZURE_FEDERATED_TOKEN_FILE`), re-read on each use. */
-    tokenFile: string;
-  };
-
-/** Graph tiIndicators target options (seed names). */
-export interface GraphTargetConfig {
-  /** Graph base URL (`RESOURCE_URL`). */
-  resourceUrl: string;
-  /** tiIndicators path below the base URL (`REQUEST_URL`). */
-  requestUrl: string;
-  /** `targetProduct` sent on every indicator. */
-  targetProduct: TargetProduct;
-}
-
-/** The Log Analytics workspace behind Microsoft Sentinel. */
-export interface SentinelWorkspaceConfig {
-  /** Workspace id (GUID), for the upload API. */
-  workspaceId: string;
-  /** Azure subscription id (GUID), for ARM deletes. */
-  subscriptionId: string;
-  /** Resource group of the workspace, for ARM deletes. */
-  resourceGroup: string;
-  /** Workspace name, for ARM deletes. */
-  workspaceName: string;
-}
-
-/** Sentinel STIX objects upload target options. */
-export interface SentinelApiConfig {
-  /** Upload API base URL. */
-  apiUrl: string;
-  /** Azure Resource Manager base URL (deletes, scope `<url>/.default`). */
-  managementUrl: string;
-  /** `sourcesystem` sent with each upload and used to find our objects again. */
-  sourceSystem: string;
-  /** The workspace; always present when `target` is `sentinel`. */
-  workspace?: SentinelWorkspaceConfig;
-}
-
-/** Defender for Endpoint indicators target options. */
-export interface DefenderTargetConfig {
-  /** API base URL. */
-  apiUrl: string;
-  /** Token scope. */
-  scope: string;
-  /** `generateAlert` sent on every indicator. */
-  generateAlert: boolean;
-}
-
-/** The `sentinel` stream connector. */
-export interface SentinelConfig {
-  /** Base connector options. */
-  connector: StreamConnectorConfig;
-  /** Which Microsoft store receives the indicators. */
-  target: SentinelTarget;
-  /** Entra ID tenant (GUID or verified domain). */
-  tenantId: string;
-  /** Application (client) id, a GUID. */
-  clientId: string;
-  /** The one configured credential. */
-  credential: SentinelCredential;
-  /** Entra ID authority without a trailing slash. */
-  loginUrl: string;
-  /** Score at or above which an indicator is blocked (when `action` is unset); 0 allows. */
-  confidenceLevel: number;
-  /** Days added to `updated_at` for the expiry when an indicator has no `valid_until`. */
-  expireTimeDays: number;
-  /** Action forced on every indicator; unset = derived from the score. */
-  action?: IndicatorAction;
-  /** TLP level forced on every indicator; unset = derived from the markings. */
-  tlpLevel?: TlpLevel;
-  /** Graph `passiveOnly`. */
-  passiveOnly: boolean;
-  /** Labels added to every indicator sent. */
-  extraLabels: string[];
-  /** Most indicators per target call. */
-  batchSize: number;
-  /** Longest wait for a batch to fill, in ms. */
-  batchTimeoutMs: number;
-  /** Client-side pace of target calls per minute. */
-  rateLimitPerMinute: number;
-  /** Add an external reference to the target record on the OpenCTI indicator. */
-  writeBack: boolean;
-  /** Longest wait between two tries of a batch held by a systemic failure, in ms (`SENTINEL_MAX_BACKOFF`). */
-  maxBackoffMs: number;
-  /** Most dead letters kept (`SENTINEL_DEAD_LETTER_LIMIT`). */
-  deadLetterLimit: number;
-  /** File keeping the dead letters across restarts; `none` = memory only (`SENTINEL_DEAD_LETTER_FILE`). */
-  deadLetterFile: string;
-  /** Graph target options. */
-  graph: GraphTargetConfig;
-  /** Sentinel upload target options. */
-  sentinelApi: SentinelApiConfig;
-  /** Defender target options. */
-  defender: DefenderTargetConfig;
-}
-
-/** The `tanium-incidents` import connector. */
-export interface TaniumIncidentsConfig {
-  /** Base connector options. */
-  connector: ImportConnectorConfig;
-  /** Tanium API base URL without a trailing slash. */
-  url: string;
-  /** Tanium console base URL without a trailing slash (for links). */
-  urlConsole: string;
-  /** Verify Tanium's TLS certificate. */
-  sslVerify: boolean;
-  /** PEM bundle of extra CA certificates to trust for Tanium. */
-  caFile?: string;
-  /** Tanium API token (`session` header). Secret. */
-  token: string;
-  /** `false` = sightings only. */
-  importAlerts: boolean;
-  /** Start when the state has no cursor: ISO date-time in UTC; unset = now - 1 year. */
-  importStartDate?: string;
-  /** `source_name` values of the intel external references to match. */
-  intelSourceNames: string[];
-  /** Alerts per page (1-500). */
-  pageSize: number;
-  /** Deno Deploy cron schedule (5 fields). */
-  cron?: string;
-}
-
 /** The HTTP server (`SERVER_*`). */
 export interface ServerConfig {
   /** Interface to listen on. */
@@ -261,9 +133,9 @@ export interface Config {
   /** OpenCTI platform. */
   opencti: OpenCtiConfig;
   /** Present when `sentinel` is enabled. */
-  sentinel?: SentinelConfig;
+  sentinel?: SentinelSettings;
   /** Present when `tanium-incidents` is enabled. */
-  taniumIncidents?: TaniumIncidentsConfig;
+  taniumIncidents?: TaniumIncidentsSettings;
   /** HTTP server. */
   server: ServerConfig;
   /** Logging. */

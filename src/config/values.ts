@@ -9,6 +9,34 @@ import { parseDuration } from "../runtime/duration.ts";
 /** A schema reading an untyped configuration value. */
 export type ValueSchema<T> = v.GenericSchema<unknown, T>;
 
+/** The JSON Schema of a value, as OpenCTI's integration manager reads it (a subset of 2020-12). */
+export interface JsonValueSchema {
+  /** JSON type. */
+  type: "string" | "integer" | "boolean" | "array";
+  /** Allowed values. */
+  enum?: readonly string[];
+  /** String format (`uri`, `uuid`, `date-time`, `duration`). */
+  format?: string;
+  /** Smallest integer. */
+  minimum?: number;
+  /** Largest integer. */
+  maximum?: number;
+  /** Items of an array. */
+  items?: { type: "string" };
+}
+
+const JSON_SCHEMAS = new WeakMap<object, JsonValueSchema>();
+
+/** The JSON Schema of a value schema built by this module; `undefined` for a foreign schema. */
+export function jsonSchemaOf(schema: ValueSchema<unknown>): JsonValueSchema | undefined {
+  return JSON_SCHEMAS.get(schema);
+}
+
+function described<T>(schema: ValueSchema<T>, json: JsonValueSchema): ValueSchema<T> {
+  JSON_SCHEMAS.set(schema, json);
+  return schema;
+}
+
 const TRUE = new Set(["true", "yes", "1"]);
 const FALSE = new Set(["false", "no", "0"]);
 
@@ -37,38 +65,47 @@ function reader<T>(read: (value: unknown) => { ok: T } | { expected: string }): 
 /** Non-empty text; with `noSpaces`, text without any whitespace (tokens, ids). */
 export function text(options: { noSpaces?: boolean; expected?: string } = {}): ValueSchema<string> {
   const expected = options.expected ?? "expected text";
-  return reader((value) => {
-    const s = scalarText(value);
-    if (s === undefined || s === "") return { expected };
-    if (options.noSpaces && /\s/.test(s)) {
-      return { expected: `${expected}, without spaces or line breaks` };
-    }
-    return { ok: s };
-  });
+  return described(
+    reader((value) => {
+      const s = scalarText(value);
+      if (s === undefined || s === "") return { expected };
+      if (options.noSpaces && /\s/.test(s)) {
+        return { expected: `${expected}, without spaces or line breaks` };
+      }
+      return { ok: s };
+    }),
+    { type: "string" },
+  );
 }
 
 /** Booleans: true/false, yes/no, 1/0, in any case. */
 export function boolean(): ValueSchema<boolean> {
-  return reader((value) => {
-    if (typeof value === "boolean") return { ok: value };
-    const s = scalarText(value)?.toLowerCase();
-    if (s !== undefined && TRUE.has(s)) return { ok: true };
-    if (s !== undefined && FALSE.has(s)) return { ok: false };
-    return { expected: "expected true or false (yes/no and 1/0 also work)" };
-  });
+  return described(
+    reader((value) => {
+      if (typeof value === "boolean") return { ok: value };
+      const s = scalarText(value)?.toLowerCase();
+      if (s !== undefined && TRUE.has(s)) return { ok: true };
+      if (s !== undefined && FALSE.has(s)) return { ok: false };
+      return { expected: "expected true or false (yes/no and 1/0 also work)" };
+    }),
+    { type: "boolean" },
+  );
 }
 
 /** Whole numbers within bounds. */
 export function integer(min: number, max = Number.MAX_SAFE_INTEGER): ValueSchema<number> {
   const range = max === Number.MAX_SAFE_INTEGER ? `of at least ${min}` : `from ${min} to ${max}`;
   const expected = `expected a whole number ${range}`;
-  return reader((value) => {
-    const s = scalarText(value);
-    if (s === undefined || !/^[+-]?\d+$/.test(s)) return { expected };
-    const n = Number(s);
-    if (!Number.isSafeInteger(n) || n < min || n > max) return { expected };
-    return { ok: n };
-  });
+  return described(
+    reader((value) => {
+      const s = scalarText(value);
+      if (s === undefined || !/^[+-]?\d+$/.test(s)) return { expected };
+      const n = Number(s);
+      if (!Number.isSafeInteger(n) || n < min || n > max) return { expected };
+      return { ok: n };
+    }),
+    { type: "integer", minimum: min, ...(max === Number.MAX_SAFE_INTEGER ? {} : { maximum: max }) },
+  );
 }
 
 /** One of fixed values, matched without regard to case; `aliases` maps extra spellings. */
@@ -79,11 +116,14 @@ export function oneOf<const T extends string>(
   const byLower = new Map<string, T>(values.map((value) => [value.toLowerCase(), value]));
   for (const [alias, value] of Object.entries(aliases)) byLower.set(alias.toLowerCase(), value);
   const expected = `expected ${describeChoices(values)}`;
-  return reader((value) => {
-    const s = scalarText(value);
-    const found = s === undefined ? undefined : byLower.get(s.toLowerCase());
-    return found === undefined ? { expected } : { ok: found };
-  });
+  return described(
+    reader((value) => {
+      const s = scalarText(value);
+      const found = s === undefined ? undefined : byLower.get(s.toLowerCase());
+      return found === undefined ? { expected } : { ok: found };
+    }),
+    { type: "string", enum: [...values, ...Object.keys(aliases)] },
+  );
 }
 
 /** "a", "a or b", "a, b or c", each quoted. */
@@ -96,69 +136,90 @@ export function describeChoices(values: readonly string[]): string {
 /** An absolute http(s) URL, returned without a trailing slash. */
 export function httpUrl(): ValueSchema<string> {
   const expected = "expected an http:// or https:// URL";
-  return reader((value) => {
-    const s = scalarText(value);
-    if (s === undefined || /\s/.test(s) || !URL.canParse(s)) return { expected };
-    const url = new URL(s);
-    if ((url.protocol !== "http:" && url.protocol !== "https:") || url.hostname === "") {
-      return { expected };
-    }
-    return { ok: s.replace(/\/+$/, "") };
-  });
+  return described(
+    reader((value) => {
+      const s = scalarText(value);
+      if (s === undefined || /\s/.test(s) || !URL.canParse(s)) return { expected };
+      const url = new URL(s);
+      if ((url.protocol !== "http:" && url.protocol !== "https:") || url.hostname === "") {
+        return { expected };
+      }
+      return { ok: s.replace(/\/+$/, "") };
+    }),
+    { type: "string", format: "uri" },
+  );
 }
 
 /** A URL path that starts with `/`, returned without a trailing slash. */
 export function urlPath(): ValueSchema<string> {
-  return reader((value) => {
-    const s = scalarText(value);
-    if (s === undefined || !/^\/\S*$/.test(s)) {
-      return { expected: "expected a path starting with / (such as /beta/security/tiIndicators)" };
-    }
-    return { ok: s.length > 1 ? s.replace(/\/+$/, "") : s };
-  });
+  return described(
+    reader((value) => {
+      const s = scalarText(value);
+      if (s === undefined || !/^\/\S*$/.test(s)) {
+        return {
+          expected: "expected a path starting with / (such as /beta/security/tiIndicators)",
+        };
+      }
+      return { ok: s.length > 1 ? s.replace(/\/+$/, "") : s };
+    }),
+    { type: "string" },
+  );
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** A UUID/GUID (`8-4-4-4-12` hex digits), returned in lower case. */
 export function uuid(what = "a UUID"): ValueSchema<string> {
-  return reader((value) => {
-    const s = scalarText(value);
-    if (s === undefined || !UUID.test(s)) {
-      return { expected: `expected ${what} such as 8f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9` };
-    }
-    return { ok: s.toLowerCase() };
-  });
+  return described(
+    reader((value) => {
+      const s = scalarText(value);
+      if (s === undefined || !UUID.test(s)) {
+        return { expected: `expected ${what} such as 8f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9` };
+      }
+      return { ok: s.toLowerCase() };
+    }),
+    { type: "string", format: "uuid" },
+  );
 }
 
 /** An Entra ID tenant: a GUID or a verified domain; never `common`, `consumers`, `organizations`. */
 export function tenant(): ValueSchema<string> {
   const expected = "expected the directory (tenant) id, a GUID, or a verified domain " +
     "such as contoso.onmicrosoft.com (not common, consumers or organizations)";
-  return reader((value) => {
-    const s = scalarText(value);
-    if (s === undefined) return { expected };
-    if (UUID.test(s)) return { ok: s.toLowerCase() };
-    const domain = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i;
-    return domain.test(s) ? { ok: s } : { expected };
-  });
+  return described(
+    reader((value) => {
+      const s = scalarText(value);
+      if (s === undefined) return { expected };
+      if (UUID.test(s)) return { ok: s.toLowerCase() };
+      const domain = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i;
+      return domain.test(s) ? { ok: s } : { expected };
+    }),
+    { type: "string" },
+  );
 }
 
 /** A comma-separated list (or a YAML list), trimmed, empty entries dropped. */
 export function list(): ValueSchema<string[]> {
-  return reader((value) => {
-    const items = Array.isArray(value) ? value : typeof value === "string" ? value.split(",") : [];
-    if (!Array.isArray(value) && typeof value !== "string") {
-      return { expected: "expected a comma-separated list" };
-    }
-    const out: string[] = [];
-    for (const item of items) {
-      const s = scalarText(item);
-      if (s === undefined) return { expected: "expected a list of texts" };
-      if (s !== "") out.push(s);
-    }
-    return { ok: out };
-  });
+  return described(
+    reader((value) => {
+      const items = Array.isArray(value)
+        ? value
+        : typeof value === "string"
+        ? value.split(",")
+        : [];
+      if (!Array.isArray(value) && typeof value !== "string") {
+        return { expected: "expected a comma-separated list" };
+      }
+      const out: string[] = [];
+      for (const item of items) {
+        const s = scalarText(item);
+        if (s === undefined) return { expected: "expected a list of texts" };
+        if (s !== "") out.push(s);
+      }
+      return { ok: out };
+    }),
+    { type: "array", items: { type: "string" } },
+  );
 }
 
 const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/;
@@ -192,73 +253,90 @@ export function parseUtcDate(input: string): string | undefined {
 
 /** A date (`YYYY-MM-DD`) or ISO date-time; no zone means UTC. Returns an ISO string. */
 export function utcDate(): ValueSchema<string> {
-  return reader((value) => {
-    const s = scalarText(value);
-    const iso = s === undefined ? undefined : parseUtcDate(s);
-    return iso === undefined
-      ? { expected: "expected a date YYYY-MM-DD or an ISO-8601 date-time (no zone means UTC)" }
-      : { ok: iso };
-  });
+  return described(
+    reader((value) => {
+      const s = scalarText(value);
+      const iso = s === undefined ? undefined : parseUtcDate(s);
+      return iso === undefined
+        ? { expected: "expected a date YYYY-MM-DD or an ISO-8601 date-time (no zone means UTC)" }
+        : { ok: iso };
+    }),
+    { type: "string", format: "date-time" },
+  );
 }
 
 /** A recovery date, or `false`/`no`/`none` for no recovery. */
 export function dateOrFalse(): ValueSchema<string | false> {
-  return reader<string | false>((value) => {
-    if (value === false) return { ok: false };
-    const s = scalarText(value);
-    if (s !== undefined && ["false", "no", "none"].includes(s.toLowerCase())) return { ok: false };
-    const iso = s === undefined ? undefined : parseUtcDate(s);
-    return iso === undefined
-      ? { expected: "expected an ISO-8601 date or date-time (UTC when no zone), or false" }
-      : { ok: iso };
-  });
+  return described(
+    reader<string | false>((value) => {
+      if (value === false) return { ok: false };
+      const s = scalarText(value);
+      if (s !== undefined && ["false", "no", "none"].includes(s.toLowerCase())) {
+        return { ok: false };
+      }
+      const iso = s === undefined ? undefined : parseUtcDate(s);
+      return iso === undefined
+        ? { expected: "expected an ISO-8601 date or date-time (UTC when no zone), or false" }
+        : { ok: iso };
+    }),
+    { type: "string" },
+  );
 }
 
 /** An ISO-8601 duration (`PT1H`, `P1D`, `PT30M`; `0` = run once), read with `parseDuration`. */
 export function duration(): ValueSchema<{ text: string; ms: number }> {
-  return reader((value) => {
-    const s = scalarText(value);
-    const expected = 'expected an ISO-8601 duration such as "PT1H", "PT30M" or "P1D" ' +
-      '(or "0" to run once)';
-    if (s === undefined) return { expected };
-    try {
-      return { ok: { text: s, ms: parseDuration(s) } };
-    } catch {
-      return { expected };
-    }
-  });
+  return described(
+    reader((value) => {
+      const s = scalarText(value);
+      const expected = 'expected an ISO-8601 duration such as "PT1H", "PT30M" or "P1D" ' +
+        '(or "0" to run once)';
+      if (s === undefined) return { expected };
+      try {
+        return { ok: { text: s, ms: parseDuration(s) } };
+      } catch {
+        return { expected };
+      }
+    }),
+    { type: "string", format: "duration" },
+  );
 }
 
 const CRON_FIELD = /^[0-9*?,/LW#A-Z-]+$/i;
 
 /** A five-field cron schedule as `Deno.cron` takes it (`*\/15 * * * *`). */
 export function cron(): ValueSchema<string> {
-  return reader((value) => {
-    const s = scalarText(value);
-    const fields = s === undefined ? [] : s.split(/\s+/);
-    if (fields.length !== 5 || !fields.every((field) => CRON_FIELD.test(field))) {
-      return {
-        expected: 'expected a five-field cron schedule such as "*/15 * * * *" (minute hour ' +
-          "day-of-month month day-of-week, UTC)",
-      };
-    }
-    return { ok: fields.join(" ") };
-  });
+  return described(
+    reader((value) => {
+      const s = scalarText(value);
+      const fields = s === undefined ? [] : s.split(/\s+/);
+      if (fields.length !== 5 || !fields.every((field) => CRON_FIELD.test(field))) {
+        return {
+          expected: 'expected a five-field cron schedule such as "*/15 * * * *" (minute hour ' +
+            "day-of-month month day-of-week, UTC)",
+        };
+      }
+      return { ok: fields.join(" ") };
+    }),
+    { type: "string" },
+  );
 }
 
 /** `host:port` or `tcp:host:port` (IPv6 hosts in brackets), as in `DENO_SERVE_ADDRESS`. */
 export function serveAddress(): ValueSchema<{ host: string; port: number }> {
-  return reader((value) => {
-    const s = scalarText(value);
-    const expected = "expected host:port or tcp:host:port (such as tcp:0.0.0.0:8080)";
-    if (s === undefined) return { expected };
-    const body = s.startsWith("tcp:") ? s.slice(4) : s;
-    const match = /^(\[[0-9a-f:.]+\]|[^:\s[\]]+):(\d{1,5})$/i.exec(body);
-    if (!match?.[1] || !match[2]) return { expected };
-    const port = Number(match[2]);
-    if (port > 65535) return { expected };
-    return { ok: { host: match[1].replace(/^\[|\]$/g, ""), port } };
-  });
+  return described(
+    reader((value) => {
+      const s = scalarText(value);
+      const expected = "expected host:port or tcp:host:port (such as tcp:0.0.0.0:8080)";
+      if (s === undefined) return { expected };
+      const body = s.startsWith("tcp:") ? s.slice(4) : s;
+      const match = /^(\[[0-9a-f:.]+\]|[^:\s[\]]+):(\d{1,5})$/i.exec(body);
+      if (!match?.[1] || !match[2]) return { expected };
+      const port = Number(match[2]);
+      if (port > 65535) return { expected };
+      return { ok: { host: match[1].replace(/^\[|\]$/g, ""), port } };
+    }),
+    { type: "string" },
+  );
 }
 
 /** Runs a schema; returns the output or the first issue's message. */

@@ -11,9 +11,8 @@
  *
  * @module
  */
-import { buildConnectors, runService } from "../app.ts";
-import { type Config, ConfigError, resolveConfig, secretValues } from "../config/mod.ts";
-import { setupLogging } from "../log.ts";
+import { buildConnectors, runService, startLogging } from "../app.ts";
+import { type Config, ConfigError, resolveConfig } from "../config/mod.ts";
 import { Metrics } from "../metrics.ts";
 import { compareEventIds } from "../sim/opencti_store.ts";
 import type { Connector } from "../runtime/connector.ts";
@@ -92,11 +91,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
       }
       throw error;
     }
-    await setupLogging({
-      level: config.logging.level,
-      ...(config.logging.format === "auto" ? {} : { format: config.logging.format }),
-      secrets: secretValues(config),
-    });
+    await startLogging(config);
     printWorld(sims, write);
 
     const metrics = new Metrics();

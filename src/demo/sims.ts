@@ -124,6 +124,8 @@ export function demoEnv(sims: DemoSims, options: DemoEnvOptions = {}): Record<st
     CLIENT_SECRET: STACK_APP.clientSecret,
     LOGIN_URL: sims.stack.entra.url,
     SENTINEL_BATCH_TIMEOUT_MS: "100",
+    // The demo leaves no file behind: its dead letters stay in memory.
+    SENTINEL_DEAD_LETTER_FILE: "none",
     TANIUM_INCIDENTS_CONNECTOR_ID: DEMO_TANIUM_ID,
     TANIUM_INCIDENTS_CONNECTOR_NAME: "Tanium Threat Response Incidents (demo)",
     TANIUM_INCIDENTS_CONNECTOR_DURATION_PERIOD: "PT1M",

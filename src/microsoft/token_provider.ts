@@ -26,6 +26,7 @@ import {
   tokenErrorFromResponse,
 } from "./entra_errors.ts";
 import { normalizeAuthority, tokenUrl } from "./scopes.ts";
+import { type IssuedToken, TokenCache } from "./token_cache.ts";
 import type { TokenSource } from "./token_source.ts";
 
 export { scopeFor } from "./scopes.ts";
@@ -101,13 +102,6 @@ export interface TokenProviderOptions {
   settings?: Partial<SettingNames>;
 }
 
-/** A cached token with its schedule (epoch ms). */
-interface CachedToken {
-  accessToken: string;
-  refreshAt: number;
-  expiresAt: number;
-}
-
 const NumberLike = v.pipe(
   v.union([v.number(), v.pipe(v.string(), v.regex(/^\s*\d+(\.\d+)?\s*$/))]),
   v.transform(Number),
@@ -150,8 +144,7 @@ export class TokenProvider implements TokenSource {
   readonly #capMs: number;
   readonly #timeoutMs: number;
   readonly #settings: SettingNames;
-  readonly #cache = new Map<string, CachedToken>();
-  readonly #inflight = new Map<string, Promise<CachedToken>>();
+  readonly #cache: TokenCache;
   #signer: Promise<AssertionSigner> | undefined;
 
   /** Checks the options; throws a {@linkcode TokenError} naming the setting when one is unusable. */
@@ -197,48 +190,24 @@ export class TokenProvider implements TokenSource {
     this.#baseMs = options.baseMs ?? 500;
     this.#capMs = options.capMs ?? 30_000;
     this.#timeoutMs = options.timeoutMs ?? 30_000;
+    this.#cache = new TokenCache({
+      fetchToken: (scope) => this.#fetchWithRetry(scope),
+      now: this.#now,
+      logger: this.#logger,
+    });
   }
 
   /** A valid access token for the scope, from the cache or from Entra ID. */
-  async getToken(scope: string, signal?: AbortSignal): Promise<string> {
-    signal?.throwIfAborted();
-    const cached = this.#cache.get(scope);
-    if (cached && this.#now() < cached.refreshAt) return cached.accessToken;
-    let pending = this.#inflight.get(scope);
-    if (!pending) {
-      pending = this.#refresh(scope, cached).finally(() => this.#inflight.delete(scope));
-      pending.catch(() => {}); // callers that gave up must not leave an unhandled rejection
-      this.#inflight.set(scope, pending);
-    }
-    const entry = await abortable(pending, signal);
-    return entry.accessToken;
+  getToken(scope: string, signal?: AbortSignal): Promise<string> {
+    return this.#cache.get(scope, signal);
   }
 
   /** Drops the cached token of the scope (after a 401); a no-op while a new one is on its way. */
   invalidate(scope: string): void {
-    if (this.#inflight.has(scope)) return;
-    this.#cache.delete(scope);
+    this.#cache.invalidate(scope);
   }
 
-  async #refresh(scope: string, previous: CachedToken | undefined): Promise<CachedToken> {
-    try {
-      const entry = await this.#fetchWithRetry(scope);
-      this.#cache.set(scope, entry);
-      return entry;
-    } catch (error) {
-      // A refresh ahead of expiry failed: keep serving the token while it is still valid.
-      if (previous && this.#now() < previous.expiresAt - 30_000) {
-        this.#logger.warn(
-          "Token refresh for {scope} failed; using the cached token until it expires: {reason}",
-          { scope, reason: messageOf(error) },
-        );
-        return previous;
-      }
-      throw error;
-    }
-  }
-
-  async #fetchWithRetry(scope: string): Promise<CachedToken> {
+  async #fetchWithRetry(scope: string): Promise<IssuedToken> {
     let retriedStaleAssertion = false;
     for (let attempt = 1;; attempt++) {
       try {
@@ -371,7 +340,7 @@ export class TokenProvider implements TokenSource {
     return assertion;
   }
 
-  async #requestOnce(scope: string): Promise<CachedToken> {
+  async #requestOnce(scope: string): Promise<IssuedToken> {
     const startedAt = this.#now();
     const form = new URLSearchParams({
       grant_type: "client_credentials",
@@ -464,16 +433,6 @@ function configError(message: string, setting: string, cause?: unknown): TokenEr
 
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
-}
-
-function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return promise;
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    if (signal.aborted) return onAbort();
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
-  });
 }
 
 /** Options of {@linkcode withTokenRetry}. */

@@ -75,41 +75,69 @@ export class BundlePusher {
     this.#workIdSince = options.workIdSince ?? WORK_ID_SINCE;
   }
 
-  /** Pushes a bundle (split when larger than `maxBytes`); `true` from the platform means queued. */
+  /**
+   * Pushes a bundle (split when larger than `maxBytes`); `true` from the platform means queued.
+   * A part the platform refuses as too large (HTTP 413, `app:max_payload_body_size`) is split in
+   * halves by the same reference-safe rule and sent again, down to parts that cannot be split.
+   */
   async pushBundle(bundle: StixBundle, options: PushOptions = {}): Promise<PushResult> {
     if (bundle.objects.length === 0) return { parts: 0, objects: 0 };
     const parts = splitBundle(bundle, this.#maxBytes);
-    const withWork = options.workId !== undefined && this.#client.supports(this.#workIdSince);
+    let sent = 0;
     for (const [index, part] of parts.entries()) {
-      const variables: Record<string, unknown> = {
-        connectorId: this.#connectorId,
-        bundle: JSON.stringify(part),
-      };
-      if (withWork) variables["work_id"] = options.workId;
-      let data;
-      try {
-        data = await this.#client.request(withWork ? PUSH_WITH_WORK : PUSH, PushSchema, {
-          variables,
-          ...(options.signal ? { signal: options.signal } : {}),
-        });
-      } catch (error) {
-        throw rejection(error, index, parts.length, part.objects.length) ?? error;
-      }
-      if (data.stixBundlePush !== true) {
-        throw new BundleRejectedError(
-          `OpenCTI did not queue bundle part ${
-            index + 1
-          }/${parts.length}: stixBundlePush answered ${JSON.stringify(data.stixBundlePush)}`,
-          "Not queued",
-        );
-      }
+      sent += await this.#pushPart(part, options, { index, count: parts.length });
     }
     this.#logger.info("Pushed a bundle of {objects} objects in {parts} part(s)", {
       objects: bundle.objects.length,
-      parts: parts.length,
+      parts: sent,
       workId: options.workId,
     });
-    return { parts: parts.length, objects: bundle.objects.length };
+    return { parts: sent, objects: bundle.objects.length };
+  }
+
+  /** Sends one part; on HTTP 413 splits it in halves and sends those. Returns the pushes made. */
+  async #pushPart(
+    part: StixBundle,
+    options: PushOptions,
+    where: { index: number; count: number },
+  ): Promise<number> {
+    const withWork = options.workId !== undefined && this.#client.supports(this.#workIdSince);
+    const variables: Record<string, unknown> = {
+      connectorId: this.#connectorId,
+      bundle: JSON.stringify(part),
+    };
+    if (withWork) variables["work_id"] = options.workId;
+    let data;
+    try {
+      data = await this.#client.request(withWork ? PUSH_WITH_WORK : PUSH, PushSchema, {
+        variables,
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+    } catch (error) {
+      if (error instanceof HttpError && error.status === 413) {
+        const bytes = byteSize(part);
+        const halves = splitBundle(part, Math.floor(bytes / 2));
+        if (halves.length > 1) {
+          this.#logger.warn(
+            "OpenCTI refused a bundle part of {bytes} bytes as too large (HTTP 413); sending it in {halves} smaller parts",
+            { bytes, halves: halves.length },
+          );
+          let sent = 0;
+          for (const half of halves) sent += await this.#pushPart(half, options, where);
+          return sent;
+        }
+      }
+      throw rejection(error, where.index, where.count, part.objects.length) ?? error;
+    }
+    if (data.stixBundlePush !== true) {
+      throw new BundleRejectedError(
+        `OpenCTI did not queue bundle part ${
+          where.index + 1
+        }/${where.count}: stixBundlePush answered ${JSON.stringify(data.stixBundlePush)}`,
+        "Not queued",
+      );
+    }
+    return 1;
   }
 }
 
@@ -131,7 +159,8 @@ function rejection(
   }
   if (error instanceof HttpError && error.status === 413) {
     return new BundleRejectedError(
-      `OpenCTI refused ${where} as too large (HTTP 413): lower the bundle size limit`,
+      `OpenCTI refused ${where} as too large (HTTP 413) and it cannot be split further: ` +
+        `raise app:max_payload_body_size on the platform or lower the bundle size limit`,
       "Payload too large",
       undefined,
       { cause: error },

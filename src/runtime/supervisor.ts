@@ -3,6 +3,7 @@ import { getLogger, type Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import { type Now, type Sleep, systemNow, systemSleep } from "./clock.ts";
 import type { Connector, ConnectorStatus } from "./connector.ts";
+import { PassRunner } from "./pass.ts";
 
 /** Options of {@linkcode Supervisor}. */
 export interface SupervisorOptions {
@@ -33,7 +34,6 @@ interface Slot {
   lastCrash?: string;
   restartAt?: number | undefined;
   loop?: Promise<void>;
-  manual?: Promise<void> | undefined;
 }
 
 /**
@@ -53,6 +53,7 @@ export class Supervisor {
   readonly #random: () => number;
   readonly #metrics: Metrics | undefined;
   readonly #logger: Logger;
+  readonly #passes: PassRunner;
 
   /** Supervises these connectors (names must be unique); call `start()` to run them. */
   constructor(connectors: readonly Connector[], options: SupervisorOptions = {}) {
@@ -71,6 +72,11 @@ export class Supervisor {
     this.#random = options.random ?? Math.random;
     this.#metrics = options.metrics;
     this.#logger = options.logger ?? getLogger("supervisor");
+    this.#passes = new PassRunner({
+      kind: "Triggered run",
+      logger: this.#logger,
+      ...(this.#metrics === undefined ? {} : { metrics: this.#metrics }),
+    });
   }
 
   /** The signal handed to every connector; it aborts when `stop()` is called. */
@@ -101,25 +107,8 @@ export class Supervisor {
   runNow(name: string): Promise<boolean> | undefined {
     const slot = this.#slots.get(name);
     if (!slot) return undefined;
-    if (slot.manual || this.signal.aborted) return Promise.resolve(false);
-    const run = (async () => {
-      try {
-        const ok = await slot.connector.runOnce(this.signal);
-        this.#logger.info("Triggered run of {connector} finished, success: {ok}", {
-          connector: name,
-          ok,
-        });
-      } catch (error) {
-        this.#metrics?.errors.inc({ connector: name });
-        this.#logger.error("Triggered run of {connector} failed: {error}", {
-          connector: name,
-          error: messageOf(error),
-        });
-      } finally {
-        slot.manual = undefined;
-      }
-    })();
-    slot.manual = run;
+    if (this.#passes.isRunning(name) || this.signal.aborted) return Promise.resolve(false);
+    void this.#passes.run(name, () => slot.connector.runOnce(this.signal));
     return Promise.resolve(true);
   }
 
@@ -134,9 +123,10 @@ export class Supervisor {
    */
   async stop(deadlineMs = this.#deadlineMs): Promise<boolean> {
     this.#controller.abort(new DOMException("The program is shutting down", "AbortError"));
-    const pending = [...this.#slots.values()].flatMap((slot) =>
-      [slot.loop, slot.manual].filter((p): p is Promise<void> => p !== undefined)
-    );
+    const pending: Promise<unknown>[] = [
+      ...[...this.#slots.values()].flatMap((slot) => slot.loop === undefined ? [] : [slot.loop]),
+      ...this.#passes.inProgress(),
+    ];
     const timer = new AbortController();
     const finished = Promise.all(pending).then(() => true);
     const expired = this.#sleep(deadlineMs, timer.signal).then(() => false, () => false);

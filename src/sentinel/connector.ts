@@ -201,6 +201,13 @@ export class SentinelConnector implements Connector {
       now: this.#now,
     });
     this.#deadLetters = options.deadLetters ?? new DeadLetters(new MemoryDeadLetterStore());
+    // One clear error per failure streak; the list stays in memory and the connector runs on.
+    this.#deadLetters.onSaveError((error) => {
+      const message = error instanceof Error ? error.message : String(error);
+      this.#lastError = `saving the dead letters failed: ${message}`;
+      this.#o.metrics?.errors.inc({ connector: this.name });
+      this.#logger.error("{message}", { message });
+    });
     options.metrics?.onCollect(() => this.#publishDeadLetters());
     this.#writeBack = options.writeBack
       ? new WriteBack(options.client, options.target.name, options.writeBackReference)

@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { dirname } from "node:path";
 import * as v from "valibot";
 
 /** One indicator a target refused for good. */
@@ -55,7 +56,33 @@ export class DeadLetterFileError extends Error {
   override name = "DeadLetterFileError";
 }
 
-/** Keeps dead letters in a JSON file, written to a temporary file and renamed (never half-written). */
+/**
+ * The dead-letter file could not be written (no write permission, a read-only disk): the message
+ * names `SENTINEL_DEAD_LETTER_FILE` and the permission flag or volume that fixes it.
+ */
+export class DeadLetterSaveError extends Error {
+  /** The error's name. */
+  override name = "DeadLetterSaveError";
+
+  /** Explains why saving to `path` failed. */
+  constructor(path: string, cause: unknown) {
+    const dir = dirname(path);
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    super(
+      `Cannot save the dead letters to ${path} (SENTINEL_DEAD_LETTER_FILE): ${reason}. ` +
+        `Make ${dir} writable: grant --allow-write=${dir} to deno run or deno compile ` +
+        `(deno task start and deno task compile grant ./data, the default folder); with Docker ` +
+        `mount a writable volume at /app/data; or set SENTINEL_DEAD_LETTER_FILE=none to keep ` +
+        `them in memory only. Until then they are kept in memory and lost on restart.`,
+      { cause },
+    );
+  }
+}
+
+/**
+ * Keeps dead letters in a JSON file, written to a temporary file and renamed (never half-written);
+ * its folder is created on the first save.
+ */
 export class FileDeadLetterStore implements DeadLetterStore {
   readonly #path: string;
 
@@ -96,11 +123,17 @@ export class FileDeadLetterStore implements DeadLetterStore {
     return { entries: parsed.output.entries, overflow: parsed.output.overflow };
   }
 
-  /** Writes the list atomically. */
+  /** Writes the list atomically; throws {@linkcode DeadLetterSaveError}. */
   async save(data: { entries: DeadLetter[]; overflow: number }): Promise<void> {
     const temporary = `${this.#path}.tmp`;
-    await Deno.writeTextFile(temporary, JSON.stringify({ version: 1, ...data }));
-    await Deno.rename(temporary, this.#path);
+    const dir = dirname(this.#path);
+    try {
+      if (dir !== ".") await Deno.mkdir(dir, { recursive: true });
+      await Deno.writeTextFile(temporary, JSON.stringify({ version: 1, ...data }));
+      await Deno.rename(temporary, this.#path);
+    } catch (error) {
+      throw new DeadLetterSaveError(this.#path, error);
+    }
   }
 }
 
@@ -129,6 +162,8 @@ export class DeadLetters {
   #loaded = false;
   #unreadable = false;
   #saving: Promise<void> = Promise.resolve();
+  #saveError: unknown;
+  #onSaveError: (error: unknown) => void = () => {};
 
   /** A list of at most `limit` entries kept in `store`. */
   constructor(store: DeadLetterStore, limit = 10_000) {
@@ -156,6 +191,19 @@ export class DeadLetters {
     for (const entry of saved.entries) this.#entries.set(entry.id, entry);
     this.#overflow = saved.overflow;
     this.#trim();
+  }
+
+  /**
+   * Calls `listener` when a save fails, once until a save succeeds again. A failed save never
+   * rejects: the list stays in memory and the next change tries to save it again.
+   */
+  onSaveError(listener: (error: unknown) => void): void {
+    this.#onSaveError = listener;
+  }
+
+  /** The error of the last save while saves fail; undefined once one succeeds. */
+  get saveError(): unknown {
+    return this.#saveError;
   }
 
   /** Entries, oldest first. */
@@ -233,7 +281,16 @@ export class DeadLetters {
   #save(): Promise<void> {
     if (this.#unreadable) return Promise.resolve();
     const data = { entries: this.list(), overflow: this.#overflow };
-    this.#saving = this.#saving.catch(() => {}).then(() => this.#store.save(data));
+    this.#saving = this.#saving.then(() => this.#store.save(data)).then(
+      () => {
+        this.#saveError = undefined;
+      },
+      (error: unknown) => {
+        const first = this.#saveError === undefined;
+        this.#saveError = error;
+        if (first) this.#onSaveError(error);
+      },
+    );
     return this.#saving;
   }
 }

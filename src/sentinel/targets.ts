@@ -1,5 +1,7 @@
 /** Builds the configured Microsoft target and its token provider from the `sentinel` config slice. */
-import type { SentinelConfig } from "../config/types.ts";
+import type { SentinelSettings as SentinelConfig } from "./settings.ts";
+import { getLogger, type Logger } from "../log.ts";
+import { ManagedIdentityTokenSource } from "../microsoft/managed_identity.ts";
 import { DefenderTarget } from "../microsoft/defender.ts";
 import type { DefenderAction } from "../microsoft/defender_mapping.ts";
 import { GraphTarget } from "../microsoft/graph.ts";
@@ -20,6 +22,8 @@ export interface TargetDeps {
   sleep?: Sleep;
   /** Reads certificate and key files. @default Deno.readTextFile */
   readTextFile?: (path: string) => Promise<string>;
+  /** Where the chosen credential is logged. @default getLogger("sentinel", "auth") */
+  logger?: Logger;
 }
 
 /** The client credential described by the config, with certificate files read. */
@@ -30,6 +34,8 @@ export async function credentialOf(
   const read = deps.readTextFile ?? Deno.readTextFile;
   const c = config.credential;
   switch (c.kind) {
+    case "managed_identity":
+      throw new TypeError("A managed identity has no client credential: use createTokenProvider");
     case "secret":
       return { kind: "secret", secret: c.clientSecret };
     case "federated":
@@ -59,19 +65,52 @@ export async function credentialOf(
   }
 }
 
-/** The Entra ID token provider for the configured application. */
+/**
+ * The token source of the configured credential: the Entra ID token provider for a client
+ * credential, or the host's managed identity. Logs which credential is used (never a secret).
+ */
 export async function createTokenProvider(
   config: SentinelConfig,
   deps: TargetDeps = {},
-): Promise<TokenProvider> {
-  return new TokenProvider({
+): Promise<TokenSource> {
+  const logger = deps.logger ?? getLogger("sentinel", "auth");
+  const c = config.credential;
+  const auth = config.auth ?? "app_registration";
+  if (c.kind === "managed_identity") {
+    const source = new ManagedIdentityTokenSource({
+      endpoint: c.identityEndpoint !== undefined && c.identityHeader !== undefined
+        ? { kind: "app_service", url: c.identityEndpoint, header: c.identityHeader }
+        : { kind: "imds", url: c.imdsEndpoint },
+      ...(c.clientId ? { clientId: c.clientId } : {}),
+      ...pick(deps, "fetch", "now", "sleep"),
+    });
+    logger.info("Authenticating with {source} (SENTINEL_AUTH={auth})", {
+      source: source.describe(),
+      auth,
+    });
+    return source;
+  }
+  const provider = new TokenProvider({
     authority: config.loginUrl,
     tenantId: config.tenantId,
     clientId: config.clientId,
     credential: await credentialOf(config, deps),
     ...pick(deps, "fetch", "now", "sleep"),
   });
+  logger.info("Authenticating with {source} (SENTINEL_AUTH={auth})", {
+    source: `${
+      CLIENT_CREDENTIAL_NAMES[c.kind]
+    } of app ${config.clientId} in tenant ${config.tenantId}`,
+    auth,
+  });
+  return provider;
 }
+
+const CLIENT_CREDENTIAL_NAMES = {
+  secret: "client secret",
+  certificate: "certificate",
+  federated: "workload identity (federated token file)",
+} as const;
 
 const DEFENDER_ACTION_OF: Record<string, DefenderAction | undefined> = {
   allow: "Allowed",

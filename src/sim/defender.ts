@@ -12,19 +12,21 @@
  * @module
  */
 import { type Context, Hono } from "hono";
-import { readODataString } from "../microsoft/odata.ts";
 import {
-  ACTIONS_BY_TYPE,
-  DEFENDER_ACTIONS,
-  DEFENDER_INDICATOR_TYPES,
-  DEFENDER_SEVERITIES,
-  DEFENDER_TENANT_CAP,
-  type DefenderAction,
-  type DefenderIndicatorType,
-  indicatorKey,
-  isDomain,
-  isIpv4,
-} from "../microsoft/defender_mapping.ts";
+  isDnsName as isDomain,
+  isDottedQuad as isIpv4,
+  isFullIpv6,
+  MDE_ACTIONS as DEFENDER_ACTIONS,
+  MDE_ACTIONS_BY_TYPE as ACTIONS_BY_TYPE,
+  MDE_INDICATOR_TYPES as DEFENDER_INDICATOR_TYPES,
+  MDE_MAX_IMPORT,
+  MDE_SEVERITIES as DEFENDER_SEVERITIES,
+  MDE_TENANT_CAP as DEFENDER_TENANT_CAP,
+  type MdeAction as DefenderAction,
+  mdeIdentity as indicatorKey,
+  type MdeIndicatorType as DefenderIndicatorType,
+} from "./ms_tables.ts";
+import { readStringLiteral } from "./odata_literal.ts";
 import { systemNow } from "../runtime/clock.ts";
 import {
   audienceVariants,
@@ -160,6 +162,8 @@ class BodyProblem extends Error {
   }
 }
 
+// Request fields, required ones and filterable properties: Defender for Endpoint "Submit or Update
+// Indicator API" (request body) and "List Indicators API" (reference microsoft.md §5.2-5.3).
 const REQUEST_FIELDS = [
   "id",
   "indicatorValue",
@@ -203,7 +207,7 @@ export function createDefenderSimApp(options: DefenderSimOptions): DefenderSim {
   let cap = options.tenantCap ?? DEFENDER_TENANT_CAP;
   const rejectMd5 = options.rejectMd5Create ?? true;
   const pageSize = options.pageSize ?? 10_000;
-  const maxBatch = options.maxBatch ?? 500;
+  const maxBatch = options.maxBatch ?? MDE_MAX_IMPORT;
   const limits = options.limits ?? {};
   const rate = (limit: number) => perMinute(limit, scale, now);
   const rates = {
@@ -658,7 +662,7 @@ function validate(fields: Json): void {
     case "IpAddress":
       if (
         !isIpv4(value) &&
-        !/^[0-9a-f]{1,4}(:[0-9a-f]{1,4}){7}$/i.test(value)
+        !isFullIpv6(value)
       ) {
         throw new ItemProblem(
           "InvalidIpAddress",
@@ -764,7 +768,7 @@ function tokenize(text: string): Token[] {
       tokens.push({ kind: char === "(" ? "open" : "close", text: char, at: i });
       i++;
     } else if (char === "'") {
-      const read = readODataString(text, i);
+      const read = readStringLiteral(text, i);
       if (!read) {
         throw new Error(`Invalid $filter '${text}': unterminated string literal at position ${i}`);
       }

@@ -20,7 +20,7 @@ import {
   SignJWT,
 } from "jose";
 import { type Now, type Sleep, systemNow, systemSleep } from "../runtime/clock.ts";
-import { certificateDer, thumbprints, toPem } from "../microsoft/assertion.ts";
+import { certificateThumbprints, readCertificatePem } from "./entra_cert.ts";
 
 /** The audience Entra requires in federated (workload identity) tokens. */
 export const FEDERATED_AUDIENCE = "api://AzureADTokenExchange";
@@ -232,10 +232,10 @@ export function createEntraSimApp(options: EntraSimOptions = {}): EntraSimApp {
   function registerApp(app: SimApp): void {
     const stored: StoredApp = { ...app };
     if (app.certificatePem) {
-      const der = certificateDer(app.certificatePem);
-      const prints = thumbprints(der);
+      const { der, pem } = readCertificatePem(app.certificatePem);
+      const prints = certificateThumbprints(der);
       prints.catch(() => {});
-      stored.certificate = { pem: toPem("CERTIFICATE", der), prints, publicKeys: new Map() };
+      stored.certificate = { pem, prints, publicKeys: new Map() };
     }
     let apps = tenants.get(app.tenantId.toLowerCase());
     if (!apps) {

@@ -10,15 +10,13 @@
  * detect duplicates through {@linkcode GraphSim.store}.
  */
 import { type Context, Hono } from "hono";
-import { readODataString } from "../microsoft/odata.ts";
 import {
-  ACTIONS,
-  DESCRIPTION_MAX,
-  KILL_CHAIN,
-  TARGET_PRODUCTS,
-  THREAT_TYPES,
-  TLP_LEVELS,
-} from "../microsoft/graph_mapping.ts";
+  TI_DESCRIPTION_MAX as DESCRIPTION_MAX,
+  TI_ENUMS as ENUMS,
+  TI_KILL_CHAIN as KILL_CHAIN,
+  TI_TARGET_PRODUCTS as TARGET_PRODUCTS,
+} from "./ms_tables.ts";
+import { readStringLiteral } from "./odata_literal.ts";
 import { systemNow } from "../runtime/clock.ts";
 import {
   audienceVariants,
@@ -133,6 +131,8 @@ class BodyProblem extends Error {
   override name = "BodyProblem";
 }
 
+// Property names and Edm types below: Graph beta "tiIndicator resource type", tables "Properties"
+// and "Indicator observables - email / file / network" (reference microsoft.md §2.3).
 const STRING_PROPS = new Set([
   "additionalInformation",
   "azureTenantId",
@@ -192,17 +192,12 @@ const INT_PROPS = new Set([
 ]);
 const BOOL_PROPS = new Set(["isActive", "passiveOnly"]);
 const ARRAY_PROPS = new Set(["activityGroupNames", "killChain", "malwareFamilyNames", "tags"]);
-const ENUMS: Record<string, readonly string[]> = {
-  action: ACTIONS,
-  tlpLevel: TLP_LEVELS,
-  threatType: THREAT_TYPES,
-  diamondModel: ["unknown", "adversary", "capability", "infrastructure", "victim"],
-  fileHashType: ["unknown", "sha1", "sha256", "md5", "authenticodeHash256", "lsHash", "ctph"],
-};
 const READ_ONLY = new Set(["id", "ingestedDateTime", "@odata.type"]);
 const OBSERVABLE_PROPS = [...STRING_PROPS, ...INT_PROPS, ...DATE_PROPS].filter((p) =>
   /^(email|file|network|domainName$|url$|userAgent$)/.test(p) && p !== "fileHashType"
 );
+// Required and editable fields per targetProduct: same page, "Methods supported by each target
+// product" (reference microsoft.md §2.4).
 const DEFENDER_OBSERVABLES = [
   "domainName",
   "url",
@@ -691,7 +686,7 @@ function deserialise(item: unknown, allowId = false): Json {
   }
   if (Array.isArray(fields.killChain)) {
     for (const phase of fields.killChain) {
-      if (!KILL_CHAIN.includes(phase as typeof KILL_CHAIN[number])) {
+      if (!KILL_CHAIN.includes(phase as string)) {
         throw new BodyProblem(`The value '${String(phase)}' is not valid for 'killChain'`);
       }
     }
@@ -715,7 +710,7 @@ function checkRanges(fields: Json): void {
 }
 
 function checkTargetProduct(value: unknown): void {
-  if (!TARGET_PRODUCTS.includes(value as (typeof TARGET_PRODUCTS)[number])) {
+  if (!TARGET_PRODUCTS.includes(value as string)) {
     throw new ItemProblem(
       "InvalidInput",
       `targetProduct must be 'Azure Sentinel' or 'Microsoft Defender ATP', got '${String(value)}'`,
@@ -818,7 +813,7 @@ export function parseFilter(text: string): Clause[][] {
     if (text[i] !== "'") {
       throw new Error(`Invalid filter clause: expected a string literal at position ${i}`);
     }
-    const literal = readODataString(text, i);
+    const literal = readStringLiteral(text, i);
     if (!literal) {
       throw new Error(`Invalid filter clause: unterminated string literal at position ${i}`);
     }

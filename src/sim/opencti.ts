@@ -38,6 +38,8 @@ export interface OpenCtiSimOptions {
   errorLayout?: ErrorLayout;
   /** Queue size reported for connectors, in bytes. @default 0 */
   queueSizeBytes?: number;
+  /** Largest GraphQL request body in bytes (`app:max_payload_body_size`; larger → 413). @default 52428800 */
+  maxPayloadBytes?: number;
   /** Stream collections by id. @default {"live-indicators": indicators only} */
   streams?: Record<string, StreamDefinition>;
   /** Heartbeat period of the stream in ms. @default 5000 */
@@ -128,6 +130,7 @@ export async function createOpenCtiSimApp(options: OpenCtiSimOptions = {}): Prom
     ...(options.features ? { features: options.features } : {}),
     ...(options.errorLayout ? { errorLayout: options.errorLayout } : {}),
     ...(options.queueSizeBytes !== undefined ? { queueSizeBytes: options.queueSizeBytes } : {}),
+    ...(options.maxPayloadBytes !== undefined ? { maxPayloadBytes: options.maxPayloadBytes } : {}),
     ...(options.sleep ? { sleep: options.sleep } : {}),
   });
   const app = new Hono();

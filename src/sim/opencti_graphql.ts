@@ -7,8 +7,12 @@
 import { Hono } from "hono";
 import { type Now, type Sleep, systemNow, systemSleep } from "../runtime/clock.ts";
 import type { StixBundle, StixObject } from "../stix/types.ts";
-import { externalReferenceId, standardIdOf, SUPPORTED_ID_TYPES } from "../stix/ids.ts";
-import { TLP_IDS } from "../stix/markings.ts";
+import {
+  externalReferenceId,
+  standardIdOf,
+  SUPPORTED_ID_TYPES,
+  TLP_MARKING_IDS as TLP_IDS,
+} from "./opencti_ids.ts";
 import { uuidV5 } from "../stix/uuid.ts";
 import { entityTypeOf, extensionOf, type OpenCtiStore, SIM_USER_ID } from "./opencti_store.ts";
 import { SIM_TOKEN } from "./opencti_stream.ts";
@@ -557,9 +561,14 @@ export class OpenCtiGraphqlSim {
   errorLayout: ErrorLayout;
   /** Queue size reported for connectors without their own, in bytes. */
   queueSizeBytes: number;
+  /**
+   * Largest accepted request body in bytes (`app:max_payload_body_size`, may be changed between
+   * calls); a larger body is refused before GraphQL with HTTP 413 `request entity too large`, as
+   * the platform's Express body parser does.
+   */
+  maxPayloadBytes: number;
   readonly #tokens: Set<string>;
   readonly #features: Required<SimFeatures>;
-  readonly #maxPayloadBytes: number;
   readonly #now: Now;
   readonly #sleep: Sleep;
   readonly #failures: GraphqlFailure[] = [];
@@ -587,7 +596,7 @@ export class OpenCtiGraphqlSim {
       autoUpdate: "6.8.9",
       ...options.features,
     };
-    this.#maxPayloadBytes = options.maxPayloadBytes ?? 50 * 1024 * 1024;
+    this.maxPayloadBytes = options.maxPayloadBytes ?? 50 * 1024 * 1024;
     this.#now = options.now ?? systemNow;
     this.#sleep = options.sleep ?? systemSleep;
     this.#resolvers = this.#buildResolvers();
@@ -673,7 +682,7 @@ export class OpenCtiGraphqlSim {
       return new Response("Method Not Allowed", { status: 405, headers: { allow: "POST" } });
     }
     const text = await request.text();
-    if (new TextEncoder().encode(text).byteLength > this.#maxPayloadBytes) {
+    if (new TextEncoder().encode(text).byteLength > this.maxPayloadBytes) {
       return new Response("request entity too large", { status: 413 });
     }
     let body: Record<string, unknown>;

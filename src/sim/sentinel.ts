@@ -33,6 +33,14 @@ import {
   serveSim,
   TimeScale,
 } from "./ms_common.ts";
+import {
+  SENTINEL_INDICATOR_REQUIRED,
+  SENTINEL_MAX_OBJECTS,
+  SENTINEL_REQUIRED_TIMESTAMPS,
+  SENTINEL_RESERVED_SOURCE,
+  SENTINEL_SPEC_VERSIONS,
+  SENTINEL_STRING_LISTS,
+} from "./ms_tables.ts";
 
 /** The upload API version the simulator accepts. */
 export const UPLOAD_API_VERSION = "2024-02-01-preview";
@@ -152,7 +160,7 @@ export function createSentinelSimApp(options: SentinelSimOptions): SentinelSim {
   const now = options.now ?? systemNow;
   const scale = new TimeScale(options.timeScale ?? 1);
   const workspaces = options.workspaces ?? [DEFAULT_SIM_WORKSPACE];
-  const maxObjects = options.maxObjects ?? 100;
+  const maxObjects = options.maxObjects ?? SENTINEL_MAX_OBJECTS;
   const acceptAltPath = options.acceptAltPath ?? true;
   const duplicateOnTypes = options.duplicateOnIndicatorTypesChange ?? true;
   const failures = new FailurePlan();
@@ -237,12 +245,12 @@ export function createSentinelSimApp(options: SentinelSimOptions): SentinelSim {
     if (typeof source !== "string" || source.trim() === "") {
       return renderArmError(c, 400, "BadRequest", "The sourcesystem field is required");
     }
-    if (source === "Microsoft Sentinel") {
+    if (source === SENTINEL_RESERVED_SOURCE) {
       return renderArmError(
         c,
         400,
         "BadRequest",
-        "The sourcesystem 'Microsoft Sentinel' is reserved",
+        `The sourcesystem '${SENTINEL_RESERVED_SOURCE}' is reserved`,
       );
     }
     const objects = body.stixobjects;
@@ -498,10 +506,13 @@ export function validateStix(object: unknown): string[] {
       fail("id", `The identifier prefix does not match the type '${type}'`, id);
     }
   }
-  if (object.spec_version !== undefined && !["2.0", "2.1"].includes(String(object.spec_version))) {
+  if (
+    object.spec_version !== undefined &&
+    !SENTINEL_SPEC_VERSIONS.includes(String(object.spec_version))
+  ) {
     fail("spec_version", "Only STIX 2.0 and 2.1 are supported", object.spec_version);
   }
-  for (const field of ["created", "modified"]) {
+  for (const field of SENTINEL_REQUIRED_TIMESTAMPS) {
     const value = object[field];
     if (value === undefined || value === null) fail(field, "Required property is missing", value);
     else if (typeof value !== "string" || !TIMESTAMP.test(value)) {
@@ -524,7 +535,7 @@ export function validateStix(object: unknown): string[] {
   ) {
     fail("confidence", "Must be an integer from 0 to 100", object.confidence);
   }
-  for (const field of ["labels", "indicator_types", "object_marking_refs"]) {
+  for (const field of SENTINEL_STRING_LISTS) {
     const value = object[field];
     if (
       value !== undefined && !(Array.isArray(value) && value.every((x) => typeof x === "string"))
@@ -533,7 +544,7 @@ export function validateStix(object: unknown): string[] {
     }
   }
   if (type === "indicator") {
-    for (const field of ["pattern", "pattern_type", "valid_from"]) {
+    for (const field of SENTINEL_INDICATOR_REQUIRED) {
       const value = object[field];
       if (typeof value !== "string" || value === "") {
         fail(field, "Required property is missing", value);

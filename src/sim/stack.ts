@@ -13,21 +13,27 @@
  *
  * @module
  */
-import type { DefenderTargetOptions } from "../microsoft/defender.ts";
-import { defenderTypeOf } from "../microsoft/defender_mapping.ts";
+// The production clients below are the code under test, wired to the simulators as main.ts wires
+// them (createTarget). Nothing here derives an expectation from production code: what a target
+// should hold comes from ./expected_records.ts (the simulator's own reading of the reference).
+import { DefenderTarget, type DefenderTargetOptions } from "../microsoft/defender.ts";
 import { GraphTarget, type GraphTargetOptions } from "../microsoft/graph.ts";
 import { SentinelTarget, type SentinelTargetOptions } from "../microsoft/sentinel_api.ts";
 import { SCOPES } from "../microsoft/scopes.ts";
 import { TokenProvider } from "../microsoft/token_provider.ts";
 import type { Now, Sleep } from "../runtime/clock.ts";
 import type { Fetch } from "../runtime/http.ts";
-import { intentsOf } from "../sentinel/events.ts";
 import type { SyncTarget, TargetName } from "../sentinel/target.ts";
-import { DefenderTarget } from "../microsoft/defender.ts";
-import { observablesOf } from "../stix/pattern.ts";
-import type { Observable, StixObject } from "../stix/types.ts";
+import type { StixObject } from "../stix/types.ts";
 import { type DefenderSimOptions, type RunningDefenderSim, startDefenderSim } from "./defender.ts";
 import { type EntraSim, startEntraSim } from "./entra.ts";
+import {
+  canonicalDefenderValue,
+  expectedRecords,
+  observablesOfObject,
+  type RecordKey,
+  sentinelValueOf,
+} from "./expected_records.ts";
 import { type GraphSimOptions, type RunningGraphSim, startGraphSim } from "./graph.ts";
 import { type OpenCtiSim, type OpenCtiSimOptions, startOpenCtiSim } from "./opencti.ts";
 import { extensionOf } from "./opencti_store.ts";
@@ -64,8 +70,7 @@ export interface SentinelStackOptions {
   defender?: Partial<Omit<DefenderSimOptions, "verify">>;
 }
 
-/** One observable as a target should hold it: `<indicator id> <value>`. */
-export type RecordKey = string;
+export type { RecordKey };
 
 /** Options of {@linkcode SentinelStack.createTarget}: injected I/O and per-target tuning. */
 export interface StackTargetOptions {
@@ -171,9 +176,9 @@ export async function startSentinelStack(
         sentinel.store()
           .filter((row) => row.object.revoked !== true)
           .flatMap((row) => {
-            const found = observablesOf(row.object as StixObject);
-            const values = "observables" in found ? found.observables.map((o) => o.value) : [];
-            return values.map((value) => `${String(row.object.id)} ${value}`);
+            const found = observablesOfObject(row.object as StixObject) ?? [];
+            const values = new Set(found.map(sentinelValueOf));
+            return [...values].map((value) => `${String(row.object.id)} ${value}`);
           });
       build = (tokens, o) =>
         new SentinelTarget({
@@ -194,9 +199,11 @@ export async function startSentinelStack(
       const defender = startDefenderSim({ timeScale, ...options.defender, verify });
       sim = stack.defender = defender;
       present = () =>
-        defender.store().map((r) =>
-          `${String(r.entity.externalID)} ${String(r.entity.indicatorValue)}`
-        );
+        defender.store().map((r) => {
+          const value = String(r.entity.indicatorValue);
+          const canonical = canonicalDefenderValue(String(r.entity.indicatorType), value);
+          return `${String(r.entity.externalID)} ${canonical ?? value}`;
+        });
       build = (tokens, o) =>
         new DefenderTarget({
           tokens,
@@ -216,7 +223,6 @@ export async function startSentinelStack(
       credential: { kind: "secret", secret: STACK_APP.clientSecret },
       ...(o.fetch ? { fetch: o.fetch } : {}),
     });
-  const keyOf = recordKeyFor(target);
   return Object.assign(stack, {
     opencti,
     entra,
@@ -230,13 +236,7 @@ export async function startSentinelStack(
       const filter = opencti.control.stream.stream(streamId)?.filter;
       for (const object of opencti.store.list()) {
         if (extensionOf(object)?.is_inferred === true || !matches(filter, object)) continue;
-        for (const intent of intentsOf("create", { data: object }, { now })) {
-          if (intent.kind !== "upsert") continue;
-          for (const o of intent.indicator.observables) {
-            const key = keyOf(intent.indicator.id, o);
-            if (key !== undefined) keys.add(key);
-          }
-        }
+        for (const key of expectedRecords(object, target, now)) keys.add(key);
       }
       return Promise.resolve(keys);
     },
@@ -247,15 +247,6 @@ export async function startSentinelStack(
       await opencti.close();
     },
   });
-}
-
-/** How a target stores one observable of an indicator, as a record key (undefined: not stored). */
-function recordKeyFor(target: TargetName): (id: string, o: Observable) => RecordKey | undefined {
-  if (target !== "defender") return (id, o) => `${id} ${o.value}`;
-  return (id, o) => {
-    const typed = defenderTypeOf(o, false);
-    return typed.ok ? `${id} ${typed.value}` : undefined;
-  };
 }
 
 function io(o: StackTargetOptions): {
@@ -272,9 +263,11 @@ function io(o: StackTargetOptions): {
   };
 }
 
+/** The observable properties of a tiIndicator a record's value is read from (tiIndicator resource type, "Indicator observables"). */
 const GRAPH_VALUE_FIELDS = [
   "networkIPv4",
   "networkIPv6",
+  "networkCidrBlock",
   "domainName",
   "url",
   "emailSenderAddress",
@@ -284,7 +277,7 @@ const GRAPH_VALUE_FIELDS = [
 function graphValue(fields: Record<string, unknown>): string {
   for (const name of GRAPH_VALUE_FIELDS) {
     const value = fields[name];
-    if (typeof value === "string") return value;
+    if (typeof value === "string") return name === "fileHashValue" ? value.toLowerCase() : value;
   }
   return "(no value)";
 }

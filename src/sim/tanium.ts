@@ -74,6 +74,16 @@ export interface TaniumFault {
   truncate?: boolean;
   /** Set these alert fields to `null` in the answer (alerts only). */
   nullFields?: string[];
+  /**
+   * An outage: the fault applies to every matching request until the simulator's clock reaches
+   * this epoch ms (then it is removed), whatever `times` says. Any length, on a fake clock.
+   */
+  untilMs?: number;
+  /**
+   * A poison request: the fault applies only to alert pages that would contain this alert id
+   * (status defaults to 400, a request-level refusal that names no alert).
+   */
+  poisonAlertId?: number;
 }
 
 /** Request counters and log. */
@@ -176,6 +186,21 @@ export class TaniumSimControl {
     }
   }
 
+  /**
+   * Adds `count` generated alerts that arrive now but were detected at `alertedAt` (an endpoint
+   * that was offline): new ids after every id served so far, `receivedAt`/`createdAt` = now.
+   */
+  addLateAlerts(count: number, alertedAt: string): SimAlert[] {
+    const received = new Date(this.#now()).toISOString();
+    const alerts = generateAlerts(count, {
+      firstId: this.#nextId,
+      start: alertedAt,
+      seed: this.#nextId,
+    }).map((alert) => ({ ...alert, receivedAt: received, createdAt: received }));
+    this.addAlerts(alerts);
+    return alerts;
+  }
+
   /** Adds `count` generated alerts at the current time (live mode); returns them. */
   addLiveAlerts(count: number): SimAlert[] {
     const alerts = generateAlerts(count, {
@@ -243,10 +268,27 @@ export class TaniumSimControl {
     this.requests.length = 0;
   }
 
-  /** Takes the fault that applies to this request, if any (internal). */
-  takeFault(target: Exclude<FaultTarget, "any">): TaniumFault | undefined {
+  /**
+   * Takes the fault that applies to this request, if any (internal); with `alertIds` (the ids of
+   * the page about to be served) only poison faults are considered.
+   */
+  takeFault(
+    target: Exclude<FaultTarget, "any">,
+    alertIds?: ReadonlySet<number>,
+  ): TaniumFault | undefined {
     for (const [index, fault] of this.#faults.entries()) {
       if (fault.target !== undefined && fault.target !== "any" && fault.target !== target) continue;
+      // Poison faults are matched against the page's alert ids (second call), others first.
+      if (fault.poisonAlertId !== undefined) {
+        if (alertIds === undefined || !alertIds.has(fault.poisonAlertId)) continue;
+      } else if (alertIds !== undefined) continue;
+      if (fault.untilMs !== undefined) {
+        if (this.#now() >= fault.untilMs) {
+          this.#faults.splice(index, 1);
+          return this.takeFault(target, alertIds);
+        }
+        return fault;
+      }
       fault.seen += 1;
       if (fault.seen <= (fault.skip ?? 0)) return undefined;
       const times = fault.times ?? 1;
@@ -300,7 +342,7 @@ export const TANIUM_CONTROL_ROUTES: Readonly<Record<string, string>> = {
   "POST /_sim/prune": "Remove alerts detected before {before}",
   "POST /_sim/intels": "Add intel documents: one, an array, or {intels:[…]}",
   "POST /_sim/faults":
-    "Inject a fault: {target?, skip?, times?, status?, retryAfter?, delayMs?, truncate?, nullFields?}",
+    "Inject a fault: {target?, skip?, times?, status?, retryAfter?, delayMs?, truncate?, nullFields?, untilMs?, poisonAlertId?}",
   "DELETE /_sim/faults": "Remove every fault",
   "GET /_sim/counters": "Page, count and intel request counters",
   "GET /_sim/requests": "Every request with its query and status",
@@ -340,10 +382,19 @@ export function createTaniumSim(options: TaniumSimOptions = {}): TaniumSimApp {
 
   const applyFault = async (
     target: Exclude<FaultTarget, "any">,
+    alertIds?: ReadonlySet<number>,
   ): Promise<{ response?: Response; fault?: TaniumFault }> => {
-    const fault = control.takeFault(target);
+    const fault = control.takeFault(target, alertIds);
     if (!fault) return {};
     if (fault.delayMs) await sleep(fault.delayMs);
+    if (fault.poisonAlertId !== undefined) {
+      return {
+        response: new Response(JSON.stringify({ text: "Bad Request" }), {
+          status: fault.status ?? 400,
+          headers: { "content-type": "application/json" },
+        }),
+      };
+    }
     if (fault.status !== undefined) {
       const headers: Record<string, string> = { "content-type": "application/json" };
       if (fault.retryAfter) headers["retry-after"] = fault.retryAfter;
@@ -389,7 +440,10 @@ export function createTaniumSim(options: TaniumSimOptions = {}): TaniumSimApp {
     if ("error" in selected) return c.json({ text: selected.error }, 400);
     const sorted = sortAlerts(selected.alerts, params.get("sort"));
     if ("error" in sorted) return c.json({ text: sorted.error }, 400);
-    const page = sorted.alerts.slice(offset, offset + limit).map((alert) => {
+    const slice = sorted.alerts.slice(offset, offset + limit);
+    const poisoned = await applyFault("alerts", new Set(slice.map((alert) => alert.id)));
+    if (poisoned.response) return poisoned.response;
+    const page = slice.map((alert) => {
       const raw: Record<string, unknown> = structuredClone(alert.raw);
       for (const field of fault?.nullFields ?? []) raw[field] = null;
       return raw;
@@ -604,6 +658,8 @@ function controlRoutes(control: TaniumSimControl): Hono<{ Bindings: SimBindings 
     if (typeof raw.delayMs === "number") fault.delayMs = raw.delayMs;
     if (raw.truncate === true) fault.truncate = true;
     if (Array.isArray(raw.nullFields)) fault.nullFields = raw.nullFields.map(String);
+    if (typeof raw.untilMs === "number") fault.untilMs = raw.untilMs;
+    if (typeof raw.poisonAlertId === "number") fault.poisonAlertId = raw.poisonAlertId;
     control.injectFault(fault);
     return c.json({ injected: fault });
   });

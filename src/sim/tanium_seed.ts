@@ -9,8 +9,7 @@
  *
  * @module
  */
-import { fileId, indicatorId } from "../stix/ids.ts";
-import { TLP_AMBER_ID } from "../stix/markings.ts";
+import { fileIdOf, indicatorIdOf, TLP_MARKING_IDS } from "./opencti_ids.ts";
 import type { StixObject } from "../stix/types.ts";
 import type { OpenCtiStore } from "./opencti_store.ts";
 import { seededRandom } from "./seeded_random.ts";
@@ -492,7 +491,7 @@ export async function seedOpenCtiForTanium(
   ): Promise<StixObject> => ({
     type: "indicator",
     spec_version: "2.1",
-    id: await indicatorId({ pattern }),
+    id: await indicatorIdOf(pattern),
     created: time,
     modified: time,
     name,
@@ -500,7 +499,7 @@ export async function seedOpenCtiForTanium(
     pattern_type: "stix",
     pattern_version: "2.1",
     valid_from: time,
-    object_marking_refs: [TLP_AMBER_ID],
+    object_marking_refs: [TLP_MARKING_IDS.amber],
     external_references: references,
   });
   const objects: StixObject[] = [
@@ -527,7 +526,7 @@ export async function seedOpenCtiForTanium(
   const observable: StixObject = {
     type: "file",
     spec_version: "2.1",
-    id: await fileId({ hashes: { MD5: md5 } }),
+    id: await fileIdOf({ MD5: md5 }),
     hashes: { MD5: md5 },
     external_references: [intelReference(console, 703)],
   };

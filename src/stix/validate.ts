@@ -44,6 +44,9 @@ export function ipv6Problem(value: string): string | undefined {
   if (!/^[0-9A-Fa-f:.]+$/.test(value)) return bad("unexpected characters");
   const halves = value.split("::");
   if (halves.length > 2) return bad(`"::" appears more than once`);
+  if (halves.length === 2 && halves[0]!.includes(".")) {
+    return bad("an embedded IPv4 address must be the last 32 bits (RFC 4291 §2.2)");
+  }
   const groups = (s: string) => (s === "" ? [] : s.split(":"));
   const head = groups(halves[0]!);
   const tail = halves.length === 2 ? groups(halves[1]!) : [];

@@ -104,6 +104,8 @@ export interface TaniumClientOptions {
 export interface AlertQuery {
   /** Inclusive lower bound on `alertedAt` (any ISO-8601; sent as given, URL-encoded). */
   alertedAtFrom: string;
+  /** Exclusive upper bound on `alertedAt` (any ISO-8601). @default none */
+  alertedAtUntil?: string;
   /** Page size, 1 to 500. */
   limit: number;
   /** Index of the first alert. @default 0 */
@@ -149,7 +151,7 @@ export class TaniumClient {
     this.#retry = options.retry ?? {};
   }
 
-  /** The URL of one alerts page: `alertedAtFrom`, `sort=alertedAt,id`, `limit` and `offset`. */
+  /** The URL of one alerts page: `alertedAtFrom`, `sort=alertedAt,id`, `limit`, `offset` (and `alertedAtUntil`). */
   alertsUrl(query: AlertQuery): string {
     if (!Number.isInteger(query.limit) || query.limit < 1 || query.limit > MAX_PAGE_SIZE) {
       throw new RangeError(`Cannot ask Tanium for ${query.limit} alerts: use a limit of 1 to 500`);
@@ -160,6 +162,7 @@ export class TaniumClient {
       limit: String(query.limit),
       offset: String(query.offset ?? 0),
     });
+    if (query.alertedAtUntil !== undefined) params.set("alertedAtUntil", query.alertedAtUntil);
     // URLSearchParams encodes "+" as %2B and ":" as %3A, so an offset like +00:00 survives.
     return `${this.url}${ALERTS_PATH}?${params.toString()}`;
   }

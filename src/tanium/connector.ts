@@ -1,24 +1,30 @@
 /**
  * The `tanium-incidents` EXTERNAL_IMPORT connector (reference `tanium.md` §3-§4): on a schedule,
- * pages through new Tanium alerts from the saved cursor, converts each into STIX objects, pushes
- * one bundle per page inside one OpenCTI work per run, and saves the cursor right after each page.
+ * re-reads the look-back window before the saved cursor for late alerts (alerts already examined
+ * are listed in the state, see `seen.ts`), then pages through new alerts from the cursor, converts
+ * each into STIX objects, pushes one bundle per page inside one OpenCTI work per run, and saves the
+ * state right after each page.
  *
- * Failure rules: a transient error (Tanium or OpenCTI unreachable, 5xx, 429, timeouts, truncated
- * JSON) stops the run where it is, the state keeping the last pushed position, and the work is
- * marked in error; a bad alert (unreadable item, conversion failure) is logged with its id,
- * counted and skipped, and the cursor moves past it.
+ * Failure rules: a failure not proven to belong to one alert (Tanium or OpenCTI unreachable, 401,
+ * 403, 5xx, 429, timeouts, truncated JSON, a refused bundle or listing) stops the run where it is,
+ * the state keeping the last pushed position, the work marked in error, and the connector
+ * `degraded`; the long-running service tries the run again after a jittered backoff capped by
+ * `TANIUM_INCIDENTS_MAX_BACKOFF`, until it succeeds. A bad alert (unreadable item, conversion
+ * failure) is logged with its id, counted and skipped, and the cursor moves past it.
  *
  * @module
  */
 import { type Now, type Sleep, systemNow, systemSleep } from "../runtime/clock.ts";
 import type { Connector, ConnectorStatus } from "../runtime/connector.ts";
+import { Degradation } from "../runtime/degraded.ts";
 import { HttpError } from "../runtime/errors.ts";
+import { isRetryable } from "../runtime/retry.ts";
 import { runScheduled } from "../runtime/scheduler.ts";
 import { getLogger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import { BundlePusher } from "../opencti/bundle.ts";
-import { ConnectorLifecycle } from "../opencti/connector.ts";
-import { OpenCtiAuthError } from "../opencti/errors.ts";
+import { ConnectorLifecycle, type ConnectorState } from "../opencti/connector.ts";
+import { BundleRejectedError, OpenCtiAuthError } from "../opencti/errors.ts";
 import type { OpenCtiClient } from "../opencti/graphql.ts";
 import { findEntityByExternalId } from "../opencti/lookup.ts";
 import { Works } from "../opencti/works.ts";
@@ -43,6 +49,7 @@ import {
   startCursor,
 } from "./cursor.ts";
 import type { IntelDoc, TaniumAlert } from "./schemas.ts";
+import { SeenAlerts, STATE_SEEN_KEY } from "./seen.ts";
 
 /** The connector's name in logs, metrics, routes and config prefixes. */
 export const CONNECTOR_NAME = "tanium-incidents";
@@ -55,6 +62,12 @@ export const DEFAULT_INTEL_SOURCE_NAMES: readonly string[] = [
 ];
 
 const YEAR_MS = 365 * 24 * 60 * 60 * 1000;
+/** Default look-back window (`TANIUM_INCIDENTS_LOOKBACK`, `P1D`) in ms. */
+export const DEFAULT_LOOKBACK_MS = 24 * 60 * 60 * 1000;
+/** Default longest wait between two tries of a failing run (`TANIUM_INCIDENTS_MAX_BACKOFF`, `PT5M`). */
+export const DEFAULT_MAX_BACKOFF_MS = 5 * 60 * 1000;
+/** First wait after a failed run; it doubles per failure up to the maximum backoff. */
+const BACKOFF_BASE_MS = 15_000;
 
 /** Options of {@linkcode TaniumIncidentsConnector}. */
 export interface TaniumIncidentsOptions {
@@ -86,6 +99,18 @@ export interface TaniumIncidentsOptions {
   pingIntervalMs?: number;
   /** Largest bundle sent in one push, in bytes. @default 5000000 */
   maxBundleBytes?: number;
+  /**
+   * How far before the cursor each run re-reads for late alerts (`TANIUM_INCIDENTS_LOOKBACK`),
+   * in ms; 0 = no look-back. @default 86400000 (P1D)
+   */
+  lookbackMs?: number;
+  /**
+   * Longest wait between two tries of a run that failed on a systemic error
+   * (`TANIUM_INCIDENTS_MAX_BACKOFF`), in ms. @default 300000 (PT5M)
+   */
+  maxBackoffMs?: number;
+  /** Random source in [0, 1) for the backoff jitter. @default Math.random */
+  random?: () => number;
   /** Where pycti's metrics are counted. @default none */
   metrics?: Metrics;
   /** The clock. @default Date.now */
@@ -155,6 +180,15 @@ export class TaniumIncidentsConnector implements Connector {
   #lastError: string | undefined;
   #lastRun: RunSummary | undefined;
   #cursor: Cursor | undefined;
+  #seen: SeenAlerts | undefined;
+  readonly #lookbackMs: number;
+  readonly #maxBackoffMs: number;
+  readonly #random: () => number;
+  readonly #degradation: Degradation;
+  /** Which service the run was talking to last (names the setting to check when it fails). */
+  #side: "tanium" | "opencti" = "opencti";
+  #failures = 0;
+  #retryInMs = 0;
 
   /** Builds the connector; nothing is sent until `start` or `runOnce`. */
   constructor(tanium: TaniumClient, opencti: OpenCtiClient, options: TaniumIncidentsOptions) {
@@ -176,6 +210,20 @@ export class TaniumIncidentsConnector implements Connector {
     this.#now = options.now ?? systemNow;
     this.#sleep = options.sleep ?? systemSleep;
     this.#uuid = options.uuid;
+    this.#lookbackMs = options.lookbackMs ?? DEFAULT_LOOKBACK_MS;
+    if (!Number.isFinite(this.#lookbackMs) || this.#lookbackMs < 0) {
+      throw new RangeError(`Cannot look back ${this.#lookbackMs} ms: give 0 or more`);
+    }
+    this.#maxBackoffMs = options.maxBackoffMs ?? DEFAULT_MAX_BACKOFF_MS;
+    if (!Number.isFinite(this.#maxBackoffMs) || this.#maxBackoffMs <= 0) {
+      throw new RangeError(`Cannot back off up to ${this.#maxBackoffMs} ms: give more than 0`);
+    }
+    this.#random = options.random ?? Math.random;
+    this.#degradation = new Degradation(CONNECTOR_NAME, {
+      ...(options.metrics ? { metrics: options.metrics } : {}),
+      logger: this.#logger,
+      now: this.#now,
+    });
     this.lifecycle = new ConnectorLifecycle(opencti, {
       id: options.connectorId,
       name: this.#displayName,
@@ -203,7 +251,7 @@ export class TaniumIncidentsConnector implements Connector {
 
   /** Registers, then runs now and again one period after each run ends, until the signal aborts. */
   async start(signal: AbortSignal): Promise<void> {
-    await this.lifecycle.register(signal);
+    if (!await this.#registerHeld(signal)) return;
     if (this.#periodMs === 0) {
       await this.runOnce(signal);
       return;
@@ -215,7 +263,19 @@ export class TaniumIncidentsConnector implements Connector {
         // The first run starts at once, without the queue check (pycti's behaviour).
         const check = !first;
         first = false;
-        await this.#runShared(check, runSignal);
+        let outcome = await this.#runShared(check, runSignal);
+        // A failed run holds (the cursor stays) and is tried again after a jittered backoff
+        // until it succeeds; only then does the schedule wait a full period.
+        while (outcome === "failed" && !runSignal.aborted) {
+          this.lifecycle.setRunInfo({ nextRunAt: this.#now() + this.#retryInMs });
+          try {
+            await this.#sleep(this.#retryInMs, runSignal);
+          } catch (error) {
+            if (runSignal.aborted) return;
+            throw error;
+          }
+          outcome = await this.#runShared(true, runSignal);
+        }
       }, {
         periodMs: this.#periodMs,
         signal,
@@ -228,6 +288,37 @@ export class TaniumIncidentsConnector implements Connector {
     } finally {
       await pinging;
       this.#setState("stopped");
+    }
+  }
+
+  /**
+   * Registers; while OpenCTI is unreachable or refuses the token, holds (degraded, jittered
+   * backoff) instead of failing. False when the signal aborted first.
+   */
+  async #registerHeld(signal: AbortSignal): Promise<boolean> {
+    for (let failures = 1;; failures++) {
+      try {
+        await this.lifecycle.register(signal);
+        this.#degradation.clear();
+        return true;
+      } catch (error) {
+        if (signal.aborted) return false;
+        if (!(isRetryable(error) || error instanceof OpenCtiAuthError)) throw error;
+        const retryInMs = this.#backoffMs(failures);
+        this.#lastError = message(error);
+        if (error instanceof OpenCtiAuthError) this.#authProblem = this.#lastError;
+        this.#side = "opencti";
+        this.#degradation.step(`Cannot register in OpenCTI: ${this.#lastError}`, {
+          check: this.#settingToCheck(error),
+          retryInMs,
+        });
+        try {
+          await this.#sleep(retryInMs, signal);
+        } catch (sleepError) {
+          if (signal.aborted) return false;
+          throw sleepError;
+        }
+      }
     }
   }
 
@@ -259,6 +350,9 @@ export class TaniumIncidentsConnector implements Connector {
         importAlerts: this.#importAlerts,
       },
     };
+    const degraded = this.#degradation.info();
+    if (degraded) status.degraded = degraded;
+    if (this.#seen) status.details!["seenAlerts"] = this.#seen.size;
     if (this.#lastError !== undefined) status.lastError = this.#lastError;
     if (this.#lastRun) status.lastRunAt = this.#lastRun.endedAt;
     return status;
@@ -286,6 +380,7 @@ export class TaniumIncidentsConnector implements Connector {
     this.#setState("running");
     this.#resetRequested = false;
     let workId: string | undefined;
+    this.#side = "opencti";
     try {
       if (!this.lifecycle.registered) await this.lifecycle.register(signal);
       if (checkQueue && await this.#buffering(signal)) {
@@ -296,6 +391,8 @@ export class TaniumIncidentsConnector implements Connector {
       const cursor = await this.#import(workId, summary, signal);
       this.#authProblem = undefined;
       this.#lastError = undefined;
+      this.#failures = 0;
+      this.#degradation.clear();
       const reset = summary.outcome === "reset";
       await this.#works.toProcessed(
         workId,
@@ -324,6 +421,12 @@ export class TaniumIncidentsConnector implements Connector {
         error: summary.error,
         alerts: summary.alerts,
         bundles: summary.bundles,
+      });
+      this.#failures += 1;
+      this.#retryInMs = this.#backoffMs(this.#failures);
+      this.#degradation.step(summary.error, {
+        check: this.#settingToCheck(error),
+        retryInMs: this.#periodMs === 0 ? 0 : this.#retryInMs,
       });
       if (workId !== undefined) {
         try {
@@ -368,18 +471,35 @@ export class TaniumIncidentsConnector implements Connector {
     return buffering;
   }
 
-  /** Reads pages from the cursor until the last page, pushing and saving after each. */
+  /**
+   * One run's reading: first the look-back window (alerts older than the cursor that were not
+   * examined yet: late arrivals), then forward from the cursor; pushing and saving after each page.
+   */
   async #import(workId: string, summary: RunSummary, signal?: AbortSignal): Promise<Cursor> {
     const now = new Date(this.#now()).toISOString();
     this.#author ??= await authorIdentity(this.#displayName, now);
     const intels = new IntelCache(this.#tanium);
     const entities = new Map<number, Promise<MatchedEntity | undefined>>();
-    let cursor = cursorFromState(this.lifecycle.state) ?? startCursor(this.#startDate());
-    let saved = cursor;
+    const state = this.lifecycle.state;
+    const stored = cursorFromState(state);
+    let cursor = stored ?? startCursor(this.#startDate());
+    const storedSeen = SeenAlerts.fromState(state);
+    // A state written before the look-back existed has a cursor and no seen set: the alerts of
+    // the window that the cursor covers were handled by then; the first look-back records them.
+    const baseline = stored !== undefined && storedSeen === undefined;
+    const seen = storedSeen ?? new SeenAlerts();
+    if (baseline) {
+      // The forward read skips the cursor's own ids by offset: record them here.
+      for (const id of cursor.ids) seen.add({ id, alertedAtMs: Date.parse(cursor.date) });
+    }
+    let saved = JSON.stringify(this.#stateOf(cursor, seen));
     this.#cursor = cursor;
+    this.#seen = seen;
+
     const flush = async (objects: StixObject[], next: Cursor) => {
       const bundle = buildBundle(this.#author!, objects, this.#uuid ? { uuid: this.#uuid } : {});
       if (bundle) {
+        this.#side = "opencti";
         const result = await this.#pusher.pushBundle(bundle, {
           workId,
           ...(signal ? { signal } : {}),
@@ -390,19 +510,91 @@ export class TaniumIncidentsConnector implements Connector {
         this.#metrics?.bundlesSent.inc({ connector: this.name }, result.parts);
         this.#metrics?.recordsSent.inc({ connector: this.name }, result.objects);
       }
-      if (this.#resetRequested || sameCursor(next, saved)) return;
-      await this.lifecycle.saveState(cursorToState(next), signal);
+      seen.prune(Date.parse(next.date) - this.#lookbackMs);
+      const nextState = this.#stateOf(next, seen);
+      const text = JSON.stringify(nextState);
+      if (this.#resetRequested || text === saved) return;
+      this.#side = "opencti";
+      await this.lifecycle.saveState(nextState, signal);
       if (this.#resetRequested) return;
-      saved = next;
+      saved = text;
       this.#cursor = next;
     };
 
-    while (summary.pages < this.#maxPages) {
+    // Handles one alert read from Tanium: pushes nothing itself, returns its objects.
+    const examine = async (alert: TaniumAlert, objects: StixObject[], next: Cursor) => {
+      let inputs: AlertInputs;
+      try {
+        inputs = await this.#inputsFor(alert, intels, entities, signal);
+      } catch (error) {
+        // Tanium or OpenCTI is failing: keep what this page produced so far, stop the run here.
+        await flush(objects, next);
+        throw error;
+      }
+      try {
+        objects.push(...await this.#convert(alert, now, inputs));
+      } catch (error) {
+        // Bad data in this alert: log it with its id, count it, and go on (B10).
+        this.#skip("failed");
+        this.#metrics?.errors.inc({ connector: this.name });
+        this.#logger.error("Skipped alert {alertId}: {error}", {
+          alertId: alert.id,
+          error: message(error),
+        });
+      }
+      seen.add(alert);
+      summary.alerts += 1;
+      this.#count("alerts");
+    };
+
+    // 1. The look-back window: [cursor - lookback, cursor), paged by (alertedAt, id).
+    if (stored !== undefined && this.#lookbackMs > 0) {
+      const windowStart = new Date(Date.parse(cursor.date) - this.#lookbackMs).toISOString();
+      let position: Cursor = { date: windowStart, ids: [] };
+      for (;;) {
+        this.#side = "tanium";
+        const page = await this.#tanium.listAlerts({
+          alertedAtFrom: position.date,
+          alertedAtUntil: cursor.date,
+          limit: this.#pageSize,
+          offset: position.ids.length,
+        }, signal);
+        summary.pages += 1;
+        this.#count("pages");
+        this.#count("lookback_pages");
+        const objects: StixObject[] = [];
+        const before = position;
+        for (const alert of sortAlerts(page.alerts)) {
+          position = advance(position, alert);
+          if (seen.has(alert)) continue;
+          if (baseline) {
+            seen.add(alert);
+            continue;
+          }
+          this.#count("late_alerts");
+          this.#logger.info("Importing late alert {alertId} (alertedAt {alertedAt})", {
+            alertId: alert.id,
+            alertedAt: alert.alertedAt,
+          });
+          await examine(alert, objects, cursor);
+        }
+        if (!baseline) await flush(objects, cursor);
+        if (this.#resetRequested) return this.#stopForReset(summary);
+        if (page.size < this.#pageSize || sameCursor(before, position)) break;
+      }
+      if (baseline) await flush([], cursor);
+    }
+
+    // 2. Forward from the cursor.
+    let forwardPages = 0;
+    while (forwardPages < this.#maxPages) {
+      this.#side = "tanium";
       const page = await this.#tanium.listAlerts({
         alertedAtFrom: cursor.date,
         limit: this.#pageSize,
         offset: cursor.ids.length,
       }, signal);
+      forwardPages += 1;
       summary.pages += 1;
       this.#count("pages");
       for (const bad of page.malformed) {
@@ -412,43 +604,18 @@ export class TaniumIncidentsConnector implements Connector {
           problem: bad.problem,
         });
       }
-      const alerts = [...page.alerts].sort((a, b) => a.alertedAtMs - b.alertedAtMs || a.id - b.id);
       const objects: StixObject[] = [];
       let next = cursor;
-      for (const alert of alerts) {
-        if (isExamined(next, alert)) {
+      for (const alert of sortAlerts(page.alerts)) {
+        if (isExamined(next, alert) || seen.has(alert)) {
           this.#skip("already_examined");
           continue;
         }
-        let inputs: AlertInputs;
-        try {
-          inputs = await this.#inputsFor(alert, intels, entities, signal);
-        } catch (error) {
-          // Tanium or OpenCTI is failing: keep what this page produced so far, stop the run here.
-          await flush(objects, next);
-          throw error;
-        }
-        try {
-          objects.push(...await this.#convert(alert, now, inputs));
-        } catch (error) {
-          // Bad data in this alert: log it with its id, count it, and go on (B10).
-          this.#skip("failed");
-          this.#metrics?.errors.inc({ connector: this.name });
-          this.#logger.error("Skipped alert {alertId}: {error}", {
-            alertId: alert.id,
-            error: message(error),
-          });
-        }
+        await examine(alert, objects, next);
         next = advance(next, alert);
-        summary.alerts += 1;
-        this.#count("alerts");
       }
       await flush(objects, next);
-      if (this.#resetRequested) {
-        summary.outcome = "reset";
-        this.#logger.warn("The state was reset in OpenCTI during the run; stopping it here");
-        return startCursor(this.#startDate());
-      }
+      if (this.#resetRequested) return this.#stopForReset(summary);
       const progressed = !sameCursor(next, cursor);
       cursor = next;
       if (page.size < this.#pageSize) break;
@@ -463,6 +630,17 @@ export class TaniumIncidentsConnector implements Connector {
     return cursor;
   }
 
+  #stopForReset(summary: RunSummary): Cursor {
+    summary.outcome = "reset";
+    this.#logger.warn("The state was reset in OpenCTI during the run; stopping it here");
+    return startCursor(this.#startDate());
+  }
+
+  /** The connector state: the cursor (upstream keys) and the alerts seen in the look-back window. */
+  #stateOf(cursor: Cursor, seen: SeenAlerts): ConnectorState {
+    return { ...cursorToState(cursor), [STATE_SEEN_KEY]: seen.toState() };
+  }
+
   /** The OpenCTI entity and intel document of an alert; errors here are the services' errors. */
   async #inputsFor(
     alert: TaniumAlert,
@@ -474,7 +652,9 @@ export class TaniumIncidentsConnector implements Connector {
     if (suppressed || alert.intelDocId === undefined) {
       return { entity: undefined, intel: undefined };
     }
+    this.#side = "opencti";
     const entity = await this.#entityFor(alert.intelDocId, entities, signal);
+    this.#side = "tanium";
     const intel = this.#importAlerts
       ? await this.#intelFor(alert.intelDocId, intels, signal)
       : undefined;
@@ -556,6 +736,31 @@ export class TaniumIncidentsConnector implements Connector {
     }
   }
 
+  /** Equal-jitter exponential backoff: between half and all of min(cap, base * 2^(n-1)). */
+  #backoffMs(failures: number): number {
+    const ceiling = Math.min(
+      this.#maxBackoffMs,
+      BACKOFF_BASE_MS * 2 ** Math.min(failures - 1, 30),
+    );
+    return Math.round(ceiling / 2 + this.#random() * (ceiling / 2));
+  }
+
+  /** The setting or permission a failed run points at. */
+  #settingToCheck(error: unknown): string {
+    if (error instanceof TaniumAuthError) return "TANIUM_INCIDENTS_TOKEN";
+    if (error instanceof TaniumForbiddenError) {
+      return "the Threat Response permissions of the TANIUM_INCIDENTS_TOKEN persona";
+    }
+    if (error instanceof OpenCtiAuthError) return "OPENCTI_TOKEN";
+    if (error instanceof BundleRejectedError) {
+      return "the OpenCTI platform (bundle refused: see its logs and app:max_payload_body_size)";
+    }
+    if (error instanceof TaniumResponseError || this.#side === "tanium") {
+      return "TANIUM_INCIDENTS_URL and the Tanium server's health";
+    }
+    return "OPENCTI_URL and the OpenCTI platform's health";
+  }
+
   #startDate(): string {
     return this.#importStartDate ?? new Date(this.#now() - YEAR_MS).toISOString();
   }
@@ -573,6 +778,10 @@ export class TaniumIncidentsConnector implements Connector {
     this.#state = state;
     this.#metrics?.setState(this.name, state);
   }
+}
+
+function sortAlerts(alerts: readonly TaniumAlert[]): TaniumAlert[] {
+  return [...alerts].sort((a, b) => a.alertedAtMs - b.alertedAtMs || a.id - b.id);
 }
 
 function message(error: unknown): string {

@@ -4,7 +4,13 @@
  *
  * @module
  */
-import type { TaniumIncidentsConfig } from "../config/types.ts";
+import type { ConnectorModule } from "../runtime/registry.ts";
+import { FALLBACK_SCHEDULE, scheduleFromPeriod } from "../runtime/schedule.ts";
+import {
+  type TaniumIncidentsSettings,
+  type TaniumIncidentsSettings as TaniumIncidentsConfig,
+  taniumIncidentsSettings,
+} from "./settings.ts";
 import type { Now, Sleep } from "../runtime/clock.ts";
 import { type Fetch, tlsFetch } from "../runtime/http.ts";
 import { getLogger } from "../log.ts";
@@ -17,6 +23,9 @@ export * from "./client.ts";
 export * from "./converter.ts";
 export * from "./connector.ts";
 export * from "./cursor.ts";
+export * from "./seen.ts";
+export { taniumIncidentsSettings } from "./settings.ts";
+export type { TaniumIncidentsSettings } from "./settings.ts";
 export {
   type AlertDetails,
   type AlertFile,
@@ -79,8 +88,32 @@ export async function createTaniumIncidents(
     periodMs: base.periodMs,
     runAndTerminate: base.runAndTerminate,
     queueThresholdMb: base.queueThresholdMb,
+    ...(config.lookbackMs !== undefined ? { lookbackMs: config.lookbackMs } : {}),
+    ...(config.maxBackoffMs !== undefined ? { maxBackoffMs: config.maxBackoffMs } : {}),
     ...(options.metrics ? { metrics: options.metrics } : {}),
     ...(options.now ? { now: options.now } : {}),
     ...(options.sleep ? { sleep: options.sleep } : {}),
   });
 }
+
+/** The Deno Deploy schedule: `TANIUM_INCIDENTS_CRON`, else derived from its period. */
+export function taniumSchedule(config: TaniumIncidentsSettings): string {
+  if (config.cron !== undefined && config.cron.trim() !== "") return config.cron.trim();
+  return config.connector.periodMs > 0
+    ? scheduleFromPeriod(config.connector.periodMs)
+    : FALLBACK_SCHEDULE;
+}
+
+/** The tanium-incidents connector as the registry hosts it. */
+export const taniumIncidents: ConnectorModule<TaniumIncidentsSettings> = {
+  name: "tanium-incidents",
+  settings: taniumIncidentsSettings,
+  cronSchedule: taniumSchedule,
+  create: (settings, deps) =>
+    createTaniumIncidents(settings, deps.opencti.client(), {
+      ...(deps.fetch ? { fetch: deps.fetch } : {}),
+      ...(deps.metrics ? { metrics: deps.metrics } : {}),
+      ...(deps.now ? { now: deps.now } : {}),
+      ...(deps.sleep ? { sleep: deps.sleep } : {}),
+    }),
+};

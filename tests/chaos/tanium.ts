@@ -2,7 +2,9 @@
  * The tanium-incidents chaos run: alerts arrive in the Tanium simulator while the connector (a
  * child process, one run every 300 ms) imports them, under a seeded schedule of faults: Tanium
  * 5xx, 429, slow and truncated answers, intel outages, OpenCTI GraphQL outages (state saves and
- * bundle pushes fail) and SIGKILLs with a restart. At the end OpenCTI must have received exactly
+ * bundle pushes fail), late alerts (held back, then added with an `alertedAt` older than alerts
+ * already imported), outages of Tanium and of OpenCTI lasting a while (every call fails until a
+ * clock time) and SIGKILLs with a restart. At the end OpenCTI must have received exactly
  * the incidents a clean run over the same alerts gives.
  *
  * @module
@@ -40,7 +42,13 @@ export const TANIUM_FAULTS = [
   "intel_outage",
   "graphql_outage",
   "kill",
+  "late_alerts",
+  "tanium_outage",
+  "opencti_outage",
 ] as const;
+
+/** One alert in this many is held back and added late (by a `late_alerts` fault or at the end). */
+const LATE_EVERY = 25;
 
 const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -99,6 +107,7 @@ export async function taniumChaos(options: TaniumChaosOptions = {}): Promise<Cha
     CONNECTOR_ID: "7e8f9a0b-1c2d-4e3f-8a4b-5c6d7e8f9a0b",
   }, ["--allow-net=127.0.0.1", "--allow-env", "--allow-read"]);
   const kinds: Record<string, number> = {};
+  const timers: ReturnType<typeof setTimeout>[] = [];
   let restarts = 0;
   try {
     child.start();
@@ -131,6 +140,19 @@ export async function taniumChaos(options: TaniumChaosOptions = {}): Promise<Cha
         case "graphql_outage":
           opencti.control.graphql.injectFailure({ status: 503, times: 2 + times * 3 });
           return;
+        case "late_alerts":
+          releaseLate(added);
+          return;
+        case "tanium_outage":
+          // Every Tanium call fails for 0.5 to 2 s (the simulator's clock is the real one here).
+          tanium.control.injectFault({ status: 503, untilMs: Date.now() + 500 + amount * 1500 });
+          return;
+        case "opencti_outage":
+          opencti.control.graphql.injectFailure({ status: 503, times: -1 });
+          timers.push(
+            setTimeout(() => opencti.control.graphql.clearFailures(), 500 + amount * 1500),
+          );
+          return;
         case "kill":
           await child.kill();
           await wait(100 + Math.floor(amount * 700));
@@ -138,6 +160,17 @@ export async function taniumChaos(options: TaniumChaosOptions = {}): Promise<Cha
           restarts++;
           return;
       }
+    };
+    // Alerts held back: added late, once alerts detected after them were served.
+    const late = new Set(alerts.filter((_, index) => index % LATE_EVERY === 7));
+    const addDue = (list: typeof alerts) => {
+      const onTime = list.filter((alert) => !late.has(alert));
+      if (onTime.length > 0) tanium.control.addAlerts(onTime);
+    };
+    const releaseLate = (before: number) => {
+      const due = alerts.slice(0, before).filter((alert) => late.has(alert));
+      for (const alert of due) late.delete(alert);
+      if (due.length > 0) tanium.control.addAlerts(due);
     };
     const started = performance.now();
     let added = 0;
@@ -147,7 +180,7 @@ export async function taniumChaos(options: TaniumChaosOptions = {}): Promise<Cha
       const elapsed = performance.now() - started;
       const due = Math.min(total, Math.ceil((elapsed / durationMs) * total));
       if (due > added) {
-        tanium.control.addAlerts(alerts.slice(added, due));
+        addDue(alerts.slice(added, due));
         added = due;
       }
       while (faultIndex < schedule.length && (schedule[faultIndex]?.at ?? 0) <= elapsed) {
@@ -157,6 +190,7 @@ export async function taniumChaos(options: TaniumChaosOptions = {}): Promise<Cha
       }
       await wait(20);
     }
+    releaseLate(total);
     const timeout = performance.now() + (options.convergeTimeoutMs ?? 60_000);
     let convergeS: number | null = null;
     let lost = 0;
@@ -193,6 +227,7 @@ export async function taniumChaos(options: TaniumChaosOptions = {}): Promise<Cha
       differences,
     };
   } finally {
+    for (const timer of timers) clearTimeout(timer);
     await child.stop();
     await tanium.close();
     await opencti.close();

@@ -42,6 +42,7 @@ const connector = new TaniumIncidentsConnector(
     importStartDate: "2024-01-01T00:00:00.000Z",
     periodMs: 300,
     pingIntervalMs: 2000,
+    maxBackoffMs: 1000, // TANIUM_INCIDENTS_MAX_BACKOFF=PT1S
   },
 );
 new Supervisor([connector], { baseMs: 200, capMs: 2000 }).start();

@@ -79,3 +79,11 @@ Deno.test("USAGE documents every flag the parser accepts", () => {
     assert.ok(USAGE.includes(flag), flag);
   }
 });
+
+Deno.test("parseArgs() reads --print-config-schema with and without a connector name", () => {
+  assert.deepEqual(parseArgs(["--print-config-schema"]), { ...DEFAULTS, printConfigSchema: true });
+  assert.deepEqual(parseArgs(["--print-config-schema=sentinel"]), {
+    ...DEFAULTS,
+    printConfigSchema: "sentinel",
+  });
+});

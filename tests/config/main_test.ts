@@ -142,3 +142,14 @@ Deno.test("main.ts --healthcheck exits 0 only when /readyz answers 200", async (
     await server.shutdown();
   }
 });
+
+Deno.test("main.ts --print-config-schema prints the JSON Schema without needing a configuration", async () => {
+  const run = await runMain(["--print-config-schema=sentinel"], {});
+  assert.equal(run.code, 0, run.stderr);
+  const schema = JSON.parse(run.stdout);
+  assert.equal(schema.$schema, "https://json-schema.org/draft/2020-12/schema");
+  assert.equal(schema.properties.CONFIDENCE_LEVEL.default, 50);
+  const wrong = await runMain(["--print-config-schema=splunk"], {});
+  assert.equal(wrong.code, 2);
+  assert.match(wrong.stderr, /--print-config-schema takes sentinel or tanium-incidents/);
+});

@@ -1,7 +1,7 @@
 /** Every variable name of issue 2 (upstream names) and of the new options, table-driven. */
 import assert from "node:assert/strict";
 import { type Config, knownEnvNames } from "../../src/config/mod.ts";
-import { bothEnv, IDS, sentinelEnv, taniumEnv, valid } from "./helpers.ts";
+import { bothEnv, IDS, problemsOf, sentinelEnv, taniumEnv, valid } from "./helpers.ts";
 
 type Base = "sentinel" | "tanium" | "both";
 type Row = [
@@ -237,6 +237,7 @@ const ROWS: Row[] = [
     (c) => S(c).deadLetterFile,
     "/var/lib/x.json",
   ],
+  ["SENTINEL_DEAD_LETTER_FILE", "none", "sentinel", (c) => S(c).deadLetterFile, "none"],
   // Tanium seed names and new ones.
   [
     "TANIUM_INCIDENTS_URL",
@@ -278,6 +279,8 @@ const ROWS: Row[] = [
   ],
   ["TANIUM_INCIDENTS_PAGE_SIZE", "200", "tanium", (c) => T(c).pageSize, 200],
   ["TANIUM_INCIDENTS_CRON", "0 * * * *", "tanium", (c) => T(c).cron, "0 * * * *"],
+  ["TANIUM_INCIDENTS_LOOKBACK", "PT6H", "tanium", (c) => T(c).lookbackMs, 21_600_000],
+  ["TANIUM_INCIDENTS_MAX_BACKOFF", "PT1M", "tanium", (c) => T(c).maxBackoffMs, 60_000],
   [
     "OPENCTI_CA_FILE",
     "/etc/ssl/opencti.pem",
@@ -573,6 +576,9 @@ Deno.test("resolveConfig() applies the documented defaults", () => {
   assert.equal(s.batchTimeoutMs, 1000);
   assert.equal(s.rateLimitPerMinute, 1000);
   assert.equal(s.writeBack, false);
+  assert.equal(s.maxBackoffMs, 300_000);
+  assert.equal(s.deadLetterLimit, 10_000);
+  assert.equal(s.deadLetterFile, undefined, "unset: the runtime's default (data/ or memory)");
   assert.deepEqual(s.sentinelApi, {
     apiUrl: "https://api.ti.sentinel.azure.com",
     managementUrl: "https://management.azure.com",
@@ -618,10 +624,32 @@ const COVERED_ELSEWHERE = [
   "SENTINEL_CONNECTOR_ID",
   "TANIUM_INCIDENTS_CONNECTOR_ID",
   "CONFIG_FILE",
+  // tests/config/auth_test.ts
+  "SENTINEL_AUTH",
+  "AZURE_CLIENT_SECRET",
+  "AZURE_CLIENT_CERTIFICATE_PATH",
+  "IDENTITY_ENDPOINT",
+  "IDENTITY_HEADER",
+  "SENTINEL_IMDS_ENDPOINT",
 ];
 
 Deno.test("the variable tests cover every environment name the loader reads", () => {
   const tested = new Set([...ROWS.map(([name]) => name), ...COVERED_ELSEWHERE]);
   const missing = [...knownEnvNames()].filter((name) => !tested.has(name));
   assert.deepEqual(missing, []);
+});
+
+Deno.test("resolveConfig() refuses a zero SENTINEL_MAX_BACKOFF and a dead-letter limit out of range; an empty SENTINEL_DEAD_LETTER_FILE is unset", () => {
+  const cases: [Record<string, string>, string][] = [
+    [{ SENTINEL_MAX_BACKOFF: "PT0S" }, "SENTINEL_MAX_BACKOFF"],
+    [{ SENTINEL_DEAD_LETTER_LIMIT: "0" }, "SENTINEL_DEAD_LETTER_LIMIT"],
+    [{ SENTINEL_DEAD_LETTER_LIMIT: "1000001" }, "SENTINEL_DEAD_LETTER_LIMIT"],
+  ];
+  for (const [extra, name] of cases) {
+    const problems = problemsOf(sentinelEnv(extra));
+    assert.ok(problems.some((p) => p.includes(name)), `${JSON.stringify(extra)}: ${problems}`);
+  }
+  // Like every option, an empty value means unset: the default file, never a file named "".
+  const empty = valid(sentinelEnv({ SENTINEL_DEAD_LETTER_FILE: "" })).config.sentinel!;
+  assert.equal(empty.deadLetterFile, undefined);
 });

@@ -210,7 +210,8 @@ Deno.test("a bundle the platform cannot read surfaces as BundleRejectedError", a
 Deno.test("HTTP 413 surfaces as BundleRejectedError asking for a lower size limit", async () => {
   await withSim(async ({ client, sim }) => {
     const { pusher } = await setup(client);
-    sim.control.graphql.injectFailure({ field: "stixBundlePush", status: 413 });
+    // The platform refuses every part, down to the smallest one.
+    sim.control.graphql.injectFailure({ field: "stixBundlePush", status: 413, times: -1 });
     await assert.rejects(
       async () => await pusher.pushBundle(await fixture()),
       (error: unknown) =>

@@ -2,9 +2,12 @@ import assert from "node:assert/strict";
 import {
   DeadLetterFileError,
   DeadLetters,
+  DeadLetterSaveError,
   FileDeadLetterStore,
   MemoryDeadLetterStore,
 } from "../../src/sentinel/dead_letters.ts";
+import { deadLetterStore } from "../../src/sentinel/mod.ts";
+import { DEFAULT_DEAD_LETTER_FILE } from "../../src/sentinel/settings.ts";
 
 const T0 = Date.UTC(2026, 0, 1);
 
@@ -70,4 +73,56 @@ Deno.test("DeadLetters never overwrites an unreadable file: it names the setting
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("A failed save names SENTINEL_DEAD_LETTER_FILE and the fix once, keeps the list in memory, and the next save after the fix writes it", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    // The folder of the file is a regular file: the folder cannot be created nor written.
+    const blocker = `${dir}/data`;
+    await Deno.writeTextFile(blocker, "");
+    const path = `${blocker}/letters.json`;
+    const letters = new DeadLetters(new FileDeadLetterStore(path));
+    const errors: unknown[] = [];
+    letters.onSaveError((error) => errors.push(error));
+    await letters.add({ id: "a", kind: "upsert", reason: "bad a" }, T0);
+    await letters.add({ id: "b", kind: "upsert", reason: "bad b" }, T0 + 1);
+    assert.deepEqual(letters.list().map((l) => l.id), ["a", "b"], "kept in memory");
+    assert.equal(errors.length, 1, "one error per failure streak");
+    const error = errors[0];
+    assert.ok(error instanceof DeadLetterSaveError);
+    assert.equal(error.name, "DeadLetterSaveError");
+    assert.ok(error.cause instanceof Error);
+    for (
+      const part of ["SENTINEL_DEAD_LETTER_FILE", path, `--allow-write=${blocker}`, "/app/data"]
+    ) {
+      assert.ok(error.message.includes(part), `the message names ${part}: ${error.message}`);
+    }
+    assert.ok(letters.saveError instanceof DeadLetterSaveError, "the latest failure is kept");
+
+    // Fixed: the next change saves the whole list (the folder is created) and clears the error.
+    await Deno.remove(blocker);
+    await letters.add({ id: "c", kind: "upsert", reason: "bad c" }, T0 + 2);
+    assert.equal(letters.saveError, undefined);
+    const reread = new DeadLetters(new FileDeadLetterStore(path));
+    await reread.load();
+    assert.deepEqual(reread.list().map((l) => l.id), ["a", "b", "c"]);
+
+    // A new streak reports again.
+    await Deno.remove(blocker, { recursive: true });
+    await Deno.writeTextFile(blocker, "");
+    await letters.remove(["a"]);
+    assert.equal(errors.length, 2);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("deadLetterStore: the file when set, memory for none, data/ by default and memory without a writable disk", () => {
+  assert.ok(deadLetterStore("/var/lib/x.json", {}) instanceof FileDeadLetterStore);
+  assert.ok(deadLetterStore("/var/lib/x.json", { diskless: true }) instanceof FileDeadLetterStore);
+  assert.ok(deadLetterStore("none", {}) instanceof MemoryDeadLetterStore);
+  assert.ok(deadLetterStore(undefined, {}) instanceof FileDeadLetterStore);
+  assert.ok(deadLetterStore(undefined, { diskless: true }) instanceof MemoryDeadLetterStore);
+  assert.equal(DEFAULT_DEAD_LETTER_FILE, "data/sentinel-dead-letters.json");
 });

@@ -10,7 +10,11 @@ import { TokenProvider } from "../../src/microsoft/token_provider.ts";
 import type { Sleep } from "../../src/runtime/clock.ts";
 import type { Fetch } from "../../src/runtime/http.ts";
 import type { SentinelConnector } from "../../src/sentinel/connector.ts";
-import { DeadLetters, FileDeadLetterStore } from "../../src/sentinel/dead_letters.ts";
+import {
+  DeadLetters,
+  type DeadLetterStore,
+  FileDeadLetterStore,
+} from "../../src/sentinel/dead_letters.ts";
 import { createApp } from "../../src/server.ts";
 import { generateIndicators } from "../../src/sim/opencti_seed.ts";
 import { intentsOf } from "../../src/sentinel/events.ts";
@@ -351,6 +355,52 @@ for (const target of TARGETS) {
     }
   });
 }
+
+Deno.test("a dead-letter file that cannot be written: the run goes on, the dead letter stays in memory and /status names SENTINEL_DEAD_LETTER_FILE", async () => {
+  const stack = await startSentinelStack({
+    target: "sentinel",
+    opencti: { seed: false, heartbeatMs: 20 },
+  });
+  const dir = await Deno.makeTempDir();
+  // The file's folder is a regular file: no save can succeed, as on a read-only disk, where the
+  // missing file reads as an empty list.
+  await Deno.writeTextFile(`${dir}/data`, "");
+  const file = new FileDeadLetterStore(`${dir}/data/letters.json`);
+  const readOnlyDisk: DeadLetterStore = {
+    load: () => Promise.resolve(undefined),
+    save: (data) => file.save(data),
+  };
+  try {
+    const clock = new FakeClock(NOW);
+    const target = stack.createTarget({ now: clock.now, sleep: clock.sleep });
+    const ids = await addSendable(stack, target, 10);
+    const poison = ids[3]!;
+    stack.sentinel!.failures.poison(poison);
+    const metrics = new Metrics();
+    const connector = connectorFor(stack, {
+      target,
+      metrics,
+      extra: {
+        batchSize: 10,
+        batchTimeoutMs: 60_000,
+        sleep: clock.sleep,
+        deadLetters: new DeadLetters(readOnlyDisk, 100),
+      },
+    });
+    assert.equal(await connector.runOnce(), false, "a dead letter fails the run, as with a file");
+    assert.deepEqual(connector.deadLetters().entries.map((l) => l.id), [poison]);
+    const expected = [...await stack.expected(NOW)].filter((key) => !key.startsWith(`${poison} `));
+    assert.deepEqual(sorted(stack.present()), sorted(expected), "the others are delivered");
+    const status = connector.status();
+    assert.equal(status.details?.deadLetters, 1);
+    assert.match(status.lastError ?? "", /SENTINEL_DEAD_LETTER_FILE/);
+    assert.match(status.lastError ?? "", /--allow-write=/);
+    assert.match(metrics.render(), /octi_connector_dead_letters\{connector="sentinel"\} 1/);
+  } finally {
+    await stack.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
 
 Deno.test("dead letters survive a restart, are listed and replayed through the server, and a replay after the fix delivers them", async () => {
   const stack = await startSentinelStack({

@@ -150,6 +150,41 @@ Deno.test("Tanium sim injects statuses on chosen calls, truncated JSON and null 
   assert.equal(control.counters.pageRequests, 6);
 });
 
+Deno.test("Tanium sim holds an outage until its clock reaches untilMs, whatever the count", async () => {
+  let now = Date.parse("2024-03-01T00:00:00.000Z");
+  const { get, control } = sim({ now: () => now });
+  control.injectFault({ status: 503, untilMs: now + 6 * 3_600_000 });
+  for (let i = 0; i < 5; i++) assert.equal((await get(ALERTS)).status, 503);
+  assert.equal((await get(`${API_PREFIX}/intels/700`)).status, 503, "every endpoint is down");
+  now += 6 * 3_600_000 - 1;
+  assert.equal((await get(ALERTS)).status, 503);
+  now += 1;
+  assert.equal((await get(ALERTS)).status, 200);
+  assert.equal((await get(ALERTS)).status, 200);
+});
+
+Deno.test("Tanium sim answers 400 only to alert pages that contain the poison alert", async () => {
+  const { get, control } = sim({ seed: false, alerts: generateAlerts(30, { seed: 3 }) });
+  control.injectFault({ target: "alerts", poisonAlertId: 10_015, times: -1 });
+  assert.equal((await get(`${ALERTS}?limit=10&sort=id`)).status, 200);
+  const bad = await get(`${ALERTS}?limit=10&offset=10&sort=id`);
+  assert.equal(bad.status, 400);
+  assert.equal(JSON.stringify(bad.json).includes("10015"), false, "the answer names no alert");
+  assert.equal((await get(`${ALERTS}?limit=10&offset=20&sort=id`)).status, 200);
+  assert.equal((await get(`${ALERTS}?limit=5&offset=10&sort=id`)).status, 200);
+  assert.equal((await get(`${ALERTS}?limit=5&offset=15&sort=id`)).status, 400);
+});
+
+Deno.test("Tanium sim adds late alerts: new ids, an old alertedAt, received now", () => {
+  const now = Date.parse("2024-03-01T06:00:00.000Z");
+  const { control } = sim({ seed: false, alerts: generateAlerts(10, { seed: 4 }), now: () => now });
+  const late = control.addLateAlerts(3, "2024-03-01T00:00:10.000Z");
+  assert.deepEqual(late.map((a) => a.id), [10_010, 10_011, 10_012]);
+  assert.equal(late[0]!.alertedAt, "2024-03-01T00:00:10.000Z");
+  assert.ok(late.every((a) => a.receivedAt === "2024-03-01T06:00:00.000Z"));
+  assert.equal(control.alertCount, 13);
+});
+
 Deno.test("Tanium sim control API adds, patches and prunes alerts over HTTP", async () => {
   const { app, control, get } = sim({ seed: false });
   const post = (path: string, body: unknown) =>

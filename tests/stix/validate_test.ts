@@ -47,6 +47,7 @@ const INVALID: ReadonlyArray<readonly [Observable, RegExp]> = [
   [{ type: "ipv6-addr", value: "12345::" }, /1-4 hex digits/],
   [{ type: "ipv6-addr", value: "fe80::1%eth0" }, /zone ids/],
   [{ type: "ipv6-addr", value: "1.2.3.4" }, /number of groups/],
+  [{ type: "ipv6-addr", value: "1.2.3.4::" }, /last 32 bits/],
   [{ type: "domain-name", value: "https://evil.example.com/x" }, /it is a URL, not a domain name/],
   [{ type: "hostname", value: "http://ComputerName" }, /it is a URL/],
   [{ type: "domain-name", value: "evil.example.com/path" }, /'\/'/],

@@ -12,6 +12,7 @@ import { relationshipId, sightingId, userAccountId } from "../../src/stix/ids.ts
 import { tlpMarking } from "../../src/stix/markings.ts";
 import type { StixObject } from "../../src/stix/types.ts";
 import type { Sleep } from "../../src/runtime/clock.ts";
+import { SeenAlerts } from "../../src/tanium/seen.ts";
 import { CONNECTOR_ID, instantSleep, VECTORS, type World, world } from "./helpers.ts";
 
 const INTELS = SEED_INTELS.map((intel) => structuredClone(intel));
@@ -129,6 +130,7 @@ Deno.test("tanium-incidents pushes the reference alert's exact bundle with the s
     assert.deepEqual(storedState(w), {
       last_alert_date: "2023-10-16T12:26:51.000Z",
       last_alert_ids: [1],
+      seen_alert_ids: { "2023-10-16T12": "1" },
     });
     assert.equal(metrics.bundlesSent.get({ connector: "tanium-incidents" }), 1);
     assert.equal(metrics.recordsSent.get({ connector: "tanium-incidents" }), expected.length);
@@ -166,11 +168,20 @@ Deno.test("tanium-incidents imports 1,234 alerts with 300 in one second exactly 
     for (let run = 0; run < 3; run++) assert.equal(await second.runOnce(), true);
     assertEachOnce(w, alerts);
     const last = alerts.at(-1)!;
+    const seen = new SeenAlerts();
+    for (const alert of alerts) {
+      seen.add({ id: alert.id, alertedAtMs: Date.parse(alert.alertedAt) });
+    }
     assert.deepEqual(storedState(w), {
       last_alert_date: last.alertedAt,
       last_alert_ids: [last.id],
+      seen_alert_ids: seen.toState(),
     });
-    assert.ok(w.tanium.control.counters.pageRequests <= 17, "no page is read forever (B5)");
+    const pages = w.tanium.control.requests.filter((r) => r.path.endsWith("/alerts"));
+    const forward = pages.filter((r) => !r.query.includes("alertedAtUntil"));
+    assert.ok(forward.length <= 17, "no page is read forever (B5)");
+    // Each run after the first re-reads its look-back window once (at most 13 pages of 100).
+    assert.ok(pages.length - forward.length <= 4 * 13, "the look-back is read once per run");
     assert.equal(works(w).length, 5);
     assert.ok(works(w).every((work) => work.errors.length === 0));
   } finally {
@@ -368,7 +379,12 @@ Deno.test("tanium-incidents reads an upstream state written in Python isoformat"
     await connector.lifecycle.register();
     await connector.lifecycle.saveState({ last_alert_date: "2023-10-16T12:26:51+00:00" });
     assert.equal(await connector.runOnce(), true);
-    assert.match(w.tanium.control.requests[0]!.query, /alertedAtFrom=2023-10-16T12%3A26%3A51.000Z/);
+    // The look-back window first (the day before the cursor), then forward from the cursor.
+    assert.match(
+      w.tanium.control.requests[0]!.query,
+      /alertedAtFrom=2023-10-15T12%3A26%3A51.000Z&.*alertedAtUntil=2023-10-16T12%3A26%3A51.000Z/,
+    );
+    assert.match(w.tanium.control.requests[1]!.query, /alertedAtFrom=2023-10-16T12%3A26%3A51.000Z/);
   } finally {
     await w.close();
   }

@@ -1,0 +1,80 @@
+/**
+ * The `sentinel` stream connector: OpenCTI indicators (live stream) → Microsoft Graph
+ * tiIndicators, the Sentinel STIX objects upload API, or Defender for Endpoint indicators.
+ *
+ * @module
+ */
+import type { ConnectorDeps, ConnectorModule } from "../runtime/registry.ts";
+import { SentinelConnector } from "./connector.ts";
+import {
+  DeadLetters,
+  type DeadLetterStore,
+  FileDeadLetterStore,
+  MemoryDeadLetterStore,
+} from "./dead_letters.ts";
+import { DEFAULT_DEAD_LETTER_FILE, type SentinelSettings, sentinelSettings } from "./settings.ts";
+import { createTarget, createTokenProvider } from "./targets.ts";
+
+export { sentinelSettings } from "./settings.ts";
+export type { SentinelSettings } from "./settings.ts";
+
+/** Deno Deploy schedule of the sentinel catch-up: every minute (each run stops within its 50 s budget). */
+export const SENTINEL_SCHEDULE = "* * * * *";
+
+/**
+ * Where the dead letters are kept: the configured file, memory for `none`, and when unset
+ * {@linkcode DEFAULT_DEAD_LETTER_FILE} (memory on a host without a writable disk, Deno Deploy).
+ */
+export function deadLetterStore(
+  file: string | undefined,
+  deps: Pick<ConnectorDeps, "diskless">,
+): DeadLetterStore {
+  const path = file ?? (deps.diskless ? "none" : DEFAULT_DEAD_LETTER_FILE);
+  return path === "none" ? new MemoryDeadLetterStore() : new FileDeadLetterStore(path);
+}
+
+/** The sentinel connector as the registry hosts it. */
+export const sentinel: ConnectorModule<SentinelSettings> = {
+  name: "sentinel",
+  settings: sentinelSettings,
+  cronSchedule: () => SENTINEL_SCHEDULE,
+  async create(s, deps) {
+    const time = {
+      ...(deps.now === undefined ? {} : { now: deps.now }),
+      ...(deps.sleep === undefined ? {} : { sleep: deps.sleep }),
+    };
+    const remote = { ...time, ...(deps.fetch === undefined ? {} : { fetch: deps.fetch }) };
+    const tokens = await createTokenProvider(s, remote);
+    const target = createTarget(s, tokens, remote);
+    const live = s.connector.liveStream;
+    return new SentinelConnector({
+      url: deps.opencti.url,
+      token: deps.opencti.token,
+      client: deps.opencti.client(),
+      connector: {
+        id: s.connector.id,
+        name: s.connector.name,
+        scope: s.connector.scope,
+        queueThresholdMb: s.connector.queueThresholdMb,
+        runAndTerminate: s.connector.runAndTerminate,
+      },
+      stream: {
+        streamId: live.id,
+        listenDelete: live.listenDelete,
+        noDependencies: live.noDependencies,
+        withInferences: live.withInferences,
+        ...(live.startTimestamp === undefined ? {} : { startTimestamp: live.startTimestamp }),
+        ...(live.recoverIsoDate === undefined ? {} : { recoverIsoDate: live.recoverIsoDate }),
+      },
+      target,
+      batchSize: s.batchSize,
+      batchTimeoutMs: s.batchTimeoutMs,
+      writeBack: s.writeBack,
+      maxBackoffMs: s.maxBackoffMs,
+      deadLetters: new DeadLetters(deadLetterStore(s.deadLetterFile, deps), s.deadLetterLimit),
+      fetch: deps.opencti.fetch,
+      ...(deps.metrics === undefined ? {} : { metrics: deps.metrics }),
+      ...time,
+    });
+  },
+};

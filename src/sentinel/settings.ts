@@ -1,0 +1,822 @@
+/**
+ * The `sentinel` connector's options, declared once: names (the upstream seed names, each also
+ * accepted with a `SENTINEL_` prefix, and the new ones), YAML paths, schema, default, secret flag
+ * and meaning; and the typed {@linkcode SentinelSettings} the connector receives.
+ *
+ * To add an option: add one `option({...})` entry to {@linkcode SENTINEL_OPTIONS}, read it in
+ * `read()` below into a field of {@linkcode SentinelSettings}, then run `deno task docs`.
+ */
+import {
+  baseOptions,
+  type ConnectorPrefix,
+  liveStreamOptions,
+  must,
+  opt,
+  readBase,
+  type ReadContext,
+  readLiveStream,
+} from "../config/common_settings.ts";
+import type { ConnectorSettings, PendingSettings } from "../config/connector_settings.ts";
+import { type FieldSpec, option } from "../config/option.ts";
+import type { Reader } from "../config/source.ts";
+import type { StreamConnectorConfig } from "../config/types.ts";
+import * as val from "../config/values.ts";
+import { chooseCredential } from "../microsoft/credential_chain.ts";
+
+/** Where `SENTINEL_TARGET` sends indicators. */
+export type SentinelTarget = "graph" | "sentinel" | "defender";
+
+/** Graph `targetProduct` values (`TARGET_PRODUCT`). */
+export type TargetProduct = "Azure Sentinel" | "Microsoft Defender ATP";
+
+/** Graph tiIndicator `action` values (`ACTION`). */
+export type IndicatorAction = "unknown" | "allow" | "block" | "alert";
+
+/** Graph tiIndicator `tlpLevel` values (`TLP_LEVEL`). */
+export type TlpLevel = "unknown" | "white" | "green" | "amber" | "red";
+
+/** Signing algorithm of the client assertion (`CLIENT_ASSERTION_ALG`). */
+export type AssertionAlg = "PS256" | "RS256";
+
+/**
+ * `SENTINEL_AUTH`: `app_registration` (exactly one client credential, the default), `default`
+ * (DefaultAzureCredential's chain; upstream `azure_credential` means the same) or
+ * `managed_identity` (the host's managed identity only).
+ */
+export type SentinelAuth = "app_registration" | "default" | "managed_identity";
+
+/**
+ * Where the dead letters are kept when `SENTINEL_DEAD_LETTER_FILE` is unset (outside Deno Deploy):
+ * the folder `deno task start`, `deno task compile` and the Docker image (a volume) grant write to.
+ */
+export const DEFAULT_DEAD_LETTER_FILE = "data/sentinel-dead-letters.json";
+
+const PREFIX: ConnectorPrefix = { name: "sentinel", env: "SENTINEL_", yaml: "sentinel" };
+const SECTION = "Sentinel";
+
+/** Most indicators per call of each target: the default and the maximum of `SENTINEL_BATCH_SIZE`. */
+export const BATCH_LIMIT: Readonly<Record<SentinelTarget, number>> = {
+  graph: 100,
+  sentinel: 100,
+  defender: 500,
+};
+
+/** Default pace of each target (`SENTINEL_RATE_LIMIT_PER_MINUTE`). */
+export const RATE_DEFAULT: Readonly<Record<SentinelTarget, number>> = {
+  graph: 1000,
+  sentinel: 100,
+  defender: 30,
+};
+
+/** A seed name (`TENANT_ID`), also accepted as `SENTINEL_TENANT_ID` unless `aliases` is false. */
+function seed(name: string, key: string, aliases = true) {
+  return {
+    env: aliases ? [name, `SENTINEL_${name}`] : [name],
+    yaml: [`sentinel.${key}`],
+    section: SECTION,
+  };
+}
+
+/** A new option (no alias): `SENTINEL_X` or another single name. */
+function named(env: string, key: string) {
+  return { env: [env], yaml: [`sentinel.${key}`], section: SECTION };
+}
+
+const BASE_DEFAULTS = {
+  type: "STREAM",
+  name: "Microsoft Sentinel",
+  scope: ["sentinel"],
+  periodRequired: false,
+  sample: { id: "ChangeMe", liveStreamId: "ChangeMe" },
+} as const;
+
+/** The sentinel connector's options. */
+export const SENTINEL_OPTIONS = {
+  target: option({
+    ...named("SENTINEL_TARGET", "target"),
+    schema: val.oneOf(["graph", "sentinel", "defender"] as const),
+    default: "graph",
+    meaning: "Where indicators go: `graph` (Graph tiIndicators, retired by Microsoft in April " +
+      "2026), `sentinel` (Sentinel STIX objects upload API) or `defender` (Defender for " +
+      "Endpoint indicators API).",
+    sample: "sentinel",
+  }),
+  tenantId: option({
+    ...seed("TENANT_ID", "tenant_id"),
+    fallbackEnv: ["AZURE_TENANT_ID"],
+    schema: val.tenant(),
+    required: "required (the Entra ID directory (tenant) id)",
+    meaning: "Entra ID directory (tenant) id or verified domain. `AZURE_TENANT_ID` " +
+      "(workload identity) is the fallback.",
+    sample: "ChangeMe",
+  }),
+  clientId: option({
+    ...seed("CLIENT_ID", "client_id"),
+    fallbackEnv: ["AZURE_CLIENT_ID"],
+    schema: val.uuid("the application (client) id, a GUID"),
+    required: "required (the application (client) id of the app registration, a GUID)",
+    meaning: "Application (client) id of the app registration. `AZURE_CLIENT_ID` is the fallback.",
+    sample: "ChangeMe",
+  }),
+  clientSecret: option({
+    ...seed("CLIENT_SECRET", "client_secret"),
+    secret: true,
+    schema: val.text({ noSpaces: true, expected: "expected the client secret value" }),
+    meaning: "Client secret value. Secret. Exactly one credential kind: this, the certificate " +
+      "pair, or `AZURE_FEDERATED_TOKEN_FILE`.",
+    sample: "ChangeMe-client-secret",
+  }),
+  clientCertificatePath: option({
+    ...seed("CLIENT_CERTIFICATE_PATH", "client_certificate_path", false),
+    schema: val.text({ expected: "expected a file path" }),
+    meaning: "PEM certificate uploaded to the app registration (certificate credential; with " +
+      "`CLIENT_PRIVATE_KEY_PATH`).",
+    example: "/etc/octi/entra-cert.pem",
+  }),
+  clientPrivateKeyPath: option({
+    ...seed("CLIENT_PRIVATE_KEY_PATH", "client_private_key_path", false),
+    schema: val.text({ expected: "expected a file path" }),
+    meaning: "PEM PKCS#8 (`BEGIN PRIVATE KEY`) RSA key of that certificate.",
+    example: "/etc/octi/entra-key.pem",
+  }),
+  clientAssertionAlg: option({
+    ...seed("CLIENT_ASSERTION_ALG", "client_assertion_alg", false),
+    schema: val.oneOf(["PS256", "RS256"] as const),
+    default: "PS256",
+    meaning: "Client assertion signature: `PS256` (with `x5t#S256`) or `RS256` (with `x5t`).",
+  }),
+  federatedTokenFile: option({
+    ...named("AZURE_FEDERATED_TOKEN_FILE", "federated_token_file"),
+    schema: val.text({ expected: "expected a file path" }),
+    meaning: "Workload identity: file holding the federated token (injected on AKS).",
+    example: "/var/run/secrets/azure/tokens/azure-identity-token",
+  }),
+  auth: option({
+    ...named("SENTINEL_AUTH", "auth"),
+    schema: val.oneOf(
+      ["app_registration", "default", "azure_credential", "managed_identity"] as const,
+    ),
+    default: "app_registration",
+    meaning: "How to authenticate: `app_registration` (exactly one client credential), " +
+      "`default` (alias `azure_credential`: the first configured of environment secret, " +
+      "environment certificate, workload identity, else managed identity) or " +
+      "`managed_identity` (the host's managed identity only). Setting it enables sentinel.",
+  }),
+  azureClientSecret: option({
+    env: ["AZURE_CLIENT_SECRET"],
+    yaml: [],
+    section: SECTION,
+    secret: true,
+    schema: val.text({ noSpaces: true, expected: "expected the client secret value" }),
+    defaultDoc: "none",
+    meaning: "`SENTINEL_AUTH=default` only: the environment secret (when `CLIENT_SECRET` is " +
+      "unset). Secret.",
+  }),
+  azureClientCertificatePath: option({
+    env: ["AZURE_CLIENT_CERTIFICATE_PATH"],
+    yaml: [],
+    section: SECTION,
+    schema: val.text({ expected: "expected a file path" }),
+    defaultDoc: "none",
+    meaning: "`SENTINEL_AUTH=default` only: one PEM file holding the certificate and its " +
+      "private key (when the `CLIENT_CERTIFICATE_PATH` pair is unset).",
+  }),
+  identityEndpoint: option({
+    env: ["IDENTITY_ENDPOINT"],
+    yaml: [],
+    section: SECTION,
+    schema: val.httpUrl(),
+    defaultDoc: "set by the platform",
+    meaning: "Managed identity on App Service, Functions or Container Apps: the local token " +
+      "endpoint (with `IDENTITY_HEADER`); unset = IMDS.",
+  }),
+  identityHeader: option({
+    env: ["IDENTITY_HEADER"],
+    yaml: [],
+    section: SECTION,
+    secret: true,
+    schema: val.text({ expected: "expected the header value the platform sets" }),
+    defaultDoc: "set by the platform",
+    meaning: "The header value that goes with `IDENTITY_ENDPOINT` (rotated by the platform). " +
+      "Secret.",
+  }),
+  imdsEndpoint: option({
+    ...named("SENTINEL_IMDS_ENDPOINT", "imds_endpoint"),
+    schema: val.httpUrl(),
+    default: "http://169.254.169.254/metadata/identity/oauth2/token",
+    defaultDoc: "IMDS (`169.254.169.254`)",
+    meaning: "Managed identity token URL of the Azure Instance Metadata Service (change it " +
+      "only for the simulator).",
+  }),
+  loginUrl: option({
+    ...seed("LOGIN_URL", "login_url"),
+    fallbackEnv: ["AZURE_AUTHORITY_HOST"],
+    schema: val.httpUrl(),
+    default: "https://login.microsoftonline.com",
+    meaning: "Entra ID authority (`https://login.microsoft.com` also works; national clouds " +
+      "have their own). `AZURE_AUTHORITY_HOST` is the fallback.",
+  }),
+  resourceUrl: option({
+    ...seed("RESOURCE_URL", "resource_url"),
+    schema: val.httpUrl(),
+    default: "https://graph.microsoft.com",
+    meaning: "Graph base URL (target `graph`); the token scope is `<url>/.default`.",
+  }),
+  requestUrl: option({
+    ...seed("REQUEST_URL", "request_url"),
+    schema: val.urlPath(),
+    default: "/beta/security/tiIndicators",
+    meaning: "tiIndicators path below `RESOURCE_URL` (target `graph`).",
+  }),
+  confidenceLevel: option({
+    ...seed("CONFIDENCE_LEVEL", "confidence_level"),
+    schema: val.integer(0, 100),
+    default: 50,
+    meaning: "0-100. When `ACTION` is unset: score at or above it is `block`, below it `alert`, " +
+      "score 0 `allow`, no score `unknown` (targets `graph` and `defender`).",
+  }),
+  expireTime: option({
+    ...seed("EXPIRE_TIME", "expire_time"),
+    schema: val.integer(1),
+    default: 30,
+    meaning: "Days after `updated_at` an indicator without `valid_until` expires.",
+  }),
+  targetProduct: option({
+    ...seed("TARGET_PRODUCT", "target_product"),
+    schema: val.oneOf(["Azure Sentinel", "Microsoft Defender ATP"] as const),
+    default: "Azure Sentinel",
+    meaning:
+      "Graph `targetProduct`: `Azure Sentinel` or `Microsoft Defender ATP` (target `graph`).",
+  }),
+  action: option({
+    ...seed("ACTION", "action"),
+    schema: val.oneOf(["unknown", "allow", "block", "alert"] as const),
+    defaultDoc: "from the score",
+    meaning: "Force the action: `unknown`, `allow`, `block` or `alert`.",
+    example: "alert",
+  }),
+  tlpLevel: option({
+    ...seed("TLP_LEVEL", "tlp_level"),
+    schema: val.oneOf(["unknown", "white", "green", "amber", "red"] as const),
+    defaultDoc: "from the markings",
+    meaning: "Force the TLP level: `unknown`, `white`, `green`, `amber` or `red`.",
+    example: "amber",
+  }),
+  passiveOnly: option({
+    ...seed("PASSIVE_ONLY", "passive_only"),
+    schema: val.boolean(),
+    default: false,
+    meaning: "Graph `passiveOnly` (audit only, no blocking).",
+  }),
+  workspaceId: option({
+    ...named("SENTINEL_WORKSPACE_ID", "workspace_id"),
+    schema: val.uuid("the workspace id, a GUID"),
+    defaultDoc: "required for target `sentinel`",
+    meaning: "Log Analytics workspace id (GUID) for the upload API.",
+    sample: "ChangeMe",
+  }),
+  subscriptionId: option({
+    ...named("SENTINEL_SUBSCRIPTION_ID", "subscription_id"),
+    schema: val.uuid("a subscription id, a GUID"),
+    defaultDoc: "required for target `sentinel`",
+    meaning: "Azure subscription id (GUID) of the workspace (for deletes).",
+    sample: "ChangeMe",
+  }),
+  resourceGroup: option({
+    ...named("SENTINEL_RESOURCE_GROUP", "resource_group"),
+    schema: val.text({ noSpaces: true }),
+    defaultDoc: "required for target `sentinel`",
+    meaning: "Resource group of the workspace (for deletes).",
+    sample: "ChangeMe",
+  }),
+  workspaceName: option({
+    ...named("SENTINEL_WORKSPACE_NAME", "workspace_name"),
+    schema: val.text({ noSpaces: true }),
+    defaultDoc: "required for target `sentinel`",
+    meaning: "Workspace name (for deletes).",
+    sample: "ChangeMe",
+  }),
+  sourceSystem: option({
+    ...named("SENTINEL_SOURCE_SYSTEM", "source_system"),
+    schema: val.text(),
+    default: "OpenCTI",
+    meaning: "`sourcesystem` of uploads; also how deletes find our objects (`Microsoft " +
+      "Sentinel` is reserved).",
+  }),
+  extraLabels: option({
+    ...named("SENTINEL_EXTRA_LABELS", "extra_labels"),
+    schema: val.list(),
+    default: [],
+    defaultDoc: "none",
+    meaning: "Comma-separated labels added to every indicator sent.",
+    example: ["opencti"],
+  }),
+  sentinelApiUrl: option({
+    ...named("SENTINEL_API_URL", "api_url"),
+    schema: val.httpUrl(),
+    default: "https://api.ti.sentinel.azure.com",
+    meaning: "Sentinel upload API base URL (`.us`/`.cn` in national clouds).",
+  }),
+  managementUrl: option({
+    ...named("SENTINEL_MANAGEMENT_URL", "management_url"),
+    schema: val.httpUrl(),
+    default: "https://management.azure.com",
+    meaning: "Azure Resource Manager URL; the upload token scope is `<url>/.default`.",
+  }),
+  defenderApiUrl: option({
+    ...named("DEFENDER_API_URL", "defender_api_url"),
+    schema: val.httpUrl(),
+    default: "https://api.securitycenter.microsoft.com",
+    meaning: "Defender for Endpoint API base URL (regional and government hosts exist).",
+  }),
+  defenderScope: option({
+    ...named("DEFENDER_SCOPE", "defender_scope"),
+    schema: val.text({ noSpaces: true }),
+    default: "https://api.securitycenter.microsoft.com/.default",
+    meaning: "Token scope for the Defender API.",
+  }),
+  defenderGenerateAlert: option({
+    ...named("DEFENDER_GENERATE_ALERT", "defender_generate_alert"),
+    schema: val.boolean(),
+    default: true,
+    meaning: "Defender `generateAlert` on every indicator.",
+  }),
+  batchSize: option({
+    ...named("SENTINEL_BATCH_SIZE", "batch_size"),
+    schema: val.integer(1, Math.max(...Object.values(BATCH_LIMIT))),
+    defaultDoc: "`100` (graph, sentinel), `500` (defender)",
+    meaning: "Most indicators per target call (the default is also the maximum).",
+    example: 100,
+  }),
+  batchTimeoutMs: option({
+    ...named("SENTINEL_BATCH_TIMEOUT_MS", "batch_timeout_ms"),
+    schema: val.integer(0, 600_000),
+    default: 1000,
+    meaning: "Longest wait, in ms, for a batch to fill before it is sent.",
+  }),
+  rateLimitPerMinute: option({
+    ...named("SENTINEL_RATE_LIMIT_PER_MINUTE", "rate_limit_per_minute"),
+    schema: val.integer(1),
+    defaultDoc: "`1000` (graph), `100` (sentinel), `30` (defender)",
+    meaning: "Client-side pace of target calls per minute.",
+    example: 100,
+  }),
+  writeBack: option({
+    ...named("SENTINEL_WRITE_BACK", "write_back"),
+    schema: val.boolean(),
+    default: false,
+    meaning: "Add an external reference to the Microsoft record on the OpenCTI indicator.",
+  }),
+  maxBackoff: option({
+    ...named("SENTINEL_MAX_BACKOFF", "max_backoff"),
+    schema: val.duration(),
+    defaultDoc: "`PT5M`",
+    meaning: "ISO-8601 duration: longest wait between two tries of a batch held by a systemic " +
+      "failure (auth, throttling, outage, network); such a batch is retried without a cap.",
+    example: "PT5M",
+  }),
+  deadLetterLimit: option({
+    ...named("SENTINEL_DEAD_LETTER_LIMIT", "dead_letter_limit"),
+    schema: val.integer(1, 1_000_000),
+    default: 10_000,
+    meaning: "Most dead letters kept; beyond it the oldest leaves the list and is counted as " +
+      "overflow.",
+  }),
+  deadLetterFile: option({
+    ...named("SENTINEL_DEAD_LETTER_FILE", "dead_letter_file"),
+    schema: val.text(),
+    defaultDoc: `\`${DEFAULT_DEAD_LETTER_FILE}\` (Deno Deploy: \`none\`)`,
+    meaning: "JSON file that keeps the dead letters across restarts (its folder is created on " +
+      "the first save and must be writable); `none` keeps them in memory only.",
+    example: DEFAULT_DEAD_LETTER_FILE,
+  }),
+} as const;
+
+const BASE = {
+  ...baseOptions(PREFIX, BASE_DEFAULTS),
+  ...liveStreamOptions(PREFIX, BASE_DEFAULTS),
+};
+
+/** How the sentinel connector proves its identity to Entra ID: exactly one kind. */
+export type SentinelCredential =
+  | {
+    /** A client secret (`CLIENT_SECRET`). */
+    kind: "secret";
+    /** The secret value. Secret. */
+    clientSecret: string;
+  }
+  | {
+    /** A certificate: signed client assertion. */
+    kind: "certificate";
+    /** PEM certificate file (`CLIENT_CERTIFICATE_PATH`). */
+    certificatePath: string;
+    /** PEM PKCS#8 private key file (`CLIENT_PRIVATE_KEY_PATH`). */
+    privateKeyPath: string;
+    /** `PS256` (with `x5t#S256`) or `RS256` (with `x5t`). */
+    alg: AssertionAlg;
+  }
+  | {
+    /** Workload identity: a federated token file as injected on AKS. */
+    kind: "federated";
+    /** File holding the federated token (`AZURE_FEDERATED_TOKEN_FILE`), re-read on each use. */
+    tokenFile: string;
+  }
+  | {
+    /** The host's managed identity (IMDS, or `IDENTITY_ENDPOINT` when the platform sets it). */
+    kind: "managed_identity";
+    /** Client id of a user-assigned identity (`CLIENT_ID` / `AZURE_CLIENT_ID`); unset = system-assigned. */
+    clientId?: string;
+    /** App Service, Functions, Container Apps token endpoint (`IDENTITY_ENDPOINT`); unset = IMDS. */
+    identityEndpoint?: string;
+    /** The header value that goes with it (`IDENTITY_HEADER`). Secret. */
+    identityHeader?: string;
+    /** The IMDS token URL (`SENTINEL_IMDS_ENDPOINT`). */
+    imdsEndpoint: string;
+  };
+
+/** Graph tiIndicators target options (seed names). */
+export interface GraphTargetConfig {
+  /** Graph base URL (`RESOURCE_URL`). */
+  resourceUrl: string;
+  /** tiIndicators path below the base URL (`REQUEST_URL`). */
+  requestUrl: string;
+  /** `targetProduct` sent on every indicator. */
+  targetProduct: TargetProduct;
+}
+
+/** The Log Analytics workspace behind Microsoft Sentinel. */
+export interface SentinelWorkspaceConfig {
+  /** Workspace id (GUID), for the upload API. */
+  workspaceId: string;
+  /** Azure subscription id (GUID), for ARM deletes. */
+  subscriptionId: string;
+  /** Resource group of the workspace, for ARM deletes. */
+  resourceGroup: string;
+  /** Workspace name, for ARM deletes. */
+  workspaceName: string;
+}
+
+/** Sentinel STIX objects upload target options. */
+export interface SentinelApiConfig {
+  /** Upload API base URL. */
+  apiUrl: string;
+  /** Azure Resource Manager base URL (deletes, scope `<url>/.default`). */
+  managementUrl: string;
+  /** `sourcesystem` sent with each upload and used to find our objects again. */
+  sourceSystem: string;
+  /** The workspace; always present when `target` is `sentinel`. */
+  workspace?: SentinelWorkspaceConfig;
+}
+
+/** Defender for Endpoint indicators target options. */
+export interface DefenderTargetConfig {
+  /** API base URL. */
+  apiUrl: string;
+  /** Token scope. */
+  scope: string;
+  /** `generateAlert` sent on every indicator. */
+  generateAlert: boolean;
+}
+
+/** The typed settings of the `sentinel` stream connector, read from {@linkcode SENTINEL_OPTIONS}. */
+export interface SentinelSettings {
+  /** Base connector options. */
+  connector: StreamConnectorConfig;
+  /** Which Microsoft store receives the indicators. */
+  target: SentinelTarget;
+  /** Entra ID tenant (GUID or verified domain); "" when a managed identity needs none. */
+  tenantId: string;
+  /** Application (client) id, a GUID; "" with a system-assigned managed identity. */
+  clientId: string;
+  /** How the credential was chosen (`SENTINEL_AUTH`); unset = `app_registration`. */
+  auth?: SentinelAuth;
+  /** The one configured (or, with `auth` `default`, chosen) credential. */
+  credential: SentinelCredential;
+  /** Entra ID authority without a trailing slash. */
+  loginUrl: string;
+  /**
+   * Score at or above which an indicator is blocked (when `action` is unset); 0 allows. Graph and
+   * Defender both use it (Defender: `Block` at or above, `Audit` below).
+   */
+  confidenceLevel: number;
+  /** Days added to `updated_at` for the expiry when an indicator has no `valid_until`. */
+  expireTimeDays: number;
+  /** Action forced on every indicator; unset = derived from the score. */
+  action?: IndicatorAction;
+  /** TLP level forced on every indicator; unset = derived from the markings. */
+  tlpLevel?: TlpLevel;
+  /** Graph `passiveOnly`. */
+  passiveOnly: boolean;
+  /** Labels added to every indicator sent. */
+  extraLabels: string[];
+  /** Most indicators per target call. */
+  batchSize: number;
+  /** Longest wait for a batch to fill, in ms. */
+  batchTimeoutMs: number;
+  /** Client-side pace of target calls per minute. */
+  rateLimitPerMinute: number;
+  /** Add an external reference to the target record on the OpenCTI indicator. */
+  writeBack: boolean;
+  /** Longest wait between two tries of a held batch, in ms (`SENTINEL_MAX_BACKOFF`). */
+  maxBackoffMs: number;
+  /** Most dead letters kept (`SENTINEL_DEAD_LETTER_LIMIT`). */
+  deadLetterLimit: number;
+  /**
+   * File keeping the dead letters across restarts; `none` = memory only; unset = the runtime's
+   * default ({@linkcode DEFAULT_DEAD_LETTER_FILE}, memory on Deno Deploy) (`SENTINEL_DEAD_LETTER_FILE`).
+   */
+  deadLetterFile?: string;
+  /** Graph target options. */
+  graph: GraphTargetConfig;
+  /** Sentinel upload target options. */
+  sentinelApi: SentinelApiConfig;
+  /** Defender target options. */
+  defender: DefenderTargetConfig;
+}
+
+function read(context: ReadContext): PendingSettings<SentinelSettings> {
+  const { reader } = context;
+  const o = SENTINEL_OPTIONS;
+  const base = readBase(context, PREFIX, BASE, BASE_DEFAULTS.type);
+  const liveStream = readLiveStream(reader, BASE);
+
+  const target = reader.get(o.target);
+  if (target === "graph") {
+    reader.warn(
+      "SENTINEL_TARGET (sentinel.target) is graph: Microsoft retires Graph tiIndicators in " +
+        "April 2026; set SENTINEL_TARGET=sentinel or SENTINEL_TARGET=defender",
+    );
+  }
+  const authValue = reader.get(o.auth);
+  const auth: SentinelAuth = authValue === "azure_credential"
+    ? "default"
+    : authValue ?? "app_registration";
+  const appRegistration = auth === "app_registration";
+  // TENANT_ID and CLIENT_ID are required by an app registration only.
+  const ids = (spec: typeof o.tenantId | typeof o.clientId) =>
+    appRegistration ? reader.get(spec) : reader.read(spec, spec.schema);
+  const tenantId = ids(o.tenantId);
+  const clientId = ids(o.clientId);
+  const credential = appRegistration
+    ? readCredential(reader)
+    : readAzureCredential(reader, auth, { tenantId, clientId });
+  const values = {
+    loginUrl: reader.get(o.loginUrl),
+    resourceUrl: reader.get(o.resourceUrl),
+    requestUrl: reader.get(o.requestUrl),
+    targetProduct: reader.get(o.targetProduct),
+    confidenceLevel: reader.get(o.confidenceLevel),
+    expireTimeDays: reader.get(o.expireTime),
+    action: reader.get(o.action),
+    tlpLevel: reader.get(o.tlpLevel),
+    passiveOnly: reader.get(o.passiveOnly),
+    extraLabels: reader.get(o.extraLabels),
+    batchTimeoutMs: reader.get(o.batchTimeoutMs),
+    writeBack: reader.get(o.writeBack),
+    maxBackoff: reader.get(o.maxBackoff),
+    deadLetterLimit: reader.get(o.deadLetterLimit),
+    deadLetterFile: reader.get(o.deadLetterFile),
+  };
+  if (values.maxBackoff !== undefined && values.maxBackoff.ms <= 0) {
+    reader.problem(
+      `${reader.label(o.maxBackoff)}: expected a duration longer than 0, e.g. "PT5M"`,
+    );
+  }
+  const maxBatch = BATCH_LIMIT[target ?? "graph"];
+  const batchSize = reader.read(o.batchSize, val.integer(1, maxBatch), { default: maxBatch });
+  const rateLimitPerMinute = reader.get(o.rateLimitPerMinute, {
+    default: RATE_DEFAULT[target ?? "graph"],
+  });
+
+  const required = (what: string) =>
+    target === "sentinel" ? { required: `required with SENTINEL_TARGET=sentinel (${what})` } : {};
+  const ws = {
+    workspaceId: reader.get(o.workspaceId, required("the Log Analytics workspace id, a GUID")),
+    subscriptionId: reader.get(
+      o.subscriptionId,
+      required("the Azure subscription id of the workspace, a GUID"),
+    ),
+    resourceGroup: reader.get(o.resourceGroup, required("the resource group of the workspace")),
+    workspaceName: reader.get(o.workspaceName, required("the workspace name")),
+  };
+  const sourceSystem = reader.get(o.sourceSystem);
+  if (sourceSystem?.toLowerCase() === "microsoft sentinel") {
+    reader.problem(
+      `${reader.label(o.sourceSystem, reader.find(o.sourceSystem))}: ` +
+        `"Microsoft Sentinel" is reserved by Microsoft; choose another name such as "OpenCTI"`,
+    );
+  }
+  const sentinelApi = {
+    apiUrl: reader.get(o.sentinelApiUrl),
+    managementUrl: reader.get(o.managementUrl),
+  };
+  const defender = {
+    apiUrl: reader.get(o.defenderApiUrl),
+    scope: reader.get(o.defenderScope),
+    generateAlert: reader.get(o.defenderGenerateAlert),
+  };
+
+  return {
+    id: base.id,
+    idLabel: base.idLabel,
+    value(): SentinelSettings {
+      const connector: StreamConnectorConfig = {
+        ...base.value(),
+        type: "STREAM",
+        ...opt("durationPeriod", base.duration?.text),
+        ...opt("periodMs", base.duration?.ms),
+        liveStream: liveStream(),
+      };
+      const hasWorkspace = ws.workspaceId !== undefined && ws.subscriptionId !== undefined &&
+        ws.resourceGroup !== undefined && ws.workspaceName !== undefined;
+      return {
+        connector,
+        target: must(target),
+        tenantId: appRegistration ? must(tenantId) : tenantId ?? "",
+        clientId: appRegistration ? must(clientId) : clientId ?? "",
+        ...(appRegistration ? {} : { auth }),
+        credential: must(credential),
+        loginUrl: must(values.loginUrl),
+        confidenceLevel: must(values.confidenceLevel),
+        expireTimeDays: must(values.expireTimeDays),
+        ...opt("action", values.action),
+        ...opt("tlpLevel", values.tlpLevel),
+        passiveOnly: must(values.passiveOnly),
+        extraLabels: must(values.extraLabels),
+        batchSize: must(batchSize),
+        batchTimeoutMs: must(values.batchTimeoutMs),
+        rateLimitPerMinute: must(rateLimitPerMinute),
+        writeBack: must(values.writeBack),
+        maxBackoffMs: values.maxBackoff?.ms ?? 300_000,
+        deadLetterLimit: must(values.deadLetterLimit),
+        ...opt("deadLetterFile", values.deadLetterFile),
+        graph: {
+          resourceUrl: must(values.resourceUrl),
+          requestUrl: must(values.requestUrl),
+          targetProduct: must(values.targetProduct),
+        },
+        sentinelApi: {
+          apiUrl: must(sentinelApi.apiUrl),
+          managementUrl: must(sentinelApi.managementUrl),
+          sourceSystem: must(sourceSystem),
+          ...opt(
+            "workspace",
+            hasWorkspace
+              ? {
+                workspaceId: must(ws.workspaceId),
+                subscriptionId: must(ws.subscriptionId),
+                resourceGroup: must(ws.resourceGroup),
+                workspaceName: must(ws.workspaceName),
+              }
+              : undefined,
+          ),
+        },
+        defender: {
+          apiUrl: must(defender.apiUrl),
+          scope: must(defender.scope),
+          generateAlert: must(defender.generateAlert),
+        },
+      };
+    },
+  };
+}
+
+function readCredential(reader: Reader): SentinelCredential | undefined {
+  const o = SENTINEL_OPTIONS;
+  const secret = reader.get(o.clientSecret);
+  const certificatePath = reader.get(o.clientCertificatePath);
+  const privateKeyPath = reader.get(o.clientPrivateKeyPath);
+  const alg = reader.get(o.clientAssertionAlg);
+  const tokenFile = reader.get(o.federatedTokenFile);
+  // A value that failed to parse was already reported; count what was given at all.
+  const given = (spec: FieldSpec) => reader.find(spec)?.value !== undefined;
+  const kinds: string[] = [];
+  if (given(o.clientSecret)) kinds.push("CLIENT_SECRET");
+  if (given(o.clientCertificatePath) || given(o.clientPrivateKeyPath)) {
+    kinds.push("CLIENT_CERTIFICATE_PATH/CLIENT_PRIVATE_KEY_PATH");
+    if (!given(o.clientCertificatePath)) {
+      reader.problem(
+        `${reader.label(o.clientCertificatePath)}: required with CLIENT_PRIVATE_KEY_PATH ` +
+          "(the PEM certificate uploaded to the app registration)",
+      );
+    }
+    if (!given(o.clientPrivateKeyPath)) {
+      reader.problem(
+        `${reader.label(o.clientPrivateKeyPath)}: required with CLIENT_CERTIFICATE_PATH ` +
+          "(the certificate's PEM PKCS#8 private key)",
+      );
+    }
+  }
+  if (given(o.federatedTokenFile)) kinds.push("AZURE_FEDERATED_TOKEN_FILE");
+  if (kinds.length === 0) {
+    reader.problem(
+      `${reader.label(o.clientSecret)}: required (a credential): set CLIENT_SECRET, or ` +
+        "CLIENT_CERTIFICATE_PATH and CLIENT_PRIVATE_KEY_PATH, or AZURE_FEDERATED_TOKEN_FILE",
+    );
+    return undefined;
+  }
+  if (kinds.length > 1) {
+    reader.problem(
+      `${kinds.join(", ")}: set exactly one credential kind (client secret, certificate pair, ` +
+        "or federated token file); remove the others",
+    );
+    return undefined;
+  }
+  if (secret !== undefined) return { kind: "secret", clientSecret: secret };
+  if (certificatePath !== undefined && privateKeyPath !== undefined && alg !== undefined) {
+    return { kind: "certificate", certificatePath, privateKeyPath, alg };
+  }
+  if (tokenFile !== undefined) return { kind: "federated", tokenFile };
+  return undefined;
+}
+
+/**
+ * The credential of `SENTINEL_AUTH=default` (the first configured source of the chain, see
+ * `chooseCredential`) or `managed_identity`.
+ */
+function readAzureCredential(
+  reader: Reader,
+  auth: "default" | "managed_identity",
+  ids: { tenantId: string | undefined; clientId: string | undefined },
+): SentinelCredential | undefined {
+  const o = SENTINEL_OPTIONS;
+  const managed = (): SentinelCredential | undefined => {
+    const identityEndpoint = reader.get(o.identityEndpoint);
+    const identityHeader = reader.get(o.identityHeader);
+    const imdsEndpoint = reader.get(o.imdsEndpoint);
+    if (identityEndpoint !== undefined && identityHeader === undefined) {
+      reader.problem(
+        `${reader.label(o.identityHeader)}: IDENTITY_HEADER missing: IDENTITY_ENDPOINT is ` +
+          "set, so the platform (App Service, Functions, Container Apps) must also set " +
+          "IDENTITY_HEADER; enable the app's managed identity, or unset IDENTITY_ENDPOINT to use IMDS",
+      );
+      return undefined;
+    }
+    if (imdsEndpoint === undefined) return undefined;
+    return {
+      kind: "managed_identity",
+      imdsEndpoint,
+      ...(ids.clientId ? { clientId: ids.clientId } : {}),
+      ...(identityEndpoint !== undefined && identityHeader !== undefined
+        ? { identityEndpoint, identityHeader }
+        : {}),
+    };
+  };
+  if (auth === "managed_identity") return managed();
+  const secret = reader.get(o.clientSecret) ?? reader.get(o.azureClientSecret);
+  const certificatePath = reader.get(o.clientCertificatePath);
+  const privateKeyPath = reader.get(o.clientPrivateKeyPath);
+  const bundlePath = reader.get(o.azureClientCertificatePath);
+  const alg = reader.get(o.clientAssertionAlg) ?? "PS256";
+  const tokenFile = reader.get(o.federatedTokenFile);
+  const pair = certificatePath !== undefined && privateKeyPath !== undefined
+    ? { certificatePath, privateKeyPath }
+    : bundlePath !== undefined
+    ? { certificatePath: bundlePath, privateKeyPath: bundlePath }
+    : undefined;
+  const choice = chooseCredential({
+    tenantId: ids.tenantId,
+    clientId: ids.clientId,
+    secret: secret !== undefined,
+    certificate: pair !== undefined,
+    federatedTokenFile: tokenFile !== undefined,
+  });
+  for (const line of choice.incomplete) {
+    reader.warn(`SENTINEL_AUTH=default: ${line}; it is skipped`);
+  }
+  switch (choice.source) {
+    case "environment secret":
+      return secret === undefined ? undefined : { kind: "secret", clientSecret: secret };
+    case "environment certificate":
+      return pair === undefined ? undefined : { kind: "certificate", ...pair, alg };
+    case "workload identity":
+      return tokenFile === undefined ? undefined : { kind: "federated", tokenFile };
+    case "managed identity":
+      return managed();
+  }
+}
+
+/** The sentinel connector's configuration declaration. */
+export const sentinelSettings: ConnectorSettings<SentinelSettings> = {
+  name: "sentinel",
+  prefix: PREFIX,
+  section: SECTION,
+  base: BASE,
+  options: SENTINEL_OPTIONS,
+  // Only the names the user sets: the AZURE_* fallbacks that AKS injects do not enable it.
+  enabledBy: [
+    { ...SENTINEL_OPTIONS.tenantId, fallbackEnv: [] },
+    { ...SENTINEL_OPTIONS.clientId, fallbackEnv: [] },
+    // SENTINEL_AUTH alone enables it (a managed identity needs no TENANT_ID or CLIENT_ID).
+    SENTINEL_OPTIONS.auth,
+  ],
+  howToEnable: "TENANT_ID and CLIENT_ID (plus a credential) for sentinel",
+  read,
+  connectorOf: (settings) => settings.connector,
+  secrets: (s) =>
+    s.credential.kind === "secret"
+      ? [s.credential.clientSecret]
+      : s.credential.kind === "managed_identity" && s.credential.identityHeader !== undefined
+      ? [s.credential.identityHeader]
+      : [],
+};

@@ -1,0 +1,311 @@
+/**
+ * Managed identity simulator on loopback: the Azure Instance Metadata Service token endpoint
+ * (`GET /metadata/identity/oauth2/token`, `Metadata: true`, api-version 2018-02-01) and the
+ * App Service / Functions / Container Apps local token service (`GET /msi/token`,
+ * `X-IDENTITY-HEADER`, api-version 2019-08-01), with their documented error shapes.
+ *
+ * Like the real services, it gets each token from Entra ID: every identity is a service
+ * principal registered in the Entra simulator (through its exported `registerApp` and token
+ * endpoint), so the Graph, Sentinel and Defender simulators accept the tokens it hands out.
+ *
+ * Error shapes: IMDS answers `{"error": "...", "error_description": "..."}` (400
+ * `invalid_request` "Identity not found", 400 `bad_request_102` "Required metadata header not
+ * specified"); App Service answers `{"statusCode": 400, "message": "Unable to load the proper
+ * Managed Identity.", "correlationId": "..."}`. A wrong or missing `X-IDENTITY-HEADER` has no
+ * public documented shape: the simulator answers 401 in the App Service shape.
+ */
+import { Hono } from "hono";
+import type { Context } from "hono";
+import { type Now, systemNow } from "../runtime/clock.ts";
+import type { EntraSimApp } from "./entra.ts";
+
+/** One managed identity (a service principal in the simulated tenant). */
+export interface SimIdentity {
+  /** The identity's client (application) id. */
+  clientId: string;
+  /** Application roles granted per resource, e.g. `{ "https://graph.microsoft.com": ["ThreatIndicators.ReadWrite.OwnedBy"] }`. @default {} */
+  roles?: Record<string, string[]>;
+}
+
+/** Options of {@linkcode createManagedIdentitySimApp} and {@linkcode startManagedIdentitySim}. */
+export interface ManagedIdentitySimOptions {
+  /** The Entra simulator that issues the tokens (its signing key is the one the API simulators trust). */
+  entra: EntraSimApp;
+  /** The tenant the identities live in. */
+  tenantId: string;
+  /** The system-assigned identity; unset = none is enabled on the simulated host. @default none */
+  systemAssigned?: SimIdentity;
+  /** User-assigned identities attached to the simulated host. @default [] */
+  userAssigned?: SimIdentity[];
+  /** The `IDENTITY_HEADER` value the App Service endpoint expects. @default a random UUID */
+  identityHeader?: string;
+  /** The clock for `expires_on`. @default Date.now */
+  now?: Now;
+}
+
+/** One token request as the simulator saw it. */
+export interface SimManagedIdentityRequest {
+  /** Which endpoint was called. */
+  endpoint: "imds" | "app_service";
+  /** The `resource` query parameter ("" when absent). */
+  resource: string;
+  /** The `client_id` query parameter ("" when absent). */
+  clientId: string;
+  /** The `api-version` query parameter ("" when absent). */
+  apiVersion: string;
+  /** Whether the endpoint's SSRF header (`Metadata: true` / `X-IDENTITY-HEADER`) was right. */
+  headerOk: boolean;
+}
+
+/** Fault injection and inspection. */
+export interface ManagedIdentitySimControl {
+  /** The next `count` token requests (either endpoint) answer `status`, with `Retry-After` when given. */
+  failNext(status: number, count?: number, retryAfterSeconds?: number): void;
+  /** Token requests received so far, oldest first. */
+  requests(): SimManagedIdentityRequest[];
+}
+
+/** The simulator without a listening server. */
+export interface ManagedIdentitySimApp {
+  /** The Hono app serving both endpoints. */
+  app: Hono;
+  /** The `IDENTITY_HEADER` value the App Service endpoint expects. */
+  identityHeader: string;
+  /** Fault injection and inspection. */
+  control: ManagedIdentitySimControl;
+}
+
+/** A running simulator. */
+export interface ManagedIdentitySim extends ManagedIdentitySimApp {
+  /** Base URL, e.g. `http://127.0.0.1:PORT`. */
+  url: string;
+  /** The IMDS token URL (use as `SENTINEL_IMDS_ENDPOINT`). */
+  imdsUrl: string;
+  /** The App Service token URL (use as `IDENTITY_ENDPOINT`). */
+  identityEndpoint: string;
+  /** Stops the server. */
+  close(): Promise<void>;
+}
+
+/** Path of the IMDS token endpoint. */
+export const IMDS_PATH = "/metadata/identity/oauth2/token";
+/** Path of the App Service style token endpoint. */
+export const APP_SERVICE_PATH = "/msi/token";
+
+interface Registered extends SimIdentity {
+  secret: string;
+}
+
+interface Failure {
+  status: number;
+  retryAfterSeconds?: number;
+}
+
+/** Builds the simulator; {@linkcode startManagedIdentitySim} serves it on loopback. */
+export function createManagedIdentitySimApp(
+  options: ManagedIdentitySimOptions,
+): ManagedIdentitySimApp {
+  const now = options.now ?? systemNow;
+  const identityHeader = options.identityHeader ?? crypto.randomUUID();
+  const byClientId = new Map<string, Registered>();
+  const register = (identity: SimIdentity): Registered => {
+    const registered = { ...identity, secret: `mi-${crypto.randomUUID()}` };
+    options.entra.registerApp({
+      tenantId: options.tenantId,
+      clientId: identity.clientId,
+      secret: registered.secret,
+      roles: identity.roles ?? {},
+    });
+    byClientId.set(identity.clientId.toLowerCase(), registered);
+    return registered;
+  };
+  const system = options.systemAssigned ? register(options.systemAssigned) : undefined;
+  for (const identity of options.userAssigned ?? []) register(identity);
+  const seen: SimManagedIdentityRequest[] = [];
+  const failures: Failure[] = [];
+
+  /** Asks Entra for a token of the identity, as the real services do behind the endpoint. */
+  async function entraToken(
+    identity: Registered,
+    resource: string,
+  ): Promise<
+    { ok: true; token: string; expiresIn: number } | {
+      ok: false;
+      status: number;
+      description: string;
+    }
+  > {
+    const form = new URLSearchParams({
+      grant_type: "client_credentials",
+      client_id: identity.clientId,
+      client_secret: identity.secret,
+      scope: `${resource.replace(/\/+$/, "")}/.default`,
+    });
+    const response = await options.entra.app.request(
+      `/${encodeURIComponent(options.tenantId)}/oauth2/v2.0/token`,
+      {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: form.toString(),
+      },
+    );
+    const body = await response.json() as Record<string, unknown>;
+    if (response.status === 200 && typeof body["access_token"] === "string") {
+      return { ok: true, token: body["access_token"], expiresIn: Number(body["expires_in"]) };
+    }
+    return {
+      ok: false,
+      status: response.status,
+      description: typeof body["error_description"] === "string" ? body["error_description"] : "",
+    };
+  }
+
+  function record(c: Context, endpoint: "imds" | "app_service", headerOk: boolean): void {
+    seen.push({
+      endpoint,
+      resource: c.req.query("resource") ?? "",
+      clientId: c.req.query("client_id") ?? "",
+      apiVersion: c.req.query("api-version") ?? "",
+      headerOk,
+    });
+  }
+
+  function injected(c: Context, endpoint: "imds" | "app_service"): Response | undefined {
+    const failure = failures.shift();
+    if (!failure) return undefined;
+    const headers: Record<string, string> = {};
+    if (failure.retryAfterSeconds !== undefined) {
+      headers["retry-after"] = String(failure.retryAfterSeconds);
+    }
+    const text = failure.status === 429
+      ? "Too many requests"
+      : failure.status === 410 || failure.status === 404
+      ? "IMDS is updating"
+      : "Failed to retrieve token from the Active directory.";
+    const body = endpoint === "imds"
+      ? { error: failure.status === 429 ? "too_many_requests" : "unknown", error_description: text }
+      : { statusCode: failure.status, message: text, correlationId: crypto.randomUUID() };
+    return c.json(body, failure.status as 400, headers);
+  }
+
+  /** The identity a request names: by `client_id`, else the system-assigned one. */
+  function identityOf(c: Context): Registered | undefined {
+    const clientId = c.req.query("client_id");
+    if (c.req.query("object_id") || c.req.query("msi_res_id") || c.req.query("mi_res_id")) {
+      return undefined; // this simulator identifies user-assigned identities by client id only
+    }
+    if (clientId !== undefined) return byClientId.get(clientId.toLowerCase());
+    return system;
+  }
+
+  const app = new Hono();
+
+  app.get(IMDS_PATH, async (c) => {
+    const headerOk = c.req.header("metadata") === "true";
+    record(c, "imds", headerOk);
+    const imdsError = (status: number, error: string, description: string) =>
+      c.json({ error, error_description: description }, status as 400);
+    if (!headerOk) {
+      return imdsError(400, "bad_request_102", "Required metadata header not specified");
+    }
+    const apiVersion = c.req.query("api-version");
+    if (!apiVersion) {
+      return imdsError(400, "invalid_request", "Required query variable 'api-version' is missing");
+    }
+    if (apiVersion < "2018-02-01") {
+      return imdsError(400, "invalid_request", `Unsupported api-version '${apiVersion}'`);
+    }
+    const resource = c.req.query("resource");
+    if (!resource) {
+      return imdsError(400, "invalid_request", "Required query variable 'resource' is missing");
+    }
+    const failure = injected(c, "imds");
+    if (failure) return failure;
+    const identity = identityOf(c);
+    if (!identity) return imdsError(400, "invalid_request", "Identity not found");
+    const minted = await entraToken(identity, resource);
+    if (!minted.ok) {
+      if (minted.status >= 500 || minted.status === 429) {
+        return imdsError(500, "unknown", "Failed to retrieve token from the Active directory.");
+      }
+      return imdsError(400, "invalid_resource", minted.description);
+    }
+    const issued = Math.floor(now() / 1000);
+    return c.json({
+      access_token: minted.token,
+      refresh_token: "",
+      expires_in: String(minted.expiresIn),
+      expires_on: String(issued + minted.expiresIn),
+      not_before: String(issued),
+      resource,
+      token_type: "Bearer",
+    });
+  });
+
+  app.get(APP_SERVICE_PATH, async (c) => {
+    const given = c.req.header("x-identity-header");
+    const headerOk = given === identityHeader;
+    record(c, "app_service", headerOk);
+    const appError = (status: number, message: string) =>
+      c.json({ statusCode: status, message, correlationId: crypto.randomUUID() }, status as 400);
+    if (!headerOk) {
+      return appError(
+        401,
+        given === undefined
+          ? "The X-IDENTITY-HEADER header is missing."
+          : "The X-IDENTITY-HEADER header is not valid.",
+      );
+    }
+    const apiVersion = c.req.query("api-version");
+    if (apiVersion !== "2019-08-01") {
+      return appError(400, `Unsupported api-version '${apiVersion ?? ""}'.`);
+    }
+    const resource = c.req.query("resource");
+    if (!resource) return appError(400, "The resource parameter is required.");
+    const failure = injected(c, "app_service");
+    if (failure) return failure;
+    const identity = identityOf(c);
+    if (!identity) return appError(400, "Unable to load the proper Managed Identity.");
+    const minted = await entraToken(identity, resource);
+    if (!minted.ok) {
+      return minted.status >= 500 || minted.status === 429
+        ? appError(500, "Failed to retrieve token.")
+        : appError(400, minted.description);
+    }
+    const issued = Math.floor(now() / 1000);
+    return c.json({
+      access_token: minted.token,
+      expires_on: String(issued + minted.expiresIn),
+      resource,
+      token_type: "Bearer",
+      client_id: identity.clientId,
+    });
+  });
+
+  const control: ManagedIdentitySimControl = {
+    failNext(status, count = 1, retryAfterSeconds) {
+      for (let i = 0; i < count; i++) {
+        failures.push(retryAfterSeconds === undefined ? { status } : { status, retryAfterSeconds });
+      }
+    },
+    requests() {
+      return seen.map((r) => ({ ...r }));
+    },
+  };
+
+  return { app, identityHeader, control };
+}
+
+/** Starts the simulator on 127.0.0.1 with a free port. */
+export function startManagedIdentitySim(options: ManagedIdentitySimOptions): ManagedIdentitySim {
+  const sim = createManagedIdentitySimApp(options);
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, sim.app.fetch);
+  const url = `http://127.0.0.1:${server.addr.port}`;
+  return {
+    ...sim,
+    url,
+    imdsUrl: `${url}${IMDS_PATH}`,
+    identityEndpoint: `${url}${APP_SERVICE_PATH}`,
+    close: () => server.shutdown(),
+  };
+}
