@@ -184,6 +184,7 @@ export class SentinelConnector implements Connector {
   readonly #writeBack: WriteBack | undefined;
   readonly #degradation: Degradation;
   readonly #deadLetters: DeadLetters;
+  readonly #started = Promise.withResolvers<boolean>();
 
   /** Builds the connector; nothing is sent before `start()` or `runOnce()`. */
   constructor(options: SentinelConnectorOptions) {
@@ -458,7 +459,17 @@ export class SentinelConnector implements Connector {
     }
     const state = await this.#lifecycle.register(signal);
     this.#authProblem = undefined;
-    if (typeof readStartFrom(state) !== "string") await this.#restartFromDefaults(signal);
+    const fresh = typeof readStartFrom(state) !== "string";
+    if (fresh) await this.#restartFromDefaults(signal);
+    this.#started.resolve(fresh);
+  }
+
+  /**
+   * Resolves once registered and the state loaded: true when the state was empty (a first start,
+   * when a reconcile is due, issue 17).
+   */
+  get started(): Promise<boolean> {
+    return this.#started.promise;
   }
 
   async #restartFromDefaults(signal: AbortSignal): Promise<void> {

@@ -113,6 +113,8 @@ Deno.test("registerDeployCrons() runs each connector per tick and skips a tick t
     assert.deepEqual(Object.fromEntries(schedules), {
       "sentinel": SENTINEL_SCHEDULE,
       "tanium-incidents": "*/5 * * * *",
+      // SENTINEL_RECONCILE_PERIOD's default (P1D): the reconcile's own daily cron.
+      "sentinel-reconcile": "17 3 * * *",
     });
     await handle.ready;
     const sentinel = handlers.get("sentinel");

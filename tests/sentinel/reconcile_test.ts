@@ -6,8 +6,8 @@
  * converges too.
  */
 import assert from "node:assert/strict";
+import { parseAdoptSource } from "../../src/sentinel/adopt.ts";
 import {
-  parseAdoptSource,
   planReconcile,
   type ReconcilePlan,
   Reconciler,
