@@ -134,6 +134,12 @@ export interface SentinelConnectorOptions {
   writeBack?: boolean;
   /** Source name and URL of the written references. @default per target, see {@linkcode WriteBack} */
   writeBackReference?: WriteBackOptions;
+  /**
+   * Runs once on a first start (empty state), before the stream is followed: the first-start
+   * reconcile (issue 17) adopts upstream records and removes ours no longer wanted.
+   * @default none
+   */
+  beforeFirstFollow?: (signal: AbortSignal) => Promise<void>;
 }
 
 const realTimer: SetTimer = (callback, ms) => {
@@ -184,7 +190,6 @@ export class SentinelConnector implements Connector {
   readonly #writeBack: WriteBack | undefined;
   readonly #degradation: Degradation;
   readonly #deadLetters: DeadLetters;
-  readonly #started = Promise.withResolvers<boolean>();
 
   /** Builds the connector; nothing is sent before `start()` or `runOnce()`. */
   constructor(options: SentinelConnectorOptions) {
@@ -459,17 +464,10 @@ export class SentinelConnector implements Connector {
     }
     const state = await this.#lifecycle.register(signal);
     this.#authProblem = undefined;
-    const fresh = typeof readStartFrom(state) !== "string";
-    if (fresh) await this.#restartFromDefaults(signal);
-    this.#started.resolve(fresh);
-  }
-
-  /**
-   * Resolves once registered and the state loaded: true when the state was empty (a first start,
-   * when a reconcile is due, issue 17).
-   */
-  get started(): Promise<boolean> {
-    return this.#started.promise;
+    if (typeof readStartFrom(state) !== "string") {
+      await this.#restartFromDefaults(signal);
+      await this.#o.beforeFirstFollow?.(signal);
+    }
   }
 
   async #restartFromDefaults(signal: AbortSignal): Promise<void> {

@@ -64,6 +64,7 @@ export const sentinel: ConnectorModule<SentinelSettings> = {
     const tokens = await createTokenProvider(s, remote);
     const target = createTarget(s, tokens, remote);
     const live = s.connector.liveStream;
+    let host: ReconcilingConnector | undefined;
     const connector = new SentinelConnector({
       url: deps.opencti.url,
       token: deps.opencti.token,
@@ -92,6 +93,7 @@ export const sentinel: ConnectorModule<SentinelSettings> = {
       fetch: deps.opencti.fetch,
       ...(deps.metrics === undefined ? {} : { metrics: deps.metrics }),
       ...time,
+      beforeFirstFollow: (signal) => host?.firstStart(signal) ?? Promise.resolve(),
     });
     if (!target.listOwned || !target.fingerprint) return connector;
     const adopt = parseAdoptSource(s.adoptSource, s.target);
@@ -111,9 +113,10 @@ export const sentinel: ConnectorModule<SentinelSettings> = {
       ...(adopt ? { adopt } : {}),
       ...(deps.now === undefined ? {} : { now: deps.now }),
     });
-    return new ReconcilingConnector(connector, reconciler, {
+    host = new ReconcilingConnector(connector, reconciler, {
       periodMs: s.reconcilePeriodMs,
       ...(deps.metrics === undefined ? {} : { metrics: deps.metrics }),
     });
+    return host;
   },
 };

@@ -219,6 +219,8 @@ export interface ReconcileReport {
   durationMs: number;
   /** True when nothing was changed on purpose. */
   dryRun: boolean;
+  /** True for a first-start reconcile (adoption and deletions only). */
+  deletesOnly?: boolean;
   /** Size of the desired set. */
   desired: number;
   /** Indicators the target held for us before. */
@@ -269,6 +271,19 @@ export interface ReconcilerOptions {
   now?: Now;
 }
 
+/** Options of {@linkcode Reconciler.run}. */
+export interface RunOptions {
+  /** Plan only: change nothing. @default false */
+  dryRun?: boolean;
+  /**
+   * Only adopt and delete (no creates or updates): the first-start reconcile, run before the
+   * stream's own recovery writes every indicator. @default false
+   */
+  deletesOnly?: boolean;
+  /** Stops the reconcile. */
+  signal?: AbortSignal;
+}
+
 /** Runs reconciles for one target (one at a time). */
 export class Reconciler {
   readonly #o: ReconcilerOptions;
@@ -299,14 +314,14 @@ export class Reconciler {
   }
 
   /** Runs one reconcile (a second call while one runs joins it). */
-  run(options: { dryRun?: boolean; signal?: AbortSignal } = {}): Promise<ReconcileReport> {
+  run(options: RunOptions = {}): Promise<ReconcileReport> {
     this.#running ??= this.#run(options).finally(() => {
       this.#running = undefined;
     });
     return this.#running;
   }
 
-  async #run(options: { dryRun?: boolean; signal?: AbortSignal }): Promise<ReconcileReport> {
+  async #run(options: RunOptions): Promise<ReconcileReport> {
     const started = this.#now();
     const { target } = this.#o;
     const replay: ReplayOptions = options.signal
@@ -323,6 +338,7 @@ export class Reconciler {
       at: new Date(started).toISOString(),
       durationMs: 0,
       dryRun: options.dryRun === true,
+      ...(options.deletesOnly ? { deletesOnly: true } : {}),
       desired: plan.desired,
       actual: plan.actual,
       drift: {
@@ -357,8 +373,16 @@ export class Reconciler {
     );
     if (!options.dryRun) {
       const adopted = await this.#adopt(adoption, report, options.signal);
-      if (adopted) await this.#execute(plan, desired, replay, report, options.signal);
-      if (this.#o.verify ?? true) {
+      if (adopted) {
+        await this.#execute(
+          options.deletesOnly ? { ...plan, missing: [], stale: [] } : plan,
+          desired,
+          replay,
+          report,
+          options.signal,
+        );
+      }
+      if ((this.#o.verify ?? true) && !options.deletesOnly) {
         const after = planReconcile(desired, await this.#list(options.signal));
         const left = aliases
           ? (await this.#adoptable(desired, aliases, after, options.signal)).matched.length

@@ -55,7 +55,7 @@ export class ReconcilingConnector implements Connector {
     return this.#inner;
   }
 
-  /** Follows the stream; reconciles on a first start and every period until the signal aborts. */
+  /** Follows the stream; reconciles every period until the signal aborts. */
   async start(signal: AbortSignal): Promise<void> {
     const setTimer = this.#o.setTimer ?? realTimer;
     let cancel: (() => void) | undefined;
@@ -63,22 +63,26 @@ export class ReconcilingConnector implements Connector {
     const schedule = (ms: number) => {
       if (signal.aborted || ms <= 0) return;
       cancel = setTimer(() => {
-        running = this.#scheduled(signal).finally(() => schedule(this.#o.periodMs));
+        running = this.#scheduled({}, signal).finally(() => schedule(this.#o.periodMs));
       }, ms);
     };
-    const first = (this.#o.onFirstStart ?? true)
-      ? this.#inner.started.then((fresh) => {
-        if (fresh && !signal.aborted) running = this.#scheduled(signal);
-      })
-      : Promise.resolve();
     schedule(this.#o.periodMs);
     try {
       await this.#inner.start(signal);
     } finally {
       cancel?.();
-      await first.catch(() => undefined);
       await running.catch(() => undefined);
     }
+  }
+
+  /**
+   * The first-start reconcile: adopts upstream records and deletes ours no longer wanted before
+   * the stream's recovery writes every indicator (so nothing is written twice at once). Give it
+   * to the connector as `beforeFirstFollow`; a failure is logged, never fatal.
+   */
+  firstStart(signal: AbortSignal): Promise<void> {
+    if (!(this.#o.onFirstStart ?? true)) return Promise.resolve();
+    return this.#scheduled({ deletesOnly: true }, signal);
   }
 
   /** The catch-up pass (Deno Deploy runs reconciles with their own cron, see `reconcile()`). */
@@ -88,12 +92,13 @@ export class ReconcilingConnector implements Connector {
 
   /** Runs one reconcile now (joins one already running); `dryRun` returns the plan only. */
   async reconcile(
-    options: { dryRun?: boolean } = {},
+    options: { dryRun?: boolean; deletesOnly?: boolean } = {},
     signal?: AbortSignal,
   ): Promise<ReconcileReport> {
     try {
       const report = await this.#reconciler.run({
         ...(options.dryRun ? { dryRun: true } : {}),
+        ...(options.deletesOnly ? { deletesOnly: true } : {}),
         ...(signal ? { signal } : {}),
       });
       this.#lastError = undefined;
@@ -138,9 +143,9 @@ export class ReconcilingConnector implements Connector {
     return this.#inner.replayDeadLetters(signal);
   }
 
-  async #scheduled(signal: AbortSignal): Promise<void> {
+  async #scheduled(options: { deletesOnly?: boolean }, signal: AbortSignal): Promise<void> {
     try {
-      await this.reconcile({}, signal);
+      await this.reconcile(options, signal);
     } catch (error) {
       if (signal.aborted) return;
       this.#log.error("Reconcile failed: {error}", {

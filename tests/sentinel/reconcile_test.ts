@@ -16,6 +16,9 @@ import {
 import type { SyncTarget, TargetName } from "../../src/sentinel/target.ts";
 import { SIM_TOKEN } from "../../src/sim/opencti_stream.ts";
 import { type SentinelStack, STACK_APP, startSentinelStack } from "../../src/sim/stack.ts";
+import { Metrics } from "../../src/metrics.ts";
+import { ReconcilingConnector } from "../../src/sentinel/reconcile_host.ts";
+import { createApp } from "../../src/server.ts";
 import { readOpenCtiExtension } from "../../src/stix/extension.ts";
 import type { StixObject } from "../../src/stix/types.ts";
 import { allLabels, connectorFor, NOW, seedNamed, sorted } from "./helpers.ts";
@@ -290,4 +293,123 @@ Deno.test("planReconcile: missing, stale, orphans; never a record that was not l
     actual: 3,
   });
   assert.deepEqual(planReconcile(new Map(), []).orphans, []);
+});
+
+/** Waits (bounded) until `done()` holds; fails with `what` otherwise. Not a timing assertion. */
+async function until(done: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 500 && !done(); i++) await new Promise((r) => setTimeout(r, 10));
+  assert.ok(done(), `gave up waiting: ${what}`);
+}
+
+/** A new indicator like a seeded one, for a live change. */
+function newIndicator(stack: SentinelStack, n: number): StixObject {
+  const base = structuredClone(seedNamed(stack, "shortsvelventysjo.shop"));
+  const hex = n.toString(16).padStart(12, "0");
+  return {
+    ...base,
+    id: `indicator--7c1d2e3f-4a5b-4c6d-8e9f-${hex}`,
+    name: `live-${n}.example`,
+    pattern: `[domain-name:value = 'live-${n}.example']`,
+  };
+}
+
+Deno.test("a first start reconciles; /status, /metrics and the admin route show and run reconciles", async () => {
+  const stack = await stackFor("graph");
+  const metrics = new Metrics();
+  const controller = new AbortController();
+  try {
+    const target = stack.createTarget();
+    let host: ReconcilingConnector | undefined;
+    const connector = connectorFor(stack, {
+      target,
+      metrics,
+      extra: { beforeFirstFollow: (signal) => host?.firstStart(signal) ?? Promise.resolve() },
+    });
+    driftFor(stack).orphan(ORPHAN_ID);
+    host = new ReconcilingConnector(
+      connector,
+      reconcilerFor(stack, target, connector),
+      { periodMs: 0, metrics },
+    );
+    const running = host.start(controller.signal);
+    const reconcileOf = () =>
+      (host.status().details?.reconcile ?? {}) as {
+        runs?: number;
+        last?: { deleted: number; converged?: boolean };
+      };
+    await until(() => reconcileOf().runs === 1, "the first-start reconcile");
+    assert.equal(reconcileOf().last?.deleted, 1);
+    const expected = sorted(await stack.expected(NOW));
+    await until(
+      () => JSON.stringify(presentOurs(stack)) === JSON.stringify(expected),
+      "the stream's recovery",
+    );
+    assert.equal(stack.graph?.findByExternalId(ORPHAN_ID).length, 0);
+    const text = metrics.render();
+    assert.match(text, /octi_reconcile_runs_total\{connector="sentinel"\} 1/);
+    assert.match(text, /octi_reconcile_deleted_total\{connector="sentinel"\} 1/);
+    assert.match(text, /octi_reconcile_drift\{connector="sentinel",kind="orphans"\} 1/);
+
+    const app = createApp({
+      connectors: () => [host.status()],
+      metrics: () => metrics.render(),
+      adminToken: "admin-token-for-tests",
+      reconcile: (name, dryRun) => name === host.name ? host.reconcile({ dryRun }) : undefined,
+    });
+    const post = (path: string, token = "admin-token-for-tests") =>
+      app.request(path, { method: "POST", headers: { authorization: `Bearer ${token}` } });
+    assert.equal((await post("/connectors/sentinel/reconcile", "wrong")).status, 401);
+    assert.equal((await post("/connectors/sentinel/reconcile?dry_run=maybe")).status, 400);
+    assert.equal((await post("/connectors/nope/reconcile")).status, 404);
+    driftFor(stack).orphan(ORPHAN_ID);
+    const planned = await post("/connectors/sentinel/reconcile?dry_run=true");
+    assert.equal(planned.status, 200);
+    const plan = await planned.json();
+    assert.equal(plan.dryRun, true);
+    assert.deepEqual(plan.drift, { missing: 0, stale: 0, orphans: 1 });
+    assert.deepEqual(plan.preview.orphans, [ORPHAN_ID]);
+    assert.equal(stack.graph?.findByExternalId(ORPHAN_ID).length, 1);
+    const ran = await (await post("/connectors/sentinel/reconcile")).json();
+    assert.deepEqual([ran.deleted, ran.converged], [1, true]);
+    assert.equal(stack.graph?.findByExternalId(ORPHAN_ID).length, 0);
+  } finally {
+    controller.abort();
+    await stack.close();
+  }
+});
+
+Deno.test("a reconcile while the stream delivers changes converges", async () => {
+  const stack = await stackFor("sentinel");
+  const controller = new AbortController();
+  try {
+    const target = stack.createTarget();
+    const connector = connectorFor(stack, { target });
+    const reconciler = reconcilerFor(stack, target, connector);
+    const running = connector.start(controller.signal);
+    await until(
+      () => stack.present().length > 0 && presentOurs(stack).length === stack.present().length,
+      "the first sync",
+    );
+    const drift = driftFor(stack);
+    drift.dropAll(seedNamed(stack, "1.2.3.4").id);
+    drift.orphan(ORPHAN_ID);
+    // Changes arrive on the stream while the reconcile runs.
+    const reconciling = reconciler.run();
+    for (let n = 1; n <= 20; n++) stack.opencti.store.upsert(newIndicator(stack, n));
+    stack.opencti.store.remove(seedNamed(stack, "shortsvelventysjo.shop").id);
+    const report = await reconciling;
+    assert.equal(report.held, 0, JSON.stringify(report));
+    const expected = sorted(await stack.expected(NOW));
+    await until(
+      () => JSON.stringify(presentOurs(stack)) === JSON.stringify(expected),
+      "the stream and the reconcile to settle",
+    );
+    const after = await reconciler.run({ dryRun: true });
+    assert.deepEqual(after.drift, { missing: 0, stale: 0, orphans: 0 });
+    controller.abort();
+    await running;
+  } finally {
+    controller.abort();
+    await stack.close();
+  }
 });
