@@ -64,7 +64,7 @@ export const sentinel: ConnectorModule<SentinelSettings> = {
     const tokens = await createTokenProvider(s, remote);
     const target = createTarget(s, tokens, remote);
     const live = s.connector.liveStream;
-    let host: ReconcilingConnector | undefined;
+    const hook: { host?: ReconcilingConnector } = {};
     const connector = new SentinelConnector({
       url: deps.opencti.url,
       token: deps.opencti.token,
@@ -93,7 +93,7 @@ export const sentinel: ConnectorModule<SentinelSettings> = {
       fetch: deps.opencti.fetch,
       ...(deps.metrics === undefined ? {} : { metrics: deps.metrics }),
       ...time,
-      beforeFirstFollow: (signal) => host?.firstStart(signal) ?? Promise.resolve(),
+      beforeFirstFollow: (signal) => hook.host?.firstStart(signal) ?? Promise.resolve(),
     });
     if (!target.listOwned || !target.fingerprint) return connector;
     const adopt = parseAdoptSource(s.adoptSource, s.target);
@@ -113,10 +113,10 @@ export const sentinel: ConnectorModule<SentinelSettings> = {
       ...(adopt ? { adopt } : {}),
       ...(deps.now === undefined ? {} : { now: deps.now }),
     });
-    host = new ReconcilingConnector(connector, reconciler, {
+    hook.host = new ReconcilingConnector(connector, reconciler, {
       periodMs: s.reconcilePeriodMs,
       ...(deps.metrics === undefined ? {} : { metrics: deps.metrics }),
     });
-    return host;
+    return hook.host;
   },
 };

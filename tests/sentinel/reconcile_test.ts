@@ -27,8 +27,16 @@ const RECOVER = new Date(NOW + 3_600_000).toISOString();
 const ORPHAN_ID = "indicator--0b7e3c52-6a8f-4f1e-9d2c-7a1b3c5d7e9f";
 const FOREIGN_ID = "indicator--5d4c3b2a-1f0e-4d9c-8b7a-6f5e4d3c2b1a";
 
+/** Small pages, so every listing of a reconcile reads several. */
+const PAGE = 3;
+
 async function stackFor(target: TargetName): Promise<SentinelStack> {
-  const stack = await startSentinelStack({ target, opencti: { seed: true, heartbeatMs: 20 } });
+  const stack = await startSentinelStack({
+    target,
+    opencti: { seed: true, heartbeatMs: 20 },
+    graph: { pageSize: PAGE },
+    defender: { pageSize: PAGE },
+  });
   stack.opencti.control.stream.defineStream("live-indicators", {
     name: "Synced indicators",
     filter: { types: ["indicator"], labels: allLabels(stack) },
@@ -209,7 +217,7 @@ function presentOurs(stack: SentinelStack): string[] {
 async function reconcileHealsDrift(targetName: TargetName): Promise<void> {
   const stack = await stackFor(targetName);
   try {
-    const target = stack.createTarget();
+    const target = stack.createTarget({ sentinel: { listPageSize: PAGE } });
     const connector = connectorFor(stack, { target });
     assert.equal(await connector.runOnce(), true, JSON.stringify(connector.status()));
     const expected = sorted(await stack.expected(NOW));
@@ -248,6 +256,14 @@ async function reconcileHealsDrift(targetName: TargetName): Promise<void> {
       adopted: [targetName === "sentinel" ? switched.id : internalId(switched)],
     });
     assert.deepEqual(dry.adoptable, { matched: 1, left: 0 });
+    // Listings read several pages (PAGE is smaller than the target's contents; a listing that
+    // stopped early would show as drift above). Sentinel reads its next pages with a GET.
+    if (stack.sentinel) {
+      const next = stack.sentinel.requests.filter((r) =>
+        r.method === "GET" && r.path.includes("/threatIntelligence/main/query")
+      );
+      assert.ok(next.length > 0, "no Sentinel listing read a second page");
+    }
     assert.equal(dry.converged, undefined);
     assert.deepEqual(stack.present(), before);
 
@@ -319,14 +335,16 @@ Deno.test("a first start reconciles; /status, /metrics and the admin route show 
   const controller = new AbortController();
   try {
     const target = stack.createTarget();
-    let host: ReconcilingConnector | undefined;
+    const hook: { host?: ReconcilingConnector } = {};
     const connector = connectorFor(stack, {
       target,
       metrics,
-      extra: { beforeFirstFollow: (signal) => host?.firstStart(signal) ?? Promise.resolve() },
+      extra: {
+        beforeFirstFollow: (signal) => hook.host?.firstStart(signal) ?? Promise.resolve(),
+      },
     });
     driftFor(stack).orphan(ORPHAN_ID);
-    host = new ReconcilingConnector(
+    const host = hook.host = new ReconcilingConnector(
       connector,
       reconcilerFor(stack, target, connector),
       { periodMs: 0, metrics },
@@ -372,6 +390,8 @@ Deno.test("a first start reconciles; /status, /metrics and the admin route show 
     const ran = await (await post("/connectors/sentinel/reconcile")).json();
     assert.deepEqual([ran.deleted, ran.converged], [1, true]);
     assert.equal(stack.graph?.findByExternalId(ORPHAN_ID).length, 0);
+    controller.abort();
+    await running;
   } finally {
     controller.abort();
     await stack.close();
