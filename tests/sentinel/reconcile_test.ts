@@ -433,3 +433,36 @@ Deno.test("a reconcile while the stream delivers changes converges", async () =>
     await stack.close();
   }
 });
+
+Deno.test("SENTINEL_RECONCILE_PERIOD: a reconcile runs each period, then the next is scheduled", async () => {
+  const stack = await stackFor("defender");
+  const controller = new AbortController();
+  try {
+    const target = stack.createTarget();
+    const connector = connectorFor(stack, { target });
+    const timers: { callback: () => void; ms: number }[] = [];
+    const host = new ReconcilingConnector(connector, reconcilerFor(stack, target, connector), {
+      periodMs: 3_600_000,
+      setTimer: (callback, ms) => {
+        timers.push({ callback, ms });
+        return () => {};
+      },
+    });
+    const running = host.start(controller.signal);
+    assert.deepEqual(timers.map((t) => t.ms), [3_600_000]);
+    driftFor(stack).orphan(ORPHAN_ID);
+    timers[0]?.callback();
+    const runs = () => (host.status().details?.reconcile as { runs: number }).runs;
+    await until(() => runs() === 1 && timers.length === 2, "the scheduled reconcile");
+    assert.deepEqual(timers.map((t) => t.ms), [3_600_000, 3_600_000]);
+    assert.equal(
+      stack.defender?.store().filter((r) => r.entity.externalID === ORPHAN_ID).length,
+      0,
+    );
+    controller.abort();
+    await running;
+  } finally {
+    controller.abort();
+    await stack.close();
+  }
+});
