@@ -103,7 +103,12 @@ Deno.test("with DENO_DEPLOY set, main.ts registers both crons and each completes
     const registered = run.lines.map(recordOf)
       .filter((r) => r?.message.startsWith("Registered the"))
       .map((r) => `${r?.properties.name} ${r?.properties.schedule}`);
-    assert.deepEqual(registered.sort(), ["sentinel * * * * *", "tanium-incidents * * * * *"]);
+    assert.deepEqual(registered.sort(), [
+      "sentinel * * * * *",
+      // SENTINEL_RECONCILE_PERIOD (default P1D): the reconcile's own cron.
+      "sentinel-reconcile 17 3 * * *",
+      "tanium-incidents * * * * *",
+    ]);
     await assertSynced(sims);
     const graphql = sims.stack.opencti.control.graphql;
     assert.ok(graphql.bundles.some((b) => b.connectorId === DEMO_TANIUM_ID), "alerts imported");
