@@ -6,7 +6,8 @@
  * 1. The desired set: a second, bounded connection replays the stream's current content
  *    (`Last-Event-ID: 0-0` + `?recover=<now>`, as on a first run, reference opencti.md §3.3) into
  *    a compact map STIX id → fingerprint of the mapped records; it stops at the first heartbeat
- *    (the server has nothing more to send) and never touches the connector's cursor.
+ *    past the recover date (the server has nothing more to send) and never touches the
+ *    connector's cursor.
  * 2. The actual set: the target's `listOwned()` (Graph: our app's records by `externalId`;
  *    Sentinel: ARM query by our `sourcesystem`; Defender: our `application`).
  * 3. {@linkcode planReconcile} (pure) → missing / stale / orphans; only listed (owned) records
@@ -56,16 +57,24 @@ export async function replayIntents(
 ): Promise<{ frames: number }> {
   const now = options.now ?? systemNow;
   const { recoverIsoDate, maxFrames = 50_000_000, ...stream } = options;
+  const recover = recoverIsoDate ?? new Date(now()).toISOString();
+  const recoverMs = Date.parse(recover);
   const reader = readLiveStream({
     ...stream,
     startFrom: "0-0",
-    recover: recoverIsoDate ?? new Date(now()).toISOString(),
+    recover,
     onConfigError: "throw",
   });
   let frames = 0;
   try {
     for await (const frame of reader) {
-      if (frame.event === "heartbeat") break;
+      // The server is idle once it heartbeats past the recover date (a heartbeat carries the last
+      // id it processed; recovery ids are `<updated_at>-0`, before that date).
+      if (frame.event === "heartbeat") {
+        const at = Number(/^(\d+)-\d+$/.exec(frame.id)?.[1] ?? Number.NaN);
+        if (Number.isNaN(at) || Number.isNaN(recoverMs) || at >= recoverMs) break;
+        continue;
+      }
       if (frame.event === "connected") continue;
       if (++frames > maxFrames) {
         throw new ReconcileError(

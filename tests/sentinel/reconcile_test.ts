@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { parseAdoptSource } from "../../src/sentinel/adopt.ts";
 import {
+  desiredSet,
   planReconcile,
   type ReconcilePlan,
   Reconciler,
@@ -465,4 +466,50 @@ Deno.test("SENTINEL_RECONCILE_PERIOD: a reconcile runs each period, then the nex
     controller.abort();
     await stack.close();
   }
+});
+
+Deno.test("the replay ends at the first heartbeat past the recover date, not at an earlier one", async () => {
+  const indicator = (n: number) => ({
+    type: "indicator",
+    spec_version: "2.1",
+    id: `indicator--0a1b2c3d-4e5f-4a6b-8c7d-00000000000${n}`,
+    name: `n${n}`,
+    pattern: `[domain-name:value = 'n${n}.example']`,
+    pattern_type: "stix",
+    valid_from: "2024-01-01T00:00:00Z",
+    created: "2024-01-01T00:00:00Z",
+    modified: "2024-01-01T00:00:00Z",
+  });
+  const recoverMs = Date.parse("2026-01-01T00:00:00Z");
+  const frame = (event: string, id: string | undefined, data: unknown) =>
+    `${id ? `id: ${id}\n` : ""}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+  const body = [
+    frame("connected", undefined, { connectionId: "c" }),
+    frame("create", "1000-0", { data: indicator(1), origin: { referer: "init-create" } }),
+    // A heartbeat in the middle of the recovery (its id is before the recover date).
+    frame("heartbeat", "1000-0", "1970-01-01T00:00:01.000Z"),
+    frame("create", "2000-0", { data: indicator(2), origin: { referer: "init-create" } }),
+    frame("heartbeat", `${recoverMs}-0`, "2026-01-01T00:00:00.000Z"),
+    frame("create", `${recoverMs + 1}-0`, { data: indicator(3) }),
+  ].join("");
+  const fetch = (_input: RequestInfo | URL, _init?: RequestInit) =>
+    Promise.resolve(
+      new Response(body, { headers: { "content-type": "text/event-stream" } }),
+    );
+  const target = {
+    name: "graph",
+    maxBatch: 10,
+    upsert: () => Promise.resolve([]),
+    remove: () => Promise.resolve([]),
+    fingerprint: (item: { id: string }) => `fp-${item.id.slice(-1)}`,
+  } as unknown as SyncTarget;
+  const desired = await desiredSet({
+    url: "http://127.0.0.1:1",
+    token: "t",
+    streamId: "s",
+    recoverIsoDate: new Date(recoverMs).toISOString(),
+    fetch,
+    now: () => recoverMs,
+  }, target);
+  assert.deepEqual([...desired.values()].sort(), ["fp-1", "fp-2"]);
 });
