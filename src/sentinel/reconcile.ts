@@ -6,8 +6,8 @@
  * 1. The desired set: a second, bounded connection replays the stream's current content
  *    (`Last-Event-ID: 0-0` + `?recover=<now>`, as on a first run, reference opencti.md §3.3) into
  *    a compact map STIX id → fingerprint of the mapped records; it stops at the first heartbeat
- *    past the recover date (the server has nothing more to send) and never touches the
- *    connector's cursor.
+ *    past the recover date, or at a second heartbeat with no data between (the server has
+ *    nothing more to send), and never touches the connector's cursor.
  * 2. The actual set: the target's `listOwned()` (Graph: our app's records by `externalId`;
  *    Sentinel: ARM query by our `sourcesystem`; Defender: our `application`).
  * 3. {@linkcode planReconcile} (pure) → missing / stale / orphans; only listed (owned) records
@@ -66,15 +66,20 @@ export async function replayIntents(
     onConfigError: "throw",
   });
   let frames = 0;
+  let idle = false;
   try {
     for await (const frame of reader) {
-      // The server is idle once it heartbeats past the recover date (a heartbeat carries the last
-      // id it processed; recovery ids are `<updated_at>-0`, before that date).
+      // The server has sent everything once it heartbeats past the recover date (a heartbeat
+      // carries the last id it processed; recovery ids are `<updated_at>-0`, before that date),
+      // or heartbeats twice with no data between (idle: its clock may be behind ours, and the
+      // last id of an idle stream does not move).
       if (frame.event === "heartbeat") {
         const at = Number(/^(\d+)-\d+$/.exec(frame.id)?.[1] ?? Number.NaN);
-        if (Number.isNaN(at) || Number.isNaN(recoverMs) || at >= recoverMs) break;
+        if (idle || Number.isNaN(at) || Number.isNaN(recoverMs) || at >= recoverMs) break;
+        idle = true;
         continue;
       }
+      idle = false;
       if (frame.event === "connected") continue;
       if (++frames > maxFrames) {
         throw new ReconcileError(

@@ -468,7 +468,7 @@ Deno.test("SENTINEL_RECONCILE_PERIOD: a reconcile runs each period, then the nex
   }
 });
 
-Deno.test("the replay ends at the first heartbeat past the recover date, not at an earlier one", async () => {
+Deno.test("the replay ends at a heartbeat past the recover date or at a second one without data, not at one mid-recovery", async () => {
   const indicator = (n: number) => ({
     type: "indicator",
     spec_version: "2.1",
@@ -512,4 +512,24 @@ Deno.test("the replay ends at the first heartbeat past the recover date, not at 
     now: () => recoverMs,
   }, target);
   assert.deepEqual([...desired.values()].sort(), ["fp-1", "fp-2"]);
+
+  // A server whose clock is behind ours never heartbeats past our recover date: two heartbeats
+  // with no data between end the replay too.
+  const behind = [
+    frame("connected", undefined, { connectionId: "c" }),
+    frame("create", "1000-0", { data: indicator(1), origin: { referer: "init-create" } }),
+    frame("heartbeat", "1000-0", "1970-01-01T00:00:01.000Z"),
+    frame("heartbeat", "1000-0", "1970-01-01T00:00:01.000Z"),
+    frame("create", "2000-0", { data: indicator(2) }),
+  ].join("");
+  const idle = await desiredSet({
+    url: "http://127.0.0.1:1",
+    token: "t",
+    streamId: "s",
+    recoverIsoDate: new Date(recoverMs).toISOString(),
+    fetch: () =>
+      Promise.resolve(new Response(behind, { headers: { "content-type": "text/event-stream" } })),
+    now: () => recoverMs,
+  }, target);
+  assert.deepEqual([...idle.values()], ["fp-1"]);
 });
