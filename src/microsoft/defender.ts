@@ -362,7 +362,16 @@ export class DefenderTarget implements SyncTarget {
    * Microsoft Defender Intel"; "… Synchronizer" in older versions). The handle is the Defender id.
    */
   async listAdoptable(application: string, signal?: AbortSignal): Promise<AdoptableRecord[]> {
-    if (application === this.#application) return [];
+    if (application === this.#application) {
+      // The upstream names in use (issue 15) make its application ours: its records are then
+      // among ours, told apart by their key (an OpenCTI internal id, never a STIX id).
+      return (await this.#listOwn(signal)).flatMap((x) =>
+        (x.application === undefined || x.application === this.#application) &&
+          x.externalID !== undefined && x.externalID !== "" && !x.externalID.includes("--")
+          ? [{ key: x.externalID, handle: x.id }]
+          : []
+      );
+    }
     const found = await this.#list(odataEq("application", application), signal);
     return found.flatMap((x) =>
       x.externalID !== undefined && x.externalID !== "" ? [{ key: x.externalID, handle: x.id }] : []

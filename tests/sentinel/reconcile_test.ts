@@ -19,6 +19,7 @@ import { SIM_TOKEN } from "../../src/sim/opencti_stream.ts";
 import { type SentinelStack, STACK_APP, startSentinelStack } from "../../src/sim/stack.ts";
 import { Metrics } from "../../src/metrics.ts";
 import { ReconcilingConnector } from "../../src/sentinel/reconcile_host.ts";
+import { CappedTarget, withIdentities } from "../../src/sentinel/target_policies.ts";
 import { createApp } from "../../src/server.ts";
 import { readOpenCtiExtension } from "../../src/stix/extension.ts";
 import type { StixObject } from "../../src/stix/types.ts";
@@ -215,10 +216,13 @@ function presentOurs(stack: SentinelStack): string[] {
   return sorted(stack.present().filter((key) => !key.startsWith(FOREIGN_ID)));
 }
 
-async function reconcileHealsDrift(targetName: TargetName): Promise<void> {
+async function reconcileHealsDrift(
+  targetName: TargetName,
+  wrap: (target: SyncTarget) => SyncTarget = (target) => target,
+): Promise<void> {
   const stack = await stackFor(targetName);
   try {
-    const target = stack.createTarget({ sentinel: { listPageSize: PAGE } });
+    const target = wrap(stack.createTarget({ sentinel: { listPageSize: PAGE } }));
     const connector = connectorFor(stack, { target });
     assert.equal(await connector.runOnce(), true, JSON.stringify(connector.status()));
     const expected = sorted(await stack.expected(NOW));
@@ -293,6 +297,112 @@ for (const target of ["graph", "sentinel", "defender"] as const) {
   Deno.test(`reconcile (${target}): missing, stale, orphan healed, upstream record adopted, foreign untouched, dry run inert`, () =>
     reconcileHealsDrift(target));
 }
+
+// The upstream policies (issue 15) wrap the target: the wrappers must keep the reconcile's
+// methods, or a capped Defender / identity-publishing Sentinel would never be reconciled.
+Deno.test("reconcile (defender under DEFENDER_MAX_INDICATORS): the cap keeps the reconcile's methods", () =>
+  reconcileHealsDrift("defender", (target) => {
+    const capped = new CappedTarget(target, { maxIndicators: 15_000 });
+    for (const method of ["listOwned", "fingerprint", "listAdoptable", "removeRecords"] as const) {
+      assert.equal(typeof capped[method], "function", method);
+    }
+    return capped;
+  }));
+
+Deno.test("reconcile (sentinel with SENTINEL_PUBLISH_IDENTITIES): the wrapper keeps the reconcile's methods", () =>
+  reconcileHealsDrift("sentinel", (target) => {
+    const wrapped = withIdentities(target);
+    for (const method of ["listOwned", "fingerprint", "listAdoptable", "removeRecords"] as const) {
+      assert.equal(typeof wrapped[method], "function", method);
+    }
+    return wrapped;
+  }));
+
+Deno.test("reconcile (defender) with the upstream names: its application is ours, its records are adopted, another application's are untouched", async () => {
+  const stack = await stackFor("defender");
+  try {
+    const application = "OpenCTI Microsoft Defender Intel";
+    const target = stack.createTarget({ defender: { application } });
+    const connector = connectorFor(stack, { target });
+    assert.equal(await connector.runOnce(), true, JSON.stringify(connector.status()));
+    const defender = stack.defender!;
+    const ours = { appid: STACK_APP.clientId, tid: STACK_APP.tenantId };
+    const switched = seedNamed(stack, "Loader infrastructure (IP or domain)");
+    for (const r of defender.store().filter((r) => r.entity.externalID === switched.id)) {
+      defender.edit(r.entity.id, null);
+    }
+    // The upstream connector's record: same application, keyed by the OpenCTI internal id.
+    defender.seed({
+      indicatorType: "DomainName",
+      indicatorValue: "update-check.example",
+      application,
+      externalID: internalId(switched),
+    }, ours);
+    // A record of the application `OpenCTI` (ours only without the upstream names): not ours here.
+    defender.seed({
+      indicatorType: "DomainName",
+      indicatorValue: "orphan.example",
+      application: "OpenCTI",
+      externalID: ORPHAN_ID,
+    }, ours);
+    const others = () =>
+      defender.store().filter((r) => r.entity.application === "OpenCTI").map((r) => r.entity);
+    const othersBefore = others();
+    assert.equal(othersBefore.length, 1);
+    const reconciler = reconcilerFor(stack, target, connector, "microsoft-defender-intel");
+    const dry = await reconciler.run({ dryRun: true });
+    assert.deepEqual(dry.drift, { missing: 1, stale: 0, orphans: 0 }, JSON.stringify(dry));
+    assert.deepEqual(dry.adoptable, { matched: 1, left: 0 });
+    const report = await reconciler.run();
+    assert.equal(report.converged, true, JSON.stringify(report));
+    assert.deepEqual([report.created, report.deleted, report.adopted], [1, 0, 1]);
+    assert.equal(
+      defender.store().filter((r) => r.entity.externalID === internalId(switched)).length,
+      0,
+    );
+    assert.deepEqual(others(), othersBefore);
+  } finally {
+    await stack.close();
+  }
+});
+
+Deno.test("reconcile (sentinel) with the upstream names: its sourcesystem is ours (records updated in place), another source's are untouched", async () => {
+  const stack = await stackFor("sentinel");
+  try {
+    const sourceSystem = "Opencti Stream Connector";
+    const target = stack.createTarget({ sentinel: { listPageSize: PAGE, sourceSystem } });
+    const connector = connectorFor(stack, { target });
+    assert.equal(await connector.runOnce(), true, JSON.stringify(connector.status()));
+    const sentinel = stack.sentinel!;
+    const switched = seedNamed(stack, "Loader infrastructure (IP or domain)");
+    for (const r of sentinel.findById(switched.id)) sentinel.edit(r.name, { name: "tampered" });
+    const planted = (id: string) => ({
+      type: "indicator",
+      spec_version: "2.1",
+      id,
+      created: "2024-01-01T00:00:00Z",
+      modified: "2024-01-01T00:00:00Z",
+      name: "planted",
+      pattern: "[domain-name:value = 'planted.example']",
+      pattern_type: "stix",
+      valid_from: "2024-01-01T00:00:00Z",
+    });
+    // `OpenCTI` is ours only without the upstream names: not ours here.
+    sentinel.seed(planted(ORPHAN_ID), "OpenCTI");
+    const othersBefore = sentinel.findById(ORPHAN_ID);
+    assert.equal(othersBefore.length, 1);
+    const reconciler = reconcilerFor(stack, target, connector, "microsoft-sentinel-intel");
+    const dry = await reconciler.run({ dryRun: true });
+    assert.deepEqual(dry.drift, { missing: 0, stale: 1, orphans: 0 }, JSON.stringify(dry));
+    assert.deepEqual(dry.adoptable, { matched: 0, left: 0 });
+    const report = await reconciler.run();
+    assert.equal(report.converged, true, JSON.stringify(report));
+    assert.deepEqual([report.updated, report.deleted, report.adopted], [1, 0, 0]);
+    assert.deepEqual(sentinel.findById(ORPHAN_ID), othersBefore);
+  } finally {
+    await stack.close();
+  }
+});
 
 Deno.test("planReconcile: missing, stale, orphans; never a record that was not listed", () => {
   const desired = new Map([["a", "1"], ["b", "2"], ["c", "3"]]);
