@@ -30,6 +30,7 @@ import { Batcher, type Pending } from "./batcher.ts";
 import { CheckpointTracker } from "./checkpoint.ts";
 import { type DeadLetter, DeadLetters, MemoryDeadLetterStore } from "./dead_letters.ts";
 import { type Intent, intentsOf } from "./events.ts";
+import type { DeliveryOutcome } from "./reconcile.ts";
 import {
   failed,
   type ItemResult,
@@ -138,6 +139,12 @@ export interface SentinelConnectorOptions {
   eventTypes?: readonly string[];
   /** Publish author identities (`SENTINEL_PUBLISH_IDENTITIES`, target sentinel). @default false */
   publishIdentities?: boolean;
+  /**
+   * Runs once on a first start (empty state), before the stream is followed: the first-start
+   * reconcile (issue 17) adopts upstream records and removes ours no longer wanted.
+   * @default none
+   */
+  beforeFirstFollow?: (signal: AbortSignal) => Promise<void>;
 }
 
 const realTimer: SetTimer = (callback, ms) => {
@@ -317,6 +324,38 @@ export class SentinelConnector implements Connector {
     return status;
   }
 
+  /**
+   * Delivers operations that do not come from the stream (a reconcile's plan, issue 17) through
+   * the same path as stream batches: observables the target cannot take left out, request
+   * failures split, item failures dead-lettered, write-back. Operations a systemic failure holds
+   * are returned as held, not retried here (the next reconcile sends them again).
+   */
+  async deliverOutOfBand(operations: Operation[]): Promise<DeliveryOutcome> {
+    const tracker = new CheckpointTracker(undefined);
+    const items: Pending<Work>[] = [];
+    let skipped = 0;
+    for (const op of operations) {
+      const supported = op.kind === "upsert" ? this.#supported(op.indicator) : undefined;
+      if (op.kind === "upsert" && supported === undefined) {
+        skipped++;
+        continue;
+      }
+      const key = op.kind === "upsert" ? op.indicator.id : op.removal.id;
+      const work: Operation = supported ? { kind: "upsert", indicator: supported } : op;
+      items.push({ key, op: { op: work, attempts: 0 }, seqs: [tracker.track(undefined)] });
+    }
+    const failedBefore = this.#counters.failed ?? 0;
+    const { held, delivered, problem } = await this.#send(items, tracker);
+    const deadLettered = (this.#counters.failed ?? 0) - failedBefore;
+    return {
+      delivered,
+      deadLettered,
+      skipped: skipped + items.length - held.length - delivered.length - deadLettered,
+      held: held.length,
+      ...(problem ? { problem } : {}),
+    };
+  }
+
   /** The dead letters, oldest first, and how many the limit pushed out. */
   deadLetters(): { entries: DeadLetter[]; overflow: number } {
     return { entries: this.#deadLetters.list(), overflow: this.#deadLetters.overflow };
@@ -432,7 +471,10 @@ export class SentinelConnector implements Connector {
     }
     const state = await this.#lifecycle.register(signal);
     this.#authProblem = undefined;
-    if (typeof readStartFrom(state) !== "string") await this.#restartFromDefaults(signal);
+    if (typeof readStartFrom(state) !== "string") {
+      await this.#restartFromDefaults(signal);
+      await this.#o.beforeFirstFollow?.(signal);
+    }
   }
 
   async #restartFromDefaults(signal: AbortSignal): Promise<void> {
@@ -720,7 +762,9 @@ export class SentinelConnector implements Connector {
   async #send(
     items: Pending<Work>[],
     tracker: CheckpointTracker,
-  ): Promise<{ held: Pending<Work>[]; problem?: { reason: string; check?: string } }> {
+  ): Promise<
+    { held: Pending<Work>[]; delivered: string[]; problem?: { reason: string; check?: string } }
+  > {
     const results = new Map<string, ItemResult>();
     await this.#deliver(items.filter((i) => i.op.op.kind === "upsert"), results);
     await this.#deliver(items.filter((i) => i.op.op.kind === "remove"), results);
@@ -772,7 +816,7 @@ export class SentinelConnector implements Connector {
       await this.#deadLetters.save()
         .catch((error) => this.#noteError("saving the dead letters failed", error));
     }
-    return problem ? { held, problem } : { held };
+    return problem ? { held, delivered, problem } : { held, delivered };
   }
 
   /**
