@@ -135,6 +135,8 @@ export async function runService(config: Config, options: ServiceOptions = {}): 
     deadLetters: (name) => connectors.find((c) => c.name === name)?.deadLetters?.(),
     replayDeadLetters: (name) =>
       connectors.find((c) => c.name === name)?.replayDeadLetters?.(stop.signal),
+    reconcile: (name, dryRun) =>
+      connectors.find((c) => c.name === name)?.reconcile?.({ dryRun }, stop.signal),
   });
   const server = serve(app, {
     hostname: config.server.host,

@@ -96,6 +96,7 @@ export function registerDeployCrons(options: DeployOptions = {}): DeployHandle {
   const logger = getLogger("deploy");
   const stop = new AbortController();
   const jobs: DeployJob[] = [];
+  const reconcileJobs: DeployJob[] = [];
   for (const module of CONNECTORS) {
     const settings = settingsOf(config, module.name);
     if (settings !== undefined) {
@@ -107,7 +108,7 @@ export function registerDeployCrons(options: DeployOptions = {}): DeployHandle {
   let connectors: Connector[] = [];
   const built = (async () => {
     await startLogging(config);
-    for (const job of jobs) {
+    for (const job of [...jobs, ...reconcileJobs]) {
       logger.info("Registered the {name} cron: {schedule}", { ...job });
     }
     // No writable disk on Deploy: the dead letters stay in memory unless a file is configured.
@@ -134,6 +135,18 @@ export function registerDeployCrons(options: DeployOptions = {}): DeployHandle {
       () => run(job.name),
     )
   );
+  // Reconciles run from crons of their own (issue 17); a failed one throws so Deploy shows it.
+  for (const module of CONNECTORS) {
+    const settings = settingsOf(config, module.name);
+    const schedule = settings === undefined ? undefined : module.reconcileSchedule?.(settings);
+    if (schedule === undefined) continue;
+    const name = `${module.name}-reconcile`;
+    reconcileJobs.push({ name, schedule });
+    crons.push(cron(name, schedule, { signal: stop.signal }, async () => {
+      const connector = (await built).find((c) => c.name === module.name);
+      await connector?.reconcile?.({}, stop.signal);
+    }));
+  }
 
   let server: ReturnType<typeof serve> | undefined;
   const listening = Promise.withResolvers<void>();
@@ -152,6 +165,8 @@ export function registerDeployCrons(options: DeployOptions = {}): DeployHandle {
       deadLetters: (name) => connectors.find((c) => c.name === name)?.deadLetters?.(),
       replayDeadLetters: (name) =>
         connectors.find((c) => c.name === name)?.replayDeadLetters?.(stop.signal),
+      reconcile: (name, dryRun) =>
+        connectors.find((c) => c.name === name)?.reconcile?.({ dryRun }, stop.signal),
     });
     server = serve(app, {
       hostname: config.server.host,

@@ -56,6 +56,11 @@ export interface AppOptions {
    * token): undefined when no enabled connector of that name keeps any. @default none
    */
   replayDeadLetters?: (name: string) => Promise<object> | undefined;
+  /**
+   * Reconciles a connector's target (`POST /connectors/:name/reconcile[?dry_run=true]`, admin
+   * token): undefined when no enabled connector of that name reconciles. @default none
+   */
+  reconcile?: (name: string, dryRun: boolean) => Promise<object> | undefined;
   /** The logger. @default getLogger("server") */
   logger?: Logger;
 }
@@ -70,6 +75,7 @@ export function createApp(options: AppOptions): Hono {
     runNow = () => undefined,
     deadLetters = () => undefined,
     replayDeadLetters = () => undefined,
+    reconcile = () => undefined,
     logger = getLogger("server"),
   } = options;
   const app = new Hono();
@@ -131,6 +137,22 @@ export function createApp(options: AppOptions): Hono {
       }
       const report = await replay;
       logger.info("Dead letters of {name} replayed through the API", { name, ...report });
+      return json({ connector: name, ...report });
+    });
+    app.post("/connectors/:name/reconcile", async (c) => {
+      await authorize(c.req.header("authorization"));
+      const name = c.req.param("name");
+      if (isShuttingDown()) throw new HttpStatusError(503, "The program is shutting down");
+      const flag = c.req.query("dry_run");
+      if (flag !== undefined && flag !== "true" && flag !== "false") {
+        throw new HttpStatusError(400, `dry_run must be true or false, not "${flag}"`);
+      }
+      const running = reconcile(name, flag === "true");
+      if (running === undefined) {
+        throw new HttpStatusError(404, `No enabled connector named "${name}" reconciles`);
+      }
+      const report = await running;
+      logger.info("Reconcile of {name} run through the API", { name, dryRun: flag === "true" });
       return json({ connector: name, ...report });
     });
     app.post("/connectors/:name/run", async (c) => {

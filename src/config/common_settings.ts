@@ -3,7 +3,7 @@
  * run, the OpenCTI platform, the base connector options (pycti `CONNECTOR_*`, also accepted with a
  * connector prefix), the HTTP server and logging.
  */
-import { type AnyOption, option } from "./option.ts";
+import { type AnyOption, type Option, option } from "./option.ts";
 import type { Label, Reader } from "./source.ts";
 import type {
   BaseConnectorConfig,
@@ -172,6 +172,19 @@ export interface ConnectorPrefix {
   env: string;
   /** YAML section, e.g. `sentinel`. */
   yaml: string;
+}
+
+/**
+ * The declaration helper of a connector's own options: `<env prefix><SUFFIX>`, YAML
+ * `<section>.<suffix>`, listed under `section` in the docs.
+ */
+export function prefixedOption(prefix: ConnectorPrefix, section: string) {
+  return <T>(suffix: string, rest: Omit<Option<T>, "env" | "yaml" | "section">): Option<T> => ({
+    env: [`${prefix.env}${suffix}`],
+    yaml: [`${prefix.yaml}.${suffix.toLowerCase()}`],
+    section,
+    ...rest,
+  });
 }
 
 /** What differs between connectors in the base options. */

@@ -33,10 +33,13 @@ import {
 import {
   collectSummary,
   DEMO_INTEL_SOURCE,
+  type DemoSummary,
   formatSummary,
   summaryProblems,
   type SummaryReport,
 } from "./summary.ts";
+import { makeDrift } from "./drift.ts";
+import type { ReconcileReport } from "../sentinel/reconcile.ts";
 
 export { applyLiveChanges, DemoChangeError, type LiveChange } from "./changes.ts";
 export * from "./sims.ts";
@@ -170,7 +173,13 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
 
     try {
       const ended = service.then((code) => ({ code }));
-      const result = await drive(sims, connectors, { write, live, phaseTimeoutMs, ended });
+      const result = await drive(sims, connectors, {
+        write,
+        live,
+        phaseTimeoutMs,
+        ended,
+        upstreamNames: options.upstreamNames ?? false,
+      });
       if (result.stoppedWith !== undefined) {
         write("Stopped before the demo finished.");
         return result.stoppedWith;
@@ -271,6 +280,8 @@ async function drive(
     live: boolean;
     phaseTimeoutMs: number;
     ended: Promise<{ code: number }>;
+    /** The connector runs with the upstream connector's names (`DemoOptions.upstreamNames`). */
+    upstreamNames: boolean;
   },
 ): Promise<DriveResult> {
   const sentinel = connectors.find((c) => c.name === "sentinel");
@@ -361,9 +372,39 @@ async function drive(
     }
     if (!second.ok) problems.push(`the live changes did not reach ${sims.target} in time`);
   }
+  let reconciled: DemoSummary["reconcile"];
+  if (first.ok && sentinel?.reconcile) {
+    const synced = sims.stack.opencti.store.list("indicator").filter((o) =>
+      sims.stack.present().some((key) => key.startsWith(`${o.id} `))
+    );
+    const drift = makeDrift(sims, synced, { upstreamNames: o.upstreamNames });
+    if (drift) {
+      o.write(
+        `Made drift in ${sims.target}: deleted the records of ${drift.deleted}, added an orphan ` +
+          `${drift.orphan}, replaced ${drift.upstream} by an upstream connector's record; reconciling…`,
+      );
+      try {
+        const done = await sentinel.reconcile({}) as ReconcileReport;
+        reconciled = {
+          missing: done.drift.missing,
+          orphans: done.drift.orphans,
+          adopted: done.adopted,
+          converged: done.converged === true,
+        };
+        o.write(
+          `Reconciled: ${done.created} created, ${done.updated} updated, ${done.deleted} deleted, ` +
+            `${done.adopted} adopted, converged: ${done.converged === true}`,
+        );
+      } catch (error) {
+        problems.push(`the reconcile failed: ${error instanceof Error ? error.message : error}`);
+      }
+    }
+  }
   await sims.queue?.drained();
   await sims.stack.opencti.control.graphql.settled();
-  return { ...await report(), problems, changes };
+  const final = await report();
+  if (reconciled) final.report.summary.reconcile = reconciled;
+  return { ...final, problems, changes };
 
   async function report(): Promise<{ report: SummaryReport }> {
     return {

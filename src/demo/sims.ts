@@ -7,6 +7,7 @@
  * @module
  */
 import { type SimQueue, startSimQueue } from "../sim/opencti_queue.ts";
+import { DEMO_ADOPT_SOURCE } from "./drift.ts";
 import { SIM_TOKEN } from "../sim/opencti.ts";
 import { seedStore } from "../sim/opencti_seed.ts";
 import { DEFAULT_SIM_WORKSPACE } from "../sim/sentinel.ts";
@@ -208,6 +209,8 @@ export function demoEnv(sims: DemoSims, options: DemoEnvOptions = {}): Record<st
     }),
     // The demo leaves no file behind: its dead letters stay in memory.
     SENTINEL_DEAD_LETTER_FILE: "none",
+    // The demo replaces the upstream connector of its target and shows a reconcile adopting it.
+    SENTINEL_ADOPT_SOURCE: DEMO_ADOPT_SOURCE[sims.target],
     TANIUM_INCIDENTS_CONNECTOR_ID: DEMO_TANIUM_ID,
     TANIUM_INCIDENTS_CONNECTOR_NAME: "Tanium Threat Response Incidents (demo)",
     TANIUM_INCIDENTS_CONNECTOR_DURATION_PERIOD: "PT1M",

@@ -14,6 +14,17 @@ import { DEMO_MS_INCIDENTS_ID, type DemoSims } from "./sims.ts";
 export interface DemoSummary {
   /** The target simulator that ran. */
   target: TargetName;
+  /** The reconcile the demo ran after making drift on purpose (absent when it did not run). */
+  reconcile?: {
+    /** Indicators found missing (the deleted one and the adopted one). */
+    missing: number;
+    /** Orphans of ours found. */
+    orphans: number;
+    /** Upstream records adopted. */
+    adopted: number;
+    /** The target equals what OpenCTI says afterwards. */
+    converged: boolean;
+  };
   /** The sentinel connector's result, read from the simulators. */
   sentinel: {
     /** Records OpenCTI holds that the target should have (one per indicator and observable). */
@@ -176,6 +187,8 @@ export function summaryProblems(report: SummaryReport): string[] {
       }`,
     );
   }
+  const reconcile = report.summary.reconcile;
+  if (reconcile && !reconcile.converged) problems.push(`the reconcile did not converge ${target}`);
   if (sentinel.duplicates > 0) {
     problems.push(`${sentinel.duplicates} duplicate records in ${target}`);
   }

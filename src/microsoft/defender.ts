@@ -15,10 +15,12 @@ import { excerpt, httpError, type HttpResponse } from "../runtime/http.ts";
 import { RateLimiter } from "../runtime/rate_limiter.ts";
 import type { Observable } from "../stix/types.ts";
 import {
+  type AdoptableRecord,
   failed,
   type FailureScope,
   type ItemResult,
   missingResult,
+  type OwnedRecord,
   type SyncTarget,
   type TargetIndicator,
   type TargetRemoval,
@@ -33,6 +35,7 @@ import {
   statusScope,
 } from "./api_call.ts";
 import { filterQuery, odataEq } from "./odata.ts";
+import { fingerprintOf, projectRecord } from "./fingerprint.ts";
 import type { TokenSource } from "./token_source.ts";
 import {
   batchDeleteBody,
@@ -330,6 +333,74 @@ export class DefenderTarget implements SyncTarget {
     return items.map((item) => results.get(item.id) ?? missingResult(item.id));
   }
 
+  /**
+   * Every indicator of our `application` (all pages, `$top`/`$skip` then `@odata.nextLink`),
+   * grouped by `externalID` (issue 17). Ours without an `externalID` cannot be keyed and are
+   * left out.
+   */
+  async listOwned(signal?: AbortSignal): Promise<OwnedRecord[]> {
+    const groups = new Map<string, string[]>();
+    for (const listed of await this.#listOwn(signal)) {
+      if (listed.application !== undefined && listed.application !== this.#application) continue;
+      const key = listed.externalID;
+      if (key === undefined || key === "") continue;
+      const list = groups.get(key) ?? [];
+      list.push(projectRecord({ ...listed.fields, ...listed }, DEFENDER_PROJECTION));
+      groups.set(key, list);
+    }
+    return [...groups].map(([id, records]) => ({
+      id,
+      fingerprint: fingerprintOf(records),
+      records: records.length,
+    }));
+  }
+
+  /**
+   * The indicators another connector created under `application` (issue 17 adoption), keyed by
+   * their `externalId`: upstream stream/microsoft-defender-intel sends the OpenCTI internal id
+   * there (`get_attribute_in_extension("id", …)` in api_handler.py, application "OpenCTI
+   * Microsoft Defender Intel"; "… Synchronizer" in older versions). The handle is the Defender id.
+   */
+  async listAdoptable(application: string, signal?: AbortSignal): Promise<AdoptableRecord[]> {
+    if (application === this.#application) {
+      // The upstream names in use (issue 15) make its application ours: its records are then
+      // among ours, told apart by their key (an OpenCTI internal id, never a STIX id).
+      return (await this.#listOwn(signal)).flatMap((x) =>
+        (x.application === undefined || x.application === this.#application) &&
+          x.externalID !== undefined && x.externalID !== "" && !x.externalID.includes("--")
+          ? [{ key: x.externalID, handle: x.id }]
+          : []
+      );
+    }
+    const found = await this.#list(odataEq("application", application), signal);
+    return found.flatMap((x) =>
+      x.externalID !== undefined && x.externalID !== "" ? [{ key: x.externalID, handle: x.id }] : []
+    );
+  }
+
+  /** Deletes records found by {@linkcode listAdoptable} (BatchDelete, ≤ 500 per call). */
+  async removeRecords(handles: string[], signal?: AbortSignal): Promise<ItemResult[]> {
+    const results: ItemResult[] = [];
+    for (let start = 0; start < handles.length; start += DEFENDER_MAX_BATCH_DELETE) {
+      const chunk = handles.slice(start, start + DEFENDER_MAX_BATCH_DELETE);
+      const failures = await this.#deleteChunk(chunk, signal);
+      for (const id of chunk) {
+        const failure = failures.get(id);
+        results.push(
+          failure ? failed(id, failure.reason, failure.scope, DEFENDER_CHECK) : { id, ok: true },
+        );
+      }
+    }
+    return results;
+  }
+
+  /** The fingerprint of the records `upsert` would leave for this indicator. */
+  fingerprint(item: TargetIndicator): string | undefined {
+    const { records } = toDefenderIndicators(item, { ...this.#mapping, now: this.#now() });
+    if (records.length === 0) return undefined;
+    return fingerprintOf(records.map((r) => projectRecord(r, DEFENDER_PROJECTION)));
+  }
+
   /** Cap state, counters and the last error, for `/status`. */
   status(): Record<string, unknown> {
     const status: Record<string, unknown> = {
@@ -563,6 +634,20 @@ export class DefenderTarget implements SyncTarget {
     return message;
   }
 }
+
+/**
+ * Fields a reconcile compares. `expirationTime` is left out: without `valid_until` it moves with
+ * the clock, and Defender lets it expire on its own.
+ */
+const DEFENDER_PROJECTION = [
+  "indicatorType",
+  "indicatorValue",
+  "action",
+  "title",
+  "description",
+  "severity",
+  "generateAlert",
+] as const;
 
 /** What to check when Defender fails systemically. */
 const DEFENDER_CHECK = "on 401, 403 or a token error: TENANT_ID, CLIENT_ID, CLIENT_SECRET (or " +

@@ -361,6 +361,8 @@ export interface ListedIndicator {
   externalID?: string;
   /** Application name, when set. */
   application?: string;
+  /** The other fields of the answer a reconcile compares (action, title, severity…). */
+  fields?: Record<string, unknown>;
 }
 
 const ListAnswer = v.object({
@@ -376,6 +378,9 @@ const ListAnswer = v.object({
   "@odata.nextLink": v.optional(v.nullable(v.string())),
 });
 
+/** Answer fields kept on {@linkcode ListedIndicator.fields}. */
+const LISTED_FIELDS = ["action", "title", "description", "severity", "generateAlert"] as const;
+
 /** Parses a list answer (one page), or returns undefined when it is not the documented shape. */
 export function parseListAnswer(
   text: string,
@@ -390,6 +395,11 @@ export function parseListAnswer(
     };
     if (entry.externalID != null) item.externalID = entry.externalID;
     if (entry.application != null) item.application = entry.application;
+    const fields: Record<string, unknown> = {};
+    for (const key of LISTED_FIELDS) {
+      if (entry[key] !== undefined) fields[key] = entry[key];
+    }
+    item.fields = fields;
     return item;
   });
   const next = parsed.output["@odata.nextLink"];

@@ -21,9 +21,11 @@ import { NetworkError, TimeoutError } from "../runtime/errors.ts";
 import { excerpt, type Fetch, type HttpResponse } from "../runtime/http.ts";
 import { RateLimiter } from "../runtime/rate_limiter.ts";
 import {
+  type AdoptableRecord,
   failed,
   type FailureScope,
   type ItemResult,
+  type OwnedRecord,
   type SyncTarget,
   type TargetIndicator,
   type TargetRemoval,
@@ -38,6 +40,7 @@ import {
 } from "./graph_mapping.ts";
 import { type ApiCallDeps, callApi, statusScope } from "./api_call.ts";
 import { filterQuery, odataEq } from "./odata.ts";
+import { fingerprintOf, projectRecord } from "./fingerprint.ts";
 import { scopeFor } from "./scopes.ts";
 import type { TokenSource } from "./token_source.ts";
 
@@ -341,6 +344,62 @@ export class GraphTarget implements SyncTarget {
     return this.#results(items, failures, signal);
   }
 
+  /**
+   * Every record of our application (the `OwnedBy` permission lists only those), grouped by
+   * `externalId` (issue 17). Records without one (Defender ATP answers omit it, lesson #3177)
+   * cannot be keyed and are left out.
+   */
+  async listOwned(signal?: AbortSignal): Promise<OwnedRecord[]> {
+    const groups = new Map<string, string[]>();
+    for (const record of await this.#list(undefined, signal)) {
+      const key = record.externalId;
+      if (typeof key !== "string" || key === "") continue;
+      const list = groups.get(key) ?? [];
+      list.push(projectRecord(record, this.#projection));
+      groups.set(key, list);
+    }
+    return [...groups].map(([id, records]) => ({
+      id,
+      fingerprint: fingerprintOf(records),
+      records: records.length,
+    }));
+  }
+
+  /**
+   * Records the seed-era stream/sentinel connector left with our application (issue 17 adoption):
+   * it set `externalId` to the OpenCTI internal id (`get_attribute_in_extension("id", data)` in
+   * stream/sentinel/src/sentinel.py), not a STIX id. Graph lists only our app's records
+   * (`OwnedBy`), so `source` is not used; the handle is the `externalId` (deleted in bulk by it).
+   */
+  async listAdoptable(_source: string, signal?: AbortSignal): Promise<AdoptableRecord[]> {
+    const keys = new Set<string>();
+    for (const record of await this.#list(undefined, signal)) {
+      const key = record.externalId;
+      if (typeof key === "string" && key !== "" && !key.includes("--")) keys.add(key);
+    }
+    return [...keys].map((key) => ({ key, handle: key }));
+  }
+
+  /** Deletes every record carrying these `externalId`s (Azure Sentinel product only). */
+  removeRecords(handles: string[], signal?: AbortSignal): Promise<ItemResult[]> {
+    return this.remove(handles.map((id) => ({ id })), signal);
+  }
+
+  /** The fingerprint of the records `upsert` would leave for this indicator. */
+  fingerprint(item: TargetIndicator): string | undefined {
+    const { records } = toTiIndicators(item, this.#o.mapping);
+    if (records.length === 0) return undefined;
+    return fingerprintOf(records.map((record) => projectRecord(record, this.#projection)));
+  }
+
+  /** The fields a reconcile compares: the observable and what an update may change. */
+  get #projection(): readonly string[] {
+    return [
+      ...OBSERVABLE_KEYS,
+      ...(this.#defender ? DEFENDER_EDITABLE : SENTINEL_EDITABLE).filter((f) => f !== "externalId"),
+    ];
+  }
+
   /** One result per item: the first failure noted for it, else success; throws once aborted. */
   #results(
     items: { id: string }[],
@@ -436,9 +495,11 @@ export class GraphTarget implements SyncTarget {
     }
   }
 
-  /** Reads every page of a `$filter` query. */
-  async #list(filter: string, signal: AbortSignal | undefined): Promise<Existing[]> {
-    let url: string | undefined = `${this.#collection}?${filterQuery(filter)}`;
+  /** Reads every page of a `$filter` query (no filter: the whole collection we may see). */
+  async #list(filter: string | undefined, signal: AbortSignal | undefined): Promise<Existing[]> {
+    let url: string | undefined = filter === undefined
+      ? this.#collection
+      : `${this.#collection}?${filterQuery(filter)}`;
     const out: Existing[] = [];
     while (url) {
       if (new URL(url).origin !== this.#origin) {

@@ -13,10 +13,12 @@ import { excerpt, httpError, type HttpResponse } from "../runtime/http.ts";
 import { RateLimiter } from "../runtime/rate_limiter.ts";
 import type { StixObject } from "../stix/types.ts";
 import {
+  type AdoptableRecord,
   failed,
   type FailureScope,
   type ItemResult,
   missingResult,
+  type OwnedRecord,
   type SyncTarget,
   type TargetIndicator,
   type TargetRemoval,
@@ -31,6 +33,8 @@ import {
   statusScope,
 } from "./api_call.ts";
 import type { TokenSource } from "./token_source.ts";
+import { fingerprintOf, projectRecord } from "./fingerprint.ts";
+import * as v from "valibot";
 import {
   armQueryBody,
   parseArmQuery,
@@ -81,6 +85,8 @@ export interface SentinelTargetOptions extends ApiClientOptions {
   armRateLimitPerMinute?: number;
   /** Objects per upload request (at most 100). @default 100 */
   maxBatch?: number;
+  /** `maxPageSize` of a reconcile listing. @default 1000 */
+  listPageSize?: number;
   /** Margin added to the wait read from "Try again in N seconds", in ms. @default 1000 */
   retryMarginMs?: number;
   /** Logger. @default getLogger("sentinel", "sentinel-api") */
@@ -140,6 +146,7 @@ export class SentinelTarget implements SyncTarget {
       rateLimitPerMinute: options.rateLimitPerMinute ?? SENTINEL_REQUESTS_PER_MINUTE,
       armRateLimitPerMinute: options.armRateLimitPerMinute ?? 100,
       maxBatch: Math.min(options.maxBatch ?? SENTINEL_MAX_OBJECTS, SENTINEL_MAX_OBJECTS),
+      listPageSize: options.listPageSize ?? LIST_PAGE_SIZE,
       retryMarginMs: options.retryMarginMs ?? 1000,
     };
     if (!/^[0-9a-f-]{36}$/i.test(this.#o.workspaceId)) {
@@ -222,6 +229,153 @@ export class SentinelTarget implements SyncTarget {
       results.set(item.id, await this.#removeOne(item.id, signal));
     }
     return items.map((item) => results.get(item.id) ?? missingResult(item.id));
+  }
+
+  /**
+   * Every indicator of our `sourcesystem` in the workspace (issue 17): the ARM query by `source`
+   * alone, `maxPageSize` per page, following `nextLink` (same host only) with the same body.
+   * Throws when a page fails or the ARM coordinates are missing.
+   */
+  async listOwned(signal?: AbortSignal): Promise<OwnedRecord[]> {
+    const groups = new Map<string, string[]>();
+    await this.#query(this.#o.sourceSystem, signal, (object) => {
+      const list = groups.get(object.id) ?? [];
+      list.push(projectRecord(object, SENTINEL_PROJECTION));
+      groups.set(object.id, list);
+    });
+    return [...groups].map(([id, records]) => ({
+      id,
+      fingerprint: fingerprintOf(records),
+      records: records.length,
+    }));
+  }
+
+  /**
+   * The indicators another connector uploaded under `source` (issue 17 adoption): keyed by their
+   * STIX id, as upstream stream/microsoft-sentinel-intel uploads the OpenCTI STIX indicator
+   * unchanged (its `sourcesystem` defaults to "Opencti Stream Connector"); the handle is the ARM
+   * resource id to delete.
+   */
+  async listAdoptable(source: string, signal?: AbortSignal): Promise<AdoptableRecord[]> {
+    if (source === this.#o.sourceSystem) return [];
+    const out: AdoptableRecord[] = [];
+    await this.#query(source, signal, (object, resourceId) => {
+      out.push({ key: object.id, handle: resourceId });
+    });
+    return out;
+  }
+
+  /** Deletes records listed by {@linkcode listAdoptable}, by ARM resource id; absent = success. */
+  async removeRecords(handles: string[], signal?: AbortSignal): Promise<ItemResult[]> {
+    const version = `api-version=${encodeURIComponent(this.#o.armApiVersion)}`;
+    const results: ItemResult[] = [];
+    for (const handle of handles) {
+      try {
+        if (!/^\/subscriptions\/[^?#]+$/.test(handle) || handle.includes("..")) {
+          throw new Error(`Unexpected Sentinel resource id "${handle}"`);
+        }
+        const response = await callApi({
+          method: "DELETE",
+          url: `${this.#o.managementUrl}${handle}?${version}`,
+          limiter: this.#arm,
+          what: "Sentinel indicator delete",
+          signal,
+        }, this.#api);
+        if (response.status !== 404 && (response.status < 200 || response.status >= 300)) {
+          throw httpError(response, "Sentinel indicator delete");
+        }
+        if (response.status !== 404) this.#counters.deleted++;
+        results.push({ id: handle, ok: true });
+      } catch (error) {
+        if (signal?.aborted) throw error;
+        results.push(failed(handle, this.#note(error), errorScope(error, 1), SENTINEL_CHECK));
+      }
+    }
+    return results;
+  }
+
+  /**
+   * Every indicator of one `source` (all pages): the first page is a POST of the query with
+   * `maxPageSize`, the next ones a GET on `nextLink`, as ARM pageable operations are read
+   * (upstream stream/microsoft-sentinel-intel client.py `_iter_pages` reads them the same way).
+   */
+  async #query(
+    source: string,
+    signal: AbortSignal | undefined,
+    visit: (object: { id: string } & Record<string, unknown>, resourceId: string) => void,
+  ): Promise<void> {
+    if (this.#armBase === undefined) {
+      throw new Error(
+        "Cannot list Sentinel indicators: set the subscription id, resource group and workspace " +
+          "name of the workspace",
+      );
+    }
+    const body = JSON.stringify({
+      condition: {
+        stixObjectType: "indicator",
+        conditionConnective: "And",
+        clauses: [{ field: "source", operator: "Equals", values: [source] }],
+      },
+      maxPageSize: this.#o.listPageSize,
+    });
+    const version = `api-version=${encodeURIComponent(this.#o.armApiVersion)}`;
+    let pages = 0;
+    let next: string | undefined = `${this.#armBase}/query?${version}`;
+    while (next !== undefined) {
+      const first = pages === 0;
+      pages++;
+      const response = await callApi({
+        method: first ? "POST" : "GET",
+        url: next,
+        ...(first ? { body } : {}),
+        limiter: this.#arm,
+        what: "Sentinel threat-intelligence list",
+        signal,
+      }, this.#api);
+      if (response.status !== 200) throw httpError(response, "Sentinel threat-intelligence list");
+      let json: unknown;
+      try {
+        json = JSON.parse(response.text);
+      } catch {
+        json = undefined;
+      }
+      const parsed = v.safeParse(ListPage, json);
+      if (!parsed.success) {
+        throw new HttpError(
+          `Sentinel threat-intelligence list answered an unreadable body: ${
+            excerpt(response.text)
+          }`,
+          response.status,
+          excerpt(response.text, 4096),
+        );
+      }
+      for (const entry of parsed.output.value) {
+        const object = entry.properties?.stixObject;
+        if (!object || typeof object.id !== "string") continue;
+        visit(object as { id: string } & Record<string, unknown>, entry.id);
+      }
+      const link = parsed.output.nextLink ?? undefined;
+      next = link && sameOrigin(link, this.#o.managementUrl) ? link : undefined;
+      if (pages >= LIST_MAX_PAGES && next !== undefined) {
+        throw new Error(
+          `Sentinel threat-intelligence list still had pages after ${LIST_MAX_PAGES}: a partial listing is never used`,
+        );
+      }
+    }
+  }
+
+  /** The fingerprint of what `upsert` would leave in Sentinel for this indicator. */
+  fingerprint(item: TargetIndicator): string | undefined {
+    if (this.rejects(item) !== undefined) return undefined;
+    if (item.stix.revoked === true && this.#o.revokeBy === "delete") return undefined;
+    const mapped = toSentinelObject(item, {
+      extraLabels: this.#o.extraLabels,
+      keepIndicatorTypes: this.#o.keepIndicatorTypes,
+      now: 0,
+    });
+    return mapped.ok
+      ? fingerprintOf([projectRecord(mapped.object, SENTINEL_PROJECTION)])
+      : undefined;
   }
 
   /** Counters and the last error, for `/status`. */
@@ -395,6 +549,41 @@ export class SentinelTarget implements SyncTarget {
     return this.#lastError;
   }
 }
+
+/** Indicators per page of a reconcile listing. */
+const LIST_PAGE_SIZE = 1000;
+/** Pages of a reconcile listing before giving up (10 million indicators). */
+const LIST_MAX_PAGES = 10_000;
+
+/**
+ * Fields a reconcile compares. `modified` is left out: a revoked indicator is uploaded with a
+ * fresh one (reference §3.2), so it would never match.
+ */
+const SENTINEL_PROJECTION = [
+  "type",
+  "pattern",
+  "pattern_type",
+  "name",
+  "description",
+  "confidence",
+  "labels",
+  "indicator_types",
+  "valid_from",
+  "valid_until",
+  "revoked",
+  "kill_chain_phases",
+  "object_marking_refs",
+] as const;
+
+const ListPage = v.looseObject({
+  value: v.array(v.looseObject({
+    id: v.string(),
+    properties: v.optional(v.looseObject({
+      stixObject: v.optional(v.looseObject({ id: v.optional(v.string()) })),
+    })),
+  })),
+  nextLink: v.optional(v.nullable(v.string())),
+});
 
 /** What to check when Sentinel fails systemically. */
 const SENTINEL_CHECK = "on 401, 403 or a token error: TENANT_ID, CLIENT_ID, CLIENT_SECRET (or " +

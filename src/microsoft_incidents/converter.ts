@@ -14,18 +14,17 @@
  *
  * @module
  */
-import {
-  attackPatternId,
-  caseIncidentId,
-  fileId,
-  identityId,
-  incidentId,
-  observableId,
-  relationshipId,
-  sightingId,
-  userAccountId,
-} from "../stix/ids.ts";
+import { caseIncidentId, fileId, incidentId } from "../stix/ids.ts";
 import { tlpMarking } from "../stix/markings.ts";
+import {
+  attackPatternObject,
+  markedBundle,
+  organizationIdentity,
+  relationshipObject,
+  sightingObject,
+  userAccountObject,
+  valueObservable,
+} from "../stix/objects.ts";
 import type { StixBundle, StixObject, Tlp } from "../stix/types.ts";
 import {
   domainProblem,
@@ -69,17 +68,8 @@ export function priorityOf(value: string | undefined): string | undefined {
 }
 
 /** The author identity, named after the connector. */
-export async function authorIdentity(name: string, created: string): Promise<StixObject> {
-  return {
-    type: "identity",
-    spec_version: "2.1",
-    id: await identityId({ name, identity_class: "organization" }),
-    created,
-    modified: created,
-    name,
-    identity_class: "organization",
-    description: AUTHOR_DESCRIPTION,
-  };
+export function authorIdentity(name: string, created: string): Promise<StixObject> {
+  return organizationIdentity(name, created, AUTHOR_DESCRIPTION);
 }
 
 /** The name of the Case-Incident of a Microsoft incident (stable across updates). */
@@ -232,17 +222,7 @@ export async function convertIncident(
     out.objects.push(object);
   };
   const relationship = async (type: string, source: string, target: string) => {
-    push({
-      type: "relationship",
-      spec_version: "2.1",
-      id: await relationshipId({ relationship_type: type, source_ref: source, target_ref: target }),
-      created: context.now,
-      modified: context.now,
-      relationship_type: type,
-      source_ref: source,
-      target_ref: target,
-      ...marked,
-    });
+    push(await relationshipObject(type, source, target, context.now, marked));
   };
 
   for (const alert of incident.alerts) {
@@ -258,17 +238,9 @@ export async function convertIncident(
       }
     }
     for (const technique of alert.mitreTechniques) {
-      const id = await attackPatternId({ x_mitre_id: technique });
-      push({
-        type: "attack-pattern",
-        spec_version: "2.1",
-        id,
-        created: context.now,
-        modified: context.now,
-        name: technique,
-        x_mitre_id: technique,
-      });
-      await relationship("uses", alertIncident.id, id);
+      const pattern = await attackPatternObject(technique, technique, context.now);
+      push(pattern);
+      await relationship("uses", alertIncident.id, pattern.id);
     }
     for (const indicator of context.matches?.get(alert.id) ?? []) {
       const firstSeen = alert.firstActivityDateTime && alert.firstActivityDateTime <
@@ -276,25 +248,8 @@ export async function convertIncident(
         ? alert.firstActivityDateTime
         : alert.createdDateTime;
       const lastSeen = alert.createdDateTime;
-      const where = [authorId];
-      const id = await sightingId({
-        sighting_of_ref: indicator,
-        where_sighted_refs: where,
-        first_seen: firstSeen,
-        last_seen: lastSeen,
-      });
-      if (!seen.has(id)) out.sightings++;
-      push({
-        type: "sighting",
-        spec_version: "2.1",
-        id,
-        created: context.now,
-        modified: context.now,
-        sighting_of_ref: indicator,
-        where_sighted_refs: where,
-        first_seen: firstSeen,
-        last_seen: lastSeen,
-        count: 1,
+      const facts = { of: indicator, where: [authorId], firstSeen, lastSeen };
+      const sighting = await sightingObject(facts, context.now, marked, {
         description: `Microsoft alert ${alert.id} (${
           alert.detectionSource ?? "unknown"
         }): ${alert.title}${
@@ -310,8 +265,9 @@ export async function convertIncident(
             }],
           }
           : {}),
-        ...marked,
       });
+      if (!seen.has(sighting.id)) out.sightings++;
+      push(sighting);
       await relationship("indicates", indicator, alertIncident.id);
     }
   }
@@ -396,22 +352,6 @@ async function alertObject(
   };
 }
 
-async function valueObservable(
-  type: "ipv4-addr" | "ipv6-addr" | "url" | "domain-name" | "hostname" | "email-addr",
-  value: string,
-  marked: Record<string, unknown>,
-  extra: Record<string, unknown> = {},
-): Promise<StixObject> {
-  return {
-    type,
-    spec_version: "2.1",
-    id: await observableId(type, value),
-    value,
-    ...extra,
-    ...marked,
-  };
-}
-
 async function fileObject(
   file: FileDetails,
   marked: Record<string, unknown>,
@@ -438,14 +378,11 @@ async function accountObject(
 ): Promise<StixObject | undefined> {
   const login = account.accountName ?? account.userPrincipalName;
   if (!login) return undefined;
-  return {
-    type: "user-account",
-    spec_version: "2.1",
-    id: await userAccountId({ account_login: login }),
-    account_login: login,
-    ...(account.displayName ? { display_name: account.displayName } : {}),
-    ...marked,
-  };
+  return await userAccountObject(
+    login,
+    marked,
+    account.displayName ? { display_name: account.displayName } : {},
+  );
 }
 
 async function ipObject(
@@ -550,16 +487,5 @@ export function buildBundle(
   objects: readonly StixObject[],
   options: BundleOptions = {},
 ): StixBundle | undefined {
-  const marking = tlpMarking(tlp);
-  const byId = new Map<string, StixObject>();
-  for (const object of objects) byId.set(object.id, object);
-  byId.delete(author.id);
-  byId.delete(marking.id);
-  if (byId.size === 0) return undefined;
-  const uuid = options.uuid ?? (() => crypto.randomUUID());
-  return {
-    type: "bundle",
-    id: `bundle--${uuid()}`,
-    objects: [{ ...marking }, author, ...byId.values()],
-  };
+  return markedBundle(tlpMarking(tlp), author, objects, { ...options, keepLast: true });
 }

@@ -14,11 +14,12 @@ import {
   type ConnectorPrefix,
   must,
   opt,
+  prefixedOption,
   readBase,
   type ReadContext,
 } from "../config/common_settings.ts";
 import type { ConnectorSettings, PendingSettings } from "../config/connector_settings.ts";
-import { type Option, option } from "../config/option.ts";
+import { option } from "../config/option.ts";
 import type { ImportConnectorConfig } from "../config/types.ts";
 import * as val from "../config/values.ts";
 import {
@@ -37,17 +38,7 @@ const PREFIX: ConnectorPrefix = {
 const SECTION = "Microsoft incidents";
 
 /** `MICROSOFT_INCIDENTS_<SUFFIX>`, YAML `microsoft_incidents.<suffix>`. */
-function microsoft<T>(
-  suffix: string,
-  rest: Omit<Option<T>, "env" | "yaml" | "section">,
-): Option<T> {
-  return {
-    env: [`MICROSOFT_INCIDENTS_${suffix}`],
-    yaml: [`microsoft_incidents.${suffix.toLowerCase()}`],
-    section: SECTION,
-    ...rest,
-  };
-}
+const microsoft = prefixedOption(PREFIX, SECTION);
 
 /** Markings `MICROSOFT_INCIDENTS_TLP` accepts. */
 export const TLPS = ["clear", "white", "green", "amber", "amber+strict", "red"] as const;

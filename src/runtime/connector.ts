@@ -48,4 +48,6 @@ export interface Connector {
   deadLetters?(): DeadLetterView;
   /** Sends its dead letters again; resolves with counts (tried, delivered, failed…). @default none */
   replayDeadLetters?(signal?: AbortSignal): Promise<object>;
+  /** Makes the target equal to OpenCTI (or, with `dryRun`, only plans it); resolves with the report. @default none */
+  reconcile?(options: { dryRun?: boolean }, signal?: AbortSignal): Promise<object>;
 }

@@ -43,6 +43,11 @@ export interface ConnectorModule<S> {
   settings: ConnectorSettings<S>;
   /** Its Deno Deploy cron schedule (five fields, UTC). */
   cronSchedule(settings: S): string;
+  /**
+   * The Deno Deploy schedule of its reconciles (a cron of its own calling `reconcile()`), or
+   * undefined for none. @default none
+   */
+  reconcileSchedule?(settings: S): string | undefined;
   /** Builds the connector from its typed settings. */
   create(settings: S, deps: ConnectorDeps): Promise<Connector>;
 }

@@ -26,6 +26,7 @@ import {
 } from "../opencti/stream_pump.ts";
 import type { DeadLetter, DeadLetters } from "./dead_letters.ts";
 import { type Intent, type IntentOptions, intentsOf } from "./events.ts";
+import type { DeliveryOutcome } from "./reconcile.ts";
 import type { SyncTarget, TargetIndicator, TargetRemoval } from "./target.ts";
 import { WriteBack, type WriteBackOptions } from "./write_back.ts";
 
@@ -107,6 +108,12 @@ export interface SentinelConnectorOptions {
   eventTypes?: readonly string[];
   /** Publish author identities (`SENTINEL_PUBLISH_IDENTITIES`, target sentinel). @default false */
   publishIdentities?: boolean;
+  /**
+   * Runs once on a first start (empty state), before the stream is followed: the first-start
+   * reconcile (issue 17) adopts upstream records and removes ours no longer wanted.
+   * @default none
+   */
+  beforeFirstFollow?: (signal: AbortSignal) => Promise<void>;
 }
 
 /** Keeps one Microsoft target in step with the indicators of an OpenCTI live stream. */
@@ -167,6 +174,29 @@ export class SentinelConnector implements Connector {
   /** A snapshot for `/status` and `/readyz`. */
   status(): ConnectorStatus {
     return this.#pump.status();
+  }
+
+  /**
+   * Delivers operations that do not come from the stream (a reconcile's plan, issue 17) through
+   * the same path as stream batches ({@linkcode StreamPump.deliverOutOfBand}): observables the
+   * target cannot take left out, request failures split, item failures dead-lettered, write-back.
+   * Operations a systemic failure holds are returned as held, not retried here (the next
+   * reconcile sends them again).
+   */
+  async deliverOutOfBand(operations: Operation[]): Promise<DeliveryOutcome> {
+    const planned: PlannedOperation<TargetIndicator, TargetRemoval>[] = [];
+    let skipped = 0;
+    for (const op of operations) {
+      if (op.kind === "remove") {
+        planned.push({ key: op.removal.id, op });
+        continue;
+      }
+      const indicator = this.#supported(op.indicator);
+      if (indicator === undefined) skipped++;
+      else planned.push({ key: op.indicator.id, op: { kind: "upsert", indicator } });
+    }
+    const outcome = await this.#pump.deliverOutOfBand(planned);
+    return { ...outcome, skipped: skipped + outcome.skipped };
   }
 
   /** The dead letters, oldest first, and how many the limit pushed out. */

@@ -6,6 +6,7 @@
  * To add an option: add one `option({...})` entry to {@linkcode SENTINEL_OPTIONS}, read it in
  * `read()` below into a field of {@linkcode SentinelSettings}, then run `deno task docs`.
  */
+import { parseAdoptSource } from "./adopt.ts";
 import {
   baseOptions,
   type ConnectorPrefix,
@@ -603,6 +604,24 @@ export const SENTINEL_OPTIONS = {
       "the first save and must be writable); `none` keeps them in memory only.",
     example: DEFAULT_DEAD_LETTER_FILE,
   }),
+  reconcilePeriod: option({
+    ...named("SENTINEL_RECONCILE_PERIOD", "reconcile_period"),
+    schema: val.duration(),
+    defaultDoc: "`P1D`",
+    meaning: "ISO-8601 duration between two reconciles, which make the target hold exactly " +
+      "what the stream shows (missing created, stale updated, ours no longer wanted deleted); " +
+      "`0` = none scheduled (still on a first start and through the admin route).",
+    example: "P1D",
+  }),
+  adoptSource: option({
+    ...named("SENTINEL_ADOPT_SOURCE", "adopt_source"),
+    schema: val.text(),
+    meaning: "The upstream connector this one replaces, whose records a reconcile adopts " +
+      "(removes once ours stand for the same indicator): `stream-sentinel` (graph), " +
+      "`microsoft-sentinel-intel` (sentinel) or `microsoft-defender-intel` (defender), " +
+      'optionally followed by ":<its sourcesystem or application>" when not the default.',
+    example: "microsoft-sentinel-intel",
+  }),
 } as const;
 
 const BASE = {
@@ -774,6 +793,10 @@ export interface SentinelSettings {
   eventTypes?: StreamEventType[];
   /** The upstream connector whose names were used (their defaults then apply); unset = none. */
   upstream?: SentinelTarget;
+  /** Time between two scheduled reconciles, in ms; 0 = none (`SENTINEL_RECONCILE_PERIOD`). */
+  reconcilePeriodMs: number;
+  /** The upstream connector whose records a reconcile adopts (`SENTINEL_ADOPT_SOURCE`). */
+  adoptSource?: string;
   /** Graph target options. */
   graph: GraphTargetConfig;
   /** Sentinel upload target options. */
@@ -838,7 +861,18 @@ function read(context: ReadContext): PendingSettings<SentinelSettings> {
     maxBackoff: reader.get(o.maxBackoff),
     deadLetterLimit: reader.get(o.deadLetterLimit),
     deadLetterFile: reader.get(o.deadLetterFile),
+    reconcilePeriod: reader.get(o.reconcilePeriod),
+    adoptSource: reader.get(o.adoptSource),
   };
+  if (values.adoptSource !== undefined && target !== undefined) {
+    try {
+      parseAdoptSource(values.adoptSource, target);
+    } catch (error) {
+      reader.problem(
+        `${reader.label(o.adoptSource)}: ${error instanceof Error ? error.message : String(error)}`,
+      );
+    }
+  }
   if (values.maxBackoff !== undefined && values.maxBackoff.ms <= 0) {
     reader.problem(
       `${reader.label(o.maxBackoff)}: expected a duration longer than 0, e.g. "PT5M"`,
@@ -952,6 +986,8 @@ function read(context: ReadContext): PendingSettings<SentinelSettings> {
         ...opt("deadLetterFile", values.deadLetterFile),
         eventTypes: must(eventTypes),
         ...opt("upstream", upstreamTarget),
+        reconcilePeriodMs: values.reconcilePeriod?.ms ?? 86_400_000,
+        ...opt("adoptSource", values.adoptSource),
         graph: {
           resourceUrl: must(values.resourceUrl),
           requestUrl: must(values.requestUrl),

@@ -101,6 +101,24 @@ export function failed(
   return result;
 }
 
+/** What a target holds for one indicator, as listed for a reconcile (issue 17). */
+export interface OwnedRecord {
+  /** The correlation key: the indicator's STIX id (Graph `externalId`, Defender `externalID`, Sentinel `id`). */
+  id: string;
+  /** Fingerprint of the records held for it (see `src/microsoft/fingerprint.ts`). */
+  fingerprint: string;
+  /** How many target records carry this key. */
+  records: number;
+}
+
+/** A record another (upstream) connector left on the target, found for adoption (issue 17). */
+export interface AdoptableRecord {
+  /** The key that connector used: a STIX id or an OpenCTI internal id. */
+  key: string;
+  /** What {@linkcode SyncTarget.removeRecords} needs to delete this record. */
+  handle: string;
+}
+
 /** A Microsoft threat-intelligence store. Implementations pace themselves and retry 429/5xx/401 internally. */
 export interface SyncTarget {
   /** Which target this is. */
@@ -126,6 +144,24 @@ export interface SyncTarget {
    * instead of being removed (Graph, Defender).
    */
   readonly revokeByUpload?: boolean;
+  /**
+   * Everything the target holds that this connector owns, grouped by indicator (all pages). Records
+   * the connector does not own are never listed. Throws when the listing fails (a reconcile then
+   * stops without acting).
+   */
+  listOwned?(signal?: AbortSignal): Promise<OwnedRecord[]>;
+  /**
+   * The fingerprint of what `upsert` would leave on the target for this indicator (the same
+   * projection as {@linkcode OwnedRecord.fingerprint}), or undefined when nothing would be held.
+   */
+  fingerprint?(item: TargetIndicator): string | undefined;
+  /**
+   * The records an upstream connector left, named by its `source` (Sentinel `sourcesystem`,
+   * Defender `application`; Graph: ignored, our app's records keyed by an OpenCTI internal id).
+   */
+  listAdoptable?(source: string, signal?: AbortSignal): Promise<AdoptableRecord[]>;
+  /** Deletes records found by `listAdoptable`; one result per handle (absent = success). */
+  removeRecords?(handles: string[], signal?: AbortSignal): Promise<ItemResult[]>;
 }
 
 /** The result for an indicator a target produced none for: not proven on the item, so systemic. */

@@ -57,6 +57,14 @@ export class CappedTarget implements SyncTarget {
   readonly maxBatch: number;
   /** True when the wrapped target re-sends revoked indicators. */
   readonly revokeByUpload?: boolean;
+  /** The wrapped target's listing for a reconcile (issue 17), when it has one. */
+  declare readonly listOwned?: NonNullable<SyncTarget["listOwned"]>;
+  /** The wrapped target's fingerprint (issue 17), when it has one. */
+  declare readonly fingerprint?: NonNullable<SyncTarget["fingerprint"]>;
+  /** The wrapped target's upstream listing for adoption (issue 17), when it has one. */
+  declare readonly listAdoptable?: NonNullable<SyncTarget["listAdoptable"]>;
+  /** The wrapped target's delete of adopted records (issue 17), when it has one. */
+  declare readonly removeRecords?: NonNullable<SyncTarget["removeRecords"]>;
   readonly #inner: SyncTarget;
   readonly #max: number;
   readonly #held = new Map<string, number>();
@@ -75,6 +83,9 @@ export class CappedTarget implements SyncTarget {
     this.name = inner.name;
     this.maxBatch = inner.maxBatch;
     if (inner.revokeByUpload !== undefined) this.revokeByUpload = inner.revokeByUpload;
+    // The reconcile's methods (issue 17) pass through: without them a capped Defender target
+    // would never be reconciled. Its creates and deletes still go through upsert/remove here.
+    Object.assign(this, reconcileMethodsOf(inner));
   }
 
   /** Sends updates and the new indicators that fit, removing lower-scored ones to make room. */
@@ -179,6 +190,22 @@ export class CappedTarget implements SyncTarget {
   }
 }
 
+/** The wrapped target's reconcile methods (issue 17), bound to it; absent ones stay absent. */
+function reconcileMethodsOf(
+  inner: SyncTarget,
+): Pick<SyncTarget, "listOwned" | "fingerprint" | "listAdoptable" | "removeRecords"> {
+  const out: Pick<SyncTarget, "listOwned" | "fingerprint" | "listAdoptable" | "removeRecords"> = {};
+  if (inner.listOwned) out.listOwned = (signal) => inner.listOwned!(signal);
+  if (inner.fingerprint) out.fingerprint = (item) => inner.fingerprint!(item);
+  if (inner.listAdoptable) {
+    out.listAdoptable = (source, signal) => inner.listAdoptable!(source, signal);
+  }
+  if (inner.removeRecords) {
+    out.removeRecords = (handles, signal) => inner.removeRecords!(handles, signal);
+  }
+  return out;
+}
+
 function lowestOf(
   planned: ReadonlyMap<string, number>,
   keep: ReadonlySet<string>,
@@ -208,5 +235,6 @@ export function withIdentities(inner: SyncTarget): SyncTarget {
   }
   if (inner.status) wrapped.status = () => inner.status?.() ?? {};
   if (inner.unsupported) wrapped.unsupported = (observable) => inner.unsupported?.(observable);
+  Object.assign(wrapped, reconcileMethodsOf(inner));
   return wrapped;
 }

@@ -124,6 +124,11 @@ export interface DefenderSim {
       >,
     owner?: { appid: string; tid: string },
   ): StoredDefenderIndicator;
+  /**
+   * Changes stored fields of one indicator behind the API's back (drift in tests), or deletes it
+   * with `null`; false when there is no such id.
+   */
+  edit(id: string, fields: Record<string, unknown> | null): boolean;
   /** Changes the tenant cap. */
   setTenantCap(cap: number): void;
 }
@@ -494,6 +499,18 @@ export function createDefenderSimApp(options: DefenderSimOptions): DefenderSim {
         owner.appid,
       );
       return { tid: stored.tid, entity: structuredClone(stored.entity) };
+    },
+    edit: (id, fields) => {
+      const record = records.get(id);
+      if (!record) return false;
+      if (fields === null) {
+        drop(id);
+      } else {
+        drop(id);
+        Object.assign(record.entity, structuredClone(fields));
+        put(record);
+      }
+      return true;
     },
     setTenantCap: (value) => {
       cap = value;

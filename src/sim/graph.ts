@@ -100,6 +100,11 @@ export interface GraphSim {
   findByExternalId(externalId: string): StoredTiIndicator[];
   /** Adds an indicator directly (seeding tests); returns it. */
   seed(fields: Record<string, unknown>, owner?: { appid: string; tid: string }): StoredTiIndicator;
+  /**
+   * Changes stored fields of one indicator behind the API's back (drift in tests), or deletes it
+   * with `null`; false when there is no such id.
+   */
+  edit(id: string, fields: Record<string, unknown> | null): boolean;
   /** Turns the April 2026 retirement on: every call answers 410. */
   retire(on?: boolean): void;
   /** Accepts (true) or refuses with 400 (false) `or` in `$filter` from now on. */
@@ -542,6 +547,13 @@ export function createGraphSimApp(options: GraphSimOptions): GraphSim {
       [...records.values()].filter((r) => r.fields.externalId === externalId).map(copy),
     seed: (fields, owner = { appid: "seed-app", tid: "seed-tenant" }) =>
       copy(create(fields, owner)),
+    edit: (id, fields) => {
+      const record = records.get(id);
+      if (!record) return false;
+      if (fields === null) records.delete(id);
+      else Object.assign(record.fields, structuredClone(fields));
+      return true;
+    },
     retire: (on = true) => {
       retired = on;
     },

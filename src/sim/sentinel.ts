@@ -127,6 +127,13 @@ export interface SentinelSim {
   store(): StoredStixObject[];
   /** Rows holding this STIX id (any source). */
   findById(stixId: string): StoredStixObject[];
+  /** Stores an object as if `source` had uploaded it (seeding tests); returns the row. */
+  seed(object: Record<string, unknown>, source: string, workspaceId?: string): StoredStixObject;
+  /**
+   * Changes fields of one row's object behind the API's back (drift in tests), or deletes the row
+   * with `null`; false when there is no such row.
+   */
+  edit(name: string, fields: Record<string, unknown> | null): boolean;
 }
 
 /** A running Sentinel simulator. */
@@ -140,6 +147,9 @@ export const renderArmError: RenderError = (c, status, code, message, headers) =
   return c.json({ error: { code, message } }, status as 400);
 };
 
+/** Page size of the ARM query when `maxPageSize` is absent, and its largest value. */
+const QUERY_DEFAULT_PAGE = 100;
+const QUERY_MAX_PAGE = 10_000;
 const STIX_ID = /^([a-z0-9-]+)--[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
 const ARM_PREFIX =
@@ -331,16 +341,71 @@ export function createSentinelSimApp(options: SentinelSimOptions): SentinelSim {
     } catch (error) {
       return renderArmError(c, 400, "BadRequest", (error as Error).message);
     }
-    const value = [...rows.values()]
+    // Paging (ThreatIntelligenceQuery `maxPageSize`); the next pages are read with a GET on the
+    // answer's `nextLink`, as for every ARM pageable operation.
+    const maxPageSize = isObject(body) ? body.maxPageSize : undefined;
+    if (
+      maxPageSize !== undefined &&
+      (typeof maxPageSize !== "number" || !Number.isInteger(maxPageSize) || maxPageSize < 1 ||
+        maxPageSize > QUERY_MAX_PAGE)
+    ) {
+      return renderArmError(
+        c,
+        400,
+        "BadRequest",
+        `maxPageSize must be a whole number from 1 to ${QUERY_MAX_PAGE}`,
+      );
+    }
+    const names = [...rows.values()]
       .filter((row) => row.workspaceId === ws.workspaceId && predicate(row))
-      .map((row) => ({
-        id: armId(ws, row.name),
-        name: row.name,
-        type: "Microsoft.SecurityInsights/threatIntelligence",
-        properties: { source: row.source, stixObject: structuredClone(row.object) },
-      }));
-    return c.json({ value });
+      .map((row) => row.name);
+    const size = typeof maxPageSize === "number" ? maxPageSize : QUERY_DEFAULT_PAGE;
+    return queryPage(c, ws, { names, size }, 0);
   });
+
+  app.get(`${ARM_PREFIX}/query`, (c) => {
+    const ws = armPreamble(c);
+    if (ws instanceof Response) return ws;
+    const [token, offsetText] = (c.req.query("$skipToken") ?? "").split(":");
+    const listing = token === undefined ? undefined : listings.get(token);
+    const offset = Number(offsetText);
+    if (!listing || !Number.isInteger(offset) || offset < 0) {
+      return renderArmError(c, 400, "BadRequest", "Invalid or expired $skipToken");
+    }
+    return queryPage(c, ws, listing, offset);
+  });
+
+  /** Open listings of the query API, by skip token. */
+  const listings = new Map<string, { names: string[]; size: number }>();
+  const queryPage = (
+    c: Context<{ Variables: AuthVariables }>,
+    ws: SimWorkspace,
+    listing: { names: string[]; size: number },
+    offset: number,
+  ) => {
+    const value = listing.names.slice(offset, offset + listing.size).flatMap((name) => {
+      const row = rows.get(name);
+      return row
+        ? [{
+          id: armId(ws, row.name),
+          name: row.name,
+          type: "Microsoft.SecurityInsights/threatIntelligence",
+          properties: { source: row.source, stixObject: structuredClone(row.object) },
+        }]
+        : [];
+    });
+    const answer: { value: typeof value; nextLink?: string } = { value };
+    if (offset + listing.size < listing.names.length) {
+      const token = crypto.randomUUID();
+      listings.set(token, listing);
+      const next = new URL(c.req.url);
+      next.search = "";
+      next.searchParams.set("api-version", ARM_TI_API_VERSION);
+      next.searchParams.set("$skipToken", `${token}:${offset + listing.size}`);
+      answer.nextLink = next.toString();
+    }
+    return c.json(answer);
+  };
 
   app.delete(`${ARM_PREFIX}/indicators/:name`, (c) => {
     const ws = armPreamble(c);
@@ -391,6 +456,21 @@ export function createSentinelSimApp(options: SentinelSimOptions): SentinelSim {
     requests,
     store: () => [...rows.values()].map(copy),
     findById: (stixId) => [...rows.values()].filter((row) => row.object.id === stixId).map(copy),
+    seed: (object, source, workspaceId = workspaces[0]?.workspaceId ?? "") => {
+      upsert(workspaceId, source, structuredClone(object) as Json, "seed-app");
+      const row = [...rows.values()].find((r) =>
+        r.workspaceId === workspaceId && r.source === source && r.object.id === object.id
+      );
+      if (!row) throw new Error(`Cannot seed ${String(object.id)}`);
+      return copy(row);
+    },
+    edit: (name, fields) => {
+      const row = rows.get(name);
+      if (!row) return false;
+      if (fields === null) rows.delete(name);
+      else Object.assign(row.object, structuredClone(fields));
+      return true;
+    },
   };
 }
 

@@ -14,22 +14,19 @@
  *
  * @module
  */
-import { type Now, type Sleep, systemNow, systemSleep } from "../runtime/clock.ts";
-import type { Connector, ConnectorStatus } from "../runtime/connector.ts";
-import { Degradation } from "../runtime/degraded.ts";
 import { HttpError } from "../runtime/errors.ts";
 import { isRetryable } from "../runtime/retry.ts";
 import { runScheduled } from "../runtime/scheduler.ts";
-import { getLogger } from "../log.ts";
-import type { Metrics } from "../metrics.ts";
-import type { AmqpConnect } from "../opencti/amqp.ts";
-import { BundleTransport } from "../opencti/transport.ts";
-import { CONNECTOR_MINIMUM, type QueueProtocolSetting } from "../opencti/version.ts";
-import { ConnectorLifecycle, type ConnectorState } from "../opencti/connector.ts";
+import type { ConnectorState } from "../opencti/connector.ts";
 import { BundleRejectedError, OpenCtiAuthError } from "../opencti/errors.ts";
 import type { OpenCtiClient } from "../opencti/graphql.ts";
+import {
+  errorMessage as message,
+  ImportConnector,
+  type ImportConnectorOptions,
+  type ImportRunSummary,
+} from "../opencti/import_connector.ts";
 import { findEntityByExternalId } from "../opencti/lookup.ts";
-import { Works } from "../opencti/works.ts";
 import type { StixObject } from "../stix/types.ts";
 import {
   IntelCache,
@@ -72,9 +69,7 @@ export const DEFAULT_MAX_BACKOFF_MS = 5 * 60 * 1000;
 const BACKOFF_BASE_MS = 15_000;
 
 /** Options of {@linkcode TaniumIncidentsConnector}. */
-export interface TaniumIncidentsOptions {
-  /** The connector's UUID (`CONNECTOR_ID`). Required. */
-  connectorId: string;
+export interface TaniumIncidentsOptions extends ImportConnectorOptions {
   /** Console base URL for incident links (`TANIUM_INCIDENTS_URL_CONSOLE`). Required. */
   consoleUrl: string;
   /** Display name and author name (`CONNECTOR_NAME`). @default "Tanium Threat Response Incidents" */
@@ -91,16 +86,6 @@ export interface TaniumIncidentsOptions {
   pageSize?: number;
   /** Most pages read in one run (the rest waits for the next run). @default Infinity */
   maxPagesPerRun?: number;
-  /** Time between the end of a run and the next (`CONNECTOR_DURATION_PERIOD`); 0 = run once. @default 0 */
-  periodMs?: number;
-  /** `CONNECTOR_RUN_AND_TERMINATE`, reported in pings. @default false */
-  runAndTerminate?: boolean;
-  /** Skip a run while the connector's queue holds at least this many MB. @default 500 */
-  queueThresholdMb?: number;
-  /** Interval of the heartbeat ping in ms. @default 40000 */
-  pingIntervalMs?: number;
-  /** Largest bundle sent in one push, in bytes. @default 5000000 */
-  maxBundleBytes?: number;
   /**
    * How far before the cursor each run re-reads for late alerts (`TANIUM_INCIDENTS_LOOKBACK`),
    * in ms; 0 = no look-back. @default 86400000 (P1D)
@@ -111,41 +96,14 @@ export interface TaniumIncidentsOptions {
    * (`TANIUM_INCIDENTS_MAX_BACKOFF`), in ms. @default 300000 (PT5M)
    */
   maxBackoffMs?: number;
-  /** Random source in [0, 1) for the backoff jitter. @default Math.random */
-  random?: () => number;
-  /** `CONNECTOR_QUEUE_PROTOCOL`: `api`, `amqp`, or `auto` (api from OpenCTI 6.3). @default "auto" */
-  queueProtocol?: QueueProtocolSetting;
-  /** Opens AMQP connections (tests inject faults). @default amqplib */
-  amqpConnect?: AmqpConnect;
-  /** Where pycti's metrics are counted. @default none */
-  metrics?: Metrics;
-  /** The clock. @default Date.now */
-  now?: Now;
-  /** The sleep between runs. @default a real timer */
-  sleep?: Sleep;
-  /** Makes bundle UUIDs. @default crypto.randomUUID */
-  uuid?: () => string;
 }
 
-/** How a run ended. */
-export type RunOutcome = "success" | "skipped" | "failed" | "reset";
+export type { RunOutcome } from "../opencti/import_connector.ts";
 
 /** The summary of the last run. */
-export interface RunSummary {
-  /** How it ended. */
-  outcome: RunOutcome;
-  /** ISO start time. */
-  startedAt: string;
-  /** ISO end time. */
-  endedAt: string;
+export interface RunSummary extends ImportRunSummary {
   /** Alerts examined. */
   alerts: number;
-  /** Bundles pushed. */
-  bundles: number;
-  /** Pages read. */
-  pages: number;
-  /** The error, when it failed. */
-  error?: string;
 }
 
 interface AlertInputs {
@@ -154,53 +112,32 @@ interface AlertInputs {
 }
 
 /** The Tanium alerts → OpenCTI import connector. */
-export class TaniumIncidentsConnector implements Connector {
-  /** Connector name (`tanium-incidents`). */
-  readonly name = CONNECTOR_NAME;
-  /** The OpenCTI side: registration, pings, state. */
-  readonly lifecycle: ConnectorLifecycle;
+export class TaniumIncidentsConnector extends ImportConnector<RunSummary> {
   readonly #tanium: TaniumClient;
   readonly #opencti: OpenCtiClient;
-  readonly #works: Works;
-  readonly #pusher: BundleTransport;
-  readonly #displayName: string;
   readonly #consoleUrl: string;
   readonly #importAlerts: boolean;
   readonly #importStartDate: string | undefined;
   readonly #sourceNames: readonly string[];
   readonly #pageSize: number;
   readonly #maxPages: number;
-  readonly #periodMs: number;
-  readonly #queueThresholdMb: number;
-  readonly #metrics: Metrics | undefined;
-  readonly #now: Now;
-  readonly #sleep: Sleep;
-  readonly #uuid: (() => string) | undefined;
-  readonly #logger = getLogger(CONNECTOR_NAME);
-  readonly #counters: Record<string, number> = {};
   #author: StixObject | undefined;
-  #state: ConnectorStatus["state"] = "idle";
-  #current: Promise<RunOutcome> | undefined;
-  #resetRequested = false;
-  #authProblem: string | undefined;
-  #lastError: string | undefined;
-  #lastRun: RunSummary | undefined;
   #cursor: Cursor | undefined;
   #seen: SeenAlerts | undefined;
   readonly #lookbackMs: number;
   readonly #maxBackoffMs: number;
-  readonly #random: () => number;
-  readonly #degradation: Degradation;
   /** Which service the run was talking to last (names the setting to check when it fails). */
   #side: "tanium" | "opencti" = "opencti";
-  #failures = 0;
-  #retryInMs = 0;
 
   /** Builds the connector; nothing is sent until `start` or `runOnce`. */
   constructor(tanium: TaniumClient, opencti: OpenCtiClient, options: TaniumIncidentsOptions) {
+    super(opencti, options, {
+      name: CONNECTOR_NAME,
+      defaultDisplayName: DEFAULT_DISPLAY_NAME,
+      defaultScope: ["tanium"],
+    });
     this.#tanium = tanium;
     this.#opencti = opencti;
-    this.#displayName = options.displayName ?? DEFAULT_DISPLAY_NAME;
     this.#consoleUrl = options.consoleUrl.replace(/\/+$/, "");
     this.#importAlerts = options.importAlerts ?? true;
     this.#importStartDate = options.importStartDate;
@@ -210,12 +147,6 @@ export class TaniumIncidentsConnector implements Connector {
       throw new RangeError(`Cannot page Tanium alerts by ${this.#pageSize}: use 1 to 500`);
     }
     this.#maxPages = options.maxPagesPerRun ?? Infinity;
-    this.#periodMs = options.periodMs ?? 0;
-    this.#queueThresholdMb = options.queueThresholdMb ?? 500;
-    this.#metrics = options.metrics;
-    this.#now = options.now ?? systemNow;
-    this.#sleep = options.sleep ?? systemSleep;
-    this.#uuid = options.uuid;
     this.#lookbackMs = options.lookbackMs ?? DEFAULT_LOOKBACK_MS;
     if (!Number.isFinite(this.#lookbackMs) || this.#lookbackMs < 0) {
       throw new RangeError(`Cannot look back ${this.#lookbackMs} ms: give 0 or more`);
@@ -224,87 +155,40 @@ export class TaniumIncidentsConnector implements Connector {
     if (!Number.isFinite(this.#maxBackoffMs) || this.#maxBackoffMs <= 0) {
       throw new RangeError(`Cannot back off up to ${this.#maxBackoffMs} ms: give more than 0`);
     }
-    this.#random = options.random ?? Math.random;
-    this.#degradation = new Degradation(CONNECTOR_NAME, {
-      ...(options.metrics ? { metrics: options.metrics } : {}),
-      logger: this.#logger,
-      now: this.#now,
-    });
-    this.lifecycle = new ConnectorLifecycle(opencti, {
-      id: options.connectorId,
-      name: this.#displayName,
-      type: "EXTERNAL_IMPORT", // whatever CONNECTOR_TYPE says (B9)
-      scope: options.scope ?? ["tanium"],
-      queueThresholdMb: this.#queueThresholdMb,
-      runAndTerminate: options.runAndTerminate ?? this.#periodMs === 0,
-      ...(options.pingIntervalMs !== undefined ? { pingIntervalMs: options.pingIntervalMs } : {}),
-      sleep: this.#sleep,
-      minimumVersion: CONNECTOR_MINIMUM["tanium-incidents"],
-      minimumFor: "tanium-incidents",
-      onReset: () => {
-        this.#resetRequested = true;
-        this.#cursor = undefined;
-      },
-    });
-    this.#works = new Works(opencti, {
-      connectorId: options.connectorId,
-      connectorName: this.#displayName,
-      now: this.#now,
-    });
-    // Push transport: stixBundlePush from OpenCTI 6.3, the platform's RabbitMQ below (or when
-    // CONNECTOR_QUEUE_PROTOCOL=amqp).
-    this.#pusher = new BundleTransport(opencti, {
-      connectorId: options.connectorId,
-      lifecycle: this.lifecycle,
-      works: this.#works,
-      ...(options.queueProtocol ? { protocol: options.queueProtocol } : {}),
-      ...(options.amqpConnect ? { amqpConnect: options.amqpConnect } : {}),
-      ...(options.maxBundleBytes !== undefined ? { maxBytes: options.maxBundleBytes } : {}),
-      now: this.#now,
-      sleep: this.#sleep,
-    });
   }
 
   /** Registers, then runs now and again one period after each run ends, until the signal aborts. */
   async start(signal: AbortSignal): Promise<void> {
     if (!await this.#registerHeld(signal)) return;
-    if (this.#periodMs === 0) {
-      await this.runOnce(signal);
-      return;
-    }
-    const pinging = this.lifecycle.startPinging(signal);
-    let first = true;
-    try {
+    await this.runPeriodic(signal, async () => {
+      let first = true;
       await runScheduled(async (runSignal) => {
         // The first run starts at once, without the queue check (pycti's behaviour).
         const check = !first;
         first = false;
-        let outcome = await this.#runShared(check, runSignal);
+        let outcome = await this.runShared(check, runSignal);
         // A failed run holds (the cursor stays) and is tried again after a jittered backoff
         // until it succeeds; only then does the schedule wait a full period.
         while (outcome === "failed" && !runSignal.aborted) {
-          this.lifecycle.setRunInfo({ nextRunAt: this.#now() + this.#retryInMs });
+          this.lifecycle.setRunInfo({ nextRunAt: this.now() + this.retryInMs });
           try {
-            await this.#sleep(this.#retryInMs, runSignal);
+            await this.sleep(this.retryInMs, runSignal);
           } catch (error) {
             if (runSignal.aborted) return;
             throw error;
           }
-          outcome = await this.#runShared(true, runSignal);
+          outcome = await this.runShared(true, runSignal);
         }
       }, {
-        periodMs: this.#periodMs,
+        periodMs: this.periodMs,
         signal,
-        now: this.#now,
-        sleep: this.#sleep,
+        now: this.now,
+        sleep: this.sleep,
         onNextRun: (at) => {
           if (at !== undefined) this.lifecycle.setRunInfo({ nextRunAt: at });
         },
       });
-    } finally {
-      await pinging;
-      this.#setState("stopped");
-    }
+    });
   }
 
   /**
@@ -315,21 +199,21 @@ export class TaniumIncidentsConnector implements Connector {
     for (let failures = 1;; failures++) {
       try {
         await this.lifecycle.register(signal);
-        this.#degradation.clear();
+        this.degradation.clear();
         return true;
       } catch (error) {
         if (signal.aborted) return false;
         if (!(isRetryable(error) || error instanceof OpenCtiAuthError)) throw error;
         const retryInMs = this.#backoffMs(failures);
-        this.#lastError = message(error);
-        if (error instanceof OpenCtiAuthError) this.#authProblem = this.#lastError;
+        this.lastError = message(error);
+        if (error instanceof OpenCtiAuthError) this.authProblem = this.lastError;
         this.#side = "opencti";
-        this.#degradation.step(`Cannot register in OpenCTI: ${this.#lastError}`, {
+        this.degradation.step(`Cannot register in OpenCTI: ${this.lastError}`, {
           check: this.#settingToCheck(error),
           retryInMs,
         });
         try {
-          await this.#sleep(retryInMs, signal);
+          await this.sleep(retryInMs, signal);
         } catch (sleepError) {
           if (signal.aborted) return false;
           throw sleepError;
@@ -338,153 +222,52 @@ export class TaniumIncidentsConnector implements Connector {
     }
   }
 
-  /** One run (queue check included), then a ping with the state; true unless the run failed. */
-  async runOnce(signal?: AbortSignal): Promise<boolean> {
-    const outcome = await this.#runShared(true, signal);
-    try {
-      await this.lifecycle.ping(signal);
-    } catch (error) {
-      this.#logger.warn("Final ping failed: {error}", { error: message(error) });
-    }
-    return outcome !== "failed";
+  protected newSummary(base: ImportRunSummary): RunSummary {
+    return { ...base, alerts: 0 };
   }
 
-  /** A snapshot for `/status` and `/readyz`. */
-  status(): ConnectorStatus {
-    const reasons: string[] = [];
-    if (!this.lifecycle.registered) reasons.push("not registered in OpenCTI yet");
-    if (this.#authProblem) reasons.push(this.#authProblem);
-    const status: ConnectorStatus = {
-      name: this.name,
-      ready: reasons.length === 0,
-      reasons,
-      state: this.#state,
-      counters: { ...this.#counters },
-      details: {
-        cursor: this.#cursor ? cursorToState(this.#cursor) : null,
-        lastRun: this.#lastRun ?? null,
-        importAlerts: this.#importAlerts,
-      },
-    };
-    const degraded = this.#degradation.info();
-    if (degraded) status.degraded = degraded;
-    if (this.#seen) status.details!["seenAlerts"] = this.#seen.size;
-    if (this.#lastError !== undefined) status.lastError = this.#lastError;
-    if (this.#lastRun) status.lastRunAt = this.#lastRun.endedAt;
-    return status;
+  protected async importRun(
+    workId: string,
+    summary: RunSummary,
+    signal?: AbortSignal,
+  ): Promise<string> {
+    const cursor = await this.#import(workId, summary, signal);
+    return `${this.displayName} connector successfully run, storing last_alert_date as ${cursor.date}`;
   }
 
-  #runShared(checkQueue: boolean, signal?: AbortSignal): Promise<RunOutcome> {
-    if (this.#current) return this.#current;
-    const run = this.#run(checkQueue, signal).finally(() => {
-      this.#current = undefined;
-    });
-    this.#current = run;
-    return run;
-  }
-
-  async #run(checkQueue: boolean, signal?: AbortSignal): Promise<RunOutcome> {
-    const startedMs = this.#now();
-    const summary: RunSummary = {
-      outcome: "success",
-      startedAt: new Date(startedMs).toISOString(),
-      endedAt: "",
-      alerts: 0,
-      bundles: 0,
-      pages: 0,
-    };
-    this.#setState("running");
-    this.#resetRequested = false;
-    let workId: string | undefined;
+  protected override onRunStart(): void {
     this.#side = "opencti";
-    try {
-      if (!this.lifecycle.registered) await this.lifecycle.register(signal);
-      if (checkQueue && await this.#buffering(signal)) {
-        summary.outcome = "skipped";
-        return summary.outcome;
-      }
-      workId = await this.#works.add(undefined, signal);
-      const cursor = await this.#import(workId, summary, signal);
-      this.#authProblem = undefined;
-      this.#lastError = undefined;
-      this.#failures = 0;
-      this.#degradation.clear();
-      const reset = summary.outcome === "reset";
-      await this.#works.toProcessed(
-        workId,
-        reset
-          ? `${this.#displayName} run stopped: the state was reset in OpenCTI`
-          : `${this.#displayName} connector successfully run, storing last_alert_date as ${cursor.date}`,
-        ...(signal ? [{ signal }] : []),
-      );
-      this.#count("runs");
-      this.#metrics?.runs.inc({ connector: this.name });
-      return summary.outcome;
-    } catch (error) {
-      summary.outcome = "failed";
-      summary.error = message(error);
-      this.#lastError = summary.error;
-      this.#count("runs_failed");
-      this.#metrics?.errors.inc({ connector: this.name });
-      if (isTaniumError(error)) this.#metrics?.clientErrors.inc({ connector: this.name });
-      if (
-        error instanceof TaniumAuthError || error instanceof TaniumForbiddenError ||
-        error instanceof OpenCtiAuthError
-      ) {
-        this.#authProblem = summary.error;
-      }
-      this.#logger.error("Run failed; the next run resumes from the last saved position: {error}", {
-        error: summary.error,
-        alerts: summary.alerts,
-        bundles: summary.bundles,
-      });
-      this.#failures += 1;
-      this.#retryInMs = this.#backoffMs(this.#failures);
-      this.#degradation.step(summary.error, {
-        check: this.#settingToCheck(error),
-        retryInMs: this.#periodMs === 0 ? 0 : this.#retryInMs,
-      });
-      if (workId !== undefined) {
-        try {
-          await this.#works.toProcessed(
-            workId,
-            `${this.#displayName} run failed: ${summary.error}`,
-            {
-              inError: true,
-            },
-          );
-        } catch (closeError) {
-          this.#logger.warn("Could not mark work {workId} in error: {error}", {
-            workId,
-            error: message(closeError),
-          });
-        }
-      }
-      return summary.outcome;
-    } finally {
-      const endedMs = this.#now();
-      summary.endedAt = new Date(endedMs).toISOString();
-      if (summary.outcome !== "skipped") {
-        this.#lastRun = summary;
-        this.lifecycle.setRunInfo({ lastRunAt: endedMs });
-      }
-      this.#setState("idle");
-    }
   }
 
-  /** True (and the run is skipped) while the queue is at or above the threshold. */
-  async #buffering(signal?: AbortSignal): Promise<boolean> {
-    const sizeMb = await this.lifecycle.queueSizeMb(signal);
-    const buffering = sizeMb >= this.#queueThresholdMb;
-    this.lifecycle.setRunInfo({ queueMessagesSizeMb: sizeMb, buffering });
-    if (buffering) {
-      this.#skip("buffering");
-      this.#logger.info(
-        "Skipping this run: the OpenCTI queue holds {sizeMb} MB, at or above CONNECTOR_QUEUE_THRESHOLD ({thresholdMb} MB)",
-        { sizeMb, thresholdMb: this.#queueThresholdMb },
-      );
-    }
-    return buffering;
+  protected override isAuthError(error: unknown): boolean {
+    return error instanceof TaniumAuthError || error instanceof TaniumForbiddenError ||
+      super.isAuthError(error);
+  }
+
+  protected onRunFailed(error: unknown, summary: RunSummary): void {
+    if (isTaniumError(error)) this.metrics?.clientErrors.inc({ connector: this.name });
+    this.failures += 1;
+    this.retryInMs = this.#backoffMs(this.failures);
+    this.degradation.step(summary.error ?? "", {
+      check: this.#settingToCheck(error),
+      retryInMs: this.periodMs === 0 ? 0 : this.retryInMs,
+    });
+  }
+
+  protected failureCounts(summary: RunSummary): Record<string, number> {
+    return { alerts: summary.alerts };
+  }
+
+  protected statusDetails(): Record<string, unknown> {
+    return {
+      cursor: this.#cursor ? cursorToState(this.#cursor) : null,
+      importAlerts: this.#importAlerts,
+      ...(this.#seen ? { seenAlerts: this.#seen.size } : {}),
+    };
+  }
+
+  protected onStateReset(): void {
+    this.#cursor = undefined;
   }
 
   /**
@@ -492,8 +275,8 @@ export class TaniumIncidentsConnector implements Connector {
    * examined yet: late arrivals), then forward from the cursor; pushing and saving after each page.
    */
   async #import(workId: string, summary: RunSummary, signal?: AbortSignal): Promise<Cursor> {
-    const now = new Date(this.#now()).toISOString();
-    this.#author ??= await authorIdentity(this.#displayName, now);
+    const now = new Date(this.now()).toISOString();
+    this.#author ??= await authorIdentity(this.displayName, now);
     const intels = new IntelCache(this.#tanium);
     const entities = new Map<number, Promise<MatchedEntity | undefined>>();
     const state = this.lifecycle.state;
@@ -513,26 +296,18 @@ export class TaniumIncidentsConnector implements Connector {
     this.#seen = seen;
 
     const flush = async (objects: StixObject[], next: Cursor) => {
-      const bundle = buildBundle(this.#author!, objects, this.#uuid ? { uuid: this.#uuid } : {});
+      const bundle = buildBundle(this.#author!, objects, this.uuid ? { uuid: this.uuid } : {});
       if (bundle) {
         this.#side = "opencti";
-        const result = await this.#pusher.pushBundle(bundle, {
-          workId,
-          ...(signal ? { signal } : {}),
-        });
-        summary.bundles += result.parts;
-        this.#count("bundles", result.parts);
-        this.#count("objects", result.objects);
-        this.#metrics?.bundlesSent.inc({ connector: this.name }, result.parts);
-        this.#metrics?.recordsSent.inc({ connector: this.name }, result.objects);
+        await this.push(bundle, workId, summary, signal);
       }
       seen.prune(Date.parse(next.date) - this.#lookbackMs);
       const nextState = this.#stateOf(next, seen);
       const text = JSON.stringify(nextState);
-      if (this.#resetRequested || text === saved) return;
+      if (this.resetRequested || text === saved) return;
       this.#side = "opencti";
       await this.lifecycle.saveState(nextState, signal);
-      if (this.#resetRequested) return;
+      if (this.resetRequested) return;
       saved = text;
       this.#cursor = next;
     };
@@ -551,16 +326,16 @@ export class TaniumIncidentsConnector implements Connector {
         objects.push(...await this.#convert(alert, now, inputs));
       } catch (error) {
         // Bad data in this alert: log it with its id, count it, and go on (B10).
-        this.#skip("failed");
-        this.#metrics?.errors.inc({ connector: this.name });
-        this.#logger.error("Skipped alert {alertId}: {error}", {
+        this.skip("failed");
+        this.metrics?.errors.inc({ connector: this.name });
+        this.logger.error("Skipped alert {alertId}: {error}", {
           alertId: alert.id,
           error: message(error),
         });
       }
       seen.add(alert);
       summary.alerts += 1;
-      this.#count("alerts");
+      this.count("alerts");
     };
 
     // 1. The look-back window: [cursor - lookback, cursor), paged by (alertedAt, id).
@@ -576,8 +351,8 @@ export class TaniumIncidentsConnector implements Connector {
           offset: position.ids.length,
         }, signal);
         summary.pages += 1;
-        this.#count("pages");
-        this.#count("lookback_pages");
+        this.count("pages");
+        this.count("lookback_pages");
         const objects: StixObject[] = [];
         const before = position;
         for (const alert of sortAlerts(page.alerts)) {
@@ -587,15 +362,15 @@ export class TaniumIncidentsConnector implements Connector {
             seen.add(alert);
             continue;
           }
-          this.#count("late_alerts");
-          this.#logger.info("Importing late alert {alertId} (alertedAt {alertedAt})", {
+          this.count("late_alerts");
+          this.logger.info("Importing late alert {alertId} (alertedAt {alertedAt})", {
             alertId: alert.id,
             alertedAt: alert.alertedAt,
           });
           await examine(alert, objects, cursor);
         }
         if (!baseline) await flush(objects, cursor);
-        if (this.#resetRequested) return this.#stopForReset(summary);
+        if (this.resetRequested) return this.#stopForReset(summary);
         if (page.size < this.#pageSize || sameCursor(before, position)) break;
       }
       if (baseline) await flush([], cursor);
@@ -612,10 +387,10 @@ export class TaniumIncidentsConnector implements Connector {
       }, signal);
       forwardPages += 1;
       summary.pages += 1;
-      this.#count("pages");
+      this.count("pages");
       for (const bad of page.malformed) {
-        this.#skip("malformed");
-        this.#logger.warn("Skipped malformed alert {alertId}: {problem}", {
+        this.skip("malformed");
+        this.logger.warn("Skipped malformed alert {alertId}: {problem}", {
           alertId: String(bad.rawId ?? "unknown"),
           problem: bad.problem,
         });
@@ -624,19 +399,19 @@ export class TaniumIncidentsConnector implements Connector {
       let next = cursor;
       for (const alert of sortAlerts(page.alerts)) {
         if (isExamined(next, alert) || seen.has(alert)) {
-          this.#skip("already_examined");
+          this.skip("already_examined");
           continue;
         }
         await examine(alert, objects, next);
         next = advance(next, alert);
       }
       await flush(objects, next);
-      if (this.#resetRequested) return this.#stopForReset(summary);
+      if (this.resetRequested) return this.#stopForReset(summary);
       const progressed = !sameCursor(next, cursor);
       cursor = next;
       if (page.size < this.#pageSize) break;
       if (!progressed) {
-        this.#logger.warn(
+        this.logger.warn(
           "A full page of {size} alerts brought nothing new; stopping this run to avoid a loop",
           { size: page.size },
         );
@@ -648,7 +423,7 @@ export class TaniumIncidentsConnector implements Connector {
 
   #stopForReset(summary: RunSummary): Cursor {
     summary.outcome = "reset";
-    this.#logger.warn("The state was reset in OpenCTI during the run; stopping it here");
+    this.logger.warn("The state was reset in OpenCTI during the run; stopping it here");
     return startCursor(this.#startDate());
   }
 
@@ -686,11 +461,11 @@ export class TaniumIncidentsConnector implements Connector {
       intel: inputs.intel,
       entity: inputs.entity,
     });
-    for (const reason of conversion.skipped) this.#skip(reason);
-    if (conversion.incident) this.#count("incidents");
-    if (conversion.sighting) this.#count("sightings");
+    for (const reason of conversion.skipped) this.skip(reason);
+    if (conversion.incident) this.count("incidents");
+    if (conversion.sighting) this.count("sightings");
     if (alert.detailsProblem) {
-      this.#logger.warn("Alert {alertId}: {problem}", {
+      this.logger.warn("Alert {alertId}: {problem}", {
         alertId: alert.id,
         problem: alert.detailsProblem,
       });
@@ -726,7 +501,7 @@ export class TaniumIncidentsConnector implements Connector {
     try {
       const intel = await cache.get(intelDocId, signal);
       if (!intel) {
-        this.#logger.warn(
+        this.logger.warn(
           "Tanium intel {intelId} does not exist (404); no incident for its alerts",
           {
             intelId: intelDocId,
@@ -740,8 +515,8 @@ export class TaniumIncidentsConnector implements Connector {
         (error instanceof TaniumResponseError && error.kind === "unexpected-shape") ||
         (error instanceof HttpError && !isTransient(error));
       if (!permanent) throw error;
-      this.#skip("intel_error");
-      this.#logger.warn(
+      this.skip("intel_error");
+      this.logger.warn(
         "Tanium intel {intelId} is unreadable; no incident for its alerts: {error}",
         {
           intelId: intelDocId,
@@ -758,7 +533,7 @@ export class TaniumIncidentsConnector implements Connector {
       this.#maxBackoffMs,
       BACKOFF_BASE_MS * 2 ** Math.min(failures - 1, 30),
     );
-    return Math.round(ceiling / 2 + this.#random() * (ceiling / 2));
+    return Math.round(ceiling / 2 + this.random() * (ceiling / 2));
   }
 
   /** The setting or permission a failed run points at. */
@@ -778,30 +553,12 @@ export class TaniumIncidentsConnector implements Connector {
   }
 
   #startDate(): string {
-    return this.#importStartDate ?? new Date(this.#now() - YEAR_MS).toISOString();
-  }
-
-  #count(name: string, by = 1): void {
-    this.#counters[name] = (this.#counters[name] ?? 0) + by;
-  }
-
-  #skip(reason: string): void {
-    this.#count(`skipped.${reason}`);
-    this.#metrics?.skipped.inc({ connector: this.name, reason });
-  }
-
-  #setState(state: ConnectorStatus["state"]): void {
-    this.#state = state;
-    this.#metrics?.setState(this.name, state);
+    return this.#importStartDate ?? new Date(this.now() - YEAR_MS).toISOString();
   }
 }
 
 function sortAlerts(alerts: readonly TaniumAlert[]): TaniumAlert[] {
   return [...alerts].sort((a, b) => a.alertedAtMs - b.alertedAtMs || a.id - b.id);
-}
-
-function message(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 function isTaniumError(error: unknown): boolean {

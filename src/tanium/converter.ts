@@ -10,17 +10,17 @@
  *
  * @module
  */
-import {
-  attackPatternId,
-  fileId,
-  identityId,
-  incidentId,
-  observableId,
-  relationshipId,
-  sightingId,
-  userAccountId,
-} from "../stix/ids.ts";
+import { fileId, incidentId } from "../stix/ids.ts";
 import { TLP_RED_ID, tlpMarking } from "../stix/markings.ts";
+import {
+  attackPatternObject,
+  markedBundle,
+  organizationIdentity,
+  relationshipObject,
+  sightingObject,
+  userAccountObject,
+  valueObservable,
+} from "../stix/objects.ts";
 import type { StixBundle, StixObject } from "../stix/types.ts";
 import { ipv4Problem, ipv6Problem } from "../stix/validate.ts";
 import type { IntelDoc, TaniumAlert } from "./schemas.ts";
@@ -58,17 +58,8 @@ export interface MatchedEntity {
 }
 
 /** The one author identity of the connector, named after it (`CONNECTOR_NAME`). */
-export async function authorIdentity(name: string, created: string): Promise<StixObject> {
-  return {
-    type: "identity",
-    spec_version: "2.1",
-    id: await identityId({ name, identity_class: "organization" }),
-    created,
-    modified: created,
-    name,
-    identity_class: "organization",
-    description: AUTHOR_DESCRIPTION,
-  };
+export function authorIdentity(name: string, created: string): Promise<StixObject> {
+  return organizationIdentity(name, created, AUTHOR_DESCRIPTION);
 }
 
 /** What one alert is converted with. */
@@ -124,25 +115,18 @@ export async function convertAlert(alert: TaniumAlert, context: AlertContext): P
   const entity = context.entity;
 
   if (entity?.entity_type === "Indicator") {
-    const where = [authorId];
-    out.objects.push({
-      type: "sighting",
-      spec_version: "2.1",
-      id: await sightingId({
-        sighting_of_ref: entity.standard_id,
-        where_sighted_refs: where,
-        first_seen: alert.alertedAt,
-        last_seen: alert.alertedAt,
-      }),
-      created: context.now,
-      modified: context.now,
-      sighting_of_ref: entity.standard_id,
-      where_sighted_refs: where,
-      first_seen: alert.alertedAt,
-      last_seen: alert.alertedAt,
-      count: 1,
-      ...marked,
-    });
+    out.objects.push(
+      await sightingObject(
+        {
+          of: entity.standard_id,
+          where: [authorId],
+          firstSeen: alert.alertedAt,
+          lastSeen: alert.alertedAt,
+        },
+        context.now,
+        marked,
+      ),
+    );
     out.sighting = true;
   } else if (alert.intelDocId === undefined) {
     out.skipped.push("no_intel_id");
@@ -186,29 +170,12 @@ export async function convertAlert(alert: TaniumAlert, context: AlertContext): P
   out.incident = true;
 
   const related: StixObject[] = [];
-  const relationship = async (type: string, source: string, target: string) => ({
-    type: "relationship",
-    spec_version: "2.1",
-    id: await relationshipId({ relationship_type: type, source_ref: source, target_ref: target }),
-    created: context.now,
-    modified: context.now,
-    relationship_type: type,
-    source_ref: source,
-    target_ref: target,
-    ...marked,
-  });
+  const relationship = (type: string, source: string, target: string) =>
+    relationshipObject(type, source, target, context.now, marked);
 
   // Observables.
-  const observable = async (
-    type: "hostname" | "ipv4-addr" | "ipv6-addr",
-    value: string,
-  ): Promise<StixObject> => ({
-    type,
-    spec_version: "2.1",
-    id: await observableId(type, value),
-    value,
-    ...marked,
-  });
+  const observable = (type: "hostname" | "ipv4-addr" | "ipv6-addr", value: string) =>
+    valueObservable(type, value, marked);
   if (alert.computerName) related.push(await observable("hostname", alert.computerName));
   else out.skipped.push("no_hostname");
   const ip = alert.computerIpAddress?.trim();
@@ -220,14 +187,7 @@ export async function convertAlert(alert: TaniumAlert, context: AlertContext): P
   if (alert.detailsProblem) out.skipped.push("unreadable_details");
   const user = alert.details?.user;
   if (user) {
-    const login = loginOf(user);
-    related.push({
-      type: "user-account",
-      spec_version: "2.1",
-      id: await userAccountId({ account_login: login }),
-      account_login: login,
-      ...marked,
-    });
+    related.push(await userAccountObject(loginOf(user), marked));
   }
   const file = alert.details?.file;
   if (file) {
@@ -253,18 +213,10 @@ export async function convertAlert(alert: TaniumAlert, context: AlertContext): P
   const patterns: StixObject[] = [];
   const seen = new Set<string>();
   for (const technique of techniques) {
-    const id = await attackPatternId({ x_mitre_id: technique.id });
-    if (seen.has(id)) continue;
-    seen.add(id);
-    patterns.push({
-      type: "attack-pattern",
-      spec_version: "2.1",
-      id,
-      created: context.now,
-      modified: context.now,
-      name: technique.name,
-      x_mitre_id: technique.id,
-    });
+    const pattern = await attackPatternObject(technique.id, technique.name, context.now);
+    if (seen.has(pattern.id)) continue;
+    seen.add(pattern.id);
+    patterns.push(pattern);
   }
   out.objects.push(...patterns);
 
@@ -297,15 +249,5 @@ export function buildBundle(
   objects: readonly StixObject[],
   options: BundleOptions = {},
 ): StixBundle | undefined {
-  const byId = new Map<string, StixObject>();
-  for (const object of objects) if (!byId.has(object.id)) byId.set(object.id, object);
-  byId.delete(author.id);
-  byId.delete(TLP_RED_ID);
-  if (byId.size === 0) return undefined;
-  const uuid = options.uuid ?? (() => crypto.randomUUID());
-  return {
-    type: "bundle",
-    id: `bundle--${uuid()}`,
-    objects: [{ ...tlpMarking("red") }, author, ...byId.values()],
-  };
+  return markedBundle(tlpMarking("red"), author, objects, options);
 }

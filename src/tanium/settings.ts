@@ -11,11 +11,11 @@ import {
   type ConnectorPrefix,
   must,
   opt,
+  prefixedOption,
   readBase,
   type ReadContext,
 } from "../config/common_settings.ts";
 import type { ConnectorSettings, PendingSettings } from "../config/connector_settings.ts";
-import type { Option } from "../config/option.ts";
 import type { ImportConnectorConfig } from "../config/types.ts";
 import * as val from "../config/values.ts";
 
@@ -27,17 +27,7 @@ const PREFIX: ConnectorPrefix = {
 const SECTION = "Tanium incidents";
 
 /** `TANIUM_INCIDENTS_<SUFFIX>`, YAML `tanium_incidents.<suffix>`. */
-function tanium<T>(
-  suffix: string,
-  rest: Omit<Option<T>, "env" | "yaml" | "section">,
-): Option<T> {
-  return {
-    env: [`TANIUM_INCIDENTS_${suffix}`],
-    yaml: [`tanium_incidents.${suffix.toLowerCase()}`],
-    section: SECTION,
-    ...rest,
-  };
-}
+const tanium = prefixedOption(PREFIX, SECTION);
 
 const BASE_DEFAULTS = {
   type: "EXTERNAL_IMPORT",

@@ -142,6 +142,7 @@ const EXPECTED: Record<string, unknown> = {
       maxBackoffMs: 300_000,
       deadLetterLimit: 10000,
       eventTypes: ALL_EVENTS,
+      reconcilePeriodMs: 86_400_000,
       upstream: "sentinel",
       graph: GRAPH_DEFAULTS,
       sentinelApi: {
@@ -192,6 +193,7 @@ const EXPECTED: Record<string, unknown> = {
       maxBackoffMs: 300_000,
       deadLetterLimit: 10000,
       eventTypes: ALL_EVENTS,
+      reconcilePeriodMs: 86_400_000,
       upstream: "defender",
       graph: GRAPH_DEFAULTS,
       sentinelApi: SENTINEL_API_DEFAULTS,
@@ -235,6 +237,7 @@ const EXPECTED: Record<string, unknown> = {
       maxBackoffMs: 300_000,
       deadLetterLimit: 10000,
       eventTypes: ALL_EVENTS,
+      reconcilePeriodMs: 86_400_000,
       upstream: "graph",
       graph: GRAPH_DEFAULTS,
       sentinelApi: SENTINEL_API_DEFAULTS,

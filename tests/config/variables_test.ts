@@ -269,6 +269,15 @@ const ROWS: Row[] = [
     "/var/lib/x.json",
   ],
   ["SENTINEL_DEAD_LETTER_FILE", "none", "sentinel", (c) => S(c).deadLetterFile, "none"],
+  ["SENTINEL_RECONCILE_PERIOD", "PT6H", "sentinel", (c) => S(c).reconcilePeriodMs, 21_600_000],
+  ["SENTINEL_RECONCILE_PERIOD", "0", "sentinel", (c) => S(c).reconcilePeriodMs, 0],
+  [
+    "SENTINEL_ADOPT_SOURCE",
+    "stream-sentinel",
+    "sentinel",
+    (c) => S(c).adoptSource,
+    "stream-sentinel",
+  ],
   // Tanium seed names and new ones.
   [
     "TANIUM_INCIDENTS_URL",

@@ -23,12 +23,16 @@ async function demoPermissions(): Promise<string[]> {
 function assertShape(summary: DemoSummary): void {
   assert.deepEqual(Object.keys(summary).sort(), [
     "microsoft_incidents",
+    "reconcile",
     "sentinel",
     "tanium",
     "tanium_intel",
     "target",
   ]);
   assert.deepEqual(Object.keys(summary.tanium_intel).sort(), ["documents", "sightings_linked"]);
+  // The drift the demo makes on purpose (two indicators' records gone, one of them replaced by an
+  // upstream connector's record, one orphan of ours) and the one reconcile that heals it.
+  assert.deepEqual(summary.reconcile, { missing: 2, orphans: 1, adopted: 1, converged: true });
   assert.deepEqual(Object.keys(summary.sentinel).sort(), [
     "duplicates",
     "expected",

@@ -115,6 +115,8 @@ Deno.test("registerDeployCrons() runs each connector per tick and skips a tick t
       "tanium-incidents": "*/5 * * * *",
       "microsoft-incidents": "*/5 * * * *",
       "tanium-intel": "* * * * *",
+      // SENTINEL_RECONCILE_PERIOD's default (P1D): the reconcile's own daily cron.
+      "sentinel-reconcile": "17 3 * * *",
     });
     await handle.ready;
     const sentinel = handlers.get("sentinel");

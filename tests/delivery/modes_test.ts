@@ -112,6 +112,8 @@ Deno.test("with DENO_DEPLOY set, main.ts registers both crons and each completes
     assert.deepEqual(registered.sort(), [
       "microsoft-incidents */5 * * * *",
       "sentinel * * * * *",
+      // SENTINEL_RECONCILE_PERIOD (default P1D): the reconcile's own cron.
+      "sentinel-reconcile 17 3 * * *",
       "tanium-incidents * * * * *",
       "tanium-intel * * * * *",
     ]);

@@ -252,6 +252,9 @@ Deno.test("microsoft-incidents holds the cursor at the last pushed page when Gra
     const state = stored(w)[STATE_KEY] as { watermark: string; seen: unknown[]; high?: string };
     assert.equal(state.seen.length, 2, "the pushed page is saved");
     assert.equal(state.watermark, START, "the watermark waits for a complete run");
+    // The simulated platform imports pushed bundles asynchronously (as OpenCTI's workers do): the
+    // work completes once its imports are processed.
+    await w.opencti.control.graphql.settled();
     const work = [...w.opencti.control.graphql.works.values()][0]!;
     assert.equal(work.status, "complete");
     assert.ok((work.errors ?? []).length > 0, "the work is marked in error");

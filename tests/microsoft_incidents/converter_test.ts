@@ -14,21 +14,15 @@ import { standardIdOf } from "../../src/stix/ids.ts";
 import { TLP_AMBER_ID, TLP_RED_ID } from "../../src/stix/markings.ts";
 import type { StixObject } from "../../src/stix/types.ts";
 import { uuidV5 } from "../../src/stix/uuid.ts";
+import { PLATFORM_VECTORS } from "../tanium/helpers.ts";
 
 const NOW = "2026-01-01T00:00:00.000Z";
 const NS = "00abedb4-aa42-466c-9c01-fed23315a9b7";
 const T = "#microsoft.graph.security.";
 
-/** Ids from `opencti.md` §5.3 (Tanium import vectors, platform form). */
+/** Ids from `opencti.md` §5.3 (Tanium import vectors, platform form), and two of its own. */
 const VECTORS = {
-  incident: "incident--61bb471e-f0d7-5655-aeab-1db7b64893f6",
-  hostname: "hostname--ed78d00b-08f3-52ec-b5b3-ea85551426ca",
-  ipv4: "ipv4-addr--cbd67181-b9f8-595b-8bc3-3971e34fa1cc",
-  userBob: "user-account--024b1da8-87a0-5559-80f4-9ea8ee338b55",
-  fileMd5: "file--4ff9b0c7-7989-540b-9abf-d59018de89b5",
-  attackPattern: "attack-pattern--0b75beed-9a14-5c11-a84d-58bf05894394",
-  hostnameRelated: "relationship--d6286a02-ec03-5ae5-94db-6c87932f90c9",
-  uses: "relationship--048898b4-a713-596b-8562-f600c1a53a61",
+  ...PLATFORM_VECTORS,
   domain: "domain-name--bedb4899-d24b-5401-bc86-8f6b4cc18ec7",
   ip1234: "ipv4-addr--0198f97b-e65d-5025-87e5-58bc39d4bdb4",
 };

@@ -209,3 +209,47 @@ Deno.test("Sentinel sim injects whole-request failures", async () => {
   await failed.body?.cancel();
   assert.equal(s.store().length, 0);
 });
+
+Deno.test("Sentinel sim pages the ARM query: maxPageSize, then a GET on nextLink; bad paging is a 400", async () => {
+  const s = sim();
+  const upload = await post(s, UPLOAD, {
+    sourcesystem: "OpenCTI",
+    stixobjects: [1, 2, 3, 4, 5].map((n) => object(n)),
+  });
+  assert.equal(upload.status, 200);
+  const query = `${ARM}/query?api-version=${ARM_TI_API_VERSION}`;
+  const condition = {
+    stixObjectType: "indicator",
+    conditionConnective: "And",
+    clauses: [{ field: "source", operator: "Equals", values: ["OpenCTI"] }],
+  };
+  const ids: string[] = [];
+  const first = await post(s, query, { condition, maxPageSize: 2 });
+  assert.equal(first.status, 200);
+  let page = await first.json() as {
+    value: { properties: { stixObject: { id: string } } }[];
+    nextLink?: string;
+  };
+  let pages = 1;
+  while (true) {
+    ids.push(...page.value.map((v) => v.properties.stixObject.id));
+    if (!page.nextLink) break;
+    const next = new URL(page.nextLink);
+    const response = await s.app.request(`${next.pathname}${next.search}`, {
+      headers: { authorization: "Bearer token-1" },
+    });
+    assert.equal(response.status, 200);
+    page = await response.json();
+    pages++;
+  }
+  assert.equal(pages, 3);
+  assert.deepEqual(ids.sort(), [1, 2, 3, 4, 5].map((n) => indicatorId(n)).sort());
+
+  for (const size of [0, 1.5, "10", 10_001]) {
+    assert.equal((await post(s, query, { condition, maxPageSize: size })).status, 400, `${size}`);
+  }
+  const bad = await s.app.request(`${ARM}/query?api-version=${ARM_TI_API_VERSION}&$skipToken=x:2`, {
+    headers: { authorization: "Bearer token-1" },
+  });
+  assert.equal(bad.status, 400);
+});

@@ -5,11 +5,10 @@
  * its expectation).
  */
 import assert from "node:assert/strict";
-import { OpenCtiClient } from "../../src/opencti/graphql.ts";
 import { parseState } from "../../src/opencti/connector.ts";
-import { type OpenCtiSim, SIM_TOKEN, startOpenCtiSim } from "../../src/sim/opencti.ts";
+import { type OpenCtiSim, startOpenCtiSim } from "../../src/sim/opencti.ts";
 import { type SimQueue, startSimQueue } from "../../src/sim/opencti_queue.ts";
-import { startTaniumSim, TANIUM_SIM_TOKEN, type TaniumSim } from "../../src/sim/tanium.ts";
+import { startTaniumSim, type TaniumSim } from "../../src/sim/tanium.ts";
 import {
   generateAlerts,
   REFERENCE_ALERT,
@@ -17,12 +16,19 @@ import {
   seedOpenCtiForTanium,
   type SimAlert,
 } from "../../src/sim/tanium_seed.ts";
-import { TaniumClient } from "../../src/tanium/client.ts";
-import {
+import type {
   TaniumIncidentsConnector,
-  type TaniumIncidentsOptions,
+  TaniumIncidentsOptions,
 } from "../../src/tanium/connector.ts";
-import { CONNECTOR_ID, CONSOLE, instantSleep, VECTORS } from "./helpers.ts";
+import {
+  CONNECTOR_ID,
+  connectorFactory,
+  CONSOLE,
+  instantSleep,
+  openctiClientOf,
+  taniumClientOf,
+  VECTORS,
+} from "./helpers.ts";
 
 const BROKER = Deno.env.get("RABBITMQ_TEST_URL");
 if (!BROKER) {
@@ -54,34 +60,11 @@ async function amqpWorld(version: string, alerts: SimAlert[]): Promise<AmqpWorld
   const queue = await startSimQueue(opencti.control.graphql, BROKER!, {
     queuePrefix: `t${crypto.randomUUID().slice(0, 8)}`,
   });
-  const openctiClient = () =>
-    new OpenCtiClient({
-      url: opencti.url,
-      token: SIM_TOKEN,
-      sleep: instantSleep,
-      retry: { attempts: 2, baseMs: 1 },
-    });
-  const taniumClient = new TaniumClient({
-    url: tanium.url,
-    token: TANIUM_SIM_TOKEN,
-    sleep: instantSleep,
-    retry: { attempts: 3, baseMs: 1 },
-  });
-  let bundleCounter = 0;
   return {
     opencti,
     tanium,
     queue,
-    connector: (options = {}) =>
-      new TaniumIncidentsConnector(taniumClient, openctiClient(), {
-        connectorId: CONNECTOR_ID,
-        consoleUrl: CONSOLE,
-        importStartDate: "2023-01-01T00:00:00.000Z",
-        now: () => Date.parse("2024-06-10T06:00:00.000Z"),
-        sleep: instantSleep,
-        uuid: () => `00000000-0000-4000-8000-${String(++bundleCounter).padStart(12, "0")}`,
-        ...options,
-      }),
+    connector: connectorFactory(taniumClientOf(tanium), () => openctiClientOf(opencti)),
     async close() {
       await queue.close();
       await tanium.close();

@@ -231,6 +231,42 @@ function scheduleSleep(
   };
 }
 
+const PING_MS = 987_654;
+
+/**
+ * Starts a connector on the fake clock (hourly period, a heartbeat that hangs, jitter 0.5) and
+ * resolves once `stopAt` is reached; `onBackoff` sees each backoff wait with the connector.
+ */
+async function startHeld(
+  w: World,
+  clock: ReturnType<typeof fakeClock>,
+  options: {
+    stopAt: number;
+    onBackoff: (ms: number, connector: TaniumIncidentsConnector) => void;
+    metrics?: Metrics;
+  },
+): Promise<TaniumIncidentsConnector> {
+  const controller = new AbortController();
+  const ref: { connector?: TaniumIncidentsConnector } = {};
+  const sleep = scheduleSleep(clock, {
+    periodMs: HOUR,
+    pingMs: PING_MS,
+    stopAt: options.stopAt,
+    controller,
+    onBackoff: (ms) => options.onBackoff(ms, ref.connector!),
+  });
+  const connector = ref.connector = w.connector({
+    now: clock.now,
+    sleep,
+    periodMs: HOUR,
+    pingIntervalMs: PING_MS,
+    ...(options.metrics ? { metrics: options.metrics } : {}),
+    random: () => 0.5,
+  });
+  await connector.start(controller.signal);
+  return connector;
+}
+
 Deno.test("tanium-incidents holds through a 6-hour Tanium outage: degraded, then healthy, 0 lost, 0 duplicated", async () => {
   const clock = fakeClock("2024-03-01T01:00:00.000Z");
   const first = generateAlerts(50, { start: T0, seed: 25 });
@@ -242,36 +278,21 @@ Deno.test("tanium-incidents holds through a 6-hour Tanium outage: degraded, then
     const during = generateAlerts(40, { start: "2024-03-01T03:00:00.000Z", firstId: 30_000 });
     w.tanium.control.addAlerts(during);
     const metrics = new Metrics();
-    const controller = new AbortController();
     const backoffs: number[] = [];
     const degraded: DegradedInfo[] = [];
     const gauges: boolean[] = [];
-    const periodMs = HOUR;
-    const pingMs = 987_654;
-    const ref: { connector?: TaniumIncidentsConnector } = {};
-    const sleep = scheduleSleep(clock, {
-      periodMs,
-      pingMs,
+    const connector = await startHeld(w, clock, {
       stopAt: outageEnd + 3 * HOUR,
-      controller,
-      onBackoff: (ms) => {
+      metrics,
+      onBackoff: (ms, held) => {
         backoffs.push(ms);
-        const info = ref.connector?.status().degraded;
+        const info = held.status().degraded;
         if (info) degraded.push(info);
         gauges.push(
           /octi_connector_degraded\{connector="tanium-incidents"\} 1/.test(metrics.render()),
         );
       },
     });
-    const connector = ref.connector = w.connector({
-      now: clock.now,
-      sleep,
-      periodMs,
-      pingIntervalMs: pingMs,
-      metrics,
-      random: () => 0.5,
-    });
-    await connector.start(controller.signal);
 
     assert.ok(backoffs.length >= 70, `held with ${backoffs.length} backoff steps over 6 hours`);
     assert.ok(Math.max(...backoffs) <= 300_000, "no wait longer than TANIUM_INCIDENTS_MAX_BACKOFF");
@@ -309,29 +330,16 @@ Deno.test("tanium-incidents holds through an OpenCTI outage without moving the c
       if (clock.now() < outageEnd) return Promise.resolve(new Response("down", { status: 503 }));
       return original(request);
     };
-    const controller = new AbortController();
     const degraded: DegradedInfo[] = [];
-    const ref: { connector?: TaniumIncidentsConnector } = {};
-    const sleep = scheduleSleep(clock, {
-      periodMs: HOUR,
-      pingMs: 987_654,
+    // The outage is on from the start: registration, runs and pings all hold.
+    const connector = await startHeld(w, clock, {
       stopAt: outageEnd + 2 * HOUR,
-      controller,
-      onBackoff: () => {
+      onBackoff: (_ms, held) => {
         states.push(storedState(w).last_alert_date);
-        const info = ref.connector?.status().degraded;
+        const info = held.status().degraded;
         if (info) degraded.push(info);
       },
     });
-    const connector = ref.connector = w.connector({
-      now: clock.now,
-      sleep,
-      periodMs: HOUR,
-      pingIntervalMs: 987_654,
-      random: () => 0.5,
-    });
-    // The outage is on from the start: registration, runs and pings all hold.
-    await connector.start(controller.signal);
     assert.ok(states.every((s) => s === before.last_alert_date), "cursor held during the outage");
     assert.ok(degraded.length > 0 && degraded.every((d) => d.check?.includes("OPENCTI_URL")));
     assert.equal(connector.status().degraded, undefined);
@@ -370,29 +378,16 @@ Deno.test("tanium-incidents holds while Tanium refuses the token (401) until it 
   const w = await world({ alerts, intels: INTELS, now: clock.now, tokens: ["rotated-token"] });
   try {
     const fixedAt = clock.now() + 6 * HOUR;
-    const controller = new AbortController();
     const degraded: DegradedInfo[] = [];
-    const ref: { connector?: TaniumIncidentsConnector } = {};
-    const sleep = scheduleSleep(clock, {
-      periodMs: HOUR,
-      pingMs: 987_654,
+    const connector = await startHeld(w, clock, {
       stopAt: fixedAt + 2 * HOUR,
-      controller,
-      onBackoff: () => {
-        const info = ref.connector?.status().degraded;
+      onBackoff: (_ms, held) => {
+        const info = held.status().degraded;
         if (info) degraded.push(info);
         // The operator puts the right token in Tanium's list after six hours.
         if (clock.now() >= fixedAt) w.tanium.control.tokens.add(TANIUM_SIM_TOKEN);
       },
     });
-    const connector = ref.connector = w.connector({
-      now: clock.now,
-      sleep,
-      periodMs: HOUR,
-      pingIntervalMs: 987_654,
-      random: () => 0.5,
-    });
-    await connector.start(controller.signal);
     assert.ok(degraded.length >= 70, `${degraded.length} backoff steps`);
     assert.ok(degraded.every((d) => d.check === "TANIUM_INCIDENTS_TOKEN"));
     assert.equal(connector.status().degraded, undefined);

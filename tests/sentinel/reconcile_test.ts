@@ -1,0 +1,645 @@
+/**
+ * Reconciliation end to end (issue 17), per target: the connector syncs the stream, drift of every
+ * kind is made behind its back in the target simulator (missing, stale field, orphan of ours,
+ * foreign record), and one reconcile brings the target back to exactly what OpenCTI says, without
+ * touching the foreign record; a dry run changes nothing; a reconcile while the stream delivers
+ * converges too.
+ */
+import assert from "node:assert/strict";
+import { parseAdoptSource } from "../../src/sentinel/adopt.ts";
+import {
+  desiredSet,
+  planReconcile,
+  type ReconcilePlan,
+  Reconciler,
+  type ReplayOptions,
+} from "../../src/sentinel/reconcile.ts";
+import type { SyncTarget, TargetName } from "../../src/sentinel/target.ts";
+import { SIM_TOKEN } from "../../src/sim/opencti_stream.ts";
+import { type SentinelStack, STACK_APP, startSentinelStack } from "../../src/sim/stack.ts";
+import { Metrics } from "../../src/metrics.ts";
+import { ReconcilingConnector } from "../../src/sentinel/reconcile_host.ts";
+import { CappedTarget, withIdentities } from "../../src/sentinel/target_policies.ts";
+import { createApp } from "../../src/server.ts";
+import { readOpenCtiExtension } from "../../src/stix/extension.ts";
+import type { StixObject } from "../../src/stix/types.ts";
+import { allLabels, connectorFor, NOW, seedNamed, sorted } from "./helpers.ts";
+
+const RECOVER = new Date(NOW + 3_600_000).toISOString();
+const ORPHAN_ID = "indicator--0b7e3c52-6a8f-4f1e-9d2c-7a1b3c5d7e9f";
+const FOREIGN_ID = "indicator--5d4c3b2a-1f0e-4d9c-8b7a-6f5e4d3c2b1a";
+
+/** Small pages, so every listing of a reconcile reads several. */
+const PAGE = 3;
+
+async function stackFor(target: TargetName): Promise<SentinelStack> {
+  const stack = await startSentinelStack({
+    target,
+    opencti: { seed: true, heartbeatMs: 20 },
+    graph: { pageSize: PAGE },
+    defender: { pageSize: PAGE },
+  });
+  stack.opencti.control.stream.defineStream("live-indicators", {
+    name: "Synced indicators",
+    filter: { types: ["indicator"], labels: allLabels(stack) },
+  });
+  return stack;
+}
+
+function replayOf(stack: SentinelStack): ReplayOptions {
+  return {
+    url: stack.opencti.url,
+    token: SIM_TOKEN,
+    streamId: "live-indicators",
+    recoverIsoDate: RECOVER,
+    retryBaseMs: 5,
+    now: () => NOW,
+    random: () => 0,
+  };
+}
+
+/** Drift made behind the connector's back, per target. */
+interface Drift {
+  /** Deletes every record of an indicator. */
+  dropAll(id: string): void;
+  /** Changes a compared field of the records of an indicator. */
+  tamper(id: string): void;
+  /** Adds a record of ours for an indicator OpenCTI does not have. */
+  orphan(id: string): void;
+  /** Adds a record of another writer. */
+  foreign(id: string): void;
+  /** The foreign record as stored (to prove it untouched). */
+  foreignView(): unknown[];
+  /** Adds a record as the upstream connector named by `adopt` wrote it for this indicator. */
+  upstream(indicator: StixObject): void;
+  /** How many upstream-style records are stored. */
+  upstreamCount(): number;
+  /** `SENTINEL_ADOPT_SOURCE` for this target. */
+  adopt: string;
+}
+
+/** The OpenCTI internal id of a seeded object. */
+function internalId(object: StixObject): string {
+  const id = readOpenCtiExtension(object).id;
+  if (id === undefined) throw new Error(`${object.id} has no OpenCTI id`);
+  return id;
+}
+
+function driftFor(stack: SentinelStack): Drift {
+  if (stack.graph) {
+    const graph = stack.graph;
+    const ours = { appid: STACK_APP.clientId, tid: STACK_APP.tenantId };
+    const record = (externalId: string) => ({
+      externalId,
+      targetProduct: "Azure Sentinel",
+      action: "alert",
+      threatType: "WatchList",
+      tlpLevel: "amber",
+      description: "planted",
+      expirationDateTime: "2030-01-01T00:00:00Z",
+      domainName: `${externalId.slice(11, 19)}.example`,
+    });
+    return {
+      dropAll: (id) => {
+        for (const r of graph.findByExternalId(id)) graph.edit(r.id, null);
+      },
+      tamper: (id) => {
+        for (const r of graph.findByExternalId(id)) graph.edit(r.id, { description: "tampered" });
+      },
+      orphan: (id) => void graph.seed(record(id), ours),
+      foreign: (id) => void graph.seed(record(id), { appid: "other-app", tid: STACK_APP.tenantId }),
+      foreignView: () => graph.findByExternalId(FOREIGN_ID),
+      // Seed-era stream/sentinel: same app, externalId = OpenCTI internal id, plain fields.
+      upstream: (indicator) =>
+        void graph.seed({
+          ...record(internalId(indicator)),
+          domainName: "update-check.example",
+          tags: ["opencti"],
+        }, ours),
+      upstreamCount: () =>
+        graph.store().filter((r) =>
+          typeof r.fields.externalId === "string" && !r.fields.externalId.includes("--")
+        ).length,
+      adopt: "stream-sentinel",
+    };
+  }
+  if (stack.sentinel) {
+    const sentinel = stack.sentinel;
+    const object = (id: string) => ({
+      type: "indicator",
+      spec_version: "2.1",
+      id,
+      created: "2024-01-01T00:00:00Z",
+      modified: "2024-01-01T00:00:00Z",
+      name: "planted",
+      pattern: "[domain-name:value = 'planted.example']",
+      pattern_type: "stix",
+      valid_from: "2024-01-01T00:00:00Z",
+    });
+    return {
+      dropAll: (id) => {
+        for (const r of sentinel.findById(id)) sentinel.edit(r.name, null);
+      },
+      tamper: (id) => {
+        for (const r of sentinel.findById(id)) sentinel.edit(r.name, { name: "tampered" });
+      },
+      orphan: (id) => void sentinel.seed(object(id), "OpenCTI"),
+      foreign: (id) => void sentinel.seed(object(id), "Another Feed"),
+      foreignView: () => sentinel.findById(FOREIGN_ID),
+      // stream/microsoft-sentinel-intel: the STIX indicator under its own sourcesystem.
+      upstream: (indicator) => void sentinel.seed(object(indicator.id), "Opencti Stream Connector"),
+      upstreamCount: () =>
+        sentinel.store().filter((r) => r.source === "Opencti Stream Connector").length,
+      adopt: "microsoft-sentinel-intel",
+    };
+  }
+  const defender = stack.defender;
+  if (!defender) throw new Error("no target simulator");
+  const ours = { appid: STACK_APP.clientId, tid: STACK_APP.tenantId };
+  const mine = (id: string) => defender.store().filter((r) => r.entity.externalID === id);
+  return {
+    dropAll: (id) => {
+      for (const r of mine(id)) defender.edit(r.entity.id, null);
+    },
+    tamper: (id) => {
+      for (const r of mine(id)) defender.edit(r.entity.id, { title: "tampered" });
+    },
+    orphan: (id) =>
+      void defender.seed({
+        indicatorType: "DomainName",
+        indicatorValue: "orphan.example",
+        application: "OpenCTI",
+        externalID: id,
+      }, ours),
+    foreign: (id) =>
+      void defender.seed({
+        indicatorType: "DomainName",
+        indicatorValue: "foreign.example",
+        application: "Another Feed",
+        externalID: id,
+      }, { appid: "other-app", tid: STACK_APP.tenantId }),
+    foreignView: () => mine(FOREIGN_ID).map((r) => r.entity),
+    // stream/microsoft-defender-intel (same app registration): its application, and the OpenCTI
+    // internal id as externalId, for the value our record would carry.
+    upstream: (indicator) =>
+      void defender.seed({
+        indicatorType: "DomainName",
+        indicatorValue: "update-check.example",
+        application: "OpenCTI Microsoft Defender Intel",
+        externalID: internalId(indicator),
+      }, ours),
+    upstreamCount: () =>
+      defender.store().filter((r) => r.entity.application === "OpenCTI Microsoft Defender Intel")
+        .length,
+    adopt: "microsoft-defender-intel",
+  };
+}
+
+function reconcilerFor(
+  stack: SentinelStack,
+  target: SyncTarget,
+  connector: ReturnType<typeof connectorFor>,
+  adopt?: string,
+): Reconciler {
+  const source = parseAdoptSource(adopt, stack.target);
+  return new Reconciler({
+    target,
+    replay: replayOf(stack),
+    deliver: (ops) => connector.deliverOutOfBand(ops),
+    now: () => NOW,
+    ...(source ? { adopt: source } : {}),
+  });
+}
+
+/** What the target holds, without the foreign record. */
+function presentOurs(stack: SentinelStack): string[] {
+  return sorted(stack.present().filter((key) => !key.startsWith(FOREIGN_ID)));
+}
+
+async function reconcileHealsDrift(
+  targetName: TargetName,
+  wrap: (target: SyncTarget) => SyncTarget = (target) => target,
+): Promise<void> {
+  const stack = await stackFor(targetName);
+  try {
+    const target = wrap(stack.createTarget({ sentinel: { listPageSize: PAGE } }));
+    const connector = connectorFor(stack, { target });
+    assert.equal(await connector.runOnce(), true, JSON.stringify(connector.status()));
+    const expected = sorted(await stack.expected(NOW));
+    assert.deepEqual(presentOurs(stack), expected);
+    const drift = driftFor(stack);
+    const reconciler = reconcilerFor(stack, target, connector, drift.adopt);
+
+    // In step: no drift.
+    const clean = await reconciler.run({ dryRun: true });
+    assert.deepEqual(clean.drift, { missing: 0, stale: 0, orphans: 0 }, JSON.stringify(clean));
+    assert.ok(clean.desired > 0);
+
+    // Drift of every kind.
+    const missing = seedNamed(stack, "1.2.3.4").id;
+    const stale = seedNamed(stack, "shortsvelventysjo.shop").id;
+    const switched = seedNamed(stack, "Loader infrastructure (IP or domain)");
+    drift.dropAll(missing);
+    drift.tamper(stale);
+    drift.orphan(ORPHAN_ID);
+    drift.foreign(FOREIGN_ID);
+    // Switching from the upstream connector: its record for an indicator, ours not there yet.
+    drift.dropAll(switched.id);
+    drift.upstream(switched);
+    assert.equal(drift.upstreamCount(), 1);
+    const foreignBefore = drift.foreignView();
+    assert.equal(foreignBefore.length, 1);
+
+    // A dry run reports it and changes nothing.
+    const before = stack.present();
+    const dry = await reconciler.run({ dryRun: true });
+    assert.deepEqual(dry.drift, { missing: 2, stale: 1, orphans: 1 }, JSON.stringify(dry));
+    assert.deepEqual(dry.preview, {
+      missing: sorted([missing, switched.id]),
+      stale: [stale],
+      orphans: [ORPHAN_ID],
+      adopted: [targetName === "sentinel" ? switched.id : internalId(switched)],
+    });
+    assert.deepEqual(dry.adoptable, { matched: 1, left: 0 });
+    // Listings read several pages (PAGE is smaller than the target's contents; a listing that
+    // stopped early would show as drift above). Sentinel reads its next pages with a GET.
+    if (stack.sentinel) {
+      const next = stack.sentinel.requests.filter((r) =>
+        r.method === "GET" && r.path.includes("/threatIntelligence/main/query")
+      );
+      assert.ok(next.length > 0, "no Sentinel listing read a second page");
+    }
+    assert.equal(dry.converged, undefined);
+    assert.deepEqual(stack.present(), before);
+
+    // One reconcile heals it; the foreign record is untouched.
+    const report = await reconciler.run();
+    assert.equal(report.converged, true, JSON.stringify(report));
+    assert.deepEqual(
+      [report.created, report.updated, report.deleted, report.adopted],
+      [2, 1, 1, 1],
+    );
+    assert.deepEqual([report.deadLettered, report.held, report.adoptFailed], [0, 0, 0]);
+    assert.equal(drift.upstreamCount(), 0);
+    assert.deepEqual(presentOurs(stack), expected);
+    assert.deepEqual(drift.foreignView(), foreignBefore);
+    assert.deepEqual(reconciler.last, report);
+
+    // And now it is in step again.
+    const after = await reconciler.run({ dryRun: true });
+    assert.deepEqual(after.drift, { missing: 0, stale: 0, orphans: 0 });
+  } finally {
+    await stack.close();
+  }
+}
+
+for (const target of ["graph", "sentinel", "defender"] as const) {
+  Deno.test(`reconcile (${target}): missing, stale, orphan healed, upstream record adopted, foreign untouched, dry run inert`, () =>
+    reconcileHealsDrift(target));
+}
+
+// The upstream policies (issue 15) wrap the target: the wrappers must keep the reconcile's
+// methods, or a capped Defender / identity-publishing Sentinel would never be reconciled.
+Deno.test("reconcile (defender under DEFENDER_MAX_INDICATORS): the cap keeps the reconcile's methods", () =>
+  reconcileHealsDrift("defender", (target) => {
+    const capped = new CappedTarget(target, { maxIndicators: 15_000 });
+    for (const method of ["listOwned", "fingerprint", "listAdoptable", "removeRecords"] as const) {
+      assert.equal(typeof capped[method], "function", method);
+    }
+    return capped;
+  }));
+
+Deno.test("reconcile (sentinel with SENTINEL_PUBLISH_IDENTITIES): the wrapper keeps the reconcile's methods", () =>
+  reconcileHealsDrift("sentinel", (target) => {
+    const wrapped = withIdentities(target);
+    for (const method of ["listOwned", "fingerprint", "listAdoptable", "removeRecords"] as const) {
+      assert.equal(typeof wrapped[method], "function", method);
+    }
+    return wrapped;
+  }));
+
+Deno.test("reconcile (defender) with the upstream names: its application is ours, its records are adopted, another application's are untouched", async () => {
+  const stack = await stackFor("defender");
+  try {
+    const application = "OpenCTI Microsoft Defender Intel";
+    const target = stack.createTarget({ defender: { application } });
+    const connector = connectorFor(stack, { target });
+    assert.equal(await connector.runOnce(), true, JSON.stringify(connector.status()));
+    const defender = stack.defender!;
+    const ours = { appid: STACK_APP.clientId, tid: STACK_APP.tenantId };
+    const switched = seedNamed(stack, "Loader infrastructure (IP or domain)");
+    for (const r of defender.store().filter((r) => r.entity.externalID === switched.id)) {
+      defender.edit(r.entity.id, null);
+    }
+    // The upstream connector's record: same application, keyed by the OpenCTI internal id.
+    defender.seed({
+      indicatorType: "DomainName",
+      indicatorValue: "update-check.example",
+      application,
+      externalID: internalId(switched),
+    }, ours);
+    // A record of the application `OpenCTI` (ours only without the upstream names): not ours here.
+    defender.seed({
+      indicatorType: "DomainName",
+      indicatorValue: "orphan.example",
+      application: "OpenCTI",
+      externalID: ORPHAN_ID,
+    }, ours);
+    const others = () =>
+      defender.store().filter((r) => r.entity.application === "OpenCTI").map((r) => r.entity);
+    const othersBefore = others();
+    assert.equal(othersBefore.length, 1);
+    const reconciler = reconcilerFor(stack, target, connector, "microsoft-defender-intel");
+    const dry = await reconciler.run({ dryRun: true });
+    assert.deepEqual(dry.drift, { missing: 1, stale: 0, orphans: 0 }, JSON.stringify(dry));
+    assert.deepEqual(dry.adoptable, { matched: 1, left: 0 });
+    const report = await reconciler.run();
+    assert.equal(report.converged, true, JSON.stringify(report));
+    assert.deepEqual([report.created, report.deleted, report.adopted], [1, 0, 1]);
+    assert.equal(
+      defender.store().filter((r) => r.entity.externalID === internalId(switched)).length,
+      0,
+    );
+    assert.deepEqual(others(), othersBefore);
+  } finally {
+    await stack.close();
+  }
+});
+
+Deno.test("reconcile (sentinel) with the upstream names: its sourcesystem is ours (records updated in place), another source's are untouched", async () => {
+  const stack = await stackFor("sentinel");
+  try {
+    const sourceSystem = "Opencti Stream Connector";
+    const target = stack.createTarget({ sentinel: { listPageSize: PAGE, sourceSystem } });
+    const connector = connectorFor(stack, { target });
+    assert.equal(await connector.runOnce(), true, JSON.stringify(connector.status()));
+    const sentinel = stack.sentinel!;
+    const switched = seedNamed(stack, "Loader infrastructure (IP or domain)");
+    for (const r of sentinel.findById(switched.id)) sentinel.edit(r.name, { name: "tampered" });
+    const planted = (id: string) => ({
+      type: "indicator",
+      spec_version: "2.1",
+      id,
+      created: "2024-01-01T00:00:00Z",
+      modified: "2024-01-01T00:00:00Z",
+      name: "planted",
+      pattern: "[domain-name:value = 'planted.example']",
+      pattern_type: "stix",
+      valid_from: "2024-01-01T00:00:00Z",
+    });
+    // `OpenCTI` is ours only without the upstream names: not ours here.
+    sentinel.seed(planted(ORPHAN_ID), "OpenCTI");
+    const othersBefore = sentinel.findById(ORPHAN_ID);
+    assert.equal(othersBefore.length, 1);
+    const reconciler = reconcilerFor(stack, target, connector, "microsoft-sentinel-intel");
+    const dry = await reconciler.run({ dryRun: true });
+    assert.deepEqual(dry.drift, { missing: 0, stale: 1, orphans: 0 }, JSON.stringify(dry));
+    assert.deepEqual(dry.adoptable, { matched: 0, left: 0 });
+    const report = await reconciler.run();
+    assert.equal(report.converged, true, JSON.stringify(report));
+    assert.deepEqual([report.updated, report.deleted, report.adopted], [1, 0, 0]);
+    assert.deepEqual(sentinel.findById(ORPHAN_ID), othersBefore);
+  } finally {
+    await stack.close();
+  }
+});
+
+Deno.test("planReconcile: missing, stale, orphans; never a record that was not listed", () => {
+  const desired = new Map([["a", "1"], ["b", "2"], ["c", "3"]]);
+  const plan: ReconcilePlan = planReconcile(desired, [
+    { id: "b", fingerprint: "2", records: 1 },
+    { id: "c", fingerprint: "x", records: 1 },
+    { id: "d", fingerprint: "4", records: 2 },
+  ]);
+  assert.deepEqual(plan, {
+    missing: ["a"],
+    stale: ["c"],
+    orphans: ["d"],
+    unchanged: 1,
+    desired: 3,
+    actual: 3,
+  });
+  assert.deepEqual(planReconcile(new Map(), []).orphans, []);
+});
+
+/** Waits (bounded) until `done()` holds; fails with `what` otherwise. Not a timing assertion. */
+async function until(done: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 500 && !done(); i++) await new Promise((r) => setTimeout(r, 10));
+  assert.ok(done(), `gave up waiting: ${what}`);
+}
+
+/** A new indicator like a seeded one, for a live change. */
+function newIndicator(stack: SentinelStack, n: number): StixObject {
+  const base = structuredClone(seedNamed(stack, "shortsvelventysjo.shop"));
+  const hex = n.toString(16).padStart(12, "0");
+  return {
+    ...base,
+    id: `indicator--7c1d2e3f-4a5b-4c6d-8e9f-${hex}`,
+    name: `live-${n}.example`,
+    pattern: `[domain-name:value = 'live-${n}.example']`,
+  };
+}
+
+Deno.test("a first start reconciles; /status, /metrics and the admin route show and run reconciles", async () => {
+  const stack = await stackFor("graph");
+  const metrics = new Metrics();
+  const controller = new AbortController();
+  try {
+    const target = stack.createTarget();
+    const hook: { host?: ReconcilingConnector } = {};
+    const connector = connectorFor(stack, {
+      target,
+      metrics,
+      extra: {
+        beforeFirstFollow: (signal) => hook.host?.firstStart(signal) ?? Promise.resolve(),
+      },
+    });
+    driftFor(stack).orphan(ORPHAN_ID);
+    const host = hook.host = new ReconcilingConnector(
+      connector,
+      reconcilerFor(stack, target, connector),
+      { periodMs: 0, metrics },
+    );
+    const running = host.start(controller.signal);
+    const reconcileOf = () =>
+      (host.status().details?.reconcile ?? {}) as {
+        runs?: number;
+        last?: { deleted: number; converged?: boolean };
+      };
+    await until(() => reconcileOf().runs === 1, "the first-start reconcile");
+    assert.equal(reconcileOf().last?.deleted, 1);
+    const expected = sorted(await stack.expected(NOW));
+    await until(
+      () => JSON.stringify(presentOurs(stack)) === JSON.stringify(expected),
+      "the stream's recovery",
+    );
+    assert.equal(stack.graph?.findByExternalId(ORPHAN_ID).length, 0);
+    const text = metrics.render();
+    assert.match(text, /octi_reconcile_runs_total\{connector="sentinel"\} 1/);
+    assert.match(text, /octi_reconcile_deleted_total\{connector="sentinel"\} 1/);
+    assert.match(text, /octi_reconcile_drift\{connector="sentinel",kind="orphans"\} 1/);
+
+    const app = createApp({
+      connectors: () => [host.status()],
+      metrics: () => metrics.render(),
+      adminToken: "admin-token-for-tests",
+      reconcile: (name, dryRun) => name === host.name ? host.reconcile({ dryRun }) : undefined,
+    });
+    const post = (path: string, token = "admin-token-for-tests") =>
+      app.request(path, { method: "POST", headers: { authorization: `Bearer ${token}` } });
+    assert.equal((await post("/connectors/sentinel/reconcile", "wrong")).status, 401);
+    assert.equal((await post("/connectors/sentinel/reconcile?dry_run=maybe")).status, 400);
+    assert.equal((await post("/connectors/nope/reconcile")).status, 404);
+    driftFor(stack).orphan(ORPHAN_ID);
+    const planned = await post("/connectors/sentinel/reconcile?dry_run=true");
+    assert.equal(planned.status, 200);
+    const plan = await planned.json();
+    assert.equal(plan.dryRun, true);
+    assert.deepEqual(plan.drift, { missing: 0, stale: 0, orphans: 1 });
+    assert.deepEqual(plan.preview.orphans, [ORPHAN_ID]);
+    assert.equal(stack.graph?.findByExternalId(ORPHAN_ID).length, 1);
+    const ran = await (await post("/connectors/sentinel/reconcile")).json();
+    assert.deepEqual([ran.deleted, ran.converged], [1, true]);
+    assert.equal(stack.graph?.findByExternalId(ORPHAN_ID).length, 0);
+    controller.abort();
+    await running;
+  } finally {
+    controller.abort();
+    await stack.close();
+  }
+});
+
+Deno.test("a reconcile while the stream delivers changes converges", async () => {
+  const stack = await stackFor("sentinel");
+  const controller = new AbortController();
+  try {
+    const target = stack.createTarget();
+    const connector = connectorFor(stack, { target });
+    const reconciler = reconcilerFor(stack, target, connector);
+    const running = connector.start(controller.signal);
+    await until(
+      () => stack.present().length > 0 && presentOurs(stack).length === stack.present().length,
+      "the first sync",
+    );
+    const drift = driftFor(stack);
+    drift.dropAll(seedNamed(stack, "1.2.3.4").id);
+    drift.orphan(ORPHAN_ID);
+    // Changes arrive on the stream while the reconcile runs.
+    const reconciling = reconciler.run();
+    for (let n = 1; n <= 20; n++) stack.opencti.store.upsert(newIndicator(stack, n));
+    stack.opencti.store.remove(seedNamed(stack, "shortsvelventysjo.shop").id);
+    const report = await reconciling;
+    assert.equal(report.held, 0, JSON.stringify(report));
+    const expected = sorted(await stack.expected(NOW));
+    await until(
+      () => JSON.stringify(presentOurs(stack)) === JSON.stringify(expected),
+      "the stream and the reconcile to settle",
+    );
+    const after = await reconciler.run({ dryRun: true });
+    assert.deepEqual(after.drift, { missing: 0, stale: 0, orphans: 0 });
+    controller.abort();
+    await running;
+  } finally {
+    controller.abort();
+    await stack.close();
+  }
+});
+
+Deno.test("SENTINEL_RECONCILE_PERIOD: a reconcile runs each period, then the next is scheduled", async () => {
+  const stack = await stackFor("defender");
+  const controller = new AbortController();
+  try {
+    const target = stack.createTarget();
+    const connector = connectorFor(stack, { target });
+    const timers: { callback: () => void; ms: number }[] = [];
+    const host = new ReconcilingConnector(connector, reconcilerFor(stack, target, connector), {
+      periodMs: 3_600_000,
+      setTimer: (callback, ms) => {
+        timers.push({ callback, ms });
+        return () => {};
+      },
+    });
+    const running = host.start(controller.signal);
+    assert.deepEqual(timers.map((t) => t.ms), [3_600_000]);
+    driftFor(stack).orphan(ORPHAN_ID);
+    timers[0]?.callback();
+    const runs = () => (host.status().details?.reconcile as { runs: number }).runs;
+    await until(() => runs() === 1 && timers.length === 2, "the scheduled reconcile");
+    assert.deepEqual(timers.map((t) => t.ms), [3_600_000, 3_600_000]);
+    assert.equal(
+      stack.defender?.store().filter((r) => r.entity.externalID === ORPHAN_ID).length,
+      0,
+    );
+    controller.abort();
+    await running;
+  } finally {
+    controller.abort();
+    await stack.close();
+  }
+});
+
+Deno.test("the replay ends at a heartbeat past the recover date or at a second one without data, not at one mid-recovery", async () => {
+  const indicator = (n: number) => ({
+    type: "indicator",
+    spec_version: "2.1",
+    id: `indicator--0a1b2c3d-4e5f-4a6b-8c7d-00000000000${n}`,
+    name: `n${n}`,
+    pattern: `[domain-name:value = 'n${n}.example']`,
+    pattern_type: "stix",
+    valid_from: "2024-01-01T00:00:00Z",
+    created: "2024-01-01T00:00:00Z",
+    modified: "2024-01-01T00:00:00Z",
+  });
+  const recoverMs = Date.parse("2026-01-01T00:00:00Z");
+  const frame = (event: string, id: string | undefined, data: unknown) =>
+    `${id ? `id: ${id}\n` : ""}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+  const body = [
+    frame("connected", undefined, { connectionId: "c" }),
+    frame("create", "1000-0", { data: indicator(1), origin: { referer: "init-create" } }),
+    // A heartbeat in the middle of the recovery (its id is before the recover date).
+    frame("heartbeat", "1000-0", "1970-01-01T00:00:01.000Z"),
+    frame("create", "2000-0", { data: indicator(2), origin: { referer: "init-create" } }),
+    frame("heartbeat", `${recoverMs}-0`, "2026-01-01T00:00:00.000Z"),
+    frame("create", `${recoverMs + 1}-0`, { data: indicator(3) }),
+  ].join("");
+  const fetch = (_input: RequestInfo | URL, _init?: RequestInit) =>
+    Promise.resolve(
+      new Response(body, { headers: { "content-type": "text/event-stream" } }),
+    );
+  const target = {
+    name: "graph",
+    maxBatch: 10,
+    upsert: () => Promise.resolve([]),
+    remove: () => Promise.resolve([]),
+    fingerprint: (item: { id: string }) => `fp-${item.id.slice(-1)}`,
+  } as unknown as SyncTarget;
+  const desired = await desiredSet({
+    url: "http://127.0.0.1:1",
+    token: "t",
+    streamId: "s",
+    recoverIsoDate: new Date(recoverMs).toISOString(),
+    fetch,
+    now: () => recoverMs,
+  }, target);
+  assert.deepEqual([...desired.values()].sort(), ["fp-1", "fp-2"]);
+
+  // A server whose clock is behind ours never heartbeats past our recover date: two heartbeats
+  // with no data between end the replay too.
+  const behind = [
+    frame("connected", undefined, { connectionId: "c" }),
+    frame("create", "1000-0", { data: indicator(1), origin: { referer: "init-create" } }),
+    frame("heartbeat", "1000-0", "1970-01-01T00:00:01.000Z"),
+    frame("heartbeat", "1000-0", "1970-01-01T00:00:01.000Z"),
+    frame("create", "2000-0", { data: indicator(2) }),
+  ].join("");
+  const idle = await desiredSet({
+    url: "http://127.0.0.1:1",
+    token: "t",
+    streamId: "s",
+    recoverIsoDate: new Date(recoverMs).toISOString(),
+    fetch: () =>
+      Promise.resolve(new Response(behind, { headers: { "content-type": "text/event-stream" } })),
+    now: () => recoverMs,
+  }, target);
+  assert.deepEqual([...idle.values()], ["fp-1"]);
+});
