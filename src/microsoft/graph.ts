@@ -481,7 +481,8 @@ export class GraphTarget implements SyncTarget {
       return out;
     }
     try {
-      return await this.#list(group.join(" or "), signal);
+      // A refusal here is expected from a Graph that keeps to its documentation: not an error line.
+      return await this.#list(group.join(" or "), signal, true);
     } catch (error) {
       if (!(error instanceof GraphApiError) || statusScope(error.status, 2) !== "request") {
         throw error;
@@ -496,7 +497,11 @@ export class GraphTarget implements SyncTarget {
   }
 
   /** Reads every page of a `$filter` query (no filter: the whole collection we may see). */
-  async #list(filter: string | undefined, signal: AbortSignal | undefined): Promise<Existing[]> {
+  async #list(
+    filter: string | undefined,
+    signal: AbortSignal | undefined,
+    refusalExpected = false,
+  ): Promise<Existing[]> {
     let url: string | undefined = filter === undefined
       ? this.#collection
       : `${this.#collection}?${filterQuery(filter)}`;
@@ -510,7 +515,15 @@ export class GraphTarget implements SyncTarget {
         });
       }
       // 200 and 206 (a provider partly failed) are read alike (lesson PR #2347).
-      const response = await this.#call("GET", url, undefined, "List tiIndicators", signal);
+      const response = await this.#call(
+        "GET",
+        url,
+        undefined,
+        "List tiIndicators",
+        signal,
+        [],
+        refusalExpected,
+      );
       const body = parseBody(ListBody, response.text, "list");
       for (const record of body.value) {
         if (typeof record.id === "string") out.push(record as Existing);
@@ -735,6 +748,7 @@ export class GraphTarget implements SyncTarget {
     what: string,
     signal: AbortSignal | undefined,
     okStatuses: number[] = [],
+    refusalExpected = false,
   ): Promise<HttpResponse> {
     const clientRequestId = crypto.randomUUID();
     let response: HttpResponse;
@@ -763,7 +777,8 @@ export class GraphTarget implements SyncTarget {
     const requestId = info.requestId ?? response.headers.get("request-id") ?? undefined;
     const message = describeFailure(what, status, info, requestId, clientRequestId);
     this.#lastError = message;
-    this.#log.error("{what} failed: HTTP {status} {code}: {message}", {
+    const level = refusalExpected && status >= 400 && status < 500 ? "debug" : "error";
+    this.#log[level]("{what} failed: HTTP {status} {code}: {message}", {
       what,
       status,
       code: info.code,

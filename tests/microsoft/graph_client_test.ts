@@ -429,6 +429,28 @@ Deno.test("GraphTarget falls back to single-value lookups once Graph refuses a c
   assertEquals(sim.store().length, 10);
 });
 
+Deno.test("GraphTarget logs the refused composite $filter as one warning, never as an error", async () => {
+  const records: { level: string; message: string }[] = [];
+  const record = (level: string) => (message: string) => {
+    records.push({ level, message });
+  };
+  const logger = {
+    debug: record("debug"),
+    info: record("info"),
+    warn: record("warning"),
+    error: record("error"),
+  } as unknown as NonNullable<GraphTargetOptions["logger"]>;
+  const { sim, target } = setup({ target: { logger } });
+  const items = Array.from({ length: 5 }, (_, i) => indicator(i));
+  assertEquals(await target.upsert(items), items.map((i) => ({ id: i.id, ok: true })));
+  assertEquals(sim.requests.filter((r) => / or /.test(r.filter ?? "")).length, 1);
+  assertEquals(records.filter((r) => r.level === "error"), []);
+  assertEquals(
+    records.filter((r) => r.level === "warning" && /composite/.test(r.message)).length,
+    1,
+  );
+});
+
 Deno.test("GraphTarget keeps composite lookups where Graph takes them", async () => {
   const { sim, target } = setup({ sim: { compositeFilter: true } });
   const items = Array.from({ length: 5 }, (_, i) => indicator(i));
