@@ -464,6 +464,10 @@ async function intelLoop(
   // A run already under way may predate the alerts: the second one starts after them.
   await tanium.runOnce();
   const ok = await tanium.runOnce();
+  // Let the platform import those bundles (below 6.3 they wait in its RabbitMQ) before the demo
+  // changes OpenCTI: a sighting must not arrive after its indicator was deleted.
+  await sims.queue?.drained();
+  await sims.stack.opencti.control.graphql.settled();
   return { problems: ok ? [] : ["the tanium-incidents run after the intel alerts failed"] };
 }
 
