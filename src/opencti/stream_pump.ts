@@ -15,6 +15,7 @@
  * {@linkcode PumpTarget} (where operations go).
  */
 import * as v from "valibot";
+import type { StreamConnectorConfig } from "../config/types.ts";
 import { getLogger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import { type Now, type Sleep, systemNow, systemSleep } from "../runtime/clock.ts";
@@ -164,6 +165,33 @@ export interface StreamPumpCommonOptions {
   random?: () => number;
   /** Timer for batch timeouts, the catch-up budget and the stream watchdog. @default setTimeout */
   setTimer?: SetTimer;
+}
+
+/**
+ * The registration (`connector`) and stream (`stream`) options of a stream connector, from its
+ * read `CONNECTOR_*` / `CONNECTOR_LIVE_STREAM_*` settings.
+ */
+export function streamConnectorOptions(
+  config: StreamConnectorConfig,
+): Pick<StreamPumpCommonOptions, "connector" | "stream"> {
+  const live = config.liveStream;
+  return {
+    connector: {
+      id: config.id,
+      name: config.name,
+      scope: config.scope,
+      queueThresholdMb: config.queueThresholdMb,
+      runAndTerminate: config.runAndTerminate,
+    },
+    stream: {
+      streamId: live.id,
+      listenDelete: live.listenDelete,
+      noDependencies: live.noDependencies,
+      withInferences: live.withInferences,
+      ...(live.startTimestamp === undefined ? {} : { startTimestamp: live.startTimestamp }),
+      ...(live.recoverIsoDate === undefined ? {} : { recoverIsoDate: live.recoverIsoDate }),
+    },
+  };
 }
 
 /** Options of {@linkcode StreamPump}. */
