@@ -15,6 +15,7 @@
  * {@linkcode PumpTarget} (where operations go).
  */
 import * as v from "valibot";
+import type { StreamConnectorConfig } from "../config/types.ts";
 import { getLogger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import { type Now, type Sleep, systemNow, systemSleep } from "../runtime/clock.ts";
@@ -109,53 +110,47 @@ export interface StreamOptions {
   maxFrameChars?: number;
 }
 
-/** Options of {@linkcode StreamPump}. */
-export interface StreamPumpOptions<U, R> {
-  /** Connector name in logs, metrics and routes. */
-  name: string;
+/**
+ * The options every stream connector built on {@linkcode StreamPump} takes (sentinel,
+ * tanium-intel): OpenCTI access, registration, stream settings, batching, backoff, dead letters,
+ * catch-up and the injected clock, sleep, random, timer and fetch.
+ */
+export interface StreamPumpCommonOptions {
   /** OpenCTI base URL. */
   url: string;
   /** OpenCTI token. */
   token: string;
   /** The GraphQL client (registration, pings, state, replay reads). */
   client: OpenCtiClient;
-  /** Registration settings. */
+  /** Registration settings (`CONNECTOR_*` of this connector). */
   connector: {
     id: string;
     name: string;
-    scope: string[];
+    scope?: string[];
     queueThresholdMb?: number;
     runAndTerminate?: boolean;
-    /** Oldest OpenCTI version the connector runs against (refused below, at registration). */
-    minimumVersion?: string;
-    /** What needs `minimumVersion`, for the refusal message. */
-    minimumFor?: string;
   };
   /** Stream settings. */
   stream: StreamOptions;
-  /** Where operations go. */
-  target: PumpTarget<U, R>;
-  /** The connector-specific half. */
-  route: PumpRoute<U, R>;
-  /** Items per batch. @default target.maxBatch */
-  batchSize?: number;
   /** Flush a non-empty batch after this long, in ms. @default 1000 */
   batchTimeoutMs?: number;
-  /** Largest wait between two tries of a held batch, in ms. There is no attempt cap. @default 300000 */
+  /**
+   * Largest wait between two tries of a batch held by a systemic failure, in ms (e.g.
+   * `SENTINEL_MAX_BACKOFF`). There is no attempt cap: a systemic failure never drops an item.
+   * @default 300000 (PT5M)
+   */
   maxBackoffMs?: number;
   /** First wait of that backoff, in ms. @default 1000 */
   backoffBaseMs?: number;
-  /** Where items refused for good are kept. @default an in-memory list of 10000 entries */
+  /**
+   * Where items refused for good (item-level failures, proven on their own) are kept.
+   * @default an in-memory list of 10000 entries
+   */
   deadLetters?: DeadLetters;
   /** Catch-up (runOnce): stop after this many heartbeats without a data event. @default 3 */
   quietHeartbeats?: number;
   /** Catch-up (runOnce): stop after this long at the latest, in ms. @default 50000 */
   catchUpBudgetMs?: number;
-  /**
-   * Runs once on a first start (empty state), after the first position is saved and before the
-   * stream is followed (sentinel's first-start reconcile, issue 17). @default none
-   */
-  beforeFirstFollow?: (signal: AbortSignal) => Promise<void>;
   /** Metrics registry. @default none */
   metrics?: Metrics;
   /** Ping interval in ms. @default 40000 */
@@ -170,6 +165,62 @@ export interface StreamPumpOptions<U, R> {
   random?: () => number;
   /** Timer for batch timeouts, the catch-up budget and the stream watchdog. @default setTimeout */
   setTimer?: SetTimer;
+}
+
+/**
+ * The registration (`connector`) and stream (`stream`) options of a stream connector, from its
+ * read `CONNECTOR_*` / `CONNECTOR_LIVE_STREAM_*` settings.
+ */
+export function streamConnectorOptions(
+  config: StreamConnectorConfig,
+): Pick<StreamPumpCommonOptions, "connector" | "stream"> {
+  const live = config.liveStream;
+  return {
+    connector: {
+      id: config.id,
+      name: config.name,
+      scope: config.scope,
+      queueThresholdMb: config.queueThresholdMb,
+      runAndTerminate: config.runAndTerminate,
+    },
+    stream: {
+      streamId: live.id,
+      listenDelete: live.listenDelete,
+      noDependencies: live.noDependencies,
+      withInferences: live.withInferences,
+      ...(live.startTimestamp === undefined ? {} : { startTimestamp: live.startTimestamp }),
+      ...(live.recoverIsoDate === undefined ? {} : { recoverIsoDate: live.recoverIsoDate }),
+    },
+  };
+}
+
+/** Options of {@linkcode StreamPump}. */
+export interface StreamPumpOptions<U, R> extends StreamPumpCommonOptions {
+  /** Connector name in logs, metrics and routes. */
+  name: string;
+  /** Registration settings. */
+  connector: {
+    id: string;
+    name: string;
+    scope: string[];
+    queueThresholdMb?: number;
+    runAndTerminate?: boolean;
+    /** Oldest OpenCTI version the connector runs against (refused below, at registration). */
+    minimumVersion?: string;
+    /** What needs `minimumVersion`, for the refusal message. */
+    minimumFor?: string;
+  };
+  /** Where operations go. */
+  target: PumpTarget<U, R>;
+  /** The connector-specific half. */
+  route: PumpRoute<U, R>;
+  /** Items per batch. @default target.maxBatch */
+  batchSize?: number;
+  /**
+   * Runs once on a first start (empty state), after the first position is saved and before the
+   * stream is followed (sentinel's first-start reconcile, issue 17). @default none
+   */
+  beforeFirstFollow?: (signal: AbortSignal) => Promise<void>;
 }
 
 const realTimer: SetTimer = (callback, ms) => {

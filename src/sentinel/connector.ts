@@ -10,21 +10,18 @@
  * holds the batch (no attempt cap, nothing more read, `degraded` reported) until it goes through.
  */
 import { CONNECTOR_MINIMUM } from "../opencti/version.ts";
-import type { Metrics } from "../metrics.ts";
-import type { Now, Sleep } from "../runtime/clock.ts";
 import type { Connector, ConnectorStatus } from "../runtime/connector.ts";
-import type { Fetch } from "../runtime/http.ts";
-import type { OpenCtiClient } from "../opencti/graphql.ts";
-import type { DataFrame, SetTimer } from "../opencti/stream.ts";
+import type { DataFrame } from "../opencti/stream.ts";
 import {
   type PlannedOperation,
   type PumpOperation,
   type ReplayReport,
   type StreamOptions,
   StreamPump,
+  type StreamPumpCommonOptions,
   type StreamPumpOptions,
 } from "../opencti/stream_pump.ts";
-import type { DeadLetter, DeadLetters } from "./dead_letters.ts";
+import type { DeadLetter } from "./dead_letters.ts";
 import { type Intent, type IntentOptions, intentsOf } from "./events.ts";
 import type { DeliveryOutcome } from "./reconcile.ts";
 import type { SyncTarget, TargetIndicator, TargetRemoval } from "./target.ts";
@@ -39,62 +36,15 @@ export type Operation = PumpOperation<TargetIndicator, TargetRemoval>;
 export type SentinelStreamOptions = StreamOptions;
 
 /** Options of {@linkcode SentinelConnector}. */
-export interface SentinelConnectorOptions {
+export interface SentinelConnectorOptions extends StreamPumpCommonOptions {
   /** Connector name in logs, metrics and routes. @default "sentinel" */
   name?: string;
-  /** OpenCTI base URL. */
-  url: string;
-  /** OpenCTI token. */
-  token: string;
-  /** The GraphQL client (registration, pings, state). */
-  client: OpenCtiClient;
-  /** Registration settings. */
-  connector: {
-    id: string;
-    name: string;
-    scope?: string[];
-    queueThresholdMb?: number;
-    runAndTerminate?: boolean;
-  };
   /** Stream settings. */
   stream: SentinelStreamOptions;
   /** Where indicators go. */
   target: SyncTarget;
   /** Indicators per batch. @default target.maxBatch */
   batchSize?: number;
-  /** Flush a non-empty batch after this long, in ms. @default 1000 */
-  batchTimeoutMs?: number;
-  /**
-   * Largest wait between two tries of a batch held by a systemic failure, in ms
-   * (`SENTINEL_MAX_BACKOFF`). There is no attempt cap: a systemic failure never drops an item.
-   * @default 300000 (PT5M)
-   */
-  maxBackoffMs?: number;
-  /** First wait of that backoff, in ms. @default 1000 */
-  backoffBaseMs?: number;
-  /**
-   * Where indicators refused for good (item-level failures, proven on their own) are kept.
-   * @default an in-memory list of 10000 entries
-   */
-  deadLetters?: DeadLetters;
-  /** Catch-up (runOnce): stop after this many heartbeats without a data event. @default 3 */
-  quietHeartbeats?: number;
-  /** Catch-up (runOnce): stop after this long at the latest, in ms. @default 50000 */
-  catchUpBudgetMs?: number;
-  /** Metrics registry. @default none */
-  metrics?: Metrics;
-  /** Ping interval in ms. @default 40000 */
-  pingIntervalMs?: number;
-  /** The fetch used for the stream. @default globalThis.fetch */
-  fetch?: Fetch;
-  /** The clock. @default Date.now */
-  now?: Now;
-  /** The sleep (backoff between retries). @default a real timer */
-  sleep?: Sleep;
-  /** Random source for jitter. @default Math.random */
-  random?: () => number;
-  /** Timer for batch timeouts, the catch-up budget and the stream watchdog. @default setTimeout */
-  setTimer?: SetTimer;
   /**
    * Write back: after the target acknowledged an indicator, add an external reference to the
    * Microsoft object on the OpenCTI indicator (`SENTINEL_WRITE_BACK`). The update event this

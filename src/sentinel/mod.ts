@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { streamConnectorOptions } from "../opencti/stream_pump.ts";
 import type { ConnectorDeps, ConnectorModule } from "../runtime/registry.ts";
 import { SentinelConnector } from "./connector.ts";
 import {
@@ -69,21 +70,7 @@ export const sentinel: ConnectorModule<SentinelSettings> = {
       url: deps.opencti.url,
       token: deps.opencti.token,
       client: deps.opencti.client(),
-      connector: {
-        id: s.connector.id,
-        name: s.connector.name,
-        scope: s.connector.scope,
-        queueThresholdMb: s.connector.queueThresholdMb,
-        runAndTerminate: s.connector.runAndTerminate,
-      },
-      stream: {
-        streamId: live.id,
-        listenDelete: live.listenDelete,
-        noDependencies: live.noDependencies,
-        withInferences: live.withInferences,
-        ...(live.startTimestamp === undefined ? {} : { startTimestamp: live.startTimestamp }),
-        ...(live.recoverIsoDate === undefined ? {} : { recoverIsoDate: live.recoverIsoDate }),
-      },
+      ...streamConnectorOptions(s.connector),
       target,
       batchSize: s.batchSize,
       batchTimeoutMs: s.batchTimeoutMs,

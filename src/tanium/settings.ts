@@ -29,6 +29,33 @@ const SECTION = "Tanium incidents";
 /** `TANIUM_INCIDENTS_<SUFFIX>`, YAML `tanium_incidents.<suffix>`. */
 const tanium = prefixedOption(PREFIX, SECTION);
 
+/**
+ * The Tanium API URL and TLS options, the same in both Tanium connectors (`<PREFIX>URL`,
+ * `<PREFIX>SSL_VERIFY`, `<PREFIX>CA_FILE`), from the connector's {@linkcode prefixedOption}.
+ */
+export function taniumApiOptions(prefixed: ReturnType<typeof prefixedOption>) {
+  return {
+    url: prefixed("URL", {
+      schema: val.httpUrl(),
+      required: "required (the Tanium API base URL)",
+      meaning: "Tanium API base URL (on Tanium Cloud the `-api` host).",
+      sample: "https://example-api.titankube.com",
+    }),
+    sslVerify: prefixed("SSL_VERIFY", {
+      schema: val.boolean(),
+      default: true,
+      meaning: "Verify Tanium's TLS certificate.",
+    }),
+    caFile: prefixed("CA_FILE", {
+      schema: val.text({ expected: "expected a file path" }),
+      meaning: "PEM file of extra CA certificates to trust for Tanium.",
+      example: "/etc/ssl/certs/tanium-ca.pem",
+    }),
+  } as const;
+}
+
+const API = taniumApiOptions(tanium);
+
 const BASE_DEFAULTS = {
   type: "EXTERNAL_IMPORT",
   name: "Tanium Threat Response Incidents",
@@ -39,28 +66,15 @@ const BASE_DEFAULTS = {
 
 /** The tanium-incidents connector's options. */
 export const TANIUM_OPTIONS = {
-  url: tanium("URL", {
-    schema: val.httpUrl(),
-    required: "required (the Tanium API base URL)",
-    meaning: "Tanium API base URL (on Tanium Cloud the `-api` host).",
-    sample: "https://example-api.titankube.com",
-  }),
+  url: API.url,
   urlConsole: tanium("URL_CONSOLE", {
     schema: val.httpUrl(),
     required: "required (the Tanium console base URL, for links)",
     meaning: "Tanium console base URL, for the links on incidents.",
     sample: "https://example.titankube.com",
   }),
-  sslVerify: tanium("SSL_VERIFY", {
-    schema: val.boolean(),
-    default: true,
-    meaning: "Verify Tanium's TLS certificate.",
-  }),
-  caFile: tanium("CA_FILE", {
-    schema: val.text({ expected: "expected a file path" }),
-    meaning: "PEM file of extra CA certificates to trust for Tanium.",
-    example: "/etc/ssl/certs/tanium-ca.pem",
-  }),
+  sslVerify: API.sslVerify,
+  caFile: API.caFile,
   token: tanium("TOKEN", {
     secret: true,
     schema: val.text({ noSpaces: true, expected: "expected a Tanium API token" }),

@@ -18,22 +18,19 @@
  * restart updates the document instead of creating a duplicate.
  */
 import * as v from "valibot";
-import type { Metrics } from "../metrics.ts";
-import type { Now, Sleep } from "../runtime/clock.ts";
 import type { Connector, ConnectorStatus } from "../runtime/connector.ts";
 import type { Fetch } from "../runtime/http.ts";
-import type { OpenCtiClient } from "../opencti/graphql.ts";
 import { CONNECTOR_MINIMUM } from "../opencti/version.ts";
-import type { DataFrame, SetTimer } from "../opencti/stream.ts";
+import type { DataFrame } from "../opencti/stream.ts";
 import {
   type PlannedOperation,
   type PumpOperation,
   type PumpTarget,
   type ReplayReport,
-  type StreamOptions,
   StreamPump,
+  type StreamPumpCommonOptions,
 } from "../opencti/stream_pump.ts";
-import type { DeadLetter, DeadLetters } from "../sentinel/dead_letters.ts";
+import type { DeadLetter } from "../sentinel/dead_letters.ts";
 import { failed, type FailureScope, type ItemResult } from "../sentinel/target.ts";
 import type { StixObject } from "../stix/types.ts";
 import { TaniumIntelClient, TaniumIntelHttpError } from "./client.ts";
@@ -229,25 +226,9 @@ function failure(id: string, error: unknown): ItemResult {
 }
 
 /** Options of {@linkcode TaniumIntelConnector}. */
-export interface TaniumIntelConnectorOptions {
+export interface TaniumIntelConnectorOptions extends StreamPumpCommonOptions {
   /** Connector name in logs, metrics and routes. @default "tanium-intel" */
   name?: string;
-  /** OpenCTI base URL. */
-  url: string;
-  /** OpenCTI token. */
-  token: string;
-  /** The GraphQL client. */
-  client: OpenCtiClient;
-  /** Registration settings (`CONNECTOR_*` of this connector). */
-  connector: {
-    id: string;
-    name: string;
-    scope?: string[];
-    queueThresholdMb?: number;
-    runAndTerminate?: boolean;
-  };
-  /** Stream settings. */
-  stream: StreamOptions;
   /** Tanium settings. */
   tanium: {
     /** `TANIUM_INTEL_URL`: the API host. */
@@ -272,32 +253,6 @@ export interface TaniumIntelConnectorOptions {
   referenceSourceName?: string;
   /** Documents per batch. @default 50 */
   batchSize?: number;
-  /** Flush a non-empty batch after this long, in ms. @default 1000 */
-  batchTimeoutMs?: number;
-  /** Largest backoff of a held batch, in ms. @default 300000 */
-  maxBackoffMs?: number;
-  /** First backoff, in ms. @default 1000 */
-  backoffBaseMs?: number;
-  /** Dead letters. @default in memory */
-  deadLetters?: DeadLetters;
-  /** Catch-up heartbeats. @default 3 */
-  quietHeartbeats?: number;
-  /** Catch-up budget, in ms. @default 50000 */
-  catchUpBudgetMs?: number;
-  /** Metrics. @default none */
-  metrics?: Metrics;
-  /** Ping interval, in ms. @default 40000 */
-  pingIntervalMs?: number;
-  /** Fetch for the stream. @default globalThis.fetch */
-  fetch?: Fetch;
-  /** Clock. */
-  now?: Now;
-  /** Sleep. */
-  sleep?: Sleep;
-  /** Jitter. */
-  random?: () => number;
-  /** Timers. */
-  setTimer?: SetTimer;
 }
 
 const READ_INDICATOR = `query ReadIndicator($id: String!) { stixCoreObjectRaw(id: $id) }`;

@@ -5,6 +5,7 @@
  * @module
  */
 import { getLogger } from "../log.ts";
+import { streamConnectorOptions } from "../opencti/stream_pump.ts";
 import type { ConnectorModule } from "../runtime/registry.ts";
 import { tlsFetch } from "../runtime/http.ts";
 import { TaniumIntelConnector } from "./connector.ts";
@@ -30,26 +31,11 @@ export const taniumIntel: ConnectorModule<TaniumIntelSettings> = {
         onInsecure: (advice) => logger.warn("TANIUM_INTEL_SSL_VERIFY=false: {advice}", { advice }),
       },
     );
-    const live = s.connector.liveStream;
     return new TaniumIntelConnector({
       url: deps.opencti.url,
       token: deps.opencti.token,
       client: deps.opencti.client(),
-      connector: {
-        id: s.connector.id,
-        name: s.connector.name,
-        scope: s.connector.scope,
-        queueThresholdMb: s.connector.queueThresholdMb,
-        runAndTerminate: s.connector.runAndTerminate,
-      },
-      stream: {
-        streamId: live.id,
-        listenDelete: live.listenDelete,
-        noDependencies: live.noDependencies,
-        withInferences: live.withInferences,
-        ...(live.startTimestamp === undefined ? {} : { startTimestamp: live.startTimestamp }),
-        ...(live.recoverIsoDate === undefined ? {} : { recoverIsoDate: live.recoverIsoDate }),
-      },
+      ...streamConnectorOptions(s.connector),
       tanium: {
         url: s.url,
         consoleUrl: s.urlConsole,

@@ -14,14 +14,15 @@ import {
   liveStreamOptions,
   must,
   opt,
+  prefixedOption,
   readBase,
   type ReadContext,
   readLiveStream,
 } from "../config/common_settings.ts";
 import type { ConnectorSettings, PendingSettings } from "../config/connector_settings.ts";
-import type { Option } from "../config/option.ts";
 import type { StreamConnectorConfig } from "../config/types.ts";
 import * as val from "../config/values.ts";
+import { taniumApiOptions } from "../tanium/settings.ts";
 
 const PREFIX: ConnectorPrefix = {
   name: "tanium-intel",
@@ -31,17 +32,8 @@ const PREFIX: ConnectorPrefix = {
 const SECTION = "Tanium intel";
 
 /** `TANIUM_INTEL_<SUFFIX>`, YAML `tanium_intel.<suffix>`. */
-function intel<T>(
-  suffix: string,
-  rest: Omit<Option<T>, "env" | "yaml" | "section">,
-): Option<T> {
-  return {
-    env: [`TANIUM_INTEL_${suffix}`],
-    yaml: [`tanium_intel.${suffix.toLowerCase()}`],
-    section: SECTION,
-    ...rest,
-  };
-}
+const intel = prefixedOption(PREFIX, SECTION);
+const API = taniumApiOptions(intel);
 
 const BASE_DEFAULTS = {
   type: "STREAM",
@@ -53,12 +45,7 @@ const BASE_DEFAULTS = {
 
 /** The tanium-intel connector's options. */
 export const TANIUM_INTEL_OPTIONS = {
-  url: intel("URL", {
-    schema: val.httpUrl(),
-    required: "required (the Tanium API base URL)",
-    meaning: "Tanium API base URL (on Tanium Cloud the `-api` host).",
-    sample: "https://example-api.titankube.com",
-  }),
+  url: API.url,
   urlConsole: intel("URL_CONSOLE", {
     schema: val.httpUrl(),
     required: "required (the Tanium console base URL, for the reference written back)",
@@ -66,16 +53,8 @@ export const TANIUM_INTEL_OPTIONS = {
       "`<console>/#/threatresponse/intel/<id>`.",
     sample: "https://example.titankube.com",
   }),
-  sslVerify: intel("SSL_VERIFY", {
-    schema: val.boolean(),
-    default: true,
-    meaning: "Verify Tanium's TLS certificate.",
-  }),
-  caFile: intel("CA_FILE", {
-    schema: val.text({ expected: "expected a file path" }),
-    meaning: "PEM file of extra CA certificates to trust for Tanium.",
-    example: "/etc/ssl/certs/tanium-ca.pem",
-  }),
+  sslVerify: API.sslVerify,
+  caFile: API.caFile,
   token: intel("TOKEN", {
     secret: true,
     schema: val.text({ noSpaces: true, expected: "expected a Tanium API token" }),
