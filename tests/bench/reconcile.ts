@@ -15,7 +15,12 @@
  */
 import { TokenProvider } from "../../src/microsoft/token_provider.ts";
 import { desiredOf, planReconcile } from "../../src/sentinel/reconcile.ts";
-import type { SyncTarget, TargetIndicator, TargetName } from "../../src/sentinel/target.ts";
+import type {
+  OwnedRecord,
+  SyncTarget,
+  TargetIndicator,
+  TargetName,
+} from "../../src/sentinel/target.ts";
 import { round } from "./stats.ts";
 import { APP, HOSTS, newEntra, router, VIRTUAL_START, world } from "./throughput.ts";
 import { VirtualClock } from "./virtual_clock.ts";
@@ -178,14 +183,101 @@ export async function reconcileOnce(name: TargetName, n: number): Promise<Reconc
   });
 }
 
+/** Figures of the plan stage alone (no simulator): desired and listed sets in memory. */
+export interface ReconcilePlanResult {
+  /** Indicators desired. */
+  indicators: number;
+  /** Drift the plan found (missing + stale + orphans). */
+  drift: number;
+  /** Real ms to build the desired set (`desiredOf`, the target's fingerprint). */
+  desired_wall_ms: number;
+  /** Real ms of `planReconcile`. */
+  plan_wall_ms: number;
+  /** Largest resident set seen, MB. */
+  peak_rss_mb: number;
+  /** Largest V8 heap used seen, MB. */
+  peak_heap_mb: number;
+}
+
+/**
+ * The plan stage of `n` indicators for `name` without the simulator: the desired set as the
+ * reconcile builds it, the listed set as `listOwned` returns it (same drift), and the plan.
+ */
+export async function reconcilePlanOnly(
+  name: TargetName,
+  n: number,
+): Promise<ReconcilePlanResult> {
+  const clock = new VirtualClock(VIRTUAL_START);
+  const entra = await newEntra(clock);
+  const w = world(name, entra, clock);
+  const tokens = new TokenProvider({
+    authority: HOSTS.entra,
+    tenantId: APP.tenantId,
+    clientId: APP.clientId,
+    credential: { kind: "secret", secret: APP.secret },
+    fetch: () => Promise.reject(new TypeError("no network in the plan stage")),
+    now: clock.now,
+    sleep: clock.sleep,
+  });
+  const target = w.target(tokens, globalThis.fetch, clock);
+  let peakRss = 0;
+  let peakHeap = 0;
+  const sample = () => {
+    const m = Deno.memoryUsage();
+    peakRss = Math.max(peakRss, m.rss);
+    peakHeap = Math.max(peakHeap, m.heapUsed);
+  };
+  let started = performance.now();
+  const desired = new Map<string, string>();
+  for (let i = 0; i < n; i++) {
+    const wanted = desiredOf({ kind: "upsert", indicator: indicator(i), dropped: [] }, target);
+    if (wanted?.fingerprint) desired.set(wanted.id, wanted.fingerprint);
+  }
+  const desiredMs = performance.now() - started;
+  sample();
+  const actual: OwnedRecord[] = [];
+  const owned = (item: TargetIndicator) =>
+    actual.push({ id: item.id, fingerprint: target.fingerprint?.(item) ?? "", records: 1 });
+  for (let i = 0; i < n; i++) if (i % 100 !== 0) owned(indicator(i, i % 100 === 1));
+  for (let i = 0; i < n / 100; i++) owned(indicator(n + i));
+  sample();
+  started = performance.now();
+  const plan = planReconcile(desired, actual);
+  const planMs = performance.now() - started;
+  sample();
+  return {
+    indicators: n,
+    drift: plan.missing.length + plan.stale.length + plan.orphans.length,
+    desired_wall_ms: Math.round(desiredMs),
+    plan_wall_ms: Math.round(planMs),
+    peak_rss_mb: round(peakRss / 1048576, 1),
+    peak_heap_mb: round(peakHeap / 1048576, 1),
+  };
+}
+
 /** Every target at each size: `reconcile.<target>.<N>`; a size that fails becomes a note. */
 export async function reconcileScenario(
-  options: { sizes: number[]; targets?: TargetName[] },
-): Promise<{ results: Record<string, Record<string, ReconcileResult>>; notes: string[] }> {
-  const results: Record<string, Record<string, ReconcileResult>> = {};
+  options: { sizes: number[]; planOnlySizes?: number[]; targets?: TargetName[] },
+): Promise<{
+  results: Record<string, Record<string, ReconcileResult | ReconcilePlanResult>>;
+  notes: string[];
+}> {
+  const results: Record<string, Record<string, ReconcileResult | ReconcilePlanResult>> = {};
   const notes: string[] = [];
   for (const name of options.targets ?? TARGETS) {
-    const sizes: Record<string, ReconcileResult> = results[name] = {};
+    const sizes: Record<string, ReconcileResult | ReconcilePlanResult> = results[name] = {};
+    for (const n of options.planOnlySizes ?? []) {
+      console.error(`bench: reconcile plan stage ${name} ${n}…`);
+      try {
+        sizes[`${n}_plan_only`] = await reconcilePlanOnly(name, n);
+      } catch (error) {
+        notes.push(
+          `reconcile.${name}.${n}_plan_only: failed: ${
+            error instanceof Error ? error.message : String(error)
+          }`,
+        );
+      }
+    }
     for (const n of options.sizes) {
       console.error(`bench: reconcile ${name} ${n}…`);
       try {
