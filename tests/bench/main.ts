@@ -13,6 +13,7 @@ import { type CpuResult, cpuScenario } from "./cpu.ts";
 import { type LatencyResult, latencyScenario } from "./latency.ts";
 import { type MemoryResult, memoryScenario } from "./memory.ts";
 import { type PipelineResult, pipelineScenario } from "./pipeline.ts";
+import { type ReconcilePlanResult, type ReconcileResult, reconcileScenario } from "./reconcile.ts";
 import { type StartupResult, startupScenario } from "./startup.ts";
 import { type MachineInfo, machineInfo } from "./stats.ts";
 import { type TaniumResult, taniumScenario } from "./tanium.ts";
@@ -40,6 +41,8 @@ export interface BenchResults {
   tanium: TaniumResult | null;
   /** Startup figures. */
   startup: StartupResult | null;
+  /** One reconcile per target and size (issue 17): target → N → figures. */
+  reconcile: Record<string, Record<string, ReconcileResult | ReconcilePlanResult>> | null;
   /** Scenarios that could not run or deviated, and why. */
   notes: string[];
   /** Wall time of each scenario in seconds. */
@@ -165,6 +168,25 @@ export function goalRows(r: BenchResults): Row[] {
   add("tanium.bundles", t?.bundles);
   add("startup.ready_ms", r.startup?.ready_ms);
   add("startup.healthz_p99_ms", r.startup?.healthz_p99_ms);
+  for (const [name, sizes] of Object.entries(r.reconcile ?? {})) {
+    for (const [n, f] of Object.entries(sizes)) {
+      const key = `reconcile.${name}.${n}`;
+      if (!("requests" in f)) {
+        add(`${key}.desired_wall_ms`, f.desired_wall_ms);
+        add(`${key}.plan_wall_ms`, f.plan_wall_ms);
+        add(`${key}.peak_rss_mb`, f.peak_rss_mb);
+        add(`${key}.peak_heap_mb`, f.peak_heap_mb);
+        continue;
+      }
+      add(`${key}.seconds_virtual`, f.seconds_virtual);
+      add(`${key}.wall_ms`, f.wall_ms);
+      add(`${key}.peak_rss_mb`, f.peak_rss_mb);
+      add(`${key}.peak_heap_mb`, f.peak_heap_mb);
+      add(`${key}.requests`, f.requests);
+      add(`${key}.requests_per_indicator`, f.requests_per_indicator);
+      add(`${key}.converged`, f.converged ? 1 : 0, "= 1", f.converged);
+    }
+  }
   return rows;
 }
 
@@ -253,6 +275,20 @@ const SCENARIOS: Record<string, Scenario> = {
     results.startup = outcome.result;
     results.notes.push(...outcome.notes);
   },
+  reconcile: async (quick, results) => {
+    // 1,000,000 through the in-process simulators is too slow (hours): the plan stage alone.
+    const outcome = await reconcileScenario(
+      quick ? { sizes: [10_000] } : { sizes: [100_000], planOnlySizes: [1_000_000] },
+    );
+    results.reconcile = outcome.results;
+    results.notes.push(...outcome.notes);
+    results.notes.push(
+      "reconcile: simulator filled first (1% missing, 1% stale, 1% orphans); measured: desired " +
+        "set, listOwned, plan, writes through the target in maxBatch chunks; no stream replay; " +
+        "memory is the whole process, in-process simulator included; full run: 1,000,000 " +
+        "as the plan stage alone (desired set, listed set in memory, planReconcile)",
+    );
+  },
 };
 
 /** Runs the selected scenarios and returns the results. */
@@ -268,6 +304,7 @@ export async function runBench(args: BenchArgs): Promise<BenchResults> {
     latency: null,
     tanium: null,
     startup: null,
+    reconcile: null,
     notes: [],
     durations_s: {},
   };

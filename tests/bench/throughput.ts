@@ -128,7 +128,8 @@ export interface ThroughputOptions {
 export const VIRTUAL_START = Date.parse("2026-06-01T00:00:00.000Z");
 const WINDOW = 60_000;
 
-const APP = {
+/** The bench's Entra app. */
+export const APP = {
   tenantId: "9b1c2d3e-4f50-4a6b-8c7d-0e1f2a3b4c5d",
   clientId: "3f2e1d0c-b9a8-4765-9432-10fedcba9876",
   secret: "bench-client-secret-value-0123456789",
@@ -140,7 +141,8 @@ const ROLES = {
   "https://api.securitycenter.microsoft.com": ["Ti.ReadWrite"],
 };
 // In-process simulators: no socket is opened on these (loopback) addresses.
-const HOSTS = {
+/** In-process simulator origins. */
+export const HOSTS = {
   entra: "http://127.0.0.1:1",
   opencti: "http://127.0.0.1:2",
   stream: "http://127.0.0.1:3",
@@ -204,7 +206,8 @@ const windowClass = (
   fewest,
 });
 
-interface World {
+/** One target simulator and how to reach it. */
+export interface World {
   app: FetchApp;
   scope: string;
   limitText: string;
@@ -214,7 +217,8 @@ interface World {
   singleRequests(item: TargetIndicator, now: number): { url: string; body: string }[];
 }
 
-function world(name: TargetName, entra: EntraSimApp, clock: VirtualClock): World {
+/** The simulator, limits and target of one target API. */
+export function world(name: TargetName, entra: EntraSimApp, clock: VirtualClock): World {
   const simClock = { now: clock.now, sleep: clock.sleep, verify: entra.verifyAccessToken };
   switch (name) {
     case "graph": {
@@ -510,7 +514,7 @@ export const RUNS: Record<string, RunSpec> = {
 };
 
 /** Routes a fetch by host to in-process apps, each answer after `latencyMs` simulated ms. */
-function router(
+export function router(
   apps: Record<string, FetchApp>,
   clock: VirtualClock,
   latencyMs: number,
@@ -532,7 +536,8 @@ function router(
   };
 }
 
-async function newEntra(clock: VirtualClock): Promise<EntraSimApp> {
+/** An Entra simulator with the bench's apps registered. */
+export async function newEntra(clock: VirtualClock): Promise<EntraSimApp> {
   const entra = createEntraSimApp({ now: clock.now, sleep: clock.sleep });
   await entra.jwks();
   for (const app of [APP, BASELINE_APP]) entra.registerApp({ ...app, roles: ROLES });
