@@ -14,6 +14,7 @@ import type {
   ServerConfig,
 } from "./types.ts";
 import * as val from "./values.ts";
+import { opt } from "../runtime/props.ts";
 
 /** Levels of `CONNECTOR_LOG_LEVEL` (`warning` is read as `warn`). */
 export const LOG_LEVEL = val.oneOf(["debug", "info", "warn", "error"] as const, {
@@ -497,11 +498,6 @@ export function readServer(reader: Reader): ServerConfig {
     port: port ?? address?.port ?? metricsPort ?? must(o.serverPort.default),
     ...opt("adminToken", adminToken),
   };
-}
-
-/** `{}` when the value is undefined, else `{ [key]: value }` (for exact optional properties). */
-export function opt<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
-  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
 }
 
 /** Asserts a value that validation guarantees once there are no problems. */

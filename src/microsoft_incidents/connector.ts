@@ -27,7 +27,6 @@ import { backoffDelay } from "../runtime/retry.ts";
 import { OpenCtiAuthError } from "../opencti/errors.ts";
 import type { OpenCtiClient } from "../opencti/graphql.ts";
 import {
-  errorMessage as message,
   ImportConnector,
   type ImportConnectorOptions,
   type ImportRunSummary,
@@ -42,6 +41,7 @@ import {
 import { authorIdentity, buildBundle, convertIncident, matchCandidates } from "./converter.ts";
 import { IndicatorResolver } from "./resolver.ts";
 import type { MsIncident } from "./schemas.ts";
+import { errorMessage } from "../runtime/errors.ts";
 
 /** The connector's name in logs, metrics, routes and config prefixes. */
 export const CONNECTOR_NAME = "microsoft-incidents";
@@ -251,7 +251,7 @@ export class MicrosoftIncidentsConnector extends ImportConnector<RunSummary> {
           this.skip("failed");
           this.logger.error("Skipped incident {incidentId}: {error}", {
             incidentId: incident.id,
-            error: message(error),
+            error: errorMessage(error),
           });
         }
         done.push(incident);

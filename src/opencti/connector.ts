@@ -4,6 +4,7 @@ import { type Sleep, systemSleep } from "../runtime/clock.ts";
 import { getLogger } from "../log.ts";
 import { MINIMUM_VERSION, type OpenCtiClient } from "./graphql.ts";
 import { FEATURES } from "./version.ts";
+import { errorMessage } from "../runtime/errors.ts";
 
 /** The connector types this program registers. */
 export type ConnectorType = "STREAM" | "EXTERNAL_IMPORT";
@@ -308,7 +309,7 @@ export class ConnectorLifecycle {
         if (signal.aborted) return;
         this.#logger.warn("Ping of connector {name} failed: {error}", {
           name: this.name,
-          error: error instanceof Error ? error.message : String(error),
+          error: errorMessage(error),
         });
       }
     }

@@ -20,6 +20,7 @@ import type { OpenCtiClient } from "./graphql.ts";
 import { BundleTransport } from "./transport.ts";
 import { CONNECTOR_MINIMUM, type QueueProtocolSetting } from "./version.ts";
 import { Works } from "./works.ts";
+import { errorMessage } from "../runtime/errors.ts";
 
 /** The options every import connector takes. */
 export interface ImportConnectorOptions {
@@ -403,9 +404,4 @@ export abstract class ImportConnector<S extends ImportRunSummary> implements Con
     this.#state = state;
     this.metrics?.setState(this.name, state);
   }
-}
-
-/** An error's message. */
-export function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

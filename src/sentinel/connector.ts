@@ -26,6 +26,7 @@ import { type Intent, type IntentOptions, intentsOf } from "./events.ts";
 import type { DeliveryOutcome } from "./reconcile.ts";
 import type { SyncTarget, TargetIndicator, TargetRemoval } from "../microsoft/target.ts";
 import { WriteBack, type WriteBackOptions } from "./write_back.ts";
+import { definedProps } from "../runtime/props.ts";
 
 export type { ReplayReport } from "../opencti/stream_pump.ts";
 
@@ -91,7 +92,7 @@ export class SentinelConnector implements Connector {
       publishIdentities: _publishIdentities,
       ...rest
     } = options;
-    this.#intentOptions = pickDefined(options, "eventTypes", "publishIdentities");
+    this.#intentOptions = definedProps(options, "eventTypes", "publishIdentities");
     const pumpOptions: StreamPumpOptions<TargetIndicator, TargetRemoval> = {
       ...rest,
       name: this.name,
@@ -255,14 +256,4 @@ export class SentinelConnector implements Connector {
       }
     }
   }
-}
-
-/** The listed options that are set (for optional pass-through). */
-function pickDefined<T extends object, K extends keyof T>(
-  source: T,
-  ...keys: K[]
-): Partial<Pick<T, K>> {
-  const out: Partial<Pick<T, K>> = {};
-  for (const key of keys) if (source[key] !== undefined) out[key] = source[key];
-  return out;
 }

@@ -12,7 +12,6 @@ import {
   type ConnectorPrefix,
   liveStreamOptions,
   must,
-  opt,
   readBase,
   type ReadContext,
   readLiveStream,
@@ -25,6 +24,8 @@ import * as val from "../config/values.ts";
 import { chooseCredential } from "../microsoft/credential_chain.ts";
 import type { TargetName } from "../microsoft/target.ts";
 import type { EntraAuth, EntraCredential, TargetSettings } from "../microsoft/target_config.ts";
+import { errorMessage } from "../runtime/errors.ts";
+import { opt } from "../runtime/props.ts";
 
 /**
  * Where the dead letters are kept when `SENTINEL_DEAD_LETTER_FILE` is unset (outside Deno Deploy):
@@ -706,7 +707,7 @@ function read(context: ReadContext): PendingSettings<SentinelSettings> {
       parseAdoptSource(values.adoptSource, target);
     } catch (error) {
       reader.problem(
-        `${reader.label(o.adoptSource)}: ${error instanceof Error ? error.message : String(error)}`,
+        `${reader.label(o.adoptSource)}: ${errorMessage(error)}`,
       );
     }
   }

@@ -14,14 +14,13 @@
  *
  * @module
  */
-import { HttpError } from "../runtime/errors.ts";
+import { errorMessage, HttpError } from "../runtime/errors.ts";
 import { isRetryable } from "../runtime/retry.ts";
 import { runScheduled } from "../runtime/scheduler.ts";
 import type { ConnectorState } from "../opencti/connector.ts";
 import { BundleRejectedError, OpenCtiAuthError } from "../opencti/errors.ts";
 import type { OpenCtiClient } from "../opencti/graphql.ts";
 import {
-  errorMessage as message,
   ImportConnector,
   type ImportConnectorOptions,
   type ImportRunSummary,
@@ -205,7 +204,7 @@ export class TaniumIncidentsConnector extends ImportConnector<RunSummary> {
         if (signal.aborted) return false;
         if (!(isRetryable(error) || error instanceof OpenCtiAuthError)) throw error;
         const retryInMs = this.#backoffMs(failures);
-        this.lastError = message(error);
+        this.lastError = errorMessage(error);
         if (error instanceof OpenCtiAuthError) this.authProblem = this.lastError;
         this.#side = "opencti";
         this.degradation.step(`Cannot register in OpenCTI: ${this.lastError}`, {
@@ -330,7 +329,7 @@ export class TaniumIncidentsConnector extends ImportConnector<RunSummary> {
         this.metrics?.errors.inc({ connector: this.name });
         this.logger.error("Skipped alert {alertId}: {error}", {
           alertId: alert.id,
-          error: message(error),
+          error: errorMessage(error),
         });
       }
       seen.add(alert);
@@ -520,7 +519,7 @@ export class TaniumIncidentsConnector extends ImportConnector<RunSummary> {
         "Tanium intel {intelId} is unreadable; no incident for its alerts: {error}",
         {
           intelId: intelDocId,
-          error: message(error),
+          error: errorMessage(error),
         },
       );
       return undefined;

@@ -13,7 +13,6 @@ import {
   type ConnectorPrefix,
   liveStreamOptions,
   must,
-  opt,
   prefixedOption,
   readBase,
   type ReadContext,
@@ -23,6 +22,7 @@ import type { ConnectorSettings, PendingSettings } from "../config/connector_set
 import type { StreamConnectorConfig } from "../config/types.ts";
 import * as val from "../config/values.ts";
 import { taniumApiOptions } from "../tanium/settings.ts";
+import { opt } from "../runtime/props.ts";
 
 const PREFIX: ConnectorPrefix = {
   name: "tanium-intel",
