@@ -143,7 +143,6 @@ export function createTarget(
       };
       if (config.action) mapping.action = config.action;
       if (config.tlpLevel) mapping.tlpLevel = config.tlpLevel;
-      if (deps.now) mapping.now = deps.now;
       return new GraphTarget({
         ...common,
         mapping,
@@ -189,7 +188,8 @@ export function createTarget(
         expireTimeDays: config.expireTimeDays,
         blockScore: config.confidenceLevel,
         ...(action ? { action } : {}),
-        ...definedProps(d, "application", "recommendedActions", "educateUrl"),
+        application: d.application,
+        ...definedProps(d, "recommendedActions", "educateUrl"),
         ...(d.rbacGroupNames && d.rbacGroupNames.length > 0
           ? { rbacGroupNames: d.rbacGroupNames }
           : {}),

@@ -38,8 +38,8 @@ export interface ConnectorLifecycleOptions {
   type: ConnectorType;
   /** Scope entries. @default ["not-applicable"] */
   scope?: string[];
-  /** Queue threshold reported in pings, in MB (`CONNECTOR_QUEUE_THRESHOLD`). @default 500 */
-  queueThresholdMb?: number;
+  /** Queue threshold reported in pings, in MB (`CONNECTOR_QUEUE_THRESHOLD`). */
+  queueThresholdMb: number;
   /** Reported `run_and_terminate`. @default false */
   runAndTerminate?: boolean;
   /** Interval of the periodic ping in ms. @default 40000 */
@@ -199,7 +199,7 @@ export class ConnectorLifecycle {
     this.#info = {
       runAndTerminate: options.runAndTerminate ?? false,
       buffering: false,
-      queueThresholdMb: options.queueThresholdMb ?? 500,
+      queueThresholdMb: options.queueThresholdMb,
       queueMessagesSizeMb: 0,
     };
     this.#logger = getLogger("opencti", "connector").with({ connectorId: this.id });

@@ -34,8 +34,8 @@ export interface ImportConnectorOptions {
   periodMs?: number;
   /** `CONNECTOR_RUN_AND_TERMINATE`, reported in pings. @default periodMs === 0 */
   runAndTerminate?: boolean;
-  /** Skip a run while the connector's queue holds at least this many MB. @default 500 */
-  queueThresholdMb?: number;
+  /** Skip a run while the connector's queue holds at least this many MB (`CONNECTOR_QUEUE_THRESHOLD`). */
+  queueThresholdMb: number;
   /** Interval of the heartbeat ping in ms. @default 40000 */
   pingIntervalMs?: number;
   /** Largest bundle sent in one push, in bytes. @default 5000000 */
@@ -142,7 +142,7 @@ export abstract class ImportConnector<S extends ImportRunSummary> implements Con
     this.logger = getLogger(identity.name);
     this.displayName = options.displayName ?? identity.defaultDisplayName;
     this.periodMs = options.periodMs ?? 0;
-    this.queueThresholdMb = options.queueThresholdMb ?? 500;
+    this.queueThresholdMb = options.queueThresholdMb;
     this.metrics = options.metrics;
     this.now = options.now ?? systemNow;
     this.sleep = options.sleep ?? systemSleep;

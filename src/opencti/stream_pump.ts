@@ -134,7 +134,7 @@ export interface StreamPumpCommonOptions {
     id: string;
     name: string;
     scope?: string[];
-    queueThresholdMb?: number;
+    queueThresholdMb: number;
     runAndTerminate?: boolean;
   };
   /** Stream settings. */
@@ -210,7 +210,7 @@ export interface StreamPumpOptions<U, R> extends StreamPumpCommonOptions {
     id: string;
     name: string;
     scope: string[];
-    queueThresholdMb?: number;
+    queueThresholdMb: number;
     runAndTerminate?: boolean;
     /** Oldest OpenCTI version the connector runs against (refused below, at registration). */
     minimumVersion?: string;
@@ -316,6 +316,7 @@ export class StreamPump<U, R> {
       name: options.connector.name,
       type: "STREAM",
       scope: options.connector.scope,
+      queueThresholdMb: options.connector.queueThresholdMb,
       runAndTerminate: options.connector.runAndTerminate ?? false,
       sleep: this.#sleep,
       onReset: () => this.#onReset(),
@@ -325,9 +326,6 @@ export class StreamPump<U, R> {
     }
     if (options.connector.minimumFor !== undefined) {
       lifecycleOptions.minimumFor = options.connector.minimumFor;
-    }
-    if (options.connector.queueThresholdMb !== undefined) {
-      lifecycleOptions.queueThresholdMb = options.connector.queueThresholdMb;
     }
     if (options.pingIntervalMs !== undefined) {
       lifecycleOptions.pingIntervalMs = options.pingIntervalMs;

@@ -9,6 +9,7 @@ import { SEED_TIME } from "../../src/sim/opencti_seed.ts";
 import { SIM_TOKEN } from "../../src/sim/opencti_stream.ts";
 import type { SentinelStack } from "../../src/sim/stack.ts";
 import type { StixObject } from "../../src/stix/types.ts";
+import { QUEUE_THRESHOLD_MB } from "../fixtures/settings_defaults.ts";
 
 /** The connector's clock: the seed's reference time (valid_until is relative to it). */
 export const NOW = Date.parse(SEED_TIME);
@@ -52,7 +53,11 @@ export function connectorFor(
       ...io,
       retry: { attempts: options.graphqlAttempts ?? 5, baseMs: 1, random: () => 0 },
     }),
-    connector: { id: CONNECTOR_ID, name: "Microsoft Sentinel" },
+    connector: {
+      queueThresholdMb: QUEUE_THRESHOLD_MB,
+      id: CONNECTOR_ID,
+      name: "Microsoft Sentinel",
+    },
     stream: {
       streamId: options.streamId ?? "live-indicators",
       recoverIsoDate: new Date(NOW + 3_600_000).toISOString(),

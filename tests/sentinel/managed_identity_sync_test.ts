@@ -18,6 +18,11 @@ import {
 import { SEED_TIME } from "../../src/sim/opencti_seed.ts";
 import { SIM_TOKEN } from "../../src/sim/opencti_stream.ts";
 import { type SentinelStack, STACK_APP, startSentinelStack } from "../../src/sim/stack.ts";
+import {
+  GRAPH_MAPPING,
+  GRAPH_RATE_LIMIT,
+  QUEUE_THRESHOLD_MB,
+} from "../fixtures/settings_defaults.ts";
 
 const NOW = Date.parse(SEED_TIME);
 const CONNECTOR_ID = "b3a6f1d2-5c4e-4f7a-9b8c-1d2e3f4a5b6c";
@@ -26,8 +31,9 @@ const GRAPH_ROLES = { "https://graph.microsoft.com": ["ThreatIndicators.ReadWrit
 
 function connectorFor(stack: SentinelStack, tokens: TokenSource): SentinelConnector {
   const target = new GraphTarget({
+    rateLimitPerMinute: GRAPH_RATE_LIMIT,
     tokens,
-    mapping: { targetProduct: "Azure Sentinel", now: () => NOW },
+    mapping: { ...GRAPH_MAPPING, targetProduct: "Azure Sentinel" },
     baseUrl: stack.targetUrl,
     scope: "https://graph.microsoft.com/.default",
   });
@@ -35,7 +41,11 @@ function connectorFor(stack: SentinelStack, tokens: TokenSource): SentinelConnec
     url: stack.opencti.url,
     token: SIM_TOKEN,
     client: new OpenCtiClient({ url: stack.opencti.url, token: SIM_TOKEN }),
-    connector: { id: CONNECTOR_ID, name: "Microsoft Sentinel" },
+    connector: {
+      queueThresholdMb: QUEUE_THRESHOLD_MB,
+      id: CONNECTOR_ID,
+      name: "Microsoft Sentinel",
+    },
     stream: {
       streamId: "live-indicators",
       recoverIsoDate: new Date(NOW + 3_600_000).toISOString(),

@@ -7,6 +7,11 @@ import { SentinelConnector } from "../../src/sentinel/connector.ts";
 import { SIM_TOKEN } from "../../src/sim/opencti_stream.ts";
 import { SEED_TIME } from "../../src/sim/opencti_seed.ts";
 import { type SentinelStack, STACK_APP, startSentinelStack } from "../../src/sim/stack.ts";
+import {
+  GRAPH_MAPPING,
+  GRAPH_RATE_LIMIT,
+  QUEUE_THRESHOLD_MB,
+} from "../fixtures/settings_defaults.ts";
 
 const NOW = Date.parse(SEED_TIME);
 const CONNECTOR_ID = "b3a6f1d2-5c4e-4f7a-9b8c-1d2e3f4a5b6c";
@@ -19,8 +24,9 @@ function connectorFor(stack: SentinelStack): SentinelConnector {
     credential: { kind: "secret", secret: STACK_APP.clientSecret },
   });
   const target = new GraphTarget({
+    rateLimitPerMinute: GRAPH_RATE_LIMIT,
     tokens,
-    mapping: { targetProduct: "Azure Sentinel", now: () => NOW },
+    mapping: { ...GRAPH_MAPPING, targetProduct: "Azure Sentinel" },
     baseUrl: stack.targetUrl,
     scope: "https://graph.microsoft.com/.default",
   });
@@ -28,7 +34,11 @@ function connectorFor(stack: SentinelStack): SentinelConnector {
     url: stack.opencti.url,
     token: SIM_TOKEN,
     client: new OpenCtiClient({ url: stack.opencti.url, token: SIM_TOKEN }),
-    connector: { id: CONNECTOR_ID, name: "Microsoft Sentinel" },
+    connector: {
+      queueThresholdMb: QUEUE_THRESHOLD_MB,
+      id: CONNECTOR_ID,
+      name: "Microsoft Sentinel",
+    },
     stream: {
       streamId: "live-indicators",
       recoverIsoDate: new Date(NOW + 3_600_000).toISOString(),
