@@ -15,6 +15,7 @@ import type {
 } from "./types.ts";
 import * as val from "./values.ts";
 import { opt } from "../runtime/props.ts";
+import { parseDuration } from "../runtime/duration.ts";
 
 /** Levels of `CONNECTOR_LOG_LEVEL` (`warning` is read as `warn`). */
 export const LOG_LEVEL = val.oneOf(["debug", "info", "warn", "error"] as const, {
@@ -505,6 +506,15 @@ export function must<T>(value: T | undefined): T {
   if (value === undefined) throw new Error("Configuration value missing after validation (a bug)");
   return value;
 }
+
+/**
+ * Default of the stream connectors' `*_MAX_BACKOFF` (the longest wait between two tries of a
+ * batch held by a systemic failure), declared once for sentinel and tanium-intel.
+ */
+export const MAX_BACKOFF_DEFAULT = "PT5M";
+
+/** {@linkcode MAX_BACKOFF_DEFAULT} in ms. */
+export const MAX_BACKOFF_DEFAULT_MS = parseDuration(MAX_BACKOFF_DEFAULT);
 
 /** Every option of a record of declarations, in declaration order. */
 export function optionsOf(record: Readonly<Record<string, AnyOption>>): AnyOption[] {

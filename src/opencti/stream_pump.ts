@@ -133,7 +133,7 @@ export interface StreamPumpCommonOptions {
   connector: {
     id: string;
     name: string;
-    scope?: string[];
+    scope: string[];
     queueThresholdMb: number;
     runAndTerminate?: boolean;
   };
@@ -144,9 +144,8 @@ export interface StreamPumpCommonOptions {
   /**
    * Largest wait between two tries of a batch held by a systemic failure, in ms (e.g.
    * `SENTINEL_MAX_BACKOFF`). There is no attempt cap: a systemic failure never drops an item.
-   * @default 300000 (PT5M)
    */
-  maxBackoffMs?: number;
+  maxBackoffMs: number;
   /** First wait of that backoff, in ms. @default 1000 */
   backoffBaseMs?: number;
   /**
@@ -656,7 +655,7 @@ export class StreamPump<U, R> {
           const delay = backoffDelay(
             step,
             o.backoffBaseMs ?? 1000,
-            o.maxBackoffMs ?? 300_000,
+            o.maxBackoffMs,
             this.#random,
           );
           this.#degradation.step(

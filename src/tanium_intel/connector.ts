@@ -321,7 +321,7 @@ export class TaniumIntelConnector implements Connector {
       name: this.name,
       connector: {
         ...options.connector,
-        scope: options.connector.scope ?? ["tanium"],
+        scope: options.connector.scope,
         minimumVersion: CONNECTOR_MINIMUM["tanium-intel"],
         minimumFor: "tanium-intel",
       },

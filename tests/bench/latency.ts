@@ -20,7 +20,9 @@ import { delay, median, percentile, round } from "./stats.ts";
 import {
   GRAPH_MAPPING,
   GRAPH_RATE_LIMIT,
+  MAX_BACKOFF_MS,
   QUEUE_THRESHOLD_MB,
+  SENTINEL_SCOPE,
 } from "../fixtures/settings_defaults.ts";
 
 /** Latency figures. */
@@ -112,7 +114,9 @@ export async function latencyScenario(options: LatencyOptions = {}): Promise<Lat
       url: frames.url,
       token: SIM_TOKEN,
       client: new OpenCtiClient({ url: stack.opencti.url, token: SIM_TOKEN }),
+      maxBackoffMs: MAX_BACKOFF_MS,
       connector: {
+        scope: SENTINEL_SCOPE,
         queueThresholdMb: QUEUE_THRESHOLD_MB,
         id: "6a7b8c9d-0e1f-4a2b-8c3d-4e5f6a7b8c9d",
         name: "Latency bench",

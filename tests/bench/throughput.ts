@@ -58,7 +58,9 @@ import {
   DEFENDER_MAPPING,
   GRAPH_MAPPING,
   GRAPH_RATE_LIMIT,
+  MAX_BACKOFF_MS,
   QUEUE_THRESHOLD_MB,
+  SENTINEL_SCOPE,
   SOURCE_SYSTEM,
 } from "../fixtures/settings_defaults.ts";
 
@@ -605,7 +607,9 @@ async function runOne(
     url: HOSTS.stream,
     token: SIM_TOKEN,
     client: new OpenCtiClient({ url: HOSTS.opencti, token: SIM_TOKEN, fetch: fetchApi }),
+    maxBackoffMs: MAX_BACKOFF_MS,
     connector: {
+      scope: SENTINEL_SCOPE,
       queueThresholdMb: QUEUE_THRESHOLD_MB,
       id: "0d1e2f3a-4b5c-4d6e-8f70-8192a3b4c5d6",
       name: "Throughput bench",

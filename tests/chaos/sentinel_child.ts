@@ -16,7 +16,11 @@ import { TokenProvider } from "../../src/microsoft/token_provider.ts";
 import { OpenCtiClient } from "../../src/opencti/graphql.ts";
 import { Supervisor } from "../../src/runtime/supervisor.ts";
 import { SentinelConnector } from "../../src/sentinel/connector.ts";
-import { GRAPH_MAPPING, QUEUE_THRESHOLD_MB } from "../fixtures/settings_defaults.ts";
+import {
+  GRAPH_MAPPING,
+  QUEUE_THRESHOLD_MB,
+  SENTINEL_SCOPE,
+} from "../fixtures/settings_defaults.ts";
 
 const env = (name: string): string => {
   const value = Deno.env.get(name);
@@ -47,6 +51,7 @@ const connector = new SentinelConnector({
     retry: { attempts: 3, baseMs: 100 },
   }),
   connector: {
+    scope: SENTINEL_SCOPE,
     queueThresholdMb: QUEUE_THRESHOLD_MB,
     id: env("CONNECTOR_ID"),
     name: "Chaos sentinel",

@@ -9,7 +9,11 @@ import { SEED_TIME } from "../../src/sim/opencti_seed.ts";
 import { SIM_TOKEN } from "../../src/sim/opencti_stream.ts";
 import type { SentinelStack } from "../../src/sim/stack.ts";
 import type { StixObject } from "../../src/stix/types.ts";
-import { QUEUE_THRESHOLD_MB } from "../fixtures/settings_defaults.ts";
+import {
+  MAX_BACKOFF_MS,
+  QUEUE_THRESHOLD_MB,
+  SENTINEL_SCOPE,
+} from "../fixtures/settings_defaults.ts";
 
 /** The connector's clock: the seed's reference time (valid_until is relative to it). */
 export const NOW = Date.parse(SEED_TIME);
@@ -53,7 +57,9 @@ export function connectorFor(
       ...io,
       retry: { attempts: options.graphqlAttempts ?? 5, baseMs: 1, random: () => 0 },
     }),
+    maxBackoffMs: MAX_BACKOFF_MS,
     connector: {
+      scope: SENTINEL_SCOPE,
       queueThresholdMb: QUEUE_THRESHOLD_MB,
       id: CONNECTOR_ID,
       name: "Microsoft Sentinel",

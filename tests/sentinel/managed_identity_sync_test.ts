@@ -21,7 +21,9 @@ import { type SentinelStack, STACK_APP, startSentinelStack } from "../../src/sim
 import {
   GRAPH_MAPPING,
   GRAPH_RATE_LIMIT,
+  MAX_BACKOFF_MS,
   QUEUE_THRESHOLD_MB,
+  SENTINEL_SCOPE,
 } from "../fixtures/settings_defaults.ts";
 
 const NOW = Date.parse(SEED_TIME);
@@ -41,7 +43,9 @@ function connectorFor(stack: SentinelStack, tokens: TokenSource): SentinelConnec
     url: stack.opencti.url,
     token: SIM_TOKEN,
     client: new OpenCtiClient({ url: stack.opencti.url, token: SIM_TOKEN }),
+    maxBackoffMs: MAX_BACKOFF_MS,
     connector: {
+      scope: SENTINEL_SCOPE,
       queueThresholdMb: QUEUE_THRESHOLD_MB,
       id: CONNECTOR_ID,
       name: "Microsoft Sentinel",

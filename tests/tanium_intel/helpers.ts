@@ -10,7 +10,11 @@ import {
   TaniumIntelConnector,
   type TaniumIntelConnectorOptions,
 } from "../../src/tanium_intel/connector.ts";
-import { QUEUE_THRESHOLD_MB } from "../fixtures/settings_defaults.ts";
+import {
+  MAX_BACKOFF_MS,
+  QUEUE_THRESHOLD_MB,
+  TANIUM_INTEL_SCOPE,
+} from "../fixtures/settings_defaults.ts";
 
 /** The clock of the connectors and of the Tanium simulator. */
 export const NOW = Date.parse("2024-06-10T06:00:00.000Z");
@@ -62,7 +66,9 @@ export async function intelWorld(options: { version?: string } = {}): Promise<In
         url: opencti.url,
         token: SIM_TOKEN,
         client,
+        maxBackoffMs: MAX_BACKOFF_MS,
         connector: {
+          scope: TANIUM_INTEL_SCOPE,
           queueThresholdMb: QUEUE_THRESHOLD_MB,
           id,
           name: "Tanium Threat Response Intel",
