@@ -14,17 +14,17 @@ import {
   DeadLetters,
   type DeadLetterStore,
   FileDeadLetterStore,
-} from "../../src/sentinel/dead_letters.ts";
+} from "../../src/opencti/dead_letters.ts";
 import { createApp } from "../../src/server.ts";
 import { generateIndicators } from "../../src/sim/opencti_seed.ts";
 import { intentsOf } from "../../src/sentinel/events.ts";
 import type {
-  ItemResult,
   SyncTarget,
   TargetIndicator,
   TargetName,
   TargetRemoval,
-} from "../../src/sentinel/target.ts";
+} from "../../src/microsoft/target.ts";
+import type { ItemResult } from "../../src/runtime/delivery.ts";
 import type { FailurePlan } from "../../src/sim/ms_common.ts";
 import { compareEventIds } from "../../src/sim/opencti_store.ts";
 import { type SentinelStack, STACK_APP, startSentinelStack } from "../../src/sim/stack.ts";
