@@ -28,8 +28,8 @@ export interface ImportConnectorOptions {
   connectorId: string;
   /** Display name and author name (`CONNECTOR_NAME`). @default the connector's own */
   displayName?: string;
-  /** Connector scope. @default the connector's own */
-  scope?: string[];
+  /** Connector scope (`CONNECTOR_SCOPE`). */
+  scope: string[];
   /** Time between runs in ms (`CONNECTOR_DURATION_PERIOD`); 0 = run once. @default 0 */
   periodMs?: number;
   /** `CONNECTOR_RUN_AND_TERMINATE`, reported in pings. @default periodMs === 0 */
@@ -62,8 +62,6 @@ export interface ImportConnectorIdentity {
   name: keyof typeof CONNECTOR_MINIMUM;
   /** Its display name when `displayName` is not given. */
   defaultDisplayName: string;
-  /** Its scope when `scope` is not given. */
-  defaultScope: string[];
 }
 
 /** How a run ended. */
@@ -157,7 +155,7 @@ export abstract class ImportConnector<S extends ImportRunSummary> implements Con
       id: options.connectorId,
       name: this.displayName,
       type: "EXTERNAL_IMPORT", // whatever CONNECTOR_TYPE says (B9)
-      scope: options.scope ?? identity.defaultScope,
+      scope: options.scope,
       queueThresholdMb: this.queueThresholdMb,
       runAndTerminate: options.runAndTerminate ?? this.periodMs === 0,
       ...(options.pingIntervalMs !== undefined ? { pingIntervalMs: options.pingIntervalMs } : {}),

@@ -73,8 +73,6 @@ export interface TaniumIncidentsOptions extends ImportConnectorOptions {
   consoleUrl: string;
   /** Display name and author name (`CONNECTOR_NAME`). @default "Tanium Threat Response Incidents" */
   displayName?: string;
-  /** Connector scope. @default ["tanium"] */
-  scope?: string[];
   /** `false` = sightings only (`TANIUM_INCIDENTS_IMPORT_ALERTS`). @default true */
   importAlerts?: boolean;
   /** Start when the state has no cursor (ISO, UTC). @default now minus one year */
@@ -133,7 +131,6 @@ export class TaniumIncidentsConnector extends ImportConnector<RunSummary> {
     super(opencti, options, {
       name: CONNECTOR_NAME,
       defaultDisplayName: DEFAULT_DISPLAY_NAME,
-      defaultScope: ["tanium"],
     });
     this.#tanium = tanium;
     this.#opencti = opencti;
