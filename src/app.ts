@@ -11,6 +11,7 @@ import { PassRunner } from "./runtime/pass.ts";
 import { installShutdown } from "./runtime/shutdown.ts";
 import { Supervisor } from "./runtime/supervisor.ts";
 import { createApp, serve } from "./server.ts";
+import { opt } from "./runtime/props.ts";
 
 /** Injected dependencies of {@linkcode buildConnectors} (tests and the demo pass simulators). */
 export interface AppDeps {
@@ -187,8 +188,4 @@ export async function runService(config: Config, options: ServiceOptions = {}): 
     }
   });
   return await finish(await stopped);
-}
-
-function opt<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
-  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
 }

@@ -1,5 +1,6 @@
 /** `--healthcheck`: probes the local `/readyz` for Docker's HEALTHCHECK (distroless has no curl). */
 import type { Fetch } from "./runtime/http.ts";
+import { errorMessage } from "./runtime/errors.ts";
 
 /** Options of {@linkcode healthcheck}. */
 export interface HealthcheckOptions {
@@ -29,7 +30,7 @@ export async function healthcheck(url?: string, options: HealthcheckOptions = {}
     console.error(`healthcheck: ${target} answered ${response.status}`);
   } catch (error) {
     console.error(
-      `healthcheck: ${target} is unreachable: ${error instanceof Error ? error.message : error}`,
+      `healthcheck: ${target} is unreachable: ${errorMessage(error)}`,
     );
   }
   return 1;

@@ -4,6 +4,7 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { getLogger, type Logger } from "./log.ts";
 import { PROMETHEUS_CONTENT_TYPE } from "./metrics.ts";
 import type { ConnectorStatus, DeadLetterView } from "./runtime/connector.ts";
+import { errorMessage } from "./runtime/errors.ts";
 
 /** An error that becomes an HTTP response with its status and a JSON body `{"error": message}`. */
 export class HttpStatusError extends Error {
@@ -176,7 +177,7 @@ export function createApp(options: AppOptions): Hono {
   app.onError((error) => {
     if (error instanceof HttpStatusError) return error.toResponse();
     logger.error("Request failed: {error}", {
-      error: error instanceof Error ? error.message : String(error),
+      error: errorMessage(error),
     });
     return json({ error: "Internal server error" }, 500);
   });

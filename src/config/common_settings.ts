@@ -14,6 +14,8 @@ import type {
   ServerConfig,
 } from "./types.ts";
 import * as val from "./values.ts";
+import { opt } from "../runtime/props.ts";
+import { parseDuration } from "../runtime/duration.ts";
 
 /** Levels of `CONNECTOR_LOG_LEVEL` (`warning` is read as `warn`). */
 export const LOG_LEVEL = val.oneOf(["debug", "info", "warn", "error"] as const, {
@@ -499,16 +501,20 @@ export function readServer(reader: Reader): ServerConfig {
   };
 }
 
-/** `{}` when the value is undefined, else `{ [key]: value }` (for exact optional properties). */
-export function opt<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
-  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
-}
-
 /** Asserts a value that validation guarantees once there are no problems. */
 export function must<T>(value: T | undefined): T {
   if (value === undefined) throw new Error("Configuration value missing after validation (a bug)");
   return value;
 }
+
+/**
+ * Default of the stream connectors' `*_MAX_BACKOFF` (the longest wait between two tries of a
+ * batch held by a systemic failure), declared once for sentinel and tanium-intel.
+ */
+export const MAX_BACKOFF_DEFAULT = "PT5M";
+
+/** {@linkcode MAX_BACKOFF_DEFAULT} in ms. */
+export const MAX_BACKOFF_DEFAULT_MS = parseDuration(MAX_BACKOFF_DEFAULT);
 
 /** Every option of a record of declarations, in declaration order. */
 export function optionsOf(record: Readonly<Record<string, AnyOption>>): AnyOption[] {

@@ -40,6 +40,7 @@ import {
 } from "./summary.ts";
 import { makeDrift } from "./drift.ts";
 import type { ReconcileReport } from "../sentinel/reconcile.ts";
+import { errorMessage } from "../runtime/errors.ts";
 
 export { applyLiveChanges, DemoChangeError, type LiveChange } from "./changes.ts";
 export * from "./sims.ts";
@@ -195,7 +196,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
           write(`Wrote the summary to ${options.summaryJson}`);
         } catch (error) {
           problems.push(
-            `cannot write the summary to ${options.summaryJson} (${errorText(error)}): ` +
+            `cannot write the summary to ${options.summaryJson} (${errorMessage(error)}): ` +
               "choose a writable path (deno task demo may write in the current directory only)",
           );
           write(`  - ${problems.at(-1)}`);
@@ -396,7 +397,7 @@ async function drive(
             `${done.adopted} adopted, converged: ${done.converged === true}`,
         );
       } catch (error) {
-        problems.push(`the reconcile failed: ${error instanceof Error ? error.message : error}`);
+        problems.push(`the reconcile failed: ${errorMessage(error)}`);
       }
     }
   }
@@ -575,10 +576,6 @@ function isAddrInUse(error: unknown): boolean {
 
 function displayHost(hostname: string): string {
   return hostname === "0.0.0.0" ? "127.0.0.1" : hostname.includes(":") ? `[${hostname}]` : hostname;
-}
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 function nonEmpty(value: string | undefined): string | undefined {

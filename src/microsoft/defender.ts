@@ -132,7 +132,7 @@ export class DefenderTarget implements SyncTarget {
       random: _random,
       ...mapping
     } = options;
-    this.#application = mapping.application ?? "OpenCTI";
+    this.#application = mapping.application;
     if (this.#application.trim() === "") {
       throw new TypeError("Set a Defender application name: it is how our indicators are found");
     }

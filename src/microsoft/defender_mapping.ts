@@ -89,16 +89,16 @@ export interface DefenderIndicator {
 export interface DefenderMappingOptions {
   /** A fixed action for every indicator (`ACTION`); when unset the score decides. @default undefined */
   action?: DefenderAction;
-  /** Score from which the action is `Block`. @default 60 */
-  blockScore?: number;
-  /** Score from which the action is `Warn` (below: `Audit`). @default 30 */
+  /** Score from which the action is `Block` (`CONFIDENCE_LEVEL`). */
+  blockScore: number;
+  /** Score from which the action is `Warn` (below: `Audit`). @default {@linkcode DEFENDER_WARN_SCORE} */
   warnScore?: number;
   /** `generateAlert` (forced to true with `Audit`, as Defender requires). @default true */
   generateAlert?: boolean;
-  /** Days from `updated_at` (or now) to expiry when the indicator has no `valid_until`. @default 30 */
-  expireTimeDays?: number;
-  /** `application` sent on creation; also how our indicators are found again. @default "OpenCTI" */
-  application?: string;
+  /** Days from `updated_at` (or now) to expiry when the indicator has no `valid_until` (`EXPIRE_TIME`). */
+  expireTimeDays: number;
+  /** `application` sent on creation; also how our indicators are found again (`DEFENDER_APPLICATION`). */
+  application: string;
   /** Send MD5 hashes as `FileMd5` (Defender rejects them on creation in practice). @default false */
   allowMd5?: boolean;
   /** Longest description sent, in characters (the upstream connectors cut to 99). @default 99 */
@@ -109,8 +109,8 @@ export interface DefenderMappingOptions {
   rbacGroupNames?: string[];
   /** `educateUrl` for URL indicators with Block or Warn. @default none */
   educateUrl?: string;
-  /** The time, in epoch ms, from which the default expiry is computed. @default Date.now() */
-  now?: number;
+  /** The time, in epoch ms, from which the default expiry is computed. */
+  now: number;
 }
 
 /** An observable left out of the mapping, with the reason. */
@@ -205,12 +205,15 @@ export function defenderTypeOf(observable: Observable, allowMd5 = false): Defend
   }
 }
 
+/** Score from which an indicator without a fixed action is `Warn` rather than `Audit`. */
+export const DEFENDER_WARN_SCORE = 30;
+
 /** The action for a score: ≥ `blockScore` Block, ≥ `warnScore` Warn, otherwise (and without a score) Audit. */
 export function actionFromScore(
   score: number | undefined,
-  thresholds: { blockScore?: number; warnScore?: number } = {},
+  thresholds: { blockScore: number; warnScore?: number },
 ): DefenderAction {
-  const { blockScore = 60, warnScore = 30 } = thresholds;
+  const { blockScore, warnScore = DEFENDER_WARN_SCORE } = thresholds;
   if (score === undefined) return "Audit";
   if (score >= blockScore) return "Block";
   if (score >= warnScore) return "Warn";
@@ -244,17 +247,17 @@ export function indicatorKey(type: string, value: string): string {
 /** Maps one OpenCTI indicator to Defender indicators, one per observable Defender supports. */
 export function toDefenderIndicators(
   item: TargetIndicator,
-  options: DefenderMappingOptions = {},
+  options: DefenderMappingOptions,
 ): DefenderMapping {
   const {
-    blockScore = 60,
-    warnScore = 30,
+    blockScore,
+    warnScore = DEFENDER_WARN_SCORE,
     generateAlert = true,
-    expireTimeDays = 30,
-    application = "OpenCTI",
+    expireTimeDays,
+    application,
     allowMd5 = false,
     descriptionMaxLength = 99,
-    now = Date.now(),
+    now,
   } = options;
   const baseAction = options.action ?? actionFromScore(item.score, { blockScore, warnScore });
   const severity = severityFromScore(item.score);

@@ -50,15 +50,15 @@ export interface GraphTargetOptions {
   /** Hands out bearer tokens. */
   tokens: TokenSource;
   /** How indicators become records (`TARGET_PRODUCT`, `ACTION`, `TLP_LEVEL`…). */
-  mapping: GraphOptions;
+  mapping: Omit<GraphOptions, "now">;
   /** `RESOURCE_URL`. @default "https://graph.microsoft.com" */
   baseUrl?: string;
   /** `REQUEST_URL`: a path under `baseUrl`, or a full URL. @default "/beta/security/tiIndicators" */
   requestPath?: string;
   /** Token scope. @default `<baseUrl>/.default` */
   scope?: string;
-  /** Requests per minute (Graph allows 1,000 per app per tenant). @default 1000 */
-  rateLimitPerMinute?: number;
+  /** Requests per minute (Graph allows 1,000 per app per tenant; `SENTINEL_RATE_LIMIT_PER_MINUTE`). */
+  rateLimitPerMinute: number;
   /** A limiter to share with other clients of the same app. @default a new one at `rateLimitPerMinute` */
   limiter?: RateLimiter;
   /** Records per bulk request (Graph allows 100). @default 100 */
@@ -190,6 +190,7 @@ export class GraphTarget implements SyncTarget {
   /** Indicators per `upsert`/`remove` call the connector should hand over. */
   readonly maxBatch: number;
   readonly #o: GraphTargetOptions;
+  readonly #now: Now;
   readonly #collection: string;
   readonly #origin: string;
   readonly #limiter: RateLimiter;
@@ -211,9 +212,10 @@ export class GraphTarget implements SyncTarget {
       : `${baseUrl}/${path.replace(/^\/+/, "").replace(/\/+$/, "")}`;
     this.#origin = new URL(this.#collection).origin;
     const now = options.now ?? systemNow;
+    this.#now = now;
     const sleep = options.sleep ?? systemSleep;
     this.#limiter = options.limiter ?? new RateLimiter({
-      limit: options.rateLimitPerMinute ?? 1000,
+      limit: options.rateLimitPerMinute,
       windowMs: 60_000,
       now,
       sleep,
@@ -254,7 +256,7 @@ export class GraphTarget implements SyncTarget {
     const { failures, fail } = firstFailures();
     const wanted = new Map<string, TiIndicator[]>();
     for (const item of items) {
-      const { records, skipped } = toTiIndicators(item, this.#o.mapping);
+      const { records, skipped } = toTiIndicators(item, { ...this.#o.mapping, now: this.#now() });
       for (const skip of skipped) {
         this.#counters.skipped++;
         this.#log.warn("Skipped observable {value} of {id}: {reason}", {
@@ -385,7 +387,7 @@ export class GraphTarget implements SyncTarget {
 
   /** The fingerprint of the records `upsert` would leave for this indicator. */
   fingerprint(item: TargetIndicator): string | undefined {
-    const { records } = toTiIndicators(item, this.#o.mapping);
+    const { records } = toTiIndicators(item, { ...this.#o.mapping, now: this.#now() });
     if (records.length === 0) return undefined;
     return fingerprintOf(records.map((record) => projectRecord(record, this.#projection)));
   }

@@ -9,8 +9,6 @@
  * `$filter=externalId eq '…'` lookup lists them all for updates. The client matches records to
  * observables by {@linkcode observableKey}.
  */
-import type { Now } from "../runtime/clock.ts";
-import { systemNow } from "../runtime/clock.ts";
 import type { TargetIndicator } from "./target.ts";
 import { tlpOf } from "../stix/markings.ts";
 import type { Observable, Tlp } from "../stix/types.ts";
@@ -130,14 +128,14 @@ export interface GraphOptions {
   action?: GraphAction;
   /** `TLP_LEVEL`: overrides the markings. @default from the markings */
   tlpLevel?: GraphTlpLevel;
-  /** `CONFIDENCE_LEVEL`: scores at or above it block. @default 50 */
-  confidenceLevel?: number;
-  /** `EXPIRE_TIME`: days after `updated_at` when there is no `valid_until`. @default 30 */
-  expireTimeDays?: number;
-  /** `PASSIVE_ONLY` (TLP:RED records are always passive). @default false */
-  passiveOnly?: boolean;
-  /** The clock, used when the indicator has no date to expire from. @default Date.now */
-  now?: Now;
+  /** `CONFIDENCE_LEVEL`: scores at or above it block. */
+  confidenceLevel: number;
+  /** `EXPIRE_TIME`: days after `updated_at` when there is no `valid_until`. */
+  expireTimeDays: number;
+  /** `PASSIVE_ONLY` (TLP:RED records are always passive). */
+  passiveOnly: boolean;
+  /** The time, in epoch ms, the expiry counts from when the indicator has no date. */
+  now: number;
 }
 
 /** An observable left out, and why. */
@@ -193,13 +191,13 @@ function commonFields(
   const tlpLevel = options.tlpLevel ?? tlpLevelOf(indicator);
   const common: Omit<TiIndicator, keyof TiObservableFields> = {
     targetProduct: options.targetProduct,
-    action: options.action ?? actionFromScore(indicator.score, options.confidenceLevel ?? 50),
+    action: options.action ?? actionFromScore(indicator.score, options.confidenceLevel),
     tlpLevel,
     threatType: threatTypeOf(indicator.labels),
     expirationDateTime: expirationOf(indicator, options),
     severity: severityFromScore(indicator.score),
     description: cutDescription(indicator.description),
-    passiveOnly: (options.passiveOnly ?? false) || tlpLevel === "red",
+    passiveOnly: options.passiveOnly || tlpLevel === "red",
     tags: [...new Set([...indicator.labels, "opencti"])],
     confidence: clampInt(indicator.confidence ?? 50, 0, 100),
     externalId: indicator.id,
@@ -355,8 +353,8 @@ export function expirationOf(indicator: TargetIndicator, options: GraphOptions):
   const until = isoOrUndefined(indicator.validUntil);
   if (until !== undefined) return until;
   const base = Date.parse(indicator.updatedAt ?? indicator.modified ?? "");
-  const from = Number.isNaN(base) ? (options.now ?? systemNow)() : base;
-  return new Date(from + (options.expireTimeDays ?? 30) * DAY_MS).toISOString();
+  const from = Number.isNaN(base) ? options.now : base;
+  return new Date(from + options.expireTimeDays * DAY_MS).toISOString();
 }
 
 /** The description cut to Graph's 100 characters (never splitting a surrogate pair), or "No description". */

@@ -25,6 +25,7 @@ import { resourceOf } from "./scopes.ts";
 import { type IssuedToken, TokenCache } from "./token_cache.ts";
 import { refreshAfterSeconds } from "./token_provider.ts";
 import type { TokenSource } from "./token_source.ts";
+import { errorMessage } from "../runtime/errors.ts";
 
 /** The IMDS managed identity token endpoint. */
 export const IMDS_ENDPOINT = "http://169.254.169.254/metadata/identity/oauth2/token";
@@ -269,7 +270,7 @@ export class ManagedIdentityTokenSource implements TokenSource {
 
   #unexpected(caught: unknown): ManagedIdentityError {
     return new ManagedIdentityError(
-      `Cannot get a managed identity token from ${this.endpointUrl}: ${messageOf(caught)}`,
+      `Cannot get a managed identity token from ${this.endpointUrl}: ${errorMessage(caught)}`,
       { error: "unexpected", retryable: false },
       { cause: caught },
     );
@@ -308,7 +309,7 @@ export class ManagedIdentityTokenSource implements TokenSource {
         : `check ${this.#names.identityEndpoint}`;
       throw new ManagedIdentityError(
         `Cannot reach the managed identity endpoint ${this.endpointUrl}: ${
-          messageOf(cause)
+          errorMessage(cause)
         }; ${hint}`,
         { error: "network", retryable: true, setting },
         { cause },
@@ -467,8 +468,4 @@ function configError(
   options?: ErrorOptions,
 ): ManagedIdentityError {
   return new ManagedIdentityError(message, { error: "config", retryable: false, setting }, options);
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -30,8 +30,8 @@ export interface SentinelMappingOptions {
    * @default false
    */
   keepIndicatorTypes?: boolean;
-  /** The time, in epoch ms, used to give a revoked indicator a fresh `modified`. @default Date.now() */
-  now?: number;
+  /** The time, in epoch ms, used to give a revoked indicator a fresh `modified`. */
+  now: number;
 }
 
 /** The result of mapping one indicator: the object to upload, or why it cannot be sent. */
@@ -50,10 +50,10 @@ const STIX_ID = /^[a-z0-9-]+--[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0
  */
 export function toSentinelObject(
   item: TargetIndicator,
-  options: SentinelMappingOptions = {},
+  options: SentinelMappingOptions,
 ): SentinelMapping {
   if (item.stix.type === "identity") return toSentinelIdentity(item);
-  const { extraLabels = [], keepIndicatorTypes = false, now = Date.now() } = options;
+  const { extraLabels = [], keepIndicatorTypes = false, now } = options;
   const object: StixObject = { id: item.id, type: "indicator" };
   for (const [key, value] of Object.entries(item.stix)) {
     if (key === "extensions" || key.startsWith("x_opencti_")) continue;

@@ -66,8 +66,8 @@ export interface SentinelTargetOptions extends ApiClientOptions {
   resourceGroup?: string;
   /** Workspace name (deletes need it). @default none: removals fail */
   workspaceName?: string;
-  /** `sourcesystem` of the uploads; also the `source` used to find them again. @default "OpenCTI" */
-  sourceSystem?: string;
+  /** `sourcesystem` of the uploads; also the `source` used to find them again (`SENTINEL_SOURCE_SYSTEM`). */
+  sourceSystem: string;
   /** Labels added to every uploaded indicator. @default [] */
   extraLabels?: string[];
   /** Send `indicator_types` unchanged (see `toSentinelObject`). @default false */
@@ -135,7 +135,7 @@ export class SentinelTarget implements SyncTarget {
       uploadApiVersion: options.uploadApiVersion ?? "2024-02-01-preview",
       managementUrl: trimSlash(options.managementUrl ?? "https://management.azure.com"),
       armApiVersion: options.armApiVersion ?? "2025-07-01-preview",
-      sourceSystem: options.sourceSystem ?? "OpenCTI",
+      sourceSystem: options.sourceSystem,
       extraLabels: options.extraLabels ?? [],
       keepIndicatorTypes: options.keepIndicatorTypes ?? false,
       revokeBy: options.revokeBy ?? "upload",

@@ -104,7 +104,7 @@ export interface DefenderTargetConfig {
   /** Action forced on every indicator, in Defender's (upstream) spelling; unset = `action`/score. */
   action?: UpstreamDefenderAction;
   /** `application` of created indicators (how ours are found again). */
-  application?: string;
+  application: string;
   /** Most indicators kept in Defender (the highest-scored). */
   maxIndicators?: number;
   /** Device group names (empty = all devices). */

@@ -12,6 +12,7 @@ import type { Now, Sleep } from "../runtime/clock.ts";
 import type { Fetch } from "../runtime/http.ts";
 import type { SyncTarget } from "./target.ts";
 import type { AuthSettings, TargetSettings } from "./target_config.ts";
+import { definedProps } from "../runtime/props.ts";
 
 /** Injected dependencies of {@linkcode createTarget} and {@linkcode createTokenProvider}. */
 export interface TargetDeps {
@@ -83,7 +84,7 @@ export async function createTokenProvider(
         ? { kind: "app_service", url: c.identityEndpoint, header: c.identityHeader }
         : { kind: "imds", url: c.imdsEndpoint },
       ...(c.clientId ? { clientId: c.clientId } : {}),
-      ...pick(deps, "fetch", "now", "sleep"),
+      ...definedProps(deps, "fetch", "now", "sleep"),
     });
     logger.info("Authenticating with {source} (SENTINEL_AUTH={auth})", {
       source: source.describe(),
@@ -96,7 +97,7 @@ export async function createTokenProvider(
     tenantId: config.tenantId,
     clientId: config.clientId,
     credential: await credentialOf(config, deps),
-    ...pick(deps, "fetch", "now", "sleep"),
+    ...definedProps(deps, "fetch", "now", "sleep"),
   });
   logger.info("Authenticating with {source} (SENTINEL_AUTH={auth})", {
     source: `${
@@ -130,7 +131,7 @@ export function createTarget(
     tokens,
     maxBatch: config.batchSize,
     rateLimitPerMinute: config.rateLimitPerMinute,
-    ...pick(deps, "fetch", "now", "sleep"),
+    ...definedProps(deps, "fetch", "now", "sleep"),
   };
   switch (config.target) {
     case "graph": {
@@ -142,7 +143,6 @@ export function createTarget(
       };
       if (config.action) mapping.action = config.action;
       if (config.tlpLevel) mapping.tlpLevel = config.tlpLevel;
-      if (deps.now) mapping.now = deps.now;
       return new GraphTarget({
         ...common,
         mapping,
@@ -161,7 +161,7 @@ export function createTarget(
       }
       const sentinel = new SentinelTarget({
         ...common,
-        ...pick(api, "uploadApiVersion", "armApiVersion"),
+        ...definedProps(api, "uploadApiVersion", "armApiVersion"),
         apiUrl: api.apiUrl,
         managementUrl: api.managementUrl,
         scope: scopeFor(api.managementUrl),
@@ -188,7 +188,8 @@ export function createTarget(
         expireTimeDays: config.expireTimeDays,
         blockScore: config.confidenceLevel,
         ...(action ? { action } : {}),
-        ...pick(d, "application", "recommendedActions", "educateUrl"),
+        application: d.application,
+        ...definedProps(d, "recommendedActions", "educateUrl"),
         ...(d.rbacGroupNames && d.rbacGroupNames.length > 0
           ? { rbacGroupNames: d.rbacGroupNames }
           : {}),
@@ -198,10 +199,4 @@ export function createTarget(
         : new CappedTarget(defender, { maxIndicators: d.maxIndicators });
     }
   }
-}
-
-function pick<T extends object, K extends keyof T>(source: T, ...keys: K[]): Partial<Pick<T, K>> {
-  const out: Partial<Pick<T, K>> = {};
-  for (const key of keys) if (source[key] !== undefined) out[key] = source[key];
-  return out;
 }

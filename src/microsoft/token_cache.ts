@@ -5,6 +5,7 @@
  */
 import type { Logger } from "../log.ts";
 import type { Now } from "../runtime/clock.ts";
+import { errorMessage } from "../runtime/errors.ts";
 
 /** A token with its schedule (epoch ms). */
 export interface IssuedToken {
@@ -69,7 +70,7 @@ export class TokenCache {
       if (previous && this.#options.now() < previous.expiresAt - margin) {
         this.#options.logger.warn(
           "Token refresh for {key} failed; using the cached token until it expires: {reason}",
-          { key, reason: error instanceof Error ? error.message : String(error) },
+          { key, reason: errorMessage(error) },
         );
         return previous;
       }

@@ -7,7 +7,7 @@ import * as v from "valibot";
 import type { Logger } from "../log.ts";
 import { getLogger } from "../log.ts";
 import { type Now, type Sleep, systemNow, systemSleep } from "../runtime/clock.ts";
-import { HttpError } from "../runtime/errors.ts";
+import { errorMessage, HttpError } from "../runtime/errors.ts";
 import { type Fetch, request, safeUrl } from "../runtime/http.ts";
 import { backoffDelay, parseRetryAfter } from "../runtime/retry.ts";
 import {
@@ -255,7 +255,7 @@ export class TokenProvider implements TokenSource {
 
   #unexpected(caught: unknown): TokenError {
     return new TokenError(
-      `Cannot get a token from ${safeUrl(this.tokenUrl)}: ${messageOf(caught)}`,
+      `Cannot get a token from ${safeUrl(this.tokenUrl)}: ${errorMessage(caught)}`,
       { error: "unexpected", retryable: false },
       { cause: caught },
     );
@@ -307,7 +307,7 @@ export class TokenProvider implements TokenSource {
       const setting = certificate ? s.certificatePath : s.privateKeyPath;
       const file = certificate ? credential.certificatePath : credential.privateKeyPath;
       throw configError(
-        `Cannot use the certificate credential: ${messageOf(cause)}; fix ${setting}` +
+        `Cannot use the certificate credential: ${errorMessage(cause)}; fix ${setting}` +
           (file ? ` ("${file}")` : ""),
         setting,
         cause,
@@ -363,7 +363,7 @@ export class TokenProvider implements TokenSource {
       }, { timeoutMs: this.#timeoutMs, ...(this.#fetch ? { fetch: this.#fetch } : {}) });
     } catch (cause) {
       throw new TokenError(
-        `Cannot reach Entra ID at ${safeUrl(this.tokenUrl)}: ${messageOf(cause)}; check ` +
+        `Cannot reach Entra ID at ${safeUrl(this.tokenUrl)}: ${errorMessage(cause)}; check ` +
           `${this.#settings.loginUrl} and the network`,
         {
           error: "network",
@@ -429,10 +429,6 @@ function configError(message: string, setting: string, cause?: unknown): TokenEr
     { error: "config", retryable: false, setting },
     cause === undefined ? undefined : { cause },
   );
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 /** Options of {@linkcode withTokenRetry}. */

@@ -27,7 +27,6 @@ import { backoffDelay } from "../runtime/retry.ts";
 import { OpenCtiAuthError } from "../opencti/errors.ts";
 import type { OpenCtiClient } from "../opencti/graphql.ts";
 import {
-  errorMessage as message,
   ImportConnector,
   type ImportConnectorOptions,
   type ImportRunSummary,
@@ -42,6 +41,7 @@ import {
 import { authorIdentity, buildBundle, convertIncident, matchCandidates } from "./converter.ts";
 import { IndicatorResolver } from "./resolver.ts";
 import type { MsIncident } from "./schemas.ts";
+import { errorMessage } from "../runtime/errors.ts";
 
 /** The connector's name in logs, metrics, routes and config prefixes. */
 export const CONNECTOR_NAME = "microsoft-incidents";
@@ -56,8 +56,6 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 export interface MicrosoftIncidentsOptions extends ImportConnectorOptions {
   /** Display name and author name. @default "Microsoft Incidents" */
   displayName?: string;
-  /** Connector scope. @default ["microsoft-incidents"] */
-  scope?: string[];
   /** Marking of what is created. @default "red" */
   tlp?: Tlp;
   /** Sighting confidence (`CONNECTOR_CONFIDENCE_LEVEL`). @default none */
@@ -89,6 +87,7 @@ export class MicrosoftIncidentsConnector extends ImportConnector<RunSummary> {
   readonly #graph: IncidentsClient;
   readonly #resolver: IndicatorResolver;
   readonly #options: MicrosoftIncidentsOptions;
+  readonly #backoffBaseMs: number;
   readonly #tlp: Tlp;
   #author: StixObject | undefined;
   #cursor: LookbackState | undefined;
@@ -98,10 +97,10 @@ export class MicrosoftIncidentsConnector extends ImportConnector<RunSummary> {
     super(opencti, options, {
       name: CONNECTOR_NAME,
       defaultDisplayName: DEFAULT_DISPLAY_NAME,
-      defaultScope: ["microsoft-incidents"],
     });
     this.#graph = graph;
     this.#options = options;
+    this.#backoffBaseMs = options.backoffBaseMs ?? 30_000;
     this.#tlp = options.tlp ?? "red";
     this.#resolver = new IndicatorResolver(opencti);
   }
@@ -122,7 +121,7 @@ export class MicrosoftIncidentsConnector extends ImportConnector<RunSummary> {
         const delay = failures > 0
           ? backoffDelay(
             failures,
-            this.#options.backoffBaseMs ?? 30_000,
+            this.#backoffBaseMs,
             this.periodMs,
             this.random,
           )
@@ -163,7 +162,7 @@ export class MicrosoftIncidentsConnector extends ImportConnector<RunSummary> {
     const cap = this.periodMs > 0 ? this.periodMs : 15 * 60_000;
     this.retryInMs = backoffDelay(
       this.failures,
-      this.#options.backoffBaseMs ?? 30_000,
+      this.#backoffBaseMs,
       cap,
       this.random,
     );
@@ -251,7 +250,7 @@ export class MicrosoftIncidentsConnector extends ImportConnector<RunSummary> {
           this.skip("failed");
           this.logger.error("Skipped incident {incidentId}: {error}", {
             incidentId: incident.id,
-            error: message(error),
+            error: errorMessage(error),
           });
         }
         done.push(incident);

@@ -9,6 +9,7 @@
  */
 import * as v from "valibot";
 import { InvalidTimestampError, platformTimestamp } from "../stix/ids.ts";
+import { opt } from "../runtime/props.ts";
 
 const str = v.optional(v.nullable(v.string()));
 const strings = v.optional(v.nullable(v.array(v.unknown())));
@@ -234,10 +235,9 @@ export interface MalformedIncident {
   problem: string;
 }
 
-function opt<K extends string, V>(key: K, value: V | null | undefined): { [P in K]?: V } {
-  return (value === undefined || value === null || value === "" ? {} : { [key]: value }) as {
-    [P in K]?: V;
-  };
+/** `{}` when the value is absent, null or empty, else `{ [key]: value }` (Graph sends nulls). */
+function optPresent<K extends string, V>(key: K, value: V | null | undefined): { [P in K]?: V } {
+  return value === null || value === "" ? {} as { [P in K]?: V } : opt<K, V>(key, value);
 }
 
 function time(value: string): string {
@@ -260,23 +260,23 @@ function optTime<K extends string>(
 function file(raw: v.InferOutput<typeof FileDetailsSchema> | null | undefined): FileDetails {
   if (!raw) return {};
   return {
-    ...opt("fileName", raw.fileName),
-    ...opt("filePath", raw.filePath),
-    ...opt("md5", raw.md5),
-    ...opt("sha1", raw.sha1),
-    ...opt("sha256", raw.sha256),
+    ...optPresent("fileName", raw.fileName),
+    ...optPresent("filePath", raw.filePath),
+    ...optPresent("md5", raw.md5),
+    ...optPresent("sha1", raw.sha1),
+    ...optPresent("sha256", raw.sha256),
   };
 }
 
 function account(raw: v.InferOutput<typeof UserAccountSchema> | null | undefined): UserAccount {
   if (!raw) return {};
   return {
-    ...opt("accountName", raw.accountName),
-    ...opt("domainName", raw.domainName),
-    ...opt("userSid", raw.userSid),
-    ...opt("azureAdUserId", raw.azureAdUserId),
-    ...opt("userPrincipalName", raw.userPrincipalName),
-    ...opt("displayName", raw.displayName),
+    ...optPresent("accountName", raw.accountName),
+    ...optPresent("domainName", raw.domainName),
+    ...optPresent("userSid", raw.userSid),
+    ...optPresent("azureAdUserId", raw.azureAdUserId),
+    ...optPresent("userPrincipalName", raw.userPrincipalName),
+    ...optPresent("displayName", raw.displayName),
   };
 }
 
@@ -287,7 +287,7 @@ export function readEvidence(raw: unknown): Evidence | undefined {
   const e = parsed.output;
   const odataType = e["@odata.type"];
   const kind = odataType.replace(/^#?microsoft\.graph\.security\./, "");
-  const verdict = opt("verdict", e.verdict);
+  const verdict = optPresent("verdict", e.verdict);
   switch (kind) {
     case "ipEvidence":
       return e.ipAddress ? { kind: "ip", ipAddress: e.ipAddress.trim(), ...verdict } : undefined;
@@ -298,7 +298,7 @@ export function readEvidence(raw: unknown): Evidence | undefined {
         ? {
           kind: "dns",
           domainName: e.domainName.trim(),
-          ...opt("hostIpAddress", e.hostIpAddress),
+          ...optPresent("hostIpAddress", e.hostIpAddress),
           ...verdict,
         }
         : undefined;
@@ -308,7 +308,7 @@ export function readEvidence(raw: unknown): Evidence | undefined {
       return {
         kind: "process",
         ...(e.imageFile ? { imageFile: file(e.imageFile) } : {}),
-        ...opt("commandLine", e.processCommandLine),
+        ...optPresent("commandLine", e.processCommandLine),
         ...(e.userAccount ? { userAccount: account(e.userAccount) } : {}),
         ...verdict,
       };
@@ -325,7 +325,7 @@ export function readEvidence(raw: unknown): Evidence | undefined {
         ? {
           kind: "mailbox",
           primaryAddress: e.primaryAddress.trim(),
-          ...opt("displayName", e.displayName),
+          ...optPresent("displayName", e.displayName),
           ...verdict,
         }
         : undefined;
@@ -333,11 +333,11 @@ export function readEvidence(raw: unknown): Evidence | undefined {
       const sender = e.p1Sender ?? e.p2Sender;
       return {
         kind: "message",
-        ...opt("sender", sender?.emailAddress),
-        ...opt("senderDomain", sender?.domainName),
-        ...opt("senderIp", e.senderIp),
-        ...opt("recipient", e.recipientEmailAddress),
-        ...opt("subject", e.subject),
+        ...optPresent("sender", sender?.emailAddress),
+        ...optPresent("senderDomain", sender?.domainName),
+        ...optPresent("senderIp", e.senderIp),
+        ...optPresent("recipient", e.recipientEmailAddress),
+        ...optPresent("subject", e.subject),
         ...verdict,
       };
     }
@@ -368,15 +368,15 @@ export function readAlert(raw: unknown): MsAlert | undefined {
   return {
     id: a.id,
     title: a.title?.trim() || `Microsoft alert ${a.id}`,
-    ...opt("description", a.description),
-    ...opt("severity", a.severity),
-    ...opt("status", a.status),
-    ...opt("classification", a.classification),
-    ...opt("determination", a.determination),
-    ...opt("serviceSource", a.serviceSource),
-    ...opt("detectionSource", a.detectionSource),
-    ...opt("detectorId", a.detectorId),
-    ...opt("alertWebUrl", a.alertWebUrl),
+    ...optPresent("description", a.description),
+    ...optPresent("severity", a.severity),
+    ...optPresent("status", a.status),
+    ...optPresent("classification", a.classification),
+    ...optPresent("determination", a.determination),
+    ...optPresent("serviceSource", a.serviceSource),
+    ...optPresent("detectionSource", a.detectionSource),
+    ...optPresent("detectorId", a.detectorId),
+    ...optPresent("alertWebUrl", a.alertWebUrl),
     createdDateTime: created,
     ...optTime("lastUpdateDateTime", a.lastUpdateDateTime),
     ...optTime("firstActivityDateTime", a.firstActivityDateTime),
@@ -427,12 +427,12 @@ export function readIncident(raw: unknown): { incident: MsIncident } | {
     incident: {
       id: i.id,
       displayName: i.displayName?.trim() || `Microsoft incident ${i.id}`,
-      ...opt("description", i.description),
-      ...opt("status", i.status),
-      ...opt("severity", i.severity),
-      ...opt("classification", i.classification),
-      ...opt("determination", i.determination),
-      ...opt("incidentWebUrl", i.incidentWebUrl),
+      ...optPresent("description", i.description),
+      ...optPresent("status", i.status),
+      ...optPresent("severity", i.severity),
+      ...optPresent("classification", i.classification),
+      ...optPresent("determination", i.determination),
+      ...optPresent("incidentWebUrl", i.incidentWebUrl),
       createdDateTime: created,
       lastUpdateDateTime: updated,
       customTags: (i.customTags ?? []).filter((t): t is string => typeof t === "string"),

@@ -13,7 +13,6 @@ import {
   baseOptions,
   type ConnectorPrefix,
   must,
-  opt,
   prefixedOption,
   readBase,
   type ReadContext,
@@ -24,6 +23,7 @@ import type { ImportConnectorConfig } from "../config/types.ts";
 import * as val from "../config/values.ts";
 import { readAzureCredential, readCredential, SENTINEL_OPTIONS } from "../sentinel/settings.ts";
 import type { EntraAuth, EntraCredential } from "../microsoft/target_config.ts";
+import { opt } from "../runtime/props.ts";
 
 const PREFIX: ConnectorPrefix = {
   name: "microsoft-incidents",

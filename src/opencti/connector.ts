@@ -4,6 +4,7 @@ import { type Sleep, systemSleep } from "../runtime/clock.ts";
 import { getLogger } from "../log.ts";
 import { MINIMUM_VERSION, type OpenCtiClient } from "./graphql.ts";
 import { FEATURES } from "./version.ts";
+import { errorMessage } from "../runtime/errors.ts";
 
 /** The connector types this program registers. */
 export type ConnectorType = "STREAM" | "EXTERNAL_IMPORT";
@@ -37,8 +38,8 @@ export interface ConnectorLifecycleOptions {
   type: ConnectorType;
   /** Scope entries. @default ["not-applicable"] */
   scope?: string[];
-  /** Queue threshold reported in pings, in MB (`CONNECTOR_QUEUE_THRESHOLD`). @default 500 */
-  queueThresholdMb?: number;
+  /** Queue threshold reported in pings, in MB (`CONNECTOR_QUEUE_THRESHOLD`). */
+  queueThresholdMb: number;
   /** Reported `run_and_terminate`. @default false */
   runAndTerminate?: boolean;
   /** Interval of the periodic ping in ms. @default 40000 */
@@ -198,7 +199,7 @@ export class ConnectorLifecycle {
     this.#info = {
       runAndTerminate: options.runAndTerminate ?? false,
       buffering: false,
-      queueThresholdMb: options.queueThresholdMb ?? 500,
+      queueThresholdMb: options.queueThresholdMb,
       queueMessagesSizeMb: 0,
     };
     this.#logger = getLogger("opencti", "connector").with({ connectorId: this.id });
@@ -308,7 +309,7 @@ export class ConnectorLifecycle {
         if (signal.aborted) return;
         this.#logger.warn("Ping of connector {name} failed: {error}", {
           name: this.name,
-          error: error instanceof Error ? error.message : String(error),
+          error: errorMessage(error),
         });
       }
     }

@@ -12,6 +12,7 @@
  */
 import { dirname } from "node:path";
 import * as v from "valibot";
+import { errorMessage } from "../runtime/errors.ts";
 
 /** One indicator a target refused for good. */
 export interface DeadLetter {
@@ -67,7 +68,7 @@ export class DeadLetterSaveError extends Error {
   /** Explains why saving to `path` failed. */
   constructor(path: string, cause: unknown) {
     const dir = dirname(path);
-    const reason = cause instanceof Error ? cause.message : String(cause);
+    const reason = errorMessage(cause);
     super(
       `Cannot save the dead letters to ${path} (SENTINEL_DEAD_LETTER_FILE): ${reason}. ` +
         `Make ${dir} writable: grant --allow-write=${dir} to deno run or deno compile ` +

@@ -11,6 +11,7 @@ import {
   OpenCtiResponseError,
   OpenCtiVersionError,
 } from "./errors.ts";
+import { errorMessage } from "../runtime/errors.ts";
 
 /**
  * The oldest platform this program talks to (5.0.0; each connector states its own minimum in
@@ -149,7 +150,7 @@ export class OpenCtiClient {
             operation,
             attempt,
             delayMs,
-            error: error instanceof Error ? error.message : String(error),
+            error: errorMessage(error),
           },
         ),
       ...(options.signal ? { signal: options.signal } : {}),

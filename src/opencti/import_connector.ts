@@ -20,6 +20,7 @@ import type { OpenCtiClient } from "./graphql.ts";
 import { BundleTransport } from "./transport.ts";
 import { CONNECTOR_MINIMUM, type QueueProtocolSetting } from "./version.ts";
 import { Works } from "./works.ts";
+import { errorMessage } from "../runtime/errors.ts";
 
 /** The options every import connector takes. */
 export interface ImportConnectorOptions {
@@ -27,14 +28,14 @@ export interface ImportConnectorOptions {
   connectorId: string;
   /** Display name and author name (`CONNECTOR_NAME`). @default the connector's own */
   displayName?: string;
-  /** Connector scope. @default the connector's own */
-  scope?: string[];
+  /** Connector scope (`CONNECTOR_SCOPE`). */
+  scope: string[];
   /** Time between runs in ms (`CONNECTOR_DURATION_PERIOD`); 0 = run once. @default 0 */
   periodMs?: number;
   /** `CONNECTOR_RUN_AND_TERMINATE`, reported in pings. @default periodMs === 0 */
   runAndTerminate?: boolean;
-  /** Skip a run while the connector's queue holds at least this many MB. @default 500 */
-  queueThresholdMb?: number;
+  /** Skip a run while the connector's queue holds at least this many MB (`CONNECTOR_QUEUE_THRESHOLD`). */
+  queueThresholdMb: number;
   /** Interval of the heartbeat ping in ms. @default 40000 */
   pingIntervalMs?: number;
   /** Largest bundle sent in one push, in bytes. @default 5000000 */
@@ -61,8 +62,6 @@ export interface ImportConnectorIdentity {
   name: keyof typeof CONNECTOR_MINIMUM;
   /** Its display name when `displayName` is not given. */
   defaultDisplayName: string;
-  /** Its scope when `scope` is not given. */
-  defaultScope: string[];
 }
 
 /** How a run ended. */
@@ -141,7 +140,7 @@ export abstract class ImportConnector<S extends ImportRunSummary> implements Con
     this.logger = getLogger(identity.name);
     this.displayName = options.displayName ?? identity.defaultDisplayName;
     this.periodMs = options.periodMs ?? 0;
-    this.queueThresholdMb = options.queueThresholdMb ?? 500;
+    this.queueThresholdMb = options.queueThresholdMb;
     this.metrics = options.metrics;
     this.now = options.now ?? systemNow;
     this.sleep = options.sleep ?? systemSleep;
@@ -156,7 +155,7 @@ export abstract class ImportConnector<S extends ImportRunSummary> implements Con
       id: options.connectorId,
       name: this.displayName,
       type: "EXTERNAL_IMPORT", // whatever CONNECTOR_TYPE says (B9)
-      scope: options.scope ?? identity.defaultScope,
+      scope: options.scope,
       queueThresholdMb: this.queueThresholdMb,
       runAndTerminate: options.runAndTerminate ?? this.periodMs === 0,
       ...(options.pingIntervalMs !== undefined ? { pingIntervalMs: options.pingIntervalMs } : {}),
@@ -403,9 +402,4 @@ export abstract class ImportConnector<S extends ImportRunSummary> implements Con
     this.#state = state;
     this.metrics?.setState(this.name, state);
   }
-}
-
-/** An error's message. */
-export function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -12,8 +12,15 @@
 import { createParser, type EventSourceMessage } from "eventsource-parser";
 import * as v from "valibot";
 import { getLogger } from "../log.ts";
-import { type Now, type Sleep, systemNow, systemSleep } from "../runtime/clock.ts";
-import { HttpError, NetworkError } from "../runtime/errors.ts";
+import {
+  type Now,
+  type SetTimer,
+  type Sleep,
+  systemNow,
+  systemSetTimer,
+  systemSleep,
+} from "../runtime/clock.ts";
+import { errorMessage, HttpError, NetworkError } from "../runtime/errors.ts";
 import type { Fetch } from "../runtime/http.ts";
 import { backoffDelay, parseRetryAfter } from "../runtime/retry.ts";
 import type { StixObject } from "../stix/types.ts";
@@ -183,9 +190,6 @@ export interface LiveStreamStats {
   /** The last connection error's message, if the last attempt failed. */
   lastError: string | undefined;
 }
-
-/** Starts a timer and returns a function that cancels it. */
-export type SetTimer = (callback: () => void, ms: number) => () => void;
 
 /** What to do on 401/403/404/410 (configuration problems). */
 export type ConfigErrorPolicy = "retry" | "throw";
@@ -437,7 +441,7 @@ export class LiveStreamReader implements AsyncIterableIterator<StreamFrame> {
     } catch (cause) {
       if (this.#signal.aborted) return "aborted";
       throw new NetworkError(
-        `Cannot reach ${safeBase(o.url)} for live stream ${o.streamId}: ${messageOf(cause)}`,
+        `Cannot reach ${safeBase(o.url)} for live stream ${o.streamId}: ${errorMessage(cause)}`,
         { cause },
       );
     }
@@ -480,7 +484,7 @@ export class LiveStreamReader implements AsyncIterableIterator<StreamFrame> {
       maxBufferSize: o.maxFrameChars ?? 32 * 1024 * 1024,
     });
     const watchdogMs = o.watchdogMs ?? 45_000;
-    const setTimer = o.setTimer ?? defaultSetTimer;
+    const setTimer = o.setTimer ?? systemSetTimer;
     let lastActivity = now();
     let healthy = false;
     try {
@@ -514,11 +518,11 @@ export class LiveStreamReader implements AsyncIterableIterator<StreamFrame> {
       if (healthy) {
         logger.warn("Live stream {streamId} connection broke: {error}", {
           streamId: o.streamId,
-          error: messageOf(cause),
+          error: errorMessage(cause),
         });
         return "healthy";
       }
-      throw new NetworkError(`Live stream ${o.streamId} connection broke: ${messageOf(cause)}`, {
+      throw new NetworkError(`Live stream ${o.streamId} connection broke: ${errorMessage(cause)}`, {
         cause,
       });
     } finally {
@@ -659,15 +663,6 @@ function readWithin(
       },
     );
   });
-}
-
-const defaultSetTimer: SetTimer = (callback, ms) => {
-  const timer = setTimeout(callback, ms);
-  return () => clearTimeout(timer);
-};
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 function safeBase(url: string): string {

@@ -18,7 +18,14 @@ import * as v from "valibot";
 import type { StreamConnectorConfig } from "../config/types.ts";
 import { getLogger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
-import { type Now, type Sleep, systemNow, systemSleep } from "../runtime/clock.ts";
+import {
+  type Now,
+  type SetTimer,
+  type Sleep,
+  systemNow,
+  systemSetTimer,
+  systemSleep,
+} from "../runtime/clock.ts";
 import type { ConnectorStatus } from "../runtime/connector.ts";
 import type { Fetch } from "../runtime/http.ts";
 import { Degradation } from "../runtime/degraded.ts";
@@ -30,7 +37,6 @@ import {
   firstStartPosition,
   type LiveStreamReader,
   readLiveStream,
-  type SetTimer,
   StreamAuthError,
   StreamNotFoundError,
   StreamStoppedError,
@@ -39,6 +45,7 @@ import { Batcher, type Pending } from "./batcher.ts";
 import { CheckpointTracker } from "./checkpoint.ts";
 import { type DeadLetter, DeadLetters, MemoryDeadLetterStore } from "./dead_letters.ts";
 import { failed, type ItemResult, missingResult, scopeOf } from "../runtime/delivery.ts";
+import { errorMessage } from "../runtime/errors.ts";
 
 /** A pending target operation: create/update one item (`U`), or remove one (`R`). */
 export type PumpOperation<U, R> =
@@ -126,8 +133,8 @@ export interface StreamPumpCommonOptions {
   connector: {
     id: string;
     name: string;
-    scope?: string[];
-    queueThresholdMb?: number;
+    scope: string[];
+    queueThresholdMb: number;
     runAndTerminate?: boolean;
   };
   /** Stream settings. */
@@ -137,9 +144,8 @@ export interface StreamPumpCommonOptions {
   /**
    * Largest wait between two tries of a batch held by a systemic failure, in ms (e.g.
    * `SENTINEL_MAX_BACKOFF`). There is no attempt cap: a systemic failure never drops an item.
-   * @default 300000 (PT5M)
    */
-  maxBackoffMs?: number;
+  maxBackoffMs: number;
   /** First wait of that backoff, in ms. @default 1000 */
   backoffBaseMs?: number;
   /**
@@ -203,7 +209,7 @@ export interface StreamPumpOptions<U, R> extends StreamPumpCommonOptions {
     id: string;
     name: string;
     scope: string[];
-    queueThresholdMb?: number;
+    queueThresholdMb: number;
     runAndTerminate?: boolean;
     /** Oldest OpenCTI version the connector runs against (refused below, at registration). */
     minimumVersion?: string;
@@ -222,11 +228,6 @@ export interface StreamPumpOptions<U, R> extends StreamPumpCommonOptions {
    */
   beforeFirstFollow?: (signal: AbortSignal) => Promise<void>;
 }
-
-const realTimer: SetTimer = (callback, ms) => {
-  const id = setTimeout(callback, ms);
-  return () => clearTimeout(id);
-};
 
 interface Work<U, R> {
   op: PumpOperation<U, R>;
@@ -293,7 +294,7 @@ export class StreamPump<U, R> {
     this.#now = options.now ?? systemNow;
     this.#sleep = options.sleep ?? systemSleep;
     this.#random = options.random ?? Math.random;
-    this.#setTimer = options.setTimer ?? realTimer;
+    this.#setTimer = options.setTimer ?? systemSetTimer;
     this.#batchSize = options.batchSize ?? options.target.maxBatch;
     this.#degradation = new Degradation(this.name, {
       ...(options.metrics ? { metrics: options.metrics } : {}),
@@ -303,7 +304,7 @@ export class StreamPump<U, R> {
     this.#deadLetters = options.deadLetters ?? new DeadLetters(new MemoryDeadLetterStore());
     // One clear error per failure streak; the list stays in memory and the connector runs on.
     this.#deadLetters.onSaveError((error) => {
-      const message = error instanceof Error ? error.message : String(error);
+      const message = errorMessage(error);
       this.#lastError = `saving the dead letters failed: ${message}`;
       this.#o.metrics?.errors.inc({ connector: this.name });
       this.#logger.error("{message}", { message });
@@ -314,6 +315,7 @@ export class StreamPump<U, R> {
       name: options.connector.name,
       type: "STREAM",
       scope: options.connector.scope,
+      queueThresholdMb: options.connector.queueThresholdMb,
       runAndTerminate: options.connector.runAndTerminate ?? false,
       sleep: this.#sleep,
       onReset: () => this.#onReset(),
@@ -323,9 +325,6 @@ export class StreamPump<U, R> {
     }
     if (options.connector.minimumFor !== undefined) {
       lifecycleOptions.minimumFor = options.connector.minimumFor;
-    }
-    if (options.connector.queueThresholdMb !== undefined) {
-      lifecycleOptions.queueThresholdMb = options.connector.queueThresholdMb;
     }
     if (options.pingIntervalMs !== undefined) {
       lifecycleOptions.pingIntervalMs = options.pingIntervalMs;
@@ -656,7 +655,7 @@ export class StreamPump<U, R> {
           const delay = backoffDelay(
             step,
             o.backoffBaseMs ?? 1000,
-            o.maxBackoffMs ?? 300_000,
+            o.maxBackoffMs,
             this.#random,
           );
           this.#degradation.step(
@@ -840,7 +839,7 @@ export class StreamPump<U, R> {
         : await target.remove(removals);
       for (const result of answer) results.set(result.id, result);
     } catch (error) {
-      const reason = error instanceof Error ? error.message : String(error);
+      const reason = errorMessage(error);
       this.noteError(`${target.name} call failed`, error);
       for (const item of batch) results.set(item.key, failed(item.key, reason, "systemic"));
       return;
@@ -879,7 +878,7 @@ export class StreamPump<U, R> {
 
   /** Notes an error (last error, error metric, a warning). */
   noteError(what: string, error: unknown): void {
-    const message = error instanceof Error ? error.message : String(error);
+    const message = errorMessage(error);
     this.#lastError = `${what}: ${message}`;
     this.#o.metrics?.errors.inc({ connector: this.name });
     this.#logger.warn("{what}: {message}", { what, message });

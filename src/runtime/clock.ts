@@ -26,3 +26,12 @@ export const systemSleep: Sleep = (ms, signal) =>
     }, Math.max(0, ms));
     signal?.addEventListener("abort", onAbort, { once: true });
   });
+
+/** Starts a timer and returns a function that cancels it. */
+export type SetTimer = (callback: () => void, ms: number) => () => void;
+
+/** A real timer (`setTimeout`). */
+export const systemSetTimer: SetTimer = (callback, ms) => {
+  const id = setTimeout(callback, ms);
+  return () => clearTimeout(id);
+};

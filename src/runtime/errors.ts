@@ -43,3 +43,13 @@ export class NetworkError extends Error {
   /** The error's name. */
   override name = "NetworkError";
 }
+
+/** The message of a thrown value: `error.message` for an `Error`, else the value as a string. */
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** `Name: message` of a thrown value (for logs and `/status`); the value as a string if not an `Error`. */
+export function errorSummary(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}

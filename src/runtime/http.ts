@@ -1,5 +1,11 @@
 /** A fetch wrapper with a per-request timeout, a response size limit and TLS options. */
-import { HttpError, NetworkError, ResponseTooLargeError, TimeoutError } from "./errors.ts";
+import {
+  errorMessage,
+  HttpError,
+  NetworkError,
+  ResponseTooLargeError,
+  TimeoutError,
+} from "./errors.ts";
 
 /** The fetch signature every network module takes through its options. */
 export type Fetch = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
@@ -144,7 +150,7 @@ function translateFailure(
       cause: error,
     });
   }
-  const message = error instanceof Error ? error.message : String(error);
+  const message = errorMessage(error);
   if (/certificate|tls|ssl/i.test(message)) {
     return new NetworkError(
       `TLS handshake with ${target} failed: ${message}. Point the CA file setting at the issuing CA, ` +

@@ -4,6 +4,7 @@
  */
 import { getLogger, type Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
+import { errorSummary } from "./errors.ts";
 
 /** Options of {@linkcode PassRunner}. */
 export interface PassRunnerOptions {
@@ -59,7 +60,7 @@ export class PassRunner {
       this.#metrics?.errors.inc({ connector: name });
       this.#logger.error(`${this.#kind} of {name} failed: {error}`, {
         name,
-        error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
+        error: errorSummary(error),
       });
       return false;
     });

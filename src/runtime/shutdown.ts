@@ -1,6 +1,7 @@
 /** Graceful shutdown on SIGTERM and SIGINT: flip readiness, let work finish, exit. */
 import { getLogger, type Logger } from "../log.ts";
 import { type Sleep, systemSleep } from "./clock.ts";
+import { errorMessage } from "./errors.ts";
 
 /** The signals a shutdown listens to (SIGTERM from a container runtime, SIGINT from a terminal). */
 export type ShutdownSignal = "SIGTERM" | "SIGINT";
@@ -80,7 +81,7 @@ export function installShutdown(options: ShutdownOptions): Shutdown {
         return 0;
       } catch (error) {
         logger.error("Shutdown failed: {error}", {
-          error: error instanceof Error ? error.message : String(error),
+          error: errorMessage(error),
         });
         return EXIT_INTERRUPTED;
       }
@@ -118,7 +119,7 @@ export function installShutdown(options: ShutdownOptions): Shutdown {
       // Windows has no SIGTERM; the other signal still works.
       logger.warn("Cannot listen to {signal}: {error}", {
         signal,
-        error: error instanceof Error ? error.message : String(error),
+        error: errorMessage(error),
       });
     }
   }

@@ -4,6 +4,7 @@ import type { Metrics } from "../metrics.ts";
 import { type Now, type Sleep, systemNow, systemSleep } from "./clock.ts";
 import type { Connector, ConnectorStatus } from "./connector.ts";
 import { PassRunner } from "./pass.ts";
+import { errorSummary } from "./errors.ts";
 
 /** Options of {@linkcode Supervisor}. */
 export interface SupervisorOptions {
@@ -160,11 +161,11 @@ export class Supervisor {
         if (signal.aborted) {
           this.#logger.warn("Connector {connector} stopped with an error: {error}", {
             connector: connector.name,
-            error: messageOf(error),
+            error: errorSummary(error),
           });
           break;
         }
-        failure = messageOf(error);
+        failure = errorSummary(error);
       }
       streak = this.#now() - startedAt >= this.#resetAfterMs ? 1 : streak + 1;
       const delayMs = this.restartDelay(streak);
@@ -198,7 +199,7 @@ export class Supervisor {
       own = {
         name,
         ready: false,
-        reasons: [`status unavailable: ${messageOf(error)}`],
+        reasons: [`status unavailable: ${errorSummary(error)}`],
         state: "stopped",
         counters: {},
       };
@@ -241,10 +242,6 @@ export class Supervisor {
     }
     return status;
   }
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
 
 function iso(ms: number): string {

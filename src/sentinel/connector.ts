@@ -26,6 +26,9 @@ import { type Intent, type IntentOptions, intentsOf } from "./events.ts";
 import type { DeliveryOutcome } from "./reconcile.ts";
 import type { SyncTarget, TargetIndicator, TargetRemoval } from "../microsoft/target.ts";
 import { WriteBack, type WriteBackOptions } from "./write_back.ts";
+import { definedProps } from "../runtime/props.ts";
+import type { SentinelApiConfig } from "../microsoft/target_config.ts";
+import type { SentinelSettings } from "./settings.ts";
 
 export type { ReplayReport } from "../opencti/stream_pump.ts";
 
@@ -35,29 +38,25 @@ export type Operation = PumpOperation<TargetIndicator, TargetRemoval>;
 /** Live-stream settings (the `CONNECTOR_LIVE_STREAM_*` options). */
 export type SentinelStreamOptions = StreamOptions;
 
-/** Options of {@linkcode SentinelConnector}. */
-export interface SentinelConnectorOptions extends StreamPumpCommonOptions {
+/**
+ * Options of {@linkcode SentinelConnector}: the stream pump's, and the connector's own settings
+ * as {@linkcode SentinelSettings} types them (`SENTINEL_BATCH_SIZE` defaults to the target's
+ * `maxBatch` here; `SENTINEL_WRITE_BACK` adds an external reference after the target acknowledged,
+ * whose echo update is recognised and skipped; `SENTINEL_EVENT_TYPES` unset = all events).
+ */
+export interface SentinelConnectorOptions
+  extends
+    StreamPumpCommonOptions,
+    Partial<Pick<SentinelSettings, "batchSize" | "writeBack" | "eventTypes">>,
+    Partial<Pick<SentinelApiConfig, "publishIdentities">> {
   /** Connector name in logs, metrics and routes. @default "sentinel" */
   name?: string;
   /** Stream settings. */
   stream: SentinelStreamOptions;
   /** Where indicators go. */
   target: SyncTarget;
-  /** Indicators per batch. @default target.maxBatch */
-  batchSize?: number;
-  /**
-   * Write back: after the target acknowledged an indicator, add an external reference to the
-   * Microsoft object on the OpenCTI indicator (`SENTINEL_WRITE_BACK`). The update event this
-   * causes is recognised and skipped (`skipped.write_back_echo`), so it never loops.
-   * @default false
-   */
-  writeBack?: boolean;
   /** Source name and URL of the written references. @default per target, see {@linkcode WriteBack} */
   writeBackReference?: WriteBackOptions;
-  /** Stream events handled (`SENTINEL_EVENT_TYPES`). @default all */
-  eventTypes?: readonly string[];
-  /** Publish author identities (`SENTINEL_PUBLISH_IDENTITIES`, target sentinel). @default false */
-  publishIdentities?: boolean;
   /**
    * Runs once on a first start (empty state), before the stream is followed: the first-start
    * reconcile (issue 17) adopts upstream records and removes ours no longer wanted.
@@ -91,13 +90,13 @@ export class SentinelConnector implements Connector {
       publishIdentities: _publishIdentities,
       ...rest
     } = options;
-    this.#intentOptions = pickDefined(options, "eventTypes", "publishIdentities");
+    this.#intentOptions = definedProps(options, "eventTypes", "publishIdentities");
     const pumpOptions: StreamPumpOptions<TargetIndicator, TargetRemoval> = {
       ...rest,
       name: this.name,
       connector: {
         ...options.connector,
-        scope: options.connector.scope ?? ["sentinel"],
+        scope: options.connector.scope,
         minimumVersion: CONNECTOR_MINIMUM.sentinel,
         minimumFor: "sentinel",
       },
@@ -255,14 +254,4 @@ export class SentinelConnector implements Connector {
       }
     }
   }
-}
-
-/** The listed options that are set (for optional pass-through). */
-function pickDefined<T extends object, K extends keyof T>(
-  source: T,
-  ...keys: K[]
-): Partial<Pick<T, K>> {
-  const out: Partial<Pick<T, K>> = {};
-  for (const key of keys) if (source[key] !== undefined) out[key] = source[key];
-  return out;
 }

@@ -31,6 +31,7 @@ import type {
   TargetIndicator,
 } from "../microsoft/target.ts";
 import { type ItemResult, scopeOf } from "../runtime/delivery.ts";
+import { errorMessage } from "../runtime/errors.ts";
 
 /** A reconcile that could not run (listing failed, replay out of bounds). */
 export class ReconcileError extends Error {
@@ -429,9 +430,7 @@ export class Reconciler {
     } catch (error) {
       if (signal?.aborted) throw error;
       throw new ReconcileError(
-        `Cannot list the records of ${adopt.connector} on ${target.name}: ${
-          error instanceof Error ? error.message : String(error)
-        }`,
+        `Cannot list the records of ${adopt.connector} on ${target.name}: ${errorMessage(error)}`,
         { cause: error },
       );
     }
@@ -462,7 +461,7 @@ export class Reconciler {
         results = await target.removeRecords(chunk.map((a) => a.handle), signal);
       } catch (error) {
         if (signal?.aborted) throw error;
-        report.problem ??= error instanceof Error ? error.message : String(error);
+        report.problem ??= errorMessage(error);
         report.held += adoption.length - start;
         return false;
       }
@@ -492,9 +491,7 @@ export class Reconciler {
     } catch (error) {
       if (signal?.aborted) throw error;
       throw new ReconcileError(
-        `Cannot list what ${target.name} holds: ${
-          error instanceof Error ? error.message : String(error)
-        }`,
+        `Cannot list what ${target.name} holds: ${errorMessage(error)}`,
         { cause: error },
       );
     }

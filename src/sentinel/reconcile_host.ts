@@ -9,9 +9,10 @@
 import { getLogger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import type { Connector, ConnectorStatus, DeadLetterView } from "../runtime/connector.ts";
-import type { SetTimer } from "../opencti/stream.ts";
+import { type SetTimer, systemSetTimer } from "../runtime/clock.ts";
 import type { SentinelConnector } from "./connector.ts";
 import type { Reconciler, ReconcileReport } from "./reconcile.ts";
+import { errorMessage } from "../runtime/errors.ts";
 
 /** Options of {@linkcode ReconcilingConnector}. */
 export interface ReconcileHostOptions {
@@ -24,11 +25,6 @@ export interface ReconcileHostOptions {
   /** Timer. @default setTimeout */
   setTimer?: SetTimer;
 }
-
-const realTimer: SetTimer = (callback, ms) => {
-  const id = setTimeout(callback, ms);
-  return () => clearTimeout(id);
-};
 
 /** The sentinel connector with its reconciles. */
 export class ReconcilingConnector implements Connector {
@@ -57,7 +53,7 @@ export class ReconcilingConnector implements Connector {
 
   /** Follows the stream; reconciles every period until the signal aborts. */
   async start(signal: AbortSignal): Promise<void> {
-    const setTimer = this.#o.setTimer ?? realTimer;
+    const setTimer = this.#o.setTimer ?? systemSetTimer;
     let cancel: (() => void) | undefined;
     let running: Promise<unknown> = Promise.resolve();
     const schedule = (ms: number) => {
@@ -105,7 +101,7 @@ export class ReconcilingConnector implements Connector {
       this.#record(report);
       return report;
     } catch (error) {
-      this.#lastError = error instanceof Error ? error.message : String(error);
+      this.#lastError = errorMessage(error);
       this.#o.metrics?.counter(
         "octi_reconcile_failures_total",
         "Reconciles that could not run (listing or replay failed)",
@@ -149,7 +145,7 @@ export class ReconcilingConnector implements Connector {
     } catch (error) {
       if (signal.aborted) return;
       this.#log.error("Reconcile failed: {error}", {
-        error: error instanceof Error ? error.message : String(error),
+        error: errorMessage(error),
       });
     }
   }

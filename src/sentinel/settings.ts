@@ -11,8 +11,9 @@ import {
   baseOptions,
   type ConnectorPrefix,
   liveStreamOptions,
+  MAX_BACKOFF_DEFAULT,
+  MAX_BACKOFF_DEFAULT_MS,
   must,
-  opt,
   readBase,
   type ReadContext,
   readLiveStream,
@@ -25,6 +26,8 @@ import * as val from "../config/values.ts";
 import { chooseCredential } from "../microsoft/credential_chain.ts";
 import type { TargetName } from "../microsoft/target.ts";
 import type { EntraAuth, EntraCredential, TargetSettings } from "../microsoft/target_config.ts";
+import { errorMessage } from "../runtime/errors.ts";
+import { opt } from "../runtime/props.ts";
 
 /**
  * Where the dead letters are kept when `SENTINEL_DEAD_LETTER_FILE` is unset (outside Deno Deploy):
@@ -564,7 +567,7 @@ export const SENTINEL_OPTIONS = {
   maxBackoff: option({
     ...named("SENTINEL_MAX_BACKOFF", "max_backoff"),
     schema: val.duration(),
-    defaultDoc: "`PT5M`",
+    defaultDoc: `\`${MAX_BACKOFF_DEFAULT}\``,
     meaning: "ISO-8601 duration: longest wait between two tries of a batch held by a systemic " +
       "failure (auth, throttling, outage, network); such a batch is retried without a cap.",
     example: "PT5M",
@@ -642,6 +645,11 @@ export interface SentinelSettings extends TargetSettings {
   adoptSource?: string;
 }
 
+/** `SENTINEL_BATCH_TIMEOUT` (seconds) as the default of `SENTINEL_BATCH_TIMEOUT_MS`, when set. */
+function fromSeconds(seconds: number | undefined): { default?: number } {
+  return seconds === undefined ? {} : { default: seconds * 1000 };
+}
+
 function read(context: ReadContext): PendingSettings<SentinelSettings> {
   const { reader } = context;
   const o = SENTINEL_OPTIONS;
@@ -691,9 +699,7 @@ function read(context: ReadContext): PendingSettings<SentinelSettings> {
     tlpLevel: reader.get(o.tlpLevel),
     passiveOnly: reader.get(o.passiveOnly),
     extraLabels: reader.get(o.extraLabels),
-    batchTimeoutMs: reader.get(o.batchTimeoutMs, {
-      default: (reader.get(o.batchTimeoutSeconds) ?? 1) * 1000,
-    }),
+    batchTimeoutMs: reader.get(o.batchTimeoutMs, fromSeconds(reader.get(o.batchTimeoutSeconds))),
     writeBack: reader.get(o.writeBack),
     maxBackoff: reader.get(o.maxBackoff),
     deadLetterLimit: reader.get(o.deadLetterLimit),
@@ -706,7 +712,7 @@ function read(context: ReadContext): PendingSettings<SentinelSettings> {
       parseAdoptSource(values.adoptSource, target);
     } catch (error) {
       reader.problem(
-        `${reader.label(o.adoptSource)}: ${error instanceof Error ? error.message : String(error)}`,
+        `${reader.label(o.adoptSource)}: ${errorMessage(error)}`,
       );
     }
   }
@@ -818,7 +824,7 @@ function read(context: ReadContext): PendingSettings<SentinelSettings> {
         batchTimeoutMs: must(values.batchTimeoutMs),
         rateLimitPerMinute: must(rateLimitPerMinute),
         writeBack: must(values.writeBack),
-        maxBackoffMs: values.maxBackoff?.ms ?? 300_000,
+        maxBackoffMs: values.maxBackoff?.ms ?? MAX_BACKOFF_DEFAULT_MS,
         deadLetterLimit: must(values.deadLetterLimit),
         ...opt("deadLetterFile", values.deadLetterFile),
         eventTypes: must(eventTypes),

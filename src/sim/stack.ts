@@ -45,6 +45,25 @@ import {
   startSentinelSim,
 } from "./sentinel.ts";
 
+/**
+ * The choices of the targets this stack wires (the stack's own, not read from the connector's
+ * settings, which a simulator must not import): the seed's documented defaults (Graph's 1,000
+ * requests a minute, `sourcesystem` "OpenCTI"), and Defender's block score 60 as the tests expect.
+ */
+const STACK_GRAPH_MAPPING = {
+  targetProduct: "Azure Sentinel",
+  confidenceLevel: 50,
+  expireTimeDays: 30,
+  passiveOnly: false,
+} as const;
+
+/** The mapping choices of the Defender target this stack wires (its own, as above). */
+const STACK_DEFENDER_MAPPING = {
+  blockScore: 60,
+  expireTimeDays: 30,
+  application: "OpenCTI",
+} as const;
+
 /** The Entra application the stack registers (test material, not a real tenant). */
 export const STACK_APP = {
   tenantId: "9b1c2d3e-4f50-4a6b-8c7d-0e1f2a3b4c5d",
@@ -165,7 +184,8 @@ export async function startSentinelStack(
       build = (tokens, o) =>
         new GraphTarget({
           tokens,
-          mapping: { targetProduct: "Azure Sentinel" },
+          mapping: STACK_GRAPH_MAPPING,
+          rateLimitPerMinute: 1000,
           scope: SCOPES.graph,
           ...io(o),
           ...o.graph,
@@ -191,6 +211,7 @@ export async function startSentinelStack(
           subscriptionId: DEFAULT_SIM_WORKSPACE.subscriptionId,
           resourceGroup: DEFAULT_SIM_WORKSPACE.resourceGroup,
           workspaceName: DEFAULT_SIM_WORKSPACE.workspaceName,
+          sourceSystem: "OpenCTI",
           scope: SCOPES.management,
           ...io(o),
           ...o.sentinel,
@@ -211,6 +232,7 @@ export async function startSentinelStack(
       build = (tokens, o) =>
         new DefenderTarget({
           tokens,
+          ...STACK_DEFENDER_MAPPING,
           scope: SCOPES.defender,
           ...io(o),
           ...o.defender,

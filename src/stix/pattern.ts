@@ -13,6 +13,7 @@
 import { normalizeHashAlgorithm } from "./hashes.ts";
 import { type ObservableValue, type OpenCtiProperties, readOpenCtiExtension } from "./extension.ts";
 import type { HashAlgorithm, Observable, ObservableType, StixObject } from "./types.ts";
+import { errorMessage } from "../runtime/errors.ts";
 
 /** Result of {@linkcode readPattern}: the observables, or why the pattern cannot be read. */
 export type PatternResult = { observables: Observable[] } | { error: string };
@@ -382,7 +383,7 @@ export function readPattern(pattern: string, options: ReadPatternOptions = {}): 
     if (error instanceof PatternError) return { error: error.message };
     // A bug or a resource error must still not escape to the stream loop.
     return {
-      error: `pattern cannot be read: ${error instanceof Error ? error.message : String(error)}`,
+      error: `pattern cannot be read: ${errorMessage(error)}`,
     };
   }
 }

@@ -28,6 +28,7 @@ import {
   readIntel,
   type TaniumAlert,
 } from "./schemas.ts";
+import { errorMessage } from "../runtime/errors.ts";
 
 /** Path of the alerts endpoint, appended to the API base URL. */
 export const ALERTS_PATH = "/plugin/products/threat-response/api/v1/alerts";
@@ -212,9 +213,7 @@ export class TaniumClient {
       return readIntel(json);
     } catch (cause) {
       throw new TaniumResponseError(
-        `Tanium intel ${id} did not answer {data: {id, …}}: ${
-          cause instanceof Error ? cause.message : cause
-        }`,
+        `Tanium intel ${id} did not answer {data: {id, …}}: ${errorMessage(cause)}`,
         "unexpected-shape",
         { cause },
       );
@@ -261,7 +260,7 @@ export class TaniumClient {
           what,
           attempt,
           delayMs,
-          error: error instanceof Error ? error.message : String(error),
+          error: errorMessage(error),
         }),
       now: this.#now,
       sleep: this.#sleep,

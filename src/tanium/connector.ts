@@ -14,14 +14,13 @@
  *
  * @module
  */
-import { HttpError } from "../runtime/errors.ts";
+import { errorMessage, HttpError } from "../runtime/errors.ts";
 import { isRetryable } from "../runtime/retry.ts";
 import { runScheduled } from "../runtime/scheduler.ts";
 import type { ConnectorState } from "../opencti/connector.ts";
 import { BundleRejectedError, OpenCtiAuthError } from "../opencti/errors.ts";
 import type { OpenCtiClient } from "../opencti/graphql.ts";
 import {
-  errorMessage as message,
   ImportConnector,
   type ImportConnectorOptions,
   type ImportRunSummary,
@@ -74,8 +73,6 @@ export interface TaniumIncidentsOptions extends ImportConnectorOptions {
   consoleUrl: string;
   /** Display name and author name (`CONNECTOR_NAME`). @default "Tanium Threat Response Incidents" */
   displayName?: string;
-  /** Connector scope. @default ["tanium"] */
-  scope?: string[];
   /** `false` = sightings only (`TANIUM_INCIDENTS_IMPORT_ALERTS`). @default true */
   importAlerts?: boolean;
   /** Start when the state has no cursor (ISO, UTC). @default now minus one year */
@@ -134,7 +131,6 @@ export class TaniumIncidentsConnector extends ImportConnector<RunSummary> {
     super(opencti, options, {
       name: CONNECTOR_NAME,
       defaultDisplayName: DEFAULT_DISPLAY_NAME,
-      defaultScope: ["tanium"],
     });
     this.#tanium = tanium;
     this.#opencti = opencti;
@@ -205,7 +201,7 @@ export class TaniumIncidentsConnector extends ImportConnector<RunSummary> {
         if (signal.aborted) return false;
         if (!(isRetryable(error) || error instanceof OpenCtiAuthError)) throw error;
         const retryInMs = this.#backoffMs(failures);
-        this.lastError = message(error);
+        this.lastError = errorMessage(error);
         if (error instanceof OpenCtiAuthError) this.authProblem = this.lastError;
         this.#side = "opencti";
         this.degradation.step(`Cannot register in OpenCTI: ${this.lastError}`, {
@@ -330,7 +326,7 @@ export class TaniumIncidentsConnector extends ImportConnector<RunSummary> {
         this.metrics?.errors.inc({ connector: this.name });
         this.logger.error("Skipped alert {alertId}: {error}", {
           alertId: alert.id,
-          error: message(error),
+          error: errorMessage(error),
         });
       }
       seen.add(alert);
@@ -520,7 +516,7 @@ export class TaniumIncidentsConnector extends ImportConnector<RunSummary> {
         "Tanium intel {intelId} is unreadable; no incident for its alerts: {error}",
         {
           intelId: intelDocId,
-          error: message(error),
+          error: errorMessage(error),
         },
       );
       return undefined;

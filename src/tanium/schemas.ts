@@ -9,6 +9,7 @@
  */
 import * as v from "valibot";
 import { InvalidTimestampError, platformTimestamp } from "../stix/ids.ts";
+import { errorMessage } from "../runtime/errors.ts";
 
 /** A string, or undefined for null, a missing value or any other type. */
 const Text = v.fallback(v.nullish(v.string()), undefined);
@@ -224,7 +225,7 @@ export function readDetails(
   } catch (error) {
     return {
       details: undefined,
-      problem: `details is not valid JSON (${error instanceof Error ? error.message : error})`,
+      problem: `details is not valid JSON (${errorMessage(error)})`,
     };
   }
   const parsed = v.safeParse(DetailsSchema, json);

@@ -10,7 +10,6 @@ import {
   baseOptions,
   type ConnectorPrefix,
   must,
-  opt,
   prefixedOption,
   readBase,
   type ReadContext,
@@ -18,6 +17,7 @@ import {
 import type { ConnectorSettings, PendingSettings } from "../config/connector_settings.ts";
 import type { ImportConnectorConfig } from "../config/types.ts";
 import * as val from "../config/values.ts";
+import { opt } from "../runtime/props.ts";
 
 const PREFIX: ConnectorPrefix = {
   name: "tanium-incidents",

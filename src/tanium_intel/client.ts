@@ -22,6 +22,7 @@
 import * as v from "valibot";
 import type { Fetch } from "../runtime/http.ts";
 import type { IntelContent, IntelDocument } from "./mapper.ts";
+import { errorMessage } from "../runtime/errors.ts";
 
 /** Path prefix of the Threat Response API. */
 export const THREAT_RESPONSE_PREFIX = "/plugin/products/threat-response/api/v1";
@@ -250,9 +251,7 @@ export class TaniumIntelClient {
     } catch (error) {
       if (signal?.aborted) throw error;
       throw new TaniumIntelHttpError(
-        `${what}: no answer from Tanium (${
-          error instanceof Error ? error.message : String(error)
-        }); check TANIUM_INTEL_URL`,
+        `${what}: no answer from Tanium (${errorMessage(error)}); check TANIUM_INTEL_URL`,
         0,
         "TANIUM_INTEL_URL",
         { cause: error },

@@ -42,6 +42,7 @@ import {
   type IntelRemoval,
   planIntel,
 } from "./mapper.ts";
+import { errorMessage } from "../runtime/errors.ts";
 
 /** Statuses of a refused update after which the document is created anew. */
 const REPLACE_ON = new Set([400, 409, 415, 422]);
@@ -179,7 +180,7 @@ export class TaniumIntelTarget implements PumpTarget<IntelDocument, IntelRemoval
         for (const group of this.#scanGroups) await this.#client.quickScan(id, group, signal);
       }
     } catch (error) {
-      this.lastFollowUpError = error instanceof Error ? error.message : String(error);
+      this.lastFollowUpError = errorMessage(error);
     }
   }
 
@@ -220,7 +221,7 @@ export class TaniumIntelTarget implements PumpTarget<IntelDocument, IntelRemoval
 }
 
 function failure(id: string, error: unknown): ItemResult {
-  const reason = error instanceof Error ? error.message : String(error);
+  const reason = errorMessage(error);
   const { scope, check } = scopeOfError(error);
   return failed(id, reason, scope, check);
 }
@@ -320,7 +321,7 @@ export class TaniumIntelConnector implements Connector {
       name: this.name,
       connector: {
         ...options.connector,
-        scope: options.connector.scope ?? ["tanium"],
+        scope: options.connector.scope,
         minimumVersion: CONNECTOR_MINIMUM["tanium-intel"],
         minimumFor: "tanium-intel",
       },

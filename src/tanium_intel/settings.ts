@@ -12,8 +12,9 @@ import {
   baseOptions,
   type ConnectorPrefix,
   liveStreamOptions,
+  MAX_BACKOFF_DEFAULT,
+  MAX_BACKOFF_DEFAULT_MS,
   must,
-  opt,
   prefixedOption,
   readBase,
   type ReadContext,
@@ -23,6 +24,7 @@ import type { ConnectorSettings, PendingSettings } from "../config/connector_set
 import type { StreamConnectorConfig } from "../config/types.ts";
 import * as val from "../config/values.ts";
 import { taniumApiOptions } from "../tanium/settings.ts";
+import { opt } from "../runtime/props.ts";
 
 const PREFIX: ConnectorPrefix = {
   name: "tanium-intel",
@@ -84,7 +86,7 @@ export const TANIUM_INTEL_OPTIONS = {
   }),
   maxBackoff: intel("MAX_BACKOFF", {
     schema: val.duration(),
-    defaultDoc: "`PT5M`",
+    defaultDoc: `\`${MAX_BACKOFF_DEFAULT}\``,
     meaning: "ISO-8601 duration: longest wait between two tries of a batch held by a systemic " +
       "failure (token, permission, throttling, outage); such a batch is retried without a cap.",
     example: "PT5M",
@@ -171,7 +173,7 @@ function read(context: ReadContext): PendingSettings<TaniumIntelSettings> {
         autoOndemandScan: must(values.autoOndemandScan),
         computerGroups: groups.map(Number),
         batchSize: must(values.batchSize),
-        maxBackoffMs: values.maxBackoff?.ms ?? 300_000,
+        maxBackoffMs: values.maxBackoff?.ms ?? MAX_BACKOFF_DEFAULT_MS,
       };
     },
   };

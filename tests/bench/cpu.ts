@@ -16,6 +16,7 @@ import { DEFAULT_SIM_WORKSPACE } from "../../src/sim/sentinel.ts";
 import { buildFrames } from "./frames.ts";
 import { median, round } from "./stats.ts";
 import { runJsonParse } from "./pipeline.ts";
+import { DEFENDER_MAPPING, GRAPH_MAPPING, SOURCE_SYSTEM } from "../fixtures/settings_defaults.ts";
 
 /** CPU figures of one target. */
 export interface CpuResult {
@@ -94,20 +95,21 @@ function targetOf(name: TargetName): SyncTarget {
     case "graph":
       return new GraphTarget({
         ...common,
-        mapping: { targetProduct: "Azure Sentinel", now: NO_WAIT.now },
+        mapping: { ...GRAPH_MAPPING, targetProduct: "Azure Sentinel" },
         baseUrl: "http://127.0.0.1:4",
         scope: "https://graph.microsoft.com/.default",
       });
     case "sentinel": {
       const ws = DEFAULT_SIM_WORKSPACE;
       return new SentinelTarget({
+        sourceSystem: SOURCE_SYSTEM,
         ...common,
         workspaceId: ws.workspaceId,
         apiUrl: "http://127.0.0.1:5",
       });
     }
     case "defender":
-      return new DefenderTarget({ ...common, apiUrl: "http://127.0.0.1:6" });
+      return new DefenderTarget({ ...DEFENDER_MAPPING, ...common, apiUrl: "http://127.0.0.1:6" });
   }
 }
 

@@ -17,6 +17,13 @@ import { AckRecorder } from "./ack_recorder.ts";
 import { buildFrames } from "./frames.ts";
 import { startFrameServer } from "./frame_server.ts";
 import { delay, median, percentile, round } from "./stats.ts";
+import {
+  GRAPH_MAPPING,
+  GRAPH_RATE_LIMIT,
+  MAX_BACKOFF_MS,
+  QUEUE_THRESHOLD_MB,
+  SENTINEL_SCOPE,
+} from "../fixtures/settings_defaults.ts";
 
 /** Latency figures. */
 export interface LatencyResult {
@@ -95,8 +102,9 @@ export async function latencyScenario(options: LatencyOptions = {}): Promise<Lat
     await tokens.getToken(scope); // a cold token is not part of an event's latency
     const target = new AckRecorder(
       new GraphTarget({
+        rateLimitPerMinute: GRAPH_RATE_LIMIT,
         tokens,
-        mapping: { targetProduct: "Azure Sentinel" },
+        mapping: { ...GRAPH_MAPPING, targetProduct: "Azure Sentinel" },
         baseUrl: stack.targetUrl,
         scope,
         fetch: timedFetch,
@@ -106,7 +114,13 @@ export async function latencyScenario(options: LatencyOptions = {}): Promise<Lat
       url: frames.url,
       token: SIM_TOKEN,
       client: new OpenCtiClient({ url: stack.opencti.url, token: SIM_TOKEN }),
-      connector: { id: "6a7b8c9d-0e1f-4a2b-8c3d-4e5f6a7b8c9d", name: "Latency bench" },
+      maxBackoffMs: MAX_BACKOFF_MS,
+      connector: {
+        scope: SENTINEL_SCOPE,
+        queueThresholdMb: QUEUE_THRESHOLD_MB,
+        id: "6a7b8c9d-0e1f-4a2b-8c3d-4e5f6a7b8c9d",
+        name: "Latency bench",
+      },
       stream: { streamId: "live-indicators" },
       target,
       batchTimeoutMs,

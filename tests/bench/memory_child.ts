@@ -13,6 +13,11 @@ import { OpenCtiClient } from "../../src/opencti/graphql.ts";
 import { SentinelConnector } from "../../src/sentinel/connector.ts";
 import { SIM_TOKEN } from "../../src/sim/opencti_stream.ts";
 import { CountingTarget } from "./counting_target.ts";
+import {
+  MAX_BACKOFF_MS,
+  QUEUE_THRESHOLD_MB,
+  SENTINEL_SCOPE,
+} from "../fixtures/settings_defaults.ts";
 
 const openctiUrl = Deno.env.get("OPENCTI_URL") ?? "";
 const streamUrl = Deno.env.get("STREAM_URL") ?? "";
@@ -24,7 +29,13 @@ const connector = new SentinelConnector({
   url: streamUrl,
   token: SIM_TOKEN,
   client: new OpenCtiClient({ url: openctiUrl, token: SIM_TOKEN }),
-  connector: { id: "4f0c0d8e-2b7a-4c55-9d0e-6a1b2c3d4e5f", name: "Memory bench" },
+  maxBackoffMs: MAX_BACKOFF_MS,
+  connector: {
+    scope: SENTINEL_SCOPE,
+    queueThresholdMb: QUEUE_THRESHOLD_MB,
+    id: "4f0c0d8e-2b7a-4c55-9d0e-6a1b2c3d4e5f",
+    name: "Memory bench",
+  },
   stream: { streamId: "live-indicators", watchdogMs: 60_000 },
   target,
 });

@@ -19,6 +19,7 @@ import {
 import { TaniumClient } from "../../src/tanium/client.ts";
 import { TaniumIncidentsConnector } from "../../src/tanium/connector.ts";
 import { median, round } from "./stats.ts";
+import { QUEUE_THRESHOLD_MB, TANIUM_INCIDENTS_SCOPE } from "../fixtures/settings_defaults.ts";
 
 /** Tanium figures. */
 export interface TaniumResult {
@@ -79,6 +80,8 @@ export async function taniumScenario(
         new TaniumClient({ url: tanium.url, token: TANIUM_SIM_TOKEN }),
         new OpenCtiClient({ url: opencti.url, token: SIM_TOKEN }),
         {
+          scope: TANIUM_INCIDENTS_SCOPE,
+          queueThresholdMb: QUEUE_THRESHOLD_MB,
           connectorId: "5c4b3a29-1807-4f6e-9d5c-4b3a29180706",
           consoleUrl: "https://tanium.example.com",
           importStartDate: "2024-01-01T00:00:00.000Z",

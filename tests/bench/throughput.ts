@@ -54,6 +54,15 @@ import { buildFrames, type BuildFramesOptions, type FrameWorkload } from "./fram
 import { createFrameSource, type PoolEvent } from "./frame_server.ts";
 import { round } from "./stats.ts";
 import { type FetchApp, inProcessFetch, VirtualClock } from "./virtual_clock.ts";
+import {
+  DEFENDER_MAPPING,
+  GRAPH_MAPPING,
+  GRAPH_RATE_LIMIT,
+  MAX_BACKOFF_MS,
+  QUEUE_THRESHOLD_MB,
+  SENTINEL_SCOPE,
+  SOURCE_SYSTEM,
+} from "../fixtures/settings_defaults.ts";
 
 /** Throughput figures of one run (one target, one backlog). */
 export interface ThroughputResult {
@@ -237,21 +246,23 @@ export function world(name: TargetName, entra: EntraSimApp, clock: VirtualClock)
         requests: () => sim.requests,
         target: (tokens, fetch) =>
           new GraphTarget({
+            rateLimitPerMinute: GRAPH_RATE_LIMIT,
             fetch,
             now: clock.now,
             sleep: clock.sleep,
             tokens,
-            mapping: { targetProduct: "Azure Sentinel", now: clock.now },
+            mapping: { ...GRAPH_MAPPING, targetProduct: "Azure Sentinel" },
             baseUrl: HOSTS.graph,
             scope: "https://graph.microsoft.com/.default",
           }),
         singleRequests: (item, now) =>
-          toTiIndicators(item, { targetProduct: "Azure Sentinel", now: () => now }).records.map((
-            record,
-          ) => ({
-            url: `${HOSTS.graph}/beta/security/tiIndicators`,
-            body: JSON.stringify(record),
-          })),
+          toTiIndicators(item, { ...GRAPH_MAPPING, targetProduct: "Azure Sentinel", now }).records
+            .map((
+              record,
+            ) => ({
+              url: `${HOSTS.graph}/beta/security/tiIndicators`,
+              body: JSON.stringify(record),
+            })),
       };
     }
     case "sentinel": {
@@ -292,6 +303,7 @@ export function world(name: TargetName, entra: EntraSimApp, clock: VirtualClock)
         requests: () => sim.requests,
         target: (tokens, fetch) =>
           new SentinelTarget({
+            sourceSystem: SOURCE_SYSTEM,
             fetch,
             now: clock.now,
             sleep: clock.sleep,
@@ -338,6 +350,7 @@ export function world(name: TargetName, entra: EntraSimApp, clock: VirtualClock)
         requests: () => sim.requests,
         target: (tokens, fetch) =>
           new DefenderTarget({
+            ...DEFENDER_MAPPING,
             fetch,
             now: clock.now,
             sleep: clock.sleep,
@@ -345,7 +358,9 @@ export function world(name: TargetName, entra: EntraSimApp, clock: VirtualClock)
             apiUrl: HOSTS.defender,
           }),
         singleRequests: (item, now) =>
-          toDefenderIndicators(item, { now }).records.map((record) => ({
+          toDefenderIndicators(item, { ...DEFENDER_MAPPING, now }).records.map((
+            record,
+          ) => ({
             url: `${HOSTS.defender}/api/indicators`,
             body: JSON.stringify(record),
           })),
@@ -592,7 +607,13 @@ async function runOne(
     url: HOSTS.stream,
     token: SIM_TOKEN,
     client: new OpenCtiClient({ url: HOSTS.opencti, token: SIM_TOKEN, fetch: fetchApi }),
-    connector: { id: "0d1e2f3a-4b5c-4d6e-8f70-8192a3b4c5d6", name: "Throughput bench" },
+    maxBackoffMs: MAX_BACKOFF_MS,
+    connector: {
+      scope: SENTINEL_SCOPE,
+      queueThresholdMb: QUEUE_THRESHOLD_MB,
+      id: "0d1e2f3a-4b5c-4d6e-8f70-8192a3b4c5d6",
+      name: "Throughput bench",
+    },
     stream: { streamId: "live-indicators" },
     target,
     quietHeartbeats: 3,
@@ -707,12 +728,17 @@ function factsOf(backlog: Backlog, target: TargetName): BacklogFacts {
 function recordsOf(target: TargetName, item: TargetIndicator): number {
   switch (target) {
     case "graph":
-      return toTiIndicators(item, { targetProduct: "Azure Sentinel", now: () => VIRTUAL_START })
+      return toTiIndicators(item, {
+        ...GRAPH_MAPPING,
+        targetProduct: "Azure Sentinel",
+        now: VIRTUAL_START,
+      })
         .records.length;
     case "sentinel":
       return toSentinelObject(item, { now: VIRTUAL_START }).ok ? 1 : 0;
     case "defender":
-      return toDefenderIndicators(item, { now: VIRTUAL_START }).records.length;
+      return toDefenderIndicators(item, { ...DEFENDER_MAPPING, now: VIRTUAL_START })
+        .records.length;
   }
 }
 
@@ -805,7 +831,8 @@ async function runSynchronizer(
   );
   const records = [...backlog.finals.values()].flatMap((f) =>
     f.kind === "upsert" && f.item
-      ? toDefenderIndicators(f.item, { now: VIRTUAL_START }).records
+      ? toDefenderIndicators(f.item, { ...DEFENDER_MAPPING, now: VIRTUAL_START })
+        .records
       : []
   );
   const scale = backlog.total / Math.max(1, Math.min(backlog.total, backlog.pool.length));

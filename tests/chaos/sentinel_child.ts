@@ -16,6 +16,11 @@ import { TokenProvider } from "../../src/microsoft/token_provider.ts";
 import { OpenCtiClient } from "../../src/opencti/graphql.ts";
 import { Supervisor } from "../../src/runtime/supervisor.ts";
 import { SentinelConnector } from "../../src/sentinel/connector.ts";
+import {
+  GRAPH_MAPPING,
+  QUEUE_THRESHOLD_MB,
+  SENTINEL_SCOPE,
+} from "../fixtures/settings_defaults.ts";
 
 const env = (name: string): string => {
   const value = Deno.env.get(name);
@@ -45,11 +50,16 @@ const connector = new SentinelConnector({
     timeoutMs: 5000,
     retry: { attempts: 3, baseMs: 100 },
   }),
-  connector: { id: env("CONNECTOR_ID"), name: "Chaos sentinel" },
+  connector: {
+    scope: SENTINEL_SCOPE,
+    queueThresholdMb: QUEUE_THRESHOLD_MB,
+    id: env("CONNECTOR_ID"),
+    name: "Chaos sentinel",
+  },
   stream: { streamId: env("STREAM_ID"), watchdogMs: 1500, retryBaseMs: 100 },
   target: new GraphTarget({
     tokens,
-    mapping: { targetProduct: "Azure Sentinel" },
+    mapping: { ...GRAPH_MAPPING, targetProduct: "Azure Sentinel" },
     baseUrl: env("GRAPH_URL"),
     scope: "https://graph.microsoft.com/.default",
     // 1,000 per 10 s, the simulator's scaled minute (see sentinel.ts).

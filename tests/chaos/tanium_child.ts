@@ -13,6 +13,7 @@ import { OpenCtiClient } from "../../src/opencti/graphql.ts";
 import { Supervisor } from "../../src/runtime/supervisor.ts";
 import { TaniumClient } from "../../src/tanium/client.ts";
 import { TaniumIncidentsConnector } from "../../src/tanium/connector.ts";
+import { QUEUE_THRESHOLD_MB, TANIUM_INCIDENTS_SCOPE } from "../fixtures/settings_defaults.ts";
 
 const env = (name: string): string => {
   const value = Deno.env.get(name);
@@ -37,6 +38,8 @@ const connector = new TaniumIncidentsConnector(
     retry: { attempts: 3, baseMs: 100 },
   }),
   {
+    scope: TANIUM_INCIDENTS_SCOPE,
+    queueThresholdMb: QUEUE_THRESHOLD_MB,
     connectorId: env("CONNECTOR_ID"),
     consoleUrl: "https://tanium.example.com",
     importStartDate: "2024-01-01T00:00:00.000Z",

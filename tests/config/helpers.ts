@@ -1,5 +1,6 @@
 /** Shared values for the configuration tests: valid ids and distinctive secret strings. */
 import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
 import { parse } from "yaml";
 import { type Config, ConfigError, type Env, resolveConfig } from "../../src/config/mod.ts";
 
@@ -86,5 +87,64 @@ export function problemsOf(env: Env, doc?: unknown): readonly string[] {
 export function assertNoSecret(text: string): void {
   for (const secret of Object.values(SECRETS)) {
     assert.ok(!text.includes(secret), `a secret leaked into: ${text}`);
+  }
+}
+
+const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
+const DENO_JSON = fileURLToPath(new URL("../../deno.json", import.meta.url));
+
+/** What a run of main.ts printed and how it exited. */
+export interface MainRun {
+  /** Exit code. */
+  code: number;
+  /** Standard output. */
+  stdout: string;
+  /** Standard error. */
+  stderr: string;
+}
+
+/**
+ * Runs main.ts in an empty temporary directory with a cleared environment: only `env` (unset
+ * values left out) plus PATH, HOME and DENO_DIR.
+ */
+export async function runMain(
+  args: string[],
+  env: Record<string, string | undefined>,
+): Promise<MainRun> {
+  const cwd = await Deno.makeTempDir({ prefix: "octi-main-" });
+  try {
+    const keep: Record<string, string> = {};
+    for (const name of ["PATH", "HOME", "DENO_DIR"]) {
+      const value = Deno.env.get(name);
+      if (value !== undefined) keep[name] = value;
+    }
+    for (const [name, value] of Object.entries(env)) if (value !== undefined) keep[name] = value;
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--quiet",
+        "--frozen",
+        "--config",
+        DENO_JSON,
+        "--allow-env",
+        "--allow-read",
+        "--allow-net=127.0.0.1",
+        MAIN,
+        ...args,
+      ],
+      cwd,
+      env: { ...keep, DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" },
+      clearEnv: true,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const decoder = new TextDecoder();
+    return {
+      code: output.code,
+      stdout: decoder.decode(output.stdout),
+      stderr: decoder.decode(output.stderr),
+    };
+  } finally {
+    await Deno.remove(cwd, { recursive: true });
   }
 }

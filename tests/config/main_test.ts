@@ -1,56 +1,6 @@
 /** main.ts run as a subprocess with a cleared environment. */
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
-import { assertNoSecret, bothEnv, sentinelEnv } from "./helpers.ts";
-
-const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
-const DENO_JSON = fileURLToPath(new URL("../../deno.json", import.meta.url));
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs main.ts in an empty temporary directory with only `env` (plus PATH/HOME/DENO_DIR). */
-async function runMain(args: string[], env: Record<string, string | undefined>): Promise<Run> {
-  const cwd = await Deno.makeTempDir({ prefix: "octi-main-" });
-  try {
-    const keep: Record<string, string> = {};
-    for (const name of ["PATH", "HOME", "DENO_DIR"]) {
-      const value = Deno.env.get(name);
-      if (value !== undefined) keep[name] = value;
-    }
-    for (const [name, value] of Object.entries(env)) if (value !== undefined) keep[name] = value;
-    const output = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--quiet",
-        "--frozen",
-        "--config",
-        DENO_JSON,
-        "--allow-env",
-        "--allow-read",
-        "--allow-net=127.0.0.1",
-        MAIN,
-        ...args,
-      ],
-      cwd,
-      env: { ...keep, DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" },
-      clearEnv: true,
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const decoder = new TextDecoder();
-    return {
-      code: output.code,
-      stdout: decoder.decode(output.stdout),
-      stderr: decoder.decode(output.stderr),
-    };
-  } finally {
-    await Deno.remove(cwd, { recursive: true });
-  }
-}
+import { assertNoSecret, bothEnv, runMain, sentinelEnv } from "./helpers.ts";
 
 Deno.test("main.ts exits 2 and says what to set when no connector is configured", async () => {
   const run = await runMain([], {});

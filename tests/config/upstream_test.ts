@@ -4,16 +4,12 @@
  * aliases, their prefix picks the target and their defaults, and mixing two is an error.
  */
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
 import { parse } from "yaml";
 import { migrationTables, withMigration } from "../../src/config/docs.ts";
 import { CONNECTOR_SETTINGS, type Env } from "../../src/config/mod.ts";
 import { Reader } from "../../src/config/source.ts";
 import { SENTINEL_OPTIONS, UPSTREAM_DEFENDER_CONNECTOR_ID } from "../../src/sentinel/settings.ts";
-import { IDS, problemsOf, valid } from "./helpers.ts";
-
-const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
-const DENO_JSON = fileURLToPath(new URL("../../deno.json", import.meta.url));
+import { IDS, problemsOf, runMain, valid } from "./helpers.ts";
 
 /** The `environment` of the only service of a compose fixture (list or mapping form). */
 function composeEnv(name: string): Record<string, string> {
@@ -34,45 +30,6 @@ function composeEnv(name: string): Record<string, string> {
     }
   }
   return env;
-}
-
-/** Runs main.ts with only `env` (plus PATH/HOME/DENO_DIR) in an empty directory. */
-async function runMain(args: string[], env: Record<string, string>) {
-  const cwd = await Deno.makeTempDir({ prefix: "octi-upstream-" });
-  try {
-    const keep: Record<string, string> = {};
-    for (const name of ["PATH", "HOME", "DENO_DIR"]) {
-      const value = Deno.env.get(name);
-      if (value !== undefined) keep[name] = value;
-    }
-    const output = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--quiet",
-        "--frozen",
-        "--config",
-        DENO_JSON,
-        "--allow-env",
-        "--allow-read",
-        "--allow-net=127.0.0.1",
-        MAIN,
-        ...args,
-      ],
-      cwd,
-      env: { ...keep, ...env, DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" },
-      clearEnv: true,
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const decoder = new TextDecoder();
-    return {
-      code: output.code,
-      stdout: decoder.decode(output.stdout),
-      stderr: decoder.decode(output.stderr),
-    };
-  } finally {
-    await Deno.remove(cwd, { recursive: true });
-  }
 }
 
 const TENANT = "99999999-aaaa-4bbb-8ccc-dddddddddddd";

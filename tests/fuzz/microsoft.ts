@@ -24,6 +24,7 @@ import { createSentinelSimApp, DEFAULT_SIM_WORKSPACE } from "../../src/sim/senti
 import { buildFrames } from "../bench/frames.ts";
 import { invalidUtf8, mutateJson, MUTATIONS, pick, rng } from "./mutate.ts";
 import type { FuzzReport } from "./stream.ts";
+import { DEFENDER_MAPPING, GRAPH_MAPPING, SOURCE_SYSTEM } from "../fixtures/settings_defaults.ts";
 
 const FUZZ_TOKEN = "fuzz-access-token";
 const instantSleep: Sleep = (_ms, signal) => {
@@ -137,7 +138,7 @@ function fixture(name: TargetName, random: () => number, onCase: (k: string) => 
         target: new GraphTarget({
           ...common,
           tokens,
-          mapping: { targetProduct: "Azure Sentinel", now: common.now },
+          mapping: { ...GRAPH_MAPPING, targetProduct: "Azure Sentinel" },
           baseUrl: "http://graph.fuzz.invalid",
           fetch: proxy.fetch,
           rateLimitPerMinute: BIG,
@@ -164,6 +165,7 @@ function fixture(name: TargetName, random: () => number, onCase: (k: string) => 
       const ws = DEFAULT_SIM_WORKSPACE;
       return {
         target: new SentinelTarget({
+          sourceSystem: SOURCE_SYSTEM,
           ...common,
           tokens,
           workspaceId: ws.workspaceId,
@@ -193,6 +195,7 @@ function fixture(name: TargetName, random: () => number, onCase: (k: string) => 
       const proxy = corrupting(sim.app, random, onCase);
       return {
         target: new DefenderTarget({
+          ...DEFENDER_MAPPING,
           ...common,
           tokens,
           apiUrl: "http://defender.fuzz.invalid",

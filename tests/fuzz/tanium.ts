@@ -23,6 +23,7 @@ import { TaniumIncidentsConnector } from "../../src/tanium/connector.ts";
 import { readAlert } from "../../src/tanium/schemas.ts";
 import { invalidUtf8, mutateJson, MUTATIONS, pick, rng } from "./mutate.ts";
 import type { FuzzReport } from "./stream.ts";
+import { QUEUE_THRESHOLD_MB, TANIUM_INCIDENTS_SCOPE } from "../fixtures/settings_defaults.ts";
 
 const instantSleep: Sleep = (_ms, signal) => {
   signal?.throwIfAborted();
@@ -96,6 +97,8 @@ async function world(
       sleep: instantSleep,
     }),
     {
+      scope: TANIUM_INCIDENTS_SCOPE,
+      queueThresholdMb: QUEUE_THRESHOLD_MB,
       connectorId: "2b3c4d5e-6f70-4812-9a3b-4c5d6e7f8091",
       consoleUrl: "https://tanium.example.com",
       importStartDate: "2024-01-01T00:00:00.000Z",

@@ -14,6 +14,7 @@ import {
 import { CAP_MESSAGE } from "../../src/sim/defender.ts";
 import type { Observable } from "../../src/stix/types.ts";
 import { indicatorId, makeIndicator } from "../fixtures/microsoft/sentinel/make.ts";
+import { DEFENDER_MAPPING, TEST_NOW } from "../fixtures/settings_defaults.ts";
 
 const fixture = (name: string) =>
   Deno.readTextFile(new URL(`../fixtures/microsoft/defender/${name}`, import.meta.url));
@@ -74,7 +75,7 @@ Deno.test("actionFromScore() and severityFromScore() follow the score bands", ()
     [100, "Block", "High"],
   ];
   for (const [score, action, severity] of table) {
-    assert.equal(actionFromScore(score), action, `action for ${score}`);
+    assert.equal(actionFromScore(score, { blockScore: 60 }), action, `action for ${score}`);
     assert.equal(severityFromScore(score), severity, `severity for ${score}`);
   }
   assert.equal(actionFromScore(50, { blockScore: 50 }), "Block");
@@ -89,6 +90,7 @@ Deno.test("actionForType() keeps actions each type accepts", () => {
 
 Deno.test("toDefenderIndicators() sends exactly Defender's field names", () => {
   const { records, skipped } = toDefenderIndicators(makeIndicator(1, { score: 70 }), {
+    ...DEFENDER_MAPPING,
     now: Date.parse("2024-06-11T00:00:00Z"),
   });
   assert.deepEqual(skipped, []);
@@ -107,10 +109,16 @@ Deno.test("toDefenderIndicators() sends exactly Defender's field names", () => {
 });
 
 Deno.test("toDefenderIndicators() forces generateAlert with Audit and honours a fixed action", () => {
-  const audit = toDefenderIndicators(makeIndicator(1, { score: 10 }), { generateAlert: false });
+  const audit = toDefenderIndicators(makeIndicator(1, { score: 10 }), {
+    ...DEFENDER_MAPPING,
+    now: TEST_NOW,
+    generateAlert: false,
+  });
   assert.equal(audit.records[0]?.action, "Audit");
   assert.equal(audit.records[0]?.generateAlert, true);
   const fixed = toDefenderIndicators(makeIndicator(1, { score: 10 }), {
+    ...DEFENDER_MAPPING,
+    now: TEST_NOW,
     action: "Block",
     generateAlert: false,
   });
@@ -126,15 +134,21 @@ Deno.test("toDefenderIndicators() drops an MD5 next to a SHA-256 and reports why
       { type: "email-addr", value: "x@example.com" },
     ],
   });
-  const { records, skipped } = toDefenderIndicators(item);
+  const { records, skipped } = toDefenderIndicators(item, { ...DEFENDER_MAPPING, now: TEST_NOW });
   assert.deepEqual(records.map((r) => r.indicatorType), ["FileSha256"]);
   assert.deepEqual(skipped.map((s) => s.observable.type), ["file", "email-addr"]);
 });
 
 Deno.test("toDefenderIndicators() cuts long descriptions and defaults an empty one", () => {
-  const long = toDefenderIndicators(makeIndicator(1, { description: "x".repeat(10_000_000) }));
+  const long = toDefenderIndicators(makeIndicator(1, { description: "x".repeat(10_000_000) }), {
+    ...DEFENDER_MAPPING,
+    now: TEST_NOW,
+  });
   assert.equal(long.records[0]?.description.length, 99);
-  const empty = toDefenderIndicators(makeIndicator(1, { description: "  " }));
+  const empty = toDefenderIndicators(makeIndicator(1, { description: "  " }), {
+    ...DEFENDER_MAPPING,
+    now: TEST_NOW,
+  });
   assert.equal(empty.records[0]?.description, "No description");
 });
 
@@ -142,15 +156,26 @@ Deno.test("toDefenderIndicators() computes the expiry from updated_at without va
   const item = makeIndicator(1);
   delete item.validUntil;
   const now = Date.parse("2024-06-11T00:00:00Z");
-  const { records } = toDefenderIndicators(item, { expireTimeDays: 10, now });
+  const { records } = toDefenderIndicators(item, {
+    ...DEFENDER_MAPPING,
+    expireTimeDays: 10,
+    now,
+  });
   assert.equal(records[0]?.expirationTime, "2024-06-20T07:13:20Z");
   // An updated_at so old that the expiry would be past counts from now instead.
-  const late = toDefenderIndicators(item, { expireTimeDays: 10, now: Date.parse("2025-01-01") });
+  const late = toDefenderIndicators(item, {
+    ...DEFENDER_MAPPING,
+    expireTimeDays: 10,
+    now: Date.parse("2025-01-01"),
+  });
   assert.equal(late.records[0]?.expirationTime, "2025-01-11T00:00:00Z");
 });
 
 Deno.test("importBody() wraps the records in Indicators with a capital I", () => {
-  const { records } = toDefenderIndicators(makeIndicator(1));
+  const { records } = toDefenderIndicators(makeIndicator(1), {
+    ...DEFENDER_MAPPING,
+    now: TEST_NOW,
+  });
   assert.deepEqual(Object.keys(JSON.parse(importBody(records))), ["Indicators"]);
 });
 

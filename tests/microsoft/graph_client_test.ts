@@ -9,6 +9,7 @@ import type { AuthClaims } from "../../src/sim/ms_common.ts";
 import type { Observable } from "../../src/stix/types.ts";
 import { FakeClock } from "../runtime/fake_clock.ts";
 import { entraApp } from "./helpers.ts";
+import { GRAPH_MAPPING, GRAPH_RATE_LIMIT } from "../fixtures/settings_defaults.ts";
 
 const ROLE = "ThreatIndicators.ReadWrite.OwnedBy";
 const GOOD_TOKEN = `t1|app1|${ROLE}|https://graph.microsoft.com`;
@@ -80,8 +81,13 @@ function setup(
   const fetch: Fetch = (input, init) =>
     Promise.resolve(sim.app.request(input instanceof Request ? input : String(input), init));
   const target = new GraphTarget({
+    rateLimitPerMinute: GRAPH_RATE_LIMIT,
     tokens,
-    mapping: { targetProduct: "Azure Sentinel", now: clock.now, ...options.mapping },
+    mapping: {
+      ...GRAPH_MAPPING,
+      targetProduct: "Azure Sentinel",
+      ...options.mapping,
+    },
     baseUrl: "http://graph.test",
     fetch,
     now: clock.now,
@@ -200,8 +206,9 @@ Deno.test("GraphTarget.upsert() marks an item the API rejects as invalid as not 
   };
   const clock = new FakeClock();
   const stubbed = new GraphTarget({
+    rateLimitPerMinute: GRAPH_RATE_LIMIT,
     tokens: new FakeTokens(),
-    mapping: { targetProduct: "Azure Sentinel", now: clock.now },
+    mapping: { ...GRAPH_MAPPING, targetProduct: "Azure Sentinel" },
     fetch,
     now: clock.now,
     sleep: clock.sleep,
@@ -311,8 +318,9 @@ Deno.test("GraphTarget parses the documented 403 body with its request ids", asy
   const body = await Deno.readTextFile(new URL("error_403.json", FIXTURES));
   const clock = new FakeClock();
   const target = new GraphTarget({
+    rateLimitPerMinute: GRAPH_RATE_LIMIT,
     tokens: new FakeTokens(),
-    mapping: { targetProduct: "Azure Sentinel" },
+    mapping: { ...GRAPH_MAPPING, targetProduct: "Azure Sentinel" },
     fetch: () => Promise.resolve(new Response(body, { status: 403 })),
     now: clock.now,
     sleep: clock.sleep,
@@ -329,8 +337,9 @@ Deno.test("GraphTarget treats the documented resultInfo code 0 as deleted", asyn
   const body = await Deno.readTextFile(new URL("delete_by_external_id_200.json", FIXTURES));
   const clock = new FakeClock();
   const target = new GraphTarget({
+    rateLimitPerMinute: GRAPH_RATE_LIMIT,
     tokens: new FakeTokens(),
-    mapping: { targetProduct: "Azure Sentinel" },
+    mapping: { ...GRAPH_MAPPING, targetProduct: "Azure Sentinel" },
     fetch: () => Promise.resolve(new Response(body, { status: 200 })),
     now: clock.now,
     sleep: clock.sleep,
@@ -341,7 +350,9 @@ Deno.test("GraphTarget treats the documented resultInfo code 0 as deleted", asyn
 
 Deno.test("GraphTarget looks up Defender ATP records by a URL with quote, &, ? and # and updates them in place", async () => {
   const url = "http://evil.example/a%20b?x=1&y='2'#frag+plus";
-  const { sim, target } = setup({ mapping: { targetProduct: "Microsoft Defender ATP" } });
+  const { sim, target } = setup({
+    mapping: { ...GRAPH_MAPPING, targetProduct: "Microsoft Defender ATP" },
+  });
   const item = indicator(1, { observables: [{ type: "url", value: url }], score: 90 });
   await target.upsert([item]);
   assertEquals(sim.store().length, 1);
@@ -359,7 +370,9 @@ Deno.test("GraphTarget looks up Defender ATP records by a URL with quote, &, ? a
 });
 
 Deno.test("GraphTarget re-creates a Defender ATP record whose action changed (not editable there)", async () => {
-  const { sim, target } = setup({ mapping: { targetProduct: "Microsoft Defender ATP" } });
+  const { sim, target } = setup({
+    mapping: { ...GRAPH_MAPPING, targetProduct: "Microsoft Defender ATP" },
+  });
   await target.upsert([indicator(1, { score: 10 })]);
   assertEquals(sim.store()[0]?.fields.action, "alert");
   await target.upsert([indicator(1, { score: 95 })]);
@@ -386,8 +399,9 @@ Deno.test("GraphTarget works end to end with the Entra simulator's signed tokens
   const graph = startGraphSim({ verify: app.entra.verifyAccessToken });
   try {
     const target = new GraphTarget({
+      rateLimitPerMinute: GRAPH_RATE_LIMIT,
       tokens,
-      mapping: { targetProduct: "Azure Sentinel" },
+      mapping: { ...GRAPH_MAPPING, targetProduct: "Azure Sentinel" },
       baseUrl: graph.url,
       scope: "https://graph.microsoft.com/.default",
     });

@@ -39,7 +39,7 @@ const SENTINEL: GraphOptions = {
   confidenceLevel: 50,
   expireTimeDays: 30,
   passiveOnly: false,
-  now: () => NOW,
+  now: NOW,
 };
 const DEFENDER: GraphOptions = { ...SENTINEL, targetProduct: "Microsoft Defender ATP" };
 

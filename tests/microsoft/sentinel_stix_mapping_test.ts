@@ -8,6 +8,7 @@ import {
   uploadBody,
 } from "../../src/microsoft/sentinel_stix_mapping.ts";
 import { makeIndicator, STREAM_INDICATOR } from "../fixtures/microsoft/sentinel/make.ts";
+import { TEST_NOW } from "../fixtures/settings_defaults.ts";
 
 const fixture = (name: string) =>
   Deno.readTextFile(new URL(`../fixtures/microsoft/sentinel/${name}`, import.meta.url));
@@ -20,7 +21,7 @@ function streamItem() {
 }
 
 Deno.test("toSentinelObject() sends the stream indicator without extensions or x_opencti_ properties", () => {
-  const mapped = toSentinelObject(streamItem(), { keepIndicatorTypes: true });
+  const mapped = toSentinelObject(streamItem(), { now: TEST_NOW, keepIndicatorTypes: true });
   assert(mapped.ok);
   const { extensions: _e, x_opencti_score: _s, x_opencti_detection: _d, ...expected } =
     STREAM_INDICATOR;
@@ -29,6 +30,7 @@ Deno.test("toSentinelObject() sends the stream indicator without extensions or x
 
 Deno.test("toSentinelObject() merges extra labels without duplicates", () => {
   const mapped = toSentinelObject(streamItem(), {
+    now: TEST_NOW,
     extraLabels: ["opencti", "C2"],
     keepIndicatorTypes: true,
   });
@@ -39,7 +41,7 @@ Deno.test("toSentinelObject() merges extra labels without duplicates", () => {
 Deno.test("toSentinelObject() leaves indicator_types out and keeps them as labels by default", () => {
   const item = streamItem();
   item.stix.indicator_types = ["anomalous-activity"];
-  const mapped = toSentinelObject(item);
+  const mapped = toSentinelObject(item, { now: TEST_NOW });
   assert(mapped.ok);
   assert.deepEqual(mapped.object.indicator_types, undefined);
   assert.deepEqual(mapped.object.labels, ["malicious-activity", "c2", "anomalous-activity"]);
@@ -59,7 +61,9 @@ Deno.test("toSentinelObject() keeps a newer modified of a revoked indicator", ()
   const item = streamItem();
   item.stix.revoked = true;
   item.stix.modified = "2026-01-01T00:00:00.000Z";
-  const mapped = toSentinelObject(item, { now: Date.parse("2025-01-01T00:00:00.000Z") });
+  const mapped = toSentinelObject(item, {
+    now: Date.parse("2025-01-01T00:00:00.000Z"),
+  });
   assert(mapped.ok);
   assert.deepEqual(mapped.object.modified, "2026-01-01T00:00:00.000Z");
 });
@@ -68,7 +72,7 @@ Deno.test("toSentinelObject() fills required dates from the parsed indicator", (
   const item = streamItem();
   delete item.stix.created;
   delete item.stix.valid_from;
-  const mapped = toSentinelObject(item);
+  const mapped = toSentinelObject(item, { now: TEST_NOW });
   assert(mapped.ok);
   assert.deepEqual(mapped.object.created, item.created);
   assert.deepEqual(mapped.object.valid_from, item.validFrom);
@@ -77,7 +81,7 @@ Deno.test("toSentinelObject() fills required dates from the parsed indicator", (
 Deno.test("toSentinelObject() refuses an indicator without a pattern, with the reason", () => {
   const item = streamItem();
   delete item.stix.pattern;
-  const mapped = toSentinelObject(item);
+  const mapped = toSentinelObject(item, { now: TEST_NOW });
   assert(!mapped.ok);
   assert(mapped.reason.includes('"pattern"'), mapped.reason);
 });
@@ -85,7 +89,7 @@ Deno.test("toSentinelObject() refuses an indicator without a pattern, with the r
 Deno.test("toSentinelObject() refuses an id that is not a STIX indicator id", () => {
   const item = streamItem();
   item.id = "attack-pattern--274128a4-2ad4-50b5-ae7b-b0dea1fa9861";
-  const mapped = toSentinelObject(item);
+  const mapped = toSentinelObject(item, { now: TEST_NOW });
   assert(!mapped.ok);
 });
 

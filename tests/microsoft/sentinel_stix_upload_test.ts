@@ -17,6 +17,7 @@ import {
   makeIndicator,
 } from "../fixtures/microsoft/sentinel/make.ts";
 import { assertAbortSendsNothing, entraApp, type TargetSetup, targetSetup } from "./helpers.ts";
+import { SOURCE_SYSTEM } from "../fixtures/settings_defaults.ts";
 
 const WS = DEFAULT_SIM_WORKSPACE;
 
@@ -40,7 +41,13 @@ function setup(
   return targetSetup(
     (common) => startSentinelSim({ ...common, ...options.sim }),
     (sim, common, extra: Partial<SentinelTargetOptions>) =>
-      new SentinelTarget({ ...workspaceAt(sim.url), ...common, ...options.target, ...extra }),
+      new SentinelTarget({
+        sourceSystem: SOURCE_SYSTEM,
+        ...workspaceAt(sim.url),
+        ...common,
+        ...options.target,
+        ...extra,
+      }),
     options.verifier,
   );
 }
@@ -149,6 +156,7 @@ Deno.test("SentinelTarget.remove() deletes through the exact ARM query and is id
 Deno.test("SentinelTarget.remove() fails with advice when the ARM coordinates are missing", async () => {
   await using env = setup();
   const target = new SentinelTarget({
+    sourceSystem: SOURCE_SYSTEM,
     workspaceId: WS.workspaceId,
     apiUrl: env.sim.url,
     tokens: env.tokens,
@@ -251,7 +259,10 @@ Deno.test("SentinelTarget() refuses the reserved source system and a workspace n
       }),
     /reserved/,
   );
-  assert.throws(() => new SentinelTarget({ workspaceId: "ws-sentinel", tokens }), /GUID/);
+  assert.throws(
+    () => new SentinelTarget({ sourceSystem: SOURCE_SYSTEM, workspaceId: "ws-sentinel", tokens }),
+    /GUID/,
+  );
 });
 
 Deno.test("SentinelTarget works end to end with the Entra simulator's signed tokens", async () => {
@@ -262,7 +273,11 @@ Deno.test("SentinelTarget works end to end with the Entra simulator's signed tok
     workspaces: [{ ...WS, contributors: [clientId] }],
   });
   try {
-    const target = new SentinelTarget({ ...workspaceAt(sim.url), tokens });
+    const target = new SentinelTarget({
+      sourceSystem: SOURCE_SYSTEM,
+      ...workspaceAt(sim.url),
+      tokens,
+    });
     assert((await target.upsert([makeIndicator(1), makeIndicator(2)])).every((r) => r.ok));
     assert.deepEqual(sim.store().map((r) => r.appid), [clientId, clientId]);
     assert((await target.remove([{ id: indicatorId(1) }])).every((r) => r.ok));
@@ -278,13 +293,18 @@ Deno.test("SentinelTarget.upsert() rejects with the abort reason and sends nothi
 });
 
 Deno.test("SentinelTarget re-sends revoked indicators and rejects raw observables with a reason", () => {
-  const target = new SentinelTarget({ workspaceId: WS.workspaceId, tokens: new FakeTokens() });
+  const target = new SentinelTarget({
+    sourceSystem: SOURCE_SYSTEM,
+    workspaceId: WS.workspaceId,
+    tokens: new FakeTokens(),
+  });
   assert.equal(target.revokeByUpload, true);
   assert.equal(target.rejects(makeIndicator(1)), undefined);
   const raw = makeIndicator(2);
   const observable = { ...raw, stix: { id: "ipv4-addr--1", type: "ipv4-addr", value: "1.2.3.4" } };
   assert.match(target.rejects(observable) ?? "", /takes indicators/);
   const deleting = new SentinelTarget({
+    sourceSystem: SOURCE_SYSTEM,
     workspaceId: WS.workspaceId,
     tokens: new FakeTokens(),
     revokeBy: "delete",

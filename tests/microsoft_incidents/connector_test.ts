@@ -24,6 +24,7 @@ import type { StixObject } from "../../src/stix/types.ts";
 import type { Fetch } from "../../src/runtime/http.ts";
 import { FakeClock } from "../runtime/fake_clock.ts";
 import { FakeTokens, fakeVerifier } from "../fixtures/microsoft/sentinel/make.ts";
+import { MICROSOFT_INCIDENTS_SCOPE, QUEUE_THRESHOLD_MB } from "../fixtures/settings_defaults.ts";
 
 const CONNECTOR_ID = "5a8e6f4c-1b2d-4e3f-9a0b-1c2d3e4f5a6b";
 const START = "2026-01-01T00:00:00.000Z";
@@ -92,6 +93,8 @@ async function world(roles = ["SecurityIncident.Read.All"], rateLimit = 600): Pr
         }),
         openctiClient,
         {
+          scope: MICROSOFT_INCIDENTS_SCOPE,
+          queueThresholdMb: QUEUE_THRESHOLD_MB,
           connectorId: CONNECTOR_ID,
           importStartDate: START,
           now: clock.now,

@@ -7,6 +7,7 @@ import { BundleTransport } from "../../src/opencti/transport.ts";
 import { Works } from "../../src/opencti/works.ts";
 import type { StixBundle } from "../../src/stix/types.ts";
 import { CONNECTOR_ID, withSim } from "./helpers.ts";
+import { QUEUE_THRESHOLD_MB } from "../fixtures/settings_defaults.ts";
 
 const QUEUE: PushQueue = {
   host: "rabbitmq",
@@ -139,6 +140,7 @@ Deno.test("AmqpBundlePusher refuses to push when the platform announced no queue
 Deno.test("BundleTransport refuses CONNECTOR_QUEUE_PROTOCOL=api on OpenCTI 6.2 with the version and the fix", async () => {
   await withSim(async ({ client }) => {
     const lifecycle = new ConnectorLifecycle(client, {
+      queueThresholdMb: QUEUE_THRESHOLD_MB,
       id: CONNECTOR_ID,
       name: "Tanium Threat Response Incidents",
       type: "EXTERNAL_IMPORT",
@@ -165,6 +167,7 @@ Deno.test("BundleTransport refuses CONNECTOR_QUEUE_PROTOCOL=api on OpenCTI 6.2 w
 Deno.test("registration refuses a platform older than the connector's minimum, naming both", async () => {
   await withSim(async ({ client, sim }) => {
     const lifecycle = new ConnectorLifecycle(client, {
+      queueThresholdMb: QUEUE_THRESHOLD_MB,
       id: CONNECTOR_ID,
       name: "Microsoft Sentinel",
       type: "STREAM",
@@ -184,6 +187,7 @@ Deno.test("registration refuses a platform older than the connector's minimum, n
 Deno.test("registration on 5.x omits the input fields its schema lacks", async () => {
   await withSim(async ({ client, sim }) => {
     const lifecycle = new ConnectorLifecycle(client, {
+      queueThresholdMb: QUEUE_THRESHOLD_MB,
       id: CONNECTOR_ID,
       name: "Tanium Threat Response Incidents",
       type: "EXTERNAL_IMPORT",

@@ -12,6 +12,7 @@ import type { StixBundle, StixObject } from "../../src/stix/types.ts";
 import { standardIdOf } from "../../src/stix/ids.ts";
 import { CONNECTOR_ID, NOW, withSim } from "./helpers.ts";
 import type { OpenCtiClient } from "../../src/opencti/graphql.ts";
+import { QUEUE_THRESHOLD_MB } from "../fixtures/settings_defaults.ts";
 
 const NAME = "Tanium Threat Response Incidents";
 
@@ -23,7 +24,12 @@ async function fixture(): Promise<StixBundle> {
 }
 
 async function setup(client: OpenCtiClient, maxBytes?: number) {
-  await new ConnectorLifecycle(client, { id: CONNECTOR_ID, name: NAME, type: "EXTERNAL_IMPORT" })
+  await new ConnectorLifecycle(client, {
+    queueThresholdMb: QUEUE_THRESHOLD_MB,
+    id: CONNECTOR_ID,
+    name: NAME,
+    type: "EXTERNAL_IMPORT",
+  })
     .register();
   const works = new Works(client, {
     connectorId: CONNECTOR_ID,

@@ -10,6 +10,7 @@ import {
 import { CONNECTOR_ID, withSim } from "./helpers.ts";
 import type { OpenCtiClient } from "../../src/opencti/graphql.ts";
 import type { Sleep } from "../../src/runtime/clock.ts";
+import { QUEUE_THRESHOLD_MB } from "../fixtures/settings_defaults.ts";
 
 function lifecycle(
   client: OpenCtiClient,
@@ -20,6 +21,7 @@ function lifecycle(
   } = {},
 ) {
   return new ConnectorLifecycle(client, {
+    queueThresholdMb: QUEUE_THRESHOLD_MB,
     id: CONNECTOR_ID,
     name: "Tanium Threat Response Incidents",
     type: extra.type ?? "EXTERNAL_IMPORT",

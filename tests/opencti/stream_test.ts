@@ -7,12 +7,12 @@ import {
   type LiveStreamReader,
   type MalformedFrame,
   readLiveStream,
-  type SetTimer,
   StreamAuthError,
   type StreamFrame,
   StreamNotFoundError,
   StreamStoppedError,
 } from "../../src/opencti/stream.ts";
+import type { SetTimer } from "../../src/runtime/clock.ts";
 import { OpenCtiStore } from "../../src/sim/opencti_store.ts";
 import {
   DEFAULT_STREAM_ID,

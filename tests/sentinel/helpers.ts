@@ -1,5 +1,7 @@
 /** Shared wiring of the sentinel end-to-end tests: a connector against a simulator stack. */
 import type { Metrics } from "../../src/metrics.ts";
+import { GraphTarget } from "../../src/microsoft/graph.ts";
+import type { TokenSource } from "../../src/microsoft/token_source.ts";
 import { OpenCtiClient } from "../../src/opencti/graphql.ts";
 import type { Sleep } from "../../src/runtime/clock.ts";
 import type { Fetch } from "../../src/runtime/http.ts";
@@ -9,6 +11,13 @@ import { SEED_TIME } from "../../src/sim/opencti_seed.ts";
 import { SIM_TOKEN } from "../../src/sim/opencti_stream.ts";
 import type { SentinelStack } from "../../src/sim/stack.ts";
 import type { StixObject } from "../../src/stix/types.ts";
+import {
+  GRAPH_MAPPING,
+  GRAPH_RATE_LIMIT,
+  MAX_BACKOFF_MS,
+  QUEUE_THRESHOLD_MB,
+  SENTINEL_SCOPE,
+} from "../fixtures/settings_defaults.ts";
 
 /** The connector's clock: the seed's reference time (valid_until is relative to it). */
 export const NOW = Date.parse(SEED_TIME);
@@ -52,7 +61,13 @@ export function connectorFor(
       ...io,
       retry: { attempts: options.graphqlAttempts ?? 5, baseMs: 1, random: () => 0 },
     }),
-    connector: { id: CONNECTOR_ID, name: "Microsoft Sentinel" },
+    maxBackoffMs: MAX_BACKOFF_MS,
+    connector: {
+      scope: SENTINEL_SCOPE,
+      queueThresholdMb: QUEUE_THRESHOLD_MB,
+      id: CONNECTOR_ID,
+      name: "Microsoft Sentinel",
+    },
     stream: {
       streamId: options.streamId ?? "live-indicators",
       recoverIsoDate: new Date(NOW + 3_600_000).toISOString(),
@@ -165,5 +180,39 @@ function untilAborted(signal: AbortSignal): Promise<never> {
   return new Promise((_, reject) => {
     if (signal.aborted) return reject(signal.reason);
     signal.addEventListener("abort", () => reject(signal.reason), { once: true });
+  });
+}
+
+/**
+ * A connector syncing the stack's OpenCTI to its Graph simulator through a `GraphTarget` that
+ * holds `tokens` (the end-to-end tests of the token sources), with plain client settings.
+ */
+export function graphConnectorFor(stack: SentinelStack, tokens: TokenSource): SentinelConnector {
+  const target = new GraphTarget({
+    rateLimitPerMinute: GRAPH_RATE_LIMIT,
+    tokens,
+    mapping: { ...GRAPH_MAPPING, targetProduct: "Azure Sentinel" },
+    baseUrl: stack.targetUrl,
+    scope: "https://graph.microsoft.com/.default",
+  });
+  return new SentinelConnector({
+    url: stack.opencti.url,
+    token: SIM_TOKEN,
+    client: new OpenCtiClient({ url: stack.opencti.url, token: SIM_TOKEN }),
+    maxBackoffMs: MAX_BACKOFF_MS,
+    connector: {
+      scope: SENTINEL_SCOPE,
+      queueThresholdMb: QUEUE_THRESHOLD_MB,
+      id: CONNECTOR_ID,
+      name: "Microsoft Sentinel",
+    },
+    stream: {
+      streamId: "live-indicators",
+      recoverIsoDate: new Date(NOW + 3_600_000).toISOString(),
+    },
+    target,
+    batchTimeoutMs: 10,
+    quietHeartbeats: 2,
+    now: () => NOW,
   });
 }

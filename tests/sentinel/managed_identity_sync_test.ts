@@ -5,47 +5,18 @@
 import assert from "node:assert/strict";
 import { configure, type LogRecord, reset } from "@logtape/logtape";
 import { resolveConfig } from "../../src/config/mod.ts";
-import { GraphTarget } from "../../src/microsoft/graph.ts";
 import { ManagedIdentityTokenSource } from "../../src/microsoft/managed_identity.ts";
-import type { TokenSource } from "../../src/microsoft/token_source.ts";
-import { OpenCtiClient } from "../../src/opencti/graphql.ts";
-import { SentinelConnector } from "../../src/sentinel/connector.ts";
+import { SIM_TOKEN } from "../../src/sim/opencti_stream.ts";
 import { createTokenProvider } from "../../src/microsoft/targets.ts";
 import {
   type ManagedIdentitySim,
   startManagedIdentitySim,
 } from "../../src/sim/managed_identity.ts";
-import { SEED_TIME } from "../../src/sim/opencti_seed.ts";
-import { SIM_TOKEN } from "../../src/sim/opencti_stream.ts";
 import { type SentinelStack, STACK_APP, startSentinelStack } from "../../src/sim/stack.ts";
+import { CONNECTOR_ID, graphConnectorFor, NOW } from "./helpers.ts";
 
-const NOW = Date.parse(SEED_TIME);
-const CONNECTOR_ID = "b3a6f1d2-5c4e-4f7a-9b8c-1d2e3f4a5b6c";
 const USER_ASSIGNED = "6c5b4a39-2817-4f06-9e5d-4c3b2a190817";
 const GRAPH_ROLES = { "https://graph.microsoft.com": ["ThreatIndicators.ReadWrite.OwnedBy"] };
-
-function connectorFor(stack: SentinelStack, tokens: TokenSource): SentinelConnector {
-  const target = new GraphTarget({
-    tokens,
-    mapping: { targetProduct: "Azure Sentinel", now: () => NOW },
-    baseUrl: stack.targetUrl,
-    scope: "https://graph.microsoft.com/.default",
-  });
-  return new SentinelConnector({
-    url: stack.opencti.url,
-    token: SIM_TOKEN,
-    client: new OpenCtiClient({ url: stack.opencti.url, token: SIM_TOKEN }),
-    connector: { id: CONNECTOR_ID, name: "Microsoft Sentinel" },
-    stream: {
-      streamId: "live-indicators",
-      recoverIsoDate: new Date(NOW + 3_600_000).toISOString(),
-    },
-    target,
-    batchTimeoutMs: 10,
-    quietHeartbeats: 2,
-    now: () => NOW,
-  });
-}
 
 async function withStack(
   body: (stack: SentinelStack, mi: ManagedIdentitySim) => Promise<void>,
@@ -104,7 +75,7 @@ Deno.test("sentinel delivers to the Graph simulator with a user-assigned managed
       const tokens = await createTokenProvider(config.sentinel);
       assert.ok(tokens instanceof ManagedIdentityTokenSource);
       assert.equal(tokens.kind, "imds");
-      assert.equal(await connectorFor(stack, tokens).runOnce(), true);
+      assert.equal(await graphConnectorFor(stack, tokens).runOnce(), true);
       const expected = await stack.expected(NOW);
       assert.ok(
         expected.size >= 10,
@@ -148,7 +119,7 @@ Deno.test("sentinel delivers with the system-assigned identity through IDENTITY_
     assert.ok(config.sentinel);
     assert.equal(config.sentinel.credential.kind, "managed_identity");
     const tokens = await createTokenProvider(config.sentinel);
-    assert.equal(await connectorFor(stack, tokens).runOnce(), true);
+    assert.equal(await graphConnectorFor(stack, tokens).runOnce(), true);
     const expected = await stack.expected(NOW);
     assert.deepEqual([...stack.present()].sort(), [...expected].sort());
     assert.deepEqual(
@@ -195,7 +166,7 @@ async function chooseSecret(lines: string[]): Promise<void> {
     assert.ok(config.sentinel);
     assert.equal(config.sentinel.credential.kind, "secret");
     const tokens = await createTokenProvider(config.sentinel);
-    assert.equal(await connectorFor(stack, tokens).runOnce(), true);
+    assert.equal(await graphConnectorFor(stack, tokens).runOnce(), true);
     assert.deepEqual([...stack.present()].sort(), [...await stack.expected(NOW)].sort());
     assert.equal(mi.control.requests().length, 0, "the managed identity was not asked");
     const all = lines.join("\n");

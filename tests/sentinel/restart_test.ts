@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import type { TargetName } from "../../src/microsoft/target.ts";
 import { type SentinelStack, startSentinelStack } from "../../src/sim/stack.ts";
 import { CONNECTOR_ID, connectorFor, KillSwitch, NOW, seedNamed, sorted } from "./helpers.ts";
+import { GRAPH_MAPPING } from "../fixtures/settings_defaults.ts";
 
 const TARGETS: TargetName[] = ["graph", "sentinel", "defender"];
 
@@ -47,7 +48,7 @@ async function killMidBatch(target: TargetName, answerLost: boolean): Promise<vo
         fetch: crash.fetch,
         sleep: crash.sleep,
         tokens: stack.tokens({ fetch: crash.fetch }),
-        graph: { mapping: { targetProduct: "Azure Sentinel" }, maxBatch: 3 },
+        graph: { mapping: { ...GRAPH_MAPPING, targetProduct: "Azure Sentinel" }, maxBatch: 3 },
         sentinel: { maxBatch: 3 },
         defender: { maxBatch: 3 },
       }),

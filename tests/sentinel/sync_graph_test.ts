@@ -1,15 +1,9 @@
 /** End to end: OpenCTI simulator → sentinel connector → Graph simulator (with Entra tokens). */
 import assert from "node:assert/strict";
-import { GraphTarget } from "../../src/microsoft/graph.ts";
 import { TokenProvider } from "../../src/microsoft/token_provider.ts";
-import { OpenCtiClient } from "../../src/opencti/graphql.ts";
-import { SentinelConnector } from "../../src/sentinel/connector.ts";
-import { SIM_TOKEN } from "../../src/sim/opencti_stream.ts";
-import { SEED_TIME } from "../../src/sim/opencti_seed.ts";
+import type { SentinelConnector } from "../../src/sentinel/connector.ts";
 import { type SentinelStack, STACK_APP, startSentinelStack } from "../../src/sim/stack.ts";
-
-const NOW = Date.parse(SEED_TIME);
-const CONNECTOR_ID = "b3a6f1d2-5c4e-4f7a-9b8c-1d2e3f4a5b6c";
+import { graphConnectorFor, NOW } from "./helpers.ts";
 
 function connectorFor(stack: SentinelStack): SentinelConnector {
   const tokens = new TokenProvider({
@@ -18,26 +12,7 @@ function connectorFor(stack: SentinelStack): SentinelConnector {
     clientId: STACK_APP.clientId,
     credential: { kind: "secret", secret: STACK_APP.clientSecret },
   });
-  const target = new GraphTarget({
-    tokens,
-    mapping: { targetProduct: "Azure Sentinel", now: () => NOW },
-    baseUrl: stack.targetUrl,
-    scope: "https://graph.microsoft.com/.default",
-  });
-  return new SentinelConnector({
-    url: stack.opencti.url,
-    token: SIM_TOKEN,
-    client: new OpenCtiClient({ url: stack.opencti.url, token: SIM_TOKEN }),
-    connector: { id: CONNECTOR_ID, name: "Microsoft Sentinel" },
-    stream: {
-      streamId: "live-indicators",
-      recoverIsoDate: new Date(NOW + 3_600_000).toISOString(),
-    },
-    target,
-    batchTimeoutMs: 10,
-    quietHeartbeats: 2,
-    now: () => NOW,
-  });
+  return graphConnectorFor(stack, tokens);
 }
 
 function sorted(values: Iterable<string>): string[] {

@@ -14,6 +14,7 @@ import {
   startSentinelStack,
 } from "../../src/sim/stack.ts";
 import { connectorFor, NOW, sorted } from "./helpers.ts";
+import { GRAPH_MAPPING } from "../fixtures/settings_defaults.ts";
 
 const TARGETS: TargetName[] = ["graph", "sentinel", "defender"];
 
@@ -65,7 +66,7 @@ function limitOf(target: TargetName, limit: number) {
 function targetTuning(batch: number, perMinute: number): StackTargetOptions {
   return {
     graph: {
-      mapping: { targetProduct: "Azure Sentinel" },
+      mapping: { ...GRAPH_MAPPING, targetProduct: "Azure Sentinel" },
       maxBatch: batch,
       rateLimitPerMinute: perMinute,
       attempts: 30,

@@ -30,6 +30,7 @@ import {
 } from "../../src/sim/sentinel.ts";
 import { indicatorId, makeIndicator } from "../fixtures/microsoft/sentinel/make.ts";
 import { type TargetSetup, targetSetup } from "../microsoft/helpers.ts";
+import { DEFENDER_MAPPING, SOURCE_SYSTEM, TEST_NOW } from "../fixtures/settings_defaults.ts";
 
 const NOW = Date.parse("2026-03-01T00:00:00Z");
 const AUTHOR = "identity--542072da-8b33-50bf-810b-d9cfd2a0bc69";
@@ -93,7 +94,7 @@ Deno.test("intentsOf() turns identities into upserts only with SENTINEL_PUBLISH_
 Deno.test("toSentinelObject() uploads an identity as it is, without OpenCTI's extensions", () => {
   const [intent] = intentsOf("create", envelope(IDENTITY), { now: NOW, publishIdentities: true });
   assert.ok(intent?.kind === "upsert");
-  const mapped = toSentinelObject(intent.indicator);
+  const mapped = toSentinelObject(intent.indicator, { now: TEST_NOW });
   assert.ok(mapped.ok);
   assert.deepEqual(mapped.object, {
     id: AUTHOR,
@@ -107,7 +108,7 @@ Deno.test("toSentinelObject() uploads an identity as it is, without OpenCTI's ex
   const { name: _name, ...nameless } = IDENTITY;
   const [bad] = intentsOf("create", envelope(nameless), { now: NOW, publishIdentities: true });
   assert.ok(bad?.kind === "upsert");
-  const refused = toSentinelObject(bad.indicator);
+  const refused = toSentinelObject(bad.indicator, { now: TEST_NOW });
   assert.ok(!refused.ok && /has no "name"/.test(refused.reason));
 });
 
@@ -117,6 +118,7 @@ function sentinelSetup(): TargetSetup<RunningSentinelSim, SentinelTarget, Sentin
     (common) => startSentinelSim(common),
     (sim, common, extra: Partial<SentinelTargetOptions>) =>
       new SentinelTarget({
+        sourceSystem: SOURCE_SYSTEM,
         workspaceId: ws.workspaceId,
         subscriptionId: ws.subscriptionId,
         resourceGroup: ws.resourceGroup,
@@ -168,7 +170,7 @@ function defenderSetup(
   return targetSetup(
     (common) => startDefenderSim({ ...common, ...sim }),
     (running, common, extra: Partial<DefenderTargetOptions>) =>
-      new DefenderTarget({ apiUrl: running.url, ...common, ...extra }),
+      new DefenderTarget({ ...DEFENDER_MAPPING, apiUrl: running.url, ...common, ...extra }),
   );
 }
 

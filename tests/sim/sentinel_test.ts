@@ -11,6 +11,7 @@ import {
 import { FakeClock } from "../runtime/fake_clock.ts";
 import { fakeVerifier, indicatorId, makeIndicator } from "../fixtures/microsoft/sentinel/make.ts";
 import { toSentinelObject } from "../../src/microsoft/sentinel_stix_mapping.ts";
+import { TEST_NOW } from "../fixtures/settings_defaults.ts";
 
 const WS = DEFAULT_SIM_WORKSPACE;
 const UPLOAD =
@@ -23,7 +24,7 @@ function sim(options: Partial<SentinelSimOptions> = {}): SentinelSim {
 }
 
 function object(n: number, extra: Record<string, unknown> = {}): Record<string, unknown> {
-  const mapped = toSentinelObject(makeIndicator(n));
+  const mapped = toSentinelObject(makeIndicator(n), { now: TEST_NOW });
   assert(mapped.ok);
   return { ...mapped.object, ...extra };
 }

@@ -10,6 +10,12 @@ import {
   TaniumIntelConnector,
   type TaniumIntelConnectorOptions,
 } from "../../src/tanium_intel/connector.ts";
+import {
+  MAX_BACKOFF_MS,
+  QUEUE_THRESHOLD_MB,
+  TANIUM_INCIDENTS_SCOPE,
+  TANIUM_INTEL_SCOPE,
+} from "../fixtures/settings_defaults.ts";
 
 /** The clock of the connectors and of the Tanium simulator. */
 export const NOW = Date.parse("2024-06-10T06:00:00.000Z");
@@ -61,7 +67,13 @@ export async function intelWorld(options: { version?: string } = {}): Promise<In
         url: opencti.url,
         token: SIM_TOKEN,
         client,
-        connector: { id, name: "Tanium Threat Response Intel" },
+        maxBackoffMs: MAX_BACKOFF_MS,
+        connector: {
+          scope: TANIUM_INTEL_SCOPE,
+          queueThresholdMb: QUEUE_THRESHOLD_MB,
+          id,
+          name: "Tanium Threat Response Intel",
+        },
         stream: { streamId: "live-indicators", recoverIsoDate: false, retryBaseMs: 5 },
         tanium: { url: tanium.url, consoleUrl: CONSOLE, token: TANIUM_SIM_TOKEN },
         batchTimeoutMs: 10,
@@ -81,6 +93,8 @@ export async function intelWorld(options: { version?: string } = {}): Promise<In
         }),
         client,
         {
+          scope: TANIUM_INCIDENTS_SCOPE,
+          queueThresholdMb: QUEUE_THRESHOLD_MB,
           connectorId: "8ef3e1b8-6f0e-4f2a-9a53-3c1a1b3a6c11",
           consoleUrl: CONSOLE,
           importStartDate: "2024-01-01T00:00:00.000Z",
