@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { TANIUM_SIM_TOKEN } from "../../src/sim/tanium.ts";
 import type { StixObject } from "../../src/stix/types.ts";
 import { intelIdOf, planIntel } from "../../src/tanium_intel/mapper.ts";
-import { ALL_STREAM_OPTIONS, CONSOLE, indicator, intelWorld, NOW } from "./helpers.ts";
+import { ALL_STREAM_OPTIONS, CONSOLE, intelWorld, NOW } from "./helpers.ts";
 
 const SOURCE = "Tanium Threat Response Intel";
 const MD5 = "2204459dcbf34aed8906daac26db6f56";
