@@ -13,7 +13,7 @@ import {
   type DeadLetterStore,
   FileDeadLetterStore,
   MemoryDeadLetterStore,
-} from "../sentinel/dead_letters.ts";
+} from "../opencti/dead_letters.ts";
 import { TaniumIntelConnector } from "./connector.ts";
 import {
   DEFAULT_INTEL_DEAD_LETTER_FILE,

@@ -10,7 +10,7 @@ import {
   DeadLetters,
   FileDeadLetterStore,
   MemoryDeadLetterStore,
-} from "../../src/sentinel/dead_letters.ts";
+} from "../../src/opencti/dead_letters.ts";
 import { createApp } from "../../src/server.ts";
 import { TANIUM_SIM_TOKEN } from "../../src/sim/tanium.ts";
 import { intelIdOf } from "../../src/tanium_intel/mapper.ts";
