@@ -515,8 +515,24 @@ export class TaniumIntelConnector implements Connector {
     frame: DataFrame,
     now: number,
   ): Array<PlannedOperation<IntelDocument, IntelRemoval> | null> {
-    const op = this.#opOf(frame.event, frame.data.data, now);
-    return [op ? { key: frame.data.data.id, op } : null];
+    const object = frame.data.data;
+    if (frame.event === "merge") {
+      // The merged-away sources (`context.sources`) are gone: their documents and hashes go; the
+      // target stays and is brought up to date (as sentinel does). Upstream ignores merges.
+      const listed = frame.data.context?.sources;
+      const sources = (Array.isArray(listed) ? listed : []).filter(isStix);
+      const planned: Array<PlannedOperation<IntelDocument, IntelRemoval> | null> = sources.map(
+        (source) => {
+          const op = this.#opOf("delete", source, now);
+          return op ? { key: source.id, op } : null;
+        },
+      );
+      const op = this.#opOf("update", object, now);
+      planned.push(op ? { key: object.id, op } : null);
+      return planned;
+    }
+    const op = this.#opOf(frame.event, object, now);
+    return [op ? { key: object.id, op } : null];
   }
 
   #opOf(

@@ -155,3 +155,29 @@ Deno.test("tanium-intel: dead letters survive a restart in their file, are liste
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("tanium-intel: a merge deletes the merged-away indicators' documents and keeps and updates the target's (a merge is no delete of the target)", async () => {
+  const w = await intelWorld();
+  try {
+    const target = indicator(111, "stix", "[ipv4-addr:value = '192.0.2.111']");
+    const source = indicator(112, "stix", "[ipv4-addr:value = '192.0.2.112']");
+    w.opencti.store.upsert(target);
+    w.opencti.store.upsert(source);
+    const connector = w.intel();
+    assert.equal(await connector.runOnce(), true);
+    const targetId = intelIdOf(w.indicator(target.id), [SOURCE])!;
+    const sourceId = intelIdOf(w.indicator(source.id), [SOURCE])!;
+
+    w.opencti.store.merge(target.id, [source.id]);
+    assert.equal(await connector.runOnce(), true);
+    assert.equal(
+      w.tanium.control.intel(sourceId),
+      undefined,
+      "the merged-away document is deleted",
+    );
+    assert.ok(w.tanium.control.intel(targetId), "the target's document stays");
+    assert.equal(intelIdOf(w.indicator(target.id), [SOURCE]), targetId);
+  } finally {
+    await w.close();
+  }
+});
