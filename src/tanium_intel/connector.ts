@@ -161,6 +161,8 @@ export class TaniumIntelTarget implements PumpTarget<IntelDocument, IntelRemoval
       : documents.filter((d) => d.reputation !== undefined && !results.has(d.id));
     if (entries.length > 0) {
       try {
+        // Hashes an update took off a file leave the list first (one request).
+        await this.#client.deleteReputations(entries.flatMap((d) => d.staleHashes ?? []), signal);
         await this.#client.uploadReputations(entries.map((d) => d.reputation!), signal);
         this.#reputations += entries.length;
       } catch (error) {
@@ -531,7 +533,7 @@ export class TaniumIntelConnector implements Connector {
       planned.push(op ? { key: object.id, op } : null);
       return planned;
     }
-    const op = this.#opOf(frame.event, object, now);
+    const op = this.#opOf(frame.event, object, now, frame.data.context?.reverse_patch);
     return [op ? { key: object.id, op } : null];
   }
 
@@ -539,9 +541,11 @@ export class TaniumIntelConnector implements Connector {
     event: DataFrame["event"],
     object: StixObject,
     now: number,
+    reversePatch?: unknown,
   ): PumpOperation<IntelDocument, IntelRemoval> | undefined {
     const plan = planIntel(event, object, {
       now,
+      ...(reversePatch === undefined ? {} : { reversePatch }),
       sourceNames: [this.#sourceName],
       hashesInReputation: this.#o.tanium.hashesInReputation ?? true,
       noHashesInIntels: this.#o.tanium.noHashesInIntels ?? true,

@@ -99,6 +99,8 @@ export interface IntelDocument {
   content?: IntelContent;
   /** The reputation entry (file and artifact hashes, `TANIUM_INTEL_HASHES_IN_REPUTATION`). */
   reputation?: ReputationEntry;
+  /** Hashes the update took off the file: deleted from the reputation list. */
+  staleHashes?: string[];
   /** STIX type: `indicator`, or an observable type (the write-back's mutation depends on it). */
   stixType: string;
   /** The Tanium intel document id already written back on the indicator, if any. */
@@ -133,6 +135,8 @@ export interface PlanOptions {
   hashesInReputation?: boolean;
   /** `TANIUM_INTEL_NO_HASHES_IN_INTELS`: no document for file hashes. @default true */
   noHashesInIntels?: boolean;
+  /** An update's `context.reverse_patch` (what the object was before it). @default none */
+  reversePatch?: unknown;
 }
 
 /** Observable types that become a `Network Indicators` document (upstream `create_observable`). */
@@ -235,6 +239,35 @@ function fileHashes(object: StixObject): { md5?: string; sha1?: string; sha256?:
   if (sha1) out.sha1 = sha1;
   if (sha256) out.sha256 = sha256;
   return out;
+}
+
+/**
+ * The file's hashes before an update, from the update's `reverse_patch` (JSON Patch ops on
+ * `/hashes` or `/hashes/<algorithm>`); the current ones when it touched no hash.
+ */
+export function hashesBefore(object: StixObject, reversePatch: unknown): string[] {
+  const current: unknown = object.hashes;
+  let before: Record<string, unknown> = typeof current === "object" && current !== null &&
+      !Array.isArray(current)
+    ? { ...(current as Record<string, unknown>) }
+    : {};
+  for (const op of Array.isArray(reversePatch) ? reversePatch : []) {
+    if (typeof op !== "object" || op === null) continue;
+    const o = op as Record<string, unknown>;
+    if (typeof o.path !== "string") continue;
+    if (o.path === "/hashes") {
+      before = o.op === "remove" || typeof o.value !== "object" || o.value === null
+        ? {}
+        : { ...(o.value as Record<string, unknown>) };
+      continue;
+    }
+    const match = /^\/hashes\/(.+)$/.exec(o.path);
+    if (!match) continue;
+    const key = match[1]!.replaceAll("~1", "/").replaceAll("~0", "~");
+    if (o.op === "remove") delete before[key];
+    else if (o.op === "add" || o.op === "replace") before[key] = o.value;
+  }
+  return hashList({ ...object, hashes: before });
 }
 
 /** The hashes of a file observable, strongest last (as upstream orders them). */
@@ -404,7 +437,13 @@ function planObservable(
     stix: object,
   };
   if (content) document.content = content;
-  if (reputation) document.reputation = reputation;
+  if (reputation) {
+    document.reputation = reputation;
+    if (event === "update" && options.reversePatch !== undefined) {
+      const stale = hashesBefore(object, options.reversePatch).filter((h) => !hashes.includes(h));
+      if (stale.length > 0) document.staleHashes = stale;
+    }
+  }
   const openctiId = openctiIdOf(object);
   if (openctiId !== undefined) document.openctiId = openctiId;
   if (intelId !== undefined && content) document.intelId = intelId;

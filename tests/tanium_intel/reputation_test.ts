@@ -135,10 +135,20 @@ Deno.test("tanium-intel: file hashes go to the Reputation blocklist in one reque
     assert.equal(rep.size, 2);
     assert.equal(rep.get(SHA1)?.notes, "wiper");
 
+    // A hash the update takes off (read from the event's reverse patch) leaves the list.
+    const sha1b = "0".repeat(39) + "1";
+    w.opencti.store.upsert({ ...w.indicator(b.id), hashes: { "SHA-1": sha1b } });
+    assert.equal(await connector.runOnce(), true);
+    assert.ok(!rep.has(SHA1), "the replaced SHA-1 is no longer blocked");
+    assert.ok(rep.has(sha1b));
+    w.tanium.control.reputations.delete(sha1b);
+    w.opencti.store.upsert({ ...w.indicator(b.id), hashes: { "SHA-1": SHA1 } });
+    assert.equal(await connector.runOnce(), true);
+
     w.opencti.store.remove(a.id);
     assert.equal(await connector.runOnce(), true);
     assert.deepEqual([...rep.keys()], [SHA1], "the deleted file's hashes left the list");
-    assert.deepEqual(w.tanium.control.reputationActivity.deletes, [2]);
+    assert.deepEqual(w.tanium.control.reputationActivity.deletes, [1, 1, 2]);
 
     // An alert on the network document: tanium-incidents finds the observable by the reference.
     assert.ok(w.tanium.control.raiseAlertFor(ipId, "LAPTOP-7"));
