@@ -495,7 +495,11 @@ export class StreamPump<U, R> {
       await this.#deliver([{ key: letter.id, op: { op, attempts: 0 }, seqs: [] }], results);
       const result = results.get(letter.id) ?? missingResult(letter.id);
       const scope = scopeOf(result);
-      if (result.ok) continue;
+      if (result.ok) {
+        // As for stream batches: what the target took is acknowledged (e.g. written back).
+        if (op.kind === "upsert") await this.#o.route.acknowledged?.([op.indicator]);
+        continue;
+      }
       if (scope === "systemic") return "held";
       if (scope === "unsupported") {
         this.skip("unsupported_by_target", letter.id, result.reason);
@@ -651,21 +655,21 @@ export class StreamPump<U, R> {
           return;
         }
         const stopped = () => readerSignal.aborted || this.#resetRequested;
-        if (!stopped()) {
-          const delay = backoffDelay(
-            step,
-            o.backoffBaseMs ?? 1000,
-            o.maxBackoffMs,
-            this.#random,
-          );
-          this.#degradation.step(
-            `${o.target.name} failed for ${held.length} held item(s): ${
-              problem?.reason ?? "unknown"
-            }`,
-            { ...(problem?.check ? { check: problem.check } : {}), retryInMs: delay },
-          );
-          await this.#sleep(delay, readerSignal).catch(() => {});
-        }
+        const delay = backoffDelay(
+          step,
+          o.backoffBaseMs ?? 1000,
+          o.maxBackoffMs,
+          this.#random,
+        );
+        // Degraded even when the run is already stopping (the catch-up budget ran out during
+        // this try): the items are held, so the run must not report success.
+        this.#degradation.step(
+          `${o.target.name} failed for ${held.length} held item(s): ${
+            problem?.reason ?? "unknown"
+          }`,
+          { ...(problem?.check ? { check: problem.check } : {}), retryInMs: delay },
+        );
+        if (!stopped()) await this.#sleep(delay, readerSignal).catch(() => {});
         if (stopped()) {
           batcher.requeue(held, this.#now());
           return;

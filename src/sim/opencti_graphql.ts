@@ -799,6 +799,15 @@ export class OpenCtiGraphqlSim {
       },
       "StixDomainObjectEditMutations.relationAdd": ({ input }, parent) =>
         this.#knowledge.relationAdd(String(asRecord(parent).id), asRecord(input)),
+      "Mutation.stixCyberObservableEdit": ({ id }) => {
+        const object = typeof id === "string" ? this.store.get(id) : undefined;
+        if (!object || !SCO_TYPES.has(object.type)) {
+          throw new SimGraphqlError("FunctionalError", "Cannot find the object to update");
+        }
+        return { id: object.id };
+      },
+      "StixCyberObservableEditMutations.relationAdd": ({ input }, parent) =>
+        this.#knowledge.relationAdd(String(asRecord(parent).id), asRecord(input)),
     };
   }
 

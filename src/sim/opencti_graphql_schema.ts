@@ -270,6 +270,10 @@ export const SCHEMA: Record<string, Record<string, FieldDef>> = {
       type: "StixDomainObjectEditMutations",
       args: { id: { required: true } },
     },
+    stixCyberObservableEdit: {
+      type: "StixCyberObservableEditMutations",
+      args: { id: { required: true } },
+    },
     stixBundlePush: {
       gate: "stixBundlePush",
       args: {
@@ -392,6 +396,12 @@ export const SCHEMA: Record<string, Record<string, FieldDef>> = {
     toProcessed: { args: { message: {}, inError: {} } },
   },
   StixDomainObjectEditMutations: {
+    relationAdd: {
+      type: "StixRefRelationship",
+      args: { input: { required: true, input: "StixRefRelationshipAddInput" } },
+    },
+  },
+  StixCyberObservableEditMutations: {
     relationAdd: {
       type: "StixRefRelationship",
       args: { input: { required: true, input: "StixRefRelationshipAddInput" } },

@@ -19,6 +19,11 @@ import {
   taniumSeed,
 } from "./tanium_seed.ts";
 import { type IntelActivity, intelWriteRoutes } from "./tanium_intel_api.ts";
+import {
+  REPUTATION_PREFIX,
+  reputationRoutes,
+  type SimReputation,
+} from "./tanium_reputation_api.ts";
 
 export type { SimAlert, SimIntel } from "./tanium_seed.ts";
 
@@ -167,7 +172,16 @@ export class TaniumSimControl {
   /** Intel sources (`GET/POST …/sources`). */
   readonly sources: { id: number; type: string; name: string; description: string }[] = [];
   /** Deploys and quick scans asked. */
-  readonly intelActivity: IntelActivity = { deploys: 0, scans: [], created: [] };
+  readonly intelActivity: IntelActivity = { deploys: 0, scans: [], created: [], lookups: 0 };
+  /** The Reputation service's custom list, by uploaded hash (`…/reputation/v3/…`). */
+  readonly reputations = new Map<string, SimReputation>();
+  /** Reputation requests (uploads and deletes), in order, with the number of entries. */
+  readonly reputationActivity: { uploads: number[]; deletes: number[] } = {
+    uploads: [],
+    deletes: [],
+  };
+  /** Tokens whose persona lacks the Reputation permission (reputation calls get 403). */
+  readonly noReputationTokens = new Set<string>();
   /** Intel labels (`GET/POST …/labels`). */
   readonly labels: { id: number; name: string; description: string }[] = [];
 
@@ -518,6 +532,7 @@ export function createTaniumSim(options: TaniumSimOptions = {}): TaniumSimApp {
   });
 
   intelWriteRoutes(app, control, API_PREFIX);
+  reputationRoutes(app, control, REPUTATION_PREFIX);
   app.route("/_sim", controlRoutes(control));
   return { app, control };
 }

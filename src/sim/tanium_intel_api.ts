@@ -80,7 +80,14 @@ async function readIntelBody(c: Context): Promise<Body | string> {
     }
     if (type === "openioc" && !/<ioc[\s>]/.test(text)) return "The document is not OpenIOC";
     const name = /<short_description>([^<]*)<\/short_description>/.exec(text)?.[1] ?? "";
-    return { type, name, description: "", platforms: [], contents: text };
+    const description = /<description>([^<]*)<\/description>/.exec(text)?.[1] ?? "";
+    return {
+      type,
+      name: xmlUnescape(name),
+      description: xmlUnescape(description),
+      platforms: [],
+      contents: text,
+    };
   }
   return `Unsupported content type ${contentType}`;
 }
@@ -88,6 +95,13 @@ async function readIntelBody(c: Context): Promise<Body | string> {
 function xmlEscape(text: string): string {
   return text.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;");
 }
+
+function xmlUnescape(text: string): string {
+  return text.replaceAll("&lt;", "<").replaceAll("&gt;", ">").replaceAll("&amp;", "&");
+}
+
+/** Largest `limit` of the intel list (the alert list's bound, `tanium.md` §2.2). */
+const MAX_INTEL_LIMIT = 500;
 
 /** Adds the intel write routes under `prefix` (the session check is the app's middleware). */
 export function intelWriteRoutes(
@@ -142,6 +156,36 @@ export function intelWriteRoutes(
     control.addIntels([intel]);
     control.intelActivity.created.push(intel.id);
     return c.json({ data: intel });
+  });
+
+  // The intel list: `name`, `description`, `type` match as "contains" (as the alert filters do),
+  // `sourceId` exactly; `limit` 1-500 (default 100), `offset`; `{data, meta}` envelope.
+  app.get(`${prefix}/intels`, (c) => {
+    const q = new URL(c.req.url).searchParams;
+    const limitText = q.get("limit") ?? "100";
+    const offsetText = q.get("offset") ?? "0";
+    if (!/^\d+$/.test(limitText) || Number(limitText) < 1 || Number(limitText) > MAX_INTEL_LIMIT) {
+      return bad(c, `Invalid limit "${limitText}": use 1 to ${MAX_INTEL_LIMIT}`);
+    }
+    if (!/^\d+$/.test(offsetText)) return bad(c, `Invalid offset "${offsetText}"`);
+    const contains = (field: string) => {
+      const wanted = q.get(field);
+      return (intel: SimIntel) =>
+        wanted === null || String(intel[field] ?? "").toLowerCase().includes(wanted.toLowerCase());
+    };
+    const source = q.get("sourceId");
+    const all = control.intels()
+      .filter(contains("name"))
+      .filter(contains("description"))
+      .filter(contains("type"))
+      .filter((intel) => source === null || String(intel.sourceId) === source)
+      .sort((a, b) => a.id - b.id);
+    const page = all.slice(Number(offsetText), Number(offsetText) + Number(limitText));
+    control.intelActivity.lookups++;
+    return c.json({
+      data: page,
+      meta: { totalCount: control.intels().length, filteredCount: all.length },
+    });
   });
 
   app.put(`${prefix}/intels/:id/labels`, async (c) => {
@@ -206,6 +250,9 @@ export function intelWriteRoutes(
     const xml =
       `<?xml version="1.0" encoding="UTF-8"?><ioc xmlns="http://schemas.mandiant.com/2010/ioc">` +
       `<short_description>${xmlEscape(o.name)}</short_description>` +
+      (typeof o.description === "string" && o.description !== ""
+        ? `<description>${xmlEscape(o.description)}</description>`
+        : "") +
       `<definition><Indicator operator="OR">${items}</Indicator></definition></ioc>`;
     return c.body(xml, 200, { "content-type": "application/xml" });
   });
@@ -256,4 +303,6 @@ export interface IntelActivity {
   created: number[];
   /** Quick scans asked, in order. */
   scans: { computerGroupId: number; intelDocId: number }[];
+  /** `GET …/intels` list requests. */
+  lookups: number;
 }

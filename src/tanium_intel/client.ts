@@ -16,16 +16,43 @@
  * - `POST /intel/deploy` (`TANIUM_INTEL_DEPLOY_INTEL`): pushes the intel to the endpoints;
  * - `POST /on-demand-scans` `{computerGroupId, intelDocId}` (`TANIUM_INTEL_AUTO_ONDEMAND_SCAN`,
  *   one per group of `TANIUM_INTEL_COMPUTER_GROUPS`): a quick scan for a new document.
+ * - `GET /intels?description=<marker>`: the documents whose description holds the marker (older
+ *   upstream `stream/tanium` `_get_by_id` found its documents by the OpenCTI id in their
+ *   description the same way), so a create lost to a crash is found instead of made twice.
  * No batch call exists: one document per request. 401 = invalid token or client IP not trusted,
  * 403 = expired session or a persona without the Threat Response intel permissions.
+ *
+ * The Reputation service (`<TANIUM_INTEL_URL>/plugin/products/reputation/v3`, same `session`
+ * header; upstream `api_handler.py` `create_reputation`, older `stream/tanium`):
+ * - `POST /reputations/custom/upload?append=true` with a JSON array of entries
+ *   `{list: "blacklist", md5, sha1, sha256, uploadedHash, notes}`: adds to the custom list
+ *   (`append=false` would replace the whole list: never sent);
+ * - `POST /reputations/custom/delete` with a JSON array of hashes: removes them.
+ * Both take many entries per request, so one request carries a whole batch.
  */
 import * as v from "valibot";
 import type { Fetch } from "../runtime/http.ts";
-import type { IntelContent, IntelDocument } from "./mapper.ts";
+import type { IntelContent, IntelDocument, ReputationEntry } from "./mapper.ts";
 import { errorMessage } from "../runtime/errors.ts";
 
 /** Path prefix of the Threat Response API. */
 export const THREAT_RESPONSE_PREFIX = "/plugin/products/threat-response/api/v1";
+/** Path prefix of the Reputation service API. */
+export const REPUTATION_PREFIX = "/plugin/products/reputation/v3";
+
+/**
+ * The marker a document's description carries so this connector can find it again by the
+ * OpenCTI id (`[OpenCTI <stix id>]`).
+ */
+export function documentMarker(stixId: string): string {
+  return `[OpenCTI ${stixId}]`;
+}
+
+/** The description sent: the indicator's, then the marker. */
+export function describedWithMarker(document: IntelDocument): string {
+  const marker = documentMarker(document.id);
+  return document.description === "" ? marker : `${document.description} ${marker}`;
+}
 /** Name of the intel source documents are filed under (upstream `_get_source_id`). */
 export const OPENCTI_SOURCE_NAME = "OpenCTI";
 
@@ -59,6 +86,13 @@ export interface TaniumIntelClientOptions {
 const DataAnswer = v.object({ data: v.looseObject({ id: v.union([v.number(), v.string()]) }) });
 const ListAnswer = v.object({
   data: v.array(v.looseObject({ id: v.union([v.number(), v.string()]), name: v.string() })),
+});
+const IntelListAnswer = v.object({
+  data: v.array(v.looseObject({
+    id: v.union([v.number(), v.string()]),
+    description: v.optional(v.nullable(v.string())),
+    sourceId: v.optional(v.nullable(v.union([v.number(), v.string()]))),
+  })),
 });
 
 /** One label as Tanium lists it. */
@@ -108,6 +142,54 @@ export class TaniumIntelClient {
     const body = await this.#body(document, signal);
     const answer = await this.#send("POST", `/sources/${source}/intels`, body, signal);
     return Number(v.parse(DataAnswer, answer).data.id);
+  }
+
+  /**
+   * The newest document of the OpenCTI source whose description carries the indicator's marker
+   * (one written before a crash lost its write-back), if any.
+   */
+  async findByMarker(stixId: string, signal?: AbortSignal): Promise<number | undefined> {
+    const source = await this.sourceId(signal);
+    const marker = documentMarker(stixId);
+    const query = new URLSearchParams({ description: marker, limit: "100", offset: "0" });
+    const list = v.parse(
+      IntelListAnswer,
+      await this.#json("GET", `/intels?${query}`, undefined, signal),
+    );
+    let newest: number | undefined;
+    for (const intel of list.data) {
+      // The filter may match loosely: keep only ours, exactly.
+      if (!(intel.description ?? "").includes(marker)) continue;
+      if (
+        intel.sourceId !== undefined && intel.sourceId !== null && Number(intel.sourceId) !== source
+      ) {
+        continue;
+      }
+      const id = Number(intel.id);
+      if (newest === undefined || id > newest) newest = id;
+    }
+    return newest;
+  }
+
+  /** Adds the entries to the Reputation service's custom list (one request). */
+  async uploadReputations(
+    entries: readonly ReputationEntry[],
+    signal?: AbortSignal,
+  ): Promise<void> {
+    if (entries.length === 0) return;
+    await this.#json(
+      "POST",
+      "/reputations/custom/upload?append=true",
+      entries,
+      signal,
+      REPUTATION_PREFIX,
+    );
+  }
+
+  /** Deletes hashes from the Reputation service's custom list (one request). */
+  async deleteReputations(hashes: readonly string[], signal?: AbortSignal): Promise<void> {
+    if (hashes.length === 0) return;
+    await this.#json("POST", "/reputations/custom/delete", hashes, signal, REPUTATION_PREFIX);
   }
 
   /** Replaces the document's content; false when Tanium no longer has it (404). */
@@ -172,14 +254,18 @@ export class TaniumIntelClient {
   }
 
   async #body(document: IntelDocument, signal?: AbortSignal): Promise<RequestBody> {
-    const content: IntelContent = document.content;
+    const content: IntelContent | undefined = document.content;
+    if (content === undefined) {
+      throw new TaniumIntelHttpError(`${document.id} has no intel document content`, 0);
+    }
+    const description = describedWithMarker(document);
     switch (content.type) {
       case "tanium-signal":
         return {
           headers: { "content-type": "application/json" },
           body: JSON.stringify({
             name: document.name,
-            description: document.description,
+            description,
             platforms: content.platforms,
             contents: content.contents,
           }),
@@ -191,7 +277,7 @@ export class TaniumIntelClient {
             "content-disposition": `attachment; filename=${headerSafe(content.filename)}`,
             type: "yara",
             name: headerSafe(document.name),
-            description: headerSafe(document.description),
+            description: headerSafe(description),
           },
           body: content.contents,
         };
@@ -201,7 +287,7 @@ export class TaniumIntelClient {
           body: JSON.stringify({
             exact: true,
             name: document.name,
-            description: document.description,
+            description,
             type: content.quickAddType,
             text: content.text,
           }),
@@ -212,12 +298,21 @@ export class TaniumIntelClient {
             200,
           );
         }
-        return { headers: { "content-type": "application/xml", type: "openioc" }, body: ioc };
+        return {
+          headers: { "content-type": "application/xml", type: "openioc" },
+          body: withIocDescription(ioc, description),
+        };
       }
     }
   }
 
-  #json(method: string, path: string, body: unknown, signal?: AbortSignal): Promise<unknown> {
+  #json(
+    method: string,
+    path: string,
+    body: unknown,
+    signal?: AbortSignal,
+    prefix = THREAT_RESPONSE_PREFIX,
+  ): Promise<unknown> {
     return this.#send(
       method,
       path,
@@ -226,6 +321,7 @@ export class TaniumIntelClient {
         body: JSON.stringify(body),
       },
       signal,
+      prefix,
     );
   }
 
@@ -235,11 +331,12 @@ export class TaniumIntelClient {
     path: string,
     body: RequestBody | undefined,
     signal?: AbortSignal,
+    prefix = THREAT_RESPONSE_PREFIX,
   ): Promise<unknown> {
-    const what = `${method} ${THREAT_RESPONSE_PREFIX}${path.replace(/\?.*$/, "")}`;
+    const what = `${method} ${prefix}${path.replace(/\?.*$/, "")}`;
     let response: Response;
     try {
-      response = await this.#fetch(`${this.url}${THREAT_RESPONSE_PREFIX}${path}`, {
+      response = await this.#fetch(`${this.url}${prefix}${path}`, {
         method,
         headers: {
           session: this.#token,
@@ -282,6 +379,28 @@ interface RequestBody {
   body: string;
 }
 
+/**
+ * The OpenIOC document with its `<description>` set to ours (quick-add may leave it out); the
+ * older upstream `stream/tanium` rewrote it the same way to find its documents again.
+ */
+function withIocDescription(ioc: string, description: string): string {
+  const escaped = description.replaceAll("&", "&amp;").replaceAll("<", "&lt;")
+    .replaceAll(">", "&gt;");
+  if (/<description>[\s\S]*?<\/description>/.test(ioc)) {
+    return ioc.replace(
+      /<description>[\s\S]*?<\/description>/,
+      () => `<description>${escaped}</description>`,
+    );
+  }
+  if (/<\/short_description>/.test(ioc)) {
+    return ioc.replace(
+      /<\/short_description>/,
+      () => `</short_description><description>${escaped}</description>`,
+    );
+  }
+  return ioc;
+}
+
 /** Header values carry no line breaks nor non-Latin-1 characters. */
 function headerSafe(text: string): string {
   return text.replace(/[\r\n]+/g, " ").replace(/[^\x20-\x7e\xa0-\xff]/g, "?").trim();
@@ -297,12 +416,29 @@ function httpFailure(what: string, status: number, text: string): TaniumIntelHtt
       "TANIUM_INTEL_TOKEN",
     );
   }
+  if (status === 403 && what.includes(REPUTATION_PREFIX)) {
+    return new TaniumIntelHttpError(
+      `${what}: Tanium refused access (403: expired session, or the token's persona lacks the ` +
+        `Reputation write permission); check TANIUM_INTEL_TOKEN and its persona, or set ` +
+        `TANIUM_INTEL_HASHES_IN_REPUTATION=false`,
+      status,
+      "TANIUM_INTEL_TOKEN (Reputation write permission) or TANIUM_INTEL_HASHES_IN_REPUTATION",
+    );
+  }
   if (status === 403) {
     return new TaniumIntelHttpError(
       `${what}: Tanium refused access (403: expired session, or the token's persona lacks the ` +
         `Threat Response intel write permission); check TANIUM_INTEL_TOKEN and its persona`,
       status,
       "TANIUM_INTEL_TOKEN (Threat Response intel write permission)",
+    );
+  }
+  if (status === 404 && what.includes(REPUTATION_PREFIX)) {
+    return new TaniumIntelHttpError(
+      `${what}: 404; check that the Reputation service is installed, or set ` +
+        `TANIUM_INTEL_HASHES_IN_REPUTATION=false`,
+      status,
+      "TANIUM_INTEL_HASHES_IN_REPUTATION",
     );
   }
   if (status === 404 && /\/sources/.test(what)) {

@@ -20,6 +20,7 @@
 import * as v from "valibot";
 import type { Connector, ConnectorStatus } from "../runtime/connector.ts";
 import type { Fetch } from "../runtime/http.ts";
+import { findExternalReferences } from "../opencti/lookup.ts";
 import { CONNECTOR_MINIMUM } from "../opencti/version.ts";
 import type { DataFrame } from "../opencti/stream.ts";
 import {
@@ -74,6 +75,11 @@ export interface TaniumIntelTargetOptions {
    * event that predates the write-back. @default none
    */
   resolve?: (stixId: string, signal?: AbortSignal) => Promise<number | undefined>;
+  /**
+   * Removes the written-back reference of a deleted document from OpenCTI (so tanium-incidents
+   * links nothing to it); its failure is the callee's to report. @default none
+   */
+  unlink?: (removal: IntelRemoval, intelId: number) => Promise<void>;
   /** Documents per batch. @default DEFAULT_INTEL_BATCH */
   maxBatch?: number;
   /** `TANIUM_INTEL_DEPLOY_INTEL`: deploy the intel after a batch changed documents. @default true */
@@ -85,7 +91,7 @@ export interface TaniumIntelTargetOptions {
   quickScanGroups?: readonly number[];
 }
 
-/** Tanium Threat Response intel, as a stream-pump target. */
+/** Tanium Threat Response intel (and the Reputation service), as a stream-pump target. */
 export class TaniumIntelTarget implements PumpTarget<IntelDocument, IntelRemoval> {
   /** Target name. */
   readonly name = "tanium-intel";
@@ -93,16 +99,21 @@ export class TaniumIntelTarget implements PumpTarget<IntelDocument, IntelRemoval
   readonly maxBatch: number;
   readonly #client: TaniumIntelClient;
   readonly #resolve: TaniumIntelTargetOptions["resolve"];
+  readonly #unlink: TaniumIntelTargetOptions["unlink"];
   /** STIX id → document id, for what this process created or saw (newest wins). */
   readonly #index = new Map<string, number>();
   readonly #deploy: boolean;
   readonly #scanGroups: readonly number[];
   #documents = 0;
+  #adopted = 0;
+  #reputations = 0;
+  #reputationsRemoved = 0;
 
   /** Builds the target. */
   constructor(options: TaniumIntelTargetOptions) {
     this.#client = options.client;
     this.#resolve = options.resolve;
+    this.#unlink = options.unlink;
     this.maxBatch = options.maxBatch ?? DEFAULT_INTEL_BATCH;
     this.#deploy = options.deployIntel ?? true;
     this.#scanGroups = options.quickScanGroups ?? [];
@@ -113,38 +124,81 @@ export class TaniumIntelTarget implements PumpTarget<IntelDocument, IntelRemoval
     return this.#index.get(stixId);
   }
 
-  /** Creates or updates each document, then puts its labels; one result per document. */
+  /**
+   * Creates or updates each document, then puts its labels; then sends the reputation entries of
+   * the batch in one request. One result per item.
+   */
   async upsert(documents: IntelDocument[], signal?: AbortSignal): Promise<ItemResult[]> {
-    const results: ItemResult[] = [];
+    const results = new Map<string, ItemResult>();
     const newIds: number[] = [];
+    let changed = false;
     let systemic: ItemResult | undefined;
     for (const document of documents) {
       if (systemic) {
         // Tanium is not taking requests now: the rest waits, untried.
-        results.push({ ...systemic, id: document.id });
+        results.set(document.id, { ...systemic, id: document.id });
         continue;
       }
+      if (document.content === undefined) continue;
       try {
-        let id = this.#index.get(document.id) ?? document.intelId ??
-          await this.#resolve?.(document.id, signal);
-        let created = false;
-        if (id === undefined || !(await this.#updateOrReplace(id, document, signal))) {
-          id = await this.#client.create(document, signal);
-          this.#documents++;
-          created = true;
-        }
-        this.#index.set(document.id, id);
+        const { id, created } = await this.#put(document, signal);
         await this.#client.label(id, document.labels, signal);
+        changed = true;
         if (created) newIds.push(id);
-        results.push({ id: document.id, ok: true });
       } catch (error) {
         const result = failure(document.id, error);
         if (result.ok === false && result.scope === "systemic") systemic = result;
-        results.push(result);
+        results.set(document.id, result);
       }
     }
-    await this.#afterChange(results, newIds, signal);
-    return results;
+    if (systemic) {
+      for (const d of documents) {
+        if (!results.has(d.id)) results.set(d.id, { ...systemic, id: d.id });
+      }
+    }
+    // Reputation entries of the items whose document (if any) went through: one request.
+    const entries = systemic
+      ? []
+      : documents.filter((d) => d.reputation !== undefined && !results.has(d.id));
+    if (entries.length > 0) {
+      try {
+        // Hashes an update took off a file leave the list first (one request).
+        await this.#client.deleteReputations(entries.flatMap((d) => d.staleHashes ?? []), signal);
+        await this.#client.uploadReputations(entries.map((d) => d.reputation!), signal);
+        this.#reputations += entries.length;
+      } catch (error) {
+        for (const d of entries) results.set(d.id, batchFailure(d.id, error, entries.length));
+      }
+    }
+    const ordered = documents.map((d) => results.get(d.id) ?? { id: d.id, ok: true as const });
+    if (changed) await this.#afterChange(newIds, signal);
+    return ordered;
+  }
+
+  /**
+   * Updates the document Tanium holds for the item, or creates it. The id comes from this
+   * process, the event, OpenCTI's current version, and last from Tanium itself (a document whose
+   * description carries the item's marker: created before a crash lost its write-back), so a
+   * replay never makes a second document.
+   */
+  async #put(
+    document: IntelDocument,
+    signal?: AbortSignal,
+  ): Promise<{ id: number; created: boolean }> {
+    let id = this.#index.get(document.id) ?? document.intelId ??
+      await this.#resolve?.(document.id, signal);
+    if (id === undefined) {
+      id = await this.#client.findByMarker(document.id, signal);
+      if (id !== undefined) this.#adopted++;
+    }
+    if (id !== undefined && await this.#updateOrReplace(id, document, signal)) {
+      this.#index.set(document.id, id);
+      return { id, created: false };
+    }
+    id = await this.#client.create(document, signal);
+    this.#documents++;
+    this.#index.set(document.id, id);
+    return { id, created: true };
   }
 
   /**
@@ -172,8 +226,7 @@ export class TaniumIntelTarget implements PumpTarget<IntelDocument, IntelRemoval
    * does both per document). The documents are in Tanium already: a failure here is noted and
    * the next batch deploys again, it never fails the documents.
    */
-  async #afterChange(results: ItemResult[], newIds: number[], signal?: AbortSignal): Promise<void> {
-    if (!results.some((r) => r.ok)) return;
+  async #afterChange(newIds: number[], signal?: AbortSignal): Promise<void> {
     try {
       if (this.#deploy) await this.#client.deploy(signal);
       for (const id of newIds) {
@@ -187,37 +240,78 @@ export class TaniumIntelTarget implements PumpTarget<IntelDocument, IntelRemoval
   /** The last deploy or quick-scan failure, if any (shown in `/status`). */
   lastFollowUpError: string | undefined;
 
-  /** Deletes each document (revoke = delete); one whose id is unknown has nothing to delete. */
+  /**
+   * Deletes each document (revoke = delete) and removes its written-back reference from OpenCTI;
+   * then deletes the hashes of deleted files from the reputation list in one request. A document
+   * whose id is unknown is looked up by its marker; none found = nothing to delete.
+   */
   async remove(removals: IntelRemoval[], signal?: AbortSignal): Promise<ItemResult[]> {
-    const results: ItemResult[] = [];
+    const results = new Map<string, ItemResult>();
+    let changed = false;
     let systemic: ItemResult | undefined;
     for (const removal of removals) {
       if (systemic) {
-        results.push({ ...systemic, id: removal.id });
+        results.set(removal.id, { ...systemic, id: removal.id });
         continue;
       }
-      const id = this.#index.get(removal.id) ?? removal.intelId;
       try {
-        if (id !== undefined) await this.#client.delete(id, signal);
+        const id = this.#index.get(removal.id) ?? removal.intelId ??
+          await this.#client.findByMarker(removal.id, signal);
+        if (id !== undefined) {
+          await this.#client.delete(id, signal);
+          changed = true;
+          await this.#unlink?.(removal, id);
+        }
         this.#index.delete(removal.id);
-        results.push({ id: removal.id, ok: true });
       } catch (error) {
         const result = failure(removal.id, error);
         if (result.ok === false && result.scope === "systemic") systemic = result;
-        results.push(result);
+        results.set(removal.id, result);
       }
     }
-    await this.#afterChange(results, [], signal);
-    return results;
+    if (systemic) {
+      for (const r of removals) {
+        if (!results.has(r.id)) results.set(r.id, { ...systemic, id: r.id });
+      }
+    }
+    const hashed = systemic
+      ? []
+      : removals.filter((r) => (r.reputationHashes?.length ?? 0) > 0 && !results.has(r.id));
+    if (hashed.length > 0) {
+      try {
+        await this.#client.deleteReputations(hashed.flatMap((r) => r.reputationHashes!), signal);
+        this.#reputationsRemoved += hashed.length;
+      } catch (error) {
+        for (const r of hashed) results.set(r.id, batchFailure(r.id, error, hashed.length));
+      }
+    }
+    if (changed) await this.#afterChange([], signal);
+    return removals.map((r) => results.get(r.id) ?? { id: r.id, ok: true as const });
   }
 
-  /** Extra status: documents created by this process. */
+  /** Extra status: documents created by this process, reputation entries sent. */
   status(): Record<string, unknown> {
     return {
       documentsCreated: this.#documents,
+      documentsFoundByMarker: this.#adopted,
+      reputationsUploaded: this.#reputations,
+      reputationsRemoved: this.#reputationsRemoved,
       ...(this.lastFollowUpError ? { lastDeployError: this.lastFollowUpError } : {}),
     };
   }
+}
+
+/**
+ * The result of one item of a multi-item request (the reputation list takes many entries): a 4xx
+ * on a request that carried others proves nothing on this item (`request`: the pump splits the
+ * batch until the bad entry is alone); alone, it is the item's own.
+ */
+function batchFailure(id: string, error: unknown, carried: number): ItemResult {
+  const result = failure(id, error);
+  if (carried > 1 && result.ok === false && result.scope === "item") {
+    return failed(id, result.reason, "request");
+  }
+  return result;
 }
 
 function failure(id: string, error: unknown): ItemResult {
@@ -246,6 +340,10 @@ export interface TaniumIntelConnectorOptions extends StreamPumpCommonOptions {
     autoOnDemandScan?: boolean;
     /** `TANIUM_INTEL_COMPUTER_GROUPS`. @default [1] */
     computerGroups?: readonly number[];
+    /** `TANIUM_INTEL_HASHES_IN_REPUTATION`. @default true */
+    hashesInReputation?: boolean;
+    /** `TANIUM_INTEL_NO_HASHES_IN_INTELS`. @default true */
+    noHashesInIntels?: boolean;
   };
   /**
    * `source_name` of the written reference; must be one of tanium-incidents'
@@ -265,6 +363,23 @@ const RELATION_ADD =
   `mutation StixDomainObjectEditRelationAdd($id: ID!, $input: StixRefRelationshipAddInput!) {
   stixDomainObjectEdit(id: $id) { relationAdd(input: $input) { id } }
 }`;
+/** pycti `stix_cyber_observable.add_external_reference` (upstream writes back on observables too). */
+const OBSERVABLE_RELATION_ADD =
+  `mutation StixCyberObservableEditRelationAdd($id: ID!, $input: StixRefRelationshipAddInput!) {
+  stixCyberObservableEdit(id: $id) { relationAdd(input: $input) { id } }
+}`;
+const ObservableRelationAnswer = v.object({
+  stixCyberObservableEdit: v.nullable(
+    v.object({ relationAdd: v.nullable(v.object({ id: v.string() })) }),
+  ),
+});
+/** pycti `external_reference.delete` (upstream `_delete_entity_external_reference`). */
+const EXTERNAL_REFERENCE_DELETE = `mutation ExternalReferenceEdit($id: ID!) {
+  externalReferenceEdit(id: $id) { delete }
+}`;
+const DeleteAnswer = v.object({
+  externalReferenceEdit: v.nullable(v.object({ delete: v.nullable(v.string()) })),
+});
 const ReferenceAnswer = v.object({
   externalReferenceAdd: v.object({ id: v.string(), standard_id: v.optional(v.string()) }),
 });
@@ -307,6 +422,7 @@ export class TaniumIntelConnector implements Connector {
         ...(options.tanium.fetch ? { fetch: options.tanium.fetch } : {}),
       }),
       resolve: (id, signal) => this.#resolve(id, signal),
+      unlink: (_removal, intelId) => this.#unlink(intelId),
       ...(options.tanium.deployIntel !== undefined
         ? { deployIntel: options.tanium.deployIntel }
         : {}),
@@ -382,24 +498,59 @@ export class TaniumIntelConnector implements Connector {
     const patch = parsed.output.context.patch;
     if (!patch.some((op) => op.path.startsWith("/external_references"))) return undefined;
     if (!patch.every((op) => ECHO_PATH.test(op.path))) return undefined;
-    if (intelIdOf(frame.data.data, [this.#sourceName]) === undefined) return undefined;
-    return { id: frame.data.data.id, detail: "only our external reference changed" };
+    const object = frame.data.data;
+    if (intelIdOf(object, [this.#sourceName]) !== undefined) {
+      return { id: object.id, detail: "only our external reference changed" };
+    }
+    // Our reference taken off a revoked or expired indicator after its document was deleted.
+    if (
+      planIntel("update", object, {
+        now: (this.#o.now ?? Date.now)(),
+        sourceNames: [this.#sourceName],
+      }).kind === "remove"
+    ) {
+      return { id: object.id, detail: "only the reference of a deleted document changed" };
+    }
+    return undefined;
   }
 
   #plan(
     frame: DataFrame,
     now: number,
   ): Array<PlannedOperation<IntelDocument, IntelRemoval> | null> {
-    const op = this.#opOf(frame.event, frame.data.data, now);
-    return [op ? { key: frame.data.data.id, op } : null];
+    const object = frame.data.data;
+    if (frame.event === "merge") {
+      // The merged-away sources (`context.sources`) are gone: their documents and hashes go; the
+      // target stays and is brought up to date (as sentinel does). Upstream ignores merges.
+      const listed = frame.data.context?.sources;
+      const sources = (Array.isArray(listed) ? listed : []).filter(isStix);
+      const planned: Array<PlannedOperation<IntelDocument, IntelRemoval> | null> = sources.map(
+        (source) => {
+          const op = this.#opOf("delete", source, now);
+          return op ? { key: source.id, op } : null;
+        },
+      );
+      const op = this.#opOf("update", object, now);
+      planned.push(op ? { key: object.id, op } : null);
+      return planned;
+    }
+    const op = this.#opOf(frame.event, object, now, frame.data.context?.reverse_patch);
+    return [op ? { key: object.id, op } : null];
   }
 
   #opOf(
     event: DataFrame["event"],
     object: StixObject,
     now: number,
+    reversePatch?: unknown,
   ): PumpOperation<IntelDocument, IntelRemoval> | undefined {
-    const plan = planIntel(event, object, { now, sourceNames: [this.#sourceName] });
+    const plan = planIntel(event, object, {
+      now,
+      ...(reversePatch === undefined ? {} : { reversePatch }),
+      sourceNames: [this.#sourceName],
+      hashesInReputation: this.#o.tanium.hashesInReputation ?? true,
+      noHashesInIntels: this.#o.tanium.noHashesInIntels ?? true,
+    });
     switch (plan.kind) {
       case "skip":
         this.#pump.skip(plan.reason, object.id, plan.detail);
@@ -441,20 +592,45 @@ export class TaniumIntelConnector implements Connector {
         const created = await this.#o.client.request(EXTERNAL_REFERENCE_ADD, ReferenceAnswer, {
           variables: { input: this.referenceFor(intelId) },
         });
-        await this.#o.client.request(RELATION_ADD, RelationAnswer, {
-          variables: {
-            id: document.openctiId ?? document.id,
-            input: {
-              toId: created.externalReferenceAdd.id,
-              relationship_type: "external-reference",
-            },
-          },
-        });
+        const variables = {
+          id: document.openctiId ?? document.id,
+          input: { toId: created.externalReferenceAdd.id, relationship_type: "external-reference" },
+        };
+        if (document.stixType === "indicator") {
+          await this.#o.client.request(RELATION_ADD, RelationAnswer, { variables });
+        } else {
+          await this.#o.client.request(OBSERVABLE_RELATION_ADD, ObservableRelationAnswer, {
+            variables,
+          });
+        }
         this.#pump.count("written_back");
       } catch (error) {
         this.#pump.count("write_back_failed");
         this.#pump.noteError(`writing the reference back on ${document.id} failed`, error);
       }
+    }
+  }
+
+  /**
+   * Deletes the references written back for a deleted document (upstream
+   * `_delete_entity_external_reference`: found by `source_name` and `external_id`), which takes
+   * them off the indicator when it still exists. A failure is counted and noted, never retried:
+   * the document is gone from Tanium either way, so no new alert can point at it.
+   */
+  async #unlink(intelId: number): Promise<void> {
+    try {
+      const references = await findExternalReferences(this.#o.client, String(intelId), {
+        sourceNames: [this.#sourceName],
+      });
+      for (const reference of references) {
+        await this.#o.client.request(EXTERNAL_REFERENCE_DELETE, DeleteAnswer, {
+          variables: { id: reference.id },
+        });
+        this.#pump.count("references_removed");
+      }
+    } catch (error) {
+      this.#pump.count("reference_removal_failed");
+      this.#pump.noteError(`removing the reference of Tanium document ${intelId} failed`, error);
     }
   }
 }

@@ -7,13 +7,36 @@
  */
 import { getLogger } from "../log.ts";
 import { streamConnectorOptions } from "../opencti/stream_pump.ts";
-import type { ConnectorModule } from "../runtime/registry.ts";
+import type { ConnectorDeps, ConnectorModule } from "../runtime/registry.ts";
 import { tlsFetch } from "../runtime/http.ts";
+import {
+  DeadLetters,
+  type DeadLetterStore,
+  FileDeadLetterStore,
+  MemoryDeadLetterStore,
+} from "../opencti/dead_letters.ts";
 import { TaniumIntelConnector } from "./connector.ts";
-import { type TaniumIntelSettings, taniumIntelSettings } from "./settings.ts";
+import {
+  DEFAULT_INTEL_DEAD_LETTER_FILE,
+  type TaniumIntelSettings,
+  taniumIntelSettings,
+} from "./settings.ts";
 
 /** Deno Deploy schedule of the catch-up: every minute (each run stops within its 50 s budget). */
 export const TANIUM_INTEL_SCHEDULE = "* * * * *";
+
+/**
+ * Where tanium-intel keeps its dead letters: `TANIUM_INTEL_DEAD_LETTER_FILE`, memory for `none`,
+ * and when unset {@linkcode DEFAULT_INTEL_DEAD_LETTER_FILE} (memory on a host without a writable
+ * disk, Deno Deploy).
+ */
+export function intelDeadLetterStore(
+  file: string | undefined,
+  deps: Pick<ConnectorDeps, "diskless">,
+): DeadLetterStore {
+  const path = file ?? (deps.diskless ? "none" : DEFAULT_INTEL_DEAD_LETTER_FILE);
+  return path === "none" ? new MemoryDeadLetterStore() : new FileDeadLetterStore(path);
+}
 
 /** The tanium-intel connector as the registry hosts it. */
 export const taniumIntel: ConnectorModule<TaniumIntelSettings> = {
@@ -42,11 +65,17 @@ export const taniumIntel: ConnectorModule<TaniumIntelSettings> = {
         deployIntel: s.deployIntel,
         autoOnDemandScan: s.autoOndemandScan,
         computerGroups: s.computerGroups,
+        hashesInReputation: s.hashesInReputation,
+        noHashesInIntels: s.noHashesInIntels,
       },
       // Upstream writes the reference with the connector's name as `source_name`.
       referenceSourceName: s.connector.name,
       batchSize: s.batchSize,
       maxBackoffMs: s.maxBackoffMs,
+      deadLetters: new DeadLetters(
+        intelDeadLetterStore(s.deadLetterFile, deps),
+        s.deadLetterLimit,
+      ),
       fetch: deps.opencti.fetch,
       ...(deps.metrics === undefined ? {} : { metrics: deps.metrics }),
       ...(deps.now === undefined ? {} : { now: deps.now }),

@@ -2,8 +2,9 @@
  * The `tanium-intel` connector's options, declared once. Names, YAML paths and defaults follow
  * upstream `OpenCTI-Platform/connectors` `stream/tanium-intel` (README "Connector extra parameters",
  * `docker-compose.yml`, `src/tanium_intel_connector/config_variables.py`): `TANIUM_INTEL_*`,
- * YAML `tanium_intel.*`. Upstream's `TANIUM_INTEL_HASHES_IN_REPUTATION` and
- * `TANIUM_INTEL_NO_HASHES_IN_INTELS` concern observables, which this connector does not send.
+ * YAML `tanium_intel.*`, including `TANIUM_INTEL_HASHES_IN_REPUTATION` and
+ * `TANIUM_INTEL_NO_HASHES_IN_INTELS` (both `true` by default upstream: `config_variables.py`
+ * `get_config_variable(…, False, True)`, README table, compose file).
  *
  * To add an option: add one `option({...})` entry to {@linkcode TANIUM_INTEL_OPTIONS}, read it in
  * `read()` below into a field of {@linkcode TaniumIntelSettings}, then run `deno task docs`.
@@ -32,6 +33,12 @@ const PREFIX: ConnectorPrefix = {
   yaml: "tanium_intel",
 };
 const SECTION = "Tanium intel";
+
+/**
+ * Where the dead letters are kept when `TANIUM_INTEL_DEAD_LETTER_FILE` is unset (outside Deno
+ * Deploy): the folder `deno task start`, `deno task compile` and the Docker image grant write to.
+ */
+export const DEFAULT_INTEL_DEAD_LETTER_FILE = "data/tanium-intel-dead-letters.json";
 
 /** `TANIUM_INTEL_<SUFFIX>`, YAML `tanium_intel.<suffix>`. */
 const intel = prefixedOption(PREFIX, SECTION);
@@ -79,6 +86,18 @@ export const TANIUM_INTEL_OPTIONS = {
     default: ["1"],
     meaning: "Computer group ids (comma-separated integers) the automatic quick scan targets.",
   }),
+  hashesInReputation: intel("HASHES_IN_REPUTATION", {
+    schema: val.boolean(),
+    default: true,
+    meaning: "Put the hashes (MD5, SHA-1, SHA-256) of File and Artifact observables in the " +
+      "Reputation service's custom blocklist (needs the Reputation write permission).",
+  }),
+  noHashesInIntels: intel("NO_HASHES_IN_INTELS", {
+    schema: val.boolean(),
+    default: true,
+    meaning: "Do not also make an intel document of a File or Artifact observable's hashes " +
+      "(indicators with hash patterns still become documents).",
+  }),
   batchSize: intel("BATCH_SIZE", {
     schema: val.integer(1, 500),
     default: 50,
@@ -90,6 +109,19 @@ export const TANIUM_INTEL_OPTIONS = {
     meaning: "ISO-8601 duration: longest wait between two tries of a batch held by a systemic " +
       "failure (token, permission, throttling, outage); such a batch is retried without a cap.",
     example: "PT5M",
+  }),
+  deadLetterLimit: intel("DEAD_LETTER_LIMIT", {
+    schema: val.integer(1, 1_000_000),
+    default: 10_000,
+    meaning: "Most dead letters kept; beyond it the oldest leaves the list and is counted as " +
+      "overflow.",
+  }),
+  deadLetterFile: intel("DEAD_LETTER_FILE", {
+    schema: val.text(),
+    defaultDoc: `\`${DEFAULT_INTEL_DEAD_LETTER_FILE}\` (Deno Deploy: \`none\`)`,
+    meaning: "JSON file that keeps the dead letters across restarts (its folder is created on " +
+      "the first save and must be writable); `none` keeps them in memory only.",
+    example: DEFAULT_INTEL_DEAD_LETTER_FILE,
   }),
 } as const;
 
@@ -118,10 +150,18 @@ export interface TaniumIntelSettings {
   autoOndemandScan: boolean;
   /** Computer groups of the quick scan. */
   computerGroups: number[];
+  /** File and Artifact hashes to the Reputation service's blocklist. */
+  hashesInReputation: boolean;
+  /** No intel document for File and Artifact hashes. */
+  noHashesInIntels: boolean;
   /** Documents per batch. */
   batchSize: number;
   /** Longest wait between tries of a held batch, in ms. */
   maxBackoffMs: number;
+  /** Most dead letters kept. */
+  deadLetterLimit: number;
+  /** Dead-letter file; `none` = memory; unset = the default (memory on Deno Deploy). */
+  deadLetterFile?: string;
 }
 
 function read(context: ReadContext): PendingSettings<TaniumIntelSettings> {
@@ -138,8 +178,12 @@ function read(context: ReadContext): PendingSettings<TaniumIntelSettings> {
     deployIntel: reader.get(o.deployIntel),
     autoOndemandScan: reader.get(o.autoOndemandScan),
     computerGroups: reader.get(o.computerGroups),
+    hashesInReputation: reader.get(o.hashesInReputation),
+    noHashesInIntels: reader.get(o.noHashesInIntels),
     batchSize: reader.get(o.batchSize),
     maxBackoff: reader.get(o.maxBackoff),
+    deadLetterLimit: reader.get(o.deadLetterLimit),
+    deadLetterFile: reader.get(o.deadLetterFile),
   };
   const groups = (values.computerGroups ?? []).map((g) => g.trim());
   if (groups.some((g) => !/^\d+$/.test(g))) {
@@ -172,8 +216,12 @@ function read(context: ReadContext): PendingSettings<TaniumIntelSettings> {
         deployIntel: must(values.deployIntel),
         autoOndemandScan: must(values.autoOndemandScan),
         computerGroups: groups.map(Number),
+        hashesInReputation: must(values.hashesInReputation),
+        noHashesInIntels: must(values.noHashesInIntels),
         batchSize: must(values.batchSize),
         maxBackoffMs: values.maxBackoff?.ms ?? MAX_BACKOFF_DEFAULT_MS,
+        deadLetterLimit: must(values.deadLetterLimit),
+        ...opt("deadLetterFile", values.deadLetterFile),
       };
     },
   };

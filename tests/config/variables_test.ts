@@ -345,6 +345,16 @@ const ROWS: Row[] = [
   ["TANIUM_INTEL_COMPUTER_GROUPS", "1, 7", "intel", (c) => I(c).computerGroups, [1, 7]],
   ["TANIUM_INTEL_BATCH_SIZE", "20", "intel", (c) => I(c).batchSize, 20],
   ["TANIUM_INTEL_MAX_BACKOFF", "PT2M", "intel", (c) => I(c).maxBackoffMs, 120_000],
+  ["TANIUM_INTEL_HASHES_IN_REPUTATION", "false", "intel", (c) => I(c).hashesInReputation, false],
+  ["TANIUM_INTEL_NO_HASHES_IN_INTELS", "false", "intel", (c) => I(c).noHashesInIntels, false],
+  ["TANIUM_INTEL_DEAD_LETTER_LIMIT", "50", "intel", (c) => I(c).deadLetterLimit, 50],
+  [
+    "TANIUM_INTEL_DEAD_LETTER_FILE",
+    "/var/lib/octi/intel.json",
+    "intel",
+    (c) => I(c).deadLetterFile,
+    "/var/lib/octi/intel.json",
+  ],
   ["TANIUM_INTEL_CONNECTOR_ID", OTHER_ID, "intelBoth", (c) => I(c).connector.id, OTHER_ID],
   ["TANIUM_INTEL_CONNECTOR_TYPE", "STREAM", "intelBoth", (c) => I(c).connector.type, "STREAM"],
   [
@@ -881,4 +891,17 @@ Deno.test("resolveConfig() refuses a zero SENTINEL_MAX_BACKOFF and a dead-letter
   // Like every option, an empty value means unset: the default file, never a file named "".
   const empty = valid(sentinelEnv({ SENTINEL_DEAD_LETTER_FILE: "" })).config.sentinel!;
   assert.equal(empty.deadLetterFile, undefined);
+});
+
+Deno.test("resolveConfig() gives tanium-intel upstream's reputation defaults and a dead-letter file option like sentinel's", () => {
+  const intel = valid(intelEnv()).config.taniumIntel!;
+  // Upstream stream/tanium-intel config_variables.py: both default to true.
+  assert.equal(intel.hashesInReputation, true);
+  assert.equal(intel.noHashesInIntels, true);
+  assert.equal(intel.deadLetterLimit, 10_000);
+  assert.equal(intel.deadLetterFile, undefined);
+  const problems = problemsOf(intelEnv({ TANIUM_INTEL_DEAD_LETTER_LIMIT: "0" }));
+  assert.ok(problems.some((p) => p.includes("TANIUM_INTEL_DEAD_LETTER_LIMIT")), `${problems}`);
+  const off = valid(intelEnv({ TANIUM_INTEL_HASHES_IN_REPUTATION: "no" })).config.taniumIntel!;
+  assert.equal(off.hashesInReputation, false);
 });

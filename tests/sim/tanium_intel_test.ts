@@ -110,3 +110,104 @@ Deno.test("Tanium simulator intel API: sources, documents per format, labels, de
     await sim.close();
   }
 });
+
+Deno.test("Tanium simulator intel list: description, name and source filters (contains), limit 1-500, the {data, meta} envelope", async () => {
+  const sim = startTaniumSim({ now: () => Date.parse("2024-06-10T06:00:00.000Z") });
+  const get = async (query: string) => {
+    const response = await fetch(`${sim.url}${PREFIX}/intels?${query}`, {
+      headers: { session: TANIUM_SIM_TOKEN, "content-type": "application/json" },
+    });
+    return { status: response.status, body: await response.json() as Record<string, unknown> };
+  };
+  try {
+    sim.control.addIntels([
+      { id: 900, name: "a", description: "first [OpenCTI indicator--1]", sourceId: 1 },
+      { id: 901, name: "b", description: "second [OpenCTI indicator--2]", sourceId: 2 },
+    ]);
+    const found = await get(`description=${encodeURIComponent("[OpenCTI indicator--1]")}`);
+    assert.equal(found.status, 200);
+    assert.deepEqual((found.body.data as { id: number }[]).map((i) => i.id), [900]);
+    assert.deepEqual(found.body.meta, { totalCount: 2, filteredCount: 1 });
+    assert.deepEqual(
+      ((await get("description=OpenCTI&sourceId=2")).body.data as { id: number }[]).map((i) =>
+        i.id
+      ),
+      [901],
+    );
+    assert.equal((await get("limit=501")).status, 400);
+    assert.equal((await get("limit=0")).status, 400);
+    assert.equal((await get("offset=-1")).status, 400);
+  } finally {
+    await sim.close();
+  }
+});
+
+Deno.test("Tanium simulator Reputation service: session and permission checks, strict entries, append vs replace, delete by hash, search", async () => {
+  const sim = startTaniumSim({ now: () => Date.parse("2024-06-10T06:00:00.000Z") });
+  const REP = "/plugin/products/reputation/v3/reputations/custom";
+  const call = async (method: string, path: string, body?: unknown, headers = {}) => {
+    const response = await fetch(`${sim.url}${REP}${path}`, {
+      method,
+      headers: { session: TANIUM_SIM_TOKEN, "content-type": "application/json", ...headers },
+      ...(body === undefined
+        ? {}
+        : { body: typeof body === "string" ? body : JSON.stringify(body) }),
+    });
+    return { status: response.status, body: await response.json() as Record<string, unknown> };
+  };
+  const md5 = "2204459dcbf34aed8906daac26db6f56";
+  const sha256 = "aa64428647b57bf51524d1756b2ed746e5a3f31b67cf7fe5b5d8a9daf07ca313";
+  const entry = { list: "blacklist", md5, sha1: "", sha256, uploadedHash: sha256, notes: "x" };
+  try {
+    assert.equal((await call("POST", "/upload?append=true", [entry], { session: "" })).status, 401);
+    sim.control.noReputationTokens.add(TANIUM_SIM_TOKEN);
+    assert.equal((await call("POST", "/upload?append=true", [entry])).status, 403);
+    sim.control.noReputationTokens.clear();
+
+    const refused: [unknown, number][] = [
+      [entry, 400], // not an array
+      [[], 400],
+      [[{ ...entry, list: "greylist" }], 400],
+      [[{ ...entry, md5: "abc" }], 400],
+      [[{ ...entry, sha256: "z".repeat(64) }], 400],
+      [[{ ...entry, uploadedHash: "0".repeat(32) }], 400],
+      [[{ ...entry, notes: 3 }], 400],
+    ];
+    for (const [body, status] of refused) {
+      assert.equal(
+        (await call("POST", "/upload?append=true", body)).status,
+        status,
+        JSON.stringify(body),
+      );
+    }
+    assert.equal((await call("POST", "/upload?append=maybe", [entry])).status, 400);
+    assert.equal(
+      (await call("POST", "/upload?append=true", "md5\n", { "content-type": "text/csv" })).status,
+      415,
+    );
+    assert.equal(sim.control.reputations.size, 0, "nothing from a refused request is kept");
+
+    const other = {
+      list: "blacklist",
+      md5: "",
+      sha1: "f".repeat(40),
+      sha256: "",
+      uploadedHash: "f".repeat(40),
+    };
+    assert.equal((await call("POST", "/upload?append=true", [entry, other])).status, 200);
+    assert.equal(sim.control.reputations.size, 2);
+    // append=false replaces the whole list.
+    assert.equal((await call("POST", "/upload?append=false", [entry])).status, 200);
+    assert.deepEqual([...sim.control.reputations.keys()], [sha256]);
+    const search = await call("GET", `?search=${md5}`);
+    assert.equal((search.body.data as unknown[]).length, 1);
+
+    assert.equal((await call("POST", "/delete", ["nothex"])).status, 400);
+    const deleted = await call("POST", "/delete", [md5]);
+    assert.deepEqual(deleted.body, { data: { deleted: 1 } });
+    assert.equal(sim.control.reputations.size, 0);
+    assert.deepEqual(sim.control.reputationActivity, { uploads: [2, 1], deletes: [1] });
+  } finally {
+    await sim.close();
+  }
+});

@@ -36,7 +36,11 @@ Deno.test("tanium-intel: every mapped indicator type becomes a Tanium intel docu
     assert.match(String(byName.get("Indicator 3")?.contents), /aa64428647b57bf5/);
     assert.equal(byName.get("Indicator 4")?.type, "yara");
     assert.equal(byName.get("Indicator 4")?.contents, YARA);
-    assert.equal(byName.get("Indicator 4")?.description, "Test indicator 4 second line");
+    // The description, then the marker that finds the document again by the indicator id.
+    assert.equal(
+      byName.get("Indicator 4")?.description,
+      `Test indicator 4 second line [OpenCTI ${yara.id}]`,
+    );
     assert.equal(byName.get("Indicator 5")?.type, "tanium-signal");
     assert.deepEqual(byName.get("Indicator 5")?.platforms, ["windows", "mac"]);
     // Labels: created once by name (lower-cased), put on each document.

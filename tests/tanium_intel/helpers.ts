@@ -17,6 +17,15 @@ import {
   TANIUM_INTEL_SCOPE,
 } from "../fixtures/settings_defaults.ts";
 
+/** The stream of indicators and observables (upstream's stream/tanium-intel scope). */
+export const ALL_STREAM = "live-intel-all";
+/** Stream options reading {@linkcode ALL_STREAM}. */
+export const ALL_STREAM_OPTIONS = {
+  streamId: ALL_STREAM,
+  recoverIsoDate: false,
+  retryBaseMs: 5,
+} as const;
+
 /** The clock of the connectors and of the Tanium simulator. */
 export const NOW = Date.parse("2024-06-10T06:00:00.000Z");
 /** Console URL (the reference URL's base). */
@@ -49,6 +58,24 @@ export async function intelWorld(options: { version?: string } = {}): Promise<In
   const tanium = startTaniumSim({ sleep: instantSleep, now: () => NOW, intels: SEED_INTELS });
   const opencti = await startOpenCtiSim({
     heartbeatMs: 20,
+    streams: {
+      "live-indicators": { name: "Indicators", filter: { types: ["indicator"] } },
+      // What upstream follows: indicators, network observables, files and artifacts.
+      [ALL_STREAM]: {
+        name: "Indicators and observables",
+        filter: {
+          types: [
+            "indicator",
+            "ipv4-addr",
+            "ipv6-addr",
+            "domain-name",
+            "hostname",
+            "file",
+            "artifact",
+          ],
+        },
+      },
+    },
     ...(options.version ? { version: options.version } : {}),
   });
   const client = new OpenCtiClient({

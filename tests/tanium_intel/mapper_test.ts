@@ -85,6 +85,7 @@ Deno.test("planIntel skips what Tanium cannot take, with a reason", () => {
     ),
     indicator(9, "stix", "[ipv4-addr:value = "),
     indicator(10, "yara", "  "),
+    { id: "malware--1", type: "malware" },
     { id: "file--1", type: "file" },
   ].map((o) => {
     const plan = planIntel("create", o, { now: NOW });
@@ -97,5 +98,7 @@ Deno.test("planIntel skips what Tanium cannot take, with a reason", () => {
     "unreadable_pattern",
     "invalid_value",
     "unsupported_entity_type",
+    // A file goes to the reputation service by its hashes: none here.
+    "unsupported_by_target",
   ]);
 });
