@@ -824,3 +824,95 @@ function configError(
 ): ManagedIdentityError {
   return new ManagedIdentityError(message, { error: "config", retryable: false, setting }, options);
 }
+
+/** The managed identity variables of the environment (all optional). */
+export interface ManagedIdentityEnvironment {
+  /** `IDENTITY_ENDPOINT` (App Service, Service Fabric, Azure Arc). */
+  identityEndpoint?: string | undefined;
+  /** `IDENTITY_HEADER` (App Service, Service Fabric). Secret. */
+  identityHeader?: string | undefined;
+  /** `IDENTITY_SERVER_THUMBPRINT` (Service Fabric). */
+  identityServerThumbprint?: string | undefined;
+  /** `IMDS_ENDPOINT` (Azure Arc's agent, e.g. `http://localhost:40342`). */
+  arcImdsEndpoint?: string | undefined;
+  /** `MSI_ENDPOINT` (App Service 2017, Cloud Shell). */
+  msiEndpoint?: string | undefined;
+  /** `MSI_SECRET` (App Service 2017). Secret. */
+  msiSecret?: string | undefined;
+  /** The IMDS token URL. @default IMDS_ENDPOINT */
+  imdsUrl?: string | undefined;
+}
+
+/** The endpoint the environment selects, or the problem that prevents one (naming the setting). */
+export type DetectedManagedIdentity =
+  | { ok: true; endpoint: ManagedIdentityEndpoint }
+  | { ok: false; problem: string; setting: string };
+
+/**
+ * Picks the managed identity endpoint from the environment in azure-identity's order (Python
+ * `ManagedIdentityCredential`): `IDENTITY_ENDPOINT` with `IDENTITY_HEADER` → Service Fabric when
+ * `IDENTITY_SERVER_THUMBPRINT` is set too, else App Service; `IDENTITY_ENDPOINT` with
+ * `IMDS_ENDPOINT` → Azure Arc; `MSI_ENDPOINT` → App Service 2017 with `MSI_SECRET`, else Cloud
+ * Shell; otherwise IMDS. A Service Fabric endpoint comes without its certificate (read by the caller).
+ */
+export function detectManagedIdentity(
+  env: ManagedIdentityEnvironment,
+  names: Partial<ManagedIdentitySettingNames> = {},
+): DetectedManagedIdentity {
+  const n = { ...DEFAULT_NAMES, ...names };
+  const given = (value: string | undefined): value is string =>
+    value !== undefined && value.trim() !== "";
+  if (given(env.identityEndpoint)) {
+    if (given(env.identityHeader)) {
+      if (given(env.identityServerThumbprint)) {
+        return {
+          ok: true,
+          endpoint: {
+            kind: "service_fabric",
+            url: env.identityEndpoint,
+            header: env.identityHeader,
+            thumbprint: env.identityServerThumbprint,
+          },
+        };
+      }
+      return {
+        ok: true,
+        endpoint: { kind: "app_service", url: env.identityEndpoint, header: env.identityHeader },
+      };
+    }
+    if (given(env.arcImdsEndpoint)) {
+      return { ok: true, endpoint: { kind: "azure_arc", url: env.identityEndpoint } };
+    }
+    return {
+      ok: false,
+      problem: `${n.identityHeader} missing: ${n.identityEndpoint} is set, so the platform (App ` +
+        `Service, Functions, Container Apps, Service Fabric) must also set ${n.identityHeader} ` +
+        `(Azure Arc sets IMDS_ENDPOINT instead); enable the app's managed identity, or unset ` +
+        `${n.identityEndpoint} to use IMDS`,
+      setting: n.identityHeader,
+    };
+  }
+  if (given(env.msiEndpoint)) {
+    return given(env.msiSecret)
+      ? {
+        ok: true,
+        endpoint: { kind: "app_service_2017", url: env.msiEndpoint, secret: env.msiSecret },
+      }
+      : { ok: true, endpoint: { kind: "cloud_shell", url: env.msiEndpoint } };
+  }
+  return { ok: true, endpoint: { kind: "imds", url: env.imdsUrl ?? IMDS_ENDPOINT } };
+}
+
+/**
+ * The problem of a Service Fabric endpoint that cannot be trusted as configured (an https
+ * endpoint without the certificate file), or undefined.
+ */
+export function fabricTrustProblem(
+  endpoint: ManagedIdentityEndpoint,
+  certificateConfigured: boolean,
+  names: Partial<ManagedIdentitySettingNames> = {},
+): string | undefined {
+  if (endpoint.kind !== "service_fabric" || certificateConfigured) return undefined;
+  if (!/^https:/i.test(endpoint.url)) return undefined;
+  return fabricTrustAdvice({ ...DEFAULT_NAMES, ...names }, endpoint.url);
+}
