@@ -23,6 +23,7 @@ import { option } from "../config/option.ts";
 import type { ImportConnectorConfig } from "../config/types.ts";
 import * as val from "../config/values.ts";
 import {
+  managedIdentitySecrets,
   readAzureCredential,
   readCredential,
   SENTINEL_OPTIONS,
@@ -315,7 +316,7 @@ export const microsoftIncidentsSettings: ConnectorSettings<MicrosoftIncidentsSet
   secrets: (m) =>
     m.credential.kind === "secret"
       ? [m.credential.clientSecret]
-      : m.credential.kind === "managed_identity" && m.credential.identityHeader !== undefined
-      ? [m.credential.identityHeader]
+      : m.credential.kind === "managed_identity"
+      ? managedIdentitySecrets(m.credential)
       : [],
 };
