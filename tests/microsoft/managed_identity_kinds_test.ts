@@ -361,3 +361,32 @@ Deno.test("Service Fabric: a certificate whose SHA-1 thumbprint is not IDENTITY_
   assert.equal(reached.error, "network");
   assert.equal(requests, 1);
 });
+
+Deno.test("README 'Azure credentials' has a row per managed identity kind, naming what it reads", async () => {
+  const readme = await Deno.readTextFile(new URL("../../README.md", import.meta.url));
+  const start = readme.indexOf("### Azure credentials");
+  const section = readme.slice(start, readme.indexOf("\n## ", start));
+  const rows = section.split("\n").filter((line) => line.startsWith("| Managed identity"));
+  const expected: [string, string[]][] = [
+    ["IMDS", ["169.254.169.254", "CLIENT_ID"]],
+    ["App Service, Functions, Container Apps", ["IDENTITY_ENDPOINT", "IDENTITY_HEADER"]],
+    ["App Service 2017", ["MSI_ENDPOINT", "MSI_SECRET"]],
+    ["Service Fabric", ["IDENTITY_SERVER_THUMBPRINT", "SENTINEL_IDENTITY_SERVER_CERTIFICATE"]],
+    ["Azure Arc", ["IDENTITY_ENDPOINT", "IMDS_ENDPOINT"]],
+    ["Cloud Shell", ["MSI_ENDPOINT"]],
+  ];
+  for (const [kind, names] of expected) {
+    const row = rows.find((line) => line.includes(kind));
+    assert.ok(row, `no README row for ${kind}`);
+    for (const name of names) assert.ok(row.includes(name), `${kind} row lacks ${name}`);
+  }
+  for (
+    const role of [
+      "Microsoft Sentinel Contributor",
+      "ThreatIndicators.ReadWrite.OwnedBy",
+      "Ti.ReadWrite",
+    ]
+  ) {
+    assert.ok(section.includes(role), role);
+  }
+});
