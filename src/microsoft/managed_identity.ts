@@ -38,9 +38,10 @@ import { resourceOf } from "./scopes.ts";
 import type { IssuedToken } from "./token_cache.ts";
 import type { TokenSource } from "./token_source.ts";
 import {
+  issuedToken,
+  jsonOf,
   messageOf,
   NumberLike,
-  refreshAfterSeconds,
   type RetryCounts,
   TokenSourceBase,
   type TokenSourceOptions,
@@ -463,6 +464,9 @@ export class ManagedIdentityTokenSource extends TokenSourceBase implements Token
         headers["secret"] = e.header;
         break;
       case "azure_arc":
+        // The agent listens on IPv4 loopback; "localhost" may resolve to ::1 first (MSAL Node
+        // makes the same substitution).
+        if (url.hostname === "localhost") url.hostname = "127.0.0.1";
         query(AZURE_ARC_API_VERSION);
         headers["metadata"] = "true";
         if (authorization !== undefined) headers["authorization"] = authorization;
@@ -626,12 +630,7 @@ export class ManagedIdentityTokenSource extends TokenSourceBase implements Token
       }
     }
     if (response.status !== 200) throw this.#errorOf(response, resource);
-    let json: unknown;
-    try {
-      json = JSON.parse(response.text);
-    } catch {
-      json = undefined;
-    }
+    const json = jsonOf(response.text);
     const parsed = v.safeParse(ManagedTokenSchema, json);
     const invalid = () =>
       new ManagedIdentityError(
@@ -652,7 +651,12 @@ export class ManagedIdentityTokenSource extends TokenSourceBase implements Token
       ? expiresOn - startedAt / 1000
       : undefined;
     if (lifetimeSeconds === undefined || lifetimeSeconds <= 0) throw invalid();
-    const refreshAfter = refreshAfterSeconds(lifetimeSeconds, body.refresh_in);
+    const { token, refreshAfter } = issuedToken(
+      body.access_token,
+      startedAt,
+      lifetimeSeconds,
+      body.refresh_in,
+    );
     this.logger.info(
       "Got a managed identity token for {resource} from {source}, valid for {expiresInSeconds} s, refresh in {refreshInSeconds} s",
       {
@@ -663,11 +667,7 @@ export class ManagedIdentityTokenSource extends TokenSourceBase implements Token
         refreshInSeconds: Math.round(refreshAfter),
       },
     );
-    return {
-      accessToken: body.access_token,
-      refreshAt: startedAt + refreshAfter * 1000,
-      expiresAt: startedAt + lifetimeSeconds * 1000,
-    };
+    return token;
   }
 
   #errorOf(
@@ -677,12 +677,7 @@ export class ManagedIdentityTokenSource extends TokenSourceBase implements Token
     const n = this.#names;
     const status = response.status;
     const retryAfterMs = parseRetryAfter(response.headers.get("retry-after"), this.now());
-    let json: unknown;
-    try {
-      json = JSON.parse(response.text);
-    } catch {
-      json = undefined;
-    }
+    const json = jsonOf(response.text);
     const imds = v.safeParse(ImdsErrorSchema, json);
     const app = v.safeParse(AppServiceErrorSchema, json);
     const fabric = v.safeParse(FabricErrorSchema, json);

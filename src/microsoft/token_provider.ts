@@ -27,9 +27,10 @@ import { normalizeAuthority, tokenUrl } from "./scopes.ts";
 import type { IssuedToken } from "./token_cache.ts";
 import type { TokenSource } from "./token_source.ts";
 import {
+  issuedToken,
+  jsonOf,
   messageOf,
   NumberLike,
-  refreshAfterSeconds,
   type RetryCounts,
   TokenSourceBase,
   type TokenSourceOptions,
@@ -319,12 +320,7 @@ export class TokenProvider extends TokenSourceBase implements TokenSource {
         retryAfterMs,
       });
     }
-    let json: unknown;
-    try {
-      json = JSON.parse(response.text);
-    } catch {
-      json = undefined;
-    }
+    const json = jsonOf(response.text);
     const parsed = v.safeParse(TokenResponseSchema, json);
     if (
       !parsed.success || parsed.output.expires_in <= 0 ||
@@ -338,7 +334,12 @@ export class TokenProvider extends TokenSourceBase implements TokenSource {
       );
     }
     const { expires_in: expiresIn, refresh_in: refreshIn } = parsed.output;
-    const refreshAfter = refreshAfterSeconds(expiresIn, refreshIn);
+    const { token, refreshAfter } = issuedToken(
+      parsed.output.access_token,
+      startedAt,
+      expiresIn,
+      refreshIn,
+    );
     this.logger.info(
       "Got a token for {scope} from tenant {tenantId}, valid for {expiresInSeconds} s, refresh in {refreshInSeconds} s",
       {
@@ -351,11 +352,7 @@ export class TokenProvider extends TokenSourceBase implements TokenSource {
         correlationId: response.headers.get("client-request-id") ?? requestId,
       },
     );
-    return {
-      accessToken: parsed.output.access_token,
-      refreshAt: startedAt + refreshAfter * 1000,
-      expiresAt: startedAt + expiresIn * 1000,
-    };
+    return token;
   }
 }
 

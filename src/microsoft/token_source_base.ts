@@ -46,6 +46,36 @@ export function refreshAfterSeconds(expiresIn: number, refreshIn?: number): numb
   return Math.max(Math.min(expiresIn - 300, 0.9 * expiresIn), 0.5 * expiresIn);
 }
 
+/**
+ * The cache entry of a token issued at `startedAt` (epoch ms) for `lifetimeSeconds`, refreshed as
+ * {@linkcode refreshAfterSeconds} says; also returns that refresh delay in seconds.
+ */
+export function issuedToken(
+  accessToken: string,
+  startedAt: number,
+  lifetimeSeconds: number,
+  refreshIn?: number,
+): { token: IssuedToken; refreshAfter: number } {
+  const refreshAfter = refreshAfterSeconds(lifetimeSeconds, refreshIn);
+  return {
+    token: {
+      accessToken,
+      refreshAt: startedAt + refreshAfter * 1000,
+      expiresAt: startedAt + lifetimeSeconds * 1000,
+    },
+    refreshAfter,
+  };
+}
+
+/** The JSON value of a response body, or undefined when it is not JSON. */
+export function jsonOf(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
 /** Counters a retry policy keeps for one token request (fresh for each request). */
 export type RetryCounts = Record<string, number>;
 

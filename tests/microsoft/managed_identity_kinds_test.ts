@@ -390,3 +390,18 @@ Deno.test("README 'Azure credentials' has a row per managed identity kind, namin
     assert.ok(section.includes(role), role);
   }
 });
+
+Deno.test("Azure Arc: a localhost IDENTITY_ENDPOINT is called on 127.0.0.1", async () => {
+  const urls: string[] = [];
+  const source = new ManagedIdentityTokenSource({
+    endpoint: { kind: "azure_arc", url: "http://localhost:40342/metadata/identity/oauth2/token" },
+    fetch: (input) => {
+      urls.push(String(input));
+      return Promise.resolve(
+        Response.json({ access_token: "t", expires_in: "3600", token_type: "Bearer" }),
+      );
+    },
+  });
+  assert.equal(await source.getToken(SCOPES.management), "t");
+  assert.match(urls[0] ?? "", /^http:\/\/127\.0\.0\.1:40342\/metadata\/identity\/oauth2\/token\?/);
+});
