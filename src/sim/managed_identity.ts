@@ -259,7 +259,7 @@ export function createManagedIdentitySimApp(
     const headerOk = c.req.header("metadata") === "true";
     record(c, "imds", headerOk);
     const imdsError = (status: number, error: string, description: string) =>
-      c.json({ error, error_description: description }, status as 400);
+      imdsErrorOf(c, status, error, description);
     if (!headerOk) {
       return imdsError(400, "bad_request_102", "Required metadata header not specified");
     }
@@ -285,57 +285,90 @@ export function createManagedIdentitySimApp(
       }
       return imdsError(400, "invalid_resource", minted.description);
     }
-    const issued = Math.floor(now() / 1000);
-    return c.json({
-      access_token: minted.token,
-      refresh_token: "",
-      expires_in: String(minted.expiresIn),
-      expires_on: String(issued + minted.expiresIn),
-      not_before: String(issued),
-      resource,
-      token_type: "Bearer",
-    });
+    return imdsStyleToken(c, minted.token, minted.expiresIn, resource);
   });
 
-  app.get(APP_SERVICE_PATH, async (c) => {
-    const given = c.req.header("x-identity-header");
-    const headerOk = given === identityHeader;
-    record(c, "app_service", headerOk);
-    const appError = (status: number, message: string) =>
-      c.json({ statusCode: status, message, correlationId: crypto.randomUUID() }, status as 400);
-    if (!headerOk) {
-      return appError(
-        401,
-        given === undefined
-          ? "The X-IDENTITY-HEADER header is missing."
-          : "The X-IDENTITY-HEADER header is not valid.",
-      );
-    }
-    const apiVersion = c.req.query("api-version");
-    if (apiVersion !== "2019-08-01") {
-      return appError(400, `Unsupported api-version '${apiVersion ?? ""}'.`);
-    }
-    const resource = c.req.query("resource");
-    if (!resource) return appError(400, "The resource parameter is required.");
-    const failure = injected(c, "app_service");
-    if (failure) return failure;
-    const identity = identityOf(c);
-    if (!identity) return appError(400, "Unable to load the proper Managed Identity.");
-    const minted = await entraToken(identity, resource);
-    if (!minted.ok) {
-      return minted.status >= 500 || minted.status === 429
-        ? appError(500, "Failed to retrieve token.")
-        : appError(400, minted.description);
-    }
-    const issued = Math.floor(now() / 1000);
-    return c.json({
-      access_token: minted.token,
-      expires_on: String(issued + minted.expiresIn),
-      resource,
-      token_type: "Bearer",
-      client_id: identity.clientId,
-    });
-  });
+  /** The App Service shape, shared by the 2019-08-01 and 2017-09-01 protocols. */
+  function appServiceRoute(spec: {
+    endpoint: "app_service" | "app_service_2017";
+    header: string;
+    expected: string;
+    apiVersion: string;
+    clientIdName: string;
+    body: (
+      minted: { token: string; expiresIn: number },
+      identity: Registered,
+      resource: string,
+    ) => Record<string, unknown>;
+  }) {
+    return async (c: Context) => {
+      const given = c.req.header(spec.header);
+      const headerOk = given === spec.expected;
+      record(c, spec.endpoint, headerOk);
+      const appError = (status: number, message: string) =>
+        c.json({ statusCode: status, message, correlationId: crypto.randomUUID() }, status as 400);
+      if (!headerOk) {
+        return appError(
+          401,
+          given === undefined
+            ? `The ${spec.header} header is missing.`
+            : `The ${spec.header} header is not valid.`,
+        );
+      }
+      const apiVersion = c.req.query("api-version");
+      if (apiVersion !== spec.apiVersion) {
+        return appError(400, `Unsupported api-version '${apiVersion ?? ""}'.`);
+      }
+      const resource = c.req.query("resource");
+      if (!resource) return appError(400, "The resource parameter is required.");
+      const failure = injected(c, spec.endpoint);
+      if (failure) return failure;
+      const identity = identityOf(c, spec.clientIdName);
+      if (!identity) return appError(400, "Unable to load the proper Managed Identity.");
+      const minted = await entraToken(identity, resource);
+      if (!minted.ok) {
+        return minted.status >= 500 || minted.status === 429
+          ? appError(500, "Failed to retrieve token.")
+          : appError(400, minted.description);
+      }
+      return c.json(spec.body(minted, identity, resource));
+    };
+  }
+
+  app.get(
+    APP_SERVICE_PATH,
+    appServiceRoute({
+      endpoint: "app_service",
+      header: "X-IDENTITY-HEADER",
+      expected: identityHeader,
+      apiVersion: "2019-08-01",
+      clientIdName: "client_id",
+      body: (minted, identity, resource) => ({
+        access_token: minted.token,
+        expires_on: String(Math.floor(now() / 1000) + minted.expiresIn),
+        resource,
+        token_type: "Bearer",
+        client_id: identity.clientId,
+      }),
+    }),
+  );
+
+  app.get(
+    APP_SERVICE_2017_PATH,
+    appServiceRoute({
+      endpoint: "app_service_2017",
+      header: "secret",
+      expected: msiSecret,
+      apiVersion: "2017-09-01",
+      clientIdName: "clientid",
+      body: (minted, _identity, resource) => ({
+        access_token: minted.token,
+        expires_on: appService2017Date(now() + minted.expiresIn * 1000),
+        resource,
+        token_type: "Bearer",
+      }),
+    }),
+  );
 
   const control: ManagedIdentitySimControl = {
     failNext(status, count = 1, retryAfterSeconds) {
@@ -361,42 +394,6 @@ export function createManagedIdentitySimApp(
       token_type: "Bearer",
     });
   }
-
-  app.get(APP_SERVICE_2017_PATH, async (c) => {
-    const given = c.req.header("secret");
-    const headerOk = given === msiSecret;
-    record(c, "app_service_2017", headerOk);
-    const appError = (status: number, message: string) =>
-      c.json({ statusCode: status, message, correlationId: crypto.randomUUID() }, status as 400);
-    if (!headerOk) {
-      return appError(
-        401,
-        given === undefined ? "The secret header is missing." : "The secret header is not valid.",
-      );
-    }
-    const apiVersion = c.req.query("api-version");
-    if (apiVersion !== "2017-09-01") {
-      return appError(400, `Unsupported api-version '${apiVersion ?? ""}'.`);
-    }
-    const resource = c.req.query("resource");
-    if (!resource) return appError(400, "The resource parameter is required.");
-    const failure = injected(c, "app_service_2017");
-    if (failure) return failure;
-    const identity = identityOf(c, "clientid");
-    if (!identity) return appError(400, "Unable to load the proper Managed Identity.");
-    const minted = await entraToken(identity, resource);
-    if (!minted.ok) {
-      return minted.status >= 500 || minted.status === 429
-        ? appError(500, "Failed to retrieve token.")
-        : appError(400, minted.description);
-    }
-    return c.json({
-      access_token: minted.token,
-      expires_on: appService2017Date(now() + minted.expiresIn * 1000),
-      resource,
-      token_type: "Bearer",
-    });
-  });
 
   app.get(SERVICE_FABRIC_PATH, async (c) => {
     const given = c.req.header("secret");
@@ -454,7 +451,7 @@ export function createManagedIdentitySimApp(
     const headerOk = c.req.header("metadata") === "true";
     record(c, "azure_arc", headerOk);
     const arcError = (status: number, error: string, description: string) =>
-      c.json({ error, error_description: description }, status as 400);
+      imdsErrorOf(c, status, error, description);
     if (options.arcKeyDirectory === undefined) return c.notFound();
     if (!headerOk) {
       return arcError(400, "bad_request_102", "Required metadata header not specified");
@@ -505,7 +502,7 @@ export function createManagedIdentitySimApp(
     const resource = form.get("resource") ?? "";
     record(c, "cloud_shell", headerOk, resource);
     const shellError = (status: number, error: string, description: string) =>
-      c.json({ error, error_description: description }, status as 400);
+      imdsErrorOf(c, status, error, description);
     if (!headerOk) {
       return shellError(400, "bad_request_102", "Required metadata header not specified");
     }
@@ -554,4 +551,9 @@ function appService2017Date(ms: number): string {
   const hour12 = hour % 12 === 0 ? 12 : hour % 12;
   return `${two(d.getUTCMonth() + 1)}/${two(d.getUTCDate())}/${d.getUTCFullYear()} ` +
     `${two(hour12)}:${two(d.getUTCMinutes())}:${two(d.getUTCSeconds())} ${half} +00:00`;
+}
+
+/** An IMDS-shaped error (`{"error": "...", "error_description": "..."}`), as IMDS, Arc and Cloud Shell send it. */
+function imdsErrorOf(c: Context, status: number, error: string, description: string): Response {
+  return c.json({ error, error_description: description }, status as 400);
 }
