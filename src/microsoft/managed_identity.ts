@@ -352,14 +352,8 @@ export class ManagedIdentityTokenSource extends TokenSourceBase implements Token
         );
       }
     }
-    if ((endpoint.kind === "azure_arc" || endpoint.kind === "cloud_shell") && this.clientId) {
-      const where = endpoint.kind === "azure_arc" ? "Azure Arc" : "Cloud Shell";
-      throw configError(
-        `${where} has only a system-assigned identity, but a user-assigned one is configured ` +
-          `(${this.clientId}): unset ${n.clientId}`,
-        n.clientId,
-      );
-    }
+    const systemOnly = systemAssignedOnlyProblem(endpoint.kind, this.clientId, n);
+    if (systemOnly !== undefined) throw configError(systemOnly, n.clientId);
     this.endpointUrl = safeUrl(url);
     this.#arcKeyDirectory = options.arcKeyDirectory;
     this.#arcKeyFiles = options.arcKeyFiles ?? {
@@ -910,4 +904,19 @@ export function fabricTrustProblem(
   if (endpoint.kind !== "service_fabric" || certificateConfigured) return undefined;
   if (!/^https:/i.test(endpoint.url)) return undefined;
   return fabricTrustAdvice({ ...DEFAULT_NAMES, ...names }, endpoint.url);
+}
+
+/**
+ * The problem of asking Azure Arc or Cloud Shell (system-assigned only) for a user-assigned
+ * identity, or undefined.
+ */
+export function systemAssignedOnlyProblem(
+  kind: ManagedIdentityKind,
+  clientId: string | undefined,
+  names: Partial<ManagedIdentitySettingNames> = {},
+): string | undefined {
+  if ((kind !== "azure_arc" && kind !== "cloud_shell") || !clientId?.trim()) return undefined;
+  const where = kind === "azure_arc" ? "Azure Arc" : "Cloud Shell";
+  return `${where} has only a system-assigned identity, but a user-assigned one is configured ` +
+    `(${clientId.trim()}): unset ${names.clientId ?? DEFAULT_NAMES.clientId}`;
 }

@@ -23,7 +23,11 @@ import type { Reader } from "../config/source.ts";
 import type { StreamConnectorConfig } from "../config/types.ts";
 import * as val from "../config/values.ts";
 import { chooseCredential } from "../microsoft/credential_chain.ts";
-import { detectManagedIdentity, fabricTrustProblem } from "../microsoft/managed_identity.ts";
+import {
+  detectManagedIdentity,
+  fabricTrustProblem,
+  systemAssignedOnlyProblem,
+} from "../microsoft/managed_identity.ts";
 import type { TargetName } from "../microsoft/target.ts";
 import type { EntraAuth, EntraCredential, TargetSettings } from "../microsoft/target_config.ts";
 
@@ -1068,6 +1072,11 @@ export function readAzureCredential(
     );
     if (untrusted !== undefined) {
       reader.problem(`${reader.label(o.identityServerCertificate)}: ${untrusted}`);
+      return undefined;
+    }
+    const systemOnly = systemAssignedOnlyProblem(detected.endpoint.kind, ids.clientId);
+    if (systemOnly !== undefined) {
+      reader.problem(`${reader.label(o.clientId)}: ${systemOnly}`);
       return undefined;
     }
     if (imdsEndpoint === undefined) return undefined;

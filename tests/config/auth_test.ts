@@ -98,6 +98,30 @@ Deno.test("IDENTITY_ENDPOINT with IMDS_ENDPOINT and no IDENTITY_HEADER selects A
   });
 });
 
+Deno.test("Azure Arc or Cloud Shell with AZURE_CLIENT_ID: a problem naming the client id setting (system-assigned only)", () => {
+  for (
+    const endpoint of [
+      {
+        IDENTITY_ENDPOINT: "http://localhost:40342/metadata/identity/oauth2/token",
+        IMDS_ENDPOINT: "http://localhost:40342",
+      },
+      { MSI_ENDPOINT: "http://localhost:50342/oauth2/token" },
+    ]
+  ) {
+    const problems = problemsOf(bare({
+      SENTINEL_AUTH: "default",
+      AZURE_CLIENT_ID: IDS.client,
+      ...endpoint,
+    }));
+    assert.ok(
+      problems.some((line) =>
+        line.startsWith("CLIENT_ID") && /only a system-assigned identity/.test(line)
+      ),
+      problems.join("\n"),
+    );
+  }
+});
+
 Deno.test("MSI_ENDPOINT with MSI_SECRET (App Service 2017) or alone (Cloud Shell); MSI_SECRET is redacted", () => {
   const secret = "Qx7-msi-secret-value";
   const { config } = valid(bare({
