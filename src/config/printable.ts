@@ -20,7 +20,13 @@ export function secretValues(config: Config): string[] {
 }
 
 /** Property names whose values are secrets wherever they appear. */
-const SECRET_KEYS = new Set(["token", "clientSecret", "adminToken", "identityHeader"]);
+const SECRET_KEYS = new Set([
+  "token",
+  "clientSecret",
+  "adminToken",
+  "identityHeader",
+  "msiSecret",
+]);
 
 /** The effective configuration as plain data, with every secret replaced by `[REDACTED]`. */
 export function printableConfig(config: Config): Record<string, unknown> {

@@ -41,16 +41,26 @@ export type EntraCredential =
     tokenFile: string;
   }
   | {
-    /** The host's managed identity (IMDS, or `IDENTITY_ENDPOINT` when the platform sets it). */
+    /** The host's managed identity (detected from the environment: `detectManagedIdentity`). */
     kind: "managed_identity";
     /** Client id of a user-assigned identity (`CLIENT_ID` / `AZURE_CLIENT_ID`); unset = system-assigned. */
     clientId?: string;
-    /** App Service, Functions, Container Apps token endpoint (`IDENTITY_ENDPOINT`); unset = IMDS. */
+    /** App Service, Functions, Container Apps, Service Fabric or Azure Arc endpoint (`IDENTITY_ENDPOINT`). */
     identityEndpoint?: string;
     /** The header value that goes with it (`IDENTITY_HEADER`). Secret. */
     identityHeader?: string;
     /** The IMDS token URL (`SENTINEL_IMDS_ENDPOINT`). */
     imdsEndpoint: string;
+    /** Service Fabric: the token service certificate's thumbprint (`IDENTITY_SERVER_THUMBPRINT`). */
+    identityServerThumbprint?: string;
+    /** Service Fabric: that certificate's PEM file (`SENTINEL_IDENTITY_SERVER_CERTIFICATE`). */
+    identityServerCertificate?: string;
+    /** Azure Arc: the agent's `IMDS_ENDPOINT`. */
+    arcImdsEndpoint?: string;
+    /** App Service 2017 or Cloud Shell endpoint (`MSI_ENDPOINT`). */
+    msiEndpoint?: string;
+    /** App Service 2017 secret (`MSI_SECRET`). Secret. */
+    msiSecret?: string;
   };
 
 /** Graph tiIndicators target options (seed names). */

@@ -1,7 +1,11 @@
 /** Builds the configured Microsoft target and its token provider from the target settings. */
 import { CappedTarget, defenderActionOf, withIdentities } from "./target_policies.ts";
 import { getLogger, type Logger } from "../log.ts";
-import { ManagedIdentityTokenSource } from "./managed_identity.ts";
+import {
+  detectManagedIdentity,
+  type ManagedIdentityEndpoint,
+  ManagedIdentityTokenSource,
+} from "./managed_identity.ts";
 import { DefenderTarget } from "./defender.ts";
 import type { DefenderAction } from "./defender_mapping.ts";
 import { GraphTarget } from "./graph.ts";
@@ -11,7 +15,7 @@ import type { TokenSource } from "./token_source.ts";
 import type { Now, Sleep } from "../runtime/clock.ts";
 import type { Fetch } from "../runtime/http.ts";
 import type { SyncTarget } from "./target.ts";
-import type { AuthSettings, TargetSettings } from "./target_config.ts";
+import type { AuthSettings, EntraCredential, TargetSettings } from "./target_config.ts";
 import { definedProps } from "../runtime/props.ts";
 
 /** Injected dependencies of {@linkcode createTarget} and {@linkcode createTokenProvider}. */
@@ -26,6 +30,8 @@ export interface TargetDeps {
   readTextFile?: (path: string) => Promise<string>;
   /** Where the chosen credential is logged. @default getLogger("sentinel", "auth") */
   logger?: Logger;
+  /** Azure Arc managed identity: the directory its key files must be in. @default the agent's, per OS */
+  arcKeyDirectory?: string;
 }
 
 /** The client credential described by the config, with certificate files read. */
@@ -80,11 +86,9 @@ export async function createTokenProvider(
   const auth = config.auth ?? "app_registration";
   if (c.kind === "managed_identity") {
     const source = new ManagedIdentityTokenSource({
-      endpoint: c.identityEndpoint !== undefined && c.identityHeader !== undefined
-        ? { kind: "app_service", url: c.identityEndpoint, header: c.identityHeader }
-        : { kind: "imds", url: c.imdsEndpoint },
+      endpoint: await managedIdentityEndpointOf(c, deps),
       ...(c.clientId ? { clientId: c.clientId } : {}),
-      ...definedProps(deps, "fetch", "now", "sleep"),
+      ...definedProps(deps, "fetch", "now", "sleep", "arcKeyDirectory"),
     });
     logger.info("Authenticating with {source} (SENTINEL_AUTH={auth})", {
       source: source.describe(),
@@ -106,6 +110,40 @@ export async function createTokenProvider(
     auth,
   });
   return provider;
+}
+
+/**
+ * The managed identity endpoint the configuration selects (azure-identity's order, see
+ * `detectManagedIdentity`), with the Service Fabric certificate file read.
+ */
+export async function managedIdentityEndpointOf(
+  c: Extract<EntraCredential, { kind: "managed_identity" }>,
+  deps: TargetDeps = {},
+): Promise<ManagedIdentityEndpoint> {
+  const detected = detectManagedIdentity({
+    identityEndpoint: c.identityEndpoint,
+    identityHeader: c.identityHeader,
+    identityServerThumbprint: c.identityServerThumbprint,
+    arcImdsEndpoint: c.arcImdsEndpoint,
+    msiEndpoint: c.msiEndpoint,
+    msiSecret: c.msiSecret,
+    imdsUrl: c.imdsEndpoint,
+  });
+  if (!detected.ok) throw new Error(detected.problem);
+  const endpoint = detected.endpoint;
+  if (endpoint.kind !== "service_fabric" || c.identityServerCertificate === undefined) {
+    return endpoint;
+  }
+  const path = c.identityServerCertificate;
+  try {
+    return { ...endpoint, certificatePem: await (deps.readTextFile ?? Deno.readTextFile)(path) };
+  } catch (cause) {
+    throw new Error(
+      `Cannot read SENTINEL_IDENTITY_SERVER_CERTIFICATE "${path}": check the path and the file ` +
+        "permissions",
+      { cause },
+    );
+  }
 }
 
 const CLIENT_CREDENTIAL_NAMES = {

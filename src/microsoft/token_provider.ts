@@ -4,11 +4,9 @@
  * Tokens are cached per scope, refreshed ahead of expiry, and shared by concurrent callers.
  */
 import * as v from "valibot";
-import type { Logger } from "../log.ts";
 import { getLogger } from "../log.ts";
-import { type Now, type Sleep, systemNow, systemSleep } from "../runtime/clock.ts";
-import { errorMessage, HttpError } from "../runtime/errors.ts";
-import { type Fetch, request, safeUrl } from "../runtime/http.ts";
+import { HttpError } from "../runtime/errors.ts";
+import { request, safeUrl } from "../runtime/http.ts";
 import { backoffDelay, parseRetryAfter } from "../runtime/retry.ts";
 import {
   type AssertionAlg,
@@ -26,10 +24,20 @@ import {
   tokenErrorFromResponse,
 } from "./entra_errors.ts";
 import { normalizeAuthority, tokenUrl } from "./scopes.ts";
-import { type IssuedToken, TokenCache } from "./token_cache.ts";
+import type { IssuedToken } from "./token_cache.ts";
 import type { TokenSource } from "./token_source.ts";
+import {
+  issuedToken,
+  jsonOf,
+  messageOf,
+  NumberLike,
+  type RetryCounts,
+  TokenSourceBase,
+  type TokenSourceOptions,
+} from "./token_source_base.ts";
 
 export { scopeFor } from "./scopes.ts";
+export { refreshAfterSeconds } from "./token_source_base.ts";
 export { TokenError } from "./entra_errors.ts";
 export type { TokenSource } from "./token_source.ts";
 
@@ -70,8 +78,8 @@ export interface FederatedCredential {
 /** The three supported client credentials. */
 export type ClientCredential = SecretCredential | CertificateCredential | FederatedCredential;
 
-/** Options of {@linkcode TokenProvider}. */
-export interface TokenProviderOptions {
+/** Options of {@linkcode TokenProvider} (`attempts` defaults to 4, `timeoutMs` to 30000). */
+export interface TokenProviderOptions extends TokenSourceOptions {
   /** The Entra authority (`LOGIN_URL`), e.g. `https://login.microsoftonline.com`; trailing slash tolerated. */
   authority: string;
   /** Directory (tenant) id or verified domain (`TENANT_ID`). */
@@ -80,33 +88,13 @@ export interface TokenProviderOptions {
   clientId: string;
   /** How the app proves its identity. */
   credential: ClientCredential;
-  /** The fetch to use. @default globalThis.fetch */
-  fetch?: Fetch;
-  /** The clock. @default Date.now */
-  now?: Now;
-  /** The sleep between retries. @default a real timer */
-  sleep?: Sleep;
-  /** Random source in [0, 1) for backoff jitter. @default Math.random */
-  random?: () => number;
-  /** Where to log. @default getLogger("microsoft", "token") */
-  logger?: Logger;
-  /** Attempts per token request, including the first. @default 4 */
-  attempts?: number;
   /** Base backoff delay in ms. @default 500 */
   baseMs?: number;
   /** Largest wait between attempts in ms (also caps `Retry-After`). @default 30000 */
   capMs?: number;
-  /** Time allowed for one token request in ms. @default 30000 */
-  timeoutMs?: number;
   /** Setting names used in error messages (prefixed names when connectors share a process). @default DEFAULT_SETTING_NAMES */
   settings?: Partial<SettingNames>;
 }
-
-const NumberLike = v.pipe(
-  v.union([v.number(), v.pipe(v.string(), v.regex(/^\s*\d+(\.\d+)?\s*$/))]),
-  v.transform(Number),
-  v.finite(),
-);
 
 /** The success body of the token endpoint (v2 numbers, or v1 numeric strings). */
 const TokenResponseSchema = v.object({
@@ -116,39 +104,27 @@ const TokenResponseSchema = v.object({
   refresh_in: v.optional(NumberLike),
 });
 
-/**
- * Seconds after issue at which to refresh: `refresh_in` when Entra sends a usable one, else
- * `min(expires_in − 300, 0.9 × expires_in)`, but never earlier than half the lifetime (short
- * lifetimes would otherwise refresh at once).
- */
-export function refreshAfterSeconds(expiresIn: number, refreshIn?: number): number {
-  if (refreshIn !== undefined && refreshIn > 0 && refreshIn < expiresIn) return refreshIn;
-  return Math.max(Math.min(expiresIn - 300, 0.9 * expiresIn), 0.5 * expiresIn);
-}
-
 /** Hands out Entra ID access tokens per scope, cached and refreshed ahead of expiry. */
-export class TokenProvider implements TokenSource {
+export class TokenProvider extends TokenSourceBase implements TokenSource {
   /** The token endpoint this provider calls. */
   readonly tokenUrl: string;
   readonly #authority: string;
   readonly #tenantId: string;
   readonly #clientId: string;
   readonly #credential: ClientCredential;
-  readonly #fetch: Fetch | undefined;
-  readonly #now: Now;
-  readonly #sleep: Sleep;
-  readonly #random: () => number;
-  readonly #logger: Logger;
-  readonly #attempts: number;
   readonly #baseMs: number;
   readonly #capMs: number;
-  readonly #timeoutMs: number;
   readonly #settings: SettingNames;
-  readonly #cache: TokenCache;
   #signer: Promise<AssertionSigner> | undefined;
 
   /** Checks the options; throws a {@linkcode TokenError} naming the setting when one is unusable. */
   constructor(options: TokenProviderOptions) {
+    super(options, {
+      logger: () => getLogger("microsoft", "token"),
+      attempts: 4,
+      timeoutMs: 30_000,
+      logSubject: "Token request for {scope}",
+    });
     this.#settings = { ...DEFAULT_SETTING_NAMES, ...options.settings };
     const s = this.#settings;
     this.#tenantId = options.tenantId.trim();
@@ -181,81 +157,43 @@ export class TokenProvider implements TokenSource {
       );
     }
     this.tokenUrl = tokenUrl(this.#authority, this.#tenantId);
-    this.#fetch = options.fetch;
-    this.#now = options.now ?? systemNow;
-    this.#sleep = options.sleep ?? systemSleep;
-    this.#random = options.random ?? Math.random;
-    this.#logger = options.logger ?? getLogger("microsoft", "token");
-    this.#attempts = Math.max(1, options.attempts ?? 4);
     this.#baseMs = options.baseMs ?? 500;
     this.#capMs = options.capMs ?? 30_000;
-    this.#timeoutMs = options.timeoutMs ?? 30_000;
-    this.#cache = new TokenCache({
-      fetchToken: (scope) => this.#fetchWithRetry(scope),
-      now: this.#now,
-      logger: this.#logger,
-    });
   }
 
-  /** A valid access token for the scope, from the cache or from Entra ID. */
-  getToken(scope: string, signal?: AbortSignal): Promise<string> {
-    return this.#cache.get(scope, signal);
-  }
-
-  /** Drops the cached token of the scope (after a 401); a no-op while a new one is on its way. */
-  invalidate(scope: string): void {
-    this.#cache.invalidate(scope);
-  }
-
-  async #fetchWithRetry(scope: string): Promise<IssuedToken> {
-    let retriedStaleAssertion = false;
-    for (let attempt = 1;; attempt++) {
-      try {
-        return await this.#requestOnce(scope);
-      } catch (caught) {
-        const error = caught instanceof TokenError ? caught : this.#unexpected(caught);
-        let retry = error.retryable;
-        let delayMs: number;
-        if (!retry && error.code === ASSERTION_TIME_CODE && !retriedStaleAssertion) {
-          retriedStaleAssertion = true;
-          retry = true;
-          delayMs = 0;
-        } else {
-          delayMs = error.retryAfterMs !== undefined
-            ? Math.min(error.retryAfterMs, this.#capMs)
-            : backoffDelay(attempt, this.#baseMs, this.#capMs, this.#random);
-        }
-        const fields = {
-          scope,
-          tenantId: this.#tenantId,
-          clientId: this.#clientId,
-          code: error.code,
-          error: error.error,
-          status: error.status,
-          setting: error.setting,
-          traceId: error.traceId,
-          correlationId: error.correlationId,
-        };
-        if (!retry || attempt >= this.#attempts) {
-          this.#logger.error("Token request for {scope} failed: {reason}", {
-            ...fields,
-            reason: error.message,
-            attempt,
-          });
-          throw error;
-        }
-        this.#logger.warn(
-          "Token request for {scope} failed (attempt {attempt}), retrying in {delayMs} ms: {reason}",
-          { ...fields, reason: error.message, attempt, delayMs },
-        );
-        await this.#sleep(delayMs);
-      }
+  /** Retries what Entra marks retryable, and a stale client assertion once at once. */
+  protected retryDelay(
+    error: TokenError,
+    attempt: number,
+    counts: RetryCounts,
+  ): number | undefined {
+    if (!error.retryable && error.code === ASSERTION_TIME_CODE && !counts["staleAssertion"]) {
+      counts["staleAssertion"] = 1;
+      return attempt >= this.attempts ? undefined : 0;
     }
+    if (!error.retryable || attempt >= this.attempts) return undefined;
+    return error.retryAfterMs !== undefined
+      ? Math.min(error.retryAfterMs, this.#capMs)
+      : backoffDelay(attempt, this.#baseMs, this.#capMs, this.random);
   }
 
-  #unexpected(caught: unknown): TokenError {
+  protected failureFields(scope: string, error: TokenError): Record<string, unknown> {
+    return {
+      scope,
+      tenantId: this.#tenantId,
+      clientId: this.#clientId,
+      code: error.code,
+      error: error.error,
+      status: error.status,
+      setting: error.setting,
+      traceId: error.traceId,
+      correlationId: error.correlationId,
+    };
+  }
+
+  protected unexpected(caught: unknown): TokenError {
     return new TokenError(
-      `Cannot get a token from ${safeUrl(this.tokenUrl)}: ${errorMessage(caught)}`,
+      `Cannot get a token from ${safeUrl(this.tokenUrl)}: ${messageOf(caught)}`,
       { error: "unexpected", retryable: false },
       { cause: caught },
     );
@@ -286,7 +224,7 @@ export class TokenProvider implements TokenSource {
         const assertion = await buildClientAssertion(
           signer,
           { clientId: this.#clientId, audience: this.tokenUrl },
-          { nowMs: this.#now() },
+          { nowMs: this.now() },
         );
         return { client_assertion_type: JWT_BEARER, client_assertion: assertion };
       }
@@ -307,7 +245,7 @@ export class TokenProvider implements TokenSource {
       const setting = certificate ? s.certificatePath : s.privateKeyPath;
       const file = certificate ? credential.certificatePath : credential.privateKeyPath;
       throw configError(
-        `Cannot use the certificate credential: ${errorMessage(cause)}; fix ${setting}` +
+        `Cannot use the certificate credential: ${messageOf(cause)}; fix ${setting}` +
           (file ? ` ("${file}")` : ""),
         setting,
         cause,
@@ -340,8 +278,9 @@ export class TokenProvider implements TokenSource {
     return assertion;
   }
 
-  async #requestOnce(scope: string): Promise<IssuedToken> {
-    const startedAt = this.#now();
+  /** One request to the v2 token endpoint. */
+  protected async requestOnce(scope: string): Promise<IssuedToken> {
+    const startedAt = this.now();
     const form = new URLSearchParams({
       grant_type: "client_credentials",
       client_id: this.#clientId,
@@ -360,10 +299,10 @@ export class TokenProvider implements TokenSource {
           "return-client-request-id": "true",
         },
         body: form.toString(),
-      }, { timeoutMs: this.#timeoutMs, ...(this.#fetch ? { fetch: this.#fetch } : {}) });
+      }, { timeoutMs: this.timeoutMs, ...(this.fetch ? { fetch: this.fetch } : {}) });
     } catch (cause) {
       throw new TokenError(
-        `Cannot reach Entra ID at ${safeUrl(this.tokenUrl)}: ${errorMessage(cause)}; check ` +
+        `Cannot reach Entra ID at ${safeUrl(this.tokenUrl)}: ${messageOf(cause)}; check ` +
           `${this.#settings.loginUrl} and the network`,
         {
           error: "network",
@@ -375,18 +314,13 @@ export class TokenProvider implements TokenSource {
       );
     }
     if (response.status !== 200) {
-      const retryAfterMs = parseRetryAfter(response.headers.get("retry-after"), this.#now());
+      const retryAfterMs = parseRetryAfter(response.headers.get("retry-after"), this.now());
       throw tokenErrorFromResponse(response, {
         ...this.#context(scope),
         retryAfterMs,
       });
     }
-    let json: unknown;
-    try {
-      json = JSON.parse(response.text);
-    } catch {
-      json = undefined;
-    }
+    const json = jsonOf(response.text);
     const parsed = v.safeParse(TokenResponseSchema, json);
     if (
       !parsed.success || parsed.output.expires_in <= 0 ||
@@ -400,8 +334,13 @@ export class TokenProvider implements TokenSource {
       );
     }
     const { expires_in: expiresIn, refresh_in: refreshIn } = parsed.output;
-    const refreshAfter = refreshAfterSeconds(expiresIn, refreshIn);
-    this.#logger.info(
+    const { token, refreshAfter } = issuedToken(
+      parsed.output.access_token,
+      startedAt,
+      expiresIn,
+      refreshIn,
+    );
+    this.logger.info(
       "Got a token for {scope} from tenant {tenantId}, valid for {expiresInSeconds} s, refresh in {refreshInSeconds} s",
       {
         scope,
@@ -413,11 +352,7 @@ export class TokenProvider implements TokenSource {
         correlationId: response.headers.get("client-request-id") ?? requestId,
       },
     );
-    return {
-      accessToken: parsed.output.access_token,
-      refreshAt: startedAt + refreshAfter * 1000,
-      expiresAt: startedAt + expiresIn * 1000,
-    };
+    return token;
   }
 }
 

@@ -21,7 +21,12 @@ import type { ConnectorSettings, PendingSettings } from "../config/connector_set
 import { option } from "../config/option.ts";
 import type { ImportConnectorConfig } from "../config/types.ts";
 import * as val from "../config/values.ts";
-import { readAzureCredential, readCredential, SENTINEL_OPTIONS } from "../sentinel/settings.ts";
+import {
+  managedIdentitySecrets,
+  readAzureCredential,
+  readCredential,
+  SENTINEL_OPTIONS,
+} from "../sentinel/settings.ts";
 import type { EntraAuth, EntraCredential } from "../microsoft/target_config.ts";
 import { opt } from "../runtime/props.ts";
 
@@ -310,7 +315,7 @@ export const microsoftIncidentsSettings: ConnectorSettings<MicrosoftIncidentsSet
   secrets: (m) =>
     m.credential.kind === "secret"
       ? [m.credential.clientSecret]
-      : m.credential.kind === "managed_identity" && m.credential.identityHeader !== undefined
-      ? [m.credential.identityHeader]
+      : m.credential.kind === "managed_identity"
+      ? managedIdentitySecrets(m.credential)
       : [],
 };

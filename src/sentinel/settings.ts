@@ -24,6 +24,11 @@ import type { Reader } from "../config/source.ts";
 import type { StreamConnectorConfig } from "../config/types.ts";
 import * as val from "../config/values.ts";
 import { chooseCredential } from "../microsoft/credential_chain.ts";
+import {
+  detectManagedIdentity,
+  fabricTrustProblem,
+  systemAssignedOnlyProblem,
+} from "../microsoft/managed_identity.ts";
 import type { TargetName } from "../microsoft/target.ts";
 import type { EntraAuth, EntraCredential, TargetSettings } from "../microsoft/target_config.ts";
 import { errorMessage } from "../runtime/errors.ts";
@@ -237,6 +242,52 @@ export const SENTINEL_OPTIONS = {
     defaultDoc: "set by the platform",
     meaning: "The header value that goes with `IDENTITY_ENDPOINT` (rotated by the platform). " +
       "Secret.",
+  }),
+  identityServerThumbprint: option({
+    env: ["IDENTITY_SERVER_THUMBPRINT"],
+    yaml: [],
+    section: SECTION,
+    schema: val.text({ noSpaces: true, expected: "expected a SHA-1 thumbprint (hex)" }),
+    defaultDoc: "set by the platform",
+    meaning: "Managed identity on Service Fabric: the SHA-1 thumbprint of the token service's " +
+      "self-signed certificate (with `IDENTITY_ENDPOINT` and `IDENTITY_HEADER`).",
+  }),
+  identityServerCertificate: option({
+    ...named("SENTINEL_IDENTITY_SERVER_CERTIFICATE", "identity_server_certificate"),
+    schema: val.text({ expected: "expected a file path" }),
+    meaning: "Service Fabric only: PEM file of the token service's certificate (the one " +
+      "`IDENTITY_SERVER_THUMBPRINT` names, issued for the endpoint's host), trusted for that " +
+      "endpoint alone; required for an https `IDENTITY_ENDPOINT`, since a thumbprint cannot be " +
+      "pinned and TLS checks are never turned off.",
+    example: "/etc/octi/sf-identity-server.pem",
+  }),
+  arcImdsEndpoint: option({
+    env: ["IMDS_ENDPOINT"],
+    yaml: [],
+    section: SECTION,
+    schema: val.httpUrl(),
+    defaultDoc: "set by the platform",
+    meaning: "Managed identity on Azure Arc-enabled servers: set by the agent (e.g. " +
+      "`http://localhost:40342`); with `IDENTITY_ENDPOINT` and no `IDENTITY_HEADER` it selects Arc.",
+  }),
+  msiEndpoint: option({
+    env: ["MSI_ENDPOINT"],
+    yaml: [],
+    section: SECTION,
+    schema: val.httpUrl(),
+    defaultDoc: "set by the platform",
+    meaning: "Managed identity through the older local endpoint: App Service's 2017-09-01 " +
+      "protocol with `MSI_SECRET`, Cloud Shell without it.",
+  }),
+  msiSecret: option({
+    env: ["MSI_SECRET"],
+    yaml: [],
+    section: SECTION,
+    secret: true,
+    schema: val.text({ expected: "expected the secret the platform sets" }),
+    defaultDoc: "set by the platform",
+    meaning:
+      "The secret that goes with `MSI_ENDPOINT` on App Service (2017-09-01 protocol). Secret.",
   }),
   imdsEndpoint: option({
     ...named("SENTINEL_IMDS_ENDPOINT", "imds_endpoint"),
@@ -1004,22 +1055,50 @@ export function readAzureCredential(
     const identityEndpoint = reader.get(o.identityEndpoint);
     const identityHeader = reader.get(o.identityHeader);
     const imdsEndpoint = reader.get(o.imdsEndpoint);
-    if (identityEndpoint !== undefined && identityHeader === undefined) {
-      reader.problem(
-        `${reader.label(o.identityHeader)}: IDENTITY_HEADER missing: IDENTITY_ENDPOINT is ` +
-          "set, so the platform (App Service, Functions, Container Apps) must also set " +
-          "IDENTITY_HEADER; enable the app's managed identity, or unset IDENTITY_ENDPOINT to use IMDS",
-      );
+    const identityServerThumbprint = reader.get(o.identityServerThumbprint);
+    const identityServerCertificate = reader.get(o.identityServerCertificate);
+    const arcImdsEndpoint = reader.get(o.arcImdsEndpoint);
+    const msiEndpoint = reader.get(o.msiEndpoint);
+    const msiSecret = reader.get(o.msiSecret);
+    const detected = detectManagedIdentity({
+      identityEndpoint,
+      identityHeader,
+      identityServerThumbprint,
+      arcImdsEndpoint,
+      msiEndpoint,
+      msiSecret,
+    });
+    if (!detected.ok) {
+      reader.problem(`${reader.label(o.identityHeader)}: ${detected.problem}`);
+      return undefined;
+    }
+    const untrusted = fabricTrustProblem(
+      detected.endpoint,
+      identityServerCertificate !== undefined,
+    );
+    if (untrusted !== undefined) {
+      reader.problem(`${reader.label(o.identityServerCertificate)}: ${untrusted}`);
+      return undefined;
+    }
+    const systemOnly = systemAssignedOnlyProblem(detected.endpoint.kind, ids.clientId);
+    if (systemOnly !== undefined) {
+      reader.problem(`${reader.label(o.clientId)}: ${systemOnly}`);
       return undefined;
     }
     if (imdsEndpoint === undefined) return undefined;
+    const set = <K extends string, V>(key: K, value: V | undefined) =>
+      value === undefined ? {} : { [key]: value } as Record<K, V>;
     return {
       kind: "managed_identity",
       imdsEndpoint,
       ...(ids.clientId ? { clientId: ids.clientId } : {}),
-      ...(identityEndpoint !== undefined && identityHeader !== undefined
-        ? { identityEndpoint, identityHeader }
-        : {}),
+      ...set("identityEndpoint", identityEndpoint),
+      ...set("identityHeader", identityHeader),
+      ...set("identityServerThumbprint", identityServerThumbprint),
+      ...set("identityServerCertificate", identityServerCertificate),
+      ...set("arcImdsEndpoint", arcImdsEndpoint),
+      ...set("msiEndpoint", msiEndpoint),
+      ...set("msiSecret", msiSecret),
     };
   };
   if (auth === "managed_identity") return managed();
@@ -1054,6 +1133,15 @@ export function readAzureCredential(
     case "managed identity":
       return managed();
   }
+}
+
+/** The secret values of a managed identity credential (`IDENTITY_HEADER`, `MSI_SECRET`). */
+export function managedIdentitySecrets(
+  credential: { identityHeader?: string; msiSecret?: string },
+): string[] {
+  return [credential.identityHeader, credential.msiSecret].filter((x): x is string =>
+    x !== undefined
+  );
 }
 
 /** The sentinel connector's configuration declaration. */
@@ -1129,7 +1217,7 @@ export const sentinelSettings: ConnectorSettings<SentinelSettings> = {
   secrets: (s) =>
     s.credential.kind === "secret"
       ? [s.credential.clientSecret]
-      : s.credential.kind === "managed_identity" && s.credential.identityHeader !== undefined
-      ? [s.credential.identityHeader]
+      : s.credential.kind === "managed_identity"
+      ? managedIdentitySecrets(s.credential)
       : [],
 };

@@ -84,6 +84,98 @@ Deno.test("IDENTITY_ENDPOINT without IDENTITY_HEADER: the problem says IDENTITY_
   assert.ok(problems.some((line) => /IDENTITY_HEADER missing/.test(line)), problems.join("\n"));
 });
 
+Deno.test("IDENTITY_ENDPOINT with IMDS_ENDPOINT and no IDENTITY_HEADER selects Azure Arc", () => {
+  const { config } = valid(bare({
+    SENTINEL_AUTH: "managed_identity",
+    IDENTITY_ENDPOINT: "http://localhost:40342/metadata/identity/oauth2/token",
+    IMDS_ENDPOINT: "http://localhost:40342",
+  }));
+  assert.deepEqual(config.sentinel?.credential, {
+    kind: "managed_identity",
+    imdsEndpoint: IMDS,
+    identityEndpoint: "http://localhost:40342/metadata/identity/oauth2/token",
+    arcImdsEndpoint: "http://localhost:40342",
+  });
+});
+
+Deno.test("Azure Arc or Cloud Shell with AZURE_CLIENT_ID: a problem naming the client id setting (system-assigned only)", () => {
+  for (
+    const endpoint of [
+      {
+        IDENTITY_ENDPOINT: "http://localhost:40342/metadata/identity/oauth2/token",
+        IMDS_ENDPOINT: "http://localhost:40342",
+      },
+      { MSI_ENDPOINT: "http://localhost:50342/oauth2/token" },
+    ]
+  ) {
+    const problems = problemsOf(bare({
+      SENTINEL_AUTH: "default",
+      AZURE_CLIENT_ID: IDS.client,
+      ...endpoint,
+    }));
+    assert.ok(
+      problems.some((line) =>
+        line.startsWith("CLIENT_ID") && /only a system-assigned identity/.test(line)
+      ),
+      problems.join("\n"),
+    );
+  }
+});
+
+Deno.test("MSI_ENDPOINT with MSI_SECRET (App Service 2017) or alone (Cloud Shell); MSI_SECRET is redacted", () => {
+  const secret = "Qx7-msi-secret-value";
+  const { config } = valid(bare({
+    SENTINEL_AUTH: "default",
+    MSI_ENDPOINT: "http://127.0.0.1:41741/MSI/token/",
+    MSI_SECRET: secret,
+  }));
+  assert.deepEqual(config.sentinel?.credential, {
+    kind: "managed_identity",
+    imdsEndpoint: IMDS,
+    msiEndpoint: "http://127.0.0.1:41741/MSI/token",
+    msiSecret: secret,
+  });
+  assert.ok(!JSON.stringify(printableConfig(config)).includes(secret));
+  const shell = valid(bare({
+    SENTINEL_AUTH: "managed_identity",
+    MSI_ENDPOINT: "http://localhost:50342/oauth2/token",
+  })).config;
+  assert.deepEqual(shell.sentinel?.credential, {
+    kind: "managed_identity",
+    imdsEndpoint: IMDS,
+    msiEndpoint: "http://localhost:50342/oauth2/token",
+  });
+});
+
+Deno.test("Service Fabric over https needs SENTINEL_IDENTITY_SERVER_CERTIFICATE; the problem names the workaround", () => {
+  const fabric = {
+    SENTINEL_AUTH: "managed_identity",
+    IDENTITY_ENDPOINT: "https://10.0.0.4:2377/metadata/identity/oauth2/token",
+    IDENTITY_HEADER: "sf-code",
+    IDENTITY_SERVER_THUMBPRINT: "84E05C1D98BCE3A5421D225B140B36E86A3D5534",
+  };
+  const problems = problemsOf(bare(fabric));
+  assert.ok(
+    problems.some((line) =>
+      line.startsWith("SENTINEL_IDENTITY_SERVER_CERTIFICATE") &&
+      /cannot pin a thumbprint/.test(line)
+    ),
+    problems.join("\n"),
+  );
+  const { config } = valid(bare({
+    ...fabric,
+    SENTINEL_IDENTITY_SERVER_CERTIFICATE: "/etc/octi/sf.pem",
+  }));
+  assert.deepEqual(config.sentinel?.credential, {
+    kind: "managed_identity",
+    imdsEndpoint: IMDS,
+    identityEndpoint: fabric.IDENTITY_ENDPOINT,
+    identityHeader: "sf-code",
+    identityServerThumbprint: fabric.IDENTITY_SERVER_THUMBPRINT,
+    identityServerCertificate: "/etc/octi/sf.pem",
+  });
+});
+
 Deno.test("SENTINEL_AUTH=default picks the environment secret first (CLIENT_SECRET or AZURE_CLIENT_SECRET)", () => {
   const ids = { AZURE_TENANT_ID: IDS.tenant, AZURE_CLIENT_ID: IDS.client };
   const bySecret = valid(bare({

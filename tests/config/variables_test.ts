@@ -847,6 +847,11 @@ const COVERED_ELSEWHERE = [
   "IDENTITY_ENDPOINT",
   "IDENTITY_HEADER",
   "SENTINEL_IMDS_ENDPOINT",
+  "IMDS_ENDPOINT",
+  "MSI_ENDPOINT",
+  "MSI_SECRET",
+  "IDENTITY_SERVER_THUMBPRINT",
+  "SENTINEL_IDENTITY_SERVER_CERTIFICATE",
   // tests/config/microsoft_incidents_test.ts
   ...MICROSOFT_INCIDENTS_NAMES,
   // tests/config/upstream_test.ts (every upstream name, and the options they brought)

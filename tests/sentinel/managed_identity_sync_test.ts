@@ -1,6 +1,8 @@
 /**
  * End to end with a managed identity: configuration (`SENTINEL_AUTH`) → token source →
- * sentinel connector → Graph simulator, the tokens coming from the managed identity simulator.
+ * sentinel connector → Graph simulator, the tokens coming from the managed identity simulator,
+ * for every kind (IMDS, App Service, and those issue 15 added: Azure Arc, Service Fabric, App
+ * Service 2017, Cloud Shell); the choice is logged once.
  */
 import assert from "node:assert/strict";
 import { configure, type LogRecord, reset } from "@logtape/logtape";
@@ -39,16 +41,8 @@ async function withStack(
   }
 }
 
-function sentinelEnv(stack: SentinelStack, extra: Record<string, string>): Record<string, string> {
-  return {
-    OPENCTI_URL: stack.opencti.url,
-    OPENCTI_TOKEN: SIM_TOKEN,
-    CONNECTOR_ID: CONNECTOR_ID,
-    ...extra,
-  };
-}
-
-Deno.test("sentinel delivers to the Graph simulator with a user-assigned managed identity token from IMDS", async () => {
+/** Runs `body` with every log record of the program collected as JSON lines. */
+async function withLogs(body: (lines: string[]) => Promise<void>): Promise<void> {
   const lines: string[] = [];
   await configure({
     reset: true,
@@ -62,7 +56,24 @@ Deno.test("sentinel delivers to the Graph simulator with a user-assigned managed
     ],
   });
   try {
-    await withStack(async (stack, mi) => {
+    await body(lines);
+  } finally {
+    await reset();
+  }
+}
+
+function sentinelEnv(stack: SentinelStack, extra: Record<string, string>): Record<string, string> {
+  return {
+    OPENCTI_URL: stack.opencti.url,
+    OPENCTI_TOKEN: SIM_TOKEN,
+    CONNECTOR_ID: CONNECTOR_ID,
+    ...extra,
+  };
+}
+
+Deno.test("sentinel delivers to the Graph simulator with a user-assigned managed identity token from IMDS", async () => {
+  await withLogs((lines) =>
+    withStack(async (stack, mi) => {
       const { config } = resolveConfig(
         undefined,
         sentinelEnv(stack, {
@@ -100,10 +111,8 @@ Deno.test("sentinel delivers to the Graph simulator with a user-assigned managed
       assert.ok(all.includes('"Authenticating with "'), all);
       assert.ok(all.includes(`user-assigned identity ${USER_ASSIGNED} via IMDS`), all);
       assert.ok(!all.includes(token), "the token reached the log");
-    });
-  } finally {
-    await reset();
-  }
+    })
+  );
 });
 
 Deno.test("sentinel delivers with the system-assigned identity through IDENTITY_ENDPOINT (SENTINEL_AUTH=default)", async () => {
@@ -130,23 +139,7 @@ Deno.test("sentinel delivers with the system-assigned identity through IDENTITY_
 });
 
 Deno.test("SENTINEL_AUTH=default prefers the environment secret over the managed identity, and logs that choice without the secret", async () => {
-  const lines: string[] = [];
-  await configure({
-    reset: true,
-    sinks: {
-      raw: (record: LogRecord) =>
-        lines.push(JSON.stringify({ message: record.message, properties: record.properties })),
-    },
-    loggers: [
-      { category: ["octi"], lowestLevel: "debug", sinks: ["raw"] },
-      { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["raw"] },
-    ],
-  });
-  try {
-    await chooseSecret(lines);
-  } finally {
-    await reset();
-  }
+  await withLogs(chooseSecret);
 });
 
 async function chooseSecret(lines: string[]): Promise<void> {
@@ -176,3 +169,118 @@ async function chooseSecret(lines: string[]): Promise<void> {
     assert.ok(!all.includes(mi.identityHeader), "IDENTITY_HEADER reached the log");
   });
 }
+
+// Azure Arc, Service Fabric, App Service 2017 and Cloud Shell (issue 15), each end to end.
+
+const KINDS_SYSTEM = "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d";
+
+/** Runs sentinel once with the managed identity the environment (built from the simulator) selects. */
+async function deliver(
+  env: (mi: ManagedIdentitySim) => Record<string, string>,
+  check: (mi: ManagedIdentitySim, tokens: ManagedIdentityTokenSource, log: string) => void,
+): Promise<void> {
+  await withLogs((lines) => deliverWith(lines, env, check));
+}
+
+async function deliverWith(
+  lines: string[],
+  env: (mi: ManagedIdentitySim) => Record<string, string>,
+  check: (mi: ManagedIdentitySim, tokens: ManagedIdentityTokenSource, log: string) => void,
+): Promise<void> {
+  const keyDirectory = `${await Deno.makeTempDir({ prefix: "arc-tokens-" })}/`;
+  const stack = await startSentinelStack({
+    target: "graph",
+    opencti: { seed: true, heartbeatMs: 20 },
+  });
+  const mi = startManagedIdentitySim({
+    entra: stack.entra,
+    tenantId: STACK_APP.tenantId,
+    systemAssigned: { clientId: KINDS_SYSTEM, roles: GRAPH_ROLES },
+    arcKeyDirectory: keyDirectory,
+  });
+  try {
+    const { config } = resolveConfig(undefined, {
+      OPENCTI_URL: stack.opencti.url,
+      OPENCTI_TOKEN: SIM_TOKEN,
+      CONNECTOR_ID: CONNECTOR_ID,
+      ...env(mi),
+    });
+    assert.ok(config.sentinel);
+    const tokens = await createTokenProvider(config.sentinel, { arcKeyDirectory: keyDirectory });
+    assert.ok(tokens instanceof ManagedIdentityTokenSource);
+    assert.equal(await connectorFor(stack, tokens).runOnce(), true);
+    assert.deepEqual([...stack.present()].sort(), [...await stack.expected(NOW)].sort());
+    const token = await tokens.getToken("https://graph.microsoft.com/.default");
+    const claims = await stack.entra.verifyAccessToken(token, ["https://graph.microsoft.com"]);
+    assert.equal(claims.appid, KINDS_SYSTEM);
+    const log = lines.join("\n");
+    assert.equal(log.split('"Authenticating with "').length - 1, 1, "the choice is logged once");
+    assert.ok(!log.includes(token), "the token reached the log");
+    assert.ok(!log.includes(mi.identityHeader), "IDENTITY_HEADER reached the log");
+    assert.ok(!log.includes(mi.msiSecret), "MSI_SECRET reached the log");
+    check(mi, tokens, log);
+  } finally {
+    await mi.close();
+    await stack.close();
+    await Deno.remove(keyDirectory, { recursive: true });
+  }
+}
+
+Deno.test("sentinel delivers with Azure Arc's identity (IDENTITY_ENDPOINT + IMDS_ENDPOINT, SENTINEL_AUTH=default)", async () => {
+  await deliver(
+    (mi) => ({
+      SENTINEL_AUTH: "default",
+      IDENTITY_ENDPOINT: mi.arcEndpoint,
+      IMDS_ENDPOINT: mi.url,
+    }),
+    (mi, tokens, log) => {
+      assert.equal(tokens.kind, "azure_arc");
+      assert.deepEqual(mi.control.requests().map((r) => r.endpoint), ["azure_arc", "azure_arc"]);
+      assert.ok(log.includes("via IDENTITY_ENDPOINT (Azure Arc)"), log);
+    },
+  );
+});
+
+Deno.test("sentinel delivers with Service Fabric's identity (IDENTITY_SERVER_THUMBPRINT; loopback http simulator)", async () => {
+  await deliver(
+    (mi) => ({
+      SENTINEL_AUTH: "managed_identity",
+      IDENTITY_ENDPOINT: mi.serviceFabricEndpoint,
+      IDENTITY_HEADER: mi.identityHeader,
+      IDENTITY_SERVER_THUMBPRINT: "84E05C1D98BCE3A5421D225B140B36E86A3D5534",
+    }),
+    (mi, tokens, log) => {
+      assert.equal(tokens.kind, "service_fabric");
+      assert.deepEqual(
+        mi.control.requests().map((r) => [r.endpoint, r.apiVersion, r.headerOk]),
+        [["service_fabric", "2019-07-01-preview", true]],
+      );
+      assert.ok(log.includes("via IDENTITY_ENDPOINT (Service Fabric)"), log);
+    },
+  );
+});
+
+Deno.test("sentinel delivers with App Service's 2017 protocol (MSI_ENDPOINT + MSI_SECRET), then with Cloud Shell (MSI_ENDPOINT)", async () => {
+  await deliver(
+    (mi) => ({
+      SENTINEL_AUTH: "managed_identity",
+      MSI_ENDPOINT: mi.msi2017Endpoint,
+      MSI_SECRET: mi.msiSecret,
+    }),
+    (mi, tokens) => {
+      assert.equal(tokens.kind, "app_service_2017");
+      assert.deepEqual(
+        mi.control.requests().map((r) => [r.endpoint, r.apiVersion, r.headerOk]),
+        [["app_service_2017", "2017-09-01", true]],
+      );
+    },
+  );
+  await deliver(
+    (mi) => ({ SENTINEL_AUTH: "default", MSI_ENDPOINT: mi.cloudShellEndpoint }),
+    (mi, tokens, log) => {
+      assert.equal(tokens.kind, "cloud_shell");
+      assert.deepEqual(mi.control.requests().map((r) => r.endpoint), ["cloud_shell"]);
+      assert.ok(log.includes("via MSI_ENDPOINT (Cloud Shell)"), log);
+    },
+  );
+});
