@@ -16,6 +16,7 @@ import {
   readBase,
   type ReadContext,
   readLiveStream,
+  type UpstreamBaseDefaults,
 } from "../config/common_settings.ts";
 import type { ConnectorSettings, PendingSettings } from "../config/connector_settings.ts";
 import { type FieldSpec, option } from "../config/option.ts";
@@ -510,7 +511,7 @@ export const SENTINEL_OPTIONS = {
     schema: val.oneOf(
       ["Warn", "Block", "Audit", "Alert", "AlertAndBlock", "BlockAndRemediate", "Allowed"] as const,
     ),
-    defaultDoc: "from the score (`Alert` with the upstream names)",
+    defaultDoc: "from the score (`Alert` with the upstream names, `Audit` with the synchronizer's)",
     upstreamNote:
       "`Alert` is sent as `Audit` and `AlertAndBlock` as `Block`, with `generateAlert` (both retired by Microsoft); their default `Alert` applies when their names are used",
     meaning: "Target `defender`: action on every indicator. `Alert` is sent as `Audit` and " +
@@ -523,7 +524,8 @@ export const SENTINEL_OPTIONS = {
     ...named("DEFENDER_APPLICATION", "defender_application"),
     schema: val.text(),
     default: "OpenCTI",
-    defaultDoc: "`OpenCTI` (`OpenCTI Microsoft Defender Intel` with the upstream names)",
+    defaultDoc: "`OpenCTI` (`OpenCTI Microsoft Defender Intel` with the upstream names, " +
+      "`OpenCTI Microsoft Defender Intel Synchronizer` with the synchronizer's)",
     meaning: "Defender `application` of created indicators: also how updates and deletes find " +
       "ours, so keep the name the indicators were created with.",
   }),
@@ -811,12 +813,13 @@ function read(context: ReadContext): PendingSettings<SentinelSettings> {
   const upstreamTarget = upstreamInUse(reader);
   const theirs = <T>(target: SentinelTarget, value: T): { default?: T } =>
     upstreamTarget === target ? { default: value } : {};
+  const synchronizer = upstreamTarget === "defender" && synchronizerInUse(reader);
   const base = readBase(
     context,
     PREFIX,
     BASE,
     BASE_DEFAULTS.type,
-    upstreamTarget === "defender" ? UPSTREAM_DEFENDER_CONNECTOR_ID : undefined,
+    upstreamTarget === undefined ? {} : upstreamBaseDefaults(upstreamTarget, synchronizer),
   );
   const liveStream = readLiveStream(reader, BASE);
 
@@ -942,8 +945,11 @@ function read(context: ReadContext): PendingSettings<SentinelSettings> {
     apiUrl: reader.get(o.defenderApiUrl),
     scope: reader.get(o.defenderScope),
     generateAlert: reader.get(o.defenderGenerateAlert),
-    action: reader.get(o.defenderAction, theirs("defender", "Alert" as const)),
-    application: reader.get(o.defenderApplication, theirs("defender", UPSTREAM_APPLICATION)),
+    action: reader.get(o.defenderAction, theirs("defender", synchronizer ? "Audit" : "Alert")),
+    application: reader.get(
+      o.defenderApplication,
+      theirs("defender", synchronizer ? UPSTREAM_SYNCHRONIZER_APPLICATION : UPSTREAM_APPLICATION),
+    ),
     maxIndicators: reader.get(o.maxIndicators),
     rbacGroupNames: reader.get(o.rbacGroupNames),
     recommendedActions: reader.get(o.recommendedActions),
@@ -1034,8 +1040,51 @@ export const UPSTREAM_SOURCE_SYSTEM = "Opencti Stream Connector";
 /** `application` the upstream Defender connector writes, so updates and deletes find those. */
 export const UPSTREAM_APPLICATION = "OpenCTI Microsoft Defender Intel";
 
+/**
+ * `application` the upstream Defender synchronizer writes (`_build_request_body` in its
+ * api_handler.py), so a reconcile finds what it wrote.
+ */
+export const UPSTREAM_SYNCHRONIZER_APPLICATION = "OpenCTI Microsoft Defender Intel Synchronizer";
+
 /** `CONNECTOR_ID` default of the upstream Defender connector (its compose leaves it unset). */
 export const UPSTREAM_DEFENDER_CONNECTOR_ID = "4aa40d9f-bee0-466e-a72e-6878c13bde08";
+
+/**
+ * `CONNECTOR_ID`, `CONNECTOR_NAME` and `CONNECTOR_SCOPE` defaults of each upstream connector, from
+ * its `__metadata__/CONNECTOR_CONFIG_DOC.md` (OpenCTI-Platform/connectors, 2026-08):
+ * microsoft-sentinel-intel `MicrosoftSentinelIntel` / `["sentinel"]`; microsoft-defender-intel
+ * `Microsoft Defender Intel` / `["defender"]` and its fixed id. The synchronizer and
+ * microsoft-graph-security-intel document none (pycti requires `CONNECTOR_NAME`): ours apply.
+ */
+export function upstreamBaseDefaults(
+  target: SentinelTarget,
+  synchronizer = false,
+): UpstreamBaseDefaults {
+  switch (target) {
+    case "sentinel":
+      return { name: "MicrosoftSentinelIntel", scope: ["sentinel"] };
+    case "defender":
+      return synchronizer ? {} : {
+        id: UPSTREAM_DEFENDER_CONNECTOR_ID,
+        name: "Microsoft Defender Intel",
+        scope: ["defender"],
+      };
+    case "graph":
+      return {};
+  }
+}
+
+/** True when the Defender synchronizer's own names (`MICROSOFT_DEFENDER_INTEL_SYNCHRONIZER_*`) are used. */
+function synchronizerInUse(reader: Reader): boolean {
+  const [env, yaml] = [UPSTREAM.defender.env[1], UPSTREAM.defender.yaml[1]];
+  const doc = reader.doc;
+  const sections = doc !== null && typeof doc === "object" && !Array.isArray(doc)
+    ? Object.keys(doc)
+    : [];
+  return Object.keys(reader.env).some((name) =>
+    env !== undefined && name.startsWith(env) && reader.env[name] !== undefined
+  ) || sections.some((key) => key === yaml);
+}
 
 /** Which upstream prefixes are used, each once: environment names or top-level YAML sections. */
 export function upstreamTargetsIn(
@@ -1233,7 +1282,8 @@ export const sentinelSettings: ConnectorSettings<SentinelSettings> = {
       source: UPSTREAM.sentinel.connector,
       envPrefixes: ["MICROSOFT_SENTINEL_INTEL_"],
       effect: "Its names (and its `microsoft_sentinel_intel` YAML section) select " +
-        "`SENTINEL_TARGET=sentinel`; `OPENCTI_*` and `CONNECTOR_*` keep their names. Its compose " +
+        "`SENTINEL_TARGET=sentinel`, with its defaults `CONNECTOR_NAME` `MicrosoftSentinelIntel` " +
+        "and `CONNECTOR_SCOPE` `sentinel`; `OPENCTI_*` and `CONNECTOR_*` keep their names. Its compose " +
         "file runs unchanged (`tests/fixtures/config/upstream_sentinel_intel.compose.yml`).",
       notApplicable: [],
     },
@@ -1242,7 +1292,9 @@ export const sentinelSettings: ConnectorSettings<SentinelSettings> = {
       envPrefixes: ["MICROSOFT_DEFENDER_INTEL_"],
       effect: "Its names (and its `microsoft_defender_intel` YAML section) select " +
         "`SENTINEL_TARGET=defender`, with its defaults: `CONNECTOR_ID` " +
-        `\`${UPSTREAM_DEFENDER_CONNECTOR_ID}\`, application \`${UPSTREAM_APPLICATION}\` ` +
+        `\`${UPSTREAM_DEFENDER_CONNECTOR_ID}\`, \`CONNECTOR_NAME\` \`Microsoft Defender Intel\`, ` +
+        "`CONNECTOR_SCOPE` `defender`, " +
+        `application \`${UPSTREAM_APPLICATION}\` ` +
         "(so updates and deletes find what it wrote), action `Alert`. The synchronizer's " +
         "`MAX_INDICATORS`, `RBAC_GROUP_NAMES`, `RECOMMENDED_ACTIONS` and `EDUCATE_URL` are also " +
         "read with this prefix. Its compose file runs unchanged " +

@@ -168,8 +168,9 @@ const EXPECTED: Record<string, unknown> = {
     sentinel: {
       connector: {
         id: UPSTREAM_DEFENDER_CONNECTOR_ID,
-        name: "Microsoft Sentinel",
-        scope: ["sentinel"],
+        // Its CONNECTOR_CONFIG_DOC.md defaults (the compose leaves both unset).
+        name: "Microsoft Defender Intel",
+        scope: ["defender"],
         logLevel: "info",
         runAndTerminate: false,
         queueThresholdMb: 500,
@@ -483,4 +484,65 @@ Deno.test("SENTINEL_PUBLISH_IDENTITIES with another target warns that it has no 
     ),
     warnings.join("\n"),
   );
+});
+
+Deno.test("each upstream connector's CONNECTOR_NAME and CONNECTOR_SCOPE defaults apply with its names only", () => {
+  const sentinelNames = {
+    MICROSOFT_SENTINEL_INTEL_TENANT_ID: TENANT,
+    MICROSOFT_SENTINEL_INTEL_CLIENT_ID: CLIENT,
+    MICROSOFT_SENTINEL_INTEL_CLIENT_SECRET: "Zq9-CLIENT-s3cret-value",
+    MICROSOFT_SENTINEL_INTEL_WORKSPACE_ID: IDS.workspace,
+    MICROSOFT_SENTINEL_INTEL_WORKSPACE_NAME: "ws",
+    MICROSOFT_SENTINEL_INTEL_SUBSCRIPTION_ID: IDS.subscription,
+  };
+  const sentinel = valid({ ...BASE, CONNECTOR_LIVE_STREAM_ID: "live-1", ...sentinelNames })
+    .config.sentinel!;
+  assert.equal(sentinel.connector.name, "MicrosoftSentinelIntel");
+  assert.deepEqual(sentinel.connector.scope, ["sentinel"]);
+  // A name the user sets wins.
+  const named = valid({
+    ...BASE,
+    CONNECTOR_LIVE_STREAM_ID: "live-1",
+    CONNECTOR_NAME: "Mine",
+    CONNECTOR_SCOPE: "a,b",
+    ...sentinelNames,
+  }).config.sentinel!;
+  assert.equal(named.connector.name, "Mine");
+  assert.deepEqual(named.connector.scope, ["a", "b"]);
+
+  const defender = valid({
+    OPENCTI_URL: "http://opencti.test",
+    OPENCTI_TOKEN: "Zq9-OPENCTI-s3cret-token",
+    CONNECTOR_LIVE_STREAM_ID: "live-1",
+    MICROSOFT_DEFENDER_INTEL_TENANT_ID: TENANT,
+    MICROSOFT_DEFENDER_INTEL_CLIENT_ID: CLIENT,
+    MICROSOFT_DEFENDER_INTEL_CLIENT_SECRET: "Zq9-CLIENT-s3cret-value",
+  }).config.sentinel!;
+  assert.equal(defender.connector.name, "Microsoft Defender Intel");
+  assert.deepEqual(defender.connector.scope, ["defender"]);
+  assert.equal(defender.connector.id, UPSTREAM_DEFENDER_CONNECTOR_ID);
+
+  // The synchronizer documents none (its compose sets them): ours, and its own application and action.
+  const synchronizer = valid({
+    ...BASE,
+    CONNECTOR_LIVE_STREAM_ID: "live-1",
+    MICROSOFT_DEFENDER_INTEL_SYNCHRONIZER_TENANT_ID: TENANT,
+    MICROSOFT_DEFENDER_INTEL_SYNCHRONIZER_CLIENT_ID: CLIENT,
+    MICROSOFT_DEFENDER_INTEL_SYNCHRONIZER_CLIENT_SECRET: "Zq9-CLIENT-s3cret-value",
+  }).config.sentinel!;
+  assert.equal(synchronizer.connector.name, "Microsoft Sentinel");
+  assert.equal(synchronizer.defender.application, "OpenCTI Microsoft Defender Intel Synchronizer");
+  assert.equal(synchronizer.defender.action, "Audit");
+
+  // Our own names keep ours.
+  const ours = valid({
+    ...BASE,
+    CONNECTOR_LIVE_STREAM_ID: "live-1",
+    SENTINEL_TARGET: "defender",
+    TENANT_ID: TENANT,
+    CLIENT_ID: CLIENT,
+    CLIENT_SECRET: "Zq9-CLIENT-s3cret-value",
+  }).config.sentinel!;
+  assert.equal(ours.connector.name, "Microsoft Sentinel");
+  assert.deepEqual(ours.connector.scope, ["sentinel"]);
 });
