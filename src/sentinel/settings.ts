@@ -274,7 +274,7 @@ export const SENTINEL_OPTIONS = {
     schema: val.httpUrl(),
     default: "https://login.microsoftonline.com",
     upstreamNote:
-      "their default `https://login.microsoft.com` applies when their Defender or Graph names are used",
+      "their default `https://login.microsoft.com` applies when their Defender (not the synchronizer's) or Graph names are used",
     meaning: "Entra ID authority (`https://login.microsoft.com` also works; national clouds " +
       "have their own). `AZURE_AUTHORITY_HOST` is the fallback.",
   }),
@@ -624,7 +624,59 @@ export const SENTINEL_OPTIONS = {
       'optionally followed by ":<its sourcesystem or application>" when not the default.',
     example: "microsoft-sentinel-intel",
   }),
+  taxiiCollections: option({
+    ...synchronizerOnly(
+      named("SENTINEL_TAXII_COLLECTIONS", "taxii_collections"),
+      "TAXII_COLLECTIONS",
+    ),
+    schema: val.taxiiCollections(),
+    defaultDoc: "none (the live stream)",
+    upstreamNote:
+      "the desired set of each reconcile is read from these OpenCTI TAXII collections " +
+      "(`/taxii2/root/collections/<id>/objects/`) instead of the live stream, no stream is " +
+      "followed; per-collection policies are read but not applied (a warning names them)",
+    meaning: "TAXII collection ids of OpenCTI (comma-separated, a JSON array, or the upstream " +
+      "synchronizer's JSON map of id to policy): when set, sentinel follows no live stream and " +
+      "instead reconciles the target every `SENTINEL_RECONCILE_PERIOD` to hold exactly the " +
+      "indicators of these collections (the OpenCTI user needs the TAXII API capability).",
+    example: ["ChangeMe"],
+  }),
+  reconcileInterval: option({
+    ...synchronizerOnly(named("SENTINEL_RECONCILE_INTERVAL", "reconcile_interval"), "INTERVAL"),
+    schema: val.integer(1),
+    defaultDoc: "none (`300` with the synchronizer's names)",
+    upstreamNote:
+      "seconds between two reconciles; `SENTINEL_RECONCILE_PERIOD` wins when both are set",
+    meaning: "Seconds between two reconciles (the upstream unit); `SENTINEL_RECONCILE_PERIOD` " +
+      "wins when both are set.",
+    example: 300,
+  }),
+  updateOnlyOwned: option({
+    ...synchronizerOnly(
+      named("SENTINEL_UPDATE_ONLY_OWNED", "update_only_owned"),
+      "UPDATE_ONLY_OWNED",
+    ),
+    schema: val.boolean(),
+    default: true,
+    upstreamNote: "`true` is what reconciles always do (only records of our `application` are " +
+      "updated or deleted); `false` is accepted with a warning and changes nothing",
+    meaning: "Reconciles update and delete only the target's records this connector owns (always " +
+      "so; `false`, the upstream synchronizer's way to delete others' records too, is refused " +
+      "with a warning and has no effect).",
+  }),
 } as const;
+
+/** An option the Defender synchronizer also reads, as `MICROSOFT_DEFENDER_INTEL_SYNCHRONIZER_<key>`. */
+function synchronizerOnly<S extends { env: readonly string[]; yaml: readonly string[] }>(
+  spec: S,
+  key: string,
+): S & { upstreamEnv: string[]; upstreamYaml: string[] } {
+  return {
+    ...spec,
+    upstreamEnv: [`${UPSTREAM.defender.env[1]}${key}`],
+    upstreamYaml: [`${UPSTREAM.defender.yaml[1]}.${key.toLowerCase()}`],
+  };
+}
 
 const BASE = {
   ...baseOptions(PREFIX, BASE_DEFAULTS),
@@ -799,6 +851,13 @@ export interface SentinelSettings {
   reconcilePeriodMs: number;
   /** The upstream connector whose records a reconcile adopts (`SENTINEL_ADOPT_SOURCE`). */
   adoptSource?: string;
+  /**
+   * OpenCTI TAXII collections whose indicators are the desired set (`SENTINEL_TAXII_COLLECTIONS`):
+   * no live stream is followed, each reconcile reads them; unset = the live stream.
+   */
+  taxiiCollections?: string[];
+  /** Reconciles plan only, change nothing (the synchronizer's `PASSIVE_ONLY`). @default false */
+  reconcileDryRun?: boolean;
   /** Graph target options. */
   graph: GraphTargetConfig;
   /** Sentinel upload target options. */
@@ -845,7 +904,7 @@ function read(context: ReadContext): PendingSettings<SentinelSettings> {
     : readAzureCredential(reader, auth, { tenantId, clientId });
   const values = {
     loginUrl: reader.get(o.loginUrl, {
-      ...theirs("defender", "https://login.microsoft.com"),
+      ...(synchronizer ? {} : theirs("defender", "https://login.microsoft.com")),
       ...theirs("graph", "https://login.microsoft.com"),
     }),
     resourceUrl: reader.get(o.resourceUrl),
@@ -867,6 +926,7 @@ function read(context: ReadContext): PendingSettings<SentinelSettings> {
     reconcilePeriod: reader.get(o.reconcilePeriod),
     adoptSource: reader.get(o.adoptSource),
   };
+  const taxii = readTaxii(reader, synchronizer);
   if (values.adoptSource !== undefined && target !== undefined) {
     try {
       parseAdoptSource(values.adoptSource, target);
@@ -992,8 +1052,13 @@ function read(context: ReadContext): PendingSettings<SentinelSettings> {
         ...opt("deadLetterFile", values.deadLetterFile),
         eventTypes: must(eventTypes),
         ...opt("upstream", upstreamTarget),
-        reconcilePeriodMs: values.reconcilePeriod?.ms ?? 86_400_000,
+        reconcilePeriodMs: values.reconcilePeriod?.ms ??
+          (taxii.intervalSeconds === undefined ? 86_400_000 : taxii.intervalSeconds * 1000),
         ...opt("adoptSource", values.adoptSource),
+        ...opt("taxiiCollections", taxii.collections),
+        ...(taxii.collections !== undefined && synchronizer && values.passiveOnly === true
+          ? { reconcileDryRun: true }
+          : {}),
         graph: {
           resourceUrl: must(values.resourceUrl),
           requestUrl: must(values.requestUrl),
@@ -1106,6 +1171,48 @@ export function upstreamTargetsIn(
     if (names.length > 0) found.push({ target, names: names.sort() });
   }
   return found;
+}
+
+/**
+ * `SENTINEL_TAXII_COLLECTIONS` and its companions: the ids, and the reconcile interval (the
+ * synchronizer's `INTERVAL`, default 300 s with its names). Per-collection policies are warned
+ * about (not applied); `UPDATE_ONLY_OWNED=false` is warned about (never done).
+ */
+function readTaxii(
+  reader: Reader,
+  synchronizer: boolean,
+): { collections?: string[]; intervalSeconds?: number } {
+  const o = SENTINEL_OPTIONS;
+  const entries = reader.get(o.taxiiCollections);
+  const intervalSeconds = reader.get(o.reconcileInterval, synchronizer ? { default: 300 } : {});
+  if (reader.get(o.updateOnlyOwned) === false) {
+    reader.warn(
+      `${reader.label(o.updateOnlyOwned, reader.find(o.updateOnlyOwned))}: false is not done: ` +
+        "a reconcile never updates or deletes records this connector does not own (remove it, " +
+        "or name the old connector's records with SENTINEL_ADOPT_SOURCE to take them over)",
+    );
+  }
+  if (entries === undefined) return { ...opt("intervalSeconds", intervalSeconds) };
+  const withPolicy = entries.filter((e) => e.policyKeys.length > 0);
+  if (withPolicy.length > 0) {
+    reader.warn(
+      `${reader.label(o.taxiiCollections, reader.find(o.taxiiCollections))}: the per-collection ` +
+        `policies of ${withPolicy.map((e) => `${e.id} (${e.policyKeys.join(", ")})`).join(", ")} ` +
+        "are not applied: every collection uses the global settings (DEFENDER_ACTION, " +
+        "EXPIRE_TIME, DEFENDER_RBAC_GROUP_NAMES, …); run one instance per policy to keep them",
+    );
+  }
+  if (reader.get(o.reconcilePeriod)?.ms === 0) {
+    reader.problem(
+      `${reader.label(o.reconcilePeriod, reader.find(o.reconcilePeriod))}: 0 turns reconciles ` +
+        "off, but with SENTINEL_TAXII_COLLECTIONS they are all the connector does; set a period " +
+        'such as "PT5M"',
+    );
+  }
+  return {
+    collections: entries.map((e) => e.id),
+    ...opt("intervalSeconds", intervalSeconds),
+  };
 }
 
 /** The upstream target in use; two of them is a problem naming both. */
@@ -1304,24 +1411,14 @@ export const sentinelSettings: ConnectorSettings<SentinelSettings> = {
     {
       source: "stream/microsoft-defender-intel-synchronizer",
       envPrefixes: ["MICROSOFT_DEFENDER_INTEL_SYNCHRONIZER_"],
-      effect: "Its names select `SENTINEL_TARGET=defender` too, but it reconciles TAXII " +
-        "collections on a timer, which this program does not do: its settings below are read, " +
-        "its collection settings are not, so its compose file needs a live stream instead " +
-        "(`CONNECTOR_LIVE_STREAM_ID`).",
-      notApplicable: [
-        [
-          "MICROSOFT_DEFENDER_INTEL_SYNCHRONIZER_TAXII_COLLECTIONS",
-          "no TAXII pull: create an OpenCTI live stream with the same filters",
-        ],
-        [
-          "MICROSOFT_DEFENDER_INTEL_SYNCHRONIZER_INTERVAL",
-          "changes arrive from the live stream as they happen",
-        ],
-        [
-          "MICROSOFT_DEFENDER_INTEL_SYNCHRONIZER_UPDATE_ONLY_OWNED",
-          "always so: only indicators of our `DEFENDER_APPLICATION` are updated or deleted",
-        ],
-      ],
+      effect: "Its names select `SENTINEL_TARGET=defender` with its defaults (application " +
+        `\`${UPSTREAM_SYNCHRONIZER_APPLICATION}\`, action \`Audit\`, interval 300 s). Like it, ` +
+        "sentinel then follows no live stream: every `INTERVAL` a reconcile makes Defender hold " +
+        "exactly the indicators of its `TAXII_COLLECTIONS` (read from OpenCTI's TAXII API; the " +
+        "highest-scored up to `MAX_INDICATORS`), and `PASSIVE_ONLY=true` makes each reconcile a " +
+        "dry run, as its emulate-only mode. Its compose file runs unchanged " +
+        "(`tests/fixtures/config/upstream_defender_intel_synchronizer.compose.yml`).",
+      notApplicable: [],
     },
     {
       source: UPSTREAM.graph.connector,

@@ -207,6 +207,54 @@ const EXPECTED: Record<string, unknown> = {
     server: SERVER,
     logging: { level: "info", format: "auto" },
   },
+  "upstream_defender_intel_synchronizer.compose.yml": {
+    connectors: ["sentinel"],
+    opencti: OPENCTI,
+    sentinel: {
+      connector: {
+        id: IDS.sentinel,
+        name: "Microsoft Defender Intel Synchronizer",
+        scope: ["sentinel"],
+        logLevel: "error",
+        runAndTerminate: false,
+        queueThresholdMb: 500,
+        queueProtocol: "auto",
+        type: "STREAM",
+        // Not followed: the TAXII collections are the source (the default id stays).
+        liveStream: { ...LIVE, id: "live" },
+      },
+      target: "defender",
+      tenantId: TENANT,
+      clientId: CLIENT,
+      credential: { kind: "secret", clientSecret: "[REDACTED]" },
+      loginUrl: "https://login.microsoftonline.com",
+      confidenceLevel: 50,
+      expireTimeDays: 30,
+      passiveOnly: false,
+      extraLabels: [],
+      batchSize: 500,
+      batchTimeoutMs: 1000,
+      rateLimitPerMinute: 30,
+      writeBack: false,
+      maxBackoffMs: 300_000,
+      deadLetterLimit: 10000,
+      eventTypes: ALL_EVENTS,
+      // INTERVAL 300 (seconds).
+      reconcilePeriodMs: 300_000,
+      upstream: "defender",
+      taxiiCollections: ["COLLECTION1", "COLLECTION2"],
+      graph: GRAPH_DEFAULTS,
+      sentinelApi: SENTINEL_API_DEFAULTS,
+      defender: {
+        ...DEFENDER_DEFAULTS,
+        action: "Audit",
+        application: "OpenCTI Microsoft Defender Intel Synchronizer",
+        rbacGroupNames: ["Default Group"],
+      },
+    },
+    server: SERVER,
+    logging: { level: "error", format: "auto" },
+  },
   "upstream_graph_security_intel.compose.yml": {
     connectors: ["sentinel"],
     opencti: OPENCTI,
@@ -545,4 +593,60 @@ Deno.test("each upstream connector's CONNECTOR_NAME and CONNECTOR_SCOPE defaults
   }).config.sentinel!;
   assert.equal(ours.connector.name, "Microsoft Sentinel");
   assert.deepEqual(ours.connector.scope, ["sentinel"]);
+});
+
+Deno.test("the synchronizer's TAXII settings: policies and UPDATE_ONLY_OWNED=false warn, empty collections and a zero period are refused", () => {
+  const names = {
+    ...BASE,
+    MICROSOFT_DEFENDER_INTEL_SYNCHRONIZER_TENANT_ID: TENANT,
+    MICROSOFT_DEFENDER_INTEL_SYNCHRONIZER_CLIENT_ID: CLIENT,
+    MICROSOFT_DEFENDER_INTEL_SYNCHRONIZER_CLIENT_SECRET: "Zq9-CLIENT-s3cret-value",
+  };
+  const { config, warnings } = valid({
+    ...names,
+    MICROSOFT_DEFENDER_INTEL_SYNCHRONIZER_TAXII_COLLECTIONS:
+      '{"c1": {"action": "Block"}, "c2": {}}',
+    MICROSOFT_DEFENDER_INTEL_SYNCHRONIZER_UPDATE_ONLY_OWNED: "false",
+    MICROSOFT_DEFENDER_INTEL_SYNCHRONIZER_PASSIVE_ONLY: "true",
+  });
+  const s = config.sentinel!;
+  assert.deepEqual(s.taxiiCollections, ["c1", "c2"]);
+  assert.equal(s.reconcilePeriodMs, 300_000);
+  // Their emulate-only mode: every reconcile plans and changes nothing.
+  assert.equal(s.reconcileDryRun, true);
+  assert.ok(
+    warnings.some((w) => w.includes("policies of c1 (action) are not applied")),
+    warnings.join("\n"),
+  );
+  assert.ok(
+    warnings.some((w) =>
+      w.startsWith("MICROSOFT_DEFENDER_INTEL_SYNCHRONIZER_UPDATE_ONLY_OWNED") &&
+      w.includes("never updates or deletes records this connector does not own")
+    ),
+    warnings.join("\n"),
+  );
+  // SENTINEL_RECONCILE_PERIOD wins over INTERVAL.
+  assert.equal(
+    valid({
+      ...names,
+      MICROSOFT_DEFENDER_INTEL_SYNCHRONIZER_TAXII_COLLECTIONS: "c1",
+      MICROSOFT_DEFENDER_INTEL_SYNCHRONIZER_INTERVAL: "60",
+      SENTINEL_RECONCILE_PERIOD: "PT1H",
+    }).config.sentinel!.reconcilePeriodMs,
+    3_600_000,
+  );
+  const empty = problemsOf({
+    ...names,
+    MICROSOFT_DEFENDER_INTEL_SYNCHRONIZER_TAXII_COLLECTIONS: " , ",
+  });
+  assert.ok(
+    empty.some((p) => p.includes("expected at least one TAXII collection id")),
+    empty.join("\n"),
+  );
+  const off = problemsOf({
+    ...names,
+    MICROSOFT_DEFENDER_INTEL_SYNCHRONIZER_TAXII_COLLECTIONS: "c1",
+    SENTINEL_RECONCILE_PERIOD: "0",
+  });
+  assert.ok(off.some((p) => p.includes("they are all the connector does")), off.join("\n"));
 });
