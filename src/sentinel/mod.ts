@@ -18,6 +18,7 @@ import { createTarget, createTokenProvider } from "./targets.ts";
 import { parseAdoptSource } from "./adopt.ts";
 import { Reconciler } from "./reconcile.ts";
 import { ReconcilingConnector } from "./reconcile_host.ts";
+import { taxiiSource, TaxiiSyncConnector } from "./taxii_sync.ts";
 
 export { sentinelSettings } from "./settings.ts";
 export type { SentinelSettings } from "./settings.ts";
@@ -54,8 +55,13 @@ export function cronForPeriod(ms: number): string | undefined {
 export const sentinel: ConnectorModule<SentinelSettings> = {
   name: "sentinel",
   settings: sentinelSettings,
-  cronSchedule: () => SENTINEL_SCHEDULE,
-  reconcileSchedule: (s) => cronForPeriod(s.reconcilePeriodMs),
+  // From TAXII collections each run is a reconcile: one cron on the reconcile period.
+  cronSchedule: (s) =>
+    s.taxiiCollections === undefined
+      ? SENTINEL_SCHEDULE
+      : cronForPeriod(s.reconcilePeriodMs) ?? SENTINEL_SCHEDULE,
+  reconcileSchedule: (s) =>
+    s.taxiiCollections === undefined ? cronForPeriod(s.reconcilePeriodMs) : undefined,
   async create(s, deps) {
     const time = {
       ...(deps.now === undefined ? {} : { now: deps.now }),
@@ -88,7 +94,16 @@ export const sentinel: ConnectorModule<SentinelSettings> = {
     });
     if (!target.listOwned || !target.fingerprint) return connector;
     const adopt = parseAdoptSource(s.adoptSource, s.target);
+    const taxii = s.taxiiCollections;
     const reconciler = new Reconciler({
+      ...(taxii === undefined ? {} : {
+        source: taxiiSource(taxii, {
+          url: deps.opencti.url,
+          token: deps.opencti.token,
+          ...(deps.opencti.fetch === undefined ? {} : { fetch: deps.opencti.fetch }),
+          ...(deps.now === undefined ? {} : { now: deps.now }),
+        }),
+      }),
       target,
       replay: {
         url: deps.opencti.url,
@@ -104,6 +119,20 @@ export const sentinel: ConnectorModule<SentinelSettings> = {
       ...(adopt ? { adopt } : {}),
       ...(deps.now === undefined ? {} : { now: deps.now }),
     });
+    if (taxii !== undefined) {
+      // No live stream: reconciles on the period are all it does (the synchronizer's way).
+      const host = new ReconcilingConnector(connector, reconciler, {
+        periodMs: 0,
+        onFirstStart: false,
+        ...(deps.metrics === undefined ? {} : { metrics: deps.metrics }),
+      });
+      return new TaxiiSyncConnector(host, {
+        collections: taxii,
+        periodMs: s.reconcilePeriodMs,
+        ...(s.reconcileDryRun ? { dryRun: true } : {}),
+        ...(deps.sleep === undefined ? {} : { sleep: deps.sleep }),
+      });
+    }
     hook.host = new ReconcilingConnector(connector, reconciler, {
       periodMs: s.reconcilePeriodMs,
       ...(deps.metrics === undefined ? {} : { metrics: deps.metrics }),

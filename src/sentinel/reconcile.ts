@@ -96,6 +96,16 @@ export async function replayIntents(
 }
 
 /**
+ * Where a reconcile's desired indicators come from, as intents handed to `visit`: by default the
+ * stream replay ({@linkcode replayIntents}); the TAXII collections of `SENTINEL_TAXII_COLLECTIONS`
+ * otherwise. It must throw rather than end early (a partial set would delete what is missing).
+ */
+export type IntentSource = (
+  visit: (intent: Intent) => void | Promise<void>,
+  signal?: AbortSignal,
+) => Promise<unknown>;
+
+/**
  * What the target should hold for one intent: its fingerprint, `null` when the target should hold
  * nothing for the id, undefined when the intent says nothing (a skip).
  */
@@ -140,12 +150,15 @@ export function desiredOf(
  * `aliases`, also notes each desired indicator's OpenCTI internal id → STIX id (for adoption).
  */
 export async function desiredSet(
-  replay: ReplayOptions,
+  replay: ReplayOptions | IntentSource,
   target: SyncTarget,
   aliases?: Map<string, string>,
 ): Promise<Map<string, string>> {
   const desired = new Map<string, string>();
-  await replayIntents(replay, (intent) => {
+  const read: IntentSource = typeof replay === "function"
+    ? replay
+    : (visit) => replayIntents(replay, visit);
+  await read((intent) => {
     const wanted = desiredOf(intent, target);
     if (!wanted) return;
     if (wanted.fingerprint === null) desired.delete(wanted.id);
@@ -275,6 +288,8 @@ export interface ReconcilerOptions {
   replay: ReplayOptions;
   /** The connector's delivery path. */
   deliver: Deliver;
+  /** Where the desired indicators come from. @default the stream replay (`replay`) */
+  source?: IntentSource;
   /** List again after executing, to report `converged`. @default true */
   verify?: boolean;
   /** Items of each kind shown in a preview. @default 100 */
@@ -341,8 +356,12 @@ export class Reconciler {
     const replay: ReplayOptions = options.signal
       ? { ...this.#o.replay, signal: options.signal }
       : this.#o.replay;
+    const source = this.#o.source;
+    const read: IntentSource = source
+      ? (visit) => source(visit, options.signal)
+      : (visit) => replayIntents(replay, visit);
     const aliases = this.#o.adopt ? new Map<string, string>() : undefined;
-    const desired = await desiredSet(replay, target, aliases);
+    const desired = await desiredSet(read, target, aliases);
     const plan = planReconcile(desired, await this.#list(options.signal));
     const { matched: adoption, left: adoptableLeft } = aliases
       ? await this.#adoptable(desired, aliases, plan, options.signal)
@@ -391,7 +410,7 @@ export class Reconciler {
         await this.#execute(
           options.deletesOnly ? { ...plan, missing: [], stale: [] } : plan,
           desired,
-          replay,
+          read,
           report,
           options.signal,
         );
@@ -504,7 +523,7 @@ export class Reconciler {
   async #execute(
     plan: ReconcilePlan,
     desired: ReadonlyMap<string, string>,
-    replay: ReplayOptions,
+    read: IntentSource,
     report: ReconcileReport,
     signal: AbortSignal | undefined,
   ): Promise<void> {
@@ -526,7 +545,7 @@ export class Reconciler {
       if (outcome.problem) stopped = true;
     };
     if (kindOf.size > 0) {
-      await replayIntents(replay, async (intent) => {
+      await read(async (intent) => {
         if (stopped) return;
         const wanted = desiredOf(intent, target);
         if (!wanted?.indicator) return;
