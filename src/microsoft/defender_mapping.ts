@@ -226,6 +226,25 @@ export function severityFromScore(score: number | undefined): DefenderSeverity {
   return "Informational";
 }
 
+/**
+ * The highest score a record of this severity can stand for ({@linkcode severityFromScore} in
+ * reverse): High 100, Medium 59, Low 39, Informational 19; undefined for another value.
+ */
+export function scoreCeilingOf(severity: unknown): number | undefined {
+  switch (severity) {
+    case "High":
+      return 100;
+    case "Medium":
+      return 59;
+    case "Low":
+      return 39;
+    case "Informational":
+      return 19;
+    default:
+      return undefined;
+  }
+}
+
 /** An action Defender accepts for the type: BlockAndRemediate becomes Block for network types. */
 export function actionForType(action: DefenderAction, type: DefenderIndicatorType): DefenderAction {
   const allowed = ACTIONS_BY_TYPE[type];

@@ -153,6 +153,7 @@ export async function desiredSet(
   replay: ReplayOptions | IntentSource,
   target: SyncTarget,
   aliases?: Map<string, string>,
+  scores?: Map<string, number>,
 ): Promise<Map<string, string>> {
   const desired = new Map<string, string>();
   const read: IntentSource = typeof replay === "function"
@@ -163,6 +164,8 @@ export async function desiredSet(
     if (!wanted) return;
     if (wanted.fingerprint === null) desired.delete(wanted.id);
     else desired.set(wanted.id, wanted.fingerprint);
+    if (scores && wanted.fingerprint === null) scores.delete(wanted.id);
+    else if (scores) scores.set(wanted.id, wanted.indicator?.score ?? -1);
     const internal = wanted.indicator?.openctiId;
     if (aliases && internal !== undefined && internal !== wanted.id) {
       aliases.set(internal, wanted.id);
@@ -172,6 +175,30 @@ export async function desiredSet(
     for (const [internal, id] of aliases) if (!desired.has(id)) aliases.delete(internal);
   }
   return desired;
+}
+
+/**
+ * Keeps the `capacity` highest-scored indicators of the desired set (ties: the smaller id; no
+ * score below every score), as the target's cap does (`DEFENDER_MAX_INDICATORS`), so what the cap
+ * leaves out is not "missing" on every run. Drops the aliases of what it removes. Returns how many
+ * it removed.
+ */
+export function capDesired(
+  desired: Map<string, string>,
+  scores: ReadonlyMap<string, number>,
+  capacity: number,
+  aliases?: Map<string, string>,
+): number {
+  if (desired.size <= capacity) return 0;
+  const ranked = [...desired.keys()].sort((a, b) =>
+    (scores.get(b) ?? -1) - (scores.get(a) ?? -1) || (a < b ? -1 : a > b ? 1 : 0)
+  );
+  const removed = ranked.slice(capacity);
+  for (const id of removed) desired.delete(id);
+  if (aliases) {
+    for (const [internal, id] of aliases) if (!desired.has(id)) aliases.delete(internal);
+  }
+  return removed.length;
 }
 
 /** The difference between the desired and the actual set. */
@@ -250,6 +277,8 @@ export interface ReconcileReport {
   deletesOnly?: boolean;
   /** Size of the desired set. */
   desired: number;
+  /** Left out of the desired set by the target's cap (the lowest-scored). @default 0 */
+  capped?: number;
   /** Indicators the target held for us before. */
   actual: number;
   /** Drift found: missing, stale and orphan indicators. */
@@ -361,7 +390,12 @@ export class Reconciler {
       ? (visit) => source(visit, options.signal)
       : (visit) => replayIntents(replay, visit);
     const aliases = this.#o.adopt ? new Map<string, string>() : undefined;
-    const desired = await desiredSet(read, target, aliases);
+    const scores = target.capacity === undefined ? undefined : new Map<string, number>();
+    const desired = await desiredSet(read, target, aliases, scores);
+    const capped = scores && target.capacity !== undefined
+      ? capDesired(desired, scores, target.capacity, aliases)
+      : 0;
+    scores?.clear();
     const plan = planReconcile(desired, await this.#list(options.signal));
     const { matched: adoption, left: adoptableLeft } = aliases
       ? await this.#adoptable(desired, aliases, plan, options.signal)
@@ -387,6 +421,7 @@ export class Reconciler {
       deadLettered: 0,
       skipped: 0,
       held: 0,
+      ...(capped > 0 ? { capped } : {}),
       preview: {
         missing: plan.missing.slice(0, size),
         stale: plan.stale.slice(0, size),
@@ -544,7 +579,15 @@ export class Reconciler {
       }
       if (outcome.problem) stopped = true;
     };
-    if (kindOf.size > 0) {
+    // Deletes first: under a target's cap they make the room the creates need.
+    for (let start = 0; start < plan.orphans.length && !stopped; start += target.maxBatch) {
+      const ids = plan.orphans.slice(start, start + target.maxBatch);
+      const outcome = await deliver(ids.map((id) => ({ kind: "remove", removal: { id } })), signal);
+      this.#account(report, outcome);
+      report.deleted += outcome.delivered.length;
+      if (outcome.problem) stopped = true;
+    }
+    if (kindOf.size > 0 && !stopped) {
       await read(async (intent) => {
         if (stopped) return;
         const wanted = desiredOf(intent, target);
@@ -557,13 +600,6 @@ export class Reconciler {
         if (batch.length >= target.maxBatch) await flush();
       });
       await flush();
-    }
-    for (let start = 0; start < plan.orphans.length && !stopped; start += target.maxBatch) {
-      const ids = plan.orphans.slice(start, start + target.maxBatch);
-      const outcome = await deliver(ids.map((id) => ({ kind: "remove", removal: { id } })), signal);
-      this.#account(report, outcome);
-      report.deleted += outcome.delivered.length;
-      if (outcome.problem) stopped = true;
     }
   }
 

@@ -109,6 +109,11 @@ export interface OwnedRecord {
   fingerprint: string;
   /** How many target records carry this key. */
   records: number;
+  /**
+   * The highest OpenCTI score the held records allow (Defender: from their `severity`), when the
+   * target can tell; what the Defender cap ranks a held indicator by after a restart.
+   */
+  scoreAtMost?: number;
 }
 
 /** A record another (upstream) connector left on the target, found for adoption (issue 17). */
@@ -162,6 +167,11 @@ export interface SyncTarget {
   listAdoptable?(source: string, signal?: AbortSignal): Promise<AdoptableRecord[]>;
   /** Deletes records found by `listAdoptable`; one result per handle (absent = success). */
   removeRecords?(handles: string[], signal?: AbortSignal): Promise<ItemResult[]>;
+  /**
+   * Most indicators the target keeps, the highest-scored (`DEFENDER_MAX_INDICATORS`); a
+   * reconcile's desired set keeps as many. @default no limit
+   */
+  readonly capacity?: number;
 }
 
 /** The result for an indicator a target produced none for: not proven on the item, so systemic. */
