@@ -253,8 +253,8 @@ export function jsonOrCommaList(): ValueSchema<string[]> {
 export interface TaxiiCollectionEntry {
   /** The collection id. */
   id: string;
-  /** Keys of the per-collection policy given for it (the map form), in the order given. */
-  policyKeys: string[];
+  /** The per-collection policy given for it (the map form), as given; empty when none. */
+  policy: Record<string, unknown>;
 }
 
 /**
@@ -272,10 +272,12 @@ export function taxiiCollections(): ValueSchema<TaxiiCollectionEntry[]> {
       if (typeof key !== "string") return undefined;
       const id = key.trim();
       if (id === "" || out.some((e) => e.id === id)) continue;
-      const policyKeys = policy !== null && typeof policy === "object" && !Array.isArray(policy)
-        ? Object.keys(policy)
-        : [];
-      out.push({ id, policyKeys });
+      out.push({
+        id,
+        policy: policy !== null && typeof policy === "object" && !Array.isArray(policy)
+          ? { ...policy }
+          : {},
+      });
     }
     return out;
   };

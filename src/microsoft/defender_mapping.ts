@@ -7,7 +7,7 @@
  */
 import * as v from "valibot";
 import type { Observable } from "../stix/types.ts";
-import type { TargetIndicator } from "./target.ts";
+import type { IndicatorPolicy, TargetIndicator } from "./target.ts";
 
 /** Indicators per `import` call (reference §5.2). */
 export const DEFENDER_MAX_IMPORT = 500;
@@ -245,6 +245,31 @@ export function scoreCeilingOf(severity: unknown): number | undefined {
   }
 }
 
+/**
+ * The mapping options with an indicator's policy (a TAXII collection's) over them. `Alert` and
+ * `AlertAndBlock`, retired by Microsoft, become `Audit` and `Block` with `generateAlert`, as
+ * `DEFENDER_ACTION` does.
+ */
+function withPolicy(
+  options: DefenderMappingOptions,
+  policy: IndicatorPolicy,
+): DefenderMappingOptions {
+  const out: DefenderMappingOptions = { ...options };
+  if (policy.action !== undefined) {
+    out.action = policy.action === "Alert"
+      ? "Audit"
+      : policy.action === "AlertAndBlock"
+      ? "Block"
+      : policy.action;
+    if (policy.action === "Alert" || policy.action === "AlertAndBlock") out.generateAlert = true;
+  }
+  if (policy.expireTimeDays !== undefined) out.expireTimeDays = policy.expireTimeDays;
+  if (policy.recommendedActions !== undefined) out.recommendedActions = policy.recommendedActions;
+  if (policy.educateUrl !== undefined) out.educateUrl = policy.educateUrl;
+  if (policy.rbacGroupNames !== undefined) out.rbacGroupNames = [...policy.rbacGroupNames];
+  return out;
+}
+
 /** An action Defender accepts for the type: BlockAndRemediate becomes Block for network types. */
 export function actionForType(action: DefenderAction, type: DefenderIndicatorType): DefenderAction {
   const allowed = ACTIONS_BY_TYPE[type];
@@ -263,8 +288,9 @@ export function indicatorKey(type: string, value: string): string {
 /** Maps one OpenCTI indicator to Defender indicators, one per observable Defender supports. */
 export function toDefenderIndicators(
   item: TargetIndicator,
-  options: DefenderMappingOptions = {},
+  given: DefenderMappingOptions = {},
 ): DefenderMapping {
+  const options = item.policy ? withPolicy(given, item.policy) : given;
   const {
     blockScore = 60,
     warnScore = 30,

@@ -102,6 +102,7 @@ export const sentinel: ConnectorModule<SentinelSettings> = {
           token: deps.opencti.token,
           ...(deps.opencti.fetch === undefined ? {} : { fetch: deps.opencti.fetch }),
           ...(deps.now === undefined ? {} : { now: deps.now }),
+          ...(s.taxiiPolicies === undefined ? {} : { policies: s.taxiiPolicies }),
         }),
       }),
       target,

@@ -24,7 +24,7 @@ import type { Reader } from "../config/source.ts";
 import type { StreamConnectorConfig } from "../config/types.ts";
 import * as val from "../config/values.ts";
 import { chooseCredential } from "../microsoft/credential_chain.ts";
-import type { TargetName } from "../microsoft/target.ts";
+import type { IndicatorPolicy, TargetName } from "../microsoft/target.ts";
 import type { EntraAuth, EntraCredential, TargetSettings } from "../microsoft/target_config.ts";
 
 /**
@@ -614,11 +614,14 @@ export const SENTINEL_OPTIONS = {
     upstreamNote:
       "the desired set of each reconcile is read from these OpenCTI TAXII collections " +
       "(`/taxii2/root/collections/<id>/objects/`) instead of the live stream, no stream is " +
-      "followed; per-collection policies are read but not applied (a warning names them)",
+      "followed; per-collection `action`, `expire_time`, `recommended_actions`, `educate_url` and " +
+      "`rbac_group_names` apply, a per-collection `max_indicators` is warned about (not applied)",
     meaning: "TAXII collection ids of OpenCTI (comma-separated, a JSON array, or the upstream " +
-      "synchronizer's JSON map of id to policy): when set, sentinel follows no live stream and " +
-      "instead reconciles the target every `SENTINEL_RECONCILE_PERIOD` to hold exactly the " +
-      "indicators of these collections (the OpenCTI user needs the TAXII API capability).",
+      "synchronizer's JSON map of id to policy: `action`, `expire_time`, `recommended_actions`, " +
+      "`educate_url`, `rbac_group_names`, which override the Defender settings for that " +
+      "collection's indicators): when set, sentinel follows no live stream and instead " +
+      "reconciles the target every `SENTINEL_RECONCILE_PERIOD` to hold exactly the indicators " +
+      "of these collections (the OpenCTI user needs the TAXII API capability).",
     example: ["ChangeMe"],
   }),
   reconcileInterval: option({
@@ -699,6 +702,8 @@ export interface SentinelSettings extends TargetSettings {
    * no live stream is followed, each reconcile reads them; unset = the live stream.
    */
   taxiiCollections?: string[];
+  /** Per-collection policies (the synchronizer's JSON map form), by collection id. @default none */
+  taxiiPolicies?: Record<string, IndicatorPolicy>;
   /** Reconciles plan only, change nothing (the synchronizer's `PASSIVE_ONLY`). @default false */
   reconcileDryRun?: boolean;
 }
@@ -893,6 +898,7 @@ function read(context: ReadContext): PendingSettings<SentinelSettings> {
           (taxii.intervalSeconds === undefined ? 86_400_000 : taxii.intervalSeconds * 1000),
         ...opt("adoptSource", values.adoptSource),
         ...opt("taxiiCollections", taxii.collections),
+        ...opt("taxiiPolicies", taxii.policies),
         ...(taxii.collections !== undefined && synchronizer && values.passiveOnly === true
           ? { reconcileDryRun: true }
           : {}),
@@ -1018,7 +1024,11 @@ export function upstreamTargetsIn(
 function readTaxii(
   reader: Reader,
   synchronizer: boolean,
-): { collections?: string[]; intervalSeconds?: number } {
+): {
+  collections?: string[];
+  policies?: Record<string, IndicatorPolicy>;
+  intervalSeconds?: number;
+} {
   const o = SENTINEL_OPTIONS;
   const entries = reader.get(o.taxiiCollections);
   const intervalSeconds = reader.get(o.reconcileInterval, synchronizer ? { default: 300 } : {});
@@ -1030,14 +1040,11 @@ function readTaxii(
     );
   }
   if (entries === undefined) return { ...opt("intervalSeconds", intervalSeconds) };
-  const withPolicy = entries.filter((e) => e.policyKeys.length > 0);
-  if (withPolicy.length > 0) {
-    reader.warn(
-      `${reader.label(o.taxiiCollections, reader.find(o.taxiiCollections))}: the per-collection ` +
-        `policies of ${withPolicy.map((e) => `${e.id} (${e.policyKeys.join(", ")})`).join(", ")} ` +
-        "are not applied: every collection uses the global settings (DEFENDER_ACTION, " +
-        "EXPIRE_TIME, DEFENDER_RBAC_GROUP_NAMES, …); run one instance per policy to keep them",
-    );
+  const label = reader.label(o.taxiiCollections, reader.find(o.taxiiCollections));
+  const policies: Record<string, IndicatorPolicy> = {};
+  for (const entry of entries) {
+    const policy = readPolicy(reader, `${label}: ${entry.id}`, entry.policy);
+    if (Object.keys(policy).length > 0) policies[entry.id] = policy;
   }
   if (reader.get(o.reconcilePeriod)?.ms === 0) {
     reader.problem(
@@ -1048,8 +1055,49 @@ function readTaxii(
   }
   return {
     collections: entries.map((e) => e.id),
+    ...(Object.keys(policies).length > 0 ? { policies } : {}),
     ...opt("intervalSeconds", intervalSeconds),
   };
+}
+
+/**
+ * One collection's policy, as the upstream synchronizer reads it (`_normalize_policy`): `action`,
+ * `expire_time`, `recommended_actions`, `educate_url`, `rbac_group_names` (a name or a list);
+ * a wrong value is a problem; `max_indicators` and unknown keys are warned about (not applied).
+ */
+function readPolicy(
+  reader: Reader,
+  where: string,
+  raw: Record<string, unknown>,
+): IndicatorPolicy {
+  const policy: IndicatorPolicy = {};
+  const take = <T>(key: string, schema: val.ValueSchema<T>, set: (value: T) => void) => {
+    const value = raw[key];
+    if (value === undefined || value === null) return;
+    const read = val.readValue(schema, typeof value === "number" ? String(value) : value);
+    if (read.ok) set(read.value);
+    else reader.problem(`${where}.${key}: ${read.message}`);
+  };
+  take("action", SENTINEL_OPTIONS.defenderAction.schema, (v) => policy.action = v);
+  take("expire_time", val.integer(1), (v) => policy.expireTimeDays = v);
+  take("recommended_actions", val.text(), (v) => policy.recommendedActions = v);
+  take("educate_url", val.httpUrl(), (v) => policy.educateUrl = v);
+  take(
+    "rbac_group_names",
+    val.jsonOrCommaList(),
+    (v) => policy.rbacGroupNames = v,
+  );
+  const ignored = Object.keys(raw).filter((key) =>
+    !["action", "expire_time", "recommended_actions", "educate_url", "rbac_group_names"]
+      .includes(key)
+  );
+  if (ignored.length > 0) {
+    reader.warn(
+      `${where}: ${ignored.join(", ")} not applied (a per-collection max_indicators is not ` +
+        "supported: DEFENDER_MAX_INDICATORS caps all collections together, the highest-scored kept)",
+    );
+  }
+  return policy;
 }
 
 /** The upstream target in use; two of them is a problem naming both. */

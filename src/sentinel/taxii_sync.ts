@@ -14,26 +14,41 @@ import { getLogger } from "../log.ts";
 import { type Now, type Sleep, systemNow, systemSleep } from "../runtime/clock.ts";
 import type { Connector, ConnectorStatus, DeadLetterView } from "../runtime/connector.ts";
 import { readTaxiiCollection, type TaxiiReadOptions } from "../opencti/taxii.ts";
+import type { IndicatorPolicy } from "../microsoft/target.ts";
 import { intentsOf } from "./events.ts";
 import type { IntentSource, ReconcileReport } from "./reconcile.ts";
 import type { ReconcilingConnector } from "./reconcile_host.ts";
 
 /**
  * The desired indicators of a reconcile read from TAXII collections: each object as a `create`
- * event of the stream would be (revoked and expired ones then mean "hold nothing").
+ * event of the stream would be (revoked and expired ones then mean "hold nothing"), with its
+ * collection's policy. An indicator in several collections counts once, with the policy of the
+ * first collection named (the synchronizer ranks collections in the order configured).
  */
 export function taxiiSource(
   collections: readonly string[],
-  options: Omit<TaxiiReadOptions, "signal"> & { now?: Now },
+  options: Omit<TaxiiReadOptions, "signal"> & {
+    now?: Now;
+    policies?: Readonly<Record<string, IndicatorPolicy>>;
+  },
 ): IntentSource {
   const now = options.now ?? systemNow;
+  const { policies, now: _now, ...read } = options;
   return async (visit, signal) => {
+    const seen = new Set<string>();
     for (const collection of collections) {
+      const policy = policies?.[collection];
       await readTaxiiCollection(collection, async (object) => {
+        if (seen.has(object.id)) return;
+        seen.add(object.id);
         for (const intent of intentsOf("create", { data: object }, { now: now() })) {
-          await visit(intent);
+          await visit(
+            policy !== undefined && intent.kind === "upsert"
+              ? { ...intent, indicator: { ...intent.indicator, policy } }
+              : intent,
+          );
         }
-      }, { ...options, ...(signal ? { signal } : {}) });
+      }, { ...read, ...(signal ? { signal } : {}) });
     }
   };
 }

@@ -243,6 +243,17 @@ const EXPECTED: Record<string, unknown> = {
       reconcilePeriodMs: 300_000,
       upstream: "defender",
       taxiiCollections: ["COLLECTION1", "COLLECTION2"],
+      // Its per-collection policies, as its compose gives them.
+      taxiiPolicies: {
+        COLLECTION1: {
+          action: "Block",
+          expireTimeDays: 7,
+          recommendedActions: "Block immediately",
+          educateUrl: "https://support.example.com",
+          rbacGroupNames: ["Linux Servers", "Production"],
+        },
+        COLLECTION2: { action: "Audit", expireTimeDays: 30 },
+      },
       graph: GRAPH_DEFAULTS,
       sentinelApi: SENTINEL_API_DEFAULTS,
       defender: {
@@ -595,7 +606,7 @@ Deno.test("each upstream connector's CONNECTOR_NAME and CONNECTOR_SCOPE defaults
   assert.deepEqual(ours.connector.scope, ["sentinel"]);
 });
 
-Deno.test("the synchronizer's TAXII settings: policies and UPDATE_ONLY_OWNED=false warn, empty collections and a zero period are refused", () => {
+Deno.test("the synchronizer's TAXII settings: its policies are read, max_indicators and UPDATE_ONLY_OWNED=false warn, bad policies, empty collections and a zero period are refused", () => {
   const names = {
     ...BASE,
     MICROSOFT_DEFENDER_INTEL_SYNCHRONIZER_TENANT_ID: TENANT,
@@ -605,7 +616,7 @@ Deno.test("the synchronizer's TAXII settings: policies and UPDATE_ONLY_OWNED=fal
   const { config, warnings } = valid({
     ...names,
     MICROSOFT_DEFENDER_INTEL_SYNCHRONIZER_TAXII_COLLECTIONS:
-      '{"c1": {"action": "Block"}, "c2": {}}',
+      '{"c1": {"action": "Block", "max_indicators": 10}, "c2": {}}',
     MICROSOFT_DEFENDER_INTEL_SYNCHRONIZER_UPDATE_ONLY_OWNED: "false",
     MICROSOFT_DEFENDER_INTEL_SYNCHRONIZER_PASSIVE_ONLY: "true",
   });
@@ -614,10 +625,18 @@ Deno.test("the synchronizer's TAXII settings: policies and UPDATE_ONLY_OWNED=fal
   assert.equal(s.reconcilePeriodMs, 300_000);
   // Their emulate-only mode: every reconcile plans and changes nothing.
   assert.equal(s.reconcileDryRun, true);
+  assert.deepEqual(s.taxiiPolicies, { c1: { action: "Block" } });
   assert.ok(
-    warnings.some((w) => w.includes("policies of c1 (action) are not applied")),
+    warnings.some((w) => w.includes(": c1: max_indicators not applied")),
     warnings.join("\n"),
   );
+  const bad = problemsOf({
+    ...names,
+    MICROSOFT_DEFENDER_INTEL_SYNCHRONIZER_TAXII_COLLECTIONS:
+      '{"c1": {"action": "Nuke", "expire_time": "forever"}}',
+  });
+  assert.ok(bad.some((p) => p.includes(": c1.action: expected")), bad.join("\n"));
+  assert.ok(bad.some((p) => p.includes(": c1.expire_time: expected")), bad.join("\n"));
   assert.ok(
     warnings.some((w) =>
       w.startsWith("MICROSOFT_DEFENDER_INTEL_SYNCHRONIZER_UPDATE_ONLY_OWNED") &&

@@ -122,12 +122,25 @@ Deno.test("the synchronizer's compose file, unchanged, makes Defender hold exact
       stack.defender!.store().map((r) => r.entity).filter((r) => r.id !== foreign.entity.id);
     const present = sorted(stack.present().filter((key) => !key.includes("foreign.example")));
     assert.deepEqual(present, expected);
-    // Its settings reach every record: its application, action and device group.
+    // Its settings reach every record: its application, and each collection's policy (the
+    // first collection named wins for an indicator in both): COLLECTION1 Block, its text and
+    // device groups; COLLECTION2 Audit with the global device group.
+    const labelsOf = (id: unknown) =>
+      (stack.opencti.store.get(String(id))?.labels as string[] | undefined) ?? [];
+    let blocked = 0;
     for (const record of ours()) {
       assert.equal(record.application, "OpenCTI Microsoft Defender Intel Synchronizer");
-      assert.equal(record.action, "Audit");
-      assert.deepEqual(record.rbacGroupNames, ["Default Group"]);
+      if (labelsOf(record.externalID).includes("c2")) {
+        assert.equal(record.recommendedActions, "Block immediately");
+        assert.deepEqual(record.rbacGroupNames, ["Linux Servers", "Production"]);
+        if (record.action === "Block") blocked++;
+      } else {
+        assert.equal(record.action, "Audit");
+        assert.ok(!record.recommendedActions, String(record.recommendedActions));
+        assert.deepEqual(record.rbacGroupNames, ["Default Group"]);
+      }
     }
+    assert.ok(blocked > 0, "COLLECTION1's action reached Defender");
     // Nothing of the other indicators (not in either collection).
     const inCollections = new Set(
       stack.opencti.store.list("indicator")
