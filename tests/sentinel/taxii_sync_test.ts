@@ -13,6 +13,7 @@ import { OpenCtiClient } from "../../src/opencti/graphql.ts";
 import { readTaxiiCollection, TaxiiError } from "../../src/opencti/taxii.ts";
 import type { ConnectorStatus } from "../../src/runtime/connector.ts";
 import type { Fetch } from "../../src/runtime/http.ts";
+import type { Sleep } from "../../src/runtime/clock.ts";
 import { sentinel } from "../../src/sentinel/mod.ts";
 import { SEED_TIME } from "../../src/sim/opencti_seed.ts";
 import { SIM_TOKEN } from "../../src/sim/opencti_stream.ts";
@@ -74,7 +75,7 @@ async function withStack(
   }
 }
 
-async function createFrom(env: Record<string, string>, fetch: Fetch) {
+async function createFrom(env: Record<string, string>, fetch: Fetch, sleep?: Sleep) {
   const { config, warnings } = resolveConfig(undefined, env);
   const settings = config.sentinel;
   assert.ok(settings, "sentinel is enabled by the compose file");
@@ -88,7 +89,7 @@ async function createFrom(env: Record<string, string>, fetch: Fetch) {
     },
     fetch,
     now: () => NOW,
-    sleep: () => Promise.resolve(),
+    sleep: sleep ?? (() => Promise.resolve()),
   });
   return { connector, settings, warnings };
 }
@@ -294,5 +295,26 @@ Deno.test("the TAXII simulator is as strict as OpenCTI: token, unknown collectio
       .json();
     assert.equal(page.more, false);
     assert.ok(page.objects.length > 0 && page.objects.length <= 500);
+  });
+});
+
+Deno.test("start() reconciles from the TAXII collections at once, then every INTERVAL, until stopped", async () => {
+  await withStack(async (stack, env, fetch) => {
+    const controller = new AbortController();
+    const waits: number[] = [];
+    // The fake sleep: records the wait; the third one stops the connector.
+    const sleep: Sleep = (ms) => {
+      waits.push(ms);
+      if (waits.length === 3) controller.abort();
+      return Promise.resolve();
+    };
+    const { connector } = await createFrom(env, fetch, sleep);
+    await connector.start(controller.signal);
+    // INTERVAL 300 s between runs; three reconciles (the first at once).
+    assert.deepEqual(waits, [300_000, 300_000, 300_000]);
+    const reconcile = connector.status().details?.reconcile as { runs: number };
+    assert.equal(reconcile.runs, 3);
+    assert.deepEqual(sorted(stack.present()), sorted(await stack.expected(NOW)));
+    assert.equal(connector.status().state, "idle");
   });
 });
