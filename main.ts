@@ -50,6 +50,7 @@ async function main(args: readonly string[]): Promise<number> {
   if (cli.demo) {
     return await runDemo({
       ...(cli.target ? { target: cli.target } : {}),
+      ...(cli.upstreamNames ? { upstreamNames: true } : {}),
       ...(cli.openctiVersion ? { openctiVersion: cli.openctiVersion } : {}),
       ...(cli.rabbitmqUrl ? { rabbitmqUrl: cli.rabbitmqUrl } : {}),
       once: cli.once,

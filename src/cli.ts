@@ -17,6 +17,11 @@ export interface CliOptions {
   demo: boolean;
   /** Sentinel target override for the demo (`--target T`). */
   target?: TargetName;
+  /**
+   * The demo configures sentinel with the upstream connector's variable names
+   * (`--upstream-names[=T]`, T also sets the target).
+   */
+  upstreamNames?: boolean;
   /** Simulated OpenCTI version for the demo (`--opencti-version V`). */
   openctiVersion?: string;
   /** RabbitMQ for the demo's simulated platform below 6.3 (`--rabbitmq-url URL`). */
@@ -52,6 +57,8 @@ Options:
                          form of OpenCTI's connector_config_schema.json), and exit.
   --demo                 Run against the built-in simulators (no real service needed).
   --target T             Sentinel target for the demo: graph, sentinel or defender.
+  --upstream-names[=T]   Demo only: configure sentinel with the upstream connector's variable names
+                         (MICROSOFT_SENTINEL_INTEL_*, MICROSOFT_DEFENDER_INTEL_*, …); T sets the target.
   --opencti-version V    Simulated OpenCTI version for the demo (default 6.8.10; e.g. 5.12.33).
   --rabbitmq-url URL     RabbitMQ the demo's simulated OpenCTI uses below 6.3 (amqp://user:pass@host:port).
   --once                 Run each enabled connector once, then exit.
@@ -86,6 +93,7 @@ export function parseArgs(args: readonly string[]): CliOptions {
   const noValue = (flag: string, inline: string | undefined): void => {
     if (inline !== undefined) throw new UsageError(`${flag} takes no value; remove "=${inline}"`);
   };
+  let upstreamTarget: CliOptions["target"];
   while (rest.length > 0) {
     const arg = rest.shift() as string;
     if (arg === "--") {
@@ -129,7 +137,30 @@ export function parseArgs(args: readonly string[]): CliOptions {
         if (!target) {
           throw new UsageError(`--target takes graph, sentinel or defender, not "${value}"`);
         }
+        if (upstreamTarget !== undefined && upstreamTarget !== target) {
+          throw new UsageError(
+            `--target ${target} contradicts --upstream-names=${upstreamTarget}; keep one`,
+          );
+        }
         options.target = target;
+        break;
+      }
+      case "--upstream-names": {
+        options.upstreamNames = true;
+        if (inline === undefined) break;
+        const value = takeValue(flag, inline).toLowerCase();
+        const target = TARGETS.find((name) => name === value);
+        if (!target) {
+          throw new UsageError(
+            `--upstream-names takes graph, sentinel or defender, not "${value}"`,
+          );
+        }
+        if (options.target !== undefined && options.target !== target) {
+          throw new UsageError(
+            `--upstream-names=${target} contradicts --target ${options.target}; keep one`,
+          );
+        }
+        upstreamTarget = target;
         break;
       }
       case "--opencti-version": {
@@ -178,6 +209,13 @@ export function parseArgs(args: readonly string[]): CliOptions {
             : `Unexpected argument "${arg}"; see --help`,
         );
     }
+  }
+  if (upstreamTarget !== undefined) options.target = upstreamTarget;
+  if (options.upstreamNames && !options.demo) {
+    throw new UsageError(
+      "--upstream-names applies to the demo only: add --demo (a real run reads the upstream names " +
+        "from the environment by itself)",
+    );
   }
   if (options.checkConfig && options.printConfig) {
     throw new UsageError("Use either --check-config or --print-config, not both");

@@ -356,6 +356,19 @@ export interface ReadContext {
   otherIds?: readonly (string | undefined)[];
 }
 
+/**
+ * The defaults an upstream connector documents for the base options, applied instead of ours when
+ * its names are in use (its `CONNECTOR_CONFIG_DOC.md`).
+ */
+export interface UpstreamBaseDefaults {
+  /** Its `CONNECTOR_ID` default (then the id is not required). @default none */
+  id?: string;
+  /** Its `CONNECTOR_NAME` default. @default ours */
+  name?: string;
+  /** Its `CONNECTOR_SCOPE` default. @default ours */
+  scope?: readonly string[];
+}
+
 /** Base options as read, before the connector adds its own type and period. */
 export interface BaseRead {
   /** The connector id, when valid. */
@@ -378,8 +391,9 @@ export function readBase(
   prefix: ConnectorPrefix,
   base: ReturnType<typeof baseOptions>,
   type: "STREAM" | "EXTERNAL_IMPORT",
-  idDefault?: string,
+  theirs: UpstreamBaseDefaults = {},
 ): BaseRead {
+  const idDefault = theirs.id;
   const label = (key: string): Label =>
     both
       ? {
@@ -401,8 +415,8 @@ export function readBase(
   }
   const duration = reader.get(base.DURATION_PERIOD, { label: label("DURATION_PERIOD") });
   const values = {
-    name: reader.get(base.NAME),
-    scope: reader.get(base.SCOPE),
+    name: reader.get(base.NAME, theirs.name === undefined ? {} : { default: theirs.name }),
+    scope: reader.get(base.SCOPE, theirs.scope === undefined ? {} : { default: [...theirs.scope] }),
     confidenceLevel: reader.get(base.CONFIDENCE_LEVEL),
     logLevel: reader.get(base.LOG_LEVEL, { default: level }),
     runAndTerminate: reader.get(base.RUN_AND_TERMINATE),

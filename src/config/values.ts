@@ -249,6 +249,64 @@ export function jsonOrCommaList(): ValueSchema<string[]> {
   );
 }
 
+/** One TAXII collection of {@linkcode taxiiCollections}: its id and the keys of its own policy. */
+export interface TaxiiCollectionEntry {
+  /** The collection id. */
+  id: string;
+  /** The per-collection policy given for it (the map form), as given; empty when none. */
+  policy: Record<string, unknown>;
+}
+
+/**
+ * TAXII collection ids in the forms the upstream Defender synchronizer accepts
+ * (`_parse_taxii_collections` in its config_variables.py): a comma-separated list, a JSON (or
+ * YAML) list, or a JSON (or YAML) map of id → per-collection policy (`null`, `{}` or an object).
+ * Ids are trimmed, blanks dropped, a repeated id keeps its first entry; empty is refused.
+ */
+export function taxiiCollections(): ValueSchema<TaxiiCollectionEntry[]> {
+  const expected = "expected TAXII collection ids: a comma-separated list, a JSON array, or a " +
+    'JSON map of id to policy such as {"<id>": {"action": "Block"}}';
+  const entries = (pairs: [unknown, unknown][]): TaxiiCollectionEntry[] | undefined => {
+    const out: TaxiiCollectionEntry[] = [];
+    for (const [key, policy] of pairs) {
+      if (typeof key !== "string") return undefined;
+      const id = key.trim();
+      if (id === "" || out.some((e) => e.id === id)) continue;
+      out.push({
+        id,
+        policy: policy !== null && typeof policy === "object" && !Array.isArray(policy)
+          ? { ...policy }
+          : {},
+      });
+    }
+    return out;
+  };
+  return described(
+    reader((value) => {
+      let parsed: unknown = value;
+      if (typeof value === "string") {
+        const text = value.trim();
+        if (text.startsWith("[") || text.startsWith("{")) {
+          try {
+            parsed = JSON.parse(text);
+          } catch {
+            return { expected };
+          }
+        } else parsed = text.split(",");
+      }
+      const found = Array.isArray(parsed)
+        ? entries(parsed.map((id): [unknown, unknown] => [id, null]))
+        : parsed !== null && typeof parsed === "object"
+        ? entries(Object.entries(parsed))
+        : undefined;
+      if (found === undefined) return { expected };
+      if (found.length === 0) return { expected: "expected at least one TAXII collection id" };
+      return { ok: found };
+    }),
+    { type: "array", items: { type: "string" } },
+  );
+}
+
 /** A comma-separated list (or YAML list) of fixed values, each matched without regard to case. */
 export function oneOfList<const T extends string>(values: readonly T[]): ValueSchema<T[]> {
   const plain = list();

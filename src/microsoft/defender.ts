@@ -48,6 +48,7 @@ import {
   parseDefenderError,
   parseImportAnswer,
   parseListAnswer,
+  scoreCeilingOf,
   toDefenderIndicators,
 } from "./defender_mapping.ts";
 
@@ -337,6 +338,7 @@ export class DefenderTarget implements SyncTarget {
    */
   async listOwned(signal?: AbortSignal): Promise<OwnedRecord[]> {
     const groups = new Map<string, string[]>();
+    const ceilings = new Map<string, number>();
     for (const listed of await this.#listOwn(signal)) {
       if (listed.application !== undefined && listed.application !== this.#application) continue;
       const key = listed.externalID;
@@ -344,12 +346,18 @@ export class DefenderTarget implements SyncTarget {
       const list = groups.get(key) ?? [];
       list.push(projectRecord({ ...listed.fields, ...listed }, DEFENDER_PROJECTION));
       groups.set(key, list);
+      const ceiling = scoreCeilingOf(listed.fields?.severity);
+      if (ceiling !== undefined) ceilings.set(key, Math.max(ceiling, ceilings.get(key) ?? 0));
     }
-    return [...groups].map(([id, records]) => ({
-      id,
-      fingerprint: fingerprintOf(records),
-      records: records.length,
-    }));
+    return [...groups].map(([id, records]) => {
+      const scoreAtMost = ceilings.get(id);
+      return {
+        id,
+        fingerprint: fingerprintOf(records),
+        records: records.length,
+        ...(scoreAtMost === undefined ? {} : { scoreAtMost }),
+      };
+    });
   }
 
   /**

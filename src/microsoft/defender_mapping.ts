@@ -7,7 +7,7 @@
  */
 import * as v from "valibot";
 import type { Observable } from "../stix/types.ts";
-import type { TargetIndicator } from "./target.ts";
+import type { IndicatorPolicy, TargetIndicator } from "./target.ts";
 
 /** Indicators per `import` call (reference §5.2). */
 export const DEFENDER_MAX_IMPORT = 500;
@@ -229,6 +229,50 @@ export function severityFromScore(score: number | undefined): DefenderSeverity {
   return "Informational";
 }
 
+/**
+ * The highest score a record of this severity can stand for ({@linkcode severityFromScore} in
+ * reverse): High 100, Medium 59, Low 39, Informational 19; undefined for another value.
+ */
+export function scoreCeilingOf(severity: unknown): number | undefined {
+  switch (severity) {
+    case "High":
+      return 100;
+    case "Medium":
+      return 59;
+    case "Low":
+      return 39;
+    case "Informational":
+      return 19;
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * The mapping options with an indicator's policy (a TAXII collection's) over them. `Alert` and
+ * `AlertAndBlock`, retired by Microsoft, become `Audit` and `Block` with `generateAlert`, as
+ * `DEFENDER_ACTION` does.
+ */
+function withPolicy(
+  options: DefenderMappingOptions,
+  policy: IndicatorPolicy,
+): DefenderMappingOptions {
+  const out: DefenderMappingOptions = { ...options };
+  if (policy.action !== undefined) {
+    out.action = policy.action === "Alert"
+      ? "Audit"
+      : policy.action === "AlertAndBlock"
+      ? "Block"
+      : policy.action;
+    if (policy.action === "Alert" || policy.action === "AlertAndBlock") out.generateAlert = true;
+  }
+  if (policy.expireTimeDays !== undefined) out.expireTimeDays = policy.expireTimeDays;
+  if (policy.recommendedActions !== undefined) out.recommendedActions = policy.recommendedActions;
+  if (policy.educateUrl !== undefined) out.educateUrl = policy.educateUrl;
+  if (policy.rbacGroupNames !== undefined) out.rbacGroupNames = [...policy.rbacGroupNames];
+  return out;
+}
+
 /** An action Defender accepts for the type: BlockAndRemediate becomes Block for network types. */
 export function actionForType(action: DefenderAction, type: DefenderIndicatorType): DefenderAction {
   const allowed = ACTIONS_BY_TYPE[type];
@@ -247,8 +291,9 @@ export function indicatorKey(type: string, value: string): string {
 /** Maps one OpenCTI indicator to Defender indicators, one per observable Defender supports. */
 export function toDefenderIndicators(
   item: TargetIndicator,
-  options: DefenderMappingOptions,
+  given: DefenderMappingOptions,
 ): DefenderMapping {
+  const options = item.policy ? withPolicy(given, item.policy) : given;
   const {
     blockScore,
     warnScore = DEFENDER_WARN_SCORE,

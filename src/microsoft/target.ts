@@ -1,6 +1,7 @@
 /** The contract between the sentinel connector and each Microsoft target client. */
 import type { ItemResult } from "../runtime/delivery.ts";
 import type { Observable, StixObject, Tlp } from "../stix/types.ts";
+import type { UpstreamDefenderAction } from "./target_config.ts";
 
 /** Target names, as in `SENTINEL_TARGET`. */
 export type TargetName = "graph" | "sentinel" | "defender";
@@ -41,6 +42,26 @@ export interface TargetIndicator {
   killChainPhases: string[];
   /** `x_opencti_detection`. */
   detection?: boolean;
+  /** Overrides of the target options for this indicator (a TAXII collection's policy). @default none */
+  policy?: IndicatorPolicy;
+}
+
+/**
+ * What one indicator gets instead of the global Defender options: the policy of the TAXII
+ * collection it came from (the upstream synchronizer's per-collection `action`, `expire_time`,
+ * `recommended_actions`, `educate_url`, `rbac_group_names`).
+ */
+export interface IndicatorPolicy {
+  /** Action, in Defender's (upstream) spelling. */
+  action?: UpstreamDefenderAction;
+  /** Days to expiry without `valid_until`. */
+  expireTimeDays?: number;
+  /** `recommendedActions` text. */
+  recommendedActions?: string;
+  /** `educateUrl` of URL indicators with Block or Warn. */
+  educateUrl?: string;
+  /** Device group names. */
+  rbacGroupNames?: string[];
 }
 
 /** What a target needs to remove everything it holds for one indicator. */
@@ -59,6 +80,11 @@ export interface OwnedRecord {
   fingerprint: string;
   /** How many target records carry this key. */
   records: number;
+  /**
+   * The highest OpenCTI score the held records allow (Defender: from their `severity`), when the
+   * target can tell; what the Defender cap ranks a held indicator by after a restart.
+   */
+  scoreAtMost?: number;
 }
 
 /** A record another (upstream) connector left on the target, found for adoption (issue 17). */
@@ -112,4 +138,9 @@ export interface SyncTarget {
   listAdoptable?(source: string, signal?: AbortSignal): Promise<AdoptableRecord[]>;
   /** Deletes records found by `listAdoptable`; one result per handle (absent = success). */
   removeRecords?(handles: string[], signal?: AbortSignal): Promise<ItemResult[]>;
+  /**
+   * Most indicators the target keeps, the highest-scored (`DEFENDER_MAX_INDICATORS`); a
+   * reconcile's desired set keeps as many. @default no limit
+   */
+  readonly capacity?: number;
 }

@@ -11,7 +11,7 @@ import { getLogger } from "../log.ts";
 import type { DefenderAction } from "./defender_mapping.ts";
 import type { UpstreamDefenderAction } from "./target_config.ts";
 import type { SyncTarget, TargetIndicator, TargetRemoval } from "./target.ts";
-import type { ItemResult } from "../runtime/delivery.ts";
+import { failed, type ItemResult } from "../runtime/delivery.ts";
 
 /**
  * What Defender receives for a `DEFENDER_ACTION` value. Microsoft retired `Alert` and
@@ -48,8 +48,11 @@ function rankOf(score: number | undefined): number {
  * Keeps at most `maxIndicators` indicators in the wrapped target, the highest-scored ones: a new
  * indicator beyond the cap replaces the lowest-scored one held when it scores higher (that one is
  * removed first), otherwise it is left out (acknowledged, counted in `status()` as `leftOut`, and
- * logged). Updates of held indicators always go through. The count covers what this process sent
- * since it started.
+ * logged). Updates of held indicators always go through. Before its first write it reads what
+ * the target already holds for us (`listOwned`), so a restart never exceeds the cap; a held
+ * indicator ranks by the highest score its records allow (Defender: its `severity`) until an
+ * update brings its score, so a restart never evicts one that may score higher. If that listing
+ * fails, the batch is held (systemic) and the listing is tried again with the next one.
  */
 export class CappedTarget implements SyncTarget {
   /** Which target this is. */
@@ -72,6 +75,13 @@ export class CappedTarget implements SyncTarget {
   readonly #log: Logger;
   #leftOut = 0;
   #evicted = 0;
+  #seeded: Promise<void> | undefined;
+  #seededCount: number | undefined;
+
+  /** Most indicators held (`DEFENDER_MAX_INDICATORS`): a reconcile's desired set keeps as many. */
+  get capacity(): number {
+    return this.#max;
+  }
 
   /** Wraps `inner` with the cap. */
   constructor(inner: SyncTarget, options: CappedTargetOptions) {
@@ -91,6 +101,14 @@ export class CappedTarget implements SyncTarget {
 
   /** Sends updates and the new indicators that fit, removing lower-scored ones to make room. */
   async upsert(items: TargetIndicator[], signal?: AbortSignal): Promise<ItemResult[]> {
+    try {
+      await this.#seed(signal);
+    } catch (error) {
+      if (signal?.aborted) throw error;
+      const reason = "Reading what the target holds (for DEFENDER_MAX_INDICATORS) failed: " +
+        (error instanceof Error ? error.message : String(error));
+      return items.map((item) => failed(item.id, reason, "systemic"));
+    }
     const results = new Map<string, ItemResult>();
     const send: TargetIndicator[] = [];
     const evict: string[] = [];
@@ -162,6 +180,30 @@ export class CappedTarget implements SyncTarget {
     );
   }
 
+  /** Reads once what the target holds for us; a failure is thrown and tried again next time. */
+  #seed(signal: AbortSignal | undefined): Promise<void> {
+    const list = this.#inner.listOwned;
+    if (!list) return Promise.resolve();
+    this.#seeded ??= (async () => {
+      const owned = await list.call(this.#inner, signal);
+      for (const record of owned) {
+        // Unknown: it may score 100, so nothing replaces it before an update brings its score.
+        if (!this.#held.has(record.id)) this.#held.set(record.id, record.scoreAtMost ?? 100);
+      }
+      this.#seededCount = owned.length;
+      if (owned.length > this.#max) {
+        this.#log.warn(
+          "The target already holds {count} of our indicators, more than DEFENDER_MAX_INDICATORS={max}: new ones are left out until a reconcile removes the lowest-scored",
+          { count: owned.length, max: this.#max },
+        );
+      }
+    })().catch((error) => {
+      this.#seeded = undefined;
+      throw error;
+    });
+    return this.#seeded;
+  }
+
   /** Removes through the wrapped target and forgets what was removed. */
   async remove(items: TargetRemoval[], signal?: AbortSignal): Promise<ItemResult[]> {
     const results = await this.#inner.remove(items, signal);
@@ -175,6 +217,7 @@ export class CappedTarget implements SyncTarget {
       ...(this.#inner.status?.() ?? {}),
       maxIndicators: this.#max,
       held: this.#held.size,
+      ...(this.#seededCount === undefined ? {} : { heldAtStart: this.#seededCount }),
       leftOut: this.#leftOut,
       evicted: this.#evicted,
     };

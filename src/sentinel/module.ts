@@ -18,6 +18,7 @@ import { createTarget, createTokenProvider } from "../microsoft/targets.ts";
 import { parseAdoptSource } from "./adopt.ts";
 import { Reconciler } from "./reconcile.ts";
 import { ReconcilingConnector } from "./reconcile_host.ts";
+import { taxiiSource, TaxiiSyncConnector } from "./taxii_sync.ts";
 
 /** Deno Deploy schedule of the sentinel catch-up: every minute (each run stops within its 50 s budget). */
 export const SENTINEL_SCHEDULE = "* * * * *";
@@ -51,8 +52,13 @@ export function cronForPeriod(ms: number): string | undefined {
 export const sentinel: ConnectorModule<SentinelSettings> = {
   name: "sentinel",
   settings: sentinelSettings,
-  cronSchedule: () => SENTINEL_SCHEDULE,
-  reconcileSchedule: (s) => cronForPeriod(s.reconcilePeriodMs),
+  // From TAXII collections each run is a reconcile: one cron on the reconcile period.
+  cronSchedule: (s) =>
+    s.taxiiCollections === undefined
+      ? SENTINEL_SCHEDULE
+      : cronForPeriod(s.reconcilePeriodMs) ?? SENTINEL_SCHEDULE,
+  reconcileSchedule: (s) =>
+    s.taxiiCollections === undefined ? cronForPeriod(s.reconcilePeriodMs) : undefined,
   async create(s, deps) {
     const time = {
       ...(deps.now === undefined ? {} : { now: deps.now }),
@@ -85,7 +91,17 @@ export const sentinel: ConnectorModule<SentinelSettings> = {
     });
     if (!target.listOwned || !target.fingerprint) return connector;
     const adopt = parseAdoptSource(s.adoptSource, s.target);
+    const taxii = s.taxiiCollections;
     const reconciler = new Reconciler({
+      ...(taxii === undefined ? {} : {
+        source: taxiiSource(taxii, {
+          url: deps.opencti.url,
+          token: deps.opencti.token,
+          ...(deps.opencti.fetch === undefined ? {} : { fetch: deps.opencti.fetch }),
+          ...(deps.now === undefined ? {} : { now: deps.now }),
+          ...(s.taxiiPolicies === undefined ? {} : { policies: s.taxiiPolicies }),
+        }),
+      }),
       target,
       replay: {
         url: deps.opencti.url,
@@ -101,6 +117,20 @@ export const sentinel: ConnectorModule<SentinelSettings> = {
       ...(adopt ? { adopt } : {}),
       ...(deps.now === undefined ? {} : { now: deps.now }),
     });
+    if (taxii !== undefined) {
+      // No live stream: reconciles on the period are all it does (the synchronizer's way).
+      const host = new ReconcilingConnector(connector, reconciler, {
+        periodMs: 0,
+        onFirstStart: false,
+        ...(deps.metrics === undefined ? {} : { metrics: deps.metrics }),
+      });
+      return new TaxiiSyncConnector(host, {
+        collections: taxii,
+        periodMs: s.reconcilePeriodMs,
+        ...(s.reconcileDryRun ? { dryRun: true } : {}),
+        ...(deps.sleep === undefined ? {} : { sleep: deps.sleep }),
+      });
+    }
     hook.host = new ReconcilingConnector(connector, reconciler, {
       periodMs: s.reconcilePeriodMs,
       ...(deps.metrics === undefined ? {} : { metrics: deps.metrics }),

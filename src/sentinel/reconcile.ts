@@ -96,6 +96,16 @@ export async function replayIntents(
 }
 
 /**
+ * Where a reconcile's desired indicators come from, as intents handed to `visit`: by default the
+ * stream replay ({@linkcode replayIntents}); the TAXII collections of `SENTINEL_TAXII_COLLECTIONS`
+ * otherwise. It must throw rather than end early (a partial set would delete what is missing).
+ */
+export type IntentSource = (
+  visit: (intent: Intent) => void | Promise<void>,
+  signal?: AbortSignal,
+) => Promise<unknown>;
+
+/**
  * What the target should hold for one intent: its fingerprint, `null` when the target should hold
  * nothing for the id, undefined when the intent says nothing (a skip).
  */
@@ -140,16 +150,22 @@ export function desiredOf(
  * `aliases`, also notes each desired indicator's OpenCTI internal id → STIX id (for adoption).
  */
 export async function desiredSet(
-  replay: ReplayOptions,
+  replay: ReplayOptions | IntentSource,
   target: SyncTarget,
   aliases?: Map<string, string>,
+  scores?: Map<string, number>,
 ): Promise<Map<string, string>> {
   const desired = new Map<string, string>();
-  await replayIntents(replay, (intent) => {
+  const read: IntentSource = typeof replay === "function"
+    ? replay
+    : (visit) => replayIntents(replay, visit);
+  await read((intent) => {
     const wanted = desiredOf(intent, target);
     if (!wanted) return;
     if (wanted.fingerprint === null) desired.delete(wanted.id);
     else desired.set(wanted.id, wanted.fingerprint);
+    if (scores && wanted.fingerprint === null) scores.delete(wanted.id);
+    else if (scores) scores.set(wanted.id, wanted.indicator?.score ?? -1);
     const internal = wanted.indicator?.openctiId;
     if (aliases && internal !== undefined && internal !== wanted.id) {
       aliases.set(internal, wanted.id);
@@ -159,6 +175,30 @@ export async function desiredSet(
     for (const [internal, id] of aliases) if (!desired.has(id)) aliases.delete(internal);
   }
   return desired;
+}
+
+/**
+ * Keeps the `capacity` highest-scored indicators of the desired set (ties: the smaller id; no
+ * score below every score), as the target's cap does (`DEFENDER_MAX_INDICATORS`), so what the cap
+ * leaves out is not "missing" on every run. Drops the aliases of what it removes. Returns how many
+ * it removed.
+ */
+export function capDesired(
+  desired: Map<string, string>,
+  scores: ReadonlyMap<string, number>,
+  capacity: number,
+  aliases?: Map<string, string>,
+): number {
+  if (desired.size <= capacity) return 0;
+  const ranked = [...desired.keys()].sort((a, b) =>
+    (scores.get(b) ?? -1) - (scores.get(a) ?? -1) || (a < b ? -1 : a > b ? 1 : 0)
+  );
+  const removed = ranked.slice(capacity);
+  for (const id of removed) desired.delete(id);
+  if (aliases) {
+    for (const [internal, id] of aliases) if (!desired.has(id)) aliases.delete(internal);
+  }
+  return removed.length;
 }
 
 /** The difference between the desired and the actual set. */
@@ -237,6 +277,8 @@ export interface ReconcileReport {
   deletesOnly?: boolean;
   /** Size of the desired set. */
   desired: number;
+  /** Left out of the desired set by the target's cap (the lowest-scored). @default 0 */
+  capped?: number;
   /** Indicators the target held for us before. */
   actual: number;
   /** Drift found: missing, stale and orphan indicators. */
@@ -275,6 +317,8 @@ export interface ReconcilerOptions {
   replay: ReplayOptions;
   /** The connector's delivery path. */
   deliver: Deliver;
+  /** Where the desired indicators come from. @default the stream replay (`replay`) */
+  source?: IntentSource;
   /** List again after executing, to report `converged`. @default true */
   verify?: boolean;
   /** Items of each kind shown in a preview. @default 100 */
@@ -341,8 +385,17 @@ export class Reconciler {
     const replay: ReplayOptions = options.signal
       ? { ...this.#o.replay, signal: options.signal }
       : this.#o.replay;
+    const source = this.#o.source;
+    const read: IntentSource = source
+      ? (visit) => source(visit, options.signal)
+      : (visit) => replayIntents(replay, visit);
     const aliases = this.#o.adopt ? new Map<string, string>() : undefined;
-    const desired = await desiredSet(replay, target, aliases);
+    const scores = target.capacity === undefined ? undefined : new Map<string, number>();
+    const desired = await desiredSet(read, target, aliases, scores);
+    const capped = scores && target.capacity !== undefined
+      ? capDesired(desired, scores, target.capacity, aliases)
+      : 0;
+    scores?.clear();
     const plan = planReconcile(desired, await this.#list(options.signal));
     const { matched: adoption, left: adoptableLeft } = aliases
       ? await this.#adoptable(desired, aliases, plan, options.signal)
@@ -368,6 +421,7 @@ export class Reconciler {
       deadLettered: 0,
       skipped: 0,
       held: 0,
+      ...(capped > 0 ? { capped } : {}),
       preview: {
         missing: plan.missing.slice(0, size),
         stale: plan.stale.slice(0, size),
@@ -391,7 +445,7 @@ export class Reconciler {
         await this.#execute(
           options.deletesOnly ? { ...plan, missing: [], stale: [] } : plan,
           desired,
-          replay,
+          read,
           report,
           options.signal,
         );
@@ -500,7 +554,7 @@ export class Reconciler {
   async #execute(
     plan: ReconcilePlan,
     desired: ReadonlyMap<string, string>,
-    replay: ReplayOptions,
+    read: IntentSource,
     report: ReconcileReport,
     signal: AbortSignal | undefined,
   ): Promise<void> {
@@ -521,8 +575,16 @@ export class Reconciler {
       }
       if (outcome.problem) stopped = true;
     };
-    if (kindOf.size > 0) {
-      await replayIntents(replay, async (intent) => {
+    // Deletes first: under a target's cap they make the room the creates need.
+    for (let start = 0; start < plan.orphans.length && !stopped; start += target.maxBatch) {
+      const ids = plan.orphans.slice(start, start + target.maxBatch);
+      const outcome = await deliver(ids.map((id) => ({ kind: "remove", removal: { id } })), signal);
+      this.#account(report, outcome);
+      report.deleted += outcome.delivered.length;
+      if (outcome.problem) stopped = true;
+    }
+    if (kindOf.size > 0 && !stopped) {
+      await read(async (intent) => {
         if (stopped) return;
         const wanted = desiredOf(intent, target);
         if (!wanted?.indicator) return;
@@ -534,13 +596,6 @@ export class Reconciler {
         if (batch.length >= target.maxBatch) await flush();
       });
       await flush();
-    }
-    for (let start = 0; start < plan.orphans.length && !stopped; start += target.maxBatch) {
-      const ids = plan.orphans.slice(start, start + target.maxBatch);
-      const outcome = await deliver(ids.map((id) => ({ kind: "remove", removal: { id } })), signal);
-      this.#account(report, outcome);
-      report.deleted += outcome.delivered.length;
-      if (outcome.problem) stopped = true;
     }
   }
 

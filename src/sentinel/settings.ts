@@ -17,6 +17,7 @@ import {
   readBase,
   type ReadContext,
   readLiveStream,
+  type UpstreamBaseDefaults,
 } from "../config/common_settings.ts";
 import type { ConnectorSettings, PendingSettings } from "../config/connector_settings.ts";
 import { type FieldSpec, option } from "../config/option.ts";
@@ -29,7 +30,7 @@ import {
   fabricTrustProblem,
   systemAssignedOnlyProblem,
 } from "../microsoft/managed_identity.ts";
-import type { TargetName } from "../microsoft/target.ts";
+import type { IndicatorPolicy, TargetName } from "../microsoft/target.ts";
 import type { EntraAuth, EntraCredential, TargetSettings } from "../microsoft/target_config.ts";
 import { errorMessage } from "../runtime/errors.ts";
 import { opt } from "../runtime/props.ts";
@@ -307,7 +308,7 @@ export const SENTINEL_OPTIONS = {
     schema: val.httpUrl(),
     default: "https://login.microsoftonline.com",
     upstreamNote:
-      "their default `https://login.microsoft.com` applies when their Defender or Graph names are used",
+      "their default `https://login.microsoft.com` applies when their Defender (not the synchronizer's) or Graph names are used",
     meaning: "Entra ID authority (`https://login.microsoft.com` also works; national clouds " +
       "have their own). `AZURE_AUTHORITY_HOST` is the fallback.",
   }),
@@ -544,7 +545,7 @@ export const SENTINEL_OPTIONS = {
     schema: val.oneOf(
       ["Warn", "Block", "Audit", "Alert", "AlertAndBlock", "BlockAndRemediate", "Allowed"] as const,
     ),
-    defaultDoc: "from the score (`Alert` with the upstream names)",
+    defaultDoc: "from the score (`Alert` with the upstream names, `Audit` with the synchronizer's)",
     upstreamNote:
       "`Alert` is sent as `Audit` and `AlertAndBlock` as `Block`, with `generateAlert` (both retired by Microsoft); their default `Alert` applies when their names are used",
     meaning: "Target `defender`: action on every indicator. `Alert` is sent as `Audit` and " +
@@ -557,7 +558,8 @@ export const SENTINEL_OPTIONS = {
     ...named("DEFENDER_APPLICATION", "defender_application"),
     schema: val.text(),
     default: "OpenCTI",
-    defaultDoc: "`OpenCTI` (`OpenCTI Microsoft Defender Intel` with the upstream names)",
+    defaultDoc: "`OpenCTI` (`OpenCTI Microsoft Defender Intel` with the upstream names, " +
+      "`OpenCTI Microsoft Defender Intel Synchronizer` with the synchronizer's)",
     meaning: "Defender `application` of created indicators: also how updates and deletes find " +
       "ours, so keep the name the indicators were created with.",
   }),
@@ -656,7 +658,62 @@ export const SENTINEL_OPTIONS = {
       'optionally followed by ":<its sourcesystem or application>" when not the default.',
     example: "microsoft-sentinel-intel",
   }),
+  taxiiCollections: option({
+    ...synchronizerOnly(
+      named("SENTINEL_TAXII_COLLECTIONS", "taxii_collections"),
+      "TAXII_COLLECTIONS",
+    ),
+    schema: val.taxiiCollections(),
+    defaultDoc: "none (the live stream)",
+    upstreamNote:
+      "the desired set of each reconcile is read from these OpenCTI TAXII collections " +
+      "(`/taxii2/root/collections/<id>/objects/`) instead of the live stream, no stream is " +
+      "followed; per-collection `action`, `expire_time`, `recommended_actions`, `educate_url` and " +
+      "`rbac_group_names` apply, a per-collection `max_indicators` is warned about (not applied)",
+    meaning: "TAXII collection ids of OpenCTI (comma-separated, a JSON array, or the upstream " +
+      "synchronizer's JSON map of id to policy: `action`, `expire_time`, `recommended_actions`, " +
+      "`educate_url`, `rbac_group_names`, which override the Defender settings for that " +
+      "collection's indicators): when set, sentinel follows no live stream and instead " +
+      "reconciles the target every `SENTINEL_RECONCILE_PERIOD` to hold exactly the indicators " +
+      "of these collections (the OpenCTI user needs the TAXII API capability).",
+    example: ["ChangeMe"],
+  }),
+  reconcileInterval: option({
+    ...synchronizerOnly(named("SENTINEL_RECONCILE_INTERVAL", "reconcile_interval"), "INTERVAL"),
+    schema: val.integer(1),
+    defaultDoc: "none (`300` with the synchronizer's names)",
+    upstreamNote:
+      "seconds between two reconciles; `SENTINEL_RECONCILE_PERIOD` wins when both are set",
+    meaning: "Seconds between two reconciles (the upstream unit); `SENTINEL_RECONCILE_PERIOD` " +
+      "wins when both are set.",
+    example: 300,
+  }),
+  updateOnlyOwned: option({
+    ...synchronizerOnly(
+      named("SENTINEL_UPDATE_ONLY_OWNED", "update_only_owned"),
+      "UPDATE_ONLY_OWNED",
+    ),
+    schema: val.boolean(),
+    default: true,
+    upstreamNote: "`true` is what reconciles always do (only records of our `application` are " +
+      "updated or deleted); `false` is accepted with a warning and changes nothing",
+    meaning: "Reconciles update and delete only the target's records this connector owns (always " +
+      "so; `false`, the upstream synchronizer's way to delete others' records too, is refused " +
+      "with a warning and has no effect).",
+  }),
 } as const;
+
+/** An option the Defender synchronizer also reads, as `MICROSOFT_DEFENDER_INTEL_SYNCHRONIZER_<key>`. */
+function synchronizerOnly<S extends { env: readonly string[]; yaml: readonly string[] }>(
+  spec: S,
+  key: string,
+): S & { upstreamEnv: string[]; upstreamYaml: string[] } {
+  return {
+    ...spec,
+    upstreamEnv: [`${UPSTREAM.defender.env[1]}${key}`],
+    upstreamYaml: [`${UPSTREAM.defender.yaml[1]}.${key.toLowerCase()}`],
+  };
+}
 
 const BASE = {
   ...baseOptions(PREFIX, BASE_DEFAULTS),
@@ -694,6 +751,15 @@ export interface SentinelSettings extends TargetSettings {
   reconcilePeriodMs: number;
   /** The upstream connector whose records a reconcile adopts (`SENTINEL_ADOPT_SOURCE`). */
   adoptSource?: string;
+  /**
+   * OpenCTI TAXII collections whose indicators are the desired set (`SENTINEL_TAXII_COLLECTIONS`):
+   * no live stream is followed, each reconcile reads them; unset = the live stream.
+   */
+  taxiiCollections?: string[];
+  /** Per-collection policies (the synchronizer's JSON map form), by collection id. @default none */
+  taxiiPolicies?: Record<string, IndicatorPolicy>;
+  /** Reconciles plan only, change nothing (the synchronizer's `PASSIVE_ONLY`). @default false */
+  reconcileDryRun?: boolean;
 }
 
 /** `SENTINEL_BATCH_TIMEOUT` (seconds) as the default of `SENTINEL_BATCH_TIMEOUT_MS`, when set. */
@@ -707,12 +773,13 @@ function read(context: ReadContext): PendingSettings<SentinelSettings> {
   const upstreamTarget = upstreamInUse(reader);
   const theirs = <T>(target: TargetName, value: T): { default?: T } =>
     upstreamTarget === target ? { default: value } : {};
+  const synchronizer = upstreamTarget === "defender" && synchronizerInUse(reader);
   const base = readBase(
     context,
     PREFIX,
     BASE,
     BASE_DEFAULTS.type,
-    upstreamTarget === "defender" ? UPSTREAM_DEFENDER_CONNECTOR_ID : undefined,
+    upstreamTarget === undefined ? {} : upstreamBaseDefaults(upstreamTarget, synchronizer),
   );
   const liveStream = readLiveStream(reader, BASE);
 
@@ -738,7 +805,7 @@ function read(context: ReadContext): PendingSettings<SentinelSettings> {
     : readAzureCredential(reader, auth, { tenantId, clientId });
   const values = {
     loginUrl: reader.get(o.loginUrl, {
-      ...theirs("defender", "https://login.microsoft.com"),
+      ...(synchronizer ? {} : theirs("defender", "https://login.microsoft.com")),
       ...theirs("graph", "https://login.microsoft.com"),
     }),
     resourceUrl: reader.get(o.resourceUrl),
@@ -758,6 +825,7 @@ function read(context: ReadContext): PendingSettings<SentinelSettings> {
     reconcilePeriod: reader.get(o.reconcilePeriod),
     adoptSource: reader.get(o.adoptSource),
   };
+  const taxii = readTaxii(reader, synchronizer);
   if (values.adoptSource !== undefined && target !== undefined) {
     try {
       parseAdoptSource(values.adoptSource, target);
@@ -836,8 +904,11 @@ function read(context: ReadContext): PendingSettings<SentinelSettings> {
     apiUrl: reader.get(o.defenderApiUrl),
     scope: reader.get(o.defenderScope),
     generateAlert: reader.get(o.defenderGenerateAlert),
-    action: reader.get(o.defenderAction, theirs("defender", "Alert" as const)),
-    application: reader.get(o.defenderApplication, theirs("defender", UPSTREAM_APPLICATION)),
+    action: reader.get(o.defenderAction, theirs("defender", synchronizer ? "Audit" : "Alert")),
+    application: reader.get(
+      o.defenderApplication,
+      theirs("defender", synchronizer ? UPSTREAM_SYNCHRONIZER_APPLICATION : UPSTREAM_APPLICATION),
+    ),
     maxIndicators: reader.get(o.maxIndicators),
     rbacGroupNames: reader.get(o.rbacGroupNames),
     recommendedActions: reader.get(o.recommendedActions),
@@ -880,8 +951,14 @@ function read(context: ReadContext): PendingSettings<SentinelSettings> {
         ...opt("deadLetterFile", values.deadLetterFile),
         eventTypes: must(eventTypes),
         ...opt("upstream", upstreamTarget),
-        reconcilePeriodMs: values.reconcilePeriod?.ms ?? 86_400_000,
+        reconcilePeriodMs: values.reconcilePeriod?.ms ??
+          (taxii.intervalSeconds === undefined ? 86_400_000 : taxii.intervalSeconds * 1000),
         ...opt("adoptSource", values.adoptSource),
+        ...opt("taxiiCollections", taxii.collections),
+        ...opt("taxiiPolicies", taxii.policies),
+        ...(taxii.collections !== undefined && synchronizer && values.passiveOnly === true
+          ? { reconcileDryRun: true }
+          : {}),
         graph: {
           resourceUrl: must(values.resourceUrl),
           requestUrl: must(values.requestUrl),
@@ -928,8 +1005,51 @@ export const UPSTREAM_SOURCE_SYSTEM = "Opencti Stream Connector";
 /** `application` the upstream Defender connector writes, so updates and deletes find those. */
 export const UPSTREAM_APPLICATION = "OpenCTI Microsoft Defender Intel";
 
+/**
+ * `application` the upstream Defender synchronizer writes (`_build_request_body` in its
+ * api_handler.py), so a reconcile finds what it wrote.
+ */
+export const UPSTREAM_SYNCHRONIZER_APPLICATION = "OpenCTI Microsoft Defender Intel Synchronizer";
+
 /** `CONNECTOR_ID` default of the upstream Defender connector (its compose leaves it unset). */
 export const UPSTREAM_DEFENDER_CONNECTOR_ID = "4aa40d9f-bee0-466e-a72e-6878c13bde08";
+
+/**
+ * `CONNECTOR_ID`, `CONNECTOR_NAME` and `CONNECTOR_SCOPE` defaults of each upstream connector, from
+ * its `__metadata__/CONNECTOR_CONFIG_DOC.md` (OpenCTI-Platform/connectors, 2026-08):
+ * microsoft-sentinel-intel `MicrosoftSentinelIntel` / `["sentinel"]`; microsoft-defender-intel
+ * `Microsoft Defender Intel` / `["defender"]` and its fixed id. The synchronizer and
+ * microsoft-graph-security-intel document none (pycti requires `CONNECTOR_NAME`): ours apply.
+ */
+export function upstreamBaseDefaults(
+  target: TargetName,
+  synchronizer = false,
+): UpstreamBaseDefaults {
+  switch (target) {
+    case "sentinel":
+      return { name: "MicrosoftSentinelIntel", scope: ["sentinel"] };
+    case "defender":
+      return synchronizer ? {} : {
+        id: UPSTREAM_DEFENDER_CONNECTOR_ID,
+        name: "Microsoft Defender Intel",
+        scope: ["defender"],
+      };
+    case "graph":
+      return {};
+  }
+}
+
+/** True when the Defender synchronizer's own names (`MICROSOFT_DEFENDER_INTEL_SYNCHRONIZER_*`) are used. */
+function synchronizerInUse(reader: Reader): boolean {
+  const [env, yaml] = [UPSTREAM.defender.env[1], UPSTREAM.defender.yaml[1]];
+  const doc = reader.doc;
+  const sections = doc !== null && typeof doc === "object" && !Array.isArray(doc)
+    ? Object.keys(doc)
+    : [];
+  return Object.keys(reader.env).some((name) =>
+    env !== undefined && name.startsWith(env) && reader.env[name] !== undefined
+  ) || sections.some((key) => key === yaml);
+}
 
 /** Which upstream prefixes are used, each once: environment names or top-level YAML sections. */
 export function upstreamTargetsIn(
@@ -951,6 +1071,90 @@ export function upstreamTargetsIn(
     if (names.length > 0) found.push({ target, names: names.sort() });
   }
   return found;
+}
+
+/**
+ * `SENTINEL_TAXII_COLLECTIONS` and its companions: the ids, and the reconcile interval (the
+ * synchronizer's `INTERVAL`, default 300 s with its names). Per-collection policies are warned
+ * about (not applied); `UPDATE_ONLY_OWNED=false` is warned about (never done).
+ */
+function readTaxii(
+  reader: Reader,
+  synchronizer: boolean,
+): {
+  collections?: string[];
+  policies?: Record<string, IndicatorPolicy>;
+  intervalSeconds?: number;
+} {
+  const o = SENTINEL_OPTIONS;
+  const entries = reader.get(o.taxiiCollections);
+  const intervalSeconds = reader.get(o.reconcileInterval, synchronizer ? { default: 300 } : {});
+  if (reader.get(o.updateOnlyOwned) === false) {
+    reader.warn(
+      `${reader.label(o.updateOnlyOwned, reader.find(o.updateOnlyOwned))}: false is not done: ` +
+        "a reconcile never updates or deletes records this connector does not own (remove it, " +
+        "or name the old connector's records with SENTINEL_ADOPT_SOURCE to take them over)",
+    );
+  }
+  if (entries === undefined) return { ...opt("intervalSeconds", intervalSeconds) };
+  const label = reader.label(o.taxiiCollections, reader.find(o.taxiiCollections));
+  const policies: Record<string, IndicatorPolicy> = {};
+  for (const entry of entries) {
+    const policy = readPolicy(reader, `${label}: ${entry.id}`, entry.policy);
+    if (Object.keys(policy).length > 0) policies[entry.id] = policy;
+  }
+  if (reader.get(o.reconcilePeriod)?.ms === 0) {
+    reader.problem(
+      `${reader.label(o.reconcilePeriod, reader.find(o.reconcilePeriod))}: 0 turns reconciles ` +
+        "off, but with SENTINEL_TAXII_COLLECTIONS they are all the connector does; set a period " +
+        'such as "PT5M"',
+    );
+  }
+  return {
+    collections: entries.map((e) => e.id),
+    ...(Object.keys(policies).length > 0 ? { policies } : {}),
+    ...opt("intervalSeconds", intervalSeconds),
+  };
+}
+
+/**
+ * One collection's policy, as the upstream synchronizer reads it (`_normalize_policy`): `action`,
+ * `expire_time`, `recommended_actions`, `educate_url`, `rbac_group_names` (a name or a list);
+ * a wrong value is a problem; `max_indicators` and unknown keys are warned about (not applied).
+ */
+function readPolicy(
+  reader: Reader,
+  where: string,
+  raw: Record<string, unknown>,
+): IndicatorPolicy {
+  const policy: IndicatorPolicy = {};
+  const take = <T>(key: string, schema: val.ValueSchema<T>, set: (value: T) => void) => {
+    const value = raw[key];
+    if (value === undefined || value === null) return;
+    const read = val.readValue(schema, typeof value === "number" ? String(value) : value);
+    if (read.ok) set(read.value);
+    else reader.problem(`${where}.${key}: ${read.message}`);
+  };
+  take("action", SENTINEL_OPTIONS.defenderAction.schema, (v) => policy.action = v);
+  take("expire_time", val.integer(1), (v) => policy.expireTimeDays = v);
+  take("recommended_actions", val.text(), (v) => policy.recommendedActions = v);
+  take("educate_url", val.httpUrl(), (v) => policy.educateUrl = v);
+  take(
+    "rbac_group_names",
+    val.jsonOrCommaList(),
+    (v) => policy.rbacGroupNames = v,
+  );
+  const ignored = Object.keys(raw).filter((key) =>
+    !["action", "expire_time", "recommended_actions", "educate_url", "rbac_group_names"]
+      .includes(key)
+  );
+  if (ignored.length > 0) {
+    reader.warn(
+      `${where}: ${ignored.join(", ")} not applied (a per-collection max_indicators is not ` +
+        "supported: DEFENDER_MAX_INDICATORS caps all collections together, the highest-scored kept)",
+    );
+  }
+  return policy;
 }
 
 /** The upstream target in use; two of them is a problem naming both. */
@@ -1164,7 +1368,8 @@ export const sentinelSettings: ConnectorSettings<SentinelSettings> = {
       source: UPSTREAM.sentinel.connector,
       envPrefixes: ["MICROSOFT_SENTINEL_INTEL_"],
       effect: "Its names (and its `microsoft_sentinel_intel` YAML section) select " +
-        "`SENTINEL_TARGET=sentinel`; `OPENCTI_*` and `CONNECTOR_*` keep their names. Its compose " +
+        "`SENTINEL_TARGET=sentinel`, with its defaults `CONNECTOR_NAME` `MicrosoftSentinelIntel` " +
+        "and `CONNECTOR_SCOPE` `sentinel`; `OPENCTI_*` and `CONNECTOR_*` keep their names. Its compose " +
         "file runs unchanged (`tests/fixtures/config/upstream_sentinel_intel.compose.yml`).",
       notApplicable: [],
     },
@@ -1173,7 +1378,9 @@ export const sentinelSettings: ConnectorSettings<SentinelSettings> = {
       envPrefixes: ["MICROSOFT_DEFENDER_INTEL_"],
       effect: "Its names (and its `microsoft_defender_intel` YAML section) select " +
         "`SENTINEL_TARGET=defender`, with its defaults: `CONNECTOR_ID` " +
-        `\`${UPSTREAM_DEFENDER_CONNECTOR_ID}\`, application \`${UPSTREAM_APPLICATION}\` ` +
+        `\`${UPSTREAM_DEFENDER_CONNECTOR_ID}\`, \`CONNECTOR_NAME\` \`Microsoft Defender Intel\`, ` +
+        "`CONNECTOR_SCOPE` `defender`, " +
+        `application \`${UPSTREAM_APPLICATION}\` ` +
         "(so updates and deletes find what it wrote), action `Alert`. The synchronizer's " +
         "`MAX_INDICATORS`, `RBAC_GROUP_NAMES`, `RECOMMENDED_ACTIONS` and `EDUCATE_URL` are also " +
         "read with this prefix. Its compose file runs unchanged " +
@@ -1183,24 +1390,14 @@ export const sentinelSettings: ConnectorSettings<SentinelSettings> = {
     {
       source: "stream/microsoft-defender-intel-synchronizer",
       envPrefixes: ["MICROSOFT_DEFENDER_INTEL_SYNCHRONIZER_"],
-      effect: "Its names select `SENTINEL_TARGET=defender` too, but it reconciles TAXII " +
-        "collections on a timer, which this program does not do: its settings below are read, " +
-        "its collection settings are not, so its compose file needs a live stream instead " +
-        "(`CONNECTOR_LIVE_STREAM_ID`).",
-      notApplicable: [
-        [
-          "MICROSOFT_DEFENDER_INTEL_SYNCHRONIZER_TAXII_COLLECTIONS",
-          "no TAXII pull: create an OpenCTI live stream with the same filters",
-        ],
-        [
-          "MICROSOFT_DEFENDER_INTEL_SYNCHRONIZER_INTERVAL",
-          "changes arrive from the live stream as they happen",
-        ],
-        [
-          "MICROSOFT_DEFENDER_INTEL_SYNCHRONIZER_UPDATE_ONLY_OWNED",
-          "always so: only indicators of our `DEFENDER_APPLICATION` are updated or deleted",
-        ],
-      ],
+      effect: "Its names select `SENTINEL_TARGET=defender` with its defaults (application " +
+        `\`${UPSTREAM_SYNCHRONIZER_APPLICATION}\`, action \`Audit\`, interval 300 s). Like it, ` +
+        "sentinel then follows no live stream: every `INTERVAL` a reconcile makes Defender hold " +
+        "exactly the indicators of its `TAXII_COLLECTIONS` (read from OpenCTI's TAXII API; the " +
+        "highest-scored up to `MAX_INDICATORS`), and `PASSIVE_ONLY=true` makes each reconcile a " +
+        "dry run, as its emulate-only mode. Its compose file runs unchanged " +
+        "(`tests/fixtures/config/upstream_defender_intel_synchronizer.compose.yml`).",
+      notApplicable: [],
     },
     {
       source: UPSTREAM.graph.connector,

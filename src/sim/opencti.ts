@@ -23,6 +23,7 @@ import {
   streamRoutes,
 } from "./opencti_stream.ts";
 import { seedStore } from "./opencti_seed.ts";
+import { type TaxiiCollectionDefinition, taxiiRoutes } from "./opencti_taxii.ts";
 
 export { SIM_TOKEN };
 
@@ -42,6 +43,8 @@ export interface OpenCtiSimOptions {
   maxPayloadBytes?: number;
   /** Stream collections by id. @default {"live-indicators": indicators only} */
   streams?: Record<string, StreamDefinition>;
+  /** TAXII collections by id (served under `/taxii2/root/collections/`). @default none */
+  taxiiCollections?: Record<string, TaxiiCollectionDefinition>;
   /** Heartbeat period of the stream in ms. @default 5000 */
   heartbeatMs?: number;
   /** Status for an unknown stream id. @default 404 */
@@ -160,6 +163,13 @@ export async function createOpenCtiSimApp(options: OpenCtiSimOptions = {}): Prom
       control: stream,
       now,
       ...(options.unknownStreamStatus ? { unknownStreamStatus: options.unknownStreamStatus } : {}),
+    }),
+  );
+  app.route(
+    "/",
+    taxiiRoutes(store, {
+      tokens,
+      ...(options.taxiiCollections ? { collections: options.taxiiCollections } : {}),
     }),
   );
   app.get("/_sim", (c) => c.json(CONTROL_ROUTES));

@@ -87,3 +87,48 @@ Deno.test("parseArgs() reads --print-config-schema with and without a connector 
     printConfigSchema: "sentinel",
   });
 });
+
+Deno.test("parseArgs() reads --upstream-names for the demo, with or without its target", () => {
+  assert.deepEqual(parseArgs(["--demo", "--upstream-names", "--target", "sentinel"]), {
+    ...DEFAULTS,
+    demo: true,
+    upstreamNames: true,
+    target: "sentinel",
+  });
+  for (
+    const args of [["--demo", "--upstream-names=defender"], ["--upstream-names=Defender", "--demo"]]
+  ) {
+    assert.deepEqual(parseArgs(args), {
+      ...DEFAULTS,
+      demo: true,
+      upstreamNames: true,
+      target: "defender",
+    }, args.join(" "));
+  }
+  assert.ok(USAGE.includes("--upstream-names"));
+  const cases: [string[], string][] = [
+    [
+      ["--demo", "--upstream-names=splunk"],
+      '--upstream-names takes graph, sentinel or defender, not "splunk"',
+    ],
+    [
+      ["--demo", "--target", "graph", "--upstream-names=defender"],
+      "--upstream-names=defender contradicts --target graph; keep one",
+    ],
+    [
+      ["--demo", "--upstream-names=defender", "--target", "graph"],
+      "--target graph contradicts --upstream-names=defender; keep one",
+    ],
+    [
+      ["--upstream-names=sentinel"],
+      "--upstream-names applies to the demo only: add --demo (a real run reads the upstream names from the environment by itself)",
+    ],
+  ];
+  for (const [args, message] of cases) {
+    assert.throws(() => parseArgs(args), (error: unknown) => {
+      assert.ok(error instanceof UsageError);
+      assert.equal(error.message, message);
+      return true;
+    });
+  }
+});

@@ -125,8 +125,9 @@ const EXPECTED: Record<string, unknown> = {
     sentinel: {
       connector: {
         id: UPSTREAM_DEFENDER_CONNECTOR_ID,
-        name: "Microsoft Sentinel",
-        scope: ["sentinel"],
+        // Its CONNECTOR_CONFIG_DOC.md defaults (the compose leaves both unset).
+        name: "Microsoft Defender Intel",
+        scope: ["defender"],
         logLevel: "info",
         runAndTerminate: false,
         queueThresholdMb: 500,
@@ -162,6 +163,65 @@ const EXPECTED: Record<string, unknown> = {
     },
     server: SERVER,
     logging: { level: "info", format: "auto" },
+  },
+  "upstream_defender_intel_synchronizer.compose.yml": {
+    connectors: ["sentinel"],
+    opencti: OPENCTI,
+    sentinel: {
+      connector: {
+        id: IDS.sentinel,
+        name: "Microsoft Defender Intel Synchronizer",
+        scope: ["sentinel"],
+        logLevel: "error",
+        runAndTerminate: false,
+        queueThresholdMb: 500,
+        queueProtocol: "auto",
+        type: "STREAM",
+        // Not followed: the TAXII collections are the source (the default id stays).
+        liveStream: { ...LIVE, id: "live" },
+      },
+      target: "defender",
+      tenantId: TENANT,
+      clientId: CLIENT,
+      credential: { kind: "secret", clientSecret: "[REDACTED]" },
+      loginUrl: "https://login.microsoftonline.com",
+      confidenceLevel: 50,
+      expireTimeDays: 30,
+      passiveOnly: false,
+      extraLabels: [],
+      batchSize: 500,
+      batchTimeoutMs: 1000,
+      rateLimitPerMinute: 30,
+      writeBack: false,
+      maxBackoffMs: 300_000,
+      deadLetterLimit: 10000,
+      eventTypes: ALL_EVENTS,
+      // INTERVAL 300 (seconds).
+      reconcilePeriodMs: 300_000,
+      upstream: "defender",
+      taxiiCollections: ["COLLECTION1", "COLLECTION2"],
+      // Its per-collection policies, as its compose gives them.
+      taxiiPolicies: {
+        COLLECTION1: {
+          action: "Block",
+          expireTimeDays: 7,
+          recommendedActions: "Block immediately",
+          educateUrl: "https://support.example.com",
+          rbacGroupNames: ["Linux Servers", "Production"],
+        },
+        COLLECTION2: { action: "Audit", expireTimeDays: 30 },
+      },
+      graph: GRAPH_DEFAULTS,
+      sentinelApi: SENTINEL_API_DEFAULTS,
+      defender: {
+        ...DEFENDER_DEFAULTS,
+        action: "Audit",
+        application: "OpenCTI Microsoft Defender Intel Synchronizer",
+        rbacGroupNames: ["Default Group"],
+      },
+    },
+    server: SERVER,
+    logging: { level: "error", format: "auto" },
   },
   "upstream_graph_security_intel.compose.yml": {
     connectors: ["sentinel"],
@@ -440,4 +500,129 @@ Deno.test("SENTINEL_PUBLISH_IDENTITIES with another target warns that it has no 
     ),
     warnings.join("\n"),
   );
+});
+
+Deno.test("each upstream connector's CONNECTOR_NAME and CONNECTOR_SCOPE defaults apply with its names only", () => {
+  const sentinelNames = {
+    MICROSOFT_SENTINEL_INTEL_TENANT_ID: TENANT,
+    MICROSOFT_SENTINEL_INTEL_CLIENT_ID: CLIENT,
+    MICROSOFT_SENTINEL_INTEL_CLIENT_SECRET: "Zq9-CLIENT-s3cret-value",
+    MICROSOFT_SENTINEL_INTEL_WORKSPACE_ID: IDS.workspace,
+    MICROSOFT_SENTINEL_INTEL_WORKSPACE_NAME: "ws",
+    MICROSOFT_SENTINEL_INTEL_SUBSCRIPTION_ID: IDS.subscription,
+  };
+  const sentinel = valid({ ...BASE, CONNECTOR_LIVE_STREAM_ID: "live-1", ...sentinelNames })
+    .config.sentinel!;
+  assert.equal(sentinel.connector.name, "MicrosoftSentinelIntel");
+  assert.deepEqual(sentinel.connector.scope, ["sentinel"]);
+  // A name the user sets wins.
+  const named = valid({
+    ...BASE,
+    CONNECTOR_LIVE_STREAM_ID: "live-1",
+    CONNECTOR_NAME: "Mine",
+    CONNECTOR_SCOPE: "a,b",
+    ...sentinelNames,
+  }).config.sentinel!;
+  assert.equal(named.connector.name, "Mine");
+  assert.deepEqual(named.connector.scope, ["a", "b"]);
+
+  const defender = valid({
+    OPENCTI_URL: "http://opencti.test",
+    OPENCTI_TOKEN: "Zq9-OPENCTI-s3cret-token",
+    CONNECTOR_LIVE_STREAM_ID: "live-1",
+    MICROSOFT_DEFENDER_INTEL_TENANT_ID: TENANT,
+    MICROSOFT_DEFENDER_INTEL_CLIENT_ID: CLIENT,
+    MICROSOFT_DEFENDER_INTEL_CLIENT_SECRET: "Zq9-CLIENT-s3cret-value",
+  }).config.sentinel!;
+  assert.equal(defender.connector.name, "Microsoft Defender Intel");
+  assert.deepEqual(defender.connector.scope, ["defender"]);
+  assert.equal(defender.connector.id, UPSTREAM_DEFENDER_CONNECTOR_ID);
+
+  // The synchronizer documents none (its compose sets them): ours, and its own application and action.
+  const synchronizer = valid({
+    ...BASE,
+    CONNECTOR_LIVE_STREAM_ID: "live-1",
+    MICROSOFT_DEFENDER_INTEL_SYNCHRONIZER_TENANT_ID: TENANT,
+    MICROSOFT_DEFENDER_INTEL_SYNCHRONIZER_CLIENT_ID: CLIENT,
+    MICROSOFT_DEFENDER_INTEL_SYNCHRONIZER_CLIENT_SECRET: "Zq9-CLIENT-s3cret-value",
+  }).config.sentinel!;
+  assert.equal(synchronizer.connector.name, "Microsoft Sentinel");
+  assert.equal(synchronizer.defender.application, "OpenCTI Microsoft Defender Intel Synchronizer");
+  assert.equal(synchronizer.defender.action, "Audit");
+
+  // Our own names keep ours.
+  const ours = valid({
+    ...BASE,
+    CONNECTOR_LIVE_STREAM_ID: "live-1",
+    SENTINEL_TARGET: "defender",
+    TENANT_ID: TENANT,
+    CLIENT_ID: CLIENT,
+    CLIENT_SECRET: "Zq9-CLIENT-s3cret-value",
+  }).config.sentinel!;
+  assert.equal(ours.connector.name, "Microsoft Sentinel");
+  assert.deepEqual(ours.connector.scope, ["sentinel"]);
+});
+
+Deno.test("the synchronizer's TAXII settings: its policies are read, max_indicators and UPDATE_ONLY_OWNED=false warn, bad policies, empty collections and a zero period are refused", () => {
+  const names = {
+    ...BASE,
+    MICROSOFT_DEFENDER_INTEL_SYNCHRONIZER_TENANT_ID: TENANT,
+    MICROSOFT_DEFENDER_INTEL_SYNCHRONIZER_CLIENT_ID: CLIENT,
+    MICROSOFT_DEFENDER_INTEL_SYNCHRONIZER_CLIENT_SECRET: "Zq9-CLIENT-s3cret-value",
+  };
+  const { config, warnings } = valid({
+    ...names,
+    MICROSOFT_DEFENDER_INTEL_SYNCHRONIZER_TAXII_COLLECTIONS:
+      '{"c1": {"action": "Block", "max_indicators": 10}, "c2": {}}',
+    MICROSOFT_DEFENDER_INTEL_SYNCHRONIZER_UPDATE_ONLY_OWNED: "false",
+    MICROSOFT_DEFENDER_INTEL_SYNCHRONIZER_PASSIVE_ONLY: "true",
+  });
+  const s = config.sentinel!;
+  assert.deepEqual(s.taxiiCollections, ["c1", "c2"]);
+  assert.equal(s.reconcilePeriodMs, 300_000);
+  // Their emulate-only mode: every reconcile plans and changes nothing.
+  assert.equal(s.reconcileDryRun, true);
+  assert.deepEqual(s.taxiiPolicies, { c1: { action: "Block" } });
+  assert.ok(
+    warnings.some((w) => w.includes(": c1: max_indicators not applied")),
+    warnings.join("\n"),
+  );
+  const bad = problemsOf({
+    ...names,
+    MICROSOFT_DEFENDER_INTEL_SYNCHRONIZER_TAXII_COLLECTIONS:
+      '{"c1": {"action": "Nuke", "expire_time": "forever"}}',
+  });
+  assert.ok(bad.some((p) => p.includes(": c1.action: expected")), bad.join("\n"));
+  assert.ok(bad.some((p) => p.includes(": c1.expire_time: expected")), bad.join("\n"));
+  assert.ok(
+    warnings.some((w) =>
+      w.startsWith("MICROSOFT_DEFENDER_INTEL_SYNCHRONIZER_UPDATE_ONLY_OWNED") &&
+      w.includes("never updates or deletes records this connector does not own")
+    ),
+    warnings.join("\n"),
+  );
+  // SENTINEL_RECONCILE_PERIOD wins over INTERVAL.
+  assert.equal(
+    valid({
+      ...names,
+      MICROSOFT_DEFENDER_INTEL_SYNCHRONIZER_TAXII_COLLECTIONS: "c1",
+      MICROSOFT_DEFENDER_INTEL_SYNCHRONIZER_INTERVAL: "60",
+      SENTINEL_RECONCILE_PERIOD: "PT1H",
+    }).config.sentinel!.reconcilePeriodMs,
+    3_600_000,
+  );
+  const empty = problemsOf({
+    ...names,
+    MICROSOFT_DEFENDER_INTEL_SYNCHRONIZER_TAXII_COLLECTIONS: " , ",
+  });
+  assert.ok(
+    empty.some((p) => p.includes("expected at least one TAXII collection id")),
+    empty.join("\n"),
+  );
+  const off = problemsOf({
+    ...names,
+    MICROSOFT_DEFENDER_INTEL_SYNCHRONIZER_TAXII_COLLECTIONS: "c1",
+    SENTINEL_RECONCILE_PERIOD: "0",
+  });
+  assert.ok(off.some((p) => p.includes("they are all the connector does")), off.join("\n"));
 });

@@ -278,6 +278,23 @@ const ROWS: Row[] = [
     (c) => S(c).adoptSource,
     "stream-sentinel",
   ],
+  [
+    "SENTINEL_TAXII_COLLECTIONS",
+    " c1, c2 ,c1,,",
+    "sentinel",
+    (c) => S(c).taxiiCollections,
+    ["c1", "c2"],
+  ],
+  [
+    "SENTINEL_TAXII_COLLECTIONS",
+    '{"c1": {"action": "Block"}, "c2": null}',
+    "sentinel",
+    (c) => S(c).taxiiCollections,
+    ["c1", "c2"],
+  ],
+  ["SENTINEL_TAXII_COLLECTIONS", '["c3"]', "sentinel", (c) => S(c).taxiiCollections, ["c3"]],
+  ["SENTINEL_RECONCILE_INTERVAL", "120", "sentinel", (c) => S(c).reconcilePeriodMs, 120_000],
+  ["SENTINEL_UPDATE_ONLY_OWNED", "true", "sentinel", (c) => S(c).reconcilePeriodMs, 86_400_000],
   // Tanium seed names and new ones.
   [
     "TANIUM_INCIDENTS_URL",

@@ -11,6 +11,12 @@ import {
 } from "../../src/microsoft/sentinel_stix_upload.ts";
 import { toSentinelObject } from "../../src/microsoft/sentinel_stix_mapping.ts";
 import { intentsOf } from "../../src/sentinel/events.ts";
+import {
+  capDesired,
+  type Deliver,
+  type IntentSource,
+  Reconciler,
+} from "../../src/sentinel/reconcile.ts";
 import type { SyncTarget, TargetIndicator } from "../../src/microsoft/target.ts";
 import type { ItemResult } from "../../src/runtime/delivery.ts";
 import {
@@ -245,4 +251,122 @@ Deno.test("CappedTarget: when making room fails, the newcomer is retried later, 
   assert.equal(result?.ok, false);
   assert.ok(result && !result.ok && result.retryable && /HTTP 503/.test(result.reason));
   assert.deepEqual(upserted, [indicatorId(1)]);
+});
+
+Deno.test("DEFENDER_MAX_INDICATORS holds across a restart: the cap starts from what Defender already holds for us", async () => {
+  await using env = defenderSetup();
+  const held = () => env.sim.store().map((r) => r.entity.externalID).sort();
+  // The first process fills the cap (scores 90 and 80 are High, 30 is Low in Defender).
+  const before = new CappedTarget(env.target, { maxIndicators: 3 });
+  await before.upsert([30, 90, 80].map((score, i) => makeIndicator(i + 1, { score })));
+  assert.deepEqual(held(), [indicatorId(1), indicatorId(2), indicatorId(3)]);
+
+  // A restart: a new cap over a new client. A newcomer does not push Defender over the cap.
+  const after = new CappedTarget(env.make({}), { maxIndicators: 3 });
+  assert.deepEqual(await after.upsert([makeIndicator(4, { score: 35 })]), [{
+    id: indicatorId(4),
+    ok: true,
+  }]);
+  assert.equal(env.sim.store().length, 3);
+  // 35 may be below the Low one (at most 39): left out. 50 is above it: it takes its place.
+  assert.deepEqual(held(), [indicatorId(1), indicatorId(2), indicatorId(3)]);
+  await after.upsert([makeIndicator(5, { score: 50 })]);
+  assert.deepEqual(held(), [indicatorId(2), indicatorId(3), indicatorId(5)]);
+  // 70 cannot be proven above the High ones (they may score 100), but is above 5 (known: 50).
+  await after.upsert([makeIndicator(6, { score: 70 })]);
+  assert.deepEqual(held(), [indicatorId(2), indicatorId(3), indicatorId(6)]);
+  // 65 is above none held: left out, nothing evicted.
+  await after.upsert([makeIndicator(7, { score: 65 })]);
+  assert.deepEqual(held(), [indicatorId(2), indicatorId(3), indicatorId(6)]);
+  const status = after.status();
+  assert.equal(status.heldAtStart, 3);
+  assert.equal(status.held, 3);
+  assert.equal(status.leftOut, 2);
+  assert.equal(status.evicted, 2);
+  assert.equal(after.capacity, 3);
+});
+
+Deno.test("CappedTarget holds the batch (systemic) when it cannot read what the target holds, and reads again next time", async () => {
+  let listings = 0;
+  const inner: SyncTarget = {
+    name: "defender",
+    maxBatch: 500,
+    upsert: (items: TargetIndicator[]) =>
+      Promise.resolve(items.map((i): ItemResult => ({ id: i.id, ok: true }))),
+    remove: (items) => Promise.resolve(items.map((i): ItemResult => ({ id: i.id, ok: true }))),
+    listOwned: () => {
+      listings++;
+      return listings === 1
+        ? Promise.reject(new Error("HTTP 503"))
+        : Promise.resolve([{ id: indicatorId(9), fingerprint: "x", records: 1, scoreAtMost: 19 }]);
+    },
+    fingerprint: () => "x",
+  };
+  const capped = new CappedTarget(inner, { maxIndicators: 1 });
+  const [held] = await capped.upsert([makeIndicator(1, { score: 50 })]);
+  assert.ok(
+    held && !held.ok && held.scope === "systemic" &&
+      /DEFENDER_MAX_INDICATORS.*HTTP 503/.test(held.reason),
+  );
+  // Next time: listed, and the newcomer (50) replaces the held Informational one (at most 19).
+  assert.deepEqual(await capped.upsert([makeIndicator(1, { score: 50 })]), [{
+    id: indicatorId(1),
+    ok: true,
+  }]);
+  assert.equal(listings, 2);
+  assert.equal(capped.status().evicted, 1);
+});
+
+Deno.test("capDesired() keeps the highest-scored indicators and forgets the aliases of the others", () => {
+  const desired = new Map([["a", "f"], ["b", "f"], ["c", "f"], ["d", "f"]]);
+  const scores = new Map([["a", 10], ["b", 90], ["c", -1], ["d", 90]]);
+  const aliases = new Map([["internal-a", "a"], ["internal-b", "b"]]);
+  assert.equal(capDesired(desired, scores, 2, aliases), 2);
+  assert.deepEqual([...desired.keys()].sort(), ["b", "d"]);
+  assert.deepEqual([...aliases.keys()], ["internal-b"]);
+  assert.equal(capDesired(desired, scores, 5), 0);
+});
+
+Deno.test("a reconcile under DEFENDER_MAX_INDICATORS converges to the top-scored: what the cap leaves out is not missing", async () => {
+  await using env = defenderSetup();
+  const capped = new CappedTarget(env.target, { maxIndicators: 3 });
+  // Held before: 1 (score 20) and 2 (score 95).
+  await capped.upsert([makeIndicator(1, { score: 20 }), makeIndicator(2, { score: 95 })]);
+  const scores = [20, 95, 60, 10, 85];
+  const source: IntentSource = async (visit) => {
+    for (const [i, score] of scores.entries()) {
+      await visit({ kind: "upsert", indicator: makeIndicator(i + 1, { score }), dropped: [] });
+    }
+  };
+  const deliver: Deliver = async (operations) => {
+    const upserts = operations.flatMap((o) => o.kind === "upsert" ? [o.indicator] : []);
+    const removals = operations.flatMap((o) => o.kind === "remove" ? [o.removal] : []);
+    const results = [
+      ...(removals.length ? await capped.remove(removals) : []),
+      ...(upserts.length ? await capped.upsert(upserts) : []),
+    ];
+    return {
+      delivered: results.filter((r) => r.ok).map((r) => r.id),
+      deadLettered: 0,
+      skipped: 0,
+      held: 0,
+    };
+  };
+  const reconciler = new Reconciler({
+    target: capped,
+    replay: { url: "http://unused.invalid", token: "unused", streamId: "unused" },
+    source,
+    deliver,
+    now: () => NOW,
+  });
+  const report = await reconciler.run();
+  assert.equal(report.capped, 2);
+  assert.deepEqual(report.drift, { missing: 2, stale: 0, orphans: 1 });
+  assert.equal(report.converged, true);
+  const held = env.sim.store().map((r) => r.entity.externalID).sort();
+  // Top 3 of 20, 95, 60, 10, 85: 95 (2), 60 (3), 85 (5).
+  assert.deepEqual(held, [indicatorId(2), indicatorId(3), indicatorId(5)]);
+  const again = await reconciler.run();
+  assert.deepEqual(again.drift, { missing: 0, stale: 0, orphans: 0 });
+  assert.equal(again.converged, true);
 });
