@@ -113,52 +113,77 @@ function observableValue(entry: unknown): ObservableValue | undefined {
   return out;
 }
 
+const EMPTY: Readonly<Record<string, unknown>> = Object.freeze({});
+
+/** Where {@linkcode readOpenCtiExtension} looks, in order (the hot path reads every object). */
+interface Sources {
+  opencti: Readonly<Record<string, unknown>>;
+  observable: Readonly<Record<string, unknown>>;
+  top: Readonly<Record<string, unknown>>;
+}
+
+/** Reads one candidate; undefined when absent, null or of the wrong shape. */
+function readOne<T>(read: Reader<T>, candidate: unknown): T | undefined {
+  return candidate === undefined || candidate === null ? undefined : read(candidate);
+}
+
+/**
+ * First value that reads, looking at the extensions then the top-level names (`topKey`, then
+ * `topKey2` when given). Plain lookups: no array or string is made per field.
+ */
+function pick<T>(
+  s: Sources,
+  read: Reader<T>,
+  key: string,
+  topKey: string,
+  topKey2?: string,
+): T | undefined {
+  return readOne(read, s.opencti[key]) ?? readOne(read, s.observable[key]) ??
+    readOne(read, s.top[topKey]) ??
+    (topKey2 === undefined ? undefined : readOne(read, s.top[topKey2]));
+}
+
 /** Reads the OpenCTI properties of a STIX object (anything; non-objects give an empty result). */
 export function readOpenCtiExtension(object: unknown): OpenCtiProperties {
-  const top = asRecord(object) ?? {};
-  const extensions = asRecord(top.extensions) ?? {};
-  const opencti = asRecord(extensions[OPENCTI_EXTENSION_ID]) ?? {};
-  const observable = asRecord(extensions[OPENCTI_OBSERVABLE_EXTENSION_ID]) ?? {};
-
-  /** First value that reads, looking at the extensions then the top-level names. */
-  function pick<T>(read: Reader<T>, key: string, topKeys?: readonly string[]): T | undefined {
-    for (const candidate of [opencti[key], observable[key]]) {
-      if (candidate === undefined || candidate === null) continue;
-      const value = read(candidate);
-      if (value !== undefined) return value;
-    }
-    for (const name of topKeys ?? [`x_opencti_${key}`]) {
-      const candidate = top[name];
-      if (candidate === undefined || candidate === null) continue;
-      const value = read(candidate);
-      if (value !== undefined) return value;
-    }
-    return undefined;
-  }
+  const top = asRecord(object) ?? EMPTY;
+  const extensions = asRecord(top.extensions) ?? EMPTY;
+  const s: Sources = {
+    opencti: asRecord(extensions[OPENCTI_EXTENSION_ID]) ?? EMPTY,
+    observable: asRecord(extensions[OPENCTI_OBSERVABLE_EXTENSION_ID]) ?? EMPTY,
+    top,
+  };
 
   const out: OpenCtiProperties = { invalidObservableValues: 0 };
-  const set = <K extends keyof OpenCtiProperties>(
-    k: K,
-    value: OpenCtiProperties[K] | undefined,
-  ) => {
-    if (value !== undefined) out[k] = value;
-  };
-  set("id", pick(str, "id"));
-  set("entityType", pick(str, "type"));
-  set("score", pick(score, "score"));
-  set("detection", pick(bool, "detection"));
-  set("mainObservableType", pick(str, "main_observable_type"));
-  set("createdAt", pick(str, "created_at"));
-  set("updatedAt", pick(str, "updated_at"));
-  set("labels", pick(strList, "labels", ["x_opencti_labels", "labels"]));
-  set("isInferred", pick(bool, "is_inferred"));
-  set("stixIds", pick(strList, "stix_ids"));
-  set("createdByRefId", pick(str, "created_by_ref_id"));
-  set("creatorIds", pick(strList, "creator_ids"));
-  set("labelsIds", pick(strList, "labels_ids"));
-  set("workflowId", pick(str, "workflow_id"));
+  const id = pick(s, str, "id", "x_opencti_id");
+  if (id !== undefined) out.id = id;
+  const entityType = pick(s, str, "type", "x_opencti_type");
+  if (entityType !== undefined) out.entityType = entityType;
+  const scoreValue = pick(s, score, "score", "x_opencti_score");
+  if (scoreValue !== undefined) out.score = scoreValue;
+  const detection = pick(s, bool, "detection", "x_opencti_detection");
+  if (detection !== undefined) out.detection = detection;
+  const mainObservableType = pick(s, str, "main_observable_type", "x_opencti_main_observable_type");
+  if (mainObservableType !== undefined) out.mainObservableType = mainObservableType;
+  const createdAt = pick(s, str, "created_at", "x_opencti_created_at");
+  if (createdAt !== undefined) out.createdAt = createdAt;
+  const updatedAt = pick(s, str, "updated_at", "x_opencti_updated_at");
+  if (updatedAt !== undefined) out.updatedAt = updatedAt;
+  const labels = pick(s, strList, "labels", "x_opencti_labels", "labels");
+  if (labels !== undefined) out.labels = labels;
+  const isInferred = pick(s, bool, "is_inferred", "x_opencti_is_inferred");
+  if (isInferred !== undefined) out.isInferred = isInferred;
+  const stixIds = pick(s, strList, "stix_ids", "x_opencti_stix_ids");
+  if (stixIds !== undefined) out.stixIds = stixIds;
+  const createdByRefId = pick(s, str, "created_by_ref_id", "x_opencti_created_by_ref_id");
+  if (createdByRefId !== undefined) out.createdByRefId = createdByRefId;
+  const creatorIds = pick(s, strList, "creator_ids", "x_opencti_creator_ids");
+  if (creatorIds !== undefined) out.creatorIds = creatorIds;
+  const labelsIds = pick(s, strList, "labels_ids", "x_opencti_labels_ids");
+  if (labelsIds !== undefined) out.labelsIds = labelsIds;
+  const workflowId = pick(s, str, "workflow_id", "x_opencti_workflow_id");
+  if (workflowId !== undefined) out.workflowId = workflowId;
 
-  const rawValues = pick(list, "observable_values");
+  const rawValues = pick(s, list, "observable_values", "x_opencti_observable_values");
   if (rawValues !== undefined) {
     const values: ObservableValue[] = [];
     for (const entry of rawValues) {
