@@ -232,7 +232,7 @@ export interface LiveStreamOptions {
   signal?: AbortSignal;
   /** The fetch to use. @default globalThis.fetch */
   fetch?: Fetch;
-  /** The clock (watchdog accounting). @default Date.now */
+  /** The clock (to read `Retry-After` dates). @default Date.now */
   now?: Now;
   /** The sleep between reconnects. @default a real timer */
   sleep?: Sleep;
@@ -379,7 +379,7 @@ export class LiveStreamReader implements AsyncIterableIterator<StreamFrame> {
       let delayMs: number;
       let error: Error;
       try {
-        const outcome = yield* this.#connect(doFetch, now);
+        const outcome = yield* this.#connect(doFetch);
         if (outcome === "aborted") return;
         failures = outcome === "healthy" ? 1 : failures + 1;
         error = new NetworkError(
@@ -426,7 +426,6 @@ export class LiveStreamReader implements AsyncIterableIterator<StreamFrame> {
   /** One connection: yields its frames; tells how it ended, or throws the connection error. */
   async *#connect(
     doFetch: Fetch,
-    now: Now,
   ): AsyncGenerator<StreamFrame, "aborted" | "ended" | "healthy" | "watchdog", undefined> {
     const o = this.#options;
     const connection = new AbortController();
@@ -463,14 +462,13 @@ export class LiveStreamReader implements AsyncIterableIterator<StreamFrame> {
       cursor: this.#cursor ?? "(live)",
     });
     const reader = response.body.getReader();
-    const decoder = new TextDecoder();
+    // The frames of the last chunk read, handed out one at a time (`next` is the first not yet
+    // handed out); the next chunk is read only once all of them were taken.
     const buffer: EventSourceMessage[] = [];
+    let next = 0;
+    const decoder = new TextDecoder();
     const parser = createParser({
-      onEvent: (message) => {
-        buffer.push(message);
-        this.#stats.retained = buffer.length;
-        if (buffer.length > this.#stats.maxRetained) this.#stats.maxRetained = buffer.length;
-      },
+      onEvent: (message) => buffer.push(message),
       onError: (error) => {
         if (error.type === "max-buffer-size-exceeded") {
           this.#malformed(undefined, undefined, "frame larger than maxFrameChars");
@@ -481,25 +479,25 @@ export class LiveStreamReader implements AsyncIterableIterator<StreamFrame> {
     });
     const watchdogMs = o.watchdogMs ?? 45_000;
     const setTimer = o.setTimer ?? defaultSetTimer;
-    let lastActivity = now();
     let healthy = false;
     try {
       for (;;) {
-        let message: EventSourceMessage | undefined;
-        while ((message = buffer.shift()) !== undefined) {
+        while (next < buffer.length) {
           if (this.#signal.aborted) return "aborted";
-          this.#stats.retained = buffer.length;
-          lastActivity = now();
+          const message = buffer[next] as EventSourceMessage;
+          buffer[next++] = EMPTY_MESSAGE; // handed out: not kept alive by the buffer
+          this.#stats.retained = buffer.length - next;
           const frame = this.#toFrame(message);
           if (frame === undefined) continue;
           healthy = true;
           this.#stats.frames++;
           yield frame;
           if (frame.id !== undefined) this.#cursor = frame.id;
-          lastActivity = now();
         }
-        const remaining = Math.max(0, watchdogMs - (now() - lastActivity));
-        const chunk = await readWithin(reader, remaining, setTimer);
+        buffer.length = 0;
+        next = 0;
+        // The watchdog counts from here: only time spent waiting on the network.
+        const chunk = await readWithin(reader, watchdogMs, setTimer);
         // An aborted fetch may still hand over bytes already received: stop here.
         if (this.#signal.aborted) return "aborted";
         if (chunk === "timeout") {
@@ -508,6 +506,8 @@ export class LiveStreamReader implements AsyncIterableIterator<StreamFrame> {
         }
         if (chunk.done) return healthy ? "healthy" : "ended";
         parser.feed(decoder.decode(chunk.value, { stream: true }));
+        this.#stats.retained = buffer.length;
+        if (buffer.length > this.#stats.maxRetained) this.#stats.maxRetained = buffer.length;
       }
     } catch (cause) {
       if (this.#signal.aborted) return "aborted";
@@ -533,7 +533,7 @@ export class LiveStreamReader implements AsyncIterableIterator<StreamFrame> {
   /** Turns a parsed SSE message into a frame, or skips (and counts) it. */
   #toFrame(message: EventSourceMessage): StreamFrame | undefined {
     const { id: rawId, event, data } = message;
-    const id = rawId === undefined || rawId === "" ? undefined : rawId;
+    const id = rawId === undefined || rawId === "" ? undefined : ownString(rawId);
     const raw = this.#options.keepRaw ? { raw: data } : {};
     if (event === "connected") {
       const parsed = v.safeParse(ConnectedSchema, parseJson(data));
@@ -605,6 +605,17 @@ export class LiveStreamReader implements AsyncIterableIterator<StreamFrame> {
 }
 
 const INVALID = Symbol("invalid JSON");
+const EMPTY_MESSAGE: EventSourceMessage = { id: undefined, event: undefined, data: "" };
+
+/**
+ * A copy of `text` that shares no storage with a larger string. V8 keeps a substring of 13
+ * characters or more as a view on its parent, so a frame id sliced from a network chunk would keep
+ * the whole decoded chunk alive for as long as the checkpoint tracker holds the id; flattening a
+ * concatenation copies the characters.
+ */
+function ownString(text: string): string {
+  return text.length < 13 ? text : `${text} `.slice(0, -1);
+}
 
 function parseJson(text: string): unknown {
   try {
