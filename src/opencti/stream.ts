@@ -651,15 +651,25 @@ function statusError(streamId: string, response: Response): Error {
 
 type ReadResult = ReadableStreamReadResult<Uint8Array>;
 
-/** Reads one chunk, or gives up after `ms` (the watchdog). */
-function readWithin(
+/**
+ * Reads one chunk, or gives up after `ms` (the watchdog). A chunk the stream already holds is
+ * taken without arming a timer (a timer per chunk cost more than parsing the chunk's frames).
+ */
+async function readWithin(
   reader: ReadableStreamDefaultReader<Uint8Array>,
   ms: number,
   setTimer: SetTimer,
 ): Promise<ReadResult | "timeout"> {
+  let ready: ReadResult | undefined;
+  const read = reader.read();
+  read.then((result) => ready = result, () => {});
+  // A queued chunk settles the read within these microtasks; only a real wait needs the timer.
+  await undefined;
+  await undefined;
+  if (ready !== undefined) return ready;
   return new Promise((resolve, reject) => {
     const cancel = setTimer(() => resolve("timeout"), ms);
-    reader.read().then(
+    read.then(
       (result) => {
         cancel();
         resolve(result);
