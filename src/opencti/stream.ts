@@ -534,14 +534,15 @@ export class LiveStreamReader implements AsyncIterableIterator<StreamFrame> {
   #toFrame(message: EventSourceMessage): StreamFrame | undefined {
     const { id: rawId, event, data } = message;
     const id = rawId === undefined || rawId === "" ? undefined : ownString(rawId);
-    const raw = this.#options.keepRaw ? { raw: data } : {};
     if (event === "connected") {
+      const raw = this.#options.keepRaw ? { raw: data } : {};
       const parsed = v.safeParse(ConnectedSchema, parseJson(data));
       if (!parsed.success) return this.#malformed(id, event, "connected data is not an object");
       const frame: ConnectedFrame = { event: "connected", data: parsed.output, ...raw };
       return frame;
     }
     if (event === "heartbeat") {
+      const raw = this.#options.keepRaw ? { raw: data } : {};
       if (id === undefined) return this.#malformed(id, event, "heartbeat without id");
       const date = parseJson(data);
       if (typeof date !== "string") {
@@ -557,7 +558,9 @@ export class LiveStreamReader implements AsyncIterableIterator<StreamFrame> {
       if (json === INVALID) return this.#malformed(id, event, "data is not valid JSON");
       const problem = envelopeProblem(json);
       if (problem !== undefined) return this.#malformed(id, event, `envelope invalid: ${problem}`);
-      return { event: event as DataEventName, id, data: json as StreamEnvelope, ...raw };
+      const frame: DataFrame = { event: event as DataEventName, id, data: json as StreamEnvelope };
+      if (this.#options.keepRaw) frame.raw = data; // no spread per frame on the hot path
+      return frame;
     }
     if (id !== undefined) this.#cursor = id;
     this.#stats.ignored++;
