@@ -115,75 +115,73 @@ function observableValue(entry: unknown): ObservableValue | undefined {
 
 const EMPTY: Readonly<Record<string, unknown>> = Object.freeze({});
 
-/** Where {@linkcode readOpenCtiExtension} looks, in order (the hot path reads every object). */
-interface Sources {
-  opencti: Readonly<Record<string, unknown>>;
-  observable: Readonly<Record<string, unknown>>;
-  top: Readonly<Record<string, unknown>>;
-}
-
 /** Reads one candidate; undefined when absent, null or of the wrong shape. */
 function readOne<T>(read: Reader<T>, candidate: unknown): T | undefined {
   return candidate === undefined || candidate === null ? undefined : read(candidate);
 }
 
 /**
- * First value that reads, looking at the extensions then the top-level names (`topKey`, then
- * `topKey2` when given). Plain lookups: no array or string is made per field.
+ * First candidate that reads, in the order given: the OpenCTI extension, the observable extension,
+ * then the top-level names. The callers load each candidate with a property name written out, so
+ * every load site stays monomorphic (a shared helper doing `record[key]` was megamorphic).
  */
-function pick<T>(
-  s: Sources,
-  read: Reader<T>,
-  key: string,
-  topKey: string,
-  topKey2?: string,
-): T | undefined {
-  return readOne(read, s.opencti[key]) ?? readOne(read, s.observable[key]) ??
-    readOne(read, s.top[topKey]) ??
-    (topKey2 === undefined ? undefined : readOne(read, s.top[topKey2]));
+function first<T>(read: Reader<T>, a: unknown, b: unknown, c: unknown, d?: unknown): T | undefined {
+  return readOne(read, a) ?? readOne(read, b) ?? readOne(read, c) ?? readOne(read, d);
 }
 
 /** Reads the OpenCTI properties of a STIX object (anything; non-objects give an empty result). */
 export function readOpenCtiExtension(object: unknown): OpenCtiProperties {
   const top = asRecord(object) ?? EMPTY;
   const extensions = asRecord(top.extensions) ?? EMPTY;
-  const s: Sources = {
-    opencti: asRecord(extensions[OPENCTI_EXTENSION_ID]) ?? EMPTY,
-    observable: asRecord(extensions[OPENCTI_OBSERVABLE_EXTENSION_ID]) ?? EMPTY,
-    top,
-  };
+  const o = asRecord(extensions[OPENCTI_EXTENSION_ID]) ?? EMPTY;
+  const b = asRecord(extensions[OPENCTI_OBSERVABLE_EXTENSION_ID]) ?? EMPTY;
 
   const out: OpenCtiProperties = { invalidObservableValues: 0 };
-  const id = pick(s, str, "id", "x_opencti_id");
+  const id = first(str, o.id, b.id, top.x_opencti_id);
   if (id !== undefined) out.id = id;
-  const entityType = pick(s, str, "type", "x_opencti_type");
+  const entityType = first(str, o.type, b.type, top.x_opencti_type);
   if (entityType !== undefined) out.entityType = entityType;
-  const scoreValue = pick(s, score, "score", "x_opencti_score");
+  const scoreValue = first(score, o.score, b.score, top.x_opencti_score);
   if (scoreValue !== undefined) out.score = scoreValue;
-  const detection = pick(s, bool, "detection", "x_opencti_detection");
+  const detection = first(bool, o.detection, b.detection, top.x_opencti_detection);
   if (detection !== undefined) out.detection = detection;
-  const mainObservableType = pick(s, str, "main_observable_type", "x_opencti_main_observable_type");
+  const mainObservableType = first(
+    str,
+    o.main_observable_type,
+    b.main_observable_type,
+    top.x_opencti_main_observable_type,
+  );
   if (mainObservableType !== undefined) out.mainObservableType = mainObservableType;
-  const createdAt = pick(s, str, "created_at", "x_opencti_created_at");
+  const createdAt = first(str, o.created_at, b.created_at, top.x_opencti_created_at);
   if (createdAt !== undefined) out.createdAt = createdAt;
-  const updatedAt = pick(s, str, "updated_at", "x_opencti_updated_at");
+  const updatedAt = first(str, o.updated_at, b.updated_at, top.x_opencti_updated_at);
   if (updatedAt !== undefined) out.updatedAt = updatedAt;
-  const labels = pick(s, strList, "labels", "x_opencti_labels", "labels");
+  const labels = first(strList, o.labels, b.labels, top.x_opencti_labels, top.labels);
   if (labels !== undefined) out.labels = labels;
-  const isInferred = pick(s, bool, "is_inferred", "x_opencti_is_inferred");
+  const isInferred = first(bool, o.is_inferred, b.is_inferred, top.x_opencti_is_inferred);
   if (isInferred !== undefined) out.isInferred = isInferred;
-  const stixIds = pick(s, strList, "stix_ids", "x_opencti_stix_ids");
+  const stixIds = first(strList, o.stix_ids, b.stix_ids, top.x_opencti_stix_ids);
   if (stixIds !== undefined) out.stixIds = stixIds;
-  const createdByRefId = pick(s, str, "created_by_ref_id", "x_opencti_created_by_ref_id");
+  const createdByRefId = first(
+    str,
+    o.created_by_ref_id,
+    b.created_by_ref_id,
+    top.x_opencti_created_by_ref_id,
+  );
   if (createdByRefId !== undefined) out.createdByRefId = createdByRefId;
-  const creatorIds = pick(s, strList, "creator_ids", "x_opencti_creator_ids");
+  const creatorIds = first(strList, o.creator_ids, b.creator_ids, top.x_opencti_creator_ids);
   if (creatorIds !== undefined) out.creatorIds = creatorIds;
-  const labelsIds = pick(s, strList, "labels_ids", "x_opencti_labels_ids");
+  const labelsIds = first(strList, o.labels_ids, b.labels_ids, top.x_opencti_labels_ids);
   if (labelsIds !== undefined) out.labelsIds = labelsIds;
-  const workflowId = pick(s, str, "workflow_id", "x_opencti_workflow_id");
+  const workflowId = first(str, o.workflow_id, b.workflow_id, top.x_opencti_workflow_id);
   if (workflowId !== undefined) out.workflowId = workflowId;
 
-  const rawValues = pick(s, list, "observable_values", "x_opencti_observable_values");
+  const rawValues = first(
+    list,
+    o.observable_values,
+    b.observable_values,
+    top.x_opencti_observable_values,
+  );
   if (rawValues !== undefined) {
     const values: ObservableValue[] = [];
     for (const entry of rawValues) {
