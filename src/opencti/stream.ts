@@ -236,7 +236,7 @@ export interface LiveStreamOptions {
   signal?: AbortSignal;
   /** The fetch to use. @default globalThis.fetch */
   fetch?: Fetch;
-  /** The clock (watchdog accounting). @default Date.now */
+  /** The clock (to read `Retry-After` dates). @default Date.now */
   now?: Now;
   /** The sleep between reconnects. @default a real timer */
   sleep?: Sleep;
@@ -383,7 +383,7 @@ export class LiveStreamReader implements AsyncIterableIterator<StreamFrame> {
       let delayMs: number;
       let error: Error;
       try {
-        const outcome = yield* this.#connect(doFetch, now);
+        const outcome = yield* this.#connect(doFetch);
         if (outcome === "aborted") return;
         failures = outcome === "healthy" ? 1 : failures + 1;
         error = new NetworkError(
@@ -430,7 +430,6 @@ export class LiveStreamReader implements AsyncIterableIterator<StreamFrame> {
   /** One connection: yields its frames; tells how it ended, or throws the connection error. */
   async *#connect(
     doFetch: Fetch,
-    now: Now,
   ): AsyncGenerator<StreamFrame, "aborted" | "ended" | "healthy" | "watchdog", undefined> {
     const o = this.#options;
     const connection = new AbortController();
@@ -467,14 +466,13 @@ export class LiveStreamReader implements AsyncIterableIterator<StreamFrame> {
       cursor: this.#cursor ?? "(live)",
     });
     const reader = response.body.getReader();
-    const decoder = new TextDecoder();
+    // The frames of the last chunk read, handed out one at a time (`next` is the first not yet
+    // handed out); the next chunk is read only once all of them were taken.
     const buffer: EventSourceMessage[] = [];
+    let next = 0;
+    const decoder = new TextDecoder();
     const parser = createParser({
-      onEvent: (message) => {
-        buffer.push(message);
-        this.#stats.retained = buffer.length;
-        if (buffer.length > this.#stats.maxRetained) this.#stats.maxRetained = buffer.length;
-      },
+      onEvent: (message) => buffer.push(message),
       onError: (error) => {
         if (error.type === "max-buffer-size-exceeded") {
           this.#malformed(undefined, undefined, "frame larger than maxFrameChars");
@@ -485,25 +483,25 @@ export class LiveStreamReader implements AsyncIterableIterator<StreamFrame> {
     });
     const watchdogMs = o.watchdogMs ?? 45_000;
     const setTimer = o.setTimer ?? systemSetTimer;
-    let lastActivity = now();
     let healthy = false;
     try {
       for (;;) {
-        let message: EventSourceMessage | undefined;
-        while ((message = buffer.shift()) !== undefined) {
+        while (next < buffer.length) {
           if (this.#signal.aborted) return "aborted";
-          this.#stats.retained = buffer.length;
-          lastActivity = now();
+          const message = buffer[next] as EventSourceMessage;
+          buffer[next++] = EMPTY_MESSAGE; // handed out: not kept alive by the buffer
+          this.#stats.retained = buffer.length - next;
           const frame = this.#toFrame(message);
           if (frame === undefined) continue;
           healthy = true;
           this.#stats.frames++;
           yield frame;
           if (frame.id !== undefined) this.#cursor = frame.id;
-          lastActivity = now();
         }
-        const remaining = Math.max(0, watchdogMs - (now() - lastActivity));
-        const chunk = await readWithin(reader, remaining, setTimer);
+        buffer.length = 0;
+        next = 0;
+        // The watchdog counts from here: only time spent waiting on the network.
+        const chunk = await readWithin(reader, watchdogMs, setTimer);
         // An aborted fetch may still hand over bytes already received: stop here.
         if (this.#signal.aborted) return "aborted";
         if (chunk === "timeout") {
@@ -512,6 +510,8 @@ export class LiveStreamReader implements AsyncIterableIterator<StreamFrame> {
         }
         if (chunk.done) return healthy ? "healthy" : "ended";
         parser.feed(decoder.decode(chunk.value, { stream: true }));
+        this.#stats.retained = buffer.length;
+        if (buffer.length > this.#stats.maxRetained) this.#stats.maxRetained = buffer.length;
       }
     } catch (cause) {
       if (this.#signal.aborted) return "aborted";
@@ -537,15 +537,16 @@ export class LiveStreamReader implements AsyncIterableIterator<StreamFrame> {
   /** Turns a parsed SSE message into a frame, or skips (and counts) it. */
   #toFrame(message: EventSourceMessage): StreamFrame | undefined {
     const { id: rawId, event, data } = message;
-    const id = rawId === undefined || rawId === "" ? undefined : rawId;
-    const raw = this.#options.keepRaw ? { raw: data } : {};
+    const id = rawId === undefined || rawId === "" ? undefined : ownString(rawId);
     if (event === "connected") {
+      const raw = this.#options.keepRaw ? { raw: data } : {};
       const parsed = v.safeParse(ConnectedSchema, parseJson(data));
       if (!parsed.success) return this.#malformed(id, event, "connected data is not an object");
       const frame: ConnectedFrame = { event: "connected", data: parsed.output, ...raw };
       return frame;
     }
     if (event === "heartbeat") {
+      const raw = this.#options.keepRaw ? { raw: data } : {};
       if (id === undefined) return this.#malformed(id, event, "heartbeat without id");
       const date = parseJson(data);
       if (typeof date !== "string") {
@@ -561,7 +562,9 @@ export class LiveStreamReader implements AsyncIterableIterator<StreamFrame> {
       if (json === INVALID) return this.#malformed(id, event, "data is not valid JSON");
       const problem = envelopeProblem(json);
       if (problem !== undefined) return this.#malformed(id, event, `envelope invalid: ${problem}`);
-      return { event: event as DataEventName, id, data: json as StreamEnvelope, ...raw };
+      const frame: DataFrame = { event: event as DataEventName, id, data: json as StreamEnvelope };
+      if (this.#options.keepRaw) frame.raw = data; // no spread per frame on the hot path
+      return frame;
     }
     if (id !== undefined) this.#cursor = id;
     this.#stats.ignored++;
@@ -609,6 +612,17 @@ export class LiveStreamReader implements AsyncIterableIterator<StreamFrame> {
 }
 
 const INVALID = Symbol("invalid JSON");
+const EMPTY_MESSAGE: EventSourceMessage = { id: undefined, event: undefined, data: "" };
+
+/**
+ * A copy of `text` that shares no storage with a larger string. V8 keeps a substring of 13
+ * characters or more as a view on its parent, so a frame id sliced from a network chunk would keep
+ * the whole decoded chunk alive for as long as the checkpoint tracker holds the id; flattening a
+ * concatenation copies the characters.
+ */
+function ownString(text: string): string {
+  return text.length < 13 ? text : `${text} `.slice(0, -1);
+}
 
 function parseJson(text: string): unknown {
   try {
@@ -644,15 +658,25 @@ function statusError(streamId: string, response: Response): Error {
 
 type ReadResult = ReadableStreamReadResult<Uint8Array>;
 
-/** Reads one chunk, or gives up after `ms` (the watchdog). */
-function readWithin(
+/**
+ * Reads one chunk, or gives up after `ms` (the watchdog). A chunk the stream already holds is
+ * taken without arming a timer (a timer per chunk cost more than parsing the chunk's frames).
+ */
+async function readWithin(
   reader: ReadableStreamDefaultReader<Uint8Array>,
   ms: number,
   setTimer: SetTimer,
 ): Promise<ReadResult | "timeout"> {
+  let ready: ReadResult | undefined;
+  const read = reader.read();
+  read.then((result) => ready = result, () => {});
+  // A queued chunk settles the read within these microtasks; only a real wait needs the timer.
+  await undefined;
+  await undefined;
+  if (ready !== undefined) return ready;
   return new Promise((resolve, reject) => {
     const cancel = setTimer(() => resolve("timeout"), ms);
-    reader.read().then(
+    read.then(
       (result) => {
         cancel();
         resolve(result);

@@ -237,6 +237,18 @@ function num(value: unknown): number | undefined {
   return typeof value === "number" && Number.isFinite(value) ? value : undefined;
 }
 
+/** The `phase_name` of each well-formed kill chain phase. */
+function phaseNames(phases: unknown): string[] {
+  const names: string[] = [];
+  if (!Array.isArray(phases)) return names;
+  for (const phase of phases) {
+    if (typeof phase !== "object" || phase === null) continue;
+    const name = (phase as Record<string, unknown>).phase_name;
+    if (typeof name === "string") names.push(name);
+  }
+  return names;
+}
+
 /** Builds the target-neutral view of an indicator or raw observable. */
 export function toTargetIndicator(
   object: StixObject,
@@ -246,40 +258,35 @@ export function toTargetIndicator(
   const labels = Array.isArray(object.labels)
     ? object.labels.filter((l): l is string => typeof l === "string")
     : ext.labels ?? [];
-  const markings = Array.isArray(object.object_marking_refs)
-    ? object.object_marking_refs.filter((m): m is string => typeof m === "string")
-    : [];
-  const phases = Array.isArray(object.kill_chain_phases)
-    ? object.kill_chain_phases.flatMap((p) =>
-      typeof p === "object" && p !== null &&
-        typeof (p as Record<string, unknown>).phase_name === "string"
-        ? [(p as Record<string, string>).phase_name as string]
-        : []
-    )
-    : [];
   const indicator: TargetIndicator = {
     id: object.id,
     stix: object,
     observables,
     name: str(object.name) ?? observables[0]?.value ?? object.id,
     labels,
-    killChainPhases: phases,
+    killChainPhases: phaseNames(object.kill_chain_phases),
   };
-  const optional: Record<string, unknown> = {
-    openctiId: ext.id,
-    description: str(object.description) ?? str(object.x_opencti_description),
-    score: ext.score,
-    confidence: num(object.confidence),
-    tlp: tlpOf(markings),
-    validFrom: str(object.valid_from),
-    validUntil: str(object.valid_until),
-    created: str(object.created),
-    modified: str(object.modified),
-    updatedAt: ext.updatedAt,
-    detection: ext.detection,
-  };
-  for (const [key, value] of Object.entries(optional)) {
-    if (value !== undefined) Object.assign(indicator, { [key]: value });
-  }
+  // Plain assignments in one order: every indicator gets the same few hidden classes (no object
+  // per field and no dictionary-mode objects on the hot path).
+  if (ext.id !== undefined) indicator.openctiId = ext.id;
+  const description = str(object.description) ?? str(object.x_opencti_description);
+  if (description !== undefined) indicator.description = description;
+  if (ext.score !== undefined) indicator.score = ext.score;
+  const confidence = num(object.confidence);
+  if (confidence !== undefined) indicator.confidence = confidence;
+  const tlp = Array.isArray(object.object_marking_refs)
+    ? tlpOf(object.object_marking_refs.filter((m): m is string => typeof m === "string"))
+    : undefined;
+  if (tlp !== undefined) indicator.tlp = tlp;
+  const validFrom = str(object.valid_from);
+  if (validFrom !== undefined) indicator.validFrom = validFrom;
+  const validUntil = str(object.valid_until);
+  if (validUntil !== undefined) indicator.validUntil = validUntil;
+  const created = str(object.created);
+  if (created !== undefined) indicator.created = created;
+  const modified = str(object.modified);
+  if (modified !== undefined) indicator.modified = modified;
+  if (ext.updatedAt !== undefined) indicator.updatedAt = ext.updatedAt;
+  if (ext.detection !== undefined) indicator.detection = ext.detection;
   return indicator;
 }

@@ -113,52 +113,75 @@ function observableValue(entry: unknown): ObservableValue | undefined {
   return out;
 }
 
+const EMPTY: Readonly<Record<string, unknown>> = Object.freeze({});
+
+/** Reads one candidate; undefined when absent, null or of the wrong shape. */
+function readOne<T>(read: Reader<T>, candidate: unknown): T | undefined {
+  return candidate === undefined || candidate === null ? undefined : read(candidate);
+}
+
+/**
+ * First candidate that reads, in the order given: the OpenCTI extension, the observable extension,
+ * then the top-level names. The callers load each candidate with a property name written out, so
+ * every load site stays monomorphic (a shared helper doing `record[key]` was megamorphic).
+ */
+function first<T>(read: Reader<T>, a: unknown, b: unknown, c: unknown, d?: unknown): T | undefined {
+  return readOne(read, a) ?? readOne(read, b) ?? readOne(read, c) ?? readOne(read, d);
+}
+
 /** Reads the OpenCTI properties of a STIX object (anything; non-objects give an empty result). */
 export function readOpenCtiExtension(object: unknown): OpenCtiProperties {
-  const top = asRecord(object) ?? {};
-  const extensions = asRecord(top.extensions) ?? {};
-  const opencti = asRecord(extensions[OPENCTI_EXTENSION_ID]) ?? {};
-  const observable = asRecord(extensions[OPENCTI_OBSERVABLE_EXTENSION_ID]) ?? {};
-
-  /** First value that reads, looking at the extensions then the top-level names. */
-  function pick<T>(read: Reader<T>, key: string, topKeys?: readonly string[]): T | undefined {
-    for (const candidate of [opencti[key], observable[key]]) {
-      if (candidate === undefined || candidate === null) continue;
-      const value = read(candidate);
-      if (value !== undefined) return value;
-    }
-    for (const name of topKeys ?? [`x_opencti_${key}`]) {
-      const candidate = top[name];
-      if (candidate === undefined || candidate === null) continue;
-      const value = read(candidate);
-      if (value !== undefined) return value;
-    }
-    return undefined;
-  }
+  const top = asRecord(object) ?? EMPTY;
+  const extensions = asRecord(top.extensions) ?? EMPTY;
+  const o = asRecord(extensions[OPENCTI_EXTENSION_ID]) ?? EMPTY;
+  const b = asRecord(extensions[OPENCTI_OBSERVABLE_EXTENSION_ID]) ?? EMPTY;
 
   const out: OpenCtiProperties = { invalidObservableValues: 0 };
-  const set = <K extends keyof OpenCtiProperties>(
-    k: K,
-    value: OpenCtiProperties[K] | undefined,
-  ) => {
-    if (value !== undefined) out[k] = value;
-  };
-  set("id", pick(str, "id"));
-  set("entityType", pick(str, "type"));
-  set("score", pick(score, "score"));
-  set("detection", pick(bool, "detection"));
-  set("mainObservableType", pick(str, "main_observable_type"));
-  set("createdAt", pick(str, "created_at"));
-  set("updatedAt", pick(str, "updated_at"));
-  set("labels", pick(strList, "labels", ["x_opencti_labels", "labels"]));
-  set("isInferred", pick(bool, "is_inferred"));
-  set("stixIds", pick(strList, "stix_ids"));
-  set("createdByRefId", pick(str, "created_by_ref_id"));
-  set("creatorIds", pick(strList, "creator_ids"));
-  set("labelsIds", pick(strList, "labels_ids"));
-  set("workflowId", pick(str, "workflow_id"));
+  const id = first(str, o.id, b.id, top.x_opencti_id);
+  if (id !== undefined) out.id = id;
+  const entityType = first(str, o.type, b.type, top.x_opencti_type);
+  if (entityType !== undefined) out.entityType = entityType;
+  const scoreValue = first(score, o.score, b.score, top.x_opencti_score);
+  if (scoreValue !== undefined) out.score = scoreValue;
+  const detection = first(bool, o.detection, b.detection, top.x_opencti_detection);
+  if (detection !== undefined) out.detection = detection;
+  const mainObservableType = first(
+    str,
+    o.main_observable_type,
+    b.main_observable_type,
+    top.x_opencti_main_observable_type,
+  );
+  if (mainObservableType !== undefined) out.mainObservableType = mainObservableType;
+  const createdAt = first(str, o.created_at, b.created_at, top.x_opencti_created_at);
+  if (createdAt !== undefined) out.createdAt = createdAt;
+  const updatedAt = first(str, o.updated_at, b.updated_at, top.x_opencti_updated_at);
+  if (updatedAt !== undefined) out.updatedAt = updatedAt;
+  const labels = first(strList, o.labels, b.labels, top.x_opencti_labels, top.labels);
+  if (labels !== undefined) out.labels = labels;
+  const isInferred = first(bool, o.is_inferred, b.is_inferred, top.x_opencti_is_inferred);
+  if (isInferred !== undefined) out.isInferred = isInferred;
+  const stixIds = first(strList, o.stix_ids, b.stix_ids, top.x_opencti_stix_ids);
+  if (stixIds !== undefined) out.stixIds = stixIds;
+  const createdByRefId = first(
+    str,
+    o.created_by_ref_id,
+    b.created_by_ref_id,
+    top.x_opencti_created_by_ref_id,
+  );
+  if (createdByRefId !== undefined) out.createdByRefId = createdByRefId;
+  const creatorIds = first(strList, o.creator_ids, b.creator_ids, top.x_opencti_creator_ids);
+  if (creatorIds !== undefined) out.creatorIds = creatorIds;
+  const labelsIds = first(strList, o.labels_ids, b.labels_ids, top.x_opencti_labels_ids);
+  if (labelsIds !== undefined) out.labelsIds = labelsIds;
+  const workflowId = first(str, o.workflow_id, b.workflow_id, top.x_opencti_workflow_id);
+  if (workflowId !== undefined) out.workflowId = workflowId;
 
-  const rawValues = pick(list, "observable_values");
+  const rawValues = first(
+    list,
+    o.observable_values,
+    b.observable_values,
+    top.x_opencti_observable_values,
+  );
   if (rawValues !== undefined) {
     const values: ObservableValue[] = [];
     for (const entry of rawValues) {

@@ -394,6 +394,7 @@ function key(o: Observable): string {
 
 /** Removes repeated observables, keeping the first (file hashes compare case-insensitively). */
 export function dedupe(observables: readonly Observable[]): Observable[] {
+  if (observables.length < 2) return observables.slice();
   const seen = new Set<string>();
   const out: Observable[] = [];
   for (const o of observables) {

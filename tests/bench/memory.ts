@@ -28,7 +28,15 @@ export interface MemoryResult {
   /** Whether `start()` returned within 5 s of its signal aborting. */
   stopped_on_abort: boolean;
   /** At the RSS peak: V8 heap committed, heap used and external memory, in MB. */
-  at_peak: { heap_total_mb: number; heap_used_mb: number; external_mb: number };
+  at_peak: {
+    heap_total_mb: number;
+    heap_used_mb: number;
+    external_mb: number;
+    /** Anonymous resident memory (V8 heap and malloc), when the OS tells (Linux). */
+    rss_anon_mb?: number;
+    /** File-backed resident memory (the deno binary), when the OS tells (Linux). */
+    rss_file_mb?: number;
+  };
 }
 
 /** Options of {@linkcode memoryScenario}. */
@@ -50,6 +58,30 @@ interface Sample {
   heapUsed: number;
   external: number;
   events: number;
+  /** Resident anonymous memory (V8 heap, malloc) from `/proc/<pid>/status`, in bytes. */
+  rssAnon?: number;
+  /** Resident file-backed memory (the deno binary and its data), in bytes. */
+  rssFile?: number;
+}
+
+/** `RssAnon`/`RssFile` of a process from `/proc/<pid>/status` (Linux), in bytes. */
+function residentKinds(pid: number): { rssAnon?: number; rssFile?: number } {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(`/proc/${pid}/status`);
+  } catch {
+    return {};
+  }
+  const kb = (name: string) => {
+    const match = new RegExp(`^${name}:\\s+(\\d+) kB`, "m").exec(text);
+    return match ? Number(match[1]) * 1024 : undefined;
+  };
+  const rssAnon = kb("RssAnon");
+  const rssFile = kb("RssFile");
+  return {
+    ...(rssAnon === undefined ? {} : { rssAnon }),
+    ...(rssFile === undefined ? {} : { rssFile }),
+  };
 }
 
 /** Runs the memory scenario. */
@@ -98,7 +130,7 @@ export async function memoryScenario(options: MemoryOptions = {}): Promise<Memor
         rest = rest.slice(newline + 1);
         const parsed = JSON.parse(line) as Record<string, number>;
         if (parsed.done) done = parsed;
-        else samples.push(parsed as unknown as Sample);
+        else samples.push({ ...parsed as unknown as Sample, ...residentKinds(child.pid) });
       }
     }
     const [status, stderr] = await Promise.all([child.status, stderrText]);
@@ -124,6 +156,8 @@ export async function memoryScenario(options: MemoryOptions = {}): Promise<Memor
         heap_total_mb: round(mb(peak.heapTotal), 1),
         heap_used_mb: round(mb(peak.heapUsed), 1),
         external_mb: round(mb(peak.external), 1),
+        ...(peak.rssAnon === undefined ? {} : { rss_anon_mb: round(mb(peak.rssAnon), 1) }),
+        ...(peak.rssFile === undefined ? {} : { rss_file_mb: round(mb(peak.rssFile), 1) }),
       },
     };
   } finally {
