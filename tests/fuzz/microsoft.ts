@@ -146,6 +146,9 @@ function fixture(name: TargetName, random: () => number, onCase: (k: string) => 
           fetch: proxy.fetch,
           rateLimitPerMinute: BIG,
           attempts: 3,
+          // Small batches: the client writes from its index without lookups, so it sends few
+          // requests; more of them keeps enough answers corrupted to fuzz every call kind.
+          maxBatch: 5,
         }),
         records: () =>
           sim.store().map((r) => {
