@@ -82,8 +82,14 @@ export interface GraphTargetOptions {
   rateLimitPerMinute?: number;
   /** A limiter to share with other clients of the same app. @default a new one at `rateLimitPerMinute` */
   limiter?: RateLimiter;
-  /** Records per bulk request (Graph allows 100). @default 100 */
+  /**
+   * Indicators per `upsert`/`remove` call the connector should hand over (`SENTINEL_BATCH_SIZE`).
+   * More indicators than records per request lets the submits go out full: an indicator often
+   * maps to more than one record. @default 1000
+   */
   maxBatch?: number;
+  /** Records (or ids) per bulk request: Graph documents 100 at most. @default 100 */
+  recordsPerRequest?: number;
   /** Indicator ids OR-ed into one lookup `$filter`. @default 10 */
   lookupChunk?: number;
   /**
@@ -131,6 +137,7 @@ export class GraphTarget implements SyncTarget {
   readonly #http: GraphClient;
   readonly #log: Logger;
   readonly #indexLimit: number;
+  readonly #perRequest: number;
   #index: RecordIndex | typeof NO_INDEX | undefined;
   #loading: Promise<RecordIndex | typeof NO_INDEX> | undefined;
   /** Set once Graph refused a composite `$filter` (`or`): lookups are single-clause from then on. */
@@ -152,7 +159,8 @@ export class GraphTarget implements SyncTarget {
       now,
       sleep,
     });
-    this.maxBatch = options.maxBatch ?? 100;
+    this.maxBatch = Math.max(1, options.maxBatch ?? 1000);
+    this.#perRequest = Math.max(1, Math.min(options.recordsPerRequest ?? 100, 100));
     this.#log = options.logger ?? getLogger("sentinel", "graph");
     this.#product = graphProduct(options.mapping.targetProduct);
     this.#indexLimit = options.recordIndexLimit ?? 100_000;
@@ -254,7 +262,7 @@ export class GraphTarget implements SyncTarget {
       await this.#deleteByIds(deletes, fail, signal);
     } else {
       const index = this.#index;
-      for (const chunk of chunks(items, this.maxBatch)) {
+      for (const chunk of chunks(items, this.#perRequest)) {
         const gone = await this.#http.bulkDelete(
           "deleteTiIndicatorsByExternalId",
           chunk.map((item) => ({ owner: item.id, key: item.id })),
@@ -422,7 +430,7 @@ export class GraphTarget implements SyncTarget {
     fail: Fail,
     signal: AbortSignal | undefined,
   ): Promise<void> {
-    for (const chunk of chunks(creates, this.maxBatch)) {
+    for (const chunk of chunks(creates, this.#perRequest)) {
       const outcomes = await this.#http.bulkWrite("submitTiIndicators", chunk, fail, signal);
       const index = this.#index;
       if (!(index instanceof RecordIndex)) continue;
@@ -465,7 +473,7 @@ export class GraphTarget implements SyncTarget {
       }
       return;
     }
-    for (const chunk of chunks(updates, this.maxBatch)) {
+    for (const chunk of chunks(updates, this.#perRequest)) {
       const writes = chunk.map((u) => ({
         owner: u.owner,
         record: product.updateBody(u.record, u.current.id),
@@ -493,7 +501,7 @@ export class GraphTarget implements SyncTarget {
       }
       return;
     }
-    for (const chunk of chunks(deletes, this.maxBatch)) {
+    for (const chunk of chunks(deletes, this.#perRequest)) {
       const gone = await this.#http.bulkDelete(
         "deleteTiIndicators",
         chunk.map((d) => ({ owner: d.owner, key: d.recordId })),

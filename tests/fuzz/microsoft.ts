@@ -148,7 +148,7 @@ function fixture(name: TargetName, random: () => number, onCase: (k: string) => 
           attempts: 3,
           // Small batches: the client writes from its index without lookups, so it sends few
           // requests; more of them keeps enough answers corrupted to fuzz every call kind.
-          maxBatch: 5,
+          recordsPerRequest: 5,
         }),
         records: () =>
           sim.store().map((r) => {
@@ -208,6 +208,9 @@ function fixture(name: TargetName, random: () => number, onCase: (k: string) => 
           batchDeleteRateLimitPerMinute: BIG,
           queryRateLimitPerMinute: BIG,
           maxAttempts: 3,
+          // Small imports: removals find ids in the client's index without list calls, so it
+          // sends few requests; more of them keeps enough answers corrupted.
+          maxBatch: 5,
         }),
         records: () =>
           sim.store().map((r) =>

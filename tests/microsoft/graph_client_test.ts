@@ -241,7 +241,13 @@ Deno.test("GraphTarget waits for Retry-After on 429 and resends the same batch",
 Deno.test("GraphTarget throttled by the simulator finishes with the exact store", async () => {
   const { sim, target } = setup({
     sim: { rateLimit: 5 },
-    target: { rateLimitPerMinute: 1000, lookupChunk: 1, maxBatch: 3, recordIndexLimit: 0 },
+    target: {
+      rateLimitPerMinute: 1000,
+      lookupChunk: 1,
+      maxBatch: 3,
+      recordsPerRequest: 3,
+      recordIndexLimit: 0,
+    },
   });
   const items = Array.from({ length: 12 }, (_, i) => indicator(i));
   const results = await target.upsert(items);
@@ -255,7 +261,7 @@ Deno.test("GraphTarget throttled by the simulator finishes with the exact store"
 Deno.test("GraphTarget's limiter never exceeds the configured rate", async () => {
   const { sim, target } = setup({
     sim: { rateLimit: 5 },
-    target: { rateLimitPerMinute: 5, lookupChunk: 1, maxBatch: 3 },
+    target: { rateLimitPerMinute: 5, lookupChunk: 1, maxBatch: 3, recordsPerRequest: 3 },
   });
   const items = Array.from({ length: 12 }, (_, i) => indicator(i));
   const results = await target.upsert(items);
