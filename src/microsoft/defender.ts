@@ -437,6 +437,8 @@ export class DefenderTarget implements SyncTarget {
    * left out.
    */
   async listOwned(signal?: AbortSignal): Promise<OwnedRecord[]> {
+    // A reconcile looks for drift made behind our back: list again before the next removal.
+    this.#own = undefined;
     const groups = new Map<string, string[]>();
     for (const listed of await this.#listOwn(signal)) {
       if (listed.application !== undefined && listed.application !== this.#application) continue;

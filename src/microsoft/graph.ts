@@ -140,6 +140,10 @@ export class GraphTarget implements SyncTarget {
   readonly #perRequest: number;
   #index: RecordIndex | typeof NO_INDEX | undefined;
   #loading: Promise<RecordIndex | typeof NO_INDEX> | undefined;
+  /** Indicators an `upsert` or `remove` is working on, with how many calls work on each. */
+  readonly #writing = new Map<string, number>();
+  /** While a listing runs: indicators written meanwhile (the listing may or may not show them). */
+  #listingSeen: Set<string> | undefined;
   /** Set once Graph refused a composite `$filter` (`or`): lookups are single-clause from then on. */
   #compositeRefused = false;
 
@@ -204,7 +208,34 @@ export class GraphTarget implements SyncTarget {
   }
 
   /** Creates or updates the records of each indicator so they match it exactly. */
-  async upsert(items: TargetIndicator[], signal?: AbortSignal): Promise<ItemResult[]> {
+  upsert(items: TargetIndicator[], signal?: AbortSignal): Promise<ItemResult[]> {
+    return this.#working(items, () => this.#upsert(items, signal));
+  }
+
+  /** Removes every record of each indicator; an indicator with no record is a success. */
+  remove(items: TargetRemoval[], signal?: AbortSignal): Promise<ItemResult[]> {
+    return this.#working(items, () => this.#remove(items, signal));
+  }
+
+  /** Runs a write call, noting which indicators it works on (see {@linkcode #listAll}). */
+  async #working<T>(items: readonly { id: string }[], run: () => Promise<T>): Promise<T> {
+    const owners = [...new Set(items.map((item) => item.id))];
+    for (const owner of owners) {
+      this.#writing.set(owner, (this.#writing.get(owner) ?? 0) + 1);
+      this.#listingSeen?.add(owner);
+    }
+    try {
+      return await run();
+    } finally {
+      for (const owner of owners) {
+        const count = (this.#writing.get(owner) ?? 1) - 1;
+        if (count > 0) this.#writing.set(owner, count);
+        else this.#writing.delete(owner);
+      }
+    }
+  }
+
+  async #upsert(items: TargetIndicator[], signal?: AbortSignal): Promise<ItemResult[]> {
     const { failures, fail } = firstFailures();
     const wanted = new Map<string, TiIndicator[]>();
     for (const item of items) {
@@ -240,8 +271,7 @@ export class GraphTarget implements SyncTarget {
     return this.#results(items, failures, signal);
   }
 
-  /** Removes every record of each indicator; an indicator with no record is a success. */
-  async remove(items: TargetRemoval[], signal?: AbortSignal): Promise<ItemResult[]> {
+  async #remove(items: TargetRemoval[], signal?: AbortSignal): Promise<ItemResult[]> {
     const { failures, fail } = firstFailures();
     if (this.#product.matchByValue) {
       const product = this.#product.name;
@@ -286,13 +316,15 @@ export class GraphTarget implements SyncTarget {
    */
   async listOwned(signal?: AbortSignal): Promise<OwnedRecord[]> {
     const groups = new Map<string, string[]>();
-    for (const record of await this.#http.list(undefined, signal)) {
+    // The same listing renews the write index: a reconcile heals what changed behind our back.
+    const index = await this.#listAll(signal, [], (record) => {
       const key = record.externalId;
-      if (typeof key !== "string" || key === "") continue;
+      if (typeof key !== "string" || key === "") return;
       const list = groups.get(key) ?? [];
       list.push(projectRecord(record, this.#projection));
       groups.set(key, list);
-    }
+    });
+    if (this.#index !== NO_INDEX || this.#indexLimit > 0) this.#index = index;
     return [...groups].map(([id, records]) => ({
       id,
       fingerprint: fingerprintOf(records),
@@ -367,7 +399,7 @@ export class GraphTarget implements SyncTarget {
     const out = new Map<string, KnownRecord[]>();
     let index: RecordIndex | typeof NO_INDEX;
     try {
-      index = await this.#ensureIndex(signal);
+      index = await this.#ensureIndex(signal, wanted.map((w) => w.id));
     } catch (error) {
       // A failed listing is no verdict on any indicator (never one indicator's request).
       const failure = this.#http.failureOf(error, "list our records", 2);
@@ -397,27 +429,53 @@ export class GraphTarget implements SyncTarget {
   }
 
   /** The index, listed at the first call (shared by concurrent callers). */
-  async #ensureIndex(signal: AbortSignal | undefined): Promise<RecordIndex | typeof NO_INDEX> {
+  async #ensureIndex(
+    signal: AbortSignal | undefined,
+    mine: readonly string[],
+  ): Promise<RecordIndex | typeof NO_INDEX> {
     if (this.#index !== undefined) return this.#index;
-    this.#loading ??= this.#listIndex(signal).finally(() => this.#loading = undefined);
+    this.#loading ??= this.#listAll(signal, mine).finally(() => this.#loading = undefined);
     return this.#index = await this.#loading;
   }
 
-  /** Lists every record of our application into a new index; stops past the limit. */
-  async #listIndex(signal: AbortSignal | undefined): Promise<RecordIndex | typeof NO_INDEX> {
+  /**
+   * Lists every record of our application into a new index (and hands each to `visit`). An
+   * indicator another call writes while the listing runs may or may not show in it: it is marked
+   * uncertain (looked up before its next write). `mine`: the calling write's own indicators,
+   * which it has not written yet. Past the limit the index is dropped ("off").
+   */
+  async #listAll(
+    signal: AbortSignal | undefined,
+    mine: readonly string[],
+    visit?: (record: Existing) => void,
+  ): Promise<RecordIndex | typeof NO_INDEX> {
+    const own = new Map<string, number>();
+    for (const owner of mine) own.set(owner, (own.get(owner) ?? 0) + 1);
+    const seen = new Set(
+      [...this.#writing].filter(([owner, n]) => n > (own.get(owner) ?? 0)).map(([o]) => o),
+    );
+    this.#listingSeen = seen;
     const index = new RecordIndex(this.#product);
-    let over = false;
-    await this.#http.list(undefined, signal, false, (record) => {
-      if (index.size >= this.#indexLimit) {
-        over = true;
-        return false;
-      }
-      index.addListed(record);
-    });
+    let over = this.#indexLimit <= 0;
+    try {
+      await this.#http.list(undefined, signal, false, (record) => {
+        visit?.(record);
+        if (over) return visit !== undefined;
+        if (index.size >= this.#indexLimit) {
+          over = true;
+          return visit !== undefined;
+        }
+        index.addListed(record);
+      });
+    } finally {
+      if (this.#listingSeen === seen) this.#listingSeen = undefined;
+    }
     if (over) {
-      this.#dropIndex();
+      if (this.#indexLimit > 0) this.#dropIndex();
       return NO_INDEX;
     }
+    // Written by other calls before or while the listing ran (every later call enters `seen`).
+    for (const owner of seen) index.markUncertain(owner);
     this.#log.info("Listed {count} Graph records of this application: writing without lookups", {
       count: index.size,
     });
