@@ -14,17 +14,14 @@ import { HttpError } from "../runtime/errors.ts";
 import { excerpt, httpError, type HttpResponse } from "../runtime/http.ts";
 import { RateLimiter } from "../runtime/rate_limiter.ts";
 import type { Observable } from "../stix/types.ts";
-import {
-  type AdoptableRecord,
-  failed,
-  type FailureScope,
-  type ItemResult,
-  missingResult,
-  type OwnedRecord,
-  type SyncTarget,
-  type TargetIndicator,
-  type TargetRemoval,
-} from "../sentinel/target.ts";
+import type {
+  AdoptableRecord,
+  OwnedRecord,
+  SyncTarget,
+  TargetIndicator,
+  TargetRemoval,
+} from "./target.ts";
+import { failed, type FailureScope, type ItemResult, missingResult } from "../runtime/delivery.ts";
 import {
   type ApiCallDeps,
   apiCallDeps,

@@ -28,15 +28,14 @@ import { getLogger, type Logger } from "../log.ts";
 import { type Now, type Sleep, systemNow, systemSleep } from "../runtime/clock.ts";
 import type { Fetch } from "../runtime/http.ts";
 import { RateLimiter } from "../runtime/rate_limiter.ts";
-import {
-  type AdoptableRecord,
-  failed,
-  type ItemResult,
-  type OwnedRecord,
-  type SyncTarget,
-  type TargetIndicator,
-  type TargetRemoval,
-} from "../sentinel/target.ts";
+import type {
+  AdoptableRecord,
+  OwnedRecord,
+  SyncTarget,
+  TargetIndicator,
+  TargetRemoval,
+} from "./target.ts";
+import { failed, type ItemResult } from "../runtime/delivery.ts";
 import {
   type GraphOptions,
   OBSERVABLE_KEYS,

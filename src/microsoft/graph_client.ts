@@ -11,7 +11,7 @@ import type { Logger } from "../log.ts";
 import { NetworkError, TimeoutError } from "../runtime/errors.ts";
 import { excerpt, type HttpResponse } from "../runtime/http.ts";
 import type { RateLimiter } from "../runtime/rate_limiter.ts";
-import type { FailureScope } from "../sentinel/target.ts";
+import type { FailureScope } from "../runtime/delivery.ts";
 import { type ApiCallDeps, callApi, statusScope } from "./api_call.ts";
 import { filterQuery } from "./odata.ts";
 

@@ -24,14 +24,13 @@ import { type LiveStreamOptions, readLiveStream } from "../opencti/stream.ts";
 import type { Operation } from "./connector.ts";
 import type { AdoptSource } from "./adopt.ts";
 import { type Intent, intentsOf } from "./events.ts";
-import {
-  type AdoptableRecord,
-  type ItemResult,
-  type OwnedRecord,
-  scopeOf,
-  type SyncTarget,
-  type TargetIndicator,
-} from "./target.ts";
+import type {
+  AdoptableRecord,
+  OwnedRecord,
+  SyncTarget,
+  TargetIndicator,
+} from "../microsoft/target.ts";
+import { type ItemResult, scopeOf } from "../runtime/delivery.ts";
 
 /** A reconcile that could not run (listing failed, replay out of bounds). */
 export class ReconcileError extends Error {

@@ -20,7 +20,7 @@ import type {
   SyncTarget,
   TargetIndicator,
   TargetName,
-} from "../../src/sentinel/target.ts";
+} from "../../src/microsoft/target.ts";
 import { round } from "./stats.ts";
 import { APP, HOSTS, newEntra, router, VIRTUAL_START, world } from "./throughput.ts";
 import { VirtualClock } from "./virtual_clock.ts";

@@ -10,7 +10,7 @@
  */
 import { fingerprintOf, projectRecord } from "../../src/microsoft/fingerprint.ts";
 import { planReconcile } from "../../src/sentinel/reconcile.ts";
-import type { OwnedRecord } from "../../src/sentinel/target.ts";
+import type { OwnedRecord } from "../../src/microsoft/target.ts";
 
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
 const FIELDS = ["domainName", "action", "confidence", "description", "expirationDateTime", "tags"];

@@ -13,17 +13,14 @@ import { excerpt, httpError, type HttpResponse } from "../runtime/http.ts";
 import { type Pacer, RateLimiter } from "../runtime/rate_limiter.ts";
 import { allOf, TokenBucket } from "../runtime/token_bucket.ts";
 import type { StixObject } from "../stix/types.ts";
-import {
-  type AdoptableRecord,
-  failed,
-  type FailureScope,
-  type ItemResult,
-  missingResult,
-  type OwnedRecord,
-  type SyncTarget,
-  type TargetIndicator,
-  type TargetRemoval,
-} from "../sentinel/target.ts";
+import type {
+  AdoptableRecord,
+  OwnedRecord,
+  SyncTarget,
+  TargetIndicator,
+  TargetRemoval,
+} from "./target.ts";
+import { failed, type FailureScope, type ItemResult, missingResult } from "../runtime/delivery.ts";
 import {
   type ApiCallDeps,
   apiCallDeps,
@@ -45,7 +42,7 @@ import {
   SENTINEL_REQUESTS_PER_MINUTE,
   toSentinelObject,
   uploadBody,
-} from "./sentinel_mapping.ts";
+} from "./sentinel_stix_mapping.ts";
 
 /** Options of {@linkcode SentinelTarget}. */
 export interface SentinelTargetOptions extends ApiClientOptions {
