@@ -84,7 +84,7 @@ export interface GraphTargetOptions {
   /**
    * Indicators per `upsert`/`remove` call the connector should hand over (`SENTINEL_BATCH_SIZE`).
    * More indicators than records per request lets the submits go out full: an indicator often
-   * maps to more than one record. @default 1000
+   * maps to more than one record. @default 2000
    */
   maxBatch?: number;
   /** Records (or ids) per bulk request: Graph documents 100 at most. @default 100 */
@@ -162,7 +162,7 @@ export class GraphTarget implements SyncTarget {
       now,
       sleep,
     });
-    this.maxBatch = Math.max(1, options.maxBatch ?? 1000);
+    this.maxBatch = Math.max(1, options.maxBatch ?? 2000);
     this.#perRequest = Math.max(1, Math.min(options.recordsPerRequest ?? 100, 100));
     this.#log = options.logger ?? getLogger("sentinel", "graph");
     this.#product = graphProduct(options.mapping.targetProduct);

@@ -44,11 +44,12 @@ export const BATCH_LIMIT: Readonly<Record<TargetName, number>> = {
 
 /**
  * The largest `SENTINEL_BATCH_SIZE` of each target. Graph takes 100 records per request, and an
- * indicator often maps to several records, so a call of up to 1,000 indicators lets its submits
- * go out full (issue 14); the other targets take one object per indicator.
+ * indicator often maps to several records, so a call of up to 2,000 indicators lets its submits
+ * go out full (issue 14: only the last request of a call may be partly empty); the other targets
+ * take one object per indicator.
  */
 export const BATCH_MAX: Readonly<Record<TargetName, number>> = {
-  graph: 1000,
+  graph: 2000,
   sentinel: 100,
   defender: 500,
 };
@@ -410,7 +411,7 @@ export const SENTINEL_OPTIONS = {
     schema: val.integer(1, Math.max(...Object.values(BATCH_MAX))),
     defaultDoc: "`100` (graph, sentinel), `500` (defender)",
     meaning: "Most indicators per target call. The default is also the maximum, except graph: up " +
-      "to 1000 (its requests carry 100 records, and an indicator may need several: a larger " +
+      "to 2000 (its requests carry 100 records, and an indicator may need several: a larger " +
       "batch sends fuller requests).",
     example: 100,
   }),

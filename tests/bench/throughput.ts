@@ -244,9 +244,9 @@ export function world(name: TargetName, entra: EntraSimApp, clock: VirtualClock)
             mapping: { targetProduct: "Azure Sentinel", now: clock.now },
             baseUrl: HOSTS.graph,
             scope: "https://graph.microsoft.com/.default",
-            // SENTINEL_BATCH_SIZE=1000, the Graph maximum (README "Performance"): submits of 100
+            // SENTINEL_BATCH_SIZE=2000, the Graph maximum (README "Performance"): submits of 100
             // records go out full although an indicator may map to several records.
-            maxBatch: 1000,
+            maxBatch: 2000,
           }),
         singleRequests: (item, now) =>
           toTiIndicators(item, { targetProduct: "Azure Sentinel", now: () => now }).records.map((
