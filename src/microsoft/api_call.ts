@@ -10,7 +10,7 @@ import type { Logger } from "@logtape/logtape";
 import { type Now, type Sleep, systemNow, systemSleep } from "../runtime/clock.ts";
 import { HttpError } from "../runtime/errors.ts";
 import { type Fetch, type HttpResponse, request } from "../runtime/http.ts";
-import type { RateLimiter } from "../runtime/rate_limiter.ts";
+import type { Pacer } from "../runtime/rate_limiter.ts";
 import { backoffDelay, isRetryable, parseRetryAfter } from "../runtime/retry.ts";
 import type { FailureScope } from "../runtime/delivery.ts";
 import type { TokenSource } from "./token_source.ts";
@@ -25,8 +25,8 @@ export interface ApiCallSpec {
   body?: string | undefined;
   /** Names the call in logs, e.g. "Defender import". */
   what: string;
-  /** The limiter that paces this kind of call. */
-  limiter: RateLimiter;
+  /** The limiter (sliding windows or a token bucket) that paces this kind of call. */
+  limiter: Pacer;
   /** Extra request headers (e.g. Graph's `client-request-id`). @default none */
   headers?: Record<string, string>;
   /** Aborts the waits and the request. @default none */

@@ -38,6 +38,7 @@ import {
   batchDeleteBody,
   DEFENDER_MAX_BATCH_DELETE,
   DEFENDER_MAX_IMPORT,
+  DEFENDER_TENANT_CAP,
   type DefenderIndicator,
   type DefenderMappingOptions,
   defenderTypeOf,
@@ -75,7 +76,64 @@ export interface DefenderTargetOptions
   logger?: Logger;
 }
 
-type RecordOutcome = { ok: true } | { ok: false; reason: string; scope: FailureScope };
+type RecordOutcome =
+  | { ok: true; id?: string | undefined }
+  | { ok: false; reason: string; scope: FailureScope };
+
+/**
+ * Our indicators on Defender (issue 14): Defender id and `externalID` by type and value, and by
+ * `externalID`. Listed once (one paged `GET` of our `application`: with `Ti.ReadWrite` a list
+ * returns only the app's own indicators, and the tenant holds at most 15,000, so one or two
+ * pages of `$top=10000`; reference §5.2 and §5.4), then kept up to date from the ids `import`
+ * answers with and the ids deleted, so a removal needs no list call (100 calls/min and 1,500/h).
+ * An import whose outcome is unknown drops it: the next removal lists again.
+ */
+class OwnIndicators {
+  readonly #byId = new Map<string, ListedIndicator>();
+  readonly #byKey = new Map<string, Set<string>>();
+  readonly #byExternal = new Map<string, Set<string>>();
+
+  /** Builds the index from a listing of our application's indicators. */
+  constructor(listed: readonly ListedIndicator[]) {
+    for (const item of listed) this.add(item);
+  }
+
+  /** Adds (or replaces, by Defender id) one indicator. */
+  add(item: ListedIndicator): void {
+    this.removeId(item.id);
+    this.#byId.set(item.id, item);
+    push(this.#byKey, indicatorKey(item.indicatorType, item.indicatorValue), item.id);
+    if (item.externalID !== undefined) push(this.#byExternal, item.externalID, item.id);
+  }
+
+  /** Drops one indicator by Defender id. */
+  removeId(id: string): void {
+    const item = this.#byId.get(id);
+    if (!item) return;
+    this.#byId.delete(id);
+    drop(this.#byKey, indicatorKey(item.indicatorType, item.indicatorValue), id);
+    if (item.externalID !== undefined) drop(this.#byExternal, item.externalID, id);
+  }
+
+  /** What a value lookup and an `externalID` scan would have found for one removal. */
+  candidates(externalID: string, keys: readonly string[]): ListedIndicator[] {
+    const ids = new Set(this.#byExternal.get(externalID));
+    for (const key of keys) for (const id of this.#byKey.get(key) ?? []) ids.add(id);
+    return [...ids].flatMap((id) => this.#byId.get(id) ?? []);
+  }
+}
+
+function push(map: Map<string, Set<string>>, key: string, id: string): void {
+  const set = map.get(key);
+  if (set) set.add(id);
+  else map.set(key, new Set([id]));
+}
+
+function drop(map: Map<string, Set<string>>, key: string, id: string): void {
+  const set = map.get(key);
+  set?.delete(id);
+  if (set?.size === 0) map.delete(key);
+}
 
 /** Reason given for creations refused while the tenant cap is reached. */
 export const CAP_REACHED_REASON =
@@ -101,6 +159,8 @@ export class DefenderTarget implements SyncTarget {
   #capReachedAt: string | undefined;
   /** Keys (type|value) of our indicators known to exist; loaded when the cap is reached. */
   #existing: Set<string> | undefined;
+  /** Our indicators by value and `externalID`, once listed (see {@linkcode OwnIndicators}). */
+  #own: OwnIndicators | undefined;
   #lastError: string | undefined;
   #counters = { imported: 0, rejected: 0, skippedObservables: 0, deleted: 0, throttled: 0 };
 
@@ -227,10 +287,23 @@ export class DefenderTarget implements SyncTarget {
         const outcome = outcomes[index];
         if (outcome === undefined) {
           failedKeys.set(key, { reason: "Defender returned no result for it", scope: "systemic" });
+          this.#own = undefined; // outcome unknown: list again before the next removal
         } else if (!outcome.ok) {
           failedKeys.set(key, { reason: outcome.reason, scope: outcome.scope });
+          if (outcome.scope !== "item") this.#own = undefined;
         } else {
           this.#existing?.add(key);
+          const record = chunk[index]?.[1];
+          if (outcome.id === undefined || !record) this.#own = undefined;
+          else {
+            this.#own?.add({
+              id: outcome.id,
+              indicatorType: record.indicatorType,
+              indicatorValue: record.indicatorValue,
+              application: this.#application,
+              ...(record.externalID === undefined ? {} : { externalID: record.externalID }),
+            });
+          }
         }
       });
     }
@@ -256,22 +329,46 @@ export class DefenderTarget implements SyncTarget {
    * Deletes our Defender indicators for these OpenCTI indicators: found by type and value (or, with
    * no observables given, by a scan of our application's indicators), kept only when their
    * `externalID` is this indicator's, then removed with `BatchDelete`. Absent = success.
+   *
+   * Finding them (issue 14): once our indicators are listed ({@linkcode OwnIndicators}) they are
+   * found there without a call. Before that, a batch with more values to look up than a listing
+   * has pages (at most 15,000 indicators per tenant: two pages of 10,000) lists them all once;
+   * a smaller one looks each value up with an escaped `$filter`.
    */
   async remove(items: TargetRemoval[], signal?: AbortSignal): Promise<ItemResult[]> {
     const results = new Map<string, ItemResult>();
     const idsOf = new Map<string, Set<string>>();
     const keyOfId = new Map<string, string>();
-    let scan: ListedIndicator[] | undefined;
+    const keysOf = (item: TargetRemoval) =>
+      (item.observables ?? []).flatMap((o) => {
+        const typed = defenderTypeOf(o, true);
+        return typed.ok ? [indicatorKey(typed.type, typed.value)] : [];
+      });
+    if (this.#own === undefined) {
+      const lookups = new Set(items.flatMap(keysOf)).size;
+      const scanNeeded = items.some((item) => !item.observables || item.observables.length === 0);
+      if (scanNeeded || lookups > Math.ceil(DEFENDER_TENANT_CAP / this.#pageSize)) {
+        try {
+          this.#own = new OwnIndicators(
+            (await this.#listOwn(signal)).filter((x) =>
+              x.application === undefined || x.application === this.#application
+            ),
+          );
+        } catch (error) {
+          if (signal?.aborted) throw error;
+          // A failed listing is no verdict on any indicator.
+          const reason = this.#note(error, "Defender list");
+          return items.map((item) => failed(item.id, reason, "systemic", DEFENDER_CHECK));
+        }
+      }
+    }
+    const own = this.#own;
     for (const item of items) {
       if (idsOf.has(item.id) || results.has(item.id)) continue;
       try {
-        let found: ListedIndicator[];
-        if (item.observables && item.observables.length > 0) {
-          found = await this.#findByObservables(item.observables, signal);
-        } else {
-          scan ??= await this.#listOwn(signal);
-          found = scan;
-        }
+        const found = own
+          ? own.candidates(item.id, keysOf(item))
+          : await this.#findByObservables(item.observables ?? [], signal);
         const mine = found.filter((x) =>
           x.externalID === item.id ||
           (x.externalID === undefined && item.observables !== undefined &&
@@ -306,6 +403,7 @@ export class DefenderTarget implements SyncTarget {
     for (const id of allIds) {
       if (failedIds.has(id)) continue;
       deleted++;
+      this.#own?.removeId(id);
       const key = keyOfId.get(id);
       if (key !== undefined) this.#existing?.delete(key);
     }
@@ -337,6 +435,8 @@ export class DefenderTarget implements SyncTarget {
    * left out.
    */
   async listOwned(signal?: AbortSignal): Promise<OwnedRecord[]> {
+    // A reconcile looks for drift made behind our back: list again before the next removal.
+    this.#own = undefined;
     const groups = new Map<string, string[]>();
     const ceilings = new Map<string, number>();
     for (const listed of await this.#listOwn(signal)) {
@@ -471,7 +571,7 @@ export class DefenderTarget implements SyncTarget {
           scope: "systemic",
         };
       }
-      if (!outcome.isFailed) return { ok: true as const };
+      if (!outcome.isFailed) return { ok: true as const, id: outcome.id };
       refused++;
       const reason = outcome.failureReason ?? "Defender refused it";
       if (isTenantCapMessage(reason)) {

@@ -3,22 +3,30 @@
  * requests (1,000/min), batches ≤ 100, retries 429/5xx, refreshes the token once on 401, and reports
  * one result per indicator (a per-item error in a 206 fails only that indicator).
  *
- * Sync strategy (idempotent by `externalId` = STIX id, shared by all records of an indicator):
- * - upsert: list the indicator's records (`$filter=externalId eq '…'`, several ids OR-ed per
- *   request, all pages), match them to the wanted records by observable, then `submitTiIndicators`
- *   the missing ones, update the changed ones (bulk `updateTiIndicators` for Azure Sentinel; PATCH
- *   for Defender ATP, which has no bulk update and lets only expiration, severity and description
- *   change, so an action change there is a delete and a re-create), and delete leftovers (records
- *   of observables no longer in the pattern, and duplicates left by an earlier crash).
- * - remove: Azure Sentinel → `deleteTiIndicatorsByExternalId` (removes every record carrying the
- *   id); Defender ATP, whose records come back without `externalId` (lesson #3177) and which has no
- *   bulk delete → look the records up by value and `DELETE` each one.
+ * The parts: `graph_client.ts` talks HTTP, `graph_plan.ts` decides what to create, update and
+ * delete (pure), `graph_product.ts` holds what differs between Azure Sentinel and Defender ATP,
+ * and `graph_index.ts` remembers what Graph holds for us.
+ *
+ * Write path (issue 14). Idempotence rests on `externalId` = STIX id, shared by all records of an
+ * indicator. Graph documents only `eq` and `and` for tiIndicators `$filter` (reference §2.7), so a
+ * lookup costs one request per indicator (or per observable for Defender ATP), against 1,000
+ * requests a minute for every tiIndicators call together ("Microsoft Graph throttling limits",
+ * §2.8): looking up before every write caps the target near 8,000 indicators a minute where
+ * `submitTiIndicators` takes 100 per request. So:
+ * - at the first write the target lists every record our application owns (one paged `GET`; the
+ *   `OwnedBy` permission lists only ours) into a {@linkcode RecordIndex}, and plans each batch
+ *   from it: a create, an update or nothing, without a lookup;
+ * - it applies to the index only what Graph confirmed, and looks up (strict `$filter`) only the
+ *   indicators whose last write had an unknown outcome; a restart lists again, so replays and
+ *   records left by a crash are found (see `graph_index.ts` for the argument);
+ * - above `recordIndexLimit` records (memory) it looks every indicator up, as before.
+ * Removal: Azure Sentinel → `deleteTiIndicatorsByExternalId` (removes every record carrying the
+ * id, no lookup); Defender ATP, whose records come back without `externalId` (lesson #3177) and
+ * which has no bulk delete → the records from the index (or a lookup by value), one `DELETE` each.
  */
-import * as v from "valibot";
 import { getLogger, type Logger } from "../log.ts";
 import { type Now, type Sleep, systemNow, systemSleep } from "../runtime/clock.ts";
-import { NetworkError, TimeoutError } from "../runtime/errors.ts";
-import { excerpt, type Fetch, type HttpResponse } from "../runtime/http.ts";
+import type { Fetch } from "../runtime/http.ts";
 import { RateLimiter } from "../runtime/rate_limiter.ts";
 import type {
   AdoptableRecord,
@@ -27,7 +35,7 @@ import type {
   TargetIndicator,
   TargetRemoval,
 } from "./target.ts";
-import { failed, type FailureScope, type ItemResult } from "../runtime/delivery.ts";
+import { failed, type ItemResult } from "../runtime/delivery.ts";
 import {
   type GraphOptions,
   OBSERVABLE_KEYS,
@@ -36,14 +44,26 @@ import {
   type TiIndicator,
   toTiIndicators,
 } from "./graph_mapping.ts";
-import { type ApiCallDeps, callApi, statusScope } from "./api_call.ts";
-import { filterQuery, odataEq } from "./odata.ts";
+import { statusScope } from "./api_call.ts";
+import {
+  chunks,
+  type Existing,
+  type Fail,
+  type Failure,
+  firstFailures,
+  GRAPH_CHECK,
+  GraphApiError,
+  GraphClient,
+} from "./graph_client.ts";
+import { RecordIndex } from "./graph_index.ts";
+import { type KnownRecord, knownRecord, planUpserts, updatedRecord } from "./graph_plan.ts";
+import { type GraphProduct, graphProduct } from "./graph_product.ts";
+import { odataEq } from "./odata.ts";
 import { fingerprintOf, projectRecord } from "./fingerprint.ts";
 import { scopeFor } from "./scopes.ts";
 import type { TokenSource } from "./token_source.ts";
 
-/** The permission Graph tiIndicators needs. */
-export const GRAPH_PERMISSION = "ThreatIndicators.ReadWrite.OwnedBy";
+export { GRAPH_PERMISSION, GraphApiError } from "./graph_client.ts";
 
 /** Options of {@linkcode GraphTarget}. */
 export interface GraphTargetOptions {
@@ -61,10 +81,21 @@ export interface GraphTargetOptions {
   rateLimitPerMinute: number;
   /** A limiter to share with other clients of the same app. @default a new one at `rateLimitPerMinute` */
   limiter?: RateLimiter;
-  /** Records per bulk request (Graph allows 100). @default 100 */
+  /**
+   * Indicators per `upsert`/`remove` call the connector should hand over (`SENTINEL_BATCH_SIZE`).
+   * More indicators than records per request lets the submits go out full: an indicator often
+   * maps to more than one record. @default 2000
+   */
   maxBatch?: number;
+  /** Records (or ids) per bulk request: Graph documents 100 at most. @default 100 */
+  recordsPerRequest?: number;
   /** Indicator ids OR-ed into one lookup `$filter`. @default 10 */
   lookupChunk?: number;
+  /**
+   * Most records of our application kept in memory to write without lookups (a few hundred bytes
+   * each); above it, or at 0, every indicator is looked up before it is written. @default 100000
+   */
+  recordIndexLimit?: number;
   /** Tries per request for 429, 5xx and network errors. @default 8 */
   attempts?: number;
   /** Per-request timeout in ms. @default 30000 */
@@ -85,103 +116,14 @@ export interface GraphTargetOptions {
   logger?: Logger;
 }
 
-/** A Graph call that failed for good; carries Microsoft's code and request ids for the logs. */
-export class GraphApiError extends Error {
-  /** The error's name. */
-  override name = "GraphApiError";
-  /** HTTP status (0 for network failures). */
-  readonly status: number;
-  /** Microsoft's error code. */
-  readonly code: string;
-  /** Whether a later try may succeed. */
-  readonly retryable: boolean;
-  /** `request-id` reported by Graph. */
-  readonly requestId: string | undefined;
-  /** The `client-request-id` we sent. */
-  readonly clientRequestId: string | undefined;
+/** The index is not kept: too many records, or turned off. */
+const NO_INDEX = "off" as const;
 
-  /** Builds the error. */
-  constructor(
-    message: string,
-    details: {
-      status: number;
-      code: string;
-      retryable: boolean;
-      requestId?: string | undefined;
-      clientRequestId?: string | undefined;
-    },
-    options?: ErrorOptions,
-  ) {
-    super(message, options);
-    this.status = details.status;
-    this.code = details.code;
-    this.retryable = details.retryable;
-    this.requestId = details.requestId;
-    this.clientRequestId = details.clientRequestId;
-  }
+/** One indicator to find records for: its id and the `$filter` clauses of its observables. */
+interface Wanted {
+  id: string;
+  clauses: [string, string][];
 }
-
-const ErrorBody = v.looseObject({
-  error: v.looseObject({
-    code: v.optional(v.string()),
-    message: v.optional(v.string()),
-    innerError: v.optional(v.looseObject({
-      "request-id": v.optional(v.string()),
-      "client-request-id": v.optional(v.string()),
-    })),
-  }),
-});
-const ListBody = v.looseObject({
-  value: v.array(v.record(v.string(), v.unknown())),
-  "@odata.nextLink": v.optional(v.string()),
-});
-const BulkBody = v.looseObject({
-  value: v.array(v.looseObject({
-    id: v.optional(v.string()),
-    externalId: v.optional(v.nullable(v.string())),
-    Error: v.optional(v.unknown()),
-  })),
-});
-const ResultInfoBody = v.looseObject({
-  value: v.array(v.looseObject({
-    code: v.optional(v.number()),
-    message: v.optional(v.nullable(v.string())),
-    subCode: v.optional(v.nullable(v.string())),
-  })),
-});
-
-/** A record read back from Graph. */
-type Existing = Record<string, unknown> & { id: string };
-
-/** A failure of one indicator. */
-interface Failure {
-  reason: string;
-  scope: FailureScope;
-}
-
-/** What to check when Graph fails systemically. */
-const GRAPH_CHECK = "on 401, 403 or a token error: TENANT_ID, CLIENT_ID, CLIENT_SECRET (or the " +
-  "certificate), LOGIN_URL and the application permission ThreatIndicators.ReadWrite.OwnedBy; " +
-  "otherwise RESOURCE_URL, network access to it and Microsoft's service status";
-
-/** Fields Azure Sentinel records may change in an update (reference §2.4). */
-const SENTINEL_EDITABLE = [
-  "action",
-  "additionalInformation",
-  "confidence",
-  "description",
-  "expirationDateTime",
-  "externalId",
-  "killChain",
-  "lastReportedDateTime",
-  "passiveOnly",
-  "severity",
-  "tags",
-  "tlpLevel",
-] as const;
-/** Fields Defender ATP records may change. */
-const DEFENDER_EDITABLE = ["description", "expirationDateTime", "severity"] as const;
-const DATE_FIELDS = new Set(["expirationDateTime", "lastReportedDateTime"]);
 
 /** Microsoft Graph `tiIndicators` as a {@linkcode SyncTarget}. */
 export class GraphTarget implements SyncTarget {
@@ -191,14 +133,17 @@ export class GraphTarget implements SyncTarget {
   readonly maxBatch: number;
   readonly #o: GraphTargetOptions;
   readonly #now: Now;
-  readonly #collection: string;
-  readonly #origin: string;
-  readonly #limiter: RateLimiter;
-  readonly #api: ApiCallDeps;
+  readonly #product: GraphProduct;
+  readonly #http: GraphClient;
   readonly #log: Logger;
-  readonly #defender: boolean;
-  readonly #counters = { created: 0, updated: 0, deleted: 0, failed: 0, skipped: 0, requests: 0 };
-  #lastError: string | undefined;
+  readonly #indexLimit: number;
+  readonly #perRequest: number;
+  #index: RecordIndex | typeof NO_INDEX | undefined;
+  #loading: Promise<RecordIndex | typeof NO_INDEX> | undefined;
+  /** Indicators an `upsert` or `remove` is working on, with how many calls work on each. */
+  readonly #writing = new Map<string, number>();
+  /** While a listing runs: indicators written meanwhile (the listing may or may not show them). */
+  #listingSeen: Set<string> | undefined;
   /** Set once Graph refused a composite `$filter` (`or`): lookups are single-clause from then on. */
   #compositeRefused = false;
 
@@ -207,58 +152,97 @@ export class GraphTarget implements SyncTarget {
     this.#o = options;
     const baseUrl = (options.baseUrl ?? "https://graph.microsoft.com").replace(/\/+$/, "");
     const path = options.requestPath ?? "/beta/security/tiIndicators";
-    this.#collection = /^https?:\/\//i.test(path)
+    const collection = /^https?:\/\//i.test(path)
       ? path.replace(/\/+$/, "")
       : `${baseUrl}/${path.replace(/^\/+/, "").replace(/\/+$/, "")}`;
-    this.#origin = new URL(this.#collection).origin;
     const now = options.now ?? systemNow;
     this.#now = now;
     const sleep = options.sleep ?? systemSleep;
-    this.#limiter = options.limiter ?? new RateLimiter({
+    const limiter = options.limiter ?? new RateLimiter({
       limit: options.rateLimitPerMinute,
       windowMs: 60_000,
       now,
       sleep,
     });
-    this.maxBatch = options.maxBatch ?? 100;
+    this.maxBatch = Math.max(1, options.maxBatch ?? 2000);
+    this.#perRequest = Math.max(1, Math.min(options.recordsPerRequest ?? 100, 100));
     this.#log = options.logger ?? getLogger("sentinel", "graph");
-    this.#defender = options.mapping.targetProduct === "Microsoft Defender ATP";
-    this.#api = {
-      tokens: options.tokens,
-      scope: options.scope ?? scopeFor(baseUrl),
-      fetch: options.fetch ?? globalThis.fetch,
-      timeoutMs: options.timeoutMs ?? 30_000,
-      now,
-      sleep,
-      random: options.random ?? Math.random,
+    this.#product = graphProduct(options.mapping.targetProduct);
+    this.#indexLimit = options.recordIndexLimit ?? 100_000;
+    if (this.#indexLimit <= 0) this.#index = NO_INDEX;
+    this.#http = new GraphClient(collection, {
+      limiter,
       logger: this.#log,
-      maxAttempts: options.attempts ?? 8,
-      backoffBaseMs: options.backoffBaseMs ?? 1000,
-      backoffCapMs: options.backoffCapMs ?? 60_000,
-      retryStatus: (status) => status === 429 || status >= 500,
-      atLeastBackoff: true,
-      onSend: () => this.#counters.requests++,
-    };
+      api: {
+        tokens: options.tokens,
+        scope: options.scope ?? scopeFor(baseUrl),
+        fetch: options.fetch ?? globalThis.fetch,
+        timeoutMs: options.timeoutMs ?? 30_000,
+        now,
+        sleep,
+        random: options.random ?? Math.random,
+        logger: this.#log,
+        maxAttempts: options.attempts ?? 8,
+        backoffBaseMs: options.backoffBaseMs ?? 1000,
+        backoffCapMs: options.backoffCapMs ?? 60_000,
+        retryStatus: (status) => status === 429 || status >= 500,
+        atLeastBackoff: true,
+      },
+    });
   }
 
   /** Counters and the last error, for `/status`. */
   status(): Record<string, unknown> {
+    const index = this.#index;
+    const lastError = this.#http.lastError;
     return {
       targetProduct: this.#o.mapping.targetProduct,
-      ...this.#counters,
+      ...this.#http.counters,
       compositeLookups: !this.#compositeRefused,
-      ...(this.#lastError ? { lastError: this.#lastError } : {}),
+      indexedRecords: index === undefined
+        ? "not listed yet"
+        : index === NO_INDEX
+        ? "off"
+        : index.size,
+      ...(lastError ? { lastError } : {}),
     };
   }
 
   /** Creates or updates the records of each indicator so they match it exactly. */
-  async upsert(items: TargetIndicator[], signal?: AbortSignal): Promise<ItemResult[]> {
+  upsert(items: TargetIndicator[], signal?: AbortSignal): Promise<ItemResult[]> {
+    return this.#working(items, () => this.#upsert(items, signal));
+  }
+
+  /** Removes every record of each indicator; an indicator with no record is a success. */
+  remove(items: TargetRemoval[], signal?: AbortSignal): Promise<ItemResult[]> {
+    return this.#working(items, () => this.#remove(items, signal));
+  }
+
+  /** Runs a write call, noting which indicators it works on (see {@linkcode #listAll}). */
+  async #working<T>(items: readonly { id: string }[], run: () => Promise<T>): Promise<T> {
+    const owners = [...new Set(items.map((item) => item.id))];
+    for (const owner of owners) {
+      this.#writing.set(owner, (this.#writing.get(owner) ?? 0) + 1);
+      this.#listingSeen?.add(owner);
+    }
+    try {
+      return await run();
+    } finally {
+      for (const owner of owners) {
+        const count = (this.#writing.get(owner) ?? 1) - 1;
+        if (count > 0) this.#writing.set(owner, count);
+        else this.#writing.delete(owner);
+      }
+    }
+  }
+
+  async #upsert(items: TargetIndicator[], signal?: AbortSignal): Promise<ItemResult[]> {
     const { failures, fail } = firstFailures();
     const wanted = new Map<string, TiIndicator[]>();
     for (const item of items) {
       const { records, skipped } = toTiIndicators(item, { ...this.#o.mapping, now: this.#now() });
       for (const skip of skipped) {
-        this.#counters.skipped++;
+        this.#http.counters.skipped++;
         this.#log.warn("Skipped observable {value} of {id}: {reason}", {
           id: item.id,
           value: skip.value,
@@ -276,53 +260,26 @@ export class GraphTarget implements SyncTarget {
         });
       }
     }
-
-    const existing = await this.#lookup(
-      items.map((item) => ({ id: item.id, keys: (wanted.get(item.id) ?? []).map(lookupClause) })),
+    const held = await this.#held(
+      [...wanted].map(([id, records]) => ({ id, clauses: records.map(lookupClause) })),
       fail,
       signal,
     );
-
-    const creates: { id: string; record: TiIndicator }[] = [];
-    const updates: { id: string; record: TiIndicator; current: Existing }[] = [];
-    const deletes: { id: string; recordId: string }[] = [];
-    for (const item of items) {
-      if (failures.has(item.id) && (wanted.get(item.id) ?? []).length > 0) continue; // lookup failed
-      const found = [...(existing.get(item.id) ?? [])];
-      for (const record of wanted.get(item.id) ?? []) {
-        const key = observableKey(record);
-        const index = found.findIndex((e) => observableKey(e) === key);
-        if (index < 0) {
-          creates.push({ id: item.id, record });
-          continue;
-        }
-        const [current] = found.splice(index, 1) as [Existing];
-        if (this.#defender && current.action !== undefined && current.action !== record.action) {
-          // Defender ATP cannot change the action in place: delete and create again.
-          deletes.push({ id: item.id, recordId: current.id });
-          creates.push({ id: item.id, record });
-        } else if (this.#changed(record, current)) {
-          updates.push({ id: item.id, record, current });
-        }
-      }
-      for (const leftover of found) deletes.push({ id: item.id, recordId: leftover.id });
-    }
-
-    await this.#submit(creates, fail, signal);
-    await this.#update(updates, fail, signal);
-    await this.#deleteByIds(deletes, fail, signal);
+    const plan = planUpserts(wanted, (owner) => held.get(owner), this.#product);
+    await this.#create(plan.creates, fail, signal);
+    await this.#update(plan.updates, fail, signal);
+    await this.#deleteByIds(plan.deletes, fail, signal);
     return this.#results(items, failures, signal);
   }
 
-  /** Removes every record of each indicator; an indicator with no record is a success. */
-  async remove(items: TargetRemoval[], signal?: AbortSignal): Promise<ItemResult[]> {
+  async #remove(items: TargetRemoval[], signal?: AbortSignal): Promise<ItemResult[]> {
     const { failures, fail } = firstFailures();
-    if (this.#defender) {
-      const product = this.#o.mapping.targetProduct;
-      const existing = await this.#lookup(
+    if (this.#product.matchByValue) {
+      const product = this.#product.name;
+      const held = await this.#held(
         items.map((item) => ({
           id: item.id,
-          keys: (item.observables ?? []).flatMap((o) => {
+          clauses: (item.observables ?? []).flatMap((o) => {
             const fields = observableFields(o, product);
             return typeof fields === "string" ? [] : [lookupClause(fields)];
           }),
@@ -331,14 +288,23 @@ export class GraphTarget implements SyncTarget {
         signal,
       );
       const deletes = items.flatMap((item) =>
-        failures.has(item.id)
-          ? []
-          : (existing.get(item.id) ?? []).map((e) => ({ id: item.id, recordId: e.id }))
+        (held.get(item.id) ?? []).map((known) => ({ owner: item.id, recordId: known.id }))
       );
       await this.#deleteByIds(deletes, fail, signal);
     } else {
-      for (const chunk of chunks(items, this.maxBatch)) {
-        await this.#deleteByExternalIds(chunk.map((i) => i.id), fail, signal);
+      const index = this.#index;
+      for (const chunk of chunks(items, this.#perRequest)) {
+        const gone = await this.#http.bulkDelete(
+          "deleteTiIndicatorsByExternalId",
+          chunk.map((item) => ({ owner: item.id, key: item.id })),
+          fail,
+          signal,
+        );
+        if (index instanceof RecordIndex) {
+          chunk.forEach((item, n) =>
+            gone[n] ? index.forget(item.id) : index.markUncertain(item.id)
+          );
+        }
       }
     }
     return this.#results(items, failures, signal);
@@ -351,13 +317,15 @@ export class GraphTarget implements SyncTarget {
    */
   async listOwned(signal?: AbortSignal): Promise<OwnedRecord[]> {
     const groups = new Map<string, string[]>();
-    for (const record of await this.#list(undefined, signal)) {
+    // The same listing renews the write index: a reconcile heals what changed behind our back.
+    const index = await this.#listAll(signal, [], (record) => {
       const key = record.externalId;
-      if (typeof key !== "string" || key === "") continue;
+      if (typeof key !== "string" || key === "") return;
       const list = groups.get(key) ?? [];
       list.push(projectRecord(record, this.#projection));
       groups.set(key, list);
-    }
+    });
+    if (this.#index !== NO_INDEX || this.#indexLimit > 0) this.#index = index;
     return [...groups].map(([id, records]) => ({
       id,
       fingerprint: fingerprintOf(records),
@@ -373,7 +341,7 @@ export class GraphTarget implements SyncTarget {
    */
   async listAdoptable(_source: string, signal?: AbortSignal): Promise<AdoptableRecord[]> {
     const keys = new Set<string>();
-    for (const record of await this.#list(undefined, signal)) {
+    for (const record of await this.#http.list(undefined, signal)) {
       const key = record.externalId;
       if (typeof key === "string" && key !== "" && !key.includes("--")) keys.add(key);
     }
@@ -394,10 +362,7 @@ export class GraphTarget implements SyncTarget {
 
   /** The fields a reconcile compares: the observable and what an update may change. */
   get #projection(): readonly string[] {
-    return [
-      ...OBSERVABLE_KEYS,
-      ...(this.#defender ? DEFENDER_EDITABLE : SENTINEL_EDITABLE).filter((f) => f !== "externalId"),
-    ];
+    return [...OBSERVABLE_KEYS, ...this.#product.editable.filter((f) => f !== "externalId")];
   }
 
   /** One result per item: the first failure noted for it, else success; throws once aborted. */
@@ -410,7 +375,7 @@ export class GraphTarget implements SyncTarget {
     return items.map((item) => {
       const failure = failures.get(item.id);
       if (failure) {
-        this.#counters.failed++;
+        this.#http.counters.failed++;
         return failed(
           item.id,
           failure.reason,
@@ -423,21 +388,206 @@ export class GraphTarget implements SyncTarget {
   }
 
   /**
+   * What Graph holds for each indicator: from the index, and by lookup for the indicators it is
+   * not sure of (or all of them when there is no index). An indicator whose records could not be
+   * read is failed (noted with `fail`) and left out of the answer.
+   */
+  async #held(
+    wanted: Wanted[],
+    fail: Fail,
+    signal: AbortSignal | undefined,
+  ): Promise<Map<string, KnownRecord[]>> {
+    const out = new Map<string, KnownRecord[]>();
+    let index: RecordIndex | typeof NO_INDEX;
+    try {
+      index = await this.#ensureIndex(signal, wanted.map((w) => w.id));
+    } catch (error) {
+      // A failed listing is no verdict on any indicator (never one indicator's request).
+      const failure = this.#http.failureOf(error, "list our records", 2);
+      for (const w of wanted) fail(w.id, failure);
+      return out;
+    }
+    const toLookUp = index === NO_INDEX ? wanted : wanted.filter((w) => index.isUncertain(w.id));
+    if (toLookUp.length > 0) {
+      const lookupFailed = new Set<string>();
+      const found = await this.#lookup(toLookUp, (id, failure) => {
+        lookupFailed.add(id);
+        fail(id, failure);
+      }, signal);
+      for (const w of toLookUp) {
+        if (lookupFailed.has(w.id)) continue;
+        const known = (found.get(w.id) ?? []).map((e) => knownRecord(e, e.id, this.#product));
+        if (index === NO_INDEX) out.set(w.id, known);
+        else index.replace(w.id, keysOf(w), known);
+      }
+    }
+    if (index !== NO_INDEX) {
+      for (const w of wanted) {
+        if (!index.isUncertain(w.id)) out.set(w.id, index.recordsOf(w.id, keysOf(w)));
+      }
+    }
+    return out;
+  }
+
+  /** The index, listed at the first call (shared by concurrent callers). */
+  async #ensureIndex(
+    signal: AbortSignal | undefined,
+    mine: readonly string[],
+  ): Promise<RecordIndex | typeof NO_INDEX> {
+    if (this.#index !== undefined) return this.#index;
+    this.#loading ??= this.#listAll(signal, mine).finally(() => this.#loading = undefined);
+    return this.#index = await this.#loading;
+  }
+
+  /**
+   * Lists every record of our application into a new index (and hands each to `visit`). An
+   * indicator another call writes while the listing runs may or may not show in it: it is marked
+   * uncertain (looked up before its next write). `mine`: the calling write's own indicators,
+   * which it has not written yet. Past the limit the index is dropped ("off").
+   */
+  async #listAll(
+    signal: AbortSignal | undefined,
+    mine: readonly string[],
+    visit?: (record: Existing) => void,
+  ): Promise<RecordIndex | typeof NO_INDEX> {
+    const own = new Map<string, number>();
+    for (const owner of mine) own.set(owner, (own.get(owner) ?? 0) + 1);
+    const seen = new Set(
+      [...this.#writing].filter(([owner, n]) => n > (own.get(owner) ?? 0)).map(([o]) => o),
+    );
+    this.#listingSeen = seen;
+    const index = new RecordIndex(this.#product);
+    let over = this.#indexLimit <= 0;
+    try {
+      await this.#http.list(undefined, signal, false, (record) => {
+        visit?.(record);
+        if (over) return visit !== undefined;
+        if (index.size >= this.#indexLimit) {
+          over = true;
+          return visit !== undefined;
+        }
+        index.addListed(record);
+      });
+    } finally {
+      if (this.#listingSeen === seen) this.#listingSeen = undefined;
+    }
+    if (over) {
+      if (this.#indexLimit > 0) this.#dropIndex();
+      return NO_INDEX;
+    }
+    // Written by other calls before or while the listing ran (every later call enters `seen`).
+    for (const owner of seen) index.markUncertain(owner);
+    this.#log.info("Listed {count} Graph records of this application: writing without lookups", {
+      count: index.size,
+    });
+    return index;
+  }
+
+  /** Creates records in bulk; the index learns the ones Graph confirmed. */
+  async #create(
+    creates: { owner: string; record: TiIndicator }[],
+    fail: Fail,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    for (const chunk of chunks(creates, this.#perRequest)) {
+      const outcomes = await this.#http.bulkWrite("submitTiIndicators", chunk, fail, signal);
+      const index = this.#index;
+      if (!(index instanceof RecordIndex)) continue;
+      chunk.forEach((c, n) => {
+        const outcome = outcomes[n];
+        if (outcome?.ok && outcome.id !== undefined && !outcome.resent) {
+          index.add(c.owner, knownRecord(c.record, outcome.id, this.#product));
+        } else index.markUncertain(c.owner);
+      });
+      if (index.size > this.#indexLimit) this.#dropIndex();
+    }
+  }
+
+  /** Stops keeping the index (past the limit): every indicator is looked up from now on. */
+  #dropIndex(): void {
+    this.#index = NO_INDEX;
+    this.#log.warn(
+      "Graph holds more than {limit} records of this application: looking each indicator up before writing it",
+      { limit: this.#indexLimit },
+    );
+  }
+
+  /** Updates records: in bulk where the product allows it, else one `PATCH` each. */
+  async #update(
+    updates: { owner: string; record: TiIndicator; current: KnownRecord }[],
+    fail: Fail,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const product = this.#product;
+    const learn = (u: (typeof updates)[number], ok: boolean) => {
+      const index = this.#index;
+      if (!(index instanceof RecordIndex)) return;
+      if (ok) index.update(updatedRecord(u.current, u.record, product));
+      else index.markUncertain(u.owner);
+    };
+    if (!product.bulkUpdate) {
+      for (const u of updates) {
+        const body = product.updateBody(u.record, u.current.id);
+        learn(u, await this.#http.patch(u.owner, u.current.id, body, fail, signal));
+      }
+      return;
+    }
+    for (const chunk of chunks(updates, this.#perRequest)) {
+      const writes = chunk.map((u) => ({
+        owner: u.owner,
+        record: product.updateBody(u.record, u.current.id),
+      }));
+      const outcomes = await this.#http.bulkWrite("updateTiIndicators", writes, fail, signal);
+      chunk.forEach((u, n) => learn(u, outcomes[n]?.ok === true));
+    }
+  }
+
+  /** Deletes records by Graph id: in bulk where the product allows it, else one `DELETE` each. */
+  async #deleteByIds(
+    deletes: { owner: string; recordId: string }[],
+    fail: Fail,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const learn = (d: (typeof deletes)[number], gone: boolean) => {
+      const index = this.#index;
+      if (!(index instanceof RecordIndex)) return;
+      if (gone) index.remove(d.recordId);
+      else index.markUncertain(d.owner);
+    };
+    if (!this.#product.bulkDelete) {
+      for (const d of deletes) {
+        learn(d, await this.#http.deleteOne(d.owner, d.recordId, fail, signal));
+      }
+      return;
+    }
+    for (const chunk of chunks(deletes, this.#perRequest)) {
+      const gone = await this.#http.bulkDelete(
+        "deleteTiIndicators",
+        chunk.map((d) => ({ owner: d.owner, key: d.recordId })),
+        fail,
+        signal,
+      );
+      chunk.forEach((d, n) => learn(d, gone[n] === true));
+    }
+  }
+
+  /**
    * Lists the records of each indicator: by `externalId`, and for Defender ATP (whose records
    * come back without it) also by observable value, keeping records that carry no other id.
    */
   async #lookup(
-    items: { id: string; keys: [string, string][] }[],
-    fail: (id: string, failure: Failure) => void,
+    items: Wanted[],
+    fail: Fail,
     signal: AbortSignal | undefined,
   ): Promise<Map<string, Existing[]>> {
     const out = new Map<string, Existing[]>();
+    const byValue = this.#product.matchByValue;
     const chunkSize = this.#compositeRefused ? 1 : this.#o.lookupChunk ?? 10;
     for (const chunk of chunks(items, chunkSize)) {
       const clauses = chunk.map((item) => odataEq("externalId", item.id));
-      if (this.#defender) {
+      if (byValue) {
         for (const item of chunk) {
-          for (const [field, value] of item.keys) clauses.push(odataEq(field, value));
+          for (const [field, value] of item.clauses) clauses.push(odataEq(field, value));
         }
       }
       const groupSize = this.#compositeRefused ? 1 : chunkSize;
@@ -447,16 +597,20 @@ export class GraphTarget implements SyncTarget {
           records = await this.#listGroup(group, signal);
         } catch (error) {
           // One clause for one item: the failure is that item's; else no verdict on any item.
-          const failure = this.#failureOf(error, "look up", group.length > 1 ? 2 : chunk.length);
+          const failure = this.#http.failureOf(
+            error,
+            "look up",
+            group.length > 1 ? 2 : chunk.length,
+          );
           for (const item of chunk) fail(item.id, failure);
           continue;
         }
         for (const item of chunk) {
-          const keys = new Set(item.keys.map(([f, val]) => observableKey({ [f]: val })));
+          const keys = new Set(keysOf(item));
           const mine = records.filter((r) =>
             r.externalId === item.id ||
-            (this.#defender && (r.externalId === undefined || r.externalId === null) &&
-              keys.has(observableKey(r)))
+            (byValue && (r.externalId === undefined || r.externalId === null) &&
+              keys.has(observableKey(r) ?? ""))
           );
           const list = out.get(item.id) ?? [];
           for (const record of mine) {
@@ -477,12 +631,12 @@ export class GraphTarget implements SyncTarget {
   async #listGroup(group: string[], signal: AbortSignal | undefined): Promise<Existing[]> {
     if (group.length === 1 || this.#compositeRefused) {
       const out: Existing[] = [];
-      for (const clause of group) out.push(...await this.#list(clause, signal));
+      for (const clause of group) out.push(...await this.#http.list(clause, signal));
       return out;
     }
     try {
       // A refusal here is expected from a Graph that keeps to its documentation: not an error line.
-      return await this.#list(group.join(" or "), signal, true);
+      return await this.#http.list(group.join(" or "), signal, true);
     } catch (error) {
       if (!(error instanceof GraphApiError) || statusScope(error.status, 2) !== "request") {
         throw error;
@@ -495,343 +649,6 @@ export class GraphTarget implements SyncTarget {
       return this.#listGroup(group, signal);
     }
   }
-
-  /** Reads every page of a `$filter` query (no filter: the whole collection we may see). */
-  async #list(
-    filter: string | undefined,
-    signal: AbortSignal | undefined,
-    refusalExpected = false,
-  ): Promise<Existing[]> {
-    let url: string | undefined = filter === undefined
-      ? this.#collection
-      : `${this.#collection}?${filterQuery(filter)}`;
-    const out: Existing[] = [];
-    while (url) {
-      if (new URL(url).origin !== this.#origin) {
-        throw new GraphApiError(`Refusing to follow @odata.nextLink to another host: ${url}`, {
-          status: 0,
-          code: "UnexpectedNextLink",
-          retryable: false,
-        });
-      }
-      // 200 and 206 (a provider partly failed) are read alike (lesson PR #2347).
-      const response = await this.#call(
-        "GET",
-        url,
-        undefined,
-        "List tiIndicators",
-        signal,
-        [],
-        refusalExpected,
-      );
-      const body = parseBody(ListBody, response.text, "list");
-      for (const record of body.value) {
-        if (typeof record.id === "string") out.push(record as Existing);
-      }
-      url = body["@odata.nextLink"];
-    }
-    return out;
-  }
-
-  async #submit(
-    creates: { id: string; record: TiIndicator }[],
-    fail: (id: string, failure: Failure) => void,
-    signal: AbortSignal | undefined,
-  ): Promise<void> {
-    for (const chunk of chunks(creates, this.maxBatch)) {
-      await this.#bulkWrite(
-        "submitTiIndicators",
-        chunk.map((c) => ({ owner: c.id, record: c.record })),
-        fail,
-        signal,
-      );
-    }
-  }
-
-  async #update(
-    updates: { id: string; record: TiIndicator; current: Existing }[],
-    fail: (id: string, failure: Failure) => void,
-    signal: AbortSignal | undefined,
-  ): Promise<void> {
-    const product = this.#o.mapping.targetProduct;
-    if (this.#defender) {
-      for (const u of updates) {
-        const patch: Record<string, unknown> = { targetProduct: product };
-        for (const field of DEFENDER_EDITABLE) patch[field] = u.record[field];
-        try {
-          await this.#call(
-            "PATCH",
-            `${this.#collection}/${encodeURIComponent(u.current.id)}`,
-            patch,
-            "Update tiIndicator",
-            signal,
-          );
-          this.#counters.updated++;
-        } catch (error) {
-          fail(u.id, this.#failureOf(error, "update", 1));
-        }
-      }
-      return;
-    }
-    for (const chunk of chunks(updates, this.maxBatch)) {
-      const writes = chunk.map((u) => {
-        const record: Record<string, unknown> = { id: u.current.id, targetProduct: product };
-        for (const field of SENTINEL_EDITABLE) {
-          if (u.record[field] !== undefined) record[field] = u.record[field];
-        }
-        return { owner: u.id, record };
-      });
-      await this.#bulkWrite("updateTiIndicators", writes, fail, signal);
-    }
-  }
-
-  /** One bulk create or update request; each record fails or counts by its own result. */
-  async #bulkWrite(
-    action: "submitTiIndicators" | "updateTiIndicators",
-    writes: { owner: string; record: object }[],
-    fail: (id: string, failure: Failure) => void,
-    signal: AbortSignal | undefined,
-  ): Promise<void> {
-    const create = action === "submitTiIndicators";
-    const verb = create ? "create" : "update";
-    let value: v.InferOutput<typeof BulkBody>["value"];
-    try {
-      const response = await this.#call(
-        "POST",
-        `${this.#collection}/${action}`,
-        { value: writes.map((w) => w.record) },
-        create ? "Submit tiIndicators" : "Update tiIndicators",
-        signal,
-      );
-      value = parseBody(BulkBody, response.text, action).value;
-    } catch (error) {
-      const failure = this.#failureOf(error, verb, new Set(writes.map((w) => w.owner)).size);
-      for (const w of writes) fail(w.owner, failure);
-      return;
-    }
-    writes.forEach((w, index) => {
-      const result = value[index];
-      const failure = result === undefined
-        ? { reason: "Graph answered without a result for this record", scope: "systemic" as const }
-        : itemFailure(result.Error, result.id);
-      if (failure) {
-        this.#logItem(verb, w.owner, failure);
-        fail(w.owner, failure);
-      } else if (create) this.#counters.created++;
-      else this.#counters.updated++;
-    });
-  }
-
-  /** Deletes records by Graph id: bulk for Azure Sentinel, one `DELETE` each for Defender ATP. */
-  async #deleteByIds(
-    deletes: { id: string; recordId: string }[],
-    fail: (id: string, failure: Failure) => void,
-    signal: AbortSignal | undefined,
-  ): Promise<void> {
-    if (this.#defender) {
-      for (const d of deletes) {
-        try {
-          await this.#call(
-            "DELETE",
-            `${this.#collection}/${encodeURIComponent(d.recordId)}`,
-            undefined,
-            "Delete tiIndicator",
-            signal,
-            [404],
-          );
-          this.#counters.deleted++;
-        } catch (error) {
-          fail(d.id, this.#failureOf(error, "delete", 1));
-        }
-      }
-      return;
-    }
-    for (const chunk of chunks(deletes, this.maxBatch)) {
-      await this.#bulkDelete(
-        "deleteTiIndicators",
-        chunk.map((d) => ({ owner: d.id, key: d.recordId })),
-        fail,
-        signal,
-      );
-    }
-  }
-
-  #deleteByExternalIds(
-    ids: string[],
-    fail: (id: string, failure: Failure) => void,
-    signal: AbortSignal | undefined,
-  ): Promise<void> {
-    return this.#bulkDelete(
-      "deleteTiIndicatorsByExternalId",
-      ids.map((id) => ({ owner: id, key: id })),
-      fail,
-      signal,
-    );
-  }
-
-  async #bulkDelete(
-    action: "deleteTiIndicators" | "deleteTiIndicatorsByExternalId",
-    keys: { owner: string; key: string }[],
-    fail: (id: string, failure: Failure) => void,
-    signal: AbortSignal | undefined,
-  ): Promise<void> {
-    let value: v.InferOutput<typeof ResultInfoBody>["value"];
-    try {
-      const response = await this.#call(
-        "POST",
-        `${this.#collection}/${action}`,
-        { value: keys.map((k) => k.key) },
-        "Delete tiIndicators",
-        signal,
-      );
-      value = parseBody(ResultInfoBody, response.text, action).value;
-    } catch (error) {
-      const failure = this.#failureOf(error, "delete", new Set(keys.map((k) => k.owner)).size);
-      for (const k of keys) fail(k.owner, failure);
-      return;
-    }
-    keys.forEach((k, index) => {
-      const result = value[index];
-      if (result === undefined) {
-        const failure: Failure = {
-          reason: `Graph answered ${action} without a result for ${k.key}`,
-          scope: "systemic",
-        };
-        this.#logItem("delete", k.owner, failure);
-        fail(k.owner, failure);
-        return;
-      }
-      const code = result.code ?? 0;
-      // resultInfo codes are not documented: 0 (the documented example) and 2xx are done, 404
-      // means already gone (removal is idempotent).
-      if ((code >= 200 && code < 300) || code === 404 || code === 0) {
-        this.#counters.deleted++;
-        return;
-      }
-      const failure: Failure = {
-        reason: `Graph could not delete ${k.key}: ${result?.subCode ?? code} ${
-          result?.message ?? ""
-        }`
-          .trim(),
-        scope: code === 429 || code >= 500 ? "systemic" : "item",
-      };
-      this.#logItem("delete", k.owner, failure);
-      fail(k.owner, failure);
-    });
-  }
-
-  /** True when an editable field differs between the wanted record and the stored one. */
-  #changed(record: TiIndicator, current: Existing): boolean {
-    const fields = this.#defender ? DEFENDER_EDITABLE : SENTINEL_EDITABLE;
-    return fields.some((field) => {
-      const want = record[field];
-      const have = current[field];
-      if (want === undefined) return false;
-      if (DATE_FIELDS.has(field) && typeof want === "string" && typeof have === "string") {
-        return Date.parse(want) !== Date.parse(have);
-      }
-      if (Array.isArray(want) && Array.isArray(have)) {
-        return JSON.stringify([...want].sort()) !== JSON.stringify([...have].map(String).sort());
-      }
-      return JSON.stringify(want) !== JSON.stringify(have);
-    });
-  }
-
-  /**
-   * Sends one request with pacing and retries (see {@linkcode callApi}); a network failure after
-   * the last try or a status other than 2xx and `okStatuses` throws a {@linkcode GraphApiError}.
-   */
-  async #call(
-    method: string,
-    url: string,
-    body: unknown,
-    what: string,
-    signal: AbortSignal | undefined,
-    okStatuses: number[] = [],
-    refusalExpected = false,
-  ): Promise<HttpResponse> {
-    const clientRequestId = crypto.randomUUID();
-    let response: HttpResponse;
-    try {
-      response = await callApi({
-        method,
-        url,
-        body: body === undefined ? undefined : JSON.stringify(body),
-        what,
-        limiter: this.#limiter,
-        headers: { "client-request-id": clientRequestId },
-        signal,
-      }, this.#api);
-    } catch (error) {
-      if (!(error instanceof NetworkError || error instanceof TimeoutError)) throw error;
-      throw new GraphApiError(`${what} failed: ${error.message}`, {
-        status: 0,
-        code: error.name,
-        retryable: true,
-        clientRequestId,
-      }, { cause: error });
-    }
-    const { status } = response;
-    if ((status >= 200 && status < 300) || okStatuses.includes(status)) return response;
-    const info = errorInfo(response.text);
-    const requestId = info.requestId ?? response.headers.get("request-id") ?? undefined;
-    const message = describeFailure(what, status, info, requestId, clientRequestId);
-    this.#lastError = message;
-    const level = refusalExpected && status >= 400 && status < 500 ? "debug" : "error";
-    this.#log[level]("{what} failed: HTTP {status} {code}: {message}", {
-      what,
-      status,
-      code: info.code,
-      message: info.message,
-      requestId,
-      clientRequestId,
-    });
-    throw new GraphApiError(message, {
-      status,
-      code: info.code,
-      retryable: status === 429 || status >= 500 || status === 401 || status === 403,
-      requestId,
-      clientRequestId,
-    });
-  }
-
-  /** The failure of a call that carried `items` indicators (see {@linkcode statusScope}). */
-  #failureOf(error: unknown, what: string, items: number): Failure {
-    if (error instanceof GraphApiError) {
-      return {
-        reason: error.message,
-        scope: error.retryable || error.status === 0
-          ? "systemic"
-          : statusScope(error.status, items),
-      };
-    }
-    if (signalAbort(error)) throw error;
-    const message = error instanceof Error ? error.message : String(error);
-    this.#lastError = message;
-    return { reason: `Cannot ${what} on Graph: ${message}`, scope: "systemic" };
-  }
-
-  #logItem(what: string, id: string, failure: Failure): void {
-    this.#lastError = failure.reason;
-    this.#log.warn("Graph rejected the {what} of {id}: {reason}", {
-      what,
-      id,
-      reason: failure.reason,
-      scope: failure.scope,
-    });
-  }
-}
-
-/** A map of the first failure of each indicator, and the function that notes one. */
-function firstFailures(): {
-  failures: Map<string, Failure>;
-  fail: (id: string, failure: Failure) => void;
-} {
-  const failures = new Map<string, Failure>();
-  const fail = (id: string, failure: Failure) => {
-    if (!failures.has(id)) failures.set(id, failure);
-  };
-  return { failures, fail };
 }
 
 /** The `$filter` field and value that find a record by its observable. */
@@ -843,104 +660,7 @@ function lookupClause(fields: Partial<TiIndicator>): [string, string] {
   return ["externalId", ""];
 }
 
-function errorInfo(text: string): { code: string; message: string; requestId?: string } {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    return { code: "Unknown", message: excerpt(text) };
-  }
-  const parsed = v.safeParse(ErrorBody, json);
-  if (!parsed.success) return { code: "Unknown", message: excerpt(text) };
-  const error = parsed.output.error;
-  const out: { code: string; message: string; requestId?: string } = {
-    code: error.code ?? "Unknown",
-    message: error.message ?? "",
-  };
-  const requestId = error.innerError?.["request-id"];
-  if (requestId) out.requestId = requestId;
-  return out;
-}
-
-function describeFailure(
-  what: string,
-  status: number,
-  info: { code: string; message: string },
-  requestId: string | undefined,
-  clientRequestId: string,
-): string {
-  const ids = `request-id ${requestId ?? "none"}, client-request-id ${clientRequestId}`;
-  const base = `${what} failed with HTTP ${status} ${info.code}: ${excerpt(info.message)} (${ids})`;
-  if (status === 403) {
-    return `${base}. Grant the application the Microsoft Graph application permission ` +
-      `${GRAPH_PERMISSION} and give admin consent`;
-  }
-  if (status === 401) {
-    return `${base}. Check the tenant id, client id and secret or certificate, and that the token ` +
-      `is for https://graph.microsoft.com`;
-  }
-  return base;
-}
-
-/** The failure carried by a bulk result item, if any (a success has an `id` and no `Error`). */
-function itemFailure(error: unknown, id: string | undefined): Failure | undefined {
-  if (error === undefined || error === null) {
-    return id
-      ? undefined
-      : { reason: "Graph returned the record without an id", scope: "systemic" };
-  }
-  let code = "Unknown";
-  let message = typeof error === "string" ? error : JSON.stringify(error);
-  try {
-    const parsed = v.safeParse(ErrorBody, typeof error === "string" ? JSON.parse(error) : error);
-    if (parsed.success) {
-      code = parsed.output.error.code ?? code;
-      message = parsed.output.error.message ?? message;
-    }
-  } catch {
-    // not JSON: keep the text
-  }
-  // A per-item error is that item's own, unless it names a passing condition (throttling, outage).
-  const scope: FailureScope = /invalid|badrequest|notsupported|missing/i.test(code)
-    ? "item"
-    : /throttl|toomany|unavailable|timeout|internal|serviceerror/i.test(code)
-    ? "systemic"
-    : "item";
-  return { reason: `Graph rejected the record: ${code}: ${excerpt(message)}`, scope };
-}
-
-function parseBody<T extends v.GenericSchema>(
-  schema: T,
-  text: string,
-  what: string,
-): v.InferOutput<T> {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (cause) {
-    throw new GraphApiError(`Graph answered ${what} with invalid JSON: ${excerpt(text)}`, {
-      status: 0,
-      code: "InvalidResponse",
-      retryable: true,
-    }, { cause });
-  }
-  const parsed = v.safeParse(schema, json);
-  if (!parsed.success) {
-    throw new GraphApiError(
-      `Graph answered ${what} with an unexpected body: ${v.summarize(parsed.issues)}`,
-      { status: 0, code: "InvalidResponse", retryable: true },
-    );
-  }
-  return parsed.output;
-}
-
-function signalAbort(error: unknown): boolean {
-  return error instanceof DOMException &&
-    (error.name === "AbortError" || error.name === "TimeoutError");
-}
-
-function chunks<T>(items: readonly T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
+/** The observable keys of an indicator's lookup clauses. */
+function keysOf(wanted: Wanted): string[] {
+  return wanted.clauses.map(([field, value]) => observableKey({ [field]: value }) ?? "");
 }

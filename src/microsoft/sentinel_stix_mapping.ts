@@ -159,6 +159,33 @@ export function armQueryBody(stixId: string, source: string, stixObjectType = "i
   });
 }
 
+/**
+ * The ARM threat-intelligence query that finds the STIX objects of several ids from one source:
+ * the `id` clause lists them all and joins its values with `Or` (a
+ * `ThreatIntelligenceQueryConditionClause` has `values`, a list, and `clauseConnective`, "the
+ * connective used to join all values in this ConditionClause": Azure REST API reference for
+ * Microsoft.SecurityInsights `threatIntelligence/main/query`, and the .NET/JS SDK models
+ * `ThreatIntelligenceQueryConditionClause`). One query then finds a whole batch (issue 14).
+ */
+export function armQueryByIdsBody(
+  stixIds: readonly string[],
+  source: string,
+  maxPageSize: number,
+  stixObjectType = "indicator",
+): string {
+  return JSON.stringify({
+    condition: {
+      stixObjectType,
+      conditionConnective: "And",
+      clauses: [
+        { field: "id", operator: "Equals", values: stixIds, clauseConnective: "Or" },
+        { field: "source", operator: "Equals", values: [source] },
+      ],
+    },
+    maxPageSize,
+  });
+}
+
 /** One rejected record of a 200 upload answer. */
 export interface UploadRecordError {
   /** 0-based index into the request's `stixobjects`. */

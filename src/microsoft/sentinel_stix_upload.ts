@@ -10,7 +10,8 @@ import type { Logger } from "@logtape/logtape";
 import { getLogger } from "../log.ts";
 import { HttpError } from "../runtime/errors.ts";
 import { excerpt, httpError, type HttpResponse } from "../runtime/http.ts";
-import { RateLimiter } from "../runtime/rate_limiter.ts";
+import { type Pacer, RateLimiter } from "../runtime/rate_limiter.ts";
+import { allOf, TokenBucket } from "../runtime/token_bucket.ts";
 import type { StixObject } from "../stix/types.ts";
 import type {
   AdoptableRecord,
@@ -33,8 +34,7 @@ import type { TokenSource } from "./token_source.ts";
 import { fingerprintOf, projectRecord } from "./fingerprint.ts";
 import * as v from "valibot";
 import {
-  armQueryBody,
-  parseArmQuery,
+  armQueryByIdsBody,
   parseTryAgainMs,
   parseUploadErrors,
   RESERVED_SOURCE_SYSTEM,
@@ -78,8 +78,13 @@ export interface SentinelTargetOptions extends ApiClientOptions {
   scope?: string;
   /** Upload requests per minute (client-side pacing). @default 100 */
   rateLimitPerMinute?: number;
-  /** ARM requests (query and DELETE) per minute. @default 100 */
+  /**
+   * Also at most this many ARM requests (queries and DELETEs) a minute, on top of ARM's own token
+   * buckets (see {@linkcode ARM_BUCKETS}). @default none
+   */
   armRateLimitPerMinute?: number;
+  /** STIX ids per ARM query of a removal (the `id` clause lists them). @default 100 */
+  removeChunk?: number;
   /** Objects per upload request (at most 100). @default 100 */
   maxBatch?: number;
   /** `maxPageSize` of a reconcile listing. @default 1000 */
@@ -115,13 +120,15 @@ export class SentinelTarget implements SyncTarget {
       | "workspaceName"
       | "logger"
       | "tokens"
+      | "armRateLimitPerMinute"
       | keyof ApiClientOptions
     >
   >;
   readonly #api: ApiCallDeps;
   readonly #armBase: string | undefined;
   readonly #upload: RateLimiter;
-  readonly #arm: RateLimiter;
+  /** ARM pacing per kind of operation (reads, writes, deletes), see {@linkcode ARM_BUCKETS}. */
+  readonly #arm: { read: Pacer; write: Pacer; delete: Pacer };
   readonly #log: Logger;
   #lastError: string | undefined;
   #counters = { uploaded: 0, rejected: 0, deleted: 0, throttled: 0 };
@@ -141,7 +148,7 @@ export class SentinelTarget implements SyncTarget {
       revokeBy: options.revokeBy ?? "upload",
       scope: options.scope ?? "https://management.azure.com/.default",
       rateLimitPerMinute: options.rateLimitPerMinute ?? SENTINEL_REQUESTS_PER_MINUTE,
-      armRateLimitPerMinute: options.armRateLimitPerMinute ?? 100,
+      removeChunk: Math.max(1, options.removeChunk ?? 100),
       maxBatch: Math.min(options.maxBatch ?? SENTINEL_MAX_OBJECTS, SENTINEL_MAX_OBJECTS),
       listPageSize: options.listPageSize ?? LIST_PAGE_SIZE,
       retryMarginMs: options.retryMarginMs ?? 1000,
@@ -179,7 +186,13 @@ export class SentinelTarget implements SyncTarget {
     });
     const clock = { now: this.#api.now, sleep: this.#api.sleep, windowMs: 60_000 };
     this.#upload = new RateLimiter({ ...clock, limit: this.#o.rateLimitPerMinute });
-    this.#arm = new RateLimiter({ ...clock, limit: this.#o.armRateLimitPerMinute });
+    const bucket = (kind: keyof typeof ARM_BUCKETS) =>
+      new TokenBucket({ ...ARM_BUCKETS[kind], now: clock.now, sleep: clock.sleep });
+    const cap = options.armRateLimitPerMinute;
+    const perMinute = cap === undefined ? undefined : new RateLimiter({ ...clock, limit: cap });
+    const paced = (kind: keyof typeof ARM_BUCKETS) =>
+      perMinute ? allOf(bucket(kind), perMinute) : bucket(kind);
+    this.#arm = { read: paced("read"), write: paced("write"), delete: paced("delete") };
   }
 
   /** Uploads the indicators in batches of up to 100 objects; a rejected record fails only its item. */
@@ -218,12 +231,27 @@ export class SentinelTarget implements SyncTarget {
     return items.map((item) => results.get(item.id) ?? missingResult(item.id));
   }
 
-  /** Deletes every Sentinel indicator holding these STIX ids from our source; absent = success. */
+  /**
+   * Deletes every Sentinel indicator holding these STIX ids from our source; absent = success.
+   * One ARM query finds the indicators of up to `removeChunk` ids (their `id` clause lists them,
+   * all pages), then each found indicator is deleted (ARM has no bulk delete).
+   */
   async remove(items: TargetRemoval[], signal?: AbortSignal): Promise<ItemResult[]> {
+    if (this.#armBase === undefined) {
+      return items.map((item) =>
+        failed(
+          item.id,
+          "Cannot delete from Sentinel: set the subscription id, resource group and " +
+            "workspace name of the workspace",
+          "unsupported",
+        )
+      );
+    }
     const results = new Map<string, ItemResult>();
-    for (const item of items) {
-      if (results.has(item.id)) continue;
-      results.set(item.id, await this.#removeOne(item.id, signal));
+    const ids = [...new Set(items.map((item) => item.id))];
+    for (let start = 0; start < ids.length; start += this.#o.removeChunk) {
+      const chunk = ids.slice(start, start + this.#o.removeChunk);
+      for (const result of await this.#removeChunk(chunk, signal)) results.set(result.id, result);
     }
     return items.map((item) => results.get(item.id) ?? missingResult(item.id));
   }
@@ -274,7 +302,7 @@ export class SentinelTarget implements SyncTarget {
         const response = await callApi({
           method: "DELETE",
           url: `${this.#o.managementUrl}${handle}?${version}`,
-          limiter: this.#arm,
+          limiter: this.#arm.delete,
           what: "Sentinel indicator delete",
           signal,
         }, this.#api);
@@ -315,6 +343,19 @@ export class SentinelTarget implements SyncTarget {
       },
       maxPageSize: this.#o.listPageSize,
     });
+    await this.#queryPages(body, "Sentinel threat-intelligence list", signal, visit);
+  }
+
+  /**
+   * Every page of one ARM threat-intelligence query: a POST of the body (an ARM write), then a
+   * GET on each same-host `nextLink` (an ARM read). Throws when a page fails.
+   */
+  async #queryPages(
+    body: string,
+    what: string,
+    signal: AbortSignal | undefined,
+    visit: (object: { id: string } & Record<string, unknown>, resourceId: string) => void,
+  ): Promise<void> {
     const version = `api-version=${encodeURIComponent(this.#o.armApiVersion)}`;
     let pages = 0;
     let next: string | undefined = `${this.#armBase}/query?${version}`;
@@ -325,11 +366,11 @@ export class SentinelTarget implements SyncTarget {
         method: first ? "POST" : "GET",
         url: next,
         ...(first ? { body } : {}),
-        limiter: this.#arm,
-        what: "Sentinel threat-intelligence list",
+        limiter: first ? this.#arm.write : this.#arm.read,
+        what,
         signal,
       }, this.#api);
-      if (response.status !== 200) throw httpError(response, "Sentinel threat-intelligence list");
+      if (response.status !== 200) throw httpError(response, what);
       let json: unknown;
       try {
         json = JSON.parse(response.text);
@@ -339,9 +380,7 @@ export class SentinelTarget implements SyncTarget {
       const parsed = v.safeParse(ListPage, json);
       if (!parsed.success) {
         throw new HttpError(
-          `Sentinel threat-intelligence list answered an unreadable body: ${
-            excerpt(response.text)
-          }`,
+          `${what} answered an unreadable body: ${excerpt(response.text)}`,
           response.status,
           excerpt(response.text, 4096),
         );
@@ -355,7 +394,7 @@ export class SentinelTarget implements SyncTarget {
       next = link && sameOrigin(link, this.#o.managementUrl) ? link : undefined;
       if (pages >= LIST_MAX_PAGES && next !== undefined) {
         throw new Error(
-          `Sentinel threat-intelligence list still had pages after ${LIST_MAX_PAGES}: a partial listing is never used`,
+          `${what} still had pages after ${LIST_MAX_PAGES}: a partial listing is never used`,
         );
       }
     }
@@ -464,76 +503,63 @@ export class SentinelTarget implements SyncTarget {
     );
   }
 
-  async #removeOne(stixId: string, signal?: AbortSignal): Promise<ItemResult> {
-    if (this.#armBase === undefined) {
-      return failed(
-        stixId,
-        "Cannot delete from Sentinel: set the subscription id, resource group and " +
-          "workspace name of the workspace",
-        "unsupported",
-      );
-    }
-    const version = `api-version=${encodeURIComponent(this.#o.armApiVersion)}`;
+  /** Finds the indicators of these STIX ids with one query (all pages), then deletes each. */
+  async #removeChunk(stixIds: string[], signal?: AbortSignal): Promise<ItemResult[]> {
+    const wanted = new Set(stixIds);
+    const found = new Map<string, Set<string>>();
     try {
-      const ids: string[] = [];
-      let next: string | undefined = `${this.#armBase}/query?${version}`;
-      for (let page = 0; next !== undefined && page < 100; page++) {
-        const response = await callApi({
-          method: "POST",
-          url: next,
-          body: armQueryBody(stixId, this.#o.sourceSystem),
-          limiter: this.#arm,
-          what: "Sentinel threat-intelligence query",
-          signal,
-        }, this.#api);
-        if (response.status !== 200) {
-          throw httpError(response, "Sentinel threat-intelligence query");
-        }
-        const parsed = parseArmQuery(response.text);
-        if (!parsed) {
-          throw new HttpError(
-            `Sentinel threat-intelligence query answered an unreadable body: ${
-              excerpt(response.text)
-            }`,
-            response.status,
-            excerpt(response.text, 4096),
-          );
-        }
-        ids.push(...parsed.ids);
-        next = parsed.nextLink && sameOrigin(parsed.nextLink, this.#o.managementUrl)
-          ? parsed.nextLink
-          : undefined;
-      }
-      if (ids.length === 0) {
-        this.#log.info("Nothing to delete in Sentinel for {id}", { id: stixId });
-        return { id: stixId, ok: true };
-      }
-      for (const resourceId of new Set(ids)) {
-        if (!/^\/subscriptions\/[^?#]+$/.test(resourceId) || resourceId.includes("..")) {
-          throw new Error(`Sentinel returned an unexpected resource id "${resourceId}"`);
-        }
-        const response = await callApi({
-          method: "DELETE",
-          url: `${this.#o.managementUrl}${resourceId}?${version}`,
-          limiter: this.#arm,
-          what: "Sentinel indicator delete",
-          signal,
-        }, this.#api);
-        if (response.status === 404) continue;
-        if (response.status < 200 || response.status >= 300) {
-          throw httpError(response, "Sentinel indicator delete");
-        }
-        this.#counters.deleted++;
-      }
-      this.#log.info("Deleted {count} Sentinel indicators for {id}", {
-        count: ids.length,
-        id: stixId,
-      });
-      return { id: stixId, ok: true };
+      await this.#queryPages(
+        armQueryByIdsBody(stixIds, this.#o.sourceSystem, this.#o.listPageSize),
+        "Sentinel threat-intelligence query",
+        signal,
+        (object, resourceId) => {
+          if (!wanted.has(object.id)) return;
+          const set = found.get(object.id) ?? new Set<string>();
+          set.add(resourceId);
+          found.set(object.id, set);
+        },
+      );
     } catch (error) {
       if (signal?.aborted) throw error;
-      return failed(stixId, this.#note(error), errorScope(error, 1), SENTINEL_CHECK);
+      const reason = this.#note(error);
+      const scope = errorScope(error, stixIds.length);
+      return stixIds.map((id) => failed(id, reason, scope, SENTINEL_CHECK));
     }
+    const version = `api-version=${encodeURIComponent(this.#o.armApiVersion)}`;
+    let deleted = 0;
+    const results: ItemResult[] = [];
+    for (const stixId of stixIds) {
+      try {
+        for (const resourceId of found.get(stixId) ?? []) {
+          if (!/^\/subscriptions\/[^?#]+$/.test(resourceId) || resourceId.includes("..")) {
+            throw new Error(`Sentinel returned an unexpected resource id "${resourceId}"`);
+          }
+          const response = await callApi({
+            method: "DELETE",
+            url: `${this.#o.managementUrl}${resourceId}?${version}`,
+            limiter: this.#arm.delete,
+            what: "Sentinel indicator delete",
+            signal,
+          }, this.#api);
+          if (response.status === 404) continue;
+          if (response.status < 200 || response.status >= 300) {
+            throw httpError(response, "Sentinel indicator delete");
+          }
+          this.#counters.deleted++;
+          deleted++;
+        }
+        results.push({ id: stixId, ok: true });
+      } catch (error) {
+        if (signal?.aborted) throw error;
+        results.push(failed(stixId, this.#note(error), errorScope(error, 1), SENTINEL_CHECK));
+      }
+    }
+    this.#log.info("Deleted {count} Sentinel indicators for {ids} STIX ids ({absent} had none)", {
+      count: deleted,
+      ids: stixIds.length,
+      absent: stixIds.filter((id) => !found.has(id)).length,
+    });
+    return results;
   }
 
   #note(error: unknown): string {
@@ -546,6 +572,18 @@ export class SentinelTarget implements SyncTarget {
     return this.#lastError;
   }
 }
+
+/**
+ * ARM's token buckets per subscription, principal and kind of operation (since 2024): reads 250
+ * refilled 25/s, writes 200 refilled 10/s, deletes 200 refilled 10/s ("Understand how Azure
+ * Resource Manager throttles requests", learn.microsoft.com
+ * azure-resource-manager/management/request-limits-and-throttling). The query is a POST: a write.
+ */
+export const ARM_BUCKETS = {
+  read: { size: 250, perSecond: 25 },
+  write: { size: 200, perSecond: 10 },
+  delete: { size: 200, perSecond: 10 },
+} as const;
 
 /** Indicators per page of a reconcile listing. */
 const LIST_PAGE_SIZE = 1000;

@@ -1,6 +1,16 @@
 /** Client-side pacing: a sliding-window limiter shared by every caller of one remote API. */
 import { type Now, type Sleep, systemNow, systemSleep } from "./clock.ts";
 
+/** Paces one kind of request: {@linkcode RateLimiter} (windows) or `TokenBucket`. */
+export interface Pacer {
+  /** Waits until one more request may be sent, then counts it; rejects when the signal aborts. */
+  acquire(signal?: AbortSignal): Promise<void>;
+  /** Holds every caller back for `ms` from now (a server's `Retry-After`). */
+  pause(ms: number): void;
+  /** How long the next caller would wait now, in ms. */
+  delay(): number;
+}
+
 /** Options of {@linkcode RateLimiter}. */
 export interface RateLimiterOptions {
   /** Requests allowed in any window. @default 60 */
@@ -28,7 +38,7 @@ export interface RateLimiterOptions {
  * const graph = new RateLimiter({ limit: 1000, windowMs: 60_000 });
  * await graph.acquire(signal);
  */
-export class RateLimiter {
+export class RateLimiter implements Pacer {
   /** Every limit, as [limit, window]; the longest window decides how much history is kept. */
   readonly #windows: readonly (readonly [number, number])[];
   readonly #keepMs: number;

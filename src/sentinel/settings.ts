@@ -44,9 +44,21 @@ export const DEFAULT_DEAD_LETTER_FILE = "data/sentinel-dead-letters.json";
 const PREFIX: ConnectorPrefix = { name: "sentinel", env: "SENTINEL_", yaml: "sentinel" };
 const SECTION = "Sentinel";
 
-/** Most indicators per call of each target: the default and the maximum of `SENTINEL_BATCH_SIZE`. */
+/** Indicators per call of each target: the default of `SENTINEL_BATCH_SIZE`. */
 export const BATCH_LIMIT: Readonly<Record<TargetName, number>> = {
   graph: 100,
+  sentinel: 100,
+  defender: 500,
+};
+
+/**
+ * The largest `SENTINEL_BATCH_SIZE` of each target. Graph takes 100 records per request, and an
+ * indicator often maps to several records, so a call of up to 2,000 indicators lets its submits
+ * go out full (issue 14: only the last request of a call may be partly empty); the other targets
+ * take one object per indicator.
+ */
+export const BATCH_MAX: Readonly<Record<TargetName, number>> = {
+  graph: 2000,
   sentinel: 100,
   defender: 500,
 };
@@ -451,9 +463,11 @@ export const SENTINEL_OPTIONS = {
   }),
   batchSize: option({
     ...upstream(named("SENTINEL_BATCH_SIZE", "batch_size"), { sentinel: "BATCH_SIZE" }),
-    schema: val.integer(1, Math.max(...Object.values(BATCH_LIMIT))),
+    schema: val.integer(1, Math.max(...Object.values(BATCH_MAX))),
     defaultDoc: "`100` (graph, sentinel), `500` (defender)",
-    meaning: "Most indicators per target call (the default is also the maximum).",
+    meaning: "Most indicators per target call. The default is also the maximum, except graph: up " +
+      "to 2000 (its requests carry 100 records, and an indicator may need several: a larger " +
+      "batch sends fuller requests).",
     example: 100,
   }),
   batchTimeoutMs: option({
@@ -840,8 +854,10 @@ function read(context: ReadContext): PendingSettings<SentinelSettings> {
       `${reader.label(o.maxBackoff)}: expected a duration longer than 0, e.g. "PT5M"`,
     );
   }
-  const maxBatch = BATCH_LIMIT[target ?? "graph"];
-  const batchSize = reader.read(o.batchSize, val.integer(1, maxBatch), { default: maxBatch });
+  const maxBatch = BATCH_MAX[target ?? "graph"];
+  const batchSize = reader.read(o.batchSize, val.integer(1, maxBatch), {
+    default: BATCH_LIMIT[target ?? "graph"],
+  });
   const rateLimitPerMinute = reader.get(o.rateLimitPerMinute, {
     default: RATE_DEFAULT[target ?? "graph"],
   });

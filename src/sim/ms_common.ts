@@ -220,6 +220,45 @@ export class RateWindow {
   }
 }
 
+/**
+ * A token bucket per key (calling identity): `size` requests at once, then `perSecond` more each
+ * second (the documented second is scaled by `scale`). Azure Resource Manager throttles this way
+ * per subscription, principal and kind of operation ("Understand how Azure Resource Manager
+ * throttles requests": reads 250 refilled 25/s, writes and deletes 200 refilled 10/s).
+ */
+export class TokenBucketLimit {
+  readonly #size: number;
+  readonly #perMs: number;
+  readonly #now: Now;
+  readonly #buckets = new Map<string, { tokens: number; at: number }>();
+  /** Requests refused so far (for assertions). */
+  refused = 0;
+
+  /** Builds full buckets of `size`, refilled at `perSecond` per documented second. */
+  constructor(size: number, perSecond: number, scale: TimeScale, now: Now) {
+    this.#size = size;
+    this.#perMs = perSecond / scale.window(1000);
+    this.#now = now;
+  }
+
+  /** Takes a token for `key` if there is one; else says how long until there is. */
+  take(key = "default"): RateDecision {
+    const now = this.#now();
+    const bucket = this.#buckets.get(key) ?? { tokens: this.#size, at: now };
+    bucket.tokens = Math.min(this.#size, bucket.tokens + (now - bucket.at) * this.#perMs);
+    bucket.at = now;
+    this.#buckets.set(key, bucket);
+    // A hair under one token counts as one (floating point after a timed wait).
+    if (bucket.tokens < 1 - 1e-9) {
+      this.refused++;
+      const retryAfterMs = Math.max(1, Math.ceil((1 - bucket.tokens) / this.#perMs));
+      return { ok: false, retryAfterMs, retryAfterSeconds: Math.ceil(retryAfterMs / 1000) };
+    }
+    bucket.tokens -= 1;
+    return { ok: true };
+  }
+}
+
 /** One injected whole-request failure. */
 export interface InjectedFailure {
   /** HTTP status to answer. */

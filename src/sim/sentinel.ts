@@ -32,6 +32,7 @@ import {
   seenRequest,
   serveSim,
   TimeScale,
+  TokenBucketLimit,
 } from "./ms_common.ts";
 import {
   SENTINEL_INDICATOR_REQUIRED,
@@ -79,7 +80,11 @@ export interface SentinelSimOptions extends MsSimOptions {
   workspaces?: SimWorkspace[];
   /** Upload requests per window per calling identity. @default 100 */
   rateLimit?: number;
-  /** ARM requests per window per calling identity. @default 1000 */
+  /**
+   * Also at most this many ARM requests per window per calling identity, on top of ARM's
+   * documented token buckets (reads 250 + 25/s, writes 200 + 10/s, deletes 200 + 10/s per
+   * principal). @default none
+   */
   armRateLimit?: number;
   /** Largest `stixobjects` array. @default 100 */
   maxObjects?: number;
@@ -165,7 +170,13 @@ export function createSentinelSimApp(options: SentinelSimOptions): SentinelSim {
   const duplicateOnTypes = options.duplicateOnIndicatorTypesChange ?? true;
   const failures = new FailurePlan();
   const rate = perMinute(options.rateLimit ?? 100, scale, now);
-  const armRate = perMinute(options.armRateLimit ?? 1000, scale, now);
+  const armRate = perMinute(options.armRateLimit ?? Number.MAX_SAFE_INTEGER, scale, now);
+  // ARM's token buckets per principal and kind of operation (a POST action is a write).
+  const armBuckets = {
+    read: new TokenBucketLimit(250, 25, scale, now),
+    write: new TokenBucketLimit(200, 10, scale, now),
+    delete: new TokenBucketLimit(200, 10, scale, now),
+  };
   const requests: SentinelSeenRequest[] = [];
   const rows = new Map<string, StoredStixObject>();
 
@@ -300,7 +311,10 @@ export function createSentinelSimApp(options: SentinelSimOptions): SentinelSim {
     );
   };
   const armPreamble = (c: Context<{ Variables: AuthVariables }>) => {
-    const decision = armRate.take(c.get("auth").appid);
+    const appid = c.get("auth").appid;
+    const kind = c.req.method === "GET" ? "read" : c.req.method === "DELETE" ? "delete" : "write";
+    let decision = armBuckets[kind].take(appid);
+    if (decision.ok) decision = armRate.take(appid);
     if (!decision.ok) {
       return renderArmError(
         c,
@@ -594,12 +608,17 @@ function parseCondition(body: unknown): (row: StoredStixObject) => boolean {
   }
   const tests = clauses.map((clause) => {
     if (!isObject(clause)) throw new Error("Each clause must be an object");
-    const { field, operator, values } = clause;
+    const { field, operator, values, clauseConnective = "Or" } = clause;
     if (operator !== "Equals") throw new Error(`Unsupported operator '${String(operator)}'`);
     if (!Array.isArray(values) || values.some((v) => typeof v !== "string")) {
       throw new Error("Clause values must be a list of strings");
     }
-    const wanted = values as string[];
+    // `clauseConnective` joins the clause's values (ThreatIntelligenceQueryConditionClause).
+    if (clauseConnective !== "And" && clauseConnective !== "Or") {
+      throw new Error(`Unknown clauseConnective '${String(clauseConnective)}'`);
+    }
+    // One field holds one value: "And" over two different values matches nothing.
+    const wanted = clauseConnective === "And" && new Set(values).size > 1 ? [] : values as string[];
     switch (field) {
       case "id":
         return (row: StoredStixObject) => wanted.includes(String(row.object.id));

@@ -143,6 +143,9 @@ function fixture(name: TargetName, random: () => number, onCase: (k: string) => 
           fetch: proxy.fetch,
           rateLimitPerMinute: BIG,
           attempts: 3,
+          // Small batches: the client writes from its index without lookups, so it sends few
+          // requests; more of them keeps enough answers corrupted to fuzz every call kind.
+          recordsPerRequest: 5,
         }),
         records: () =>
           sim.store().map((r) => {
@@ -204,6 +207,9 @@ function fixture(name: TargetName, random: () => number, onCase: (k: string) => 
           batchDeleteRateLimitPerMinute: BIG,
           queryRateLimitPerMinute: BIG,
           maxAttempts: 3,
+          // Small imports: removals find ids in the client's index without list calls, so it
+          // sends few requests; more of them keeps enough answers corrupted.
+          maxBatch: 5,
         }),
         records: () =>
           sim.store().map((r) =>

@@ -331,3 +331,25 @@ Deno.test("DefenderTarget reports a 400 on a multi-indicator import as request-l
   assert.equal(alone.scope, "item");
   assert.deepEqual(env.sim.store(), []);
 });
+
+Deno.test("DefenderTarget.remove() lists our indicators once for a large batch, then finds removals without a call", async () => {
+  await using env = setup();
+  const items = Array.from({ length: 10 }, (_, i) => makeIndicator(i + 1));
+  await env.target.upsert(items);
+  const removal = (list: typeof items) =>
+    list.map((i) => ({ id: i.id, observables: i.observables }));
+  const first = await env.target.remove(removal(items.slice(0, 5)));
+  assert(first.every((r) => r.ok), JSON.stringify(first));
+  const lists = () => env.sim.requests.filter((r) => r.method === "GET");
+  assert.deepEqual(lists().map((r) => r.filter), ["application eq 'OpenCTI'"]);
+  // Imported after the listing: known from the ids the import answered with.
+  const later = [makeIndicator(11), makeIndicator(12)];
+  await env.target.upsert(later);
+  const second = await env.target.remove(removal([...later, items[5]!]));
+  assert(second.every((r) => r.ok), JSON.stringify(second));
+  assert.equal(lists().length, 1, "no list call after the first");
+  assert.deepEqual(
+    env.sim.store().map((r) => r.entity.externalID).sort(),
+    items.slice(6).map((i) => i.id).sort(),
+  );
+});

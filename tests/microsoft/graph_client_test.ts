@@ -65,6 +65,8 @@ interface Setup {
   target: GraphTarget;
   tokens: FakeTokens;
   clock: FakeClock;
+  /** A new target on the same simulator, as after a process restart. */
+  restart(): GraphTarget;
 }
 
 function setup(
@@ -80,22 +82,23 @@ function setup(
   const tokens = options.tokens ?? new FakeTokens();
   const fetch: Fetch = (input, init) =>
     Promise.resolve(sim.app.request(input instanceof Request ? input : String(input), init));
-  const target = new GraphTarget({
-    rateLimitPerMinute: GRAPH_RATE_LIMIT,
-    tokens,
-    mapping: {
-      ...GRAPH_MAPPING,
-      targetProduct: "Azure Sentinel",
-      ...options.mapping,
-    },
-    baseUrl: "http://graph.test",
-    fetch,
-    now: clock.now,
-    sleep: clock.sleep,
-    random: () => 0.5,
-    ...options.target,
-  });
-  return { sim, target, tokens, clock };
+  const restart = () =>
+    new GraphTarget({
+      rateLimitPerMinute: GRAPH_RATE_LIMIT,
+      tokens,
+      mapping: {
+        ...GRAPH_MAPPING,
+        targetProduct: "Azure Sentinel",
+        ...options.mapping,
+      },
+      baseUrl: "http://graph.test",
+      fetch,
+      now: clock.now,
+      sleep: clock.sleep,
+      random: () => 0.5,
+      ...options.target,
+    });
+  return { sim, target: restart(), tokens, clock, restart };
 }
 
 function calls(sim: Setup["sim"], suffix: string): number {
@@ -143,7 +146,7 @@ Deno.test("GraphTarget.upsert() creates an indicator that an update finds missin
 });
 
 Deno.test("GraphTarget.upsert() removes records of observables that left the pattern and repairs duplicates", async () => {
-  const { sim, target } = setup();
+  const { sim, target, restart } = setup();
   const both: Observable[] = [
     { type: "ipv4-addr", value: "203.0.113.1" },
     { type: "domain-name", value: "evil.example.com" },
@@ -154,7 +157,8 @@ Deno.test("GraphTarget.upsert() removes records of observables that left the pat
   const { id: _id, ingestedDateTime: _at, ...copy } = sim.store()[0]?.fields ?? {};
   sim.seed(copy, { appid: "app1", tid: "t1" });
   assertEquals(sim.store().length, 3);
-  await target.upsert([indicator(1, { observables: [both[1] as Observable] })]);
+  // The process that crashed is gone: a new one lists what Graph holds.
+  await restart().upsert([indicator(1, { observables: [both[1] as Observable] })]);
   const store = sim.store();
   assertEquals(store.map((r) => r.fields.domainName), ["evil.example.com"]);
 });
@@ -213,6 +217,7 @@ Deno.test("GraphTarget.upsert() marks an item the API rejects as invalid as not 
     now: clock.now,
     sleep: clock.sleep,
     lookupChunk: 2,
+    recordIndexLimit: 0,
   });
   const items = [
     indicator(1, { observables: [{ type: "ipv4-addr", value: "203.0.113.1" }] }),
@@ -243,7 +248,13 @@ Deno.test("GraphTarget waits for Retry-After on 429 and resends the same batch",
 Deno.test("GraphTarget throttled by the simulator finishes with the exact store", async () => {
   const { sim, target } = setup({
     sim: { rateLimit: 5 },
-    target: { rateLimitPerMinute: 1000, lookupChunk: 1, maxBatch: 3 },
+    target: {
+      rateLimitPerMinute: 1000,
+      lookupChunk: 1,
+      maxBatch: 3,
+      recordsPerRequest: 3,
+      recordIndexLimit: 0,
+    },
   });
   const items = Array.from({ length: 12 }, (_, i) => indicator(i));
   const results = await target.upsert(items);
@@ -257,7 +268,7 @@ Deno.test("GraphTarget throttled by the simulator finishes with the exact store"
 Deno.test("GraphTarget's limiter never exceeds the configured rate", async () => {
   const { sim, target } = setup({
     sim: { rateLimit: 5 },
-    target: { rateLimitPerMinute: 5, lookupChunk: 1, maxBatch: 3 },
+    target: { rateLimitPerMinute: 5, lookupChunk: 1, maxBatch: 3, recordsPerRequest: 3 },
   });
   const items = Array.from({ length: 12 }, (_, i) => indicator(i));
   const results = await target.upsert(items);
@@ -352,6 +363,7 @@ Deno.test("GraphTarget looks up Defender ATP records by a URL with quote, &, ? a
   const url = "http://evil.example/a%20b?x=1&y='2'#frag+plus";
   const { sim, target } = setup({
     mapping: { ...GRAPH_MAPPING, targetProduct: "Microsoft Defender ATP" },
+    target: { recordIndexLimit: 0 },
   });
   const item = indicator(1, { observables: [{ type: "url", value: url }], score: 90 });
   await target.upsert([item]);
@@ -431,7 +443,7 @@ Deno.test("GraphTarget.upsert() rejects with the abort reason when the signal is
 });
 
 Deno.test("GraphTarget falls back to single-value lookups once Graph refuses a composite $filter, and remembers it", async () => {
-  const { sim, target } = setup();
+  const { sim, target } = setup({ target: { recordIndexLimit: 0 } });
   const first = Array.from({ length: 5 }, (_, i) => indicator(i));
   assertEquals(await target.upsert(first), first.map((i) => ({ id: i.id, ok: true })));
   const composite = () => sim.requests.filter((r) => / or /.test(r.filter ?? ""));
@@ -454,7 +466,7 @@ Deno.test("GraphTarget logs the refused composite $filter as one warning, never 
     warn: record("warning"),
     error: record("error"),
   } as unknown as NonNullable<GraphTargetOptions["logger"]>;
-  const { sim, target } = setup({ target: { logger } });
+  const { sim, target } = setup({ target: { logger, recordIndexLimit: 0 } });
   const items = Array.from({ length: 5 }, (_, i) => indicator(i));
   assertEquals(await target.upsert(items), items.map((i) => ({ id: i.id, ok: true })));
   assertEquals(sim.requests.filter((r) => / or /.test(r.filter ?? "")).length, 1);
@@ -466,7 +478,10 @@ Deno.test("GraphTarget logs the refused composite $filter as one warning, never 
 });
 
 Deno.test("GraphTarget keeps composite lookups where Graph takes them", async () => {
-  const { sim, target } = setup({ sim: { compositeFilter: true } });
+  const { sim, target } = setup({
+    sim: { compositeFilter: true },
+    target: { recordIndexLimit: 0 },
+  });
   const items = Array.from({ length: 5 }, (_, i) => indicator(i));
   assertEquals(await target.upsert(items), items.map((i) => ({ id: i.id, ok: true })));
   assertEquals(sim.requests.filter((r) => r.filter !== undefined).length, 1);
@@ -484,4 +499,118 @@ Deno.test("GraphTarget reports a 400 on a multi-item submit as request-level and
   const [alone] = await target.upsert([indicator(2)]);
   ok(alone && !alone.ok);
   if (!alone.ok) assertEquals(alone.scope, "item");
+});
+
+Deno.test("GraphTarget writes new indicators after one listing of its records, without a lookup", async () => {
+  const { sim, target } = setup();
+  const items = Array.from({ length: 250 }, (_, i) => indicator(i));
+  assertEquals(await target.upsert(items), items.map((i) => ({ id: i.id, ok: true })));
+  const requests = sim.requests.map((r) => `${r.method} ${r.path}${r.filter ? " filtered" : ""}`);
+  assertEquals(requests, [
+    "GET /beta/security/tiIndicators",
+    "POST /beta/security/tiIndicators/submitTiIndicators",
+    "POST /beta/security/tiIndicators/submitTiIndicators",
+    "POST /beta/security/tiIndicators/submitTiIndicators",
+  ]);
+  assertEquals(target.status().indexedRecords, 250);
+  // A replay in the same process: nothing to write, nothing to ask.
+  const before = sim.requests.length;
+  assertEquals(
+    await target.upsert(items.slice(0, 5)),
+    items.slice(0, 5).map((i) => ({
+      id: i.id,
+      ok: true,
+    })),
+  );
+  assertEquals(sim.requests.length, before);
+});
+
+Deno.test("GraphTarget after a restart finds an earlier run's records in its listing: a replay neither writes nor duplicates", async () => {
+  const { sim, target, restart } = setup();
+  const items = Array.from({ length: 30 }, (_, i) => indicator(i));
+  await target.upsert(items);
+  const again = restart();
+  const before = sim.requests.length;
+  const changed = items.map((item, i) => i === 3 ? { ...item, score: 90 } : item);
+  assertEquals(await again.upsert(changed), items.map((i) => ({ id: i.id, ok: true })));
+  const after = sim.requests.slice(before).map((r) => `${r.method} ${r.path}`);
+  assertEquals(after, [
+    "GET /beta/security/tiIndicators",
+    "POST /beta/security/tiIndicators/updateTiIndicators",
+  ]);
+  assertEquals(sim.store().length, 30);
+  assertEquals(sim.findByExternalId(indicator(3).id)[0]?.fields.action, "block");
+});
+
+Deno.test("GraphTarget looks up an indicator whose submit went out twice, and deletes the twin", async () => {
+  const clock = new FakeClock();
+  const sim = createGraphSimApp({ verify, now: clock.now });
+  let lose = 1;
+  const fetch: Fetch = async (input, init) => {
+    const request = input instanceof Request ? input : new Request(String(input), init);
+    const response = await sim.app.request(request);
+    if (request.url.endsWith("/submitTiIndicators") && lose-- > 0) {
+      throw new TypeError("connection reset by peer"); // applied, answer lost
+    }
+    return response;
+  };
+  const target = new GraphTarget({
+    tokens: new FakeTokens(),
+    mapping: { targetProduct: "Azure Sentinel", now: clock.now },
+    baseUrl: "http://graph.test",
+    fetch,
+    now: clock.now,
+    sleep: clock.sleep,
+    random: () => 0.5,
+  });
+  assertEquals(await target.upsert([indicator(1)]), [{ id: indicator(1).id, ok: true }]);
+  assertEquals(sim.findByExternalId(indicator(1).id).length, 2, "the retry made a twin");
+  assertEquals(await target.upsert([indicator(1, { score: 90 })]), [
+    { id: indicator(1).id, ok: true },
+  ]);
+  ok(sim.requests.some((r) => r.filter === `externalId eq '${indicator(1).id}'`), "looked up");
+  const stored = sim.findByExternalId(indicator(1).id);
+  assertEquals(stored.map((r) => r.fields.action), ["block"]);
+});
+
+Deno.test("GraphTarget looks up an indicator whose earlier update Graph could not confirm", async () => {
+  const { sim, target } = setup();
+  await target.upsert([indicator(1), indicator(2)]);
+  sim.failures.partialNext([indicator(2).id], { code: "InternalServerError", message: "boom" });
+  const results = await target.upsert([indicator(1, { score: 90 }), indicator(2, { score: 90 })]);
+  assertEquals(results[0], { id: indicator(1).id, ok: true });
+  assertEquals(results[1]?.ok, false);
+  const before = sim.requests.length;
+  await target.upsert([indicator(1, { score: 90 }), indicator(2, { score: 90 })]);
+  const filters = sim.requests.slice(before).flatMap((r) => r.filter ? [r.filter] : []);
+  assertEquals(filters, [`externalId eq '${indicator(2).id}'`]);
+  assertEquals(sim.store().map((r) => r.fields.action), ["block", "block"]);
+});
+
+Deno.test("GraphTarget with more records than recordIndexLimit looks every indicator up", async () => {
+  const { sim, target, restart } = setup({ target: { recordIndexLimit: 2 } });
+  await target.upsert([indicator(1), indicator(2)]);
+  assertEquals(target.status().indexedRecords, 2);
+  await target.upsert([indicator(3)]);
+  assertEquals(target.status().indexedRecords, "off", "grew past the limit");
+  const again = restart();
+  await again.upsert([indicator(1, { score: 90 })]);
+  assertEquals(again.status().indexedRecords, "off", "listed past the limit");
+  ok(sim.requests.some((r) => r.filter?.includes(indicator(1).id)), "looked up");
+  assertEquals(sim.store().length, 3);
+});
+
+Deno.test("GraphTarget on Defender ATP updates and removes from its listing, without a value lookup", async () => {
+  const { sim, target, restart } = setup({ mapping: { targetProduct: "Microsoft Defender ATP" } });
+  const item = indicator(1, { observables: [{ type: "domain-name", value: "evil.example" }] });
+  await target.upsert([item]);
+  // Graph lists Defender ATP records without externalId: a new process matches them by value.
+  const again = restart();
+  await again.upsert([{ ...item, description: "changed" }]);
+  assertEquals(sim.store().map((r) => r.fields.description), ["changed"]);
+  assertEquals(await again.remove([{ id: item.id, observables: item.observables }]), [
+    { id: item.id, ok: true },
+  ]);
+  assertEquals(sim.store(), []);
+  assertEquals(sim.requests.filter((r) => r.filter !== undefined), []);
 });

@@ -334,3 +334,43 @@ Deno.test("SentinelTarget reports a 503 outage as systemic with the settings to 
   assert.equal(result.scope, "systemic");
   assert.match(result.check ?? "", /CLIENT_SECRET/);
 });
+
+Deno.test("SentinelTarget.remove() finds 250 ids with 3 ARM queries and deletes within ARM's buckets", async () => {
+  await using env = setup();
+  const items = Array.from({ length: 250 }, (_, i) => makeIndicator(i + 1));
+  await env.target.upsert(items);
+  const start = env.clock.now();
+  const results = await env.target.remove(items.map((i) => ({ id: i.id })));
+  assert(results.every((r) => r.ok), JSON.stringify(results.find((r) => !r.ok)));
+  assert.deepEqual(ids(env.sim), []);
+  const arm = env.sim.requests.filter((r) => r.path.includes("/threatIntelligence/"));
+  assert.equal(arm.filter((r) => r.method === "POST").length, 3, "100 ids per query");
+  assert.equal(arm.filter((r) => r.method === "DELETE").length, 250);
+  assert.equal(arm.filter((r) => r.status === 429).length, 0, "paced by the documented buckets");
+  // 200 DELETEs at once, then 10 a second: the last 50 take 5 s.
+  assert.equal(env.clock.now() - start, 5_000);
+});
+
+Deno.test("Sentinel sim refuses ARM DELETEs past the documented bucket of 200 refilled 10/s", async () => {
+  await using env = setup();
+  const items = Array.from({ length: 205 }, (_, i) => makeIndicator(i + 1));
+  await env.target.upsert(items);
+  const names = env.sim.store().map((row) => row.name);
+  const statuses: number[] = [];
+  for (const name of names) {
+    const response = await fetch(
+      `${env.sim.url}/subscriptions/${WS.subscriptionId}/resourceGroups/${WS.resourceGroup}` +
+        `/providers/Microsoft.OperationalInsights/workspaces/${WS.workspaceName}` +
+        `/providers/Microsoft.SecurityInsights/threatIntelligence/main/indicators/${name}` +
+        `?api-version=2025-07-01-preview`,
+      {
+        method: "DELETE",
+        headers: { authorization: `Bearer ${await env.tokens.getToken("arm")}` },
+      },
+    );
+    await response.body?.cancel();
+    statuses.push(response.status);
+  }
+  assert.equal(statuses.filter((s) => s === 429).length, 5);
+  assert.equal(statuses.slice(0, 200).every((s) => s === 200 || s === 204), true);
+});
