@@ -555,8 +555,9 @@ Deno.test("GraphTarget looks up an indicator whose submit went out twice, and de
     return response;
   };
   const target = new GraphTarget({
+    rateLimitPerMinute: GRAPH_RATE_LIMIT,
     tokens: new FakeTokens(),
-    mapping: { targetProduct: "Azure Sentinel", now: clock.now },
+    mapping: { ...GRAPH_MAPPING, targetProduct: "Azure Sentinel" },
     baseUrl: "http://graph.test",
     fetch,
     now: clock.now,
