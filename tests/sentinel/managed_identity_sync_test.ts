@@ -208,7 +208,7 @@ async function deliverWith(
     assert.ok(config.sentinel);
     const tokens = await createTokenProvider(config.sentinel, { arcKeyDirectory: keyDirectory });
     assert.ok(tokens instanceof ManagedIdentityTokenSource);
-    assert.equal(await connectorFor(stack, tokens).runOnce(), true);
+    assert.equal(await graphConnectorFor(stack, tokens).runOnce(), true);
     assert.deepEqual([...stack.present()].sort(), [...await stack.expected(NOW)].sort());
     const token = await tokens.getToken("https://graph.microsoft.com/.default");
     const claims = await stack.entra.verifyAccessToken(token, ["https://graph.microsoft.com"]);
