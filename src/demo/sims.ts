@@ -209,6 +209,7 @@ export function demoEnv(sims: DemoSims, options: DemoEnvOptions = {}): Record<st
     }),
     // The demo leaves no file behind: its dead letters stay in memory.
     SENTINEL_DEAD_LETTER_FILE: "none",
+    TANIUM_INTEL_DEAD_LETTER_FILE: "none",
     // The demo replaces the upstream connector of its target and shows a reconcile adopting it.
     SENTINEL_ADOPT_SOURCE: DEMO_ADOPT_SOURCE[sims.target],
     TANIUM_INCIDENTS_CONNECTOR_ID: DEMO_TANIUM_ID,
