@@ -20,7 +20,6 @@ import {
   type FailureScope,
   type ItemResult,
   missingResult,
-  type OwnedRecord,
   type SyncTarget,
   type TargetIndicator,
   type TargetRemoval,
@@ -36,6 +35,7 @@ import {
 } from "./api_call.ts";
 import { filterQuery, odataEq } from "./odata.ts";
 import { fingerprintOf, projectRecord } from "./fingerprint.ts";
+import { OwnedTable } from "./key_table.ts";
 import type { TokenSource } from "./token_source.ts";
 import {
   batchDeleteBody,
@@ -338,21 +338,18 @@ export class DefenderTarget implements SyncTarget {
    * grouped by `externalID` (issue 17). Ours without an `externalID` cannot be keyed and are
    * left out.
    */
-  async listOwned(signal?: AbortSignal): Promise<OwnedRecord[]> {
-    const groups = new Map<string, string[]>();
-    for (const listed of await this.#listOwn(signal)) {
-      if (listed.application !== undefined && listed.application !== this.#application) continue;
+  async listOwned(signal?: AbortSignal): Promise<OwnedTable> {
+    const owned = new OwnedTable();
+    await this.#scan(odataEq("application", this.#application), signal, (listed) => {
+      if (listed.application !== undefined && listed.application !== this.#application) return;
       const key = listed.externalID;
-      if (key === undefined || key === "") continue;
-      const list = groups.get(key) ?? [];
-      list.push(projectRecord({ ...listed.fields, ...listed }, DEFENDER_PROJECTION));
-      groups.set(key, list);
-    }
-    return [...groups].map(([id, records]) => ({
-      id,
-      fingerprint: fingerprintOf(records),
-      records: records.length,
-    }));
+      if (key === undefined || key === "") return;
+      owned.add(
+        key,
+        fingerprintOf([projectRecord({ ...listed.fields, ...listed }, DEFENDER_PROJECTION)]),
+      );
+    });
+    return owned;
   }
 
   /**
@@ -570,6 +567,16 @@ export class DefenderTarget implements SyncTarget {
 
   async #list(filter: string, signal?: AbortSignal): Promise<ListedIndicator[]> {
     const out: ListedIndicator[] = [];
+    await this.#scan(filter, signal, (item) => out.push(item));
+    return out;
+  }
+
+  /** Hands each indicator of every page of a `$filter` query to `visit`, page by page. */
+  async #scan(
+    filter: string,
+    signal: AbortSignal | undefined,
+    visit: (item: ListedIndicator) => void,
+  ): Promise<void> {
     let url: string | undefined = `${this.#apiUrl}/api/indicators?${
       filterQuery(filter)
     }&$top=${this.#pageSize}`;
@@ -586,12 +593,11 @@ export class DefenderTarget implements SyncTarget {
       if (!parsed) {
         throw new Error(`Defender list answered an unreadable body: ${excerpt(response.text)}`);
       }
-      out.push(...parsed.items);
+      for (const item of parsed.items) visit(item);
       url = parsed.nextLink && sameOrigin(parsed.nextLink, this.#apiUrl)
         ? parsed.nextLink
         : undefined;
     }
-    return out;
   }
 
   async #knownKeys(signal?: AbortSignal): Promise<Set<string>> {

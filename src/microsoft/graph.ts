@@ -25,7 +25,6 @@ import {
   failed,
   type FailureScope,
   type ItemResult,
-  type OwnedRecord,
   type SyncTarget,
   type TargetIndicator,
   type TargetRemoval,
@@ -41,6 +40,7 @@ import {
 import { type ApiCallDeps, callApi, statusScope } from "./api_call.ts";
 import { filterQuery, odataEq } from "./odata.ts";
 import { fingerprintOf, projectRecord } from "./fingerprint.ts";
+import { OwnedTable } from "./key_table.ts";
 import { scopeFor } from "./scopes.ts";
 import type { TokenSource } from "./token_source.ts";
 
@@ -349,20 +349,15 @@ export class GraphTarget implements SyncTarget {
    * `externalId` (issue 17). Records without one (Defender ATP answers omit it, lesson #3177)
    * cannot be keyed and are left out.
    */
-  async listOwned(signal?: AbortSignal): Promise<OwnedRecord[]> {
-    const groups = new Map<string, string[]>();
-    for (const record of await this.#list(undefined, signal)) {
+  async listOwned(signal?: AbortSignal): Promise<OwnedTable> {
+    const owned = new OwnedTable();
+    const projection = this.#projection;
+    await this.#scan(undefined, signal, false, (record) => {
       const key = record.externalId;
-      if (typeof key !== "string" || key === "") continue;
-      const list = groups.get(key) ?? [];
-      list.push(projectRecord(record, this.#projection));
-      groups.set(key, list);
-    }
-    return [...groups].map(([id, records]) => ({
-      id,
-      fingerprint: fingerprintOf(records),
-      records: records.length,
-    }));
+      if (typeof key !== "string" || key === "") return;
+      owned.add(key, fingerprintOf([projectRecord(record, projection)]));
+    });
+    return owned;
   }
 
   /**
@@ -373,10 +368,10 @@ export class GraphTarget implements SyncTarget {
    */
   async listAdoptable(_source: string, signal?: AbortSignal): Promise<AdoptableRecord[]> {
     const keys = new Set<string>();
-    for (const record of await this.#list(undefined, signal)) {
+    await this.#scan(undefined, signal, false, (record) => {
       const key = record.externalId;
       if (typeof key === "string" && key !== "" && !key.includes("--")) keys.add(key);
-    }
+    });
     return [...keys].map((key) => ({ key, handle: key }));
   }
 
@@ -502,10 +497,21 @@ export class GraphTarget implements SyncTarget {
     signal: AbortSignal | undefined,
     refusalExpected = false,
   ): Promise<Existing[]> {
+    const out: Existing[] = [];
+    await this.#scan(filter, signal, refusalExpected, (record) => out.push(record));
+    return out;
+  }
+
+  /** Hands each record of every page of a `$filter` query to `visit`, page by page. */
+  async #scan(
+    filter: string | undefined,
+    signal: AbortSignal | undefined,
+    refusalExpected: boolean,
+    visit: (record: Existing) => void,
+  ): Promise<void> {
     let url: string | undefined = filter === undefined
       ? this.#collection
       : `${this.#collection}?${filterQuery(filter)}`;
-    const out: Existing[] = [];
     while (url) {
       if (new URL(url).origin !== this.#origin) {
         throw new GraphApiError(`Refusing to follow @odata.nextLink to another host: ${url}`, {
@@ -526,11 +532,10 @@ export class GraphTarget implements SyncTarget {
       );
       const body = parseBody(ListBody, response.text, "list");
       for (const record of body.value) {
-        if (typeof record.id === "string") out.push(record as Existing);
+        if (typeof record.id === "string") visit(record as Existing);
       }
       url = body["@odata.nextLink"];
     }
-    return out;
   }
 
   async #submit(

@@ -18,7 +18,6 @@ import {
   type FailureScope,
   type ItemResult,
   missingResult,
-  type OwnedRecord,
   type SyncTarget,
   type TargetIndicator,
   type TargetRemoval,
@@ -34,6 +33,7 @@ import {
 } from "./api_call.ts";
 import type { TokenSource } from "./token_source.ts";
 import { fingerprintOf, projectRecord } from "./fingerprint.ts";
+import { OwnedTable } from "./key_table.ts";
 import * as v from "valibot";
 import {
   armQueryBody,
@@ -236,18 +236,12 @@ export class SentinelTarget implements SyncTarget {
    * alone, `maxPageSize` per page, following `nextLink` (same host only) with the same body.
    * Throws when a page fails or the ARM coordinates are missing.
    */
-  async listOwned(signal?: AbortSignal): Promise<OwnedRecord[]> {
-    const groups = new Map<string, string[]>();
+  async listOwned(signal?: AbortSignal): Promise<OwnedTable> {
+    const owned = new OwnedTable();
     await this.#query(this.#o.sourceSystem, signal, (object) => {
-      const list = groups.get(object.id) ?? [];
-      list.push(projectRecord(object, SENTINEL_PROJECTION));
-      groups.set(object.id, list);
+      owned.add(object.id, fingerprintOf([projectRecord(object, SENTINEL_PROJECTION)]));
     });
-    return [...groups].map(([id, records]) => ({
-      id,
-      fingerprint: fingerprintOf(records),
-      records: records.length,
-    }));
+    return owned;
   }
 
   /**

@@ -24,10 +24,12 @@ import { type LiveStreamOptions, readLiveStream } from "../opencti/stream.ts";
 import type { Operation } from "./connector.ts";
 import type { AdoptSource } from "./adopt.ts";
 import { type Intent, intentsOf } from "./events.ts";
+import { FingerprintTable } from "../microsoft/key_table.ts";
 import {
   type AdoptableRecord,
   type ItemResult,
   type OwnedRecord,
+  type OwnedRecords,
   scopeOf,
   type SyncTarget,
   type TargetIndicator,
@@ -136,15 +138,16 @@ export function desiredOf(
 }
 
 /**
- * Replays the stream into the desired set: STIX id → fingerprint (16 characters each). With
- * `aliases`, also notes each desired indicator's OpenCTI internal id → STIX id (for adoption).
+ * Replays the stream into the desired set: STIX id → fingerprint, in a compact table (about 26
+ * bytes per slot: the id's 128 bits, a prefix code, the 64-bit fingerprint). With `aliases`, also
+ * notes each desired indicator's OpenCTI internal id → STIX id (for adoption).
  */
 export async function desiredSet(
   replay: ReplayOptions,
   target: SyncTarget,
   aliases?: Map<string, string>,
-): Promise<Map<string, string>> {
-  const desired = new Map<string, string>();
+): Promise<FingerprintTable> {
+  const desired = new FingerprintTable();
   await replayIntents(replay, (intent) => {
     const wanted = desiredOf(intent, target);
     if (!wanted) return;
@@ -183,29 +186,41 @@ export interface ReconcilePlan {
  */
 export function planReconcile(
   desired: ReadonlyMap<string, string>,
-  actual: readonly OwnedRecord[],
+  actual: readonly OwnedRecord[] | OwnedRecords,
 ): ReconcilePlan {
+  let held: OwnedRecords;
+  if (isList(actual)) {
+    const byId = new Map<string, OwnedRecord>();
+    for (const record of actual) byId.set(record.id, record);
+    held = { size: byId.size, get: (id) => byId.get(id), [Symbol.iterator]: () => byId.values() };
+  } else {
+    held = actual;
+  }
   const plan: ReconcilePlan = {
     missing: [],
     stale: [],
     orphans: [],
     unchanged: 0,
     desired: desired.size,
-    actual: actual.length,
+    actual: isList(actual) ? actual.length : actual.size,
   };
-  const held = new Map<string, OwnedRecord>();
-  for (const record of actual) held.set(record.id, record);
   for (const [id, fingerprint] of desired) {
     const record = held.get(id);
     if (!record) plan.missing.push(id);
     else if (record.fingerprint !== fingerprint || record.records < 1) plan.stale.push(id);
     else plan.unchanged++;
   }
-  for (const id of held.keys()) if (!desired.has(id)) plan.orphans.push(id);
+  for (const record of held) if (!desired.has(record.id)) plan.orphans.push(record.id);
   plan.missing.sort();
   plan.stale.sort();
   plan.orphans.sort();
   return plan;
+}
+
+function isList(
+  actual: readonly OwnedRecord[] | OwnedRecords,
+): actual is readonly OwnedRecord[] {
+  return Array.isArray(actual);
 }
 
 /** What the connector's delivery path did with a set of operations. */
@@ -486,7 +501,7 @@ export class Reconciler {
     return true;
   }
 
-  async #list(signal: AbortSignal | undefined): Promise<OwnedRecord[]> {
+  async #list(signal: AbortSignal | undefined): Promise<readonly OwnedRecord[] | OwnedRecords> {
     const target = this.#o.target;
     try {
       return await (target.listOwned as NonNullable<SyncTarget["listOwned"]>)(signal);
