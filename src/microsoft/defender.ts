@@ -263,7 +263,13 @@ export class DefenderTarget implements SyncTarget {
     const results = new Map<string, ItemResult>();
     const idsOf = new Map<string, Set<string>>();
     const keyOfId = new Map<string, string>();
-    let scan: ListedIndicator[] | undefined;
+    // Items without observables (a reconcile's orphans) are found by one scan of our indicators
+    // that keeps only theirs and the unkeyed ones (not every listed indicator: 1,000,000 of them
+    // would not fit), issue 17.
+    let scan: { byKey: Map<string, ListedIndicator[]>; unkeyed: ListedIndicator[] } | undefined;
+    const wanted = new Set(
+      items.filter((i) => !(i.observables && i.observables.length > 0)).map((i) => i.id),
+    );
     for (const item of items) {
       if (idsOf.has(item.id) || results.has(item.id)) continue;
       try {
@@ -271,8 +277,8 @@ export class DefenderTarget implements SyncTarget {
         if (item.observables && item.observables.length > 0) {
           found = await this.#findByObservables(item.observables, signal);
         } else {
-          scan ??= await this.#listOwn(signal);
-          found = scan;
+          scan ??= await this.#scanFor(wanted, signal);
+          found = [...scan.byKey.get(item.id) ?? [], ...scan.unkeyed];
         }
         const mine = found.filter((x) =>
           x.externalID === item.id ||
@@ -558,6 +564,26 @@ export class DefenderTarget implements SyncTarget {
       found.push(...await this.#list(filter, signal));
     }
     return found;
+  }
+
+  /** Our indicators whose `externalID` is one of `keys`, and those without one (all pages). */
+  async #scanFor(
+    keys: ReadonlySet<string>,
+    signal?: AbortSignal,
+  ): Promise<{ byKey: Map<string, ListedIndicator[]>; unkeyed: ListedIndicator[] }> {
+    const byKey = new Map<string, ListedIndicator[]>();
+    const unkeyed: ListedIndicator[] = [];
+    await this.#scan(odataEq("application", this.#application), signal, (listed) => {
+      const key = listed.externalID;
+      if (key === undefined) {
+        unkeyed.push(listed);
+      } else if (keys.has(key)) {
+        const list = byKey.get(key);
+        if (list) list.push(listed);
+        else byKey.set(key, [listed]);
+      }
+    });
+    return { byKey, unkeyed };
   }
 
   /** Every indicator of our application (all pages). */
