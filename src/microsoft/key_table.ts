@@ -7,7 +7,8 @@
  * case, is stored as its 128 bits plus a code for the prefix; a fingerprint of 16 lower-case hex
  * characters as two 32-bit words. Anything else (another id, another fingerprint) goes to a plain
  * `Map` beside the arrays, so the table is exact for every input: nothing is hashed away.
- * Open addressing with linear probing; the arrays double at a load of 3/4.
+ * Open addressing with linear probing; the arrays grow by half at a load of 4/5 (so they hold
+ * 32-49 bytes per id, 26 per slot; 28 with record counts).
  *
  * @module
  */
@@ -54,10 +55,10 @@ export class FingerprintTable implements ReadonlyMap<string, string> {
    * An empty table.
    *
    * @param options.counted keep a record count per id (for what a target lists). @default false
-   * @param options.capacity initial number of slots (rounded up to a power of two). @default 1024
+   * @param options.capacity initial number of slots. @default 1024
    */
   constructor(options: { counted?: boolean; capacity?: number } = {}) {
-    this.#capacity = 2 ** Math.ceil(Math.log2(Math.max(16, options.capacity ?? 1024)));
+    this.#capacity = Math.max(16, Math.ceil(options.capacity ?? 1024));
     this.#keys = new Uint32Array(this.#capacity * 4);
     this.#prefixOf = new Uint16Array(this.#capacity);
     this.#fp = new Uint32Array(this.#capacity * 2);
@@ -208,16 +209,19 @@ export class FingerprintTable implements ReadonlyMap<string, string> {
 
   /** Inserts the parsed id (known absent) with this fingerprint. */
   #insert(fingerprint: string): void {
-    if ((this.#used + 1) * 4 > this.#capacity * 3) {
-      this.#resize(this.#size * 2 >= this.#capacity / 2 ? this.#capacity * 2 : this.#capacity);
+    if ((this.#used + 1) * 5 > this.#capacity * 4) {
+      // Mostly live: grow by half; mostly tombstones: rebuild at the same size.
+      this.#resize(
+        this.#size * 2 >= this.#capacity ? Math.ceil(this.#capacity * 1.5) : this.#capacity,
+      );
     }
     const { prefix, w0, w1, w2, w3 } = this.#words;
-    const mask = this.#capacity - 1;
-    let slot = hashWords(prefix, w0, w1, w2, w3) & mask;
+    const capacity = this.#capacity;
+    let slot = slotOf(hashWords(prefix, w0, w1, w2, w3), capacity);
     for (;;) {
       const code = this.#prefixOf[slot] ?? EMPTY;
       if (code === EMPTY || code === TOMBSTONE) break;
-      slot = (slot + 1) & mask;
+      if (++slot === capacity) slot = 0;
     }
     if (this.#prefixOf[slot] === EMPTY) this.#used++;
     this.#prefixOf[slot] = prefix;
@@ -239,13 +243,12 @@ export class FingerprintTable implements ReadonlyMap<string, string> {
     this.#fp = new Uint32Array(capacity * 2);
     this.#counts = counts ? new Uint16Array(capacity) : undefined;
     this.#used = this.#size;
-    const mask = capacity - 1;
     for (let from = 0; from < old; from++) {
       const prefix = prefixOf[from] ?? EMPTY;
       if (prefix === EMPTY || prefix === TOMBSTONE) continue;
       const w = keys.subarray(from * 4, from * 4 + 4);
-      let slot = hashWords(prefix, w[0] ?? 0, w[1] ?? 0, w[2] ?? 0, w[3] ?? 0) & mask;
-      while (this.#prefixOf[slot] !== EMPTY) slot = (slot + 1) & mask;
+      let slot = slotOf(hashWords(prefix, w[0] ?? 0, w[1] ?? 0, w[2] ?? 0, w[3] ?? 0), capacity);
+      while (this.#prefixOf[slot] !== EMPTY) if (++slot === capacity) slot = 0;
       this.#prefixOf[slot] = prefix;
       this.#keys.set(w, slot * 4);
       this.#fp[slot * 2] = fp[from * 2] ?? 0;
@@ -257,9 +260,9 @@ export class FingerprintTable implements ReadonlyMap<string, string> {
   /** The slot of the parsed id, or -1. */
   #find(): number {
     const { prefix, w0, w1, w2, w3 } = this.#words;
-    const mask = this.#capacity - 1;
+    const capacity = this.#capacity;
     const keys = this.#keys;
-    let slot = hashWords(prefix, w0, w1, w2, w3) & mask;
+    let slot = slotOf(hashWords(prefix, w0, w1, w2, w3), capacity);
     for (;;) {
       const code = this.#prefixOf[slot] ?? EMPTY;
       if (code === EMPTY) return -1;
@@ -270,7 +273,7 @@ export class FingerprintTable implements ReadonlyMap<string, string> {
       ) {
         return slot;
       }
-      slot = (slot + 1) & mask;
+      if (++slot === capacity) slot = 0;
     }
   }
 
@@ -327,6 +330,11 @@ export function combineFingerprints(a: string, b: string): string {
   const hi = (Number.parseInt(a.slice(0, 8), 16) + Number.parseInt(b.slice(0, 8), 16)) >>> 0;
   const lo = (Number.parseInt(a.slice(8), 16) + Number.parseInt(b.slice(8), 16)) >>> 0;
   return hex8(hi) + hex8(lo);
+}
+
+/** A 32-bit hash → a slot in [0, capacity) (multiply and shift, any capacity). */
+function slotOf(hash: number, capacity: number): number {
+  return Math.floor((hash * capacity) / 4294967296);
 }
 
 function hex8(n: number): string {
