@@ -170,6 +170,21 @@ function streamOf(n: number, clock: VirtualClock, onFrame: (index: number) => vo
   };
 }
 
+/** With `RECONCILE_PHASES` set, prints the memory and the peak so far at the end of a phase. */
+function phase(name: string, peak?: { rss: number }): void {
+  if (!Deno.env.get("RECONCILE_PHASES")) return;
+  const m = Deno.memoryUsage();
+  const mb = (n: number) => Math.round(n / 1048576);
+  console.error(JSON.stringify({
+    phase: name,
+    rss: mb(m.rss),
+    heap_total: mb(m.heapTotal),
+    heap_used: mb(m.heapUsed),
+    external: mb(m.external),
+    ...(peak ? { peak_rss: mb(peak.rss) } : {}),
+  }));
+}
+
 function memorySampler() {
   const peak = { rss: 0, heap: 0 };
   return {
@@ -354,6 +369,7 @@ export async function reconcilePlanStage(
     const desiredMs = performance.now() - started;
     stream.source.abortAll();
     memory.sample();
+    phase("desired");
     started = performance.now();
     const listed = new OwnedTable();
     let i = 0;
@@ -364,10 +380,12 @@ export async function reconcilePlanStage(
     }
     const listedMs = performance.now() - started;
     memory.sample();
+    phase("listed");
     started = performance.now();
     const plan = planReconcile(desired, listed);
     const planMs = performance.now() - started;
     memory.sample();
+    phase("plan");
     return {
       indicators: n,
       drift: plan.missing.length + plan.stale.length + plan.orphans.length,
