@@ -1,4 +1,5 @@
 /** Command-line arguments: a pure parser and the `--help` text. */
+import type { TargetName } from "./microsoft/target.ts";
 
 /** What the command line asks for. */
 export interface CliOptions {
@@ -15,7 +16,7 @@ export interface CliOptions {
   /** Run against the built-in simulators (`--demo`; arrives with the demo issue). */
   demo: boolean;
   /** Sentinel target override for the demo (`--target T`). */
-  target?: "graph" | "sentinel" | "defender";
+  target?: TargetName;
   /** Simulated OpenCTI version for the demo (`--opencti-version V`). */
   openctiVersion?: string;
   /** RabbitMQ for the demo's simulated platform below 6.3 (`--rabbitmq-url URL`). */
@@ -65,7 +66,7 @@ Every option is listed in README.md ("Configuration").
 
 Exit status: 0 success, 1 runtime failure, 2 invalid configuration or arguments.`;
 
-const TARGETS = ["graph", "sentinel", "defender"] as const;
+const TARGETS: readonly TargetName[] = ["graph", "sentinel", "defender"];
 
 /** Parses the command line (without the program name); throws {@linkcode UsageError}. */
 export function parseArgs(args: readonly string[]): CliOptions {

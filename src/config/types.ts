@@ -8,21 +8,21 @@ import type { MicrosoftIncidentsSettings } from "../microsoft_incidents/settings
 import type { TaniumIntelSettings } from "../tanium_intel/settings.ts";
 
 export type {
-  AssertionAlg,
-  DefenderTargetConfig,
-  GraphTargetConfig,
-  IndicatorAction,
-  SentinelApiConfig,
-  SentinelAuth,
-  SentinelCredential,
   SentinelSettings,
   /** The sentinel slice under its former name. */
   SentinelSettings as SentinelConfig,
-  SentinelTarget,
-  SentinelWorkspaceConfig,
-  TargetProduct,
-  TlpLevel,
 } from "../sentinel/settings.ts";
+export type {
+  AuthSettings,
+  DefenderTargetConfig,
+  EntraAuth,
+  EntraCredential,
+  GraphTargetConfig,
+  SentinelApiConfig,
+  SentinelWorkspaceConfig,
+  TargetSettings,
+} from "../microsoft/target_config.ts";
+export type { TargetName } from "../microsoft/target.ts";
 export type {
   TaniumIncidentsSettings,
   /** The tanium-incidents slice under its former name. */

@@ -17,7 +17,7 @@ import { Metrics } from "../metrics.ts";
 import { compareEventIds } from "../sim/opencti_store.ts";
 import { atLeast, FEATURES } from "../opencti/version.ts";
 import type { Connector } from "../runtime/connector.ts";
-import type { TargetName } from "../sentinel/target.ts";
+import type { TargetName } from "../microsoft/target.ts";
 import { applyLiveChanges, type LiveChange } from "./changes.ts";
 import {
   DEMO_MS_INCIDENTS_ID,

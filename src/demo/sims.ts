@@ -21,7 +21,7 @@ import {
   startGraphSecuritySim,
 } from "../sim/graph_security.ts";
 import { seedIncidentsForDemo } from "./incidents.ts";
-import type { TargetName } from "../sentinel/target.ts";
+import type { TargetName } from "../microsoft/target.ts";
 
 /** Connector id the demo registers the sentinel connector under (a fixed demo UUID). */
 export const DEMO_SENTINEL_ID = "d3a0c1e2-5b4f-4c6d-8e7f-9a0b1c2d3e4f";

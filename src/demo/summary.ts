@@ -6,7 +6,7 @@
  * @module
  */
 import type { ConnectorStatus } from "../runtime/connector.ts";
-import type { TargetName } from "../sentinel/target.ts";
+import type { TargetName } from "../microsoft/target.ts";
 import type { StixObject } from "../stix/types.ts";
 import { DEMO_MS_INCIDENTS_ID, type DemoSims } from "./sims.ts";
 

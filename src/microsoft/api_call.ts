@@ -12,7 +12,7 @@ import { HttpError } from "../runtime/errors.ts";
 import { type Fetch, type HttpResponse, request } from "../runtime/http.ts";
 import type { RateLimiter } from "../runtime/rate_limiter.ts";
 import { backoffDelay, isRetryable, parseRetryAfter } from "../runtime/retry.ts";
-import type { FailureScope } from "../sentinel/target.ts";
+import type { FailureScope } from "../runtime/delivery.ts";
 import type { TokenSource } from "./token_source.ts";
 
 /** One logical request: sent again on 401 (once), 429, retryable statuses and network errors. */

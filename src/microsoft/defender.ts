@@ -14,16 +14,8 @@ import { HttpError } from "../runtime/errors.ts";
 import { excerpt, httpError, type HttpResponse } from "../runtime/http.ts";
 import { RateLimiter } from "../runtime/rate_limiter.ts";
 import type { Observable } from "../stix/types.ts";
-import {
-  type AdoptableRecord,
-  failed,
-  type FailureScope,
-  type ItemResult,
-  missingResult,
-  type SyncTarget,
-  type TargetIndicator,
-  type TargetRemoval,
-} from "../sentinel/target.ts";
+import type { AdoptableRecord, SyncTarget, TargetIndicator, TargetRemoval } from "./target.ts";
+import { failed, type FailureScope, type ItemResult, missingResult } from "../runtime/delivery.ts";
 import {
   type ApiCallDeps,
   apiCallDeps,

@@ -7,7 +7,7 @@
  */
 import * as v from "valibot";
 import type { Observable } from "../stix/types.ts";
-import type { TargetIndicator } from "../sentinel/target.ts";
+import type { TargetIndicator } from "./target.ts";
 
 /** Indicators per `import` call (reference §5.2). */
 export const DEFENDER_MAX_IMPORT = 500;

@@ -20,15 +20,8 @@ import { type Now, type Sleep, systemNow, systemSleep } from "../runtime/clock.t
 import { NetworkError, TimeoutError } from "../runtime/errors.ts";
 import { excerpt, type Fetch, type HttpResponse } from "../runtime/http.ts";
 import { RateLimiter } from "../runtime/rate_limiter.ts";
-import {
-  type AdoptableRecord,
-  failed,
-  type FailureScope,
-  type ItemResult,
-  type SyncTarget,
-  type TargetIndicator,
-  type TargetRemoval,
-} from "../sentinel/target.ts";
+import type { AdoptableRecord, SyncTarget, TargetIndicator, TargetRemoval } from "./target.ts";
+import { failed, type FailureScope, type ItemResult } from "../runtime/delivery.ts";
 import {
   type GraphOptions,
   OBSERVABLE_KEYS,

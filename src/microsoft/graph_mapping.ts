@@ -11,7 +11,7 @@
  */
 import type { Now } from "../runtime/clock.ts";
 import { systemNow } from "../runtime/clock.ts";
-import type { TargetIndicator } from "../sentinel/target.ts";
+import type { TargetIndicator } from "./target.ts";
 import { tlpOf } from "../stix/markings.ts";
 import type { Observable, Tlp } from "../stix/types.ts";
 import { isCidr, isValidObservable } from "../stix/validate.ts";

@@ -12,7 +12,7 @@
  *
  * @module
  */
-import type { OwnedRecord, OwnedRecords } from "../sentinel/target.ts";
+import type { OwnedRecord, OwnedRecords } from "./target.ts";
 
 const ID =
   /^(?:([a-z][a-z0-9-]*--))?([0-9a-f]{8})-([0-9a-f]{4})-([0-9a-f]{4})-([0-9a-f]{4})-([0-9a-f]{12})$/;

@@ -17,7 +17,7 @@ import type { Fetch } from "../runtime/http.ts";
 import type { Metrics } from "../metrics.ts";
 import type { OpenCtiClient } from "../opencti/graphql.ts";
 import type { TokenSource } from "../microsoft/token_source.ts";
-import { createTokenProvider } from "../sentinel/targets.ts";
+import { createTokenProvider } from "../microsoft/targets.ts";
 import { IncidentsClient } from "./client.ts";
 import { MicrosoftIncidentsConnector } from "./connector.ts";
 

@@ -22,13 +22,8 @@ import type { ConnectorSettings, PendingSettings } from "../config/connector_set
 import { option } from "../config/option.ts";
 import type { ImportConnectorConfig } from "../config/types.ts";
 import * as val from "../config/values.ts";
-import {
-  readAzureCredential,
-  readCredential,
-  SENTINEL_OPTIONS,
-  type SentinelAuth,
-  type SentinelCredential,
-} from "../sentinel/settings.ts";
+import { readAzureCredential, readCredential, SENTINEL_OPTIONS } from "../sentinel/settings.ts";
+import type { EntraAuth, EntraCredential } from "../microsoft/target_config.ts";
 
 const PREFIX: ConnectorPrefix = {
   name: "microsoft-incidents",
@@ -147,9 +142,9 @@ export interface MicrosoftIncidentsSettings {
   /** Application (client) id (own, else sentinel's). */
   clientId: string;
   /** How the credential was chosen (sentinel's `SENTINEL_AUTH` when sharing its credential). */
-  auth?: SentinelAuth;
+  auth?: EntraAuth;
   /** The credential (own client secret, else sentinel's credential). */
-  credential: SentinelCredential;
+  credential: EntraCredential;
   /** Entra ID authority without a trailing slash. */
   loginUrl: string;
   /** Graph base URL (`RESOURCE_URL`). */
@@ -202,7 +197,7 @@ function read(context: ReadContext): PendingSettings<MicrosoftIncidentsSettings>
   const useOwn = ownCount === 3;
   // Sentinel's credentials, read with the same rules as the sentinel connector.
   const authValue = useOwn ? undefined : reader.get(s.auth);
-  const auth: SentinelAuth = authValue === "azure_credential"
+  const auth: EntraAuth = authValue === "azure_credential"
     ? "default"
     : authValue ?? "app_registration";
   const appRegistration = auth === "app_registration";

@@ -35,10 +35,10 @@ import {
   StreamNotFoundError,
   StreamStoppedError,
 } from "./stream.ts";
-import { Batcher, type Pending } from "../sentinel/batcher.ts";
-import { CheckpointTracker } from "../sentinel/checkpoint.ts";
-import { type DeadLetter, DeadLetters, MemoryDeadLetterStore } from "../sentinel/dead_letters.ts";
-import { failed, type ItemResult, missingResult, scopeOf } from "../sentinel/target.ts";
+import { Batcher, type Pending } from "./batcher.ts";
+import { CheckpointTracker } from "./checkpoint.ts";
+import { type DeadLetter, DeadLetters, MemoryDeadLetterStore } from "./dead_letters.ts";
+import { failed, type ItemResult, missingResult, scopeOf } from "../runtime/delivery.ts";
 
 /** A pending target operation: create/update one item (`U`), or remove one (`R`). */
 export type PumpOperation<U, R> =

@@ -21,10 +21,10 @@ import {
   type StreamPumpCommonOptions,
   type StreamPumpOptions,
 } from "../opencti/stream_pump.ts";
-import type { DeadLetter } from "./dead_letters.ts";
+import type { DeadLetter } from "../opencti/dead_letters.ts";
 import { type Intent, type IntentOptions, intentsOf } from "./events.ts";
 import type { DeliveryOutcome } from "./reconcile.ts";
-import type { SyncTarget, TargetIndicator, TargetRemoval } from "./target.ts";
+import type { SyncTarget, TargetIndicator, TargetRemoval } from "../microsoft/target.ts";
 import { WriteBack, type WriteBackOptions } from "./write_back.ts";
 
 export type { ReplayReport } from "../opencti/stream_pump.ts";

@@ -10,7 +10,7 @@ import {
   type StixObject,
 } from "../stix/types.ts";
 import { isValidObservable } from "../stix/validate.ts";
-import type { TargetIndicator, TargetRemoval } from "./target.ts";
+import type { TargetIndicator, TargetRemoval } from "../microsoft/target.ts";
 
 /** Stable reasons a frame is skipped (metric label values). */
 export type SkipReason =

@@ -12,9 +12,9 @@ import {
   type DeadLetterStore,
   FileDeadLetterStore,
   MemoryDeadLetterStore,
-} from "./dead_letters.ts";
+} from "../opencti/dead_letters.ts";
 import { DEFAULT_DEAD_LETTER_FILE, type SentinelSettings, sentinelSettings } from "./settings.ts";
-import { createTarget, createTokenProvider } from "./targets.ts";
+import { createTarget, createTokenProvider } from "../microsoft/targets.ts";
 import { parseAdoptSource } from "./adopt.ts";
 import { Reconciler } from "./reconcile.ts";
 import { ReconcilingConnector } from "./reconcile_host.ts";

@@ -25,15 +25,14 @@ import type { Operation } from "./connector.ts";
 import type { AdoptSource } from "./adopt.ts";
 import { type Intent, intentsOf } from "./events.ts";
 import { FingerprintTable } from "../microsoft/key_table.ts";
-import {
-  type AdoptableRecord,
-  type ItemResult,
-  type OwnedRecord,
-  type OwnedRecords,
-  scopeOf,
-  type SyncTarget,
-  type TargetIndicator,
-} from "./target.ts";
+import type {
+  AdoptableRecord,
+  OwnedRecord,
+  OwnedRecords,
+  SyncTarget,
+  TargetIndicator,
+} from "../microsoft/target.ts";
+import { type ItemResult, scopeOf } from "../runtime/delivery.ts";
 
 /** A reconcile that could not run (listing failed, replay out of bounds). */
 export class ReconcileError extends Error {

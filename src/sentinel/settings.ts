@@ -23,28 +23,8 @@ import type { Reader } from "../config/source.ts";
 import type { StreamConnectorConfig } from "../config/types.ts";
 import * as val from "../config/values.ts";
 import { chooseCredential } from "../microsoft/credential_chain.ts";
-
-/** Where `SENTINEL_TARGET` sends indicators. */
-export type SentinelTarget = "graph" | "sentinel" | "defender";
-
-/** Graph `targetProduct` values (`TARGET_PRODUCT`). */
-export type TargetProduct = "Azure Sentinel" | "Microsoft Defender ATP";
-
-/** Graph tiIndicator `action` values (`ACTION`). */
-export type IndicatorAction = "unknown" | "allow" | "block" | "alert";
-
-/** Graph tiIndicator `tlpLevel` values (`TLP_LEVEL`). */
-export type TlpLevel = "unknown" | "white" | "green" | "amber" | "red";
-
-/** Signing algorithm of the client assertion (`CLIENT_ASSERTION_ALG`). */
-export type AssertionAlg = "PS256" | "RS256";
-
-/**
- * `SENTINEL_AUTH`: `app_registration` (exactly one client credential, the default), `default`
- * (DefaultAzureCredential's chain; upstream `azure_credential` means the same) or
- * `managed_identity` (the host's managed identity only).
- */
-export type SentinelAuth = "app_registration" | "default" | "managed_identity";
+import type { TargetName } from "../microsoft/target.ts";
+import type { EntraAuth, EntraCredential, TargetSettings } from "../microsoft/target_config.ts";
 
 /**
  * Where the dead letters are kept when `SENTINEL_DEAD_LETTER_FILE` is unset (outside Deno Deploy):
@@ -56,14 +36,14 @@ const PREFIX: ConnectorPrefix = { name: "sentinel", env: "SENTINEL_", yaml: "sen
 const SECTION = "Sentinel";
 
 /** Most indicators per call of each target: the default and the maximum of `SENTINEL_BATCH_SIZE`. */
-export const BATCH_LIMIT: Readonly<Record<SentinelTarget, number>> = {
+export const BATCH_LIMIT: Readonly<Record<TargetName, number>> = {
   graph: 100,
   sentinel: 100,
   defender: 500,
 };
 
 /** Default pace of each target (`SENTINEL_RATE_LIMIT_PER_MINUTE`). */
-export const RATE_DEFAULT: Readonly<Record<SentinelTarget, number>> = {
+export const RATE_DEFAULT: Readonly<Record<TargetName, number>> = {
   graph: 1000,
   sentinel: 100,
   defender: 30,
@@ -90,7 +70,7 @@ function named(env: string, key: string) {
  * `stream/microsoft-graph-security-intel`.
  */
 export const UPSTREAM: Readonly<
-  Record<SentinelTarget, { env: readonly string[]; yaml: readonly string[]; connector: string }>
+  Record<TargetName, { env: readonly string[]; yaml: readonly string[]; connector: string }>
 > = {
   sentinel: {
     env: ["MICROSOFT_SENTINEL_INTEL_"],
@@ -115,7 +95,7 @@ export const UPSTREAM: Readonly<
  */
 function upstream<S extends { env: readonly string[]; yaml: readonly string[] }>(
   spec: S,
-  keys: Partial<Record<SentinelTarget, string>>,
+  keys: Partial<Record<TargetName, string>>,
   synchronizer = false,
 ): S & { upstreamEnv: string[]; upstreamYaml: string[] } {
   const upstreamEnv: string[] = [];
@@ -629,155 +609,18 @@ const BASE = {
   ...liveStreamOptions(PREFIX, BASE_DEFAULTS),
 };
 
-/** How the sentinel connector proves its identity to Entra ID: exactly one kind. */
-export type SentinelCredential =
-  | {
-    /** A client secret (`CLIENT_SECRET`). */
-    kind: "secret";
-    /** The secret value. Secret. */
-    clientSecret: string;
-  }
-  | {
-    /** A certificate: signed client assertion. */
-    kind: "certificate";
-    /** PEM certificate file (`CLIENT_CERTIFICATE_PATH`). */
-    certificatePath: string;
-    /** PEM PKCS#8 private key file (`CLIENT_PRIVATE_KEY_PATH`). */
-    privateKeyPath: string;
-    /** `PS256` (with `x5t#S256`) or `RS256` (with `x5t`). */
-    alg: AssertionAlg;
-  }
-  | {
-    /** Workload identity: a federated token file as injected on AKS. */
-    kind: "federated";
-    /** File holding the federated token (`AZURE_FEDERATED_TOKEN_FILE`), re-read on each use. */
-    tokenFile: string;
-  }
-  | {
-    /** The host's managed identity (IMDS, or `IDENTITY_ENDPOINT` when the platform sets it). */
-    kind: "managed_identity";
-    /** Client id of a user-assigned identity (`CLIENT_ID` / `AZURE_CLIENT_ID`); unset = system-assigned. */
-    clientId?: string;
-    /** App Service, Functions, Container Apps token endpoint (`IDENTITY_ENDPOINT`); unset = IMDS. */
-    identityEndpoint?: string;
-    /** The header value that goes with it (`IDENTITY_HEADER`). Secret. */
-    identityHeader?: string;
-    /** The IMDS token URL (`SENTINEL_IMDS_ENDPOINT`). */
-    imdsEndpoint: string;
-  };
-
-/** Graph tiIndicators target options (seed names). */
-export interface GraphTargetConfig {
-  /** Graph base URL (`RESOURCE_URL`). */
-  resourceUrl: string;
-  /** tiIndicators path below the base URL (`REQUEST_URL`). */
-  requestUrl: string;
-  /** `targetProduct` sent on every indicator. */
-  targetProduct: TargetProduct;
-}
-
-/** The Log Analytics workspace behind Microsoft Sentinel. */
-export interface SentinelWorkspaceConfig {
-  /** Workspace id (GUID), for the upload API. */
-  workspaceId: string;
-  /** Azure subscription id (GUID), for ARM deletes. */
-  subscriptionId: string;
-  /** Resource group of the workspace, for ARM deletes. */
-  resourceGroup: string;
-  /** Workspace name, for ARM deletes. */
-  workspaceName: string;
-}
-
-/** Sentinel STIX objects upload target options. */
-export interface SentinelApiConfig {
-  /** Upload API base URL. */
-  apiUrl: string;
-  /** Azure Resource Manager base URL (deletes, scope `<url>/.default`). */
-  managementUrl: string;
-  /** `sourcesystem` sent with each upload and used to find our objects again. */
-  sourceSystem: string;
-  /** Upload `api-version`. */
-  uploadApiVersion?: string;
-  /** ARM threat-intelligence `api-version`. */
-  armApiVersion?: string;
-  /** Also upload each indicator's author `identity`. */
-  publishIdentities?: boolean;
-  /** The workspace; always present when `target` is `sentinel`. */
-  workspace?: SentinelWorkspaceConfig;
-}
-
-/** Defender for Endpoint indicators target options. */
-export interface DefenderTargetConfig {
-  /** API base URL. */
-  apiUrl: string;
-  /** Token scope. */
-  scope: string;
-  /** `generateAlert` sent on every indicator. */
-  generateAlert: boolean;
-  /** Action forced on every indicator, in Defender's (upstream) spelling; unset = `action`/score. */
-  action?: UpstreamDefenderAction;
-  /** `application` of created indicators (how ours are found again). */
-  application?: string;
-  /** Most indicators kept in Defender (the highest-scored). */
-  maxIndicators?: number;
-  /** Device group names (empty = all devices). */
-  rbacGroupNames?: string[];
-  /** `recommendedActions` text. */
-  recommendedActions?: string;
-  /** `educateUrl` of URL indicators with Block or Warn. */
-  educateUrl?: string;
-}
-
-/** `DEFENDER_ACTION` values: Defender's list as the upstream connector accepts it. */
-export type UpstreamDefenderAction =
-  | "Warn"
-  | "Block"
-  | "Audit"
-  | "Alert"
-  | "AlertAndBlock"
-  | "BlockAndRemediate"
-  | "Allowed";
-
 /** A live-stream event kind `SENTINEL_EVENT_TYPES` selects. */
 export type StreamEventType = "create" | "update" | "delete";
 
-/** The typed settings of the `sentinel` stream connector, read from {@linkcode SENTINEL_OPTIONS}. */
-export interface SentinelSettings {
+/**
+ * The typed settings of the `sentinel` stream connector, read from {@linkcode SENTINEL_OPTIONS}:
+ * what its Microsoft target is built from ({@linkcode TargetSettings}) and the connector's own.
+ */
+export interface SentinelSettings extends TargetSettings {
   /** Base connector options. */
   connector: StreamConnectorConfig;
-  /** Which Microsoft store receives the indicators. */
-  target: SentinelTarget;
-  /** Entra ID tenant (GUID or verified domain); "" when a managed identity needs none. */
-  tenantId: string;
-  /** Application (client) id, a GUID; "" with a system-assigned managed identity. */
-  clientId: string;
-  /** How the credential was chosen (`SENTINEL_AUTH`); unset = `app_registration`. */
-  auth?: SentinelAuth;
-  /** The one configured (or, with `auth` `default`, chosen) credential. */
-  credential: SentinelCredential;
-  /** Entra ID authority without a trailing slash. */
-  loginUrl: string;
-  /**
-   * Score at or above which an indicator is blocked (when `action` is unset); 0 allows. Graph and
-   * Defender both use it (Defender: `Block` at or above, `Audit` below).
-   */
-  confidenceLevel: number;
-  /** Days added to `updated_at` for the expiry when an indicator has no `valid_until`. */
-  expireTimeDays: number;
-  /** Action forced on every indicator; unset = derived from the score. */
-  action?: IndicatorAction;
-  /** TLP level forced on every indicator; unset = derived from the markings. */
-  tlpLevel?: TlpLevel;
-  /** Graph `passiveOnly`. */
-  passiveOnly: boolean;
-  /** Labels added to every indicator sent. */
-  extraLabels: string[];
-  /** Most indicators per target call. */
-  batchSize: number;
   /** Longest wait for a batch to fill, in ms. */
   batchTimeoutMs: number;
-  /** Client-side pace of target calls per minute. */
-  rateLimitPerMinute: number;
   /** Add an external reference to the target record on the OpenCTI indicator. */
   writeBack: boolean;
   /** Longest wait between two tries of a held batch, in ms (`SENTINEL_MAX_BACKOFF`). */
@@ -792,24 +635,18 @@ export interface SentinelSettings {
   /** Stream events handled (`SENTINEL_EVENT_TYPES`); the others are skipped. */
   eventTypes?: StreamEventType[];
   /** The upstream connector whose names were used (their defaults then apply); unset = none. */
-  upstream?: SentinelTarget;
+  upstream?: TargetName;
   /** Time between two scheduled reconciles, in ms; 0 = none (`SENTINEL_RECONCILE_PERIOD`). */
   reconcilePeriodMs: number;
   /** The upstream connector whose records a reconcile adopts (`SENTINEL_ADOPT_SOURCE`). */
   adoptSource?: string;
-  /** Graph target options. */
-  graph: GraphTargetConfig;
-  /** Sentinel upload target options. */
-  sentinelApi: SentinelApiConfig;
-  /** Defender target options. */
-  defender: DefenderTargetConfig;
 }
 
 function read(context: ReadContext): PendingSettings<SentinelSettings> {
   const { reader } = context;
   const o = SENTINEL_OPTIONS;
   const upstreamTarget = upstreamInUse(reader);
-  const theirs = <T>(target: SentinelTarget, value: T): { default?: T } =>
+  const theirs = <T>(target: TargetName, value: T): { default?: T } =>
     upstreamTarget === target ? { default: value } : {};
   const base = readBase(
     context,
@@ -828,7 +665,7 @@ function read(context: ReadContext): PendingSettings<SentinelSettings> {
     );
   }
   const authValue = reader.get(o.auth);
-  const auth: SentinelAuth = authValue === "azure_credential"
+  const auth: EntraAuth = authValue === "azure_credential"
     ? "default"
     : authValue ?? "app_registration";
   const appRegistration = auth === "app_registration";
@@ -1041,8 +878,8 @@ export const UPSTREAM_DEFENDER_CONNECTOR_ID = "4aa40d9f-bee0-466e-a72e-6878c13bd
 export function upstreamTargetsIn(
   env: Readonly<Record<string, string | undefined>>,
   doc: unknown,
-): { target: SentinelTarget; names: string[] }[] {
-  const found: { target: SentinelTarget; names: string[] }[] = [];
+): { target: TargetName; names: string[] }[] {
+  const found: { target: TargetName; names: string[] }[] = [];
   const sections = doc !== null && typeof doc === "object" && !Array.isArray(doc)
     ? Object.keys(doc)
     : [];
@@ -1060,7 +897,7 @@ export function upstreamTargetsIn(
 }
 
 /** The upstream target in use; two of them is a problem naming both. */
-function upstreamInUse(reader: Reader): SentinelTarget | undefined {
+function upstreamInUse(reader: Reader): TargetName | undefined {
   const found = upstreamTargetsIn(reader.env, reader.doc);
   if (found.length > 1) {
     const shown = found.map((f) =>
@@ -1080,8 +917,8 @@ function upstreamInUse(reader: Reader): SentinelTarget | undefined {
 /** `SENTINEL_TARGET`, or the target the upstream prefix implies; a contradiction is a problem. */
 function readTarget(
   reader: Reader,
-  upstreamTarget: SentinelTarget | undefined,
-): SentinelTarget | undefined {
+  upstreamTarget: TargetName | undefined,
+): TargetName | undefined {
   const o = SENTINEL_OPTIONS;
   const explicit = reader.find(o.target)?.value !== undefined;
   const target = reader.get(o.target, upstreamTarget ? { default: upstreamTarget } : {});
@@ -1098,7 +935,7 @@ function readTarget(
 }
 
 /** Reads the one client credential of `SENTINEL_AUTH=app_registration` (shared with microsoft-incidents). */
-export function readCredential(reader: Reader): SentinelCredential | undefined {
+export function readCredential(reader: Reader): EntraCredential | undefined {
   const o = SENTINEL_OPTIONS;
   const secret = reader.get(o.clientSecret);
   const certificatePath = reader.get(o.clientCertificatePath);
@@ -1155,9 +992,9 @@ export function readAzureCredential(
   reader: Reader,
   auth: "default" | "managed_identity",
   ids: { tenantId: string | undefined; clientId: string | undefined },
-): SentinelCredential | undefined {
+): EntraCredential | undefined {
   const o = SENTINEL_OPTIONS;
-  const managed = (): SentinelCredential | undefined => {
+  const managed = (): EntraCredential | undefined => {
     const identityEndpoint = reader.get(o.identityEndpoint);
     const identityHeader = reader.get(o.identityHeader);
     const imdsEndpoint = reader.get(o.imdsEndpoint);

@@ -13,7 +13,7 @@
 import * as v from "valibot";
 import type { OpenCtiClient } from "../opencti/graphql.ts";
 import type { StixObject } from "../stix/types.ts";
-import type { TargetIndicator, TargetName } from "./target.ts";
+import type { TargetIndicator, TargetName } from "../microsoft/target.ts";
 
 /** The external reference written on an OpenCTI indicator. */
 export interface WriteBackReference {

@@ -18,12 +18,12 @@
 // should hold comes from ./expected_records.ts (the simulator's own reading of the reference).
 import { DefenderTarget, type DefenderTargetOptions } from "../microsoft/defender.ts";
 import { GraphTarget, type GraphTargetOptions } from "../microsoft/graph.ts";
-import { SentinelTarget, type SentinelTargetOptions } from "../microsoft/sentinel_api.ts";
+import { SentinelTarget, type SentinelTargetOptions } from "../microsoft/sentinel_stix_upload.ts";
 import { SCOPES } from "../microsoft/scopes.ts";
 import { TokenProvider } from "../microsoft/token_provider.ts";
 import type { Now, Sleep } from "../runtime/clock.ts";
 import type { Fetch } from "../runtime/http.ts";
-import type { SyncTarget, TargetName } from "../sentinel/target.ts";
+import type { SyncTarget, TargetName } from "../microsoft/target.ts";
 import type { StixObject } from "../stix/types.ts";
 import { type DefenderSimOptions, type RunningDefenderSim, startDefenderSim } from "./defender.ts";
 import { type EntraSim, startEntraSim } from "./entra.ts";

@@ -30,8 +30,8 @@ import {
   StreamPump,
   type StreamPumpCommonOptions,
 } from "../opencti/stream_pump.ts";
-import type { DeadLetter } from "../sentinel/dead_letters.ts";
-import { failed, type FailureScope, type ItemResult } from "../sentinel/target.ts";
+import type { DeadLetter } from "../opencti/dead_letters.ts";
+import { failed, type FailureScope, type ItemResult } from "../runtime/delivery.ts";
 import type { StixObject } from "../stix/types.ts";
 import { TaniumIntelClient, TaniumIntelHttpError } from "./client.ts";
 import {

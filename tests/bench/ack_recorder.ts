@@ -1,10 +1,6 @@
 /** A sync target wrapper for benchmarks: notes when each indicator was acknowledged. */
-import type {
-  ItemResult,
-  SyncTarget,
-  TargetIndicator,
-  TargetRemoval,
-} from "../../src/sentinel/target.ts";
+import type { SyncTarget, TargetIndicator, TargetRemoval } from "../../src/microsoft/target.ts";
+import type { ItemResult } from "../../src/runtime/delivery.ts";
 
 /** Wraps a target and records, per indicator id, when it was acknowledged (and failures). */
 export class AckRecorder implements SyncTarget {

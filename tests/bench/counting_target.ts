@@ -1,10 +1,6 @@
 /** A sync target for benchmarks: acknowledges at once and only counts. */
-import type {
-  ItemResult,
-  SyncTarget,
-  TargetIndicator,
-  TargetRemoval,
-} from "../../src/sentinel/target.ts";
+import type { SyncTarget, TargetIndicator, TargetRemoval } from "../../src/microsoft/target.ts";
+import type { ItemResult } from "../../src/runtime/delivery.ts";
 
 /** A target that only counts and acknowledges at once. */
 export class CountingTarget implements SyncTarget {

@@ -8,10 +8,10 @@
  */
 import { DefenderTarget } from "../../src/microsoft/defender.ts";
 import { GraphTarget } from "../../src/microsoft/graph.ts";
-import { SentinelTarget } from "../../src/microsoft/sentinel_api.ts";
+import { SentinelTarget } from "../../src/microsoft/sentinel_stix_upload.ts";
 import type { TokenSource } from "../../src/microsoft/token_source.ts";
 import { intentsOf } from "../../src/sentinel/events.ts";
-import type { SyncTarget, TargetIndicator, TargetName } from "../../src/sentinel/target.ts";
+import type { SyncTarget, TargetIndicator, TargetName } from "../../src/microsoft/target.ts";
 import { DEFAULT_SIM_WORKSPACE } from "../../src/sim/sentinel.ts";
 import { buildFrames } from "./frames.ts";
 import { median, round } from "./stats.ts";

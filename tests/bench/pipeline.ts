@@ -7,11 +7,12 @@
  * @module
  */
 import { readLiveStream } from "../../src/opencti/stream.ts";
-import { Batcher } from "../../src/sentinel/batcher.ts";
-import { CheckpointTracker } from "../../src/sentinel/checkpoint.ts";
+import { Batcher } from "../../src/opencti/batcher.ts";
+import { CheckpointTracker } from "../../src/opencti/checkpoint.ts";
 import type { Operation } from "../../src/sentinel/connector.ts";
 import { intentsOf } from "../../src/sentinel/events.ts";
-import type { ItemResult, TargetIndicator, TargetRemoval } from "../../src/sentinel/target.ts";
+import type { TargetIndicator, TargetRemoval } from "../../src/microsoft/target.ts";
+import type { ItemResult } from "../../src/runtime/delivery.ts";
 import { SEED_TIME } from "../../src/sim/opencti_seed.ts";
 import { CountingTarget } from "./counting_target.ts";
 import { buildFrames, type FrameWorkload, toChunks } from "./frames.ts";

@@ -34,7 +34,7 @@ import {
   Reconciler,
   type ReplayOptions,
 } from "../../src/sentinel/reconcile.ts";
-import type { SyncTarget, TargetIndicator, TargetName } from "../../src/sentinel/target.ts";
+import type { SyncTarget, TargetIndicator, TargetName } from "../../src/microsoft/target.ts";
 import { createOpenCtiSimApp } from "../../src/sim/opencti.ts";
 import { SIM_TOKEN } from "../../src/sim/opencti_stream.ts";
 import { createFrameSource, type FrameSource } from "./frame_server.ts";

@@ -25,12 +25,12 @@ import { DefenderTarget } from "../../src/microsoft/defender.ts";
 import { importBody, toDefenderIndicators } from "../../src/microsoft/defender_mapping.ts";
 import { GraphTarget } from "../../src/microsoft/graph.ts";
 import { toTiIndicators } from "../../src/microsoft/graph_mapping.ts";
-import { SentinelTarget } from "../../src/microsoft/sentinel_api.ts";
+import { SentinelTarget } from "../../src/microsoft/sentinel_stix_upload.ts";
 import {
   parseTryAgainMs,
   toSentinelObject,
   uploadBody,
-} from "../../src/microsoft/sentinel_mapping.ts";
+} from "../../src/microsoft/sentinel_stix_mapping.ts";
 import { TokenProvider } from "../../src/microsoft/token_provider.ts";
 import { OpenCtiClient } from "../../src/opencti/graphql.ts";
 import { parseRetryAfter } from "../../src/runtime/retry.ts";
@@ -41,7 +41,7 @@ import type {
   TargetIndicator,
   TargetName,
   TargetRemoval,
-} from "../../src/sentinel/target.ts";
+} from "../../src/microsoft/target.ts";
 import { createDefenderSimApp } from "../../src/sim/defender.ts";
 import { createEntraSimApp, type EntraSimApp } from "../../src/sim/entra.ts";
 import { createGraphSimApp } from "../../src/sim/graph.ts";

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { DENO_JSON } from "./helpers.ts";
 
 const MOD = new URL("../../src/sentinel/mod.ts", import.meta.url).href;
-const LETTERS = new URL("../../src/sentinel/dead_letters.ts", import.meta.url).href;
+const LETTERS = new URL("../../src/opencti/dead_letters.ts", import.meta.url).href;
 
 /** The runtime flags (permissions, V8) of a task of deno.json. */
 async function taskFlags(name: string): Promise<string[]> {

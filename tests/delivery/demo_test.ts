@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { type DemoSummary, runDemo } from "../../src/demo/mod.ts";
-import type { TargetName } from "../../src/sentinel/target.ts";
+import type { TargetName } from "../../src/microsoft/target.ts";
 import { DENO_JSON, runMainArgs, spawnDeno } from "./helpers.ts";
 
 const TARGETS: readonly TargetName[] = ["graph", "sentinel", "defender"];

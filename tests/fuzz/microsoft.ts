@@ -11,15 +11,11 @@
  */
 import { DefenderTarget } from "../../src/microsoft/defender.ts";
 import { GraphTarget } from "../../src/microsoft/graph.ts";
-import { SentinelTarget } from "../../src/microsoft/sentinel_api.ts";
+import { SentinelTarget } from "../../src/microsoft/sentinel_stix_upload.ts";
 import type { Sleep } from "../../src/runtime/clock.ts";
 import { intentsOf } from "../../src/sentinel/events.ts";
-import type {
-  ItemResult,
-  SyncTarget,
-  TargetIndicator,
-  TargetName,
-} from "../../src/sentinel/target.ts";
+import type { SyncTarget, TargetIndicator, TargetName } from "../../src/microsoft/target.ts";
+import type { ItemResult } from "../../src/runtime/delivery.ts";
 import { createDefenderSimApp } from "../../src/sim/defender.ts";
 import { createGraphSimApp } from "../../src/sim/graph.ts";
 import type { AuthClaims } from "../../src/sim/ms_common.ts";

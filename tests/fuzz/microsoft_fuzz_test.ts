@@ -1,6 +1,6 @@
 /** Bad-input fuzzing of the Microsoft target clients: corrupted answers from their simulators. */
 import assert from "node:assert/strict";
-import type { TargetName } from "../../src/sentinel/target.ts";
+import type { TargetName } from "../../src/microsoft/target.ts";
 import { fuzzMicrosoft } from "./microsoft.ts";
 
 for (const target of ["graph", "sentinel", "defender"] as TargetName[]) {

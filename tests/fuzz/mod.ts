@@ -1,5 +1,5 @@
 /** The whole fuzz suite in one call (used by `deno task chaos`), and its runners. */
-import type { TargetName } from "../../src/sentinel/target.ts";
+import type { TargetName } from "../../src/microsoft/target.ts";
 import { fuzzMicrosoft } from "./microsoft.ts";
 import { type FuzzReport, fuzzStream } from "./stream.ts";
 import { fuzzTanium } from "./tanium.ts";

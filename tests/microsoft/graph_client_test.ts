@@ -3,7 +3,7 @@ import { GraphTarget, type GraphTargetOptions } from "../../src/microsoft/graph.
 import type { GraphOptions } from "../../src/microsoft/graph_mapping.ts";
 import type { TokenSource } from "../../src/microsoft/token_source.ts";
 import type { Fetch } from "../../src/runtime/http.ts";
-import type { TargetIndicator } from "../../src/sentinel/target.ts";
+import type { TargetIndicator } from "../../src/microsoft/target.ts";
 import { createGraphSimApp, type GraphSimOptions, startGraphSim } from "../../src/sim/graph.ts";
 import type { AuthClaims } from "../../src/sim/ms_common.ts";
 import type { Observable } from "../../src/stix/types.ts";

@@ -10,7 +10,7 @@ import {
   type TiIndicator,
   toTiIndicators,
 } from "../../src/microsoft/graph_mapping.ts";
-import type { TargetIndicator } from "../../src/sentinel/target.ts";
+import type { TargetIndicator } from "../../src/microsoft/target.ts";
 import type { Observable } from "../../src/stix/types.ts";
 
 const ID = "indicator--5b0f3a57-1c2d-4e5f-8a9b-0c1d2e3f4a5b";

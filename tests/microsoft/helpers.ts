@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { TokenProvider } from "../../src/microsoft/token_provider.ts";
 import type { Now, Sleep } from "../../src/runtime/clock.ts";
-import type { SyncTarget } from "../../src/sentinel/target.ts";
+import type { SyncTarget } from "../../src/microsoft/target.ts";
 import { type EntraSim, startEntraSim } from "../../src/sim/entra.ts";
 import type { RunningServer, VerifyToken } from "../../src/sim/ms_common.ts";
 import { FakeClock } from "../runtime/fake_clock.ts";

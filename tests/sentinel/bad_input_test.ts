@@ -6,7 +6,8 @@
  */
 import assert from "node:assert/strict";
 import { Metrics } from "../../src/metrics.ts";
-import type { ItemResult, SyncTarget, TargetIndicator } from "../../src/sentinel/target.ts";
+import type { SyncTarget, TargetIndicator } from "../../src/microsoft/target.ts";
+import type { ItemResult } from "../../src/runtime/delivery.ts";
 import { type SentinelStack, startSentinelStack } from "../../src/sim/stack.ts";
 import type { StixObject } from "../../src/stix/types.ts";
 import { connectorFor, NOW, sorted } from "./helpers.ts";

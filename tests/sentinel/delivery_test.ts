@@ -14,17 +14,17 @@ import {
   DeadLetters,
   type DeadLetterStore,
   FileDeadLetterStore,
-} from "../../src/sentinel/dead_letters.ts";
+} from "../../src/opencti/dead_letters.ts";
 import { createApp } from "../../src/server.ts";
 import { generateIndicators } from "../../src/sim/opencti_seed.ts";
 import { intentsOf } from "../../src/sentinel/events.ts";
 import type {
-  ItemResult,
   SyncTarget,
   TargetIndicator,
   TargetName,
   TargetRemoval,
-} from "../../src/sentinel/target.ts";
+} from "../../src/microsoft/target.ts";
+import type { ItemResult } from "../../src/runtime/delivery.ts";
 import type { FailurePlan } from "../../src/sim/ms_common.ts";
 import { compareEventIds } from "../../src/sim/opencti_store.ts";
 import { type SentinelStack, STACK_APP, startSentinelStack } from "../../src/sim/stack.ts";
@@ -503,16 +503,34 @@ Deno.test("a catch-up run (Deno Deploy, run once) ends on its budget while a bat
       clock.now,
     );
     const saved: { at: number; cursor: string }[] = [];
-    // Each backoff step takes a little real time, so the real-time budget can end the run.
+    // The budget runs on the fake clock (so the test does not depend on the machine's speed): it
+    // ends the run once the backoff steps have waited BUDGET_MS; every other timer is real.
+    const BUDGET_MS = 600_000;
+    let budget: { at: number; fire: () => void } | undefined;
+    const setTimer = (callback: () => void, ms: number) => {
+      if (ms !== BUDGET_MS) {
+        const id = setTimeout(callback, ms);
+        return () => clearTimeout(id);
+      }
+      const entry = { at: clock.time + ms, fire: callback };
+      budget = entry;
+      return () => {
+        if (budget === entry) budget = undefined;
+      };
+    };
     const sleep: Sleep = async (ms, signal) => {
       await clock.sleep(ms, signal);
-      await new Promise((resolve) => setTimeout(resolve, 5));
+      if (budget && clock.time >= budget.at) {
+        const due = budget;
+        budget = undefined;
+        due.fire();
+      }
     };
     const run = () =>
       connectorFor(stack, {
         target: recorder,
         fetch: savingFetch(clock, saved),
-        extra: { now: clock.now, sleep, random: () => 0.5, catchUpBudgetMs: 400 },
+        extra: { now: clock.now, sleep, setTimer, random: () => 0.5, catchUpBudgetMs: BUDGET_MS },
       });
     const first = run();
     assert.equal(await first.runOnce(), false, "a held run is not a success");

@@ -4,7 +4,7 @@ import { OpenCtiClient } from "../../src/opencti/graphql.ts";
 import type { Sleep } from "../../src/runtime/clock.ts";
 import type { Fetch } from "../../src/runtime/http.ts";
 import { SentinelConnector, type SentinelConnectorOptions } from "../../src/sentinel/connector.ts";
-import type { SyncTarget } from "../../src/sentinel/target.ts";
+import type { SyncTarget } from "../../src/microsoft/target.ts";
 import { SEED_TIME } from "../../src/sim/opencti_seed.ts";
 import { SIM_TOKEN } from "../../src/sim/opencti_stream.ts";
 import type { SentinelStack } from "../../src/sim/stack.ts";

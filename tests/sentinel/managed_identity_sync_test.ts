@@ -10,7 +10,7 @@ import { ManagedIdentityTokenSource } from "../../src/microsoft/managed_identity
 import type { TokenSource } from "../../src/microsoft/token_source.ts";
 import { OpenCtiClient } from "../../src/opencti/graphql.ts";
 import { SentinelConnector } from "../../src/sentinel/connector.ts";
-import { createTokenProvider } from "../../src/sentinel/targets.ts";
+import { createTokenProvider } from "../../src/microsoft/targets.ts";
 import {
   type ManagedIdentitySim,
   startManagedIdentitySim,

@@ -14,13 +14,13 @@ import {
   Reconciler,
   type ReplayOptions,
 } from "../../src/sentinel/reconcile.ts";
-import type { SyncTarget, TargetName } from "../../src/sentinel/target.ts";
+import type { SyncTarget, TargetName } from "../../src/microsoft/target.ts";
 import { SIM_TOKEN } from "../../src/sim/opencti_stream.ts";
 import { type SentinelStack, STACK_APP, startSentinelStack } from "../../src/sim/stack.ts";
 import { intentsOf } from "../../src/sentinel/events.ts";
 import { Metrics } from "../../src/metrics.ts";
 import { ReconcilingConnector } from "../../src/sentinel/reconcile_host.ts";
-import { CappedTarget, withIdentities } from "../../src/sentinel/target_policies.ts";
+import { CappedTarget, withIdentities } from "../../src/microsoft/target_policies.ts";
 import { createApp } from "../../src/server.ts";
 import { readOpenCtiExtension } from "../../src/stix/extension.ts";
 import type { StixObject } from "../../src/stix/types.ts";

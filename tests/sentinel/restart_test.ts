@@ -6,7 +6,7 @@
  * duplicate.
  */
 import assert from "node:assert/strict";
-import type { TargetName } from "../../src/sentinel/target.ts";
+import type { TargetName } from "../../src/microsoft/target.ts";
 import { type SentinelStack, startSentinelStack } from "../../src/sim/stack.ts";
 import { CONNECTOR_ID, connectorFor, KillSwitch, NOW, seedNamed, sorted } from "./helpers.ts";
 

@@ -4,7 +4,7 @@
  * label change, revoke, delete, leaving the stream, new indicator).
  */
 import assert from "node:assert/strict";
-import type { TargetName } from "../../src/sentinel/target.ts";
+import type { TargetName } from "../../src/microsoft/target.ts";
 import { type SentinelStack, startSentinelStack } from "../../src/sim/stack.ts";
 import { OBSERVABLE_TYPES, type StixObject } from "../../src/stix/types.ts";
 import { allLabels, connectorFor, NOW, seedNamed, sorted } from "./helpers.ts";

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import type { Now, Sleep } from "../../src/runtime/clock.ts";
-import type { TargetName } from "../../src/sentinel/target.ts";
+import type { TargetName } from "../../src/microsoft/target.ts";
 import type { SeenRequest } from "../../src/sim/graph.ts";
 import {
   type SentinelStack,

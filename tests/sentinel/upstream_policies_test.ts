@@ -5,15 +5,19 @@
  */
 import assert from "node:assert/strict";
 import { DefenderTarget, type DefenderTargetOptions } from "../../src/microsoft/defender.ts";
-import { SentinelTarget, type SentinelTargetOptions } from "../../src/microsoft/sentinel_api.ts";
-import { toSentinelObject } from "../../src/microsoft/sentinel_mapping.ts";
+import {
+  SentinelTarget,
+  type SentinelTargetOptions,
+} from "../../src/microsoft/sentinel_stix_upload.ts";
+import { toSentinelObject } from "../../src/microsoft/sentinel_stix_mapping.ts";
 import { intentsOf } from "../../src/sentinel/events.ts";
-import type { ItemResult, SyncTarget, TargetIndicator } from "../../src/sentinel/target.ts";
+import type { SyncTarget, TargetIndicator } from "../../src/microsoft/target.ts";
+import type { ItemResult } from "../../src/runtime/delivery.ts";
 import {
   CappedTarget,
   defenderActionOf,
   withIdentities,
-} from "../../src/sentinel/target_policies.ts";
+} from "../../src/microsoft/target_policies.ts";
 import {
   type DefenderSimOptions,
   type RunningDefenderSim,

@@ -4,7 +4,7 @@
  * so nothing is written twice and nothing loops.
  */
 import assert from "node:assert/strict";
-import type { TargetName } from "../../src/sentinel/target.ts";
+import type { TargetName } from "../../src/microsoft/target.ts";
 import { WRITE_BACK_SOURCES, WriteBack } from "../../src/sentinel/write_back.ts";
 import { OpenCtiClient } from "../../src/opencti/graphql.ts";
 import { SIM_TOKEN } from "../../src/sim/opencti_stream.ts";

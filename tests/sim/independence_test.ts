@@ -6,7 +6,7 @@
  * The line drawn:
  * - FORBIDDEN anywhere in the walk: the mappers and event/pattern readers whose output the
  *   simulators judge (`src/microsoft/*_mapping.ts`, `src/sentinel/events.ts`,
- *   `src/sentinel/targets.ts`, `src/stix/pattern.ts`, `src/stix/validate.ts`,
+ *   `src/microsoft/targets.ts`, `src/stix/pattern.ts`, `src/stix/validate.ts`,
  *   `src/stix/hashes.ts`, `src/stix/markings.ts`, `src/stix/ids.ts`, `src/microsoft/odata.ts`,
  *   `src/microsoft/assertion.ts`).
  * - INFRASTRUCTURE, allowed and walked through (its own imports obey the same rules): modules
@@ -16,6 +16,7 @@
  *   derives an expectation from them (`expected()` uses `src/sim/expected_records.ts`).
  */
 import assert from "node:assert/strict";
+import { resolveSpecifier as resolve, specifiersOf } from "../import_graph.ts";
 
 /** Production modules a simulator may import, walked through; the reason each is harmless. */
 const INFRASTRUCTURE: Readonly<Record<string, string>> = {
@@ -31,44 +32,23 @@ const INFRASTRUCTURE: Readonly<Record<string, string>> = {
 /** Production clients only `src/sim/stack.ts` may import (the code under test, wired to the sims). */
 const WIRED: ReadonlySet<string> = new Set([
   "src/microsoft/graph.ts",
-  "src/microsoft/sentinel_api.ts",
+  "src/microsoft/sentinel_stix_upload.ts",
   "src/microsoft/defender.ts",
   "src/microsoft/token_provider.ts",
   "src/microsoft/scopes.ts",
-  "src/sentinel/target.ts",
+  "src/microsoft/target.ts",
 ]);
 
 /** Modules no simulator may reach, named by the issue or holding rules the simulators judge. */
 const FORBIDDEN: readonly RegExp[] = [
   /^src\/microsoft\/[a-z_]*mapping\.ts$/,
   /^src\/sentinel\/events\.ts$/,
-  /^src\/sentinel\/targets\.ts$/,
+  /^src\/microsoft\/targets\.ts$/,
   /^src\/stix\/(pattern|validate|hashes|markings|ids)\.ts$/,
   /^src\/microsoft\/(odata|assertion)\.ts$/,
 ];
 
 const STACK = "src/sim/stack.ts";
-
-/** The relative module specifiers a TypeScript source imports or re-exports. */
-export function specifiersOf(source: string): string[] {
-  const found: string[] = [];
-  const statement =
-    /^\s*(?:import|export)\s+(?:type\s+)?(?:[\w*{}\s,$]+?\s+from\s+)?["']([^"']+)["']/gm;
-  for (const match of source.matchAll(statement)) found.push(match[1] as string);
-  for (const match of source.matchAll(/\bimport\(\s*["']([^"']+)["']\s*\)/g)) {
-    found.push(match[1] as string);
-  }
-  return found.filter((s) => s.startsWith("./") || s.startsWith("../"));
-}
-
-function resolve(from: string, specifier: string): string {
-  const parts = from.split("/").slice(0, -1);
-  for (const part of specifier.split("/")) {
-    if (part === "..") parts.pop();
-    else if (part !== ".") parts.push(part);
-  }
-  return parts.join("/");
-}
 
 /** Walks the import graph from `roots` (paths from the project root) and lists every breach. */
 export function breaches(roots: string[], read: (path: string) => string): string[] {

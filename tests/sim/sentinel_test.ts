@@ -10,7 +10,7 @@ import {
 } from "../../src/sim/sentinel.ts";
 import { FakeClock } from "../runtime/fake_clock.ts";
 import { fakeVerifier, indicatorId, makeIndicator } from "../fixtures/microsoft/sentinel/make.ts";
-import { toSentinelObject } from "../../src/microsoft/sentinel_mapping.ts";
+import { toSentinelObject } from "../../src/microsoft/sentinel_stix_mapping.ts";
 
 const WS = DEFAULT_SIM_WORKSPACE;
 const UPLOAD =

@@ -8,9 +8,10 @@
  */
 import type { Logger } from "@logtape/logtape";
 import { getLogger } from "../log.ts";
-import type { DefenderAction } from "../microsoft/defender_mapping.ts";
-import type { UpstreamDefenderAction } from "./settings.ts";
-import type { ItemResult, SyncTarget, TargetIndicator, TargetRemoval } from "./target.ts";
+import type { DefenderAction } from "./defender_mapping.ts";
+import type { UpstreamDefenderAction } from "./target_config.ts";
+import type { SyncTarget, TargetIndicator, TargetRemoval } from "./target.ts";
+import type { ItemResult } from "../runtime/delivery.ts";
 
 /**
  * What Defender receives for a `DEFENDER_ACTION` value. Microsoft retired `Alert` and

@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
-import { SentinelTarget, type SentinelTargetOptions } from "../../src/microsoft/sentinel_api.ts";
+import {
+  SentinelTarget,
+  type SentinelTargetOptions,
+} from "../../src/microsoft/sentinel_stix_upload.ts";
 import {
   DEFAULT_SIM_WORKSPACE,
   type RunningSentinelSim,

@@ -1,17 +1,17 @@
-/** Builds the configured Microsoft target and its token provider from the `sentinel` config slice. */
-import type { SentinelSettings as SentinelConfig } from "./settings.ts";
+/** Builds the configured Microsoft target and its token provider from the target settings. */
 import { CappedTarget, defenderActionOf, withIdentities } from "./target_policies.ts";
 import { getLogger, type Logger } from "../log.ts";
-import { ManagedIdentityTokenSource } from "../microsoft/managed_identity.ts";
-import { DefenderTarget } from "../microsoft/defender.ts";
-import type { DefenderAction } from "../microsoft/defender_mapping.ts";
-import { GraphTarget } from "../microsoft/graph.ts";
-import { SentinelTarget } from "../microsoft/sentinel_api.ts";
-import { type ClientCredential, scopeFor, TokenProvider } from "../microsoft/token_provider.ts";
-import type { TokenSource } from "../microsoft/token_source.ts";
+import { ManagedIdentityTokenSource } from "./managed_identity.ts";
+import { DefenderTarget } from "./defender.ts";
+import type { DefenderAction } from "./defender_mapping.ts";
+import { GraphTarget } from "./graph.ts";
+import { SentinelTarget } from "./sentinel_stix_upload.ts";
+import { type ClientCredential, scopeFor, TokenProvider } from "./token_provider.ts";
+import type { TokenSource } from "./token_source.ts";
 import type { Now, Sleep } from "../runtime/clock.ts";
 import type { Fetch } from "../runtime/http.ts";
 import type { SyncTarget } from "./target.ts";
+import type { AuthSettings, TargetSettings } from "./target_config.ts";
 
 /** Injected dependencies of {@linkcode createTarget} and {@linkcode createTokenProvider}. */
 export interface TargetDeps {
@@ -27,15 +27,9 @@ export interface TargetDeps {
   logger?: Logger;
 }
 
-/** The part of the `sentinel` slice that says how to get tokens (shared with microsoft-incidents). */
-export type AuthSlice = Pick<
-  SentinelConfig,
-  "tenantId" | "clientId" | "auth" | "credential" | "loginUrl"
->;
-
 /** The client credential described by the config, with certificate files read. */
 export async function credentialOf(
-  config: AuthSlice,
+  config: AuthSettings,
   deps: TargetDeps = {},
 ): Promise<ClientCredential> {
   const read = deps.readTextFile ?? Deno.readTextFile;
@@ -77,7 +71,7 @@ export async function credentialOf(
  * credential, or the host's managed identity. Logs which credential is used (never a secret).
  */
 export async function createTokenProvider(
-  config: AuthSlice,
+  config: AuthSettings,
   deps: TargetDeps = {},
 ): Promise<TokenSource> {
   const logger = deps.logger ?? getLogger("sentinel", "auth");
@@ -128,7 +122,7 @@ const DEFENDER_ACTION_OF: Record<string, DefenderAction | undefined> = {
 
 /** The target selected by `SENTINEL_TARGET`, with the configured batch size and pace. */
 export function createTarget(
-  config: SentinelConfig,
+  config: TargetSettings,
   tokens: TokenSource,
   deps: TargetDeps = {},
 ): SyncTarget {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Batcher } from "../../src/sentinel/batcher.ts";
+import { Batcher } from "../../src/opencti/batcher.ts";
 
 Deno.test("Batcher keeps the last operation per indicator and every frame behind it", () => {
   const batcher = new Batcher<string>(10);

@@ -6,7 +6,7 @@ import {
   parseUploadErrors,
   toSentinelObject,
   uploadBody,
-} from "../../src/microsoft/sentinel_mapping.ts";
+} from "../../src/microsoft/sentinel_stix_mapping.ts";
 import { makeIndicator, STREAM_INDICATOR } from "../fixtures/microsoft/sentinel/make.ts";
 
 const fixture = (name: string) =>

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { CheckpointTracker } from "../../src/sentinel/checkpoint.ts";
+import { CheckpointTracker } from "../../src/opencti/checkpoint.ts";
 
 Deno.test("CheckpointTracker keeps the loaded cursor until a frame completes", () => {
   const tracker = new CheckpointTracker("100-0");

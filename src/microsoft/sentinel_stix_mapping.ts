@@ -7,7 +7,7 @@
  */
 import * as v from "valibot";
 import type { StixObject } from "../stix/types.ts";
-import type { TargetIndicator } from "../sentinel/target.ts";
+import type { TargetIndicator } from "./target.ts";
 
 /** Objects per upload request (reference §3.2). */
 export const SENTINEL_MAX_OBJECTS = 100;

@@ -5,7 +5,7 @@ import {
   DeadLetterSaveError,
   FileDeadLetterStore,
   MemoryDeadLetterStore,
-} from "../../src/sentinel/dead_letters.ts";
+} from "../../src/opencti/dead_letters.ts";
 import { deadLetterStore } from "../../src/sentinel/mod.ts";
 import { DEFAULT_DEAD_LETTER_FILE } from "../../src/sentinel/settings.ts";
 
