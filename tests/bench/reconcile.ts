@@ -400,16 +400,23 @@ export async function reconcilePlanStage(
   });
 }
 
-/** {@linkcode reconcilePlanStage} in a child process (its RSS is the connector's alone). */
+/**
+ * {@linkcode reconcilePlanStage} in a child process (its RSS is the connector's alone), with the
+ * V8 flags production runs with (the `compile` task of deno.json).
+ */
 export async function reconcilePlanOnly(
   name: TargetName,
   n: number,
 ): Promise<ReconcilePlanResult> {
+  const config = JSON.parse(
+    await Deno.readTextFile(new URL("../../deno.json", import.meta.url)),
+  ) as { tasks: Record<string, string> };
+  const shipped = config.tasks.compile?.match(/--v8-flags=(\S+)/)?.[1];
   const output = await new Deno.Command(Deno.execPath(), {
     args: [
       "run",
       "--allow-all",
-      "--v8-flags=--expose-gc",
+      `--v8-flags=--expose-gc${shipped ? `,${shipped}` : ""}`,
       "--config",
       fromFileUrl(new URL("../../deno.json", import.meta.url)),
       fromFileUrl(import.meta.url),
