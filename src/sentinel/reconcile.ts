@@ -541,7 +541,12 @@ export class Reconciler {
     };
     if (kindOf.size > 0) {
       await replayIntents(replay, async (intent) => {
-        if (stopped) return;
+        if (stopped || intent.kind === "skip") return;
+        // Most frames are not to write: their fingerprint is not computed again.
+        const id = intent.kind === "upsert"
+          ? intent.indicator.id
+          : (intent.indicator?.id ?? intent.removal.id);
+        if (!kindOf.has(id)) return;
         const wanted = desiredOf(intent, target);
         if (!wanted?.indicator) return;
         const kind = kindOf.get(wanted.id);
