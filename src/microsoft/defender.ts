@@ -14,13 +14,7 @@ import { HttpError } from "../runtime/errors.ts";
 import { excerpt, httpError, type HttpResponse } from "../runtime/http.ts";
 import { RateLimiter } from "../runtime/rate_limiter.ts";
 import type { Observable } from "../stix/types.ts";
-import type {
-  AdoptableRecord,
-  OwnedRecord,
-  SyncTarget,
-  TargetIndicator,
-  TargetRemoval,
-} from "./target.ts";
+import type { AdoptableRecord, SyncTarget, TargetIndicator, TargetRemoval } from "./target.ts";
 import { failed, type FailureScope, type ItemResult, missingResult } from "../runtime/delivery.ts";
 import {
   type ApiCallDeps,
@@ -33,6 +27,7 @@ import {
 } from "./api_call.ts";
 import { filterQuery, odataEq } from "./odata.ts";
 import { fingerprintOf, projectRecord } from "./fingerprint.ts";
+import { OwnedTable } from "./key_table.ts";
 import type { TokenSource } from "./token_source.ts";
 import {
   batchDeleteBody,
@@ -79,6 +74,12 @@ export interface DefenderTargetOptions
 type RecordOutcome =
   | { ok: true; id?: string | undefined }
   | { ok: false; reason: string; scope: FailureScope };
+
+/**
+ * Most indicators of ours the target indexes in memory (about 1 KB each): far above the documented
+ * tenant cap of 15,000; only a tenant whose cap Microsoft raised goes past it.
+ */
+const OWN_INDEX_LIMIT = 100_000;
 
 /**
  * Our indicators on Defender (issue 14): Defender id and `externalID` by type and value, and by
@@ -161,6 +162,8 @@ export class DefenderTarget implements SyncTarget {
   #existing: Set<string> | undefined;
   /** Our indicators by value and `externalID`, once listed (see {@linkcode OwnIndicators}). */
   #own: OwnIndicators | undefined;
+  /** Our indicators were more than {@linkcode OWN_INDEX_LIMIT} at the last listing. */
+  #tooManyToIndex = false;
   #lastError: string | undefined;
   #counters = { imported: 0, rejected: 0, skippedObservables: 0, deleted: 0, throttled: 0 };
 
@@ -333,7 +336,9 @@ export class DefenderTarget implements SyncTarget {
    * Finding them (issue 14): once our indicators are listed ({@linkcode OwnIndicators}) they are
    * found there without a call. Before that, a batch with more values to look up than a listing
    * has pages (at most 15,000 indicators per tenant: two pages of 10,000) lists them all once;
-   * a smaller one looks each value up with an escaped `$filter`.
+   * a smaller one looks each value up with an escaped `$filter`. Above
+   * {@linkcode OWN_INDEX_LIMIT} indicators (memory; a raised tenant cap, issue 17), values are
+   * looked up and items without observables are found by one scan that keeps only theirs.
    */
   async remove(items: TargetRemoval[], signal?: AbortSignal): Promise<ItemResult[]> {
     const results = new Map<string, ItemResult>();
@@ -344,16 +349,12 @@ export class DefenderTarget implements SyncTarget {
         const typed = defenderTypeOf(o, true);
         return typed.ok ? [indicatorKey(typed.type, typed.value)] : [];
       });
-    if (this.#own === undefined) {
+    if (this.#own === undefined && !this.#tooManyToIndex) {
       const lookups = new Set(items.flatMap(keysOf)).size;
       const scanNeeded = items.some((item) => !item.observables || item.observables.length === 0);
       if (scanNeeded || lookups > Math.ceil(DEFENDER_TENANT_CAP / this.#pageSize)) {
         try {
-          this.#own = new OwnIndicators(
-            (await this.#listOwn(signal)).filter((x) =>
-              x.application === undefined || x.application === this.#application
-            ),
-          );
+          this.#own = await this.#indexOwn(signal);
         } catch (error) {
           if (signal?.aborted) throw error;
           // A failed listing is no verdict on any indicator.
@@ -363,12 +364,21 @@ export class DefenderTarget implements SyncTarget {
       }
     }
     const own = this.#own;
+    let scan: { byKey: Map<string, ListedIndicator[]>; unkeyed: ListedIndicator[] } | undefined;
+    const unobserved = new Set(
+      items.filter((i) => !(i.observables && i.observables.length > 0)).map((i) => i.id),
+    );
     for (const item of items) {
       if (idsOf.has(item.id) || results.has(item.id)) continue;
       try {
-        const found = own
-          ? own.candidates(item.id, keysOf(item))
-          : await this.#findByObservables(item.observables ?? [], signal);
+        let found: ListedIndicator[];
+        if (own) found = own.candidates(item.id, keysOf(item));
+        else if (!unobserved.has(item.id)) {
+          found = await this.#findByObservables(item.observables ?? [], signal);
+        } else {
+          scan ??= await this.#scanFor(unobserved, signal);
+          found = [...scan.byKey.get(item.id) ?? [], ...scan.unkeyed];
+        }
         const mine = found.filter((x) =>
           x.externalID === item.id ||
           (x.externalID === undefined && item.observables !== undefined &&
@@ -434,30 +444,22 @@ export class DefenderTarget implements SyncTarget {
    * grouped by `externalID` (issue 17). Ours without an `externalID` cannot be keyed and are
    * left out.
    */
-  async listOwned(signal?: AbortSignal): Promise<OwnedRecord[]> {
+  async listOwned(signal?: AbortSignal): Promise<OwnedTable> {
     // A reconcile looks for drift made behind our back: list again before the next removal.
     this.#own = undefined;
-    const groups = new Map<string, string[]>();
-    const ceilings = new Map<string, number>();
-    for (const listed of await this.#listOwn(signal)) {
-      if (listed.application !== undefined && listed.application !== this.#application) continue;
+    this.#tooManyToIndex = false;
+    const owned = new OwnedTable();
+    await this.#scan(odataEq("application", this.#application), signal, (listed) => {
+      if (listed.application !== undefined && listed.application !== this.#application) return;
       const key = listed.externalID;
-      if (key === undefined || key === "") continue;
-      const list = groups.get(key) ?? [];
-      list.push(projectRecord({ ...listed.fields, ...listed }, DEFENDER_PROJECTION));
-      groups.set(key, list);
-      const ceiling = scoreCeilingOf(listed.fields?.severity);
-      if (ceiling !== undefined) ceilings.set(key, Math.max(ceiling, ceilings.get(key) ?? 0));
-    }
-    return [...groups].map(([id, records]) => {
-      const scoreAtMost = ceilings.get(id);
-      return {
-        id,
-        fingerprint: fingerprintOf(records),
-        records: records.length,
-        ...(scoreAtMost === undefined ? {} : { scoreAtMost }),
-      };
+      if (key === undefined || key === "") return;
+      owned.add(
+        key,
+        fingerprintOf([projectRecord({ ...listed.fields, ...listed }, DEFENDER_PROJECTION)]),
+        scoreCeilingOf(listed.fields?.severity),
+      );
     });
+    return owned;
   }
 
   /**
@@ -668,6 +670,43 @@ export class DefenderTarget implements SyncTarget {
     return found;
   }
 
+  /** Our indicators whose `externalID` is one of `keys`, and those without one (all pages). */
+  async #scanFor(
+    keys: ReadonlySet<string>,
+    signal?: AbortSignal,
+  ): Promise<{ byKey: Map<string, ListedIndicator[]>; unkeyed: ListedIndicator[] }> {
+    const byKey = new Map<string, ListedIndicator[]>();
+    const unkeyed: ListedIndicator[] = [];
+    await this.#scan(odataEq("application", this.#application), signal, (listed) => {
+      const key = listed.externalID;
+      if (key === undefined) {
+        unkeyed.push(listed);
+      } else if (keys.has(key)) {
+        const list = byKey.get(key);
+        if (list) list.push(listed);
+        else byKey.set(key, [listed]);
+      }
+    });
+    return { byKey, unkeyed };
+  }
+
+  /**
+   * Our indicators, indexed; undefined (and {@linkcode #tooManyToIndex} set until the next
+   * `listOwned`) when they are more than {@linkcode OWN_INDEX_LIMIT}.
+   */
+  async #indexOwn(signal?: AbortSignal): Promise<OwnIndicators | undefined> {
+    const own = new OwnIndicators([]);
+    let count = 0;
+    await this.#scan(odataEq("application", this.#application), signal, (listed) => {
+      if (++count > OWN_INDEX_LIMIT) return false;
+      if (listed.application === undefined || listed.application === this.#application) {
+        own.add(listed);
+      }
+    });
+    this.#tooManyToIndex = count > OWN_INDEX_LIMIT;
+    return this.#tooManyToIndex ? undefined : own;
+  }
+
   /** Every indicator of our application (all pages). */
   #listOwn(signal?: AbortSignal): Promise<ListedIndicator[]> {
     return this.#list(odataEq("application", this.#application), signal);
@@ -675,6 +714,18 @@ export class DefenderTarget implements SyncTarget {
 
   async #list(filter: string, signal?: AbortSignal): Promise<ListedIndicator[]> {
     const out: ListedIndicator[] = [];
+    await this.#scan(filter, signal, (item) => {
+      out.push(item);
+    });
+    return out;
+  }
+
+  /** Hands each indicator of every page of a `$filter` query to `visit`, page by page. */
+  async #scan(
+    filter: string,
+    signal: AbortSignal | undefined,
+    visit: (item: ListedIndicator) => boolean | void,
+  ): Promise<void> {
     let url: string | undefined = `${this.#apiUrl}/api/indicators?${
       filterQuery(filter)
     }&$top=${this.#pageSize}`;
@@ -691,12 +742,11 @@ export class DefenderTarget implements SyncTarget {
       if (!parsed) {
         throw new Error(`Defender list answered an unreadable body: ${excerpt(response.text)}`);
       }
-      out.push(...parsed.items);
+      for (const item of parsed.items) if (visit(item) === false) return;
       url = parsed.nextLink && sameOrigin(parsed.nextLink, this.#apiUrl)
         ? parsed.nextLink
         : undefined;
     }
-    return out;
   }
 
   async #knownKeys(signal?: AbortSignal): Promise<Set<string>> {

@@ -20,10 +20,20 @@ export function projectRecord(record: object, fields: readonly string[]): string
   return parts.join("\u0001");
 }
 
-/** The fingerprint of a set of projected records (order-free): 16 hex characters. */
+/**
+ * The fingerprint of a set of projected records (order-free): 16 hex characters, two 32-bit
+ * FNV-1a hashes of each record summed modulo 2^32. The fingerprint of a set is the sum of its
+ * records' ones, so a listing can add records one at a time as pages come
+ * (`combineFingerprints` in `key_table.ts`) without holding them.
+ */
 export function fingerprintOf(projected: readonly string[]): string {
-  const text = [...projected].sort().join("\u0002");
-  return hash32(text, 0x811c9dc5) + hash32(text, 0x01000193 ^ 0x5bd1e995);
+  let hi = 0;
+  let lo = 0;
+  for (const record of projected) {
+    hi = (hi + hash32(record, 0x811c9dc5)) >>> 0;
+    lo = (lo + hash32(record, 0x01000193 ^ 0x5bd1e995)) >>> 0;
+  }
+  return hex8(hi) + hex8(lo);
 }
 
 function normalise(value: unknown): string | undefined {
@@ -39,12 +49,16 @@ function normalise(value: unknown): string | undefined {
   return typeof value === "string" ? value : JSON.stringify(value);
 }
 
-/** FNV-1a over UTF-16 code units from the given offset basis, as 8 hex characters. */
-function hash32(text: string, basis: number): string {
+/** FNV-1a over UTF-16 code units from the given offset basis. */
+function hash32(text: string, basis: number): number {
   let h = basis >>> 0;
   for (let i = 0; i < text.length; i++) {
     h ^= text.charCodeAt(i);
     h = Math.imul(h, 0x01000193) >>> 0;
   }
-  return h.toString(16).padStart(8, "0");
+  return h;
+}
+
+function hex8(n: number): string {
+  return n.toString(16).padStart(8, "0");
 }

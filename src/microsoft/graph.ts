@@ -28,13 +28,7 @@ import { getLogger, type Logger } from "../log.ts";
 import { type Now, type Sleep, systemNow, systemSleep } from "../runtime/clock.ts";
 import type { Fetch } from "../runtime/http.ts";
 import { RateLimiter } from "../runtime/rate_limiter.ts";
-import type {
-  AdoptableRecord,
-  OwnedRecord,
-  SyncTarget,
-  TargetIndicator,
-  TargetRemoval,
-} from "./target.ts";
+import type { AdoptableRecord, SyncTarget, TargetIndicator, TargetRemoval } from "./target.ts";
 import { failed, type ItemResult } from "../runtime/delivery.ts";
 import {
   type GraphOptions,
@@ -60,6 +54,7 @@ import { type KnownRecord, knownRecord, planUpserts, updatedRecord } from "./gra
 import { type GraphProduct, graphProduct } from "./graph_product.ts";
 import { odataEq } from "./odata.ts";
 import { fingerprintOf, projectRecord } from "./fingerprint.ts";
+import { OwnedTable } from "./key_table.ts";
 import { scopeFor } from "./scopes.ts";
 import type { TokenSource } from "./token_source.ts";
 
@@ -315,22 +310,18 @@ export class GraphTarget implements SyncTarget {
    * `externalId` (issue 17). Records without one (Defender ATP answers omit it, lesson #3177)
    * cannot be keyed and are left out.
    */
-  async listOwned(signal?: AbortSignal): Promise<OwnedRecord[]> {
-    const groups = new Map<string, string[]>();
+  async listOwned(signal?: AbortSignal): Promise<OwnedTable> {
+    const owned = new OwnedTable();
+    const projection = this.#projection;
     // The same listing renews the write index: a reconcile heals what changed behind our back.
+    // Records go to the compact table one at a time (fingerprints add up), so 1,000,000 fit.
     const index = await this.#listAll(signal, [], (record) => {
       const key = record.externalId;
       if (typeof key !== "string" || key === "") return;
-      const list = groups.get(key) ?? [];
-      list.push(projectRecord(record, this.#projection));
-      groups.set(key, list);
+      owned.add(key, fingerprintOf([projectRecord(record, projection)]));
     });
     if (this.#index !== NO_INDEX || this.#indexLimit > 0) this.#index = index;
-    return [...groups].map(([id, records]) => ({
-      id,
-      fingerprint: fingerprintOf(records),
-      records: records.length,
-    }));
+    return owned;
   }
 
   /**
@@ -341,10 +332,10 @@ export class GraphTarget implements SyncTarget {
    */
   async listAdoptable(_source: string, signal?: AbortSignal): Promise<AdoptableRecord[]> {
     const keys = new Set<string>();
-    for (const record of await this.#http.list(undefined, signal)) {
+    await this.#http.list(undefined, signal, false, (record) => {
       const key = record.externalId;
       if (typeof key === "string" && key !== "" && !key.includes("--")) keys.add(key);
-    }
+    });
     return [...keys].map((key) => ({ key, handle: key }));
   }
 

@@ -13,13 +13,7 @@ import { excerpt, httpError, type HttpResponse } from "../runtime/http.ts";
 import { type Pacer, RateLimiter } from "../runtime/rate_limiter.ts";
 import { allOf, TokenBucket } from "../runtime/token_bucket.ts";
 import type { StixObject } from "../stix/types.ts";
-import type {
-  AdoptableRecord,
-  OwnedRecord,
-  SyncTarget,
-  TargetIndicator,
-  TargetRemoval,
-} from "./target.ts";
+import type { AdoptableRecord, SyncTarget, TargetIndicator, TargetRemoval } from "./target.ts";
 import { failed, type FailureScope, type ItemResult, missingResult } from "../runtime/delivery.ts";
 import {
   type ApiCallDeps,
@@ -32,6 +26,7 @@ import {
 } from "./api_call.ts";
 import type { TokenSource } from "./token_source.ts";
 import { fingerprintOf, projectRecord } from "./fingerprint.ts";
+import { OwnedTable } from "./key_table.ts";
 import * as v from "valibot";
 import {
   armQueryByIdsBody,
@@ -261,18 +256,12 @@ export class SentinelTarget implements SyncTarget {
    * alone, `maxPageSize` per page, following `nextLink` (same host only) with the same body.
    * Throws when a page fails or the ARM coordinates are missing.
    */
-  async listOwned(signal?: AbortSignal): Promise<OwnedRecord[]> {
-    const groups = new Map<string, string[]>();
+  async listOwned(signal?: AbortSignal): Promise<OwnedTable> {
+    const owned = new OwnedTable();
     await this.#query(this.#o.sourceSystem, signal, (object) => {
-      const list = groups.get(object.id) ?? [];
-      list.push(projectRecord(object, SENTINEL_PROJECTION));
-      groups.set(object.id, list);
+      owned.add(object.id, fingerprintOf([projectRecord(object, SENTINEL_PROJECTION)]));
     });
-    return [...groups].map(([id, records]) => ({
-      id,
-      fingerprint: fingerprintOf(records),
-      records: records.length,
-    }));
+    return owned;
   }
 
   /**

@@ -87,6 +87,17 @@ export interface OwnedRecord {
   scoreAtMost?: number;
 }
 
+/**
+ * What a target lists for a reconcile, by indicator id: a compact table
+ * (`OwnedTable` in `src/microsoft/key_table.ts`), so 1,000,000 indicators fit in tens of MB.
+ */
+export interface OwnedRecords extends Iterable<OwnedRecord> {
+  /** Number of indicators held. */
+  readonly size: number;
+  /** What is held for one indicator. */
+  get(id: string): OwnedRecord | undefined;
+}
+
 /** A record another (upstream) connector left on the target, found for adoption (issue 17). */
 export interface AdoptableRecord {
   /** The key that connector used: a STIX id or an OpenCTI internal id. */
@@ -125,7 +136,7 @@ export interface SyncTarget {
    * the connector does not own are never listed. Throws when the listing fails (a reconcile then
    * stops without acting).
    */
-  listOwned?(signal?: AbortSignal): Promise<OwnedRecord[]>;
+  listOwned?(signal?: AbortSignal): Promise<readonly OwnedRecord[] | OwnedRecords>;
   /**
    * The fingerprint of what `upsert` would leave on the target for this indicator (the same
    * projection as {@linkcode OwnedRecord.fingerprint}), or undefined when nothing would be held.

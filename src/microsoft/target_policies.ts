@@ -186,15 +186,17 @@ export class CappedTarget implements SyncTarget {
     if (!list) return Promise.resolve();
     this.#seeded ??= (async () => {
       const owned = await list.call(this.#inner, signal);
+      let count = 0;
       for (const record of owned) {
+        count++;
         // Unknown: it may score 100, so nothing replaces it before an update brings its score.
         if (!this.#held.has(record.id)) this.#held.set(record.id, record.scoreAtMost ?? 100);
       }
-      this.#seededCount = owned.length;
-      if (owned.length > this.#max) {
+      this.#seededCount = count;
+      if (count > this.#max) {
         this.#log.warn(
           "The target already holds {count} of our indicators, more than DEFENDER_MAX_INDICATORS={max}: new ones are left out until a reconcile removes the lowest-scored",
-          { count: owned.length, max: this.#max },
+          { count, max: this.#max },
         );
       }
     })().catch((error) => {

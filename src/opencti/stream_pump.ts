@@ -274,6 +274,8 @@ export class StreamPump<U, R> {
   readonly #random: () => number;
   readonly #setTimer: SetTimer;
   readonly #batchSize: number;
+  /** Keys being delivered now → the end of that delivery (see `#send`). */
+  readonly #inFlight = new Map<string, Promise<void>>();
   readonly #counters: Record<string, number> = {};
   #reader: LiveStreamReader | undefined;
   #resetRequested = false;
@@ -747,6 +749,36 @@ export class StreamPump<U, R> {
    * returned (its frames stay open, so the cursor cannot pass them).
    */
   async #send(
+    items: Pending<Work<U, R>>[],
+    tracker: CheckpointTracker,
+  ): Promise<
+    {
+      held: Pending<Work<U, R>>[];
+      delivered: string[];
+      problem?: { reason: string; check?: string };
+    }
+  > {
+    // Two deliveries of one key never overlap (a stream batch and a reconcile's, issue 17): a
+    // target without a key of its own (Graph looks the externalId up, then creates) would
+    // otherwise create the indicator twice. The later one waits, then finds the first's record.
+    const keys = [...new Set(items.map((item) => item.key))];
+    for (;;) {
+      const busy = keys.flatMap((key) => this.#inFlight.get(key) ?? []);
+      if (busy.length === 0) break;
+      await Promise.all(busy);
+    }
+    let release = () => {};
+    const done = new Promise<void>((resolve) => release = resolve);
+    for (const key of keys) this.#inFlight.set(key, done);
+    try {
+      return await this.#sendNow(items, tracker);
+    } finally {
+      for (const key of keys) if (this.#inFlight.get(key) === done) this.#inFlight.delete(key);
+      release();
+    }
+  }
+
+  async #sendNow(
     items: Pending<Work<U, R>>[],
     tracker: CheckpointTracker,
   ): Promise<

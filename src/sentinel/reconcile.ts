@@ -24,9 +24,11 @@ import { type LiveStreamOptions, readLiveStream } from "../opencti/stream.ts";
 import type { Operation } from "./connector.ts";
 import type { AdoptSource } from "./adopt.ts";
 import { type Intent, intentsOf } from "./events.ts";
+import { FingerprintTable } from "../microsoft/key_table.ts";
 import type {
   AdoptableRecord,
   OwnedRecord,
+  OwnedRecords,
   SyncTarget,
   TargetIndicator,
 } from "../microsoft/target.ts";
@@ -146,16 +148,18 @@ export function desiredOf(
 }
 
 /**
- * Replays the stream into the desired set: STIX id → fingerprint (16 characters each). With
- * `aliases`, also notes each desired indicator's OpenCTI internal id → STIX id (for adoption).
+ * Replays the stream into the desired set: STIX id → fingerprint, in a compact table (about 26
+ * bytes per slot: the id's 128 bits, a prefix code, the 64-bit fingerprint). With `aliases`, also
+ * notes each desired indicator's OpenCTI internal id → STIX id (for adoption); with `scores`, each
+ * one's score (for a capped target).
  */
 export async function desiredSet(
   replay: ReplayOptions | IntentSource,
   target: SyncTarget,
   aliases?: Map<string, string>,
   scores?: Map<string, number>,
-): Promise<Map<string, string>> {
-  const desired = new Map<string, string>();
+): Promise<FingerprintTable> {
+  const desired = new FingerprintTable();
   const read: IntentSource = typeof replay === "function"
     ? replay
     : (visit) => replayIntents(replay, visit);
@@ -184,7 +188,7 @@ export async function desiredSet(
  * it removed.
  */
 export function capDesired(
-  desired: Map<string, string>,
+  desired: FingerprintTable | Map<string, string>,
   scores: ReadonlyMap<string, number>,
   capacity: number,
   aliases?: Map<string, string>,
@@ -223,29 +227,41 @@ export interface ReconcilePlan {
  */
 export function planReconcile(
   desired: ReadonlyMap<string, string>,
-  actual: readonly OwnedRecord[],
+  actual: readonly OwnedRecord[] | OwnedRecords,
 ): ReconcilePlan {
+  let held: OwnedRecords;
+  if (isList(actual)) {
+    const byId = new Map<string, OwnedRecord>();
+    for (const record of actual) byId.set(record.id, record);
+    held = { size: byId.size, get: (id) => byId.get(id), [Symbol.iterator]: () => byId.values() };
+  } else {
+    held = actual;
+  }
   const plan: ReconcilePlan = {
     missing: [],
     stale: [],
     orphans: [],
     unchanged: 0,
     desired: desired.size,
-    actual: actual.length,
+    actual: isList(actual) ? actual.length : actual.size,
   };
-  const held = new Map<string, OwnedRecord>();
-  for (const record of actual) held.set(record.id, record);
   for (const [id, fingerprint] of desired) {
     const record = held.get(id);
     if (!record) plan.missing.push(id);
     else if (record.fingerprint !== fingerprint || record.records < 1) plan.stale.push(id);
     else plan.unchanged++;
   }
-  for (const id of held.keys()) if (!desired.has(id)) plan.orphans.push(id);
+  for (const record of held) if (!desired.has(record.id)) plan.orphans.push(record.id);
   plan.missing.sort();
   plan.stale.sort();
   plan.orphans.sort();
   return plan;
+}
+
+function isList(
+  actual: readonly OwnedRecord[] | OwnedRecords,
+): actual is readonly OwnedRecord[] {
+  return Array.isArray(actual);
 }
 
 /** What the connector's delivery path did with a set of operations. */
@@ -538,7 +554,7 @@ export class Reconciler {
     return true;
   }
 
-  async #list(signal: AbortSignal | undefined): Promise<OwnedRecord[]> {
+  async #list(signal: AbortSignal | undefined): Promise<readonly OwnedRecord[] | OwnedRecords> {
     const target = this.#o.target;
     try {
       return await (target.listOwned as NonNullable<SyncTarget["listOwned"]>)(signal);
@@ -585,7 +601,12 @@ export class Reconciler {
     }
     if (kindOf.size > 0 && !stopped) {
       await read(async (intent) => {
-        if (stopped) return;
+        if (stopped || intent.kind === "skip") return;
+        // Most frames are not to write: their fingerprint is not computed again.
+        const id = intent.kind === "upsert"
+          ? intent.indicator.id
+          : (intent.indicator?.id ?? intent.removal.id);
+        if (!kindOf.has(id)) return;
         const wanted = desiredOf(intent, target);
         if (!wanted?.indicator) return;
         const kind = kindOf.get(wanted.id);

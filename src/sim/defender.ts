@@ -258,19 +258,48 @@ export function createDefenderSimApp(options: DefenderSimOptions): DefenderSim {
       { "Retry-After": scale.retryAfter(decision.retryAfterMs) },
     );
   };
-  const visible = (c: Ctx) => {
+  /**
+   * Every change bumps `version`; a caller's visible list is built once per version and reused by
+   * the pages that follow, so listing 1,000,000 indicators stays linear (issue 17).
+   */
+  let version = 0;
+  const views = new Map<string, { version: number; items: StoredDefenderIndicator[] }>();
+  const visible = (c: Ctx, filter?: (entity: Json) => boolean, filterText = "") => {
     const { tid, appid, roles } = c.get("auth");
     const all = roles.includes(TI_READ_WRITE_ALL);
-    return [...records.values()].filter((r) =>
-      r.tid === tid && (all || r.entity.createdBy === appid)
-    );
+    const seen = (r: StoredDefenderIndicator) =>
+      r.tid === tid && (all || r.entity.createdBy === appid) && (!filter || filter(r.entity));
+    const named = filter && keysUnique ? keyOfFilter(filterText) : undefined;
+    if (named) {
+      const found = byKey(tid, named.type, named.value);
+      return found && seen(found) ? [found] : [];
+    }
+    const key = `${tid}|${all ? "*" : appid}|${filterText}`;
+    const view = views.get(key);
+    if (view?.version === version) return view.items;
+    const items = [...records.values()].filter(seen);
+    if (views.size > 64) views.clear();
+    views.set(key, { version, items });
+    return items;
   };
+  /** False once a seed made two indicators of one type and value (the index then holds one). */
+  let keysUnique = true;
+  /** Indicators per tenant (the tenant cap). */
+  const perTenant = new Map<string, number>();
   /** `tid|type|value` → id, kept in step with `records` through `put` and `drop`. */
   const index = new Map<string, string>();
   const indexKey = (tid: string, type: string, value: string) =>
     `${tid}|${indicatorKey(type, value)}`;
   const put = (stored: StoredDefenderIndicator) => {
+    version++;
+    if (!records.has(stored.entity.id)) {
+      perTenant.set(stored.tid, (perTenant.get(stored.tid) ?? 0) + 1);
+    }
     records.set(stored.entity.id, stored);
+    const held = index.get(
+      indexKey(stored.tid, stored.entity.indicatorType, stored.entity.indicatorValue),
+    );
+    if (held !== undefined && held !== stored.entity.id) keysUnique = false;
     index.set(
       indexKey(stored.tid, stored.entity.indicatorType, stored.entity.indicatorValue),
       stored.entity.id,
@@ -279,6 +308,8 @@ export function createDefenderSimApp(options: DefenderSimOptions): DefenderSim {
   const drop = (id: string) => {
     const stored = records.get(id);
     if (!stored) return;
+    version++;
+    perTenant.set(stored.tid, (perTenant.get(stored.tid) ?? 1) - 1);
     records.delete(id);
     index.delete(indexKey(stored.tid, stored.entity.indicatorType, stored.entity.indicatorValue));
   };
@@ -286,11 +317,7 @@ export function createDefenderSimApp(options: DefenderSimOptions): DefenderSim {
     const id = index.get(indexKey(tid, type, value));
     return id === undefined ? undefined : records.get(id);
   };
-  const count = (tid: string) => {
-    let n = 0;
-    for (const r of records.values()) if (r.tid === tid) n++;
-    return n;
-  };
+  const count = (tid: string) => perTenant.get(tid) ?? 0;
   const entityOut = (r: StoredDefenderIndicator) => structuredClone(r.entity);
 
   /** Creates or updates one validated indicator; throws ItemProblem. */
@@ -303,6 +330,7 @@ export function createDefenderSimApp(options: DefenderSimOptions): DefenderSim {
     if (existing) {
       const { application: _ignored, id: _id, ...rest } = fields;
       Object.assign(existing.entity, rest, { lastUpdateTime: stamp, lastUpdatedBy: source });
+      version++;
       return existing;
     }
     if (type === "FileMd5" && rejectMd5) {
@@ -401,8 +429,13 @@ export function createDefenderSimApp(options: DefenderSimOptions): DefenderSim {
     if (ids.some((id) => typeof id !== "string" || !/^\d+$/.test(id))) {
       return renderDefenderError(c, 400, "InvalidInput", "Every indicator id must be a number");
     }
-    const mine = new Map(visible(c).map((r) => [r.entity.id, r]));
-    const missing = (ids as string[]).filter((id) => !mine.has(id));
+    const { tid, appid, roles } = c.get("auth");
+    const mine = (id: string) => {
+      const r = records.get(id);
+      return r !== undefined && r.tid === tid &&
+        (roles.includes(TI_READ_WRITE_ALL) || r.entity.createdBy === appid);
+    };
+    const missing = (ids as string[]).filter((id) => !mine(id));
     if (missing.length > 0) {
       return renderDefenderError(
         c,
@@ -436,7 +469,7 @@ export function createDefenderSimApp(options: DefenderSimOptions): DefenderSim {
   app.get("/api/indicators", (c) => {
     const limited = throttle(c, "list");
     if (limited) return limited;
-    let items = visible(c);
+    let items: StoredDefenderIndicator[];
     const filterText = c.req.query("$filter");
     if (filterText !== undefined) {
       let test: (entity: Json) => boolean;
@@ -445,7 +478,9 @@ export function createDefenderSimApp(options: DefenderSimOptions): DefenderSim {
       } catch (error) {
         return renderDefenderError(c, 400, "ODataError", (error as Error).message);
       }
-      items = items.filter((r) => test(r.entity));
+      items = visible(c, test, filterText);
+    } else {
+      items = visible(c);
     }
     const topText = c.req.query("$top");
     const skipText = c.req.query("$skip");
@@ -475,8 +510,12 @@ export function createDefenderSimApp(options: DefenderSimOptions): DefenderSim {
     const limited = throttle(c, "delete");
     if (limited) return limited;
     const id = c.req.param("id");
-    const record = visible(c).find((r) => r.entity.id === id);
-    if (!record) return renderDefenderError(c, 404, "NotFound", `Indicator ${id} was not found`);
+    const { tid, appid, roles } = c.get("auth");
+    const record = records.get(id);
+    if (
+      !record || record.tid !== tid ||
+      (!roles.includes(TI_READ_WRITE_ALL) && record.entity.createdBy !== appid)
+    ) return renderDefenderError(c, 404, "NotFound", `Indicator ${id} was not found`);
     drop(id);
     return c.body(null, 204);
   });
@@ -755,6 +794,34 @@ export function parseDefenderFilter(text: string): (entity: Json) => boolean {
   const predicate = or();
   if (pos < tokens.length) fail(`unexpected '${tokens[pos]?.text}' at position ${tokens[pos]?.at}`);
   return predicate;
+}
+
+/**
+ * The type and value a filter pins down (`indicatorType eq '…' and indicatorValue eq '…'`, with
+ * other `eq` terms, no `or`, `ne` or parentheses), else undefined. At most one indicator matches
+ * (Defender keeps one per type and value), so the list answers from the index; the caller still
+ * applies the whole filter. A filter that does not parse gives undefined.
+ */
+function keyOfFilter(text: string): { type: string; value: string } | undefined {
+  let tokens: Token[];
+  try {
+    tokens = tokenize(text);
+  } catch {
+    return undefined;
+  }
+  let type: string | undefined;
+  let value: string | undefined;
+  for (let i = 0; i < tokens.length; i += 4) {
+    const [name, op, literal, next] = tokens.slice(i, i + 4);
+    if (name?.kind !== "name" || op?.text !== "eq" || literal?.kind !== "literal") return undefined;
+    if (next !== undefined && (next.kind !== "name" || next.text !== "and")) return undefined;
+    if (typeof literal.value !== "string") continue;
+    if (name.text === "indicatorType") {
+      const wanted = literal.value.toLowerCase();
+      type = DEFENDER_INDICATOR_TYPES.find((t) => t.toLowerCase() === wanted) ?? literal.value;
+    } else if (name.text === "indicatorValue") value = literal.value;
+  }
+  return type !== undefined && value !== undefined ? { type, value } : undefined;
 }
 
 function tokenize(text: string): Token[] {

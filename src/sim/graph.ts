@@ -247,6 +247,7 @@ export function createGraphSimApp(options: GraphSimOptions): GraphSim {
   const rate = perMinute(options.rateLimit ?? 1000, scale, now);
   const requests: SeenRequest[] = [];
   const records = new Map<string, StoredTiIndicator>();
+  const index = new OwnerIndex();
   let retired = false;
   let compositeFilter = options.compositeFilter ?? false;
 
@@ -292,8 +293,18 @@ export function createGraphSimApp(options: GraphSimOptions): GraphSim {
 
   const owned = (c: Context<{ Variables: AuthVariables }>) => {
     const { appid, tid } = c.get("auth");
-    return [...records.values()].filter((r) => r.appid === appid && r.tid === tid);
+    return index.owned(appid, tid);
   };
+  const store = (record: StoredTiIndicator) => {
+    records.set(record.id, record);
+    index.add(record);
+  };
+  const drop = (record: StoredTiIndicator) => {
+    records.delete(record.id);
+    index.remove(record);
+  };
+  const change = (record: StoredTiIndicator, fields: Json) =>
+    index.change(record, () => Object.assign(record.fields, fields));
   const context = (c: Context, suffix: string) =>
     `${new URL(c.req.url).origin}/beta/$metadata#${suffix}`;
   const entity = (record: StoredTiIndicator): Json => {
@@ -317,13 +328,13 @@ export function createGraphSimApp(options: GraphSimOptions): GraphSim {
         ...fields,
       },
     };
-    records.set(id, stored);
+    store(stored);
     return stored;
   };
 
   // List with $filter and paging.
   app.get(base, (c) => {
-    let items = owned(c);
+    let items: readonly StoredTiIndicator[] = owned(c);
     const filterText = c.req.query("$filter");
     if (filterText !== undefined) {
       let filter: Clause[][];
@@ -337,7 +348,10 @@ export function createGraphSimApp(options: GraphSimOptions): GraphSim {
       } catch (error) {
         return renderGraphStyleError(c, 400, "BadRequest", (error as Error).message);
       }
-      items = items.filter((r) => matches(r, filter, dropsExternalId));
+      const { appid, tid } = c.get("auth");
+      items = (index.candidates(appid, tid, filter) ?? items).filter((r) =>
+        matches(r, filter, dropsExternalId)
+      );
     }
     const top = Number(c.req.query("$top") ?? pageSize);
     const size = Number.isInteger(top) && top > 0 ? Math.min(top, pageSize) : pageSize;
@@ -356,8 +370,9 @@ export function createGraphSimApp(options: GraphSimOptions): GraphSim {
   });
 
   app.get(`${base}/:id`, (c) => {
-    const record = owned(c).find((r) => r.id === c.req.param("id"));
-    if (!record) return notFound(c);
+    const { appid, tid } = c.get("auth");
+    const record = records.get(c.req.param("id"));
+    if (!record || record.appid !== appid || record.tid !== tid) return notFound(c);
     return c.json({
       "@odata.context": context(c, "security/tiIndicators/$entity"),
       ...entity(record),
@@ -435,16 +450,16 @@ export function createGraphSimApp(options: GraphSimOptions): GraphSim {
         );
       }
       validateUpdate(fields, record);
-      Object.assign(record.fields, fields);
+      change(record, fields);
       return entity(record);
     }));
 
   const bulkDelete = (
     c: Context<{ Variables: AuthVariables }>,
     keys: string[],
-    pick: (key: string, mine: StoredTiIndicator[]) => StoredTiIndicator[],
+    pick: (key: string, appid: string, tid: string) => StoredTiIndicator[],
   ) => {
-    const mine = owned(c);
+    const { appid, tid } = c.get("auth");
     let failed = false;
     const value = keys.map((key) => {
       const result = (code: number, message: string, subCode?: string) => {
@@ -458,7 +473,7 @@ export function createGraphSimApp(options: GraphSimOptions): GraphSim {
       };
       const injected = failures.takePartial(key);
       if (injected) return result(500, injected.message, injected.code);
-      const found = pick(key, mine);
+      const found = pick(key, appid, tid);
       if (found.length === 0) return result(404, `No indicator found for ${key}`, "itemNotFound");
       if (found.some((r) => r.fields.targetProduct === DEFENDER)) {
         return result(
@@ -467,7 +482,7 @@ export function createGraphSimApp(options: GraphSimOptions): GraphSim {
           "InvalidInput",
         );
       }
-      for (const record of found) records.delete(record.id);
+      for (const record of found) drop(record);
       return result(200, `Deleted ${found.length} indicator(s)`);
     });
     return c.json(
@@ -479,13 +494,16 @@ export function createGraphSimApp(options: GraphSimOptions): GraphSim {
   app.post(`${base}/deletetiindicators`, async (c) => {
     const keys = await readKeys(c, maxBatch);
     if (keys instanceof Response) return keys;
-    return bulkDelete(c, keys, (key, mine) => mine.filter((r) => r.id === key));
+    return bulkDelete(c, keys, (key, appid, tid) => {
+      const record = records.get(key);
+      return record && record.appid === appid && record.tid === tid ? [record] : [];
+    });
   });
 
   app.post(`${base}/deletetiindicatorsbyexternalid`, async (c) => {
     const keys = await readKeys(c, maxBatch);
     if (keys instanceof Response) return keys;
-    return bulkDelete(c, keys, (key, mine) => mine.filter((r) => r.fields.externalId === key));
+    return bulkDelete(c, keys, (key, appid, tid) => index.byExternalId(appid, tid, key));
   });
 
   app.patch(`${base}/:id`, async (c) => {
@@ -500,7 +518,7 @@ export function createGraphSimApp(options: GraphSimOptions): GraphSim {
     try {
       const fields = deserialise(body, true);
       validateUpdate(fields, record);
-      Object.assign(record.fields, fields);
+      change(record, fields);
     } catch (error) {
       return problemResponse(c, error);
     }
@@ -520,7 +538,7 @@ export function createGraphSimApp(options: GraphSimOptions): GraphSim {
     if (record.appid !== appid || record.tid !== tid) {
       return renderGraphStyleError(c, 403, "accessDenied", "The indicator belongs to another app");
     }
-    records.delete(record.id);
+    drop(record);
     return c.body(null, 204);
   });
 
@@ -543,15 +561,14 @@ export function createGraphSimApp(options: GraphSimOptions): GraphSim {
     rate,
     requests,
     store: () => [...records.values()].map(copy),
-    findByExternalId: (externalId) =>
-      [...records.values()].filter((r) => r.fields.externalId === externalId).map(copy),
+    findByExternalId: (externalId) => index.anyByExternalId(externalId).map(copy),
     seed: (fields, owner = { appid: "seed-app", tid: "seed-tenant" }) =>
       copy(create(fields, owner)),
     edit: (id, fields) => {
       const record = records.get(id);
       if (!record) return false;
-      if (fields === null) records.delete(id);
-      else Object.assign(record.fields, structuredClone(fields));
+      if (fields === null) drop(record);
+      else change(record, structuredClone(fields));
       return true;
     },
     retire: (on = true) => {
@@ -828,6 +845,107 @@ export function parseFilter(text: string): Clause[][] {
     if (!word) throw new Error(`Invalid filter clause: syntax error at position ${i}`);
     if (word === "or") groups.push([]);
     i += word.length;
+  }
+}
+
+/**
+ * The stored records by owner (app and tenant) and by `externalId`, so reads and bulk deletes
+ * cost what they return rather than a scan of every record: a 1,000,000-record fill stays linear
+ * (issue 17). Lists keep the creation order (a stable order for `$skiptoken` offsets); an owner's
+ * full list is built once per change and reused by the pages that follow.
+ */
+class OwnerIndex {
+  readonly #owners = new Map<string, {
+    all: Map<string, StoredTiIndicator>;
+    byExternal: Map<string, Set<StoredTiIndicator>>;
+    list?: StoredTiIndicator[];
+  }>();
+  readonly #order = new WeakMap<StoredTiIndicator, number>();
+  #next = 0;
+
+  #owner(appid: string, tid: string) {
+    const key = `${appid}\u0000${tid}`;
+    let owner = this.#owners.get(key);
+    if (!owner) this.#owners.set(key, owner = { all: new Map(), byExternal: new Map() });
+    return owner;
+  }
+
+  add(record: StoredTiIndicator): void {
+    const owner = this.#owner(record.appid, record.tid);
+    this.#order.set(record, this.#next++);
+    owner.all.set(record.id, record);
+    delete owner.list;
+    this.#link(record);
+  }
+
+  remove(record: StoredTiIndicator): void {
+    const owner = this.#owner(record.appid, record.tid);
+    owner.all.delete(record.id);
+    delete owner.list;
+    this.#unlink(record);
+  }
+
+  /** Applies a change of fields (the record keeps its place in the lists). */
+  change(record: StoredTiIndicator, apply: () => void): void {
+    this.#unlink(record);
+    apply();
+    this.#link(record);
+    delete this.#owner(record.appid, record.tid).list;
+  }
+
+  #link(record: StoredTiIndicator): void {
+    const key = record.fields.externalId;
+    if (typeof key !== "string") return;
+    const owner = this.#owner(record.appid, record.tid);
+    let set = owner.byExternal.get(key);
+    if (!set) owner.byExternal.set(key, set = new Set());
+    set.add(record);
+  }
+
+  #unlink(record: StoredTiIndicator): void {
+    const key = record.fields.externalId;
+    if (typeof key !== "string") return;
+    const owner = this.#owner(record.appid, record.tid);
+    const set = owner.byExternal.get(key);
+    set?.delete(record);
+    if (set?.size === 0) owner.byExternal.delete(key);
+  }
+
+  /** The owner's records in creation order (do not change the array). */
+  owned(appid: string, tid: string): readonly StoredTiIndicator[] {
+    const owner = this.#owner(appid, tid);
+    owner.list ??= [...owner.all.values()];
+    return owner.list;
+  }
+
+  /** The owner's records with this `externalId`, in creation order. */
+  byExternalId(appid: string, tid: string, key: string): StoredTiIndicator[] {
+    return this.#sorted(this.#owner(appid, tid).byExternal.get(key) ?? []);
+  }
+
+  /** Every owner's records with this `externalId`. */
+  anyByExternalId(key: string): StoredTiIndicator[] {
+    const out: StoredTiIndicator[] = [];
+    for (const owner of this.#owners.values()) out.push(...owner.byExternal.get(key) ?? []);
+    return this.#sorted(out);
+  }
+
+  /**
+   * A superset of the records `filter` can match when every `or` group names an `externalId`
+   * (the caller still applies the filter), else undefined (scan the owner's list).
+   */
+  candidates(appid: string, tid: string, filter: Clause[][]): StoredTiIndicator[] | undefined {
+    const found = new Set<StoredTiIndicator>();
+    for (const group of filter) {
+      const clause = group.find((c) => c.field === "externalId");
+      if (!clause) return undefined;
+      for (const record of this.byExternalId(appid, tid, clause.value)) found.add(record);
+    }
+    return this.#sorted(found);
+  }
+
+  #sorted(records: Iterable<StoredTiIndicator>): StoredTiIndicator[] {
+    return [...records].sort((a, b) => (this.#order.get(a) ?? 0) - (this.#order.get(b) ?? 0));
   }
 }
 

@@ -179,6 +179,29 @@ export function createSentinelSimApp(options: SentinelSimOptions): SentinelSim {
   };
   const requests: SentinelSeenRequest[] = [];
   const rows = new Map<string, StoredStixObject>();
+  /**
+   * Rows by workspace, source and STIX id (an upload finds its row without a scan, so filling the
+   * simulator with 1,000,000 objects stays linear, issue 17); each set keeps creation order.
+   */
+  const byKey = new Map<string, Set<StoredStixObject>>();
+  const keyOf = (row: { workspaceId: string; source: string; object: Json }) =>
+    `${row.workspaceId}\u0000${row.source}\u0000${String(row.object.id)}`;
+  const link = (row: StoredStixObject) => {
+    const key = keyOf(row);
+    let set = byKey.get(key);
+    if (!set) byKey.set(key, set = new Set());
+    set.add(row);
+  };
+  const unlink = (row: StoredStixObject) => {
+    const key = keyOf(row);
+    const set = byKey.get(key);
+    set?.delete(row);
+    if (set?.size === 0) byKey.delete(key);
+  };
+  const drop = (row: StoredStixObject) => {
+    rows.delete(row.name);
+    unlink(row);
+  };
 
   const app = new Hono<{ Variables: AuthVariables }>();
   app.use("*", recordRequests(requests, now));
@@ -434,28 +457,29 @@ export function createSentinelSimApp(options: SentinelSimOptions): SentinelSim {
         `Threat intelligence indicator '${name}' not found`,
       );
     }
-    rows.delete(name);
+    drop(row);
     return c.body(null, 200);
   });
 
   app.notFound((c) => renderArmError(c, 404, "NotFound", `No route for ${c.req.path}`));
 
   function upsert(workspaceId: string, source: string, object: Json, appid: string): void {
-    const id = object.id as string;
-    const same = [...rows.values()].filter((row) =>
-      row.workspaceId === workspaceId && row.source === source && row.object.id === id
-    );
+    const same = [...byKey.get(keyOf({ workspaceId, source, object })) ?? []];
     const types = typesKey(object);
     const match = duplicateOnTypes ? same.find((row) => typesKey(row.object) === types) : same[0];
     if (!match) {
       const name = crypto.randomUUID();
-      rows.set(name, { name, workspaceId, source, object: structuredClone(object), appid });
+      const row = { name, workspaceId, source, object: structuredClone(object), appid };
+      rows.set(name, row);
+      link(row);
       return;
     }
     const stored = Date.parse(String(match.object.modified));
     if (Date.parse(String(object.modified)) < stored) return; // an older version: ignored
+    unlink(match);
     match.object = structuredClone(object);
     match.appid = appid;
+    link(match);
   }
 
   const copy = (row: StoredStixObject): StoredStixObject => ({
@@ -472,17 +496,20 @@ export function createSentinelSimApp(options: SentinelSimOptions): SentinelSim {
     findById: (stixId) => [...rows.values()].filter((row) => row.object.id === stixId).map(copy),
     seed: (object, source, workspaceId = workspaces[0]?.workspaceId ?? "") => {
       upsert(workspaceId, source, structuredClone(object) as Json, "seed-app");
-      const row = [...rows.values()].find((r) =>
-        r.workspaceId === workspaceId && r.source === source && r.object.id === object.id
-      );
+      const row = [...byKey.get(keyOf({ workspaceId, source, object: object as Json })) ?? []][0];
       if (!row) throw new Error(`Cannot seed ${String(object.id)}`);
       return copy(row);
     },
     edit: (name, fields) => {
       const row = rows.get(name);
       if (!row) return false;
-      if (fields === null) rows.delete(name);
-      else Object.assign(row.object, structuredClone(fields));
+      if (fields === null) {
+        drop(row);
+      } else {
+        unlink(row);
+        Object.assign(row.object, structuredClone(fields));
+        link(row);
+      }
       return true;
     },
   };

@@ -1,31 +1,53 @@
 /**
  * Reconcile scenario (issue 17): one reconcile of N indicators against each in-process Microsoft
- * target simulator, on a {@linkcode VirtualClock} (every answer 50 simulated ms).
+ * target simulator, on a {@linkcode VirtualClock} (every target answer 50 simulated ms).
  *
- * The simulator is first filled through the target's own writes with the drifted actual state
- * (1% of the desired indicators missing, 1% held with other fields, 1% orphans on top); then,
- * measured: the desired set (STIX id → fingerprint, built with `desiredOf` as the reconcile does,
- * from the indicators directly: the stream replay is not part of this figure), `listOwned()`,
- * `planReconcile`, and the execution: the missing and stale indicators upserted and the orphans
- * removed through the target in chunks of its `maxBatch` (the operations the reconcile hands to
- * the connector's delivery path). Memory is the process's (simulator included), sampled at every
- * target call. A report, never an assertion.
+ * Setup (not measured): the simulator is filled through the target's own `upsert` with the
+ * drifted actual state: 1% of the desired indicators missing, 1% held with other fields, 1%
+ * orphans on top (Graph: with `or` lookups allowed during the fill, one per batch).
+ *
+ * Measured: the production {@linkcode Reconciler}, as `src/sentinel/mod.ts` wires it: the desired
+ * set comes from a replay of the live stream (an in-process frame source serving one create
+ * event per indicator, `Last-Event-ID: 0-0`, until idle), the actual set from `listOwned()`, the
+ * plan, the writes through `SentinelConnector.deliverOutOfBand` (the stream's batching, splitting
+ * and dead letters; the missing and stale indicators read by a second replay), then the check
+ * listing (`converged`). Memory is the whole process, simulator included, sampled at every target
+ * call and every 10,000 stream frames.
+ *
+ * The plan stage alone (no simulator) runs in a child process so its RSS is the connector's: the
+ * desired set from the same stream replay, the listed set as the targets build it (an
+ * `OwnedTable`, one fingerprint per listed indicator), and `planReconcile`.
+ *
+ * A report, never an assertion.
  *
  * @module
  */
+import { fileURLToPath as fromFileUrl } from "node:url";
+import { OwnedTable } from "../../src/microsoft/key_table.ts";
 import { TokenProvider } from "../../src/microsoft/token_provider.ts";
-import { desiredOf, planReconcile } from "../../src/sentinel/reconcile.ts";
-import type {
-  OwnedRecord,
-  SyncTarget,
-  TargetIndicator,
-  TargetName,
-} from "../../src/microsoft/target.ts";
+import { OpenCtiClient } from "../../src/opencti/graphql.ts";
+import { SentinelConnector } from "../../src/sentinel/connector.ts";
+import { intentsOf } from "../../src/sentinel/events.ts";
+import {
+  desiredSet,
+  planReconcile,
+  Reconciler,
+  type ReplayOptions,
+} from "../../src/sentinel/reconcile.ts";
+import type { SyncTarget, TargetIndicator, TargetName } from "../../src/microsoft/target.ts";
+import { createOpenCtiSimApp } from "../../src/sim/opencti.ts";
+import { SIM_TOKEN } from "../../src/sim/opencti_stream.ts";
+import { createFrameSource, type FrameSource } from "./frame_server.ts";
 import { round } from "./stats.ts";
 import { APP, HOSTS, newEntra, router, VIRTUAL_START, world } from "./throughput.ts";
 import { VirtualClock } from "./virtual_clock.ts";
+import {
+  MAX_BACKOFF_MS,
+  QUEUE_THRESHOLD_MB,
+  SENTINEL_SCOPE,
+} from "../fixtures/settings_defaults.ts";
 
-/** Figures of one reconcile (one target, one size). */
+/** Figures of one reconcile through a simulator (one target, one size). */
 export interface ReconcileResult {
   /** Indicators desired. */
   indicators: number;
@@ -35,80 +57,189 @@ export interface ReconcileResult {
   stale: number;
   /** Ours on the target, not desired. */
   orphans: number;
-  /** Simulated seconds of listing, planning and execution. */
+  /** Created, updated and deleted by the execution. */
+  written: { created: number; updated: number; deleted: number };
+  /** Simulated seconds of the whole reconcile (replay, listing, plan, writes, check listing). */
   seconds_virtual: number;
   /** Real ms of the same (connector and simulator CPU). */
   wall_ms: number;
-  /** Real ms of the listing and the plan alone. */
-  list_plan_wall_ms: number;
+  /** Real ms of the setup fill (not part of the reconcile). */
+  fill_wall_ms: number;
   /** Largest resident set seen during the reconcile (simulator included), MB. */
   peak_rss_mb: number;
   /** Largest V8 heap used seen during the reconcile (simulator included), MB. */
   peak_heap_mb: number;
-  /** Requests to the target during the reconcile (listing and writes; tokens not counted). */
+  /** Requests to the target during the reconcile (listings, writes, check; tokens not counted). */
   requests: number;
   /** `requests / indicators`. */
   requests_per_indicator: number;
-  /** True when a listing after the execution found no drift. */
+  /** Stream frames read (two replays: desired set and the indicators to write). */
+  frames_read: number;
+  /** True when the check listing after the execution found no drift. */
   converged: boolean;
+}
+
+/** Figures of the plan stage alone (no simulator, own process). */
+export interface ReconcilePlanResult {
+  /** Indicators desired. */
+  indicators: number;
+  /** Drift the plan found (missing + stale + orphans). */
+  drift: number;
+  /** Real ms to build the desired set from the stream replay. */
+  desired_wall_ms: number;
+  /** Real ms to build the listed set (an `OwnedTable`, as `listOwned` does). */
+  listed_wall_ms: number;
+  /** Real ms of `planReconcile`. */
+  plan_wall_ms: number;
+  /** Bytes of the desired and listed tables' arrays per indicator. */
+  table_bytes_per_indicator: number;
+  /** Largest resident set seen (the whole child process), MB. */
+  peak_rss_mb: number;
+  /** Largest V8 heap used seen, MB. */
+  peak_heap_mb: number;
+  /** RSS of the child before the replay, MB. */
+  baseline_rss_mb: number;
 }
 
 const LATENCY_MS = 50;
 const TARGETS: TargetName[] = ["graph", "sentinel", "defender"];
+const STREAM_ID = "live-indicators";
 
-function indicator(n: number, drift = false): TargetIndicator {
-  const id = `indicator--7c1d2e3f-4a5b-4c6d-8e9f-${n.toString(16).padStart(12, "0")}`;
-  return {
-    id,
-    stix: {
+/** The STIX id of indicator `n`. */
+function idOf(n: number): string {
+  return `indicator--7c1d2e3f-4a5b-4c6d-8e9f-${n.toString(16).padStart(12, "0")}`;
+}
+
+/** The live stream's create event of indicator `n` (`drift`: an older version of it). */
+function envelopeOf(n: number, drift = false): string {
+  const id = idOf(n);
+  return JSON.stringify({
+    version: "4",
+    type: "create",
+    scope: "external",
+    message: `creates an indicator \`indicator ${n}\``,
+    origin: { referer: "init-create" },
+    data: {
       id,
       type: "indicator",
       spec_version: "2.1",
       name: `indicator ${n}`,
+      description: drift ? `Indicator ${n}, older text` : `Indicator number ${n}`,
       pattern: `[domain-name:value = 'host-${n}.example']`,
       pattern_type: "stix",
       valid_from: "2026-05-01T00:00:00.000Z",
       valid_until: "2030-01-01T00:00:00.000Z",
       created: "2026-05-01T00:00:00.000Z",
       modified: drift ? "2026-05-01T00:00:00.000Z" : "2026-05-02T00:00:00.000Z",
-      description: drift ? `Indicator ${n}, older text` : `Indicator number ${n}`,
       confidence: drift ? 40 : 70,
       labels: ["opencti", `campaign-${n % 17}`],
+      extensions: {
+        "extension-definition--ea279b3e-5c71-4632-ac08-831c66a786ba": {
+          extension_type: "property-extension",
+          id: `0c7d${n.toString(16).padStart(4, "0").slice(-4)}-1b2a-4c3d-8e4f-${
+            n.toString(16).padStart(12, "0")
+          }`,
+          score: drift ? 40 : 70,
+        },
+      },
     },
-    observables: [{ type: "domain-name", value: `host-${n}.example` }],
-    name: `indicator ${n}`,
-    description: drift ? `Indicator ${n}, older text` : `Indicator number ${n}`,
-    score: drift ? 40 : 70,
-    confidence: drift ? 40 : 70,
-    labels: ["opencti", `campaign-${n % 17}`],
-    tlp: "green",
-    validUntil: "2030-01-01T00:00:00Z",
-    updatedAt: "2026-05-01T00:00:00Z",
-    killChainPhases: [],
+  });
+}
+
+/** The target item the stream would make of indicator `n`. */
+function indicatorOf(n: number, drift = false): TargetIndicator {
+  for (
+    const intent of intentsOf("create", JSON.parse(envelopeOf(n, drift)), { now: VIRTUAL_START })
+  ) {
+    if (intent.kind === "upsert") return intent.indicator;
+  }
+  throw new Error(`indicator ${n} does not map to an upsert`);
+}
+
+/** A stream of one create per indicator, served in-process (no latency: supply not measured). */
+function streamOf(n: number, clock: VirtualClock, onFrame: (index: number) => void): {
+  source: FrameSource;
+  fetch: typeof fetch;
+} {
+  const source = createFrameSource({
+    pool: [{ event: "create", data: "" }],
+    total: n,
+    heartbeatMs: 1000,
+    sleep: clock.sleep,
+    variant: (_data, index) => envelopeOf(index),
+    onFrame: (index) => onFrame(index),
+  });
+  return {
+    source,
+    fetch: (input, init) => Promise.resolve(source.handle(new Request(input, init))),
+  };
+}
+
+/** With `RECONCILE_PHASES` set, prints the memory and the peak so far at the end of a phase. */
+function phase(name: string, peak?: { rss: number }): void {
+  if (!Deno.env.get("RECONCILE_PHASES")) return;
+  const m = Deno.memoryUsage();
+  const mb = (n: number) => Math.round(n / 1048576);
+  console.error(JSON.stringify({
+    phase: name,
+    rss: mb(m.rss),
+    heap_total: mb(m.heapTotal),
+    heap_used: mb(m.heapUsed),
+    external: mb(m.external),
+    ...(peak ? { peak_rss: mb(peak.rss) } : {}),
+  }));
+}
+
+function memorySampler() {
+  const peak = { rss: 0, heap: 0 };
+  return {
+    peak,
+    sample() {
+      const m = Deno.memoryUsage();
+      peak.rss = Math.max(peak.rss, m.rss);
+      peak.heap = Math.max(peak.heap, m.heapUsed);
+    },
   };
 }
 
 async function chunked<T>(
-  items: readonly T[],
+  items: Iterable<T>,
   size: number,
   send: (chunk: T[]) => Promise<unknown>,
 ): Promise<void> {
-  for (let start = 0; start < items.length; start += size) {
-    await send(items.slice(start, start + size));
+  let chunk: T[] = [];
+  for (const item of items) {
+    chunk.push(item);
+    if (chunk.length >= size) {
+      await send(chunk);
+      chunk = [];
+    }
   }
+  if (chunk.length > 0) await send(chunk);
 }
 
-/** One reconcile of `n` indicators against `name`. */
+/** The drifted actual state: 1% missing (i % 100 = 0), 1% stale (i % 100 = 1), 1% orphans. */
+function* actualState(n: number): Generator<{ n: number; drift: boolean }> {
+  for (let i = 0; i < n; i++) if (i % 100 !== 0) yield { n: i, drift: i % 100 === 1 };
+  for (let i = 0; i < n / 100; i++) yield { n: n + i, drift: false };
+}
+
+/** One reconcile of `n` indicators against `name`, through its simulator. */
 export async function reconcileOnce(name: TargetName, n: number): Promise<ReconcileResult> {
   const clock = new VirtualClock(VIRTUAL_START);
   const entra = await newEntra(clock);
   const w = world(name, entra, clock);
-  const fetch = router(
+  const memory = memorySampler();
+  const routed = router(
     { [HOSTS.entra]: entra.app, [HOSTS[name]]: w.app },
     clock,
     LATENCY_MS,
     () => {},
   );
+  const fetch: typeof globalThis.fetch = (input, init) => {
+    memory.sample();
+    return routed(input, init);
+  };
   const tokens = new TokenProvider({
     authority: HOSTS.entra,
     tenantId: APP.tenantId,
@@ -118,141 +249,204 @@ export async function reconcileOnce(name: TargetName, n: number): Promise<Reconc
     now: clock.now,
     sleep: clock.sleep,
   });
-  const target: SyncTarget = w.target(tokens, fetch, clock);
-  let peakRss = 0;
-  let peakHeap = 0;
-  const sample = () => {
-    const m = Deno.memoryUsage();
-    peakRss = Math.max(peakRss, m.rss);
-    peakHeap = Math.max(peakHeap, m.heapUsed);
-  };
-  const listOwned = target.listOwned?.bind(target);
-  if (!listOwned || !target.fingerprint) throw new Error(`${name} cannot list what it holds`);
+  let framesRead = 0;
+  const stream = streamOf(n, clock, (index) => {
+    framesRead++;
+    if (index % 10_000 === 0) memory.sample();
+  });
+  const opencti = await createOpenCtiSimApp({ now: clock.now, sleep: clock.sleep });
+  const fetchApi = router({ [HOSTS.opencti]: opencti.app }, clock, LATENCY_MS, () => {});
   return await clock.run(async () => {
-    // The actual state: 1% missing (i % 100 = 0), 1% stale (i % 100 = 1), 1% orphans.
-    const seeded: TargetIndicator[] = [];
-    for (let i = 0; i < n; i++) if (i % 100 !== 0) seeded.push(indicator(i, i % 100 === 1));
-    for (let i = 0; i < n / 100; i++) seeded.push(indicator(n + i));
-    await chunked(seeded, target.maxBatch, (chunk) => target.upsert(chunk));
-    seeded.length = 0;
+    const fillStart = performance.now();
+    const filler: SyncTarget = w.target(tokens, fetch, clock);
+    w.compositeFilter?.(true);
+    await chunked(actualState(n), filler.maxBatch, async (chunk) => {
+      const results = await filler.upsert(chunk.map((x) => indicatorOf(x.n, x.drift)));
+      const failed = results.filter((r) => !r.ok);
+      if (failed.length > 0) {
+        throw new Error(
+          `the fill failed: ${failed.length} refused, e.g. ${JSON.stringify(failed[0])}`,
+        );
+      }
+    });
+    w.compositeFilter?.(false);
+    const fillMs = performance.now() - fillStart;
+
+    const target = w.target(tokens, fetch, clock);
+    const connector = new SentinelConnector({
+      url: HOSTS.stream,
+      token: SIM_TOKEN,
+      client: new OpenCtiClient({ url: HOSTS.opencti, token: SIM_TOKEN, fetch: fetchApi }),
+      maxBackoffMs: MAX_BACKOFF_MS,
+      connector: {
+        id: "0d1e2f3a-4b5c-4d6e-8f70-8192a3b4c5d6",
+        name: "Reconcile bench",
+        scope: SENTINEL_SCOPE,
+        queueThresholdMb: QUEUE_THRESHOLD_MB,
+      },
+      stream: { streamId: STREAM_ID },
+      target,
+      fetch: stream.fetch,
+      now: clock.now,
+      sleep: clock.sleep,
+      setTimer: clock.setTimer,
+    });
+    const reconciler = new Reconciler({
+      target,
+      replay: {
+        url: HOSTS.stream,
+        token: SIM_TOKEN,
+        streamId: STREAM_ID,
+        fetch: stream.fetch,
+        now: clock.now,
+        sleep: clock.sleep,
+        setTimer: clock.setTimer,
+      },
+      deliver: (operations) => connector.deliverOutOfBand(operations),
+      now: clock.now,
+    });
     const requestsBefore = w.requests().length;
-    const virtualStart = clock.now();
-    sample();
+    framesRead = 0;
+    memory.sample();
     const wallStart = performance.now();
-    const desired = new Map<string, string>();
-    for (let i = 0; i < n; i++) {
-      const wanted = desiredOf(
-        { kind: "upsert", indicator: indicator(i), dropped: [] },
-        target,
-      );
-      if (wanted?.fingerprint) desired.set(wanted.id, wanted.fingerprint);
-    }
-    sample();
-    const plan = planReconcile(desired, await listOwned());
-    sample();
-    const listPlanMs = performance.now() - wallStart;
-    const upserts = [...plan.missing, ...plan.stale].map((id) =>
-      indicator(Number.parseInt(id.slice(-12), 16))
-    );
-    await chunked(upserts, target.maxBatch, async (chunk) => {
-      await target.upsert(chunk);
-      sample();
-    });
-    await chunked(plan.orphans, target.maxBatch, async (ids) => {
-      await target.remove(ids.map((id) => ({ id })));
-      sample();
-    });
+    const report = await reconciler.run();
     const wallMs = performance.now() - wallStart;
-    const seconds = (clock.now() - virtualStart) / 1000;
+    memory.sample();
     const requests = w.requests().length - requestsBefore;
-    const after = planReconcile(desired, await listOwned());
+    stream.source.abortAll();
     return {
       indicators: n,
-      missing: plan.missing.length,
-      stale: plan.stale.length,
-      orphans: plan.orphans.length,
-      seconds_virtual: round(seconds, 1),
+      missing: report.drift.missing,
+      stale: report.drift.stale,
+      orphans: report.drift.orphans,
+      written: { created: report.created, updated: report.updated, deleted: report.deleted },
+      seconds_virtual: round(report.durationMs / 1000, 1),
       wall_ms: Math.round(wallMs),
-      list_plan_wall_ms: Math.round(listPlanMs),
-      peak_rss_mb: round(peakRss / 1048576, 1),
-      peak_heap_mb: round(peakHeap / 1048576, 1),
+      fill_wall_ms: Math.round(fillMs),
+      peak_rss_mb: round(memory.peak.rss / 1048576, 1),
+      peak_heap_mb: round(memory.peak.heap / 1048576, 1),
       requests,
       requests_per_indicator: round(requests / n, 4),
-      converged: after.missing.length + after.stale.length + after.orphans.length === 0,
+      frames_read: framesRead,
+      converged: report.converged === true,
     };
   });
 }
 
-/** Figures of the plan stage alone (no simulator): desired and listed sets in memory. */
-export interface ReconcilePlanResult {
-  /** Indicators desired. */
-  indicators: number;
-  /** Drift the plan found (missing + stale + orphans). */
-  drift: number;
-  /** Real ms to build the desired set (`desiredOf`, the target's fingerprint). */
-  desired_wall_ms: number;
-  /** Real ms of `planReconcile`. */
-  plan_wall_ms: number;
-  /** Largest resident set seen, MB. */
-  peak_rss_mb: number;
-  /** Largest V8 heap used seen, MB. */
-  peak_heap_mb: number;
-}
-
 /**
- * The plan stage of `n` indicators for `name` without the simulator: the desired set as the
- * reconcile builds it, the listed set as `listOwned` returns it (same drift), and the plan.
+ * The plan stage of `n` indicators for `name` without the simulator, in this process: the
+ * desired set from the stream replay, the listed set as the target builds it, and the plan.
  */
-export async function reconcilePlanOnly(
+export async function reconcilePlanStage(
   name: TargetName,
   n: number,
 ): Promise<ReconcilePlanResult> {
   const clock = new VirtualClock(VIRTUAL_START);
   const entra = await newEntra(clock);
   const w = world(name, entra, clock);
+  const memory = memorySampler();
+  const noNetwork: typeof fetch = () =>
+    Promise.reject(new TypeError("no network in the plan stage"));
   const tokens = new TokenProvider({
     authority: HOSTS.entra,
     tenantId: APP.tenantId,
     clientId: APP.clientId,
     credential: { kind: "secret", secret: APP.secret },
-    fetch: () => Promise.reject(new TypeError("no network in the plan stage")),
+    fetch: noNetwork,
     now: clock.now,
     sleep: clock.sleep,
   });
-  const target = w.target(tokens, globalThis.fetch, clock);
-  let peakRss = 0;
-  let peakHeap = 0;
-  const sample = () => {
-    const m = Deno.memoryUsage();
-    peakRss = Math.max(peakRss, m.rss);
-    peakHeap = Math.max(peakHeap, m.heapUsed);
+  const target = w.target(tokens, noNetwork, clock);
+  const fingerprint = target.fingerprint?.bind(target);
+  if (!fingerprint) throw new Error(`${name} has no fingerprint`);
+  const stream = streamOf(n, clock, (index) => {
+    if (index % 10_000 === 0) memory.sample();
+  });
+  const replay: ReplayOptions = {
+    url: HOSTS.stream,
+    token: SIM_TOKEN,
+    streamId: STREAM_ID,
+    fetch: stream.fetch,
+    now: clock.now,
+    sleep: clock.sleep,
+    setTimer: clock.setTimer,
   };
-  let started = performance.now();
-  const desired = new Map<string, string>();
-  for (let i = 0; i < n; i++) {
-    const wanted = desiredOf({ kind: "upsert", indicator: indicator(i), dropped: [] }, target);
-    if (wanted?.fingerprint) desired.set(wanted.id, wanted.fingerprint);
+  (globalThis as { gc?: () => void }).gc?.();
+  const baseline = Deno.memoryUsage().rss;
+  memory.sample();
+  return await clock.run(async () => {
+    let started = performance.now();
+    const desired = await desiredSet(replay, target);
+    const desiredMs = performance.now() - started;
+    stream.source.abortAll();
+    memory.sample();
+    phase("desired");
+    started = performance.now();
+    const listed = new OwnedTable();
+    let i = 0;
+    for (const x of actualState(n)) {
+      const value = fingerprint(indicatorOf(x.n, x.drift));
+      if (value !== undefined) listed.add(idOf(x.n), value);
+      if (++i % 10_000 === 0) memory.sample();
+    }
+    const listedMs = performance.now() - started;
+    memory.sample();
+    phase("listed");
+    started = performance.now();
+    const plan = planReconcile(desired, listed);
+    const planMs = performance.now() - started;
+    memory.sample();
+    phase("plan");
+    return {
+      indicators: n,
+      drift: plan.missing.length + plan.stale.length + plan.orphans.length,
+      desired_wall_ms: Math.round(desiredMs),
+      listed_wall_ms: Math.round(listedMs),
+      plan_wall_ms: Math.round(planMs),
+      table_bytes_per_indicator: Math.round((desired.arrayBytes + listed.arrayBytes) / n),
+      peak_rss_mb: round(memory.peak.rss / 1048576, 1),
+      peak_heap_mb: round(memory.peak.heap / 1048576, 1),
+      baseline_rss_mb: round(baseline / 1048576, 1),
+    };
+  });
+}
+
+/**
+ * {@linkcode reconcilePlanStage} in a child process (its RSS is the connector's alone), with the
+ * V8 flags production runs with (the `compile` task of deno.json).
+ */
+export async function reconcilePlanOnly(
+  name: TargetName,
+  n: number,
+): Promise<ReconcilePlanResult> {
+  const config = JSON.parse(
+    await Deno.readTextFile(new URL("../../deno.json", import.meta.url)),
+  ) as { tasks: Record<string, string> };
+  const shipped = config.tasks.compile?.match(/--v8-flags=(\S+)/)?.[1];
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-all",
+      `--v8-flags=--expose-gc${shipped ? `,${shipped}` : ""}`,
+      "--config",
+      fromFileUrl(new URL("../../deno.json", import.meta.url)),
+      fromFileUrl(import.meta.url),
+      "--plan-stage",
+      name,
+      String(n),
+    ],
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (!output.success) {
+    throw new Error(
+      `the plan-stage child failed (${output.code}): ${
+        new TextDecoder().decode(output.stderr).slice(0, 2000)
+      }`,
+    );
   }
-  const desiredMs = performance.now() - started;
-  sample();
-  const actual: OwnedRecord[] = [];
-  const owned = (item: TargetIndicator) =>
-    actual.push({ id: item.id, fingerprint: target.fingerprint?.(item) ?? "", records: 1 });
-  for (let i = 0; i < n; i++) if (i % 100 !== 0) owned(indicator(i, i % 100 === 1));
-  for (let i = 0; i < n / 100; i++) owned(indicator(n + i));
-  sample();
-  started = performance.now();
-  const plan = planReconcile(desired, actual);
-  const planMs = performance.now() - started;
-  sample();
-  return {
-    indicators: n,
-    drift: plan.missing.length + plan.stale.length + plan.orphans.length,
-    desired_wall_ms: Math.round(desiredMs),
-    plan_wall_ms: Math.round(planMs),
-    peak_rss_mb: round(peakRss / 1048576, 1),
-    peak_heap_mb: round(peakHeap / 1048576, 1),
-  };
+  return JSON.parse(new TextDecoder().decode(output.stdout)) as ReconcilePlanResult;
 }
 
 /** Every target at each size: `reconcile.<target>.<N>`; a size that fails becomes a note. */
@@ -295,6 +489,23 @@ export async function reconcileScenario(
 }
 
 if (import.meta.main) {
-  const sizes = Deno.args.length > 0 ? Deno.args.map(Number) : [10_000];
-  console.log(JSON.stringify(await reconcileScenario({ sizes }), null, 2));
+  if (Deno.args[0] === "--plan-stage") {
+    const name = (Deno.args[1] ?? "graph") as TargetName;
+    console.log(JSON.stringify(await reconcilePlanStage(name, Number(Deno.args[2] ?? 10_000))));
+  } else {
+    // deno run -A tests/bench/reconcile.ts [target] [N…]: one reconcile per size, printed.
+    const [first, ...rest] = Deno.args;
+    const targets = TARGETS.includes(first as TargetName) ? [first as TargetName] : undefined;
+    const sizes = (targets ? rest : Deno.args).map(Number);
+    console.log(
+      JSON.stringify(
+        await reconcileScenario({
+          sizes: sizes.length > 0 ? sizes : [10_000],
+          ...(targets ? { targets } : {}),
+        }),
+        null,
+        2,
+      ),
+    );
+  }
 }

@@ -224,6 +224,11 @@ export interface World {
   requests(): SeenRequest[];
   target(tokens: TokenProvider, fetch: typeof globalThis.fetch, clock: VirtualClock): SyncTarget;
   singleRequests(item: TargetIndicator, now: number): { url: string; body: string }[];
+  /**
+   * Graph: accepts `or` in `$filter` (on) or keeps to the documentation (off, the default); the
+   * reconcile bench fills the simulator with it on (one lookup per batch, not per value).
+   */
+  compositeFilter?(on: boolean): void;
 }
 
 /** The simulator, limits and target of one target API. */
@@ -244,6 +249,7 @@ export function world(name: TargetName, entra: EntraSimApp, clock: VirtualClock)
           ),
         },
         requests: () => sim.requests,
+        compositeFilter: (on) => sim.setCompositeFilter(on),
         target: (tokens, fetch) =>
           new GraphTarget({
             rateLimitPerMinute: GRAPH_RATE_LIMIT,

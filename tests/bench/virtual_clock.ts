@@ -34,6 +34,8 @@ export class VirtualClock {
   #activity = 0;
   /** A binary min-heap by (at, seq). */
   #heap: Timer[] = [];
+  /** Cancelled timers still in the heap (about). */
+  #cancelled = 0;
   /** Timers fired so far. */
   fired = 0;
 
@@ -74,7 +76,13 @@ export class VirtualClock {
     this.#push(timer);
     this.#activity++;
     return () => {
+      if (timer.cancelled) return;
+      // The callback goes at once (it may hold a large value, e.g. a stream chunk), and the heap
+      // drops cancelled timers once they are half of it: a million cancelled watchdogs of a
+      // stream replay would otherwise keep every chunk they saw.
       timer.cancelled = true;
+      timer.fire = noop;
+      if (++this.#cancelled > 1024 && this.#cancelled * 2 > this.#heap.length) this.#compact();
     };
   };
 
@@ -120,6 +128,13 @@ export class VirtualClock {
     return await result;
   }
 
+  #compact(): void {
+    const live = this.#heap.filter((t) => !t.cancelled);
+    this.#heap.length = 0;
+    this.#cancelled = 0;
+    for (const timer of live) this.#push(timer);
+  }
+
   #push(timer: Timer): void {
     const heap = this.#heap;
     heap.push(timer);
@@ -153,9 +168,12 @@ export class VirtualClock {
         }
       }
       if (!top.cancelled) return top;
+      this.#cancelled = Math.max(0, this.#cancelled - 1);
     }
   }
 }
+
+function noop(): void {}
 
 function before(a: Timer, b: Timer): boolean {
   return a.at < b.at || (a.at === b.at && a.seq < b.seq);

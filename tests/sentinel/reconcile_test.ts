@@ -17,6 +17,7 @@ import {
 import type { SyncTarget, TargetName } from "../../src/microsoft/target.ts";
 import { SIM_TOKEN } from "../../src/sim/opencti_stream.ts";
 import { type SentinelStack, STACK_APP, startSentinelStack } from "../../src/sim/stack.ts";
+import { intentsOf } from "../../src/sentinel/events.ts";
 import { Metrics } from "../../src/metrics.ts";
 import { ReconcilingConnector } from "../../src/sentinel/reconcile_host.ts";
 import { CappedTarget, withIdentities } from "../../src/microsoft/target_policies.ts";
@@ -642,4 +643,26 @@ Deno.test("the replay ends at a heartbeat past the recover date or at a second o
     now: () => recoverMs,
   }, target);
   assert.deepEqual([...idle.values()], ["fp-1"]);
+});
+
+Deno.test("a stream write and a reconcile write of one new indicator at the same moment leave one Graph record", async () => {
+  const stack = await stackFor("graph");
+  try {
+    const connector = connectorFor(stack);
+    const stix = seedNamed(stack, "1.2.3.4");
+    const intent = intentsOf("create", { data: stix }, { now: NOW })
+      .find((i) => i.kind === "upsert");
+    assert.ok(intent?.kind === "upsert");
+    const op = { kind: "upsert" as const, indicator: intent.indicator };
+    // Graph has no key of its own: each write looks the externalId up, then creates. Two writes
+    // of one indicator at once (the stream's batch and a reconcile's) are sent one after the other.
+    const outcomes = await Promise.all([
+      connector.deliverOutOfBand([op]),
+      connector.deliverOutOfBand([op]),
+    ]);
+    assert.deepEqual(outcomes.map((o) => o.delivered), [[stix.id], [stix.id]]);
+    assert.equal(stack.graph?.findByExternalId(stix.id).length, 1);
+  } finally {
+    await stack.close();
+  }
 });

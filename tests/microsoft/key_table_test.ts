@@ -1,0 +1,98 @@
+import assert from "node:assert/strict";
+import { fingerprintOf } from "../../src/microsoft/fingerprint.ts";
+import {
+  combineFingerprints,
+  FingerprintTable,
+  OwnedTable,
+} from "../../src/microsoft/key_table.ts";
+import { planReconcile } from "../../src/sentinel/reconcile.ts";
+import { seededRandom } from "../../src/sim/seeded_random.ts";
+
+const uuid = (n: number) => {
+  const hex = (n * 2654435761 % 2 ** 32).toString(16).padStart(8, "0");
+  return `${hex}-4a5b-4c6d-8e9f-${n.toString(16).padStart(12, "0")}`;
+};
+const fp = (n: number) => fingerprintOf([`record ${n}`]);
+
+Deno.test("FingerprintTable behaves as a Map through inserts, overwrites, deletes and growth", () => {
+  const random = seededRandom(17);
+  const table = new FingerprintTable({ capacity: 16 });
+  const model = new Map<string, string>();
+  const ids = (n: number) =>
+    [
+      `indicator--${uuid(n)}`,
+      uuid(n),
+      `observed-data--${uuid(n)}`,
+      `indicator--${uuid(n).toUpperCase()}`,
+      `weird-${n}`,
+    ][n % 5] as string;
+  for (let step = 0; step < 20_000; step++) {
+    const n = Math.floor(random() * 3000);
+    const id = ids(n);
+    const roll = random();
+    if (roll < 0.6) {
+      const value = roll < 0.55 ? fp(step) : `fp-${step}`;
+      table.set(id, value);
+      model.set(id, value);
+    } else {
+      assert.equal(table.delete(id), model.delete(id));
+    }
+    if (step % 997 === 0) {
+      assert.equal(table.size, model.size);
+      assert.deepEqual(new Map(table), model);
+    }
+    assert.equal(table.get(id), model.get(id));
+    assert.equal(table.has(id), model.has(id));
+  }
+  assert.deepEqual(new Map(table.entries()), model);
+  assert.deepEqual([...table.keys()].sort(), [...model.keys()].sort());
+  assert.deepEqual([...table.values()].sort(), [...model.values()].sort());
+  table.clear();
+  assert.equal(table.size, 0);
+  assert.equal(table.get(ids(1)), undefined);
+});
+
+Deno.test("FingerprintTable keeps 100,000 STIX ids in typed arrays of at most 50 bytes per id", () => {
+  const table = new FingerprintTable({ capacity: 16 });
+  for (let n = 0; n < 100_000; n++) table.set(`indicator--${uuid(n)}`, fp(n));
+  assert.equal(table.size, 100_000);
+  assert.ok(table.arrayBytes <= 100_000 * 50, `${table.arrayBytes} bytes`);
+  assert.equal(table.get(`indicator--${uuid(4242)}`), fp(4242));
+});
+
+Deno.test("OwnedTable adds records one at a time to the fingerprint of the whole set", () => {
+  const owned = new OwnedTable();
+  const id = `indicator--${uuid(7)}`;
+  const records = ["a=1", "b=2", "a=1"];
+  for (const record of records) owned.add(id, fingerprintOf([record]));
+  owned.add("odd key", "fp-x");
+  assert.deepEqual(owned.get(id), { id, fingerprint: fingerprintOf(records), records: 3 });
+  assert.equal(fingerprintOf(["x", "y"]), fingerprintOf(["y", "x"]));
+  assert.notEqual(fingerprintOf(["x"]), fingerprintOf(["x", "x"]));
+  assert.equal(
+    combineFingerprints(fingerprintOf(["x"]), fingerprintOf(["y"])),
+    fingerprintOf(["x", "y"]),
+  );
+  assert.deepEqual(owned.get("odd key"), { id: "odd key", fingerprint: "fp-x", records: 1 });
+  assert.equal(owned.size, 2);
+  assert.deepEqual([...owned].map((r) => r.id).sort(), [id, "odd key"].sort());
+});
+
+Deno.test("planReconcile reads a compact desired and listed set as it reads maps and arrays", () => {
+  const desired = new FingerprintTable();
+  const owned = new OwnedTable();
+  const id = (n: number) => `indicator--${uuid(n)}`;
+  for (let n = 0; n < 1000; n++) desired.set(id(n), fp(n));
+  for (let n = 1; n < 1000; n++) owned.add(id(n), n === 5 ? fp(-5) : fp(n));
+  owned.add(id(2000), fp(2000));
+  const plan = planReconcile(desired, owned);
+  assert.deepEqual(plan, {
+    missing: [id(0)],
+    stale: [id(5)],
+    orphans: [id(2000)],
+    unchanged: 998,
+    desired: 1000,
+    actual: 1000,
+  });
+  assert.deepEqual(planReconcile(new Map(desired), [...owned]), plan);
+});
