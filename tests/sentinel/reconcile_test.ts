@@ -16,7 +16,12 @@ import {
 } from "../../src/sentinel/reconcile.ts";
 import type { SyncTarget, TargetName } from "../../src/microsoft/target.ts";
 import { SIM_TOKEN } from "../../src/sim/opencti_stream.ts";
-import { type SentinelStack, STACK_APP, startSentinelStack } from "../../src/sim/stack.ts";
+import {
+  type SentinelStack,
+  STACK_APP,
+  type StackTargetOptions,
+  startSentinelStack,
+} from "../../src/sim/stack.ts";
 import { intentsOf } from "../../src/sentinel/events.ts";
 import { Metrics } from "../../src/metrics.ts";
 import { ReconcilingConnector } from "../../src/sentinel/reconcile_host.ts";
@@ -24,7 +29,15 @@ import { CappedTarget, withIdentities } from "../../src/microsoft/target_policie
 import { createApp } from "../../src/server.ts";
 import { readOpenCtiExtension } from "../../src/stix/extension.ts";
 import type { StixObject } from "../../src/stix/types.ts";
-import { allLabels, connectorFor, NOW, seedNamed, sorted } from "./helpers.ts";
+import type { SentinelConnector } from "../../src/sentinel/connector.ts";
+import {
+  allLabels,
+  connectorFor,
+  type ConnectorForOptions,
+  NOW,
+  seedNamed,
+  sorted,
+} from "./helpers.ts";
 
 const RECOVER = new Date(NOW + 3_600_000).toISOString();
 const ORPHAN_ID = "indicator--0b7e3c52-6a8f-4f1e-9d2c-7a1b3c5d7e9f";
@@ -57,6 +70,26 @@ function replayOf(stack: SentinelStack): ReplayOptions {
     now: () => NOW,
     random: () => 0,
   };
+}
+
+/** A STIX indicator planted straight into the Sentinel simulator. */
+function plantedStix(id: string): Record<string, unknown> {
+  return {
+    type: "indicator",
+    spec_version: "2.1",
+    id,
+    created: "2024-01-01T00:00:00Z",
+    modified: "2024-01-01T00:00:00Z",
+    name: "planted",
+    pattern: "[domain-name:value = 'planted.example']",
+    pattern_type: "stix",
+    valid_from: "2024-01-01T00:00:00Z",
+  };
+}
+
+/** A Defender domain indicator planted straight into the Defender simulator. */
+function plantedDefender(value: string, application: string, externalID: string) {
+  return { indicatorType: "DomainName" as const, indicatorValue: value, application, externalID };
 }
 
 /** Drift made behind the connector's back, per target. */
@@ -126,17 +159,7 @@ function driftFor(stack: SentinelStack): Drift {
   }
   if (stack.sentinel) {
     const sentinel = stack.sentinel;
-    const object = (id: string) => ({
-      type: "indicator",
-      spec_version: "2.1",
-      id,
-      created: "2024-01-01T00:00:00Z",
-      modified: "2024-01-01T00:00:00Z",
-      name: "planted",
-      pattern: "[domain-name:value = 'planted.example']",
-      pattern_type: "stix",
-      valid_from: "2024-01-01T00:00:00Z",
-    });
+    const object = plantedStix;
     return {
       dropAll: (id) => {
         for (const r of sentinel.findById(id)) sentinel.edit(r.name, null);
@@ -165,30 +188,24 @@ function driftFor(stack: SentinelStack): Drift {
     tamper: (id) => {
       for (const r of mine(id)) defender.edit(r.entity.id, { title: "tampered" });
     },
-    orphan: (id) =>
-      void defender.seed({
-        indicatorType: "DomainName",
-        indicatorValue: "orphan.example",
-        application: "OpenCTI",
-        externalID: id,
-      }, ours),
+    orphan: (id) => void defender.seed(plantedDefender("orphan.example", "OpenCTI", id), ours),
     foreign: (id) =>
-      void defender.seed({
-        indicatorType: "DomainName",
-        indicatorValue: "foreign.example",
-        application: "Another Feed",
-        externalID: id,
-      }, { appid: "other-app", tid: STACK_APP.tenantId }),
+      void defender.seed(plantedDefender("foreign.example", "Another Feed", id), {
+        appid: "other-app",
+        tid: STACK_APP.tenantId,
+      }),
     foreignView: () => mine(FOREIGN_ID).map((r) => r.entity),
     // stream/microsoft-defender-intel (same app registration): its application, and the OpenCTI
     // internal id as externalId, for the value our record would carry.
     upstream: (indicator) =>
-      void defender.seed({
-        indicatorType: "DomainName",
-        indicatorValue: "update-check.example",
-        application: "OpenCTI Microsoft Defender Intel",
-        externalID: internalId(indicator),
-      }, ours),
+      void defender.seed(
+        plantedDefender(
+          "update-check.example",
+          "OpenCTI Microsoft Defender Intel",
+          internalId(indicator),
+        ),
+        ours,
+      ),
     upstreamCount: () =>
       defender.store().filter((r) => r.entity.application === "OpenCTI Microsoft Defender Intel")
         .length,
@@ -212,6 +229,55 @@ function reconcilerFor(
   });
 }
 
+/** One test's world: the stack, the target built on it, a connector on that target. */
+interface World {
+  stack: SentinelStack;
+  target: SyncTarget;
+  connector: SentinelConnector;
+  /** Drift made behind the connector's back. */
+  drift: Drift;
+  /** A reconciler on the world's target and connector, adopting from `adopt`. */
+  reconciler(adopt?: string): Reconciler;
+  /** Aborted when the test ends (stops what the test started). */
+  controller: AbortController;
+}
+
+/** Options of {@linkcode inWorld}: only what a test changes. */
+interface WorldOptions {
+  /** Options of `stack.createTarget`. @default {} */
+  target?: StackTargetOptions;
+  /** Wraps the target (upstream policies). @default none */
+  wrap?: (target: SyncTarget) => SyncTarget;
+  /** Options of the connector besides its target. @default {} */
+  connector?: Omit<ConnectorForOptions, "target">;
+}
+
+/** Runs `test` in a fresh world for `targetName`, then stops it and its simulators. */
+async function inWorld(
+  targetName: TargetName,
+  options: WorldOptions,
+  test: (world: World) => Promise<void>,
+): Promise<void> {
+  const stack = await stackFor(targetName);
+  const controller = new AbortController();
+  try {
+    const built = stack.createTarget(options.target ?? {});
+    const target = options.wrap ? options.wrap(built) : built;
+    const connector = connectorFor(stack, { ...options.connector, target });
+    await test({
+      stack,
+      target,
+      connector,
+      drift: driftFor(stack),
+      reconciler: (adopt) => reconcilerFor(stack, target, connector, adopt),
+      controller,
+    });
+  } finally {
+    controller.abort();
+    await stack.close();
+  }
+}
+
 /** What the target holds, without the foreign record. */
 function presentOurs(stack: SentinelStack): string[] {
   return sorted(stack.present().filter((key) => !key.startsWith(FOREIGN_ID)));
@@ -221,77 +287,76 @@ async function reconcileHealsDrift(
   targetName: TargetName,
   wrap: (target: SyncTarget) => SyncTarget = (target) => target,
 ): Promise<void> {
-  const stack = await stackFor(targetName);
-  try {
-    const target = wrap(stack.createTarget({ sentinel: { listPageSize: PAGE } }));
-    const connector = connectorFor(stack, { target });
-    assert.equal(await connector.runOnce(), true, JSON.stringify(connector.status()));
-    const expected = sorted(await stack.expected(NOW));
-    assert.deepEqual(presentOurs(stack), expected);
-    const drift = driftFor(stack);
-    const reconciler = reconcilerFor(stack, target, connector, drift.adopt);
+  await inWorld(
+    targetName,
+    { target: { sentinel: { listPageSize: PAGE } }, wrap },
+    async (world) => {
+      const { stack, connector, drift } = world;
+      assert.equal(await connector.runOnce(), true, JSON.stringify(connector.status()));
+      const expected = sorted(await stack.expected(NOW));
+      assert.deepEqual(presentOurs(stack), expected);
+      const reconciler = world.reconciler(drift.adopt);
 
-    // In step: no drift.
-    const clean = await reconciler.run({ dryRun: true });
-    assert.deepEqual(clean.drift, { missing: 0, stale: 0, orphans: 0 }, JSON.stringify(clean));
-    assert.ok(clean.desired > 0);
+      // In step: no drift.
+      const clean = await reconciler.run({ dryRun: true });
+      assert.deepEqual(clean.drift, { missing: 0, stale: 0, orphans: 0 }, JSON.stringify(clean));
+      assert.ok(clean.desired > 0);
 
-    // Drift of every kind.
-    const missing = seedNamed(stack, "1.2.3.4").id;
-    const stale = seedNamed(stack, "shortsvelventysjo.shop").id;
-    const switched = seedNamed(stack, "Loader infrastructure (IP or domain)");
-    drift.dropAll(missing);
-    drift.tamper(stale);
-    drift.orphan(ORPHAN_ID);
-    drift.foreign(FOREIGN_ID);
-    // Switching from the upstream connector: its record for an indicator, ours not there yet.
-    drift.dropAll(switched.id);
-    drift.upstream(switched);
-    assert.equal(drift.upstreamCount(), 1);
-    const foreignBefore = drift.foreignView();
-    assert.equal(foreignBefore.length, 1);
+      // Drift of every kind.
+      const missing = seedNamed(stack, "1.2.3.4").id;
+      const stale = seedNamed(stack, "shortsvelventysjo.shop").id;
+      const switched = seedNamed(stack, "Loader infrastructure (IP or domain)");
+      drift.dropAll(missing);
+      drift.tamper(stale);
+      drift.orphan(ORPHAN_ID);
+      drift.foreign(FOREIGN_ID);
+      // Switching from the upstream connector: its record for an indicator, ours not there yet.
+      drift.dropAll(switched.id);
+      drift.upstream(switched);
+      assert.equal(drift.upstreamCount(), 1);
+      const foreignBefore = drift.foreignView();
+      assert.equal(foreignBefore.length, 1);
 
-    // A dry run reports it and changes nothing.
-    const before = stack.present();
-    const dry = await reconciler.run({ dryRun: true });
-    assert.deepEqual(dry.drift, { missing: 2, stale: 1, orphans: 1 }, JSON.stringify(dry));
-    assert.deepEqual(dry.preview, {
-      missing: sorted([missing, switched.id]),
-      stale: [stale],
-      orphans: [ORPHAN_ID],
-      adopted: [targetName === "sentinel" ? switched.id : internalId(switched)],
-    });
-    assert.deepEqual(dry.adoptable, { matched: 1, left: 0 });
-    // Listings read several pages (PAGE is smaller than the target's contents; a listing that
-    // stopped early would show as drift above). Sentinel reads its next pages with a GET.
-    if (stack.sentinel) {
-      const next = stack.sentinel.requests.filter((r) =>
-        r.method === "GET" && r.path.includes("/threatIntelligence/main/query")
+      // A dry run reports it and changes nothing.
+      const before = stack.present();
+      const dry = await reconciler.run({ dryRun: true });
+      assert.deepEqual(dry.drift, { missing: 2, stale: 1, orphans: 1 }, JSON.stringify(dry));
+      assert.deepEqual(dry.preview, {
+        missing: sorted([missing, switched.id]),
+        stale: [stale],
+        orphans: [ORPHAN_ID],
+        adopted: [targetName === "sentinel" ? switched.id : internalId(switched)],
+      });
+      assert.deepEqual(dry.adoptable, { matched: 1, left: 0 });
+      // Listings read several pages (PAGE is smaller than the target's contents; a listing that
+      // stopped early would show as drift above). Sentinel reads its next pages with a GET.
+      if (stack.sentinel) {
+        const next = stack.sentinel.requests.filter((r) =>
+          r.method === "GET" && r.path.includes("/threatIntelligence/main/query")
+        );
+        assert.ok(next.length > 0, "no Sentinel listing read a second page");
+      }
+      assert.equal(dry.converged, undefined);
+      assert.deepEqual(stack.present(), before);
+
+      // One reconcile heals it; the foreign record is untouched.
+      const report = await reconciler.run();
+      assert.equal(report.converged, true, JSON.stringify(report));
+      assert.deepEqual(
+        [report.created, report.updated, report.deleted, report.adopted],
+        [2, 1, 1, 1],
       );
-      assert.ok(next.length > 0, "no Sentinel listing read a second page");
-    }
-    assert.equal(dry.converged, undefined);
-    assert.deepEqual(stack.present(), before);
+      assert.deepEqual([report.deadLettered, report.held, report.adoptFailed], [0, 0, 0]);
+      assert.equal(drift.upstreamCount(), 0);
+      assert.deepEqual(presentOurs(stack), expected);
+      assert.deepEqual(drift.foreignView(), foreignBefore);
+      assert.deepEqual(reconciler.last, report);
 
-    // One reconcile heals it; the foreign record is untouched.
-    const report = await reconciler.run();
-    assert.equal(report.converged, true, JSON.stringify(report));
-    assert.deepEqual(
-      [report.created, report.updated, report.deleted, report.adopted],
-      [2, 1, 1, 1],
-    );
-    assert.deepEqual([report.deadLettered, report.held, report.adoptFailed], [0, 0, 0]);
-    assert.equal(drift.upstreamCount(), 0);
-    assert.deepEqual(presentOurs(stack), expected);
-    assert.deepEqual(drift.foreignView(), foreignBefore);
-    assert.deepEqual(reconciler.last, report);
-
-    // And now it is in step again.
-    const after = await reconciler.run({ dryRun: true });
-    assert.deepEqual(after.drift, { missing: 0, stale: 0, orphans: 0 });
-  } finally {
-    await stack.close();
-  }
+      // And now it is in step again.
+      const after = await reconciler.run({ dryRun: true });
+      assert.deepEqual(after.drift, { missing: 0, stale: 0, orphans: 0 });
+    },
+  );
 }
 
 for (const target of ["graph", "sentinel", "defender"] as const) {
@@ -320,11 +385,9 @@ Deno.test("reconcile (sentinel with SENTINEL_PUBLISH_IDENTITIES): the wrapper ke
   }));
 
 Deno.test("reconcile (defender) with the upstream names: its application is ours, its records are adopted, another application's are untouched", async () => {
-  const stack = await stackFor("defender");
-  try {
-    const application = "OpenCTI Microsoft Defender Intel";
-    const target = stack.createTarget({ defender: { application } });
-    const connector = connectorFor(stack, { target });
+  const application = "OpenCTI Microsoft Defender Intel";
+  await inWorld("defender", { target: { defender: { application } } }, async (world) => {
+    const { stack, connector } = world;
     assert.equal(await connector.runOnce(), true, JSON.stringify(connector.status()));
     const defender = stack.defender!;
     const ours = { appid: STACK_APP.clientId, tid: STACK_APP.tenantId };
@@ -333,24 +396,14 @@ Deno.test("reconcile (defender) with the upstream names: its application is ours
       defender.edit(r.entity.id, null);
     }
     // The upstream connector's record: same application, keyed by the OpenCTI internal id.
-    defender.seed({
-      indicatorType: "DomainName",
-      indicatorValue: "update-check.example",
-      application,
-      externalID: internalId(switched),
-    }, ours);
+    defender.seed(plantedDefender("update-check.example", application, internalId(switched)), ours);
     // A record of the application `OpenCTI` (ours only without the upstream names): not ours here.
-    defender.seed({
-      indicatorType: "DomainName",
-      indicatorValue: "orphan.example",
-      application: "OpenCTI",
-      externalID: ORPHAN_ID,
-    }, ours);
+    defender.seed(plantedDefender("orphan.example", "OpenCTI", ORPHAN_ID), ours);
     const others = () =>
       defender.store().filter((r) => r.entity.application === "OpenCTI").map((r) => r.entity);
     const othersBefore = others();
     assert.equal(othersBefore.length, 1);
-    const reconciler = reconcilerFor(stack, target, connector, "microsoft-defender-intel");
+    const reconciler = world.reconciler("microsoft-defender-intel");
     const dry = await reconciler.run({ dryRun: true });
     assert.deepEqual(dry.drift, { missing: 1, stale: 0, orphans: 0 }, JSON.stringify(dry));
     assert.deepEqual(dry.adoptable, { matched: 1, left: 0 });
@@ -362,37 +415,23 @@ Deno.test("reconcile (defender) with the upstream names: its application is ours
       0,
     );
     assert.deepEqual(others(), othersBefore);
-  } finally {
-    await stack.close();
-  }
+  });
 });
 
 Deno.test("reconcile (sentinel) with the upstream names: its sourcesystem is ours (records updated in place), another source's are untouched", async () => {
-  const stack = await stackFor("sentinel");
-  try {
-    const sourceSystem = "Opencti Stream Connector";
-    const target = stack.createTarget({ sentinel: { listPageSize: PAGE, sourceSystem } });
-    const connector = connectorFor(stack, { target });
+  const sourceSystem = "Opencti Stream Connector";
+  const options = { target: { sentinel: { listPageSize: PAGE, sourceSystem } } };
+  await inWorld("sentinel", options, async (world) => {
+    const { stack, connector } = world;
     assert.equal(await connector.runOnce(), true, JSON.stringify(connector.status()));
     const sentinel = stack.sentinel!;
     const switched = seedNamed(stack, "Loader infrastructure (IP or domain)");
     for (const r of sentinel.findById(switched.id)) sentinel.edit(r.name, { name: "tampered" });
-    const planted = (id: string) => ({
-      type: "indicator",
-      spec_version: "2.1",
-      id,
-      created: "2024-01-01T00:00:00Z",
-      modified: "2024-01-01T00:00:00Z",
-      name: "planted",
-      pattern: "[domain-name:value = 'planted.example']",
-      pattern_type: "stix",
-      valid_from: "2024-01-01T00:00:00Z",
-    });
     // `OpenCTI` is ours only without the upstream names: not ours here.
-    sentinel.seed(planted(ORPHAN_ID), "OpenCTI");
+    sentinel.seed(plantedStix(ORPHAN_ID), "OpenCTI");
     const othersBefore = sentinel.findById(ORPHAN_ID);
     assert.equal(othersBefore.length, 1);
-    const reconciler = reconcilerFor(stack, target, connector, "microsoft-sentinel-intel");
+    const reconciler = world.reconciler("microsoft-sentinel-intel");
     const dry = await reconciler.run({ dryRun: true });
     assert.deepEqual(dry.drift, { missing: 0, stale: 1, orphans: 0 }, JSON.stringify(dry));
     assert.deepEqual(dry.adoptable, { matched: 0, left: 0 });
@@ -400,9 +439,7 @@ Deno.test("reconcile (sentinel) with the upstream names: its sourcesystem is our
     assert.equal(report.converged, true, JSON.stringify(report));
     assert.deepEqual([report.updated, report.deleted, report.adopted], [1, 0, 0]);
     assert.deepEqual(sentinel.findById(ORPHAN_ID), othersBefore);
-  } finally {
-    await stack.close();
-  }
+  });
 });
 
 Deno.test("planReconcile: missing, stale, orphans; never a record that was not listed", () => {
@@ -442,25 +479,22 @@ function newIndicator(stack: SentinelStack, n: number): StixObject {
 }
 
 Deno.test("a first start reconciles; /status, /metrics and the admin route show and run reconciles", async () => {
-  const stack = await stackFor("graph");
   const metrics = new Metrics();
-  const controller = new AbortController();
-  try {
-    const target = stack.createTarget();
-    const hook: { host?: ReconcilingConnector } = {};
-    const connector = connectorFor(stack, {
-      target,
+  const hook: { host?: ReconcilingConnector } = {};
+  const connector = {
+    metrics,
+    extra: {
+      beforeFirstFollow: (signal: AbortSignal) =>
+        hook.host?.firstStart(signal) ?? Promise.resolve(),
+    },
+  };
+  await inWorld("graph", { connector }, async (world) => {
+    const { stack, controller } = world;
+    world.drift.orphan(ORPHAN_ID);
+    const host = hook.host = new ReconcilingConnector(world.connector, world.reconciler(), {
+      periodMs: 0,
       metrics,
-      extra: {
-        beforeFirstFollow: (signal) => hook.host?.firstStart(signal) ?? Promise.resolve(),
-      },
     });
-    driftFor(stack).orphan(ORPHAN_ID);
-    const host = hook.host = new ReconcilingConnector(
-      connector,
-      reconcilerFor(stack, target, connector),
-      { periodMs: 0, metrics },
-    );
     const running = host.start(controller.signal);
     const reconcileOf = () =>
       (host.status().details?.reconcile ?? {}) as {
@@ -491,7 +525,7 @@ Deno.test("a first start reconciles; /status, /metrics and the admin route show 
     assert.equal((await post("/connectors/sentinel/reconcile", "wrong")).status, 401);
     assert.equal((await post("/connectors/sentinel/reconcile?dry_run=maybe")).status, 400);
     assert.equal((await post("/connectors/nope/reconcile")).status, 404);
-    driftFor(stack).orphan(ORPHAN_ID);
+    world.drift.orphan(ORPHAN_ID);
     const planned = await post("/connectors/sentinel/reconcile?dry_run=true");
     assert.equal(planned.status, 200);
     const plan = await planned.json();
@@ -504,25 +538,18 @@ Deno.test("a first start reconciles; /status, /metrics and the admin route show 
     assert.equal(stack.graph?.findByExternalId(ORPHAN_ID).length, 0);
     controller.abort();
     await running;
-  } finally {
-    controller.abort();
-    await stack.close();
-  }
+  });
 });
 
 Deno.test("a reconcile while the stream delivers changes converges", async () => {
-  const stack = await stackFor("sentinel");
-  const controller = new AbortController();
-  try {
-    const target = stack.createTarget();
-    const connector = connectorFor(stack, { target });
-    const reconciler = reconcilerFor(stack, target, connector);
+  await inWorld("sentinel", {}, async (world) => {
+    const { stack, connector, controller, drift } = world;
+    const reconciler = world.reconciler();
     const running = connector.start(controller.signal);
     await until(
       () => stack.present().length > 0 && presentOurs(stack).length === stack.present().length,
       "the first sync",
     );
-    const drift = driftFor(stack);
     drift.dropAll(seedNamed(stack, "1.2.3.4").id);
     drift.orphan(ORPHAN_ID);
     // Changes arrive on the stream while the reconcile runs.
@@ -540,20 +567,14 @@ Deno.test("a reconcile while the stream delivers changes converges", async () =>
     assert.deepEqual(after.drift, { missing: 0, stale: 0, orphans: 0 });
     controller.abort();
     await running;
-  } finally {
-    controller.abort();
-    await stack.close();
-  }
+  });
 });
 
 Deno.test("SENTINEL_RECONCILE_PERIOD: a reconcile runs each period, then the next is scheduled", async () => {
-  const stack = await stackFor("defender");
-  const controller = new AbortController();
-  try {
-    const target = stack.createTarget();
-    const connector = connectorFor(stack, { target });
+  await inWorld("defender", {}, async (world) => {
+    const { stack, controller } = world;
     const timers: { callback: () => void; ms: number }[] = [];
-    const host = new ReconcilingConnector(connector, reconcilerFor(stack, target, connector), {
+    const host = new ReconcilingConnector(world.connector, world.reconciler(), {
       periodMs: 3_600_000,
       setTimer: (callback, ms) => {
         timers.push({ callback, ms });
@@ -562,7 +583,7 @@ Deno.test("SENTINEL_RECONCILE_PERIOD: a reconcile runs each period, then the nex
     });
     const running = host.start(controller.signal);
     assert.deepEqual(timers.map((t) => t.ms), [3_600_000]);
-    driftFor(stack).orphan(ORPHAN_ID);
+    world.drift.orphan(ORPHAN_ID);
     timers[0]?.callback();
     const runs = () => (host.status().details?.reconcile as { runs: number }).runs;
     await until(() => runs() === 1 && timers.length === 2, "the scheduled reconcile");
@@ -573,10 +594,7 @@ Deno.test("SENTINEL_RECONCILE_PERIOD: a reconcile runs each period, then the nex
     );
     controller.abort();
     await running;
-  } finally {
-    controller.abort();
-    await stack.close();
-  }
+  });
 });
 
 Deno.test("the replay ends at a heartbeat past the recover date or at a second one without data, not at one mid-recovery", async () => {
@@ -603,10 +621,6 @@ Deno.test("the replay ends at a heartbeat past the recover date or at a second o
     frame("heartbeat", `${recoverMs}-0`, "2026-01-01T00:00:00.000Z"),
     frame("create", `${recoverMs + 1}-0`, { data: indicator(3) }),
   ].join("");
-  const fetch = (_input: RequestInfo | URL, _init?: RequestInit) =>
-    Promise.resolve(
-      new Response(body, { headers: { "content-type": "text/event-stream" } }),
-    );
   const target = {
     name: "graph",
     maxBatch: 10,
@@ -614,14 +628,20 @@ Deno.test("the replay ends at a heartbeat past the recover date or at a second o
     remove: () => Promise.resolve([]),
     fingerprint: (item: { id: string }) => `fp-${item.id.slice(-1)}`,
   } as unknown as SyncTarget;
-  const desired = await desiredSet({
-    url: "http://127.0.0.1:1",
-    token: "t",
-    streamId: "s",
-    recoverIsoDate: new Date(recoverMs).toISOString(),
-    fetch,
-    now: () => recoverMs,
-  }, target);
+  /** The desired set a replay reads from a stream that answers `frames`. */
+  const replayed = (frames: string) =>
+    desiredSet({
+      url: "http://127.0.0.1:1",
+      token: "t",
+      streamId: "s",
+      recoverIsoDate: new Date(recoverMs).toISOString(),
+      fetch: () =>
+        Promise.resolve(
+          new Response(frames, { headers: { "content-type": "text/event-stream" } }),
+        ),
+      now: () => recoverMs,
+    }, target);
+  const desired = await replayed(body);
   assert.deepEqual([...desired.values()].sort(), ["fp-1", "fp-2"]);
 
   // A server whose clock is behind ours never heartbeats past our recover date: two heartbeats
@@ -633,22 +653,12 @@ Deno.test("the replay ends at a heartbeat past the recover date or at a second o
     frame("heartbeat", "1000-0", "1970-01-01T00:00:01.000Z"),
     frame("create", "2000-0", { data: indicator(2) }),
   ].join("");
-  const idle = await desiredSet({
-    url: "http://127.0.0.1:1",
-    token: "t",
-    streamId: "s",
-    recoverIsoDate: new Date(recoverMs).toISOString(),
-    fetch: () =>
-      Promise.resolve(new Response(behind, { headers: { "content-type": "text/event-stream" } })),
-    now: () => recoverMs,
-  }, target);
+  const idle = await replayed(behind);
   assert.deepEqual([...idle.values()], ["fp-1"]);
 });
 
 Deno.test("a stream write and a reconcile write of one new indicator at the same moment leave one Graph record", async () => {
-  const stack = await stackFor("graph");
-  try {
-    const connector = connectorFor(stack);
+  await inWorld("graph", {}, async ({ stack, connector }) => {
     const stix = seedNamed(stack, "1.2.3.4");
     const intent = intentsOf("create", { data: stix }, { now: NOW })
       .find((i) => i.kind === "upsert");
@@ -662,7 +672,5 @@ Deno.test("a stream write and a reconcile write of one new indicator at the same
     ]);
     assert.deepEqual(outcomes.map((o) => o.delivered), [[stix.id], [stix.id]]);
     assert.equal(stack.graph?.findByExternalId(stix.id).length, 1);
-  } finally {
-    await stack.close();
-  }
+  });
 });
