@@ -5,7 +5,7 @@
  * Service 2017, Cloud Shell); the choice is logged once.
  */
 import assert from "node:assert/strict";
-import { configure, type LogRecord, reset } from "@logtape/logtape";
+import { withLogs } from "../log/capture.ts";
 import { resolveConfig } from "../../src/config/mod.ts";
 import { ManagedIdentityTokenSource } from "../../src/microsoft/managed_identity.ts";
 import { SIM_TOKEN } from "../../src/sim/opencti_stream.ts";
@@ -92,29 +92,8 @@ async function syncWith(
   return { tokens, credential: config.sentinel.credential.kind };
 }
 
-/** Runs `body` with every log record of the program collected as JSON lines. */
-async function withLogs(body: (lines: string[]) => Promise<void>): Promise<void> {
-  const lines: string[] = [];
-  await configure({
-    reset: true,
-    sinks: {
-      raw: (record: LogRecord) =>
-        lines.push(JSON.stringify({ message: record.message, properties: record.properties })),
-    },
-    loggers: [
-      { category: ["octi"], lowestLevel: "debug", sinks: ["raw"] },
-      { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["raw"] },
-    ],
-  });
-  try {
-    await body(lines);
-  } finally {
-    await reset();
-  }
-}
-
 Deno.test("sentinel delivers to the Graph simulator with a user-assigned managed identity token from IMDS", async () => {
-  await withLogs((lines) =>
+  await withLogs(["octi"], (lines) =>
     withStack(async (world) => {
       const { stack, mi } = world;
       const { tokens } = await syncWith(world, {
@@ -142,8 +121,7 @@ Deno.test("sentinel delivers to the Graph simulator with a user-assigned managed
       assert.ok(all.includes('"Authenticating with "'), all);
       assert.ok(all.includes(`user-assigned identity ${USER_ASSIGNED} via IMDS`), all);
       assert.ok(!all.includes(token), "the token reached the log");
-    })
-  );
+    }));
 });
 
 Deno.test("sentinel delivers with the system-assigned identity through IDENTITY_ENDPOINT (SENTINEL_AUTH=default)", async () => {
@@ -163,7 +141,7 @@ Deno.test("sentinel delivers with the system-assigned identity through IDENTITY_
 });
 
 Deno.test("SENTINEL_AUTH=default prefers the environment secret over the managed identity, and logs that choice without the secret", async () => {
-  await withLogs(chooseSecret);
+  await withLogs(["octi"], chooseSecret);
 });
 
 async function chooseSecret(lines: string[]): Promise<void> {
@@ -195,7 +173,7 @@ async function deliver(
   env: (mi: ManagedIdentitySim) => Record<string, string>,
   check: (mi: ManagedIdentitySim, tokens: ManagedIdentityTokenSource, log: string) => void,
 ): Promise<void> {
-  await withLogs((lines) =>
+  await withLogs(["octi"], (lines) =>
     withStack(async (world) => {
       const { stack, mi } = world;
       const { tokens } = await syncWith(world, env(mi));
@@ -209,8 +187,7 @@ async function deliver(
       assert.ok(!log.includes(mi.identityHeader), "IDENTITY_HEADER reached the log");
       assert.ok(!log.includes(mi.msiSecret), "MSI_SECRET reached the log");
       check(mi, tokens, log);
-    }, { arc: true })
-  );
+    }, { arc: true }));
 }
 Deno.test("sentinel delivers with Azure Arc's identity (IDENTITY_ENDPOINT + IMDS_ENDPOINT, SENTINEL_AUTH=default)", async () => {
   await deliver(
