@@ -237,6 +237,13 @@ function credentials(prefix?: string): Env {
   };
 }
 
+/** The Log Analytics workspace, with the upstream Sentinel connector's names. */
+const SENTINEL_WORKSPACE: Env = {
+  MICROSOFT_SENTINEL_INTEL_WORKSPACE_ID: IDS.workspace,
+  MICROSOFT_SENTINEL_INTEL_WORKSPACE_NAME: "ws",
+  MICROSOFT_SENTINEL_INTEL_SUBSCRIPTION_ID: IDS.subscription,
+};
+
 const BASE: Env = {
   OPENCTI_URL: "http://opencti.test",
   OPENCTI_TOKEN: "Zq9-OPENCTI-s3cret-token",
@@ -271,9 +278,7 @@ Deno.test("upstream names set the values they document", () => {
   const { config, warnings } = valid({
     ...BASE,
     ...credentials("MICROSOFT_SENTINEL_INTEL"),
-    MICROSOFT_SENTINEL_INTEL_WORKSPACE_ID: IDS.workspace,
-    MICROSOFT_SENTINEL_INTEL_WORKSPACE_NAME: "ws",
-    MICROSOFT_SENTINEL_INTEL_SUBSCRIPTION_ID: IDS.subscription,
+    ...SENTINEL_WORKSPACE,
     MICROSOFT_SENTINEL_INTEL_RESOURCE_GROUP: "rg",
     MICROSOFT_SENTINEL_INTEL_SOURCE_SYSTEM: "Mine",
     MICROSOFT_SENTINEL_INTEL_DELETE_EXTENSIONS: "False",
@@ -344,9 +349,7 @@ Deno.test("MICROSOFT_SENTINEL_INTEL_AUTH_TYPE=azure_credential alone enables SEN
   const { config } = valid({
     ...BASE,
     MICROSOFT_SENTINEL_INTEL_AUTH_TYPE: "azure_credential",
-    MICROSOFT_SENTINEL_INTEL_WORKSPACE_ID: IDS.workspace,
-    MICROSOFT_SENTINEL_INTEL_WORKSPACE_NAME: "ws",
-    MICROSOFT_SENTINEL_INTEL_SUBSCRIPTION_ID: IDS.subscription,
+    ...SENTINEL_WORKSPACE,
   });
   const s = config.sentinel!;
   assert.equal(s.target, "sentinel");
@@ -449,12 +452,7 @@ Deno.test("SENTINEL_PUBLISH_IDENTITIES with another target warns that it has no 
 });
 
 Deno.test("each upstream connector's CONNECTOR_NAME and CONNECTOR_SCOPE defaults apply with its names only", () => {
-  const sentinelNames = {
-    ...credentials("MICROSOFT_SENTINEL_INTEL"),
-    MICROSOFT_SENTINEL_INTEL_WORKSPACE_ID: IDS.workspace,
-    MICROSOFT_SENTINEL_INTEL_WORKSPACE_NAME: "ws",
-    MICROSOFT_SENTINEL_INTEL_SUBSCRIPTION_ID: IDS.subscription,
-  };
+  const sentinelNames = { ...credentials("MICROSOFT_SENTINEL_INTEL"), ...SENTINEL_WORKSPACE };
   const sentinel = valid({ ...BASE, CONNECTOR_LIVE_STREAM_ID: "live-1", ...sentinelNames })
     .config.sentinel!;
   assert.equal(sentinel.connector.name, "MicrosoftSentinelIntel");
