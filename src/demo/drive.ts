@@ -65,17 +65,22 @@ export async function drive(
       (typeof cursor === "string" && compareEventIds(cursor, last.id) >= 0);
   };
   const caughtUp = () => caughtUpFor(sentinel) && caughtUpFor(intel);
+  /** One phase: the progress line runs while waiting for `condition`. */
+  const phase = async (condition: () => Promise<boolean>) => {
+    progress.begin();
+    const outcome = await waitFor(condition, {
+      timeoutMs: o.phaseTimeoutMs,
+      ended: o.ended,
+      tick: () => progress.tick(),
+    });
+    await progress.done();
+    return outcome;
+  };
 
   o.write(
     `Syncing the seeded indicators to ${sims.target} and importing the Tanium alerts into OpenCTI…`,
   );
-  progress.begin();
-  const first = await waitFor(async () => await synced() && imported(), {
-    timeoutMs: o.phaseTimeoutMs,
-    ended: o.ended,
-    tick: () => progress.tick(),
-  });
-  await progress.done();
+  const first = await phase(async () => await synced() && imported());
   if (first.stopped !== undefined) {
     return { ...await report(), problems, changes, stoppedWith: first.stopped };
   }
@@ -116,13 +121,7 @@ export async function drive(
         changes.map((c) => `${c.kind} "${c.name}"`).join(", ")
       }; following the live stream…`,
     );
-    progress.begin();
-    const second = await waitFor(async () => await synced() && caughtUp(), {
-      timeoutMs: o.phaseTimeoutMs,
-      ended: o.ended,
-      tick: () => progress.tick(),
-    });
-    await progress.done();
+    const second = await phase(async () => await synced() && caughtUp());
     if (second.stopped !== undefined) {
       return { ...await report(), problems, changes, stoppedWith: second.stopped };
     }

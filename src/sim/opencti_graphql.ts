@@ -55,18 +55,6 @@ import {
 
 export type { SimFeatures } from "./opencti_graphql_schema.ts";
 export { matchesGroup, SimGraphqlError } from "./opencti_graphql_util.ts";
-export type {
-  ErrorLayout,
-  GraphqlCall,
-  GraphqlFailure,
-  OpenCtiGraphqlSimOptions,
-  PingRecord,
-  ReceivedBundle,
-  SimConnector,
-  SimQueueConnection,
-  SimWork,
-  SimWorkMessage,
-} from "./opencti_graphql_types.ts";
 import type {
   ErrorLayout,
   GraphqlCall,
