@@ -53,12 +53,12 @@ export interface DefenderTargetOptions
   extends Omit<DefenderMappingOptions, "now">, ApiClientOptions {
   /** Hands out Defender tokens. */
   tokens: TokenSource;
-  /** API host (`DEFENDER_API_URL`). @default "https://api.securitycenter.microsoft.com" */
-  apiUrl?: string;
-  /** Token scope (`DEFENDER_SCOPE`). @default "https://api.securitycenter.microsoft.com/.default" */
-  scope?: string;
-  /** `import` calls per minute. @default 30 */
-  rateLimitPerMinute?: number;
+  /** API host (`DEFENDER_API_URL`). */
+  apiUrl: string;
+  /** Token scope (`DEFENDER_SCOPE`). */
+  scope: string;
+  /** `import` calls per minute (`SENTINEL_RATE_LIMIT_PER_MINUTE`). */
+  rateLimitPerMinute: number;
   /** `BatchDelete` calls per minute. @default 30 */
   batchDeleteRateLimitPerMinute?: number;
   /** List and single-delete calls per minute. @default 100 */
@@ -177,9 +177,9 @@ export class DefenderTarget implements SyncTarget {
   constructor(options: DefenderTargetOptions) {
     const {
       tokens,
-      apiUrl = "https://api.securitycenter.microsoft.com",
-      scope = "https://api.securitycenter.microsoft.com/.default",
-      rateLimitPerMinute = 30,
+      apiUrl,
+      scope,
+      rateLimitPerMinute,
       batchDeleteRateLimitPerMinute = 30,
       queryRateLimitPerMinute = 100,
       maxBatch = DEFENDER_MAX_IMPORT,

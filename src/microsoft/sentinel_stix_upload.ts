@@ -34,7 +34,6 @@ import {
   parseUploadErrors,
   RESERVED_SOURCE_SYSTEM,
   SENTINEL_MAX_OBJECTS,
-  SENTINEL_REQUESTS_PER_MINUTE,
   toSentinelObject,
   uploadBody,
 } from "./sentinel_stix_mapping.ts";
@@ -45,16 +44,16 @@ export interface SentinelTargetOptions extends ApiClientOptions {
   workspaceId: string;
   /** Hands out ARM tokens. */
   tokens: TokenSource;
-  /** Upload API host (`SENTINEL_API_URL`). @default "https://api.ti.sentinel.azure.com" */
-  apiUrl?: string;
+  /** Upload API host (`SENTINEL_API_URL`). */
+  apiUrl: string;
   /** Upload path after `/workspaces/{id}/` (the connector templates spell it `threatintelligence-stix-objects:upload`). @default "threat-intelligence-stix-objects:upload" */
   uploadPath?: string;
-  /** Upload `api-version`. @default "2024-02-01-preview" */
-  uploadApiVersion?: string;
-  /** Azure Resource Manager host, for deletes. @default "https://management.azure.com" */
-  managementUrl?: string;
-  /** ARM threat-intelligence `api-version`. @default "2025-07-01-preview" */
-  armApiVersion?: string;
+  /** Upload `api-version` (`SENTINEL_WORKSPACE_API_VERSION`). */
+  uploadApiVersion: string;
+  /** Azure Resource Manager host, for deletes (`SENTINEL_MANAGEMENT_URL`). */
+  managementUrl: string;
+  /** ARM threat-intelligence `api-version` (`SENTINEL_QUERY_API_VERSION`). */
+  armApiVersion: string;
   /** Azure subscription id holding the workspace (deletes need it). @default none: removals fail */
   subscriptionId?: string;
   /** Resource group of the workspace (deletes need it). @default none: removals fail */
@@ -69,10 +68,10 @@ export interface SentinelTargetOptions extends ApiClientOptions {
   keepIndicatorTypes?: boolean;
   /** What `upsert` does with a `revoked: true` indicator: re-upload it revoked (reference §3.2), or delete it. @default "upload" */
   revokeBy?: "upload" | "delete";
-  /** Token scope. @default "https://management.azure.com/.default" */
-  scope?: string;
-  /** Upload requests per minute (client-side pacing). @default 100 */
-  rateLimitPerMinute?: number;
+  /** Token scope (the scope of `SENTINEL_MANAGEMENT_URL`). */
+  scope: string;
+  /** Upload requests per minute, client side (`SENTINEL_RATE_LIMIT_PER_MINUTE`). */
+  rateLimitPerMinute: number;
   /**
    * Also at most this many ARM requests (queries and DELETEs) a minute, on top of ARM's own token
    * buckets (see {@linkcode ARM_BUCKETS}). @default none
@@ -132,17 +131,17 @@ export class SentinelTarget implements SyncTarget {
   constructor(options: SentinelTargetOptions) {
     this.#o = {
       workspaceId: options.workspaceId,
-      apiUrl: trimSlash(options.apiUrl ?? "https://api.ti.sentinel.azure.com"),
+      apiUrl: trimSlash(options.apiUrl),
       uploadPath: options.uploadPath ?? "threat-intelligence-stix-objects:upload",
-      uploadApiVersion: options.uploadApiVersion ?? "2024-02-01-preview",
-      managementUrl: trimSlash(options.managementUrl ?? "https://management.azure.com"),
-      armApiVersion: options.armApiVersion ?? "2025-07-01-preview",
+      uploadApiVersion: options.uploadApiVersion,
+      managementUrl: trimSlash(options.managementUrl),
+      armApiVersion: options.armApiVersion,
       sourceSystem: options.sourceSystem,
       extraLabels: options.extraLabels ?? [],
       keepIndicatorTypes: options.keepIndicatorTypes ?? false,
       revokeBy: options.revokeBy ?? "upload",
-      scope: options.scope ?? "https://management.azure.com/.default",
-      rateLimitPerMinute: options.rateLimitPerMinute ?? SENTINEL_REQUESTS_PER_MINUTE,
+      scope: options.scope,
+      rateLimitPerMinute: options.rateLimitPerMinute,
       removeChunk: Math.max(1, options.removeChunk ?? 100),
       maxBatch: Math.min(options.maxBatch ?? SENTINEL_MAX_OBJECTS, SENTINEL_MAX_OBJECTS),
       listPageSize: options.listPageSize ?? LIST_PAGE_SIZE,

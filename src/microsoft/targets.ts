@@ -199,7 +199,8 @@ export function createTarget(
       }
       const sentinel = new SentinelTarget({
         ...common,
-        ...definedProps(api, "uploadApiVersion", "armApiVersion"),
+        uploadApiVersion: api.uploadApiVersion,
+        armApiVersion: api.armApiVersion,
         apiUrl: api.apiUrl,
         managementUrl: api.managementUrl,
         scope: scopeFor(api.managementUrl),
