@@ -28,10 +28,6 @@ import {
 
 /** The Graph application permission the connector needs. */
 export const INCIDENTS_PERMISSION = "SecurityIncident.Read.All";
-/** Graph's base URL (`RESOURCE_URL` of the seed). */
-export const DEFAULT_RESOURCE_URL = "https://graph.microsoft.com";
-/** The incidents path (`INCIDENT_URL` of the seed, appended to the resource URL). */
-export const DEFAULT_INCIDENT_PATH = "/v1.0/security/incidents";
 /** Incidents per page (`$top`); Graph documents 50 as the largest page of incidents. */
 export const MAX_PAGE_SIZE = 50;
 
@@ -69,10 +65,10 @@ export interface IncidentPage {
 export interface IncidentsClientOptions extends ApiClientOptions {
   /** Hands out bearer tokens. */
   tokens: TokenSource;
-  /** Graph base URL. @default "https://graph.microsoft.com" */
-  resourceUrl?: string;
-  /** Incidents path below `resourceUrl`, or a full URL. @default "/v1.0/security/incidents" */
-  incidentPath?: string;
+  /** Graph base URL (`RESOURCE_URL`). */
+  resourceUrl: string;
+  /** Incidents path below `resourceUrl`, or a full URL (`MICROSOFT_INCIDENTS_INCIDENT_URL`). */
+  incidentPath: string;
   /** Token scope. @default `<resourceUrl>/.default` */
   scope?: string;
   /** `$top` (1-50). @default 50 */
@@ -92,8 +88,8 @@ export class IncidentsClient {
 
   /** Builds the client; nothing is sent until {@linkcode IncidentsClient.listPage}. */
   constructor(options: IncidentsClientOptions) {
-    const resource = (options.resourceUrl ?? DEFAULT_RESOURCE_URL).replace(/\/+$/, "");
-    const path = options.incidentPath ?? DEFAULT_INCIDENT_PATH;
+    const resource = options.resourceUrl.replace(/\/+$/, "");
+    const path = options.incidentPath;
     this.#url = /^https?:\/\//i.test(path)
       ? path
       : `${resource}${path.startsWith("/") ? "" : "/"}${path}`;
