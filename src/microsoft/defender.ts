@@ -29,6 +29,7 @@ import { filterQuery, odataEq } from "./odata.ts";
 import { fingerprintOf, projectRecord } from "./fingerprint.ts";
 import { OwnedTable } from "./key_table.ts";
 import type { TokenSource } from "./token_source.ts";
+import { DEFENDER_CHECK, GRANT } from "./access_hints.ts";
 import {
   batchDeleteBody,
   DEFENDER_MAX_BATCH_DELETE,
@@ -780,8 +781,7 @@ export class DefenderTarget implements SyncTarget {
           (parsed.target ? ` (correlation id ${parsed.target})` : "");
       }
       if (error.status === 401 || error.status === 403) {
-        message += ": grant the app the WindowsDefenderATP application permission Ti.ReadWrite " +
-          "(or Ti.ReadWrite.All) with admin consent";
+        message += `: ${GRANT.defender}`;
       }
     }
     this.#lastError = message;
@@ -803,11 +803,6 @@ const DEFENDER_PROJECTION = [
   "severity",
   "generateAlert",
 ] as const;
-
-/** What to check when Defender fails systemically. */
-const DEFENDER_CHECK = "on 401, 403 or a token error: TENANT_ID, CLIENT_ID, CLIENT_SECRET (or " +
-  "the certificate), LOGIN_URL and the WindowsDefenderATP permission Ti.ReadWrite (or " +
-  "Ti.ReadWrite.All); otherwise DEFENDER_API_URL, network access to it and Microsoft's service status";
 
 /** The scope that decides for an item with failures of both scopes: systemic, then request, then item. */
 function widerScope(a: FailureScope, b: FailureScope): FailureScope {

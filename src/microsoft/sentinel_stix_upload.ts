@@ -25,6 +25,7 @@ import {
   statusScope,
 } from "./api_call.ts";
 import type { TokenSource } from "./token_source.ts";
+import { GRANT, SENTINEL_CHECK } from "./access_hints.ts";
 import { fingerprintOf, projectRecord } from "./fingerprint.ts";
 import { OwnedTable } from "./key_table.ts";
 import * as v from "valibot";
@@ -553,7 +554,7 @@ export class SentinelTarget implements SyncTarget {
   #note(error: unknown): string {
     const message = error instanceof Error ? error.message : String(error);
     const advice = error instanceof HttpError && (error.status === 401 || error.status === 403)
-      ? ": grant the app the Microsoft Sentinel Contributor role on the workspace (propagation takes a while)"
+      ? `: ${GRANT.sentinel}`
       : "";
     this.#lastError = `${message}${advice}`;
     this.#log.error("Sentinel call failed: {error}", { error: this.#lastError });
@@ -607,12 +608,6 @@ const ListPage = v.looseObject({
   })),
   nextLink: v.optional(v.nullable(v.string())),
 });
-
-/** What to check when Sentinel fails systemically. */
-const SENTINEL_CHECK = "on 401, 403 or a token error: TENANT_ID, CLIENT_ID, CLIENT_SECRET (or " +
-  "the certificate), LOGIN_URL and the Microsoft Sentinel Contributor role on the workspace; on " +
-  "404: SENTINEL_WORKSPACE_ID and the workspace coordinates; otherwise network access to the API and " +
-  "Microsoft's service status";
 
 function trimSlash(url: string): string {
   return url.replace(/\/+$/, "");

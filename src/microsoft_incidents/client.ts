@@ -26,8 +26,13 @@ import {
   readIncident,
 } from "./schemas.ts";
 
-/** The Graph application permission the connector needs. */
-export const INCIDENTS_PERMISSION = "SecurityIncident.Read.All";
+import { GRANT } from "../microsoft/access_hints.ts";
+
+export { INCIDENTS_PERMISSION } from "../microsoft/access_hints.ts";
+
+/** The settings of the credential microsoft-incidents uses (its own, else sentinel's). */
+export const INCIDENTS_CREDENTIAL_SETTINGS = "TENANT_ID, CLIENT_ID and the credential (or " +
+  "MICROSOFT_INCIDENTS_TENANT_ID, _CLIENT_ID, _CLIENT_SECRET)";
 /** Incidents per page (`$top`); Graph documents 50 as the largest page of incidents. */
 export const MAX_PAGE_SIZE = 50;
 
@@ -141,18 +146,16 @@ export class IncidentsClient {
     }, this.#deps);
     if (response.status === 401) {
       throw new IncidentsAuthError(
-        `Graph refused the token for security incidents (401): check TENANT_ID, CLIENT_ID and the ` +
-          `credential (or MICROSOFT_INCIDENTS_TENANT_ID, _CLIENT_ID, _CLIENT_SECRET): ${
-            excerpt(response.text)
-          }`,
+        `Graph refused the token for security incidents (401): check ` +
+          `${INCIDENTS_CREDENTIAL_SETTINGS}: ${excerpt(response.text)}`,
         { cause: httpError(response, "Graph security incidents") },
       );
     }
     if (response.status === 403) {
       throw new IncidentsForbiddenError(
-        `Graph denied access to security incidents (403): grant the application permission ` +
-          `${INCIDENTS_PERMISSION} (Microsoft Graph) to the app registration and give admin ` +
-          `consent: ${excerpt(response.text)}`,
+        `Graph denied access to security incidents (403): ${GRANT.incidents}: ${
+          excerpt(response.text)
+        }`,
         { cause: httpError(response, "Graph security incidents") },
       );
     }

@@ -33,7 +33,7 @@ import {
 } from "../opencti/import_connector.ts";
 import type { StixObject, Tlp } from "../stix/types.ts";
 import {
-  INCIDENTS_PERMISSION,
+  INCIDENTS_CREDENTIAL_SETTINGS,
   IncidentsAuthError,
   type IncidentsClient,
   IncidentsForbiddenError,
@@ -42,6 +42,7 @@ import { authorIdentity, buildBundle, convertIncident, matchCandidates } from ".
 import { IndicatorResolver } from "./resolver.ts";
 import type { MsIncident } from "./schemas.ts";
 import { errorMessage } from "../runtime/errors.ts";
+import { ACCESS } from "../microsoft/access_hints.ts";
 
 /** The connector's name in logs, metrics, routes and config prefixes. */
 export const CONNECTOR_NAME = "microsoft-incidents";
@@ -308,9 +309,9 @@ export class MicrosoftIncidentsConnector extends ImportConnector<RunSummary> {
 
 function checkOf(error: unknown): string | undefined {
   if (error instanceof IncidentsForbiddenError) {
-    return `the Graph application permission ${INCIDENTS_PERMISSION}`;
+    return ACCESS.incidents;
   }
-  if (error instanceof IncidentsAuthError) return "TENANT_ID, CLIENT_ID and the credential";
+  if (error instanceof IncidentsAuthError) return INCIDENTS_CREDENTIAL_SETTINGS;
   if (error instanceof OpenCtiAuthError) return "OPENCTI_TOKEN";
   return undefined;
 }
