@@ -12,7 +12,7 @@ import { getLogger } from "../log.ts";
 import type { Now } from "../runtime/clock.ts";
 import { HttpError } from "../runtime/errors.ts";
 import { excerpt, httpError, type HttpResponse } from "../runtime/http.ts";
-import { RateLimiter } from "../runtime/rate_limiter.ts";
+import type { RateLimiter } from "../runtime/rate_limiter.ts";
 import type { Observable } from "../stix/types.ts";
 import type { AdoptableRecord, SyncTarget, TargetIndicator, TargetRemoval } from "./target.ts";
 import { failed, type FailureScope, type ItemResult, missingResult } from "../runtime/delivery.ts";
@@ -22,6 +22,7 @@ import {
   type ApiClientOptions,
   callApi,
   errorScope,
+  perMinute,
   sameOrigin,
   statusScope,
 } from "./api_call.ts";
@@ -213,16 +214,11 @@ export class DefenderTarget implements SyncTarget {
       onThrottled: () => this.#counters.throttled++,
     });
     this.#now = this.#api.now;
-    const clock = { now: this.#api.now, sleep: this.#api.sleep, windowMs: 60_000 };
-    this.#import = new RateLimiter({ ...clock, limit: rateLimitPerMinute });
+    this.#import = perMinute(this.#api, rateLimitPerMinute);
     // List, delete and BatchDelete are also limited to 1,500 calls an hour (reference §5.2).
     const hourly = [{ limit: 1_500, windowMs: 3_600_000 }];
-    this.#batchDelete = new RateLimiter({
-      ...clock,
-      limit: batchDeleteRateLimitPerMinute,
-      also: hourly,
-    });
-    this.#query = new RateLimiter({ ...clock, limit: queryRateLimitPerMinute, also: hourly });
+    this.#batchDelete = perMinute(this.#api, batchDeleteRateLimitPerMinute, hourly);
+    this.#query = perMinute(this.#api, queryRateLimitPerMinute, hourly);
   }
 
   /**

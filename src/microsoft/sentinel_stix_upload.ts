@@ -10,7 +10,7 @@ import type { Logger } from "@logtape/logtape";
 import { getLogger } from "../log.ts";
 import { HttpError } from "../runtime/errors.ts";
 import { excerpt, httpError, type HttpResponse } from "../runtime/http.ts";
-import { type Pacer, RateLimiter } from "../runtime/rate_limiter.ts";
+import type { Pacer, RateLimiter } from "../runtime/rate_limiter.ts";
 import { allOf, TokenBucket } from "../runtime/token_bucket.ts";
 import type { StixObject } from "../stix/types.ts";
 import type { AdoptableRecord, SyncTarget, TargetIndicator, TargetRemoval } from "./target.ts";
@@ -21,6 +21,7 @@ import {
   type ApiClientOptions,
   callApi,
   errorScope,
+  perMinute,
   sameOrigin,
   statusScope,
 } from "./api_call.ts";
@@ -179,14 +180,13 @@ export class SentinelTarget implements SyncTarget {
       },
       onThrottled: () => this.#counters.throttled++,
     });
-    const clock = { now: this.#api.now, sleep: this.#api.sleep, windowMs: 60_000 };
-    this.#upload = new RateLimiter({ ...clock, limit: this.#o.rateLimitPerMinute });
+    this.#upload = perMinute(this.#api, this.#o.rateLimitPerMinute);
     const bucket = (kind: keyof typeof ARM_BUCKETS) =>
-      new TokenBucket({ ...ARM_BUCKETS[kind], now: clock.now, sleep: clock.sleep });
+      new TokenBucket({ ...ARM_BUCKETS[kind], now: this.#api.now, sleep: this.#api.sleep });
     const cap = options.armRateLimitPerMinute;
-    const perMinute = cap === undefined ? undefined : new RateLimiter({ ...clock, limit: cap });
+    const armCap = cap === undefined ? undefined : perMinute(this.#api, cap);
     const paced = (kind: keyof typeof ARM_BUCKETS) =>
-      perMinute ? allOf(bucket(kind), perMinute) : bucket(kind);
+      armCap ? allOf(bucket(kind), armCap) : bucket(kind);
     this.#arm = { read: paced("read"), write: paced("write"), delete: paced("delete") };
   }
 

@@ -9,12 +9,13 @@
 import * as v from "valibot";
 import { getLogger, type Logger } from "../log.ts";
 import { excerpt, httpError } from "../runtime/http.ts";
-import { RateLimiter } from "../runtime/rate_limiter.ts";
+import type { RateLimiter } from "../runtime/rate_limiter.ts";
 import {
   type ApiCallDeps,
   apiCallDeps,
   type ApiClientOptions,
   callApi,
+  perMinute,
   sameOrigin,
 } from "../microsoft/api_call.ts";
 import { scopeFor } from "../microsoft/scopes.ts";
@@ -25,7 +26,6 @@ import {
   type MsIncident,
   readIncident,
 } from "./schemas.ts";
-
 import { GRANT } from "../microsoft/access_hints.ts";
 
 export { INCIDENTS_PERMISSION } from "../microsoft/access_hints.ts";
@@ -108,12 +108,7 @@ export class IncidentsClient {
       logger: options.logger ?? getLogger("microsoft-incidents", "graph"),
     });
     this.#deps = base;
-    this.#limiter = new RateLimiter({
-      limit: options.rateLimitPerMinute ?? 600,
-      windowMs: 60_000,
-      now: base.now,
-      sleep: base.sleep,
-    });
+    this.#limiter = perMinute(base, options.rateLimitPerMinute ?? 600);
   }
 
   /** The first page's URL for incidents updated at or after `since` (ISO, UTC). */
