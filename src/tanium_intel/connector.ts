@@ -21,6 +21,11 @@ import * as v from "valibot";
 import type { Connector, ConnectorStatus } from "../runtime/connector.ts";
 import type { Fetch } from "../runtime/http.ts";
 import { findExternalReferences } from "../opencti/lookup.ts";
+import {
+  addExternalReference,
+  deleteExternalReference,
+  onlyReferencesPatched,
+} from "../opencti/references.ts";
 import { CONNECTOR_MINIMUM } from "../opencti/version.ts";
 import type { DataFrame } from "../opencti/stream.ts";
 import {
@@ -356,45 +361,6 @@ export interface TaniumIntelConnectorOptions extends StreamPumpCommonOptions {
 
 const READ_INDICATOR = `query ReadIndicator($id: String!) { stixCoreObjectRaw(id: $id) }`;
 const ReadIndicatorAnswer = v.object({ stixCoreObjectRaw: v.nullable(v.string()) });
-const EXTERNAL_REFERENCE_ADD = `mutation ExternalReferenceAdd($input: ExternalReferenceAddInput!) {
-  externalReferenceAdd(input: $input) { id standard_id }
-}`;
-const RELATION_ADD =
-  `mutation StixDomainObjectEditRelationAdd($id: ID!, $input: StixRefRelationshipAddInput!) {
-  stixDomainObjectEdit(id: $id) { relationAdd(input: $input) { id } }
-}`;
-/** pycti `stix_cyber_observable.add_external_reference` (upstream writes back on observables too). */
-const OBSERVABLE_RELATION_ADD =
-  `mutation StixCyberObservableEditRelationAdd($id: ID!, $input: StixRefRelationshipAddInput!) {
-  stixCyberObservableEdit(id: $id) { relationAdd(input: $input) { id } }
-}`;
-const ObservableRelationAnswer = v.object({
-  stixCyberObservableEdit: v.nullable(
-    v.object({ relationAdd: v.nullable(v.object({ id: v.string() })) }),
-  ),
-});
-/** pycti `external_reference.delete` (upstream `_delete_entity_external_reference`). */
-const EXTERNAL_REFERENCE_DELETE = `mutation ExternalReferenceEdit($id: ID!) {
-  externalReferenceEdit(id: $id) { delete }
-}`;
-const DeleteAnswer = v.object({
-  externalReferenceEdit: v.nullable(v.object({ delete: v.nullable(v.string()) })),
-});
-const ReferenceAnswer = v.object({
-  externalReferenceAdd: v.object({ id: v.string(), standard_id: v.optional(v.string()) }),
-});
-const RelationAnswer = v.object({
-  stixDomainObjectEdit: v.nullable(
-    v.object({ relationAdd: v.nullable(v.object({ id: v.string() })) }),
-  ),
-});
-const ECHO_PATH = /^\/(external_references(\/.*)?|modified|extensions\/[^/]+\/updated_at)$/;
-const PatchShape = v.looseObject({
-  context: v.looseObject({
-    patch: v.array(v.looseObject({ op: v.string(), path: v.string() })),
-  }),
-});
-
 /** Keeps Tanium Threat Response intel in step with the indicators of an OpenCTI live stream. */
 export class TaniumIntelConnector implements Connector {
   /** Connector name. */
@@ -493,11 +459,7 @@ export class TaniumIntelConnector implements Connector {
 
   #echo(frame: DataFrame): { id: string; detail: string } | undefined {
     if (frame.event !== "update") return undefined;
-    const parsed = v.safeParse(PatchShape, frame.data);
-    if (!parsed.success) return undefined;
-    const patch = parsed.output.context.patch;
-    if (!patch.some((op) => op.path.startsWith("/external_references"))) return undefined;
-    if (!patch.every((op) => ECHO_PATH.test(op.path))) return undefined;
+    if (!onlyReferencesPatched(frame.data)) return undefined;
     const object = frame.data.data;
     if (intelIdOf(object, [this.#sourceName]) !== undefined) {
       return { id: object.id, detail: "only our external reference changed" };
@@ -589,20 +551,12 @@ export class TaniumIntelConnector implements Connector {
       const intelId = this.#target.documentIdOf(document.id);
       if (intelId === undefined || intelId === document.intelId) continue;
       try {
-        const created = await this.#o.client.request(EXTERNAL_REFERENCE_ADD, ReferenceAnswer, {
-          variables: { input: this.referenceFor(intelId) },
-        });
-        const variables = {
-          id: document.openctiId ?? document.id,
-          input: { toId: created.externalReferenceAdd.id, relationship_type: "external-reference" },
-        };
-        if (document.stixType === "indicator") {
-          await this.#o.client.request(RELATION_ADD, RelationAnswer, { variables });
-        } else {
-          await this.#o.client.request(OBSERVABLE_RELATION_ADD, ObservableRelationAnswer, {
-            variables,
-          });
-        }
+        await addExternalReference(
+          this.#o.client,
+          document.openctiId ?? document.id,
+          this.referenceFor(intelId),
+          { observable: document.stixType !== "indicator" },
+        );
         this.#pump.count("written_back");
       } catch (error) {
         this.#pump.count("write_back_failed");
@@ -623,9 +577,7 @@ export class TaniumIntelConnector implements Connector {
         sourceNames: [this.#sourceName],
       });
       for (const reference of references) {
-        await this.#o.client.request(EXTERNAL_REFERENCE_DELETE, DeleteAnswer, {
-          variables: { id: reference.id },
-        });
+        await deleteExternalReference(this.#o.client, reference.id);
         this.#pump.count("references_removed");
       }
     } catch (error) {
