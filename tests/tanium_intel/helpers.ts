@@ -13,6 +13,7 @@ import {
 import {
   MAX_BACKOFF_MS,
   QUEUE_THRESHOLD_MB,
+  TANIUM_INCIDENTS,
   TANIUM_INCIDENTS_SCOPE,
   TANIUM_INTEL_SCOPE,
 } from "../fixtures/settings_defaults.ts";
@@ -120,6 +121,7 @@ export async function intelWorld(options: { version?: string } = {}): Promise<In
         }),
         client,
         {
+          ...TANIUM_INCIDENTS,
           scope: TANIUM_INCIDENTS_SCOPE,
           queueThresholdMb: QUEUE_THRESHOLD_MB,
           connectorId: "8ef3e1b8-6f0e-4f2a-9a53-3c1a1b3a6c11",
