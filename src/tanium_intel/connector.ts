@@ -53,9 +53,6 @@ import { errorMessage } from "../runtime/errors.ts";
 /** Statuses of a refused update after which the document is created anew. */
 const REPLACE_ON = new Set([400, 409, 415, 422]);
 
-/** Documents handed to the target per batch (each is its own request). @default 50 */
-export const DEFAULT_INTEL_BATCH = 50;
-
 /** The scope of a failed Tanium call (issue 11 rules: one request carries one document). */
 export function scopeOfError(error: unknown): { scope: FailureScope; check?: string } {
   if (error instanceof TaniumIntelHttpError) {
@@ -85,10 +82,10 @@ export interface TaniumIntelTargetOptions {
    * links nothing to it); its failure is the callee's to report. @default none
    */
   unlink?: (removal: IntelRemoval, intelId: number) => Promise<void>;
-  /** Documents per batch. @default DEFAULT_INTEL_BATCH */
-  maxBatch?: number;
-  /** `TANIUM_INTEL_DEPLOY_INTEL`: deploy the intel after a batch changed documents. @default true */
-  deployIntel?: boolean;
+  /** Documents per batch (`TANIUM_INTEL_BATCH_SIZE`). */
+  maxBatch: number;
+  /** `TANIUM_INTEL_DEPLOY_INTEL`: deploy the intel after a batch changed documents. */
+  deployIntel: boolean;
   /**
    * `TANIUM_INTEL_COMPUTER_GROUPS` when `TANIUM_INTEL_AUTO_ONDEMAND_SCAN` is on: quick-scan these
    * computer groups for each new document. @default [] (no scan)
@@ -119,8 +116,8 @@ export class TaniumIntelTarget implements PumpTarget<IntelDocument, IntelRemoval
     this.#client = options.client;
     this.#resolve = options.resolve;
     this.#unlink = options.unlink;
-    this.maxBatch = options.maxBatch ?? DEFAULT_INTEL_BATCH;
-    this.#deploy = options.deployIntel ?? true;
+    this.maxBatch = options.maxBatch;
+    this.#deploy = options.deployIntel;
     this.#scanGroups = options.quickScanGroups ?? [];
   }
 
@@ -339,24 +336,24 @@ export interface TaniumIntelConnectorOptions extends StreamPumpCommonOptions {
     token: string;
     /** Fetch for Tanium. @default globalThis.fetch */
     fetch?: Fetch;
-    /** `TANIUM_INTEL_DEPLOY_INTEL`. @default true */
-    deployIntel?: boolean;
-    /** `TANIUM_INTEL_AUTO_ONDEMAND_SCAN`. @default false */
-    autoOnDemandScan?: boolean;
-    /** `TANIUM_INTEL_COMPUTER_GROUPS`. @default [1] */
-    computerGroups?: readonly number[];
-    /** `TANIUM_INTEL_HASHES_IN_REPUTATION`. @default true */
-    hashesInReputation?: boolean;
-    /** `TANIUM_INTEL_NO_HASHES_IN_INTELS`. @default true */
-    noHashesInIntels?: boolean;
+    /** `TANIUM_INTEL_DEPLOY_INTEL`. */
+    deployIntel: boolean;
+    /** `TANIUM_INTEL_AUTO_ONDEMAND_SCAN`. */
+    autoOnDemandScan: boolean;
+    /** `TANIUM_INTEL_COMPUTER_GROUPS`. */
+    computerGroups: readonly number[];
+    /** `TANIUM_INTEL_HASHES_IN_REPUTATION`. */
+    hashesInReputation: boolean;
+    /** `TANIUM_INTEL_NO_HASHES_IN_INTELS`. */
+    noHashesInIntels: boolean;
   };
   /**
    * `source_name` of the written reference; must be one of tanium-incidents'
    * `TANIUM_INCIDENTS_INTEL_SOURCE_NAMES`. @default "Tanium Threat Response Intel"
    */
   referenceSourceName?: string;
-  /** Documents per batch. @default 50 */
-  batchSize?: number;
+  /** Documents per batch (`TANIUM_INTEL_BATCH_SIZE`). */
+  batchSize: number;
 }
 
 const READ_INDICATOR = `query ReadIndicator($id: String!) { stixCoreObjectRaw(id: $id) }`;
@@ -389,13 +386,9 @@ export class TaniumIntelConnector implements Connector {
       }),
       resolve: (id, signal) => this.#resolve(id, signal),
       unlink: (_removal, intelId) => this.#unlink(intelId),
-      ...(options.tanium.deployIntel !== undefined
-        ? { deployIntel: options.tanium.deployIntel }
-        : {}),
-      quickScanGroups: options.tanium.autoOnDemandScan
-        ? (options.tanium.computerGroups ?? [1])
-        : [],
-      ...(options.batchSize !== undefined ? { maxBatch: options.batchSize } : {}),
+      deployIntel: options.tanium.deployIntel,
+      quickScanGroups: options.tanium.autoOnDemandScan ? options.tanium.computerGroups : [],
+      maxBatch: options.batchSize,
     });
     const { name: _n, tanium: _t, referenceSourceName: _r, ...rest } = options;
     this.#pump = new StreamPump<IntelDocument, IntelRemoval>({
@@ -510,8 +503,8 @@ export class TaniumIntelConnector implements Connector {
       now,
       ...(reversePatch === undefined ? {} : { reversePatch }),
       sourceNames: [this.#sourceName],
-      hashesInReputation: this.#o.tanium.hashesInReputation ?? true,
-      noHashesInIntels: this.#o.tanium.noHashesInIntels ?? true,
+      hashesInReputation: this.#o.tanium.hashesInReputation,
+      noHashesInIntels: this.#o.tanium.noHashesInIntels,
     });
     switch (plan.kind) {
       case "skip":
