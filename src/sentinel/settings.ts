@@ -45,6 +45,9 @@ import { opt } from "../runtime/props.ts";
 export const DEFAULT_DEAD_LETTER_FILE = "data/sentinel-dead-letters.json";
 
 const PREFIX: ConnectorPrefix = { name: "sentinel", env: "SENTINEL_", yaml: "sentinel" };
+
+/** `SENTINEL_RECONCILE_PERIOD`'s default (without the synchronizer's `INTERVAL`). */
+const RECONCILE_PERIOD = { text: "P1D", ms: 86_400_000 };
 const SECTION = "Sentinel";
 
 /** Indicators per call of each target: the default of `SENTINEL_BATCH_SIZE`. */
@@ -641,7 +644,7 @@ export const SENTINEL_OPTIONS = {
   reconcilePeriod: option({
     ...named("SENTINEL_RECONCILE_PERIOD", "reconcile_period"),
     schema: val.duration(),
-    defaultDoc: "`P1D`",
+    defaultDoc: `\`${RECONCILE_PERIOD.text}\``,
     meaning: "ISO-8601 duration between two reconciles, which make the target hold exactly " +
       "what the stream shows (missing created, stale updated, ours no longer wanted deleted); " +
       "`0` = none scheduled (still on a first start and through the admin route).",
@@ -925,7 +928,9 @@ function read(context: ReadContext): PendingSettings<SentinelSettings> {
         eventTypes: must(eventTypes),
         ...opt("upstream", upstreamTarget),
         reconcilePeriodMs: values.reconcilePeriod?.ms ??
-          (taxii.intervalSeconds === undefined ? 86_400_000 : taxii.intervalSeconds * 1000),
+          (taxii.intervalSeconds === undefined
+            ? RECONCILE_PERIOD.ms
+            : taxii.intervalSeconds * 1000),
         ...opt("adoptSource", values.adoptSource),
         ...opt("taxiiCollections", taxii.collections),
         ...opt("taxiiPolicies", taxii.policies),
