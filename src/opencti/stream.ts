@@ -313,6 +313,13 @@ export class LiveStreamReader implements AsyncIterableIterator<StreamFrame> {
   readonly #abort = new AbortController();
   readonly #signal: AbortSignal;
   readonly #generator: AsyncGenerator<StreamFrame, void, undefined>;
+  /** The messages of the chunk being handed out, and the first not handed out yet. */
+  #buffer: EventSourceMessage[] = [];
+  #next = 0;
+  /** True while the generator waits at its `yield` of a frame (`next()` may go on from there). */
+  #atYield = false;
+  /** The frame handed out last: its id becomes the cursor when the consumer asks for more. */
+  #taken: StreamFrame | undefined;
   #cursor: string | undefined;
   #stats: LiveStreamStats = {
     frames: 0,
@@ -348,14 +355,54 @@ export class LiveStreamReader implements AsyncIterableIterator<StreamFrame> {
 
   /** Reads the next frame (resolves `done` once closed or aborted). */
   next(): Promise<IteratorResult<StreamFrame, undefined>> {
+    if (this.#atYield) {
+      // The generator waits at its `yield` and the chunk read holds more frames: hand the next
+      // one out here, exactly as the generator's loop would, without a round trip through the
+      // two generators per frame. The generator resumes once the chunk is used up.
+      this.#applyTaken();
+      const buffer = this.#buffer;
+      while (this.#next < buffer.length && !this.#signal.aborted) {
+        let frame: StreamFrame | undefined;
+        try {
+          frame = this.#take(buffer);
+        } catch (error) {
+          // Raised where the generator waits, so its connection handling sees it as before.
+          this.#atYield = false;
+          return this.#generator.throw(error) as Promise<IteratorResult<StreamFrame, undefined>>;
+        }
+        if (frame === undefined) continue;
+        this.#taken = frame;
+        return Promise.resolve({ value: frame, done: false });
+      }
+      this.#atYield = false;
+    }
     return this.#generator.next() as Promise<IteratorResult<StreamFrame, undefined>>;
   }
 
   /** Closes the connection and ends the iteration. */
   async return(): Promise<IteratorResult<StreamFrame, undefined>> {
+    this.#atYield = false;
     this.#abort.abort(new DOMException("Live stream reader closed", "AbortError"));
     await this.#generator.return(undefined);
     return { done: true, value: undefined };
+  }
+
+  /** The consumer asked for another frame: the one it took last moves the cursor. */
+  #applyTaken(): void {
+    const taken = this.#taken;
+    if (taken === undefined) return;
+    this.#taken = undefined;
+    if (taken.id !== undefined) this.#cursor = taken.id;
+  }
+
+  /** Hands out the next buffered message as a frame, or undefined when it is skipped. */
+  #take(buffer: EventSourceMessage[]): StreamFrame | undefined {
+    const message = buffer[this.#next] as EventSourceMessage;
+    buffer[this.#next++] = EMPTY_MESSAGE; // handed out: not kept alive by the buffer
+    this.#stats.retained = buffer.length - this.#next;
+    const frame = this.#toFrame(message);
+    if (frame !== undefined) this.#stats.frames++;
+    return frame;
   }
 
   /** Closes the connection (same as `return()`). */
@@ -467,10 +514,12 @@ export class LiveStreamReader implements AsyncIterableIterator<StreamFrame> {
       cursor: this.#cursor ?? "(live)",
     });
     const reader = chunkReader(response.body);
-    // The frames of the last chunk read, handed out one at a time (`next` is the first not yet
-    // handed out); the next chunk is read only once all of them were taken.
+    // The frames of the last chunk read, handed out one at a time (`#next` is the first not yet
+    // handed out, by this loop or by `next()`); the next chunk is read only once all of them
+    // were taken.
     const buffer: EventSourceMessage[] = [];
-    let next = 0;
+    this.#buffer = buffer;
+    this.#next = 0;
     const decoder = new TextDecoder();
     const parser = createParser({
       onEvent: (message) => buffer.push(message),
@@ -487,20 +536,19 @@ export class LiveStreamReader implements AsyncIterableIterator<StreamFrame> {
     let healthy = false;
     try {
       for (;;) {
-        while (next < buffer.length) {
+        while (this.#next < buffer.length) {
           if (this.#signal.aborted) return "aborted";
-          const message = buffer[next] as EventSourceMessage;
-          buffer[next++] = EMPTY_MESSAGE; // handed out: not kept alive by the buffer
-          this.#stats.retained = buffer.length - next;
-          const frame = this.#toFrame(message);
+          const frame = this.#take(buffer);
           if (frame === undefined) continue;
           healthy = true;
-          this.#stats.frames++;
+          this.#taken = frame;
+          this.#atYield = true;
           yield frame;
-          if (frame.id !== undefined) this.#cursor = frame.id;
+          this.#atYield = false;
+          this.#applyTaken();
         }
         buffer.length = 0;
-        next = 0;
+        this.#next = 0;
         // The watchdog counts from here: only time spent waiting on the network.
         const chunk = await readWithin(reader.read, watchdogMs, setTimer);
         // An aborted fetch may still hand over bytes already received: stop here.
@@ -527,6 +575,7 @@ export class LiveStreamReader implements AsyncIterableIterator<StreamFrame> {
         cause,
       });
     } finally {
+      this.#atYield = false;
       // A partial frame left in the parser is discarded with it (§3.8).
       this.#stats.retained = 0;
       this.#stats.connected = false;
