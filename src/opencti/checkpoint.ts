@@ -4,10 +4,13 @@
  * skipped event completes at once, a batched one when its batch is acknowledged).
  */
 export class CheckpointTracker {
-  #next = 0;
-  #pending = new Map<number, string | undefined>();
-  #doneUpTo = -1;
-  #completed = new Set<number>();
+  // Frames in arrival order from `#head` on (sequence number `#first`): their ids, and whether
+  // each finished. Sequence numbers are consecutive, so two arrays replace a map and a set (no
+  // hashing and no table per event; this runs once per stream frame).
+  #ids: (string | undefined)[] = [];
+  #done: boolean[] = [];
+  #head = 0;
+  #first = 0;
   #safeId: string | undefined;
 
   /** Starts from the cursor loaded from the state (undefined on first start). */
@@ -17,23 +20,39 @@ export class CheckpointTracker {
 
   /** Registers a frame in arrival order and returns its sequence number. */
   track(frameId: string | undefined): number {
-    const seq = this.#next++;
-    this.#pending.set(seq, frameId);
+    const seq = this.#first + this.#ids.length - this.#head;
+    this.#ids.push(frameId);
+    this.#done.push(false);
     return seq;
   }
 
   /** Marks frames as finished (acknowledged, skipped or definitively failed). */
   complete(...seqs: number[]): void {
+    const ids = this.#ids;
+    const done = this.#done;
     for (const seq of seqs) {
-      if (this.#pending.has(seq)) this.#completed.add(seq);
+      // Only frames still tracked count: unknown, passed or repeated completions change nothing.
+      const index = this.#head + seq - this.#first;
+      if (Number.isInteger(seq) && index >= this.#head && index < ids.length) done[index] = true;
     }
-    while (this.#completed.has(this.#doneUpTo + 1)) {
-      const seq = ++this.#doneUpTo;
-      this.#completed.delete(seq);
-      const id = this.#pending.get(seq);
-      this.#pending.delete(seq);
+    let head = this.#head;
+    while (head < ids.length && done[head]) {
+      const id = ids[head];
       if (id !== undefined) this.#safeId = id;
+      ids[head] = undefined; // passed: not kept alive
+      head++;
     }
+    this.#first += head - this.#head;
+    if (head === ids.length) {
+      ids.length = 0;
+      done.length = 0;
+      head = 0;
+    } else if (head >= 1024 && head * 2 >= ids.length) {
+      this.#ids = ids.slice(head);
+      this.#done = done.slice(head);
+      head = 0;
+    }
+    this.#head = head;
   }
 
   /** The newest frame id that may be saved as `start_from`. */
@@ -43,6 +62,6 @@ export class CheckpointTracker {
 
   /** Number of frames seen but not finished yet. */
   get inFlight(): number {
-    return this.#pending.size;
+    return this.#ids.length - this.#head;
   }
 }

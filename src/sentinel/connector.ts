@@ -73,7 +73,7 @@ export class SentinelConnector implements Connector {
   readonly #writeBack: WriteBack | undefined;
   readonly #pump: StreamPump<TargetIndicator, TargetRemoval>;
   /** What `SENTINEL_EVENT_TYPES` and `SENTINEL_PUBLISH_IDENTITIES` ask of the stream's events. */
-  readonly #intentOptions: Pick<IntentOptions, "eventTypes" | "publishIdentities">;
+  readonly #intentOptions: IntentOptions;
 
   /** Builds the connector; nothing is sent before `start()` or `runOnce()`. */
   constructor(options: SentinelConnectorOptions) {
@@ -90,7 +90,8 @@ export class SentinelConnector implements Connector {
       publishIdentities: _publishIdentities,
       ...rest
     } = options;
-    this.#intentOptions = definedProps(options, "eventTypes", "publishIdentities");
+    // One options object for every frame, its clock set per call (no copy per event).
+    this.#intentOptions = { now: 0, ...definedProps(options, "eventTypes", "publishIdentities") };
     const pumpOptions: StreamPumpOptions<TargetIndicator, TargetRemoval> = {
       ...rest,
       name: this.name,
@@ -172,8 +173,9 @@ export class SentinelConnector implements Connector {
     frame: DataFrame,
     now: number,
   ): Array<PlannedOperation<TargetIndicator, TargetRemoval> | null> {
-    return intentsOf(frame.event, frame.data, { now, ...this.#intentOptions })
-      .map((intent) => this.#accept(intent));
+    const options = this.#intentOptions;
+    options.now = now;
+    return intentsOf(frame.event, frame.data, options).map((intent) => this.#accept(intent));
   }
 
   #accept(intent: Intent): PlannedOperation<TargetIndicator, TargetRemoval> | null {

@@ -1,6 +1,6 @@
 /** Stream frames → what the target must do: upsert an indicator, remove one, or skip with a reason. */
 import { type OpenCtiProperties, readOpenCtiExtension } from "../stix/extension.ts";
-import { tlpOf } from "../stix/markings.ts";
+import { tlpOfRefs } from "../stix/markings.ts";
 import { normalizeHashAlgorithm } from "../stix/hashes.ts";
 import { dedupe, observablesOf } from "../stix/pattern.ts";
 import {
@@ -153,11 +153,7 @@ function upsertOrRemove(object: StixObject, options: IntentOptions): Intent {
     : rawObservable(object);
   if ("reason" in found) return { kind: "skip", id: object.id, ...found };
   const dropped: { value: string; reason: string }[] = [];
-  const observables = found.observables.filter((o) => {
-    const problem = isValidObservable(o);
-    if (problem) dropped.push({ value: o.value, reason: problem });
-    return problem === undefined;
-  });
+  const observables = validObservables(found.observables, dropped);
   if (observables.length === 0) {
     return {
       kind: "skip",
@@ -167,6 +163,28 @@ function upsertOrRemove(object: StixObject, options: IntentOptions): Intent {
     };
   }
   return { kind: "upsert", indicator: toTargetIndicator(object, observables, ext), dropped };
+}
+
+/**
+ * The observables whose value is valid for their type, in order; the others are listed in
+ * `dropped`. The array itself is returned when every value is valid (the common case).
+ */
+function validObservables(
+  found: Observable[],
+  dropped: { value: string; reason: string }[],
+): Observable[] {
+  let kept: Observable[] | undefined;
+  for (let i = 0; i < found.length; i++) {
+    const o = found[i] as Observable;
+    const problem = isValidObservable(o);
+    if (problem) {
+      dropped.push({ value: o.value, reason: problem });
+      kept ??= found.slice(0, i);
+    } else if (kept !== undefined) {
+      kept.push(o);
+    }
+  }
+  return kept ?? found;
 }
 
 function indicatorObservables(
@@ -232,6 +250,16 @@ function num(value: unknown): number | undefined {
   return typeof value === "number" && Number.isFinite(value) ? value : undefined;
 }
 
+/** The strings of a list, as a new array (the indicator's own, not shared with the STIX object). */
+function stringsOf(list: readonly unknown[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < list.length; i++) {
+    const item = list[i];
+    if (typeof item === "string") out.push(item);
+  }
+  return out;
+}
+
 /** The `phase_name` of each well-formed kill chain phase. */
 function phaseNames(phases: unknown): string[] {
   const names: string[] = [];
@@ -250,9 +278,7 @@ export function toTargetIndicator(
   observables: Observable[],
   ext: OpenCtiProperties = readOpenCtiExtension(object),
 ): TargetIndicator {
-  const labels = Array.isArray(object.labels)
-    ? object.labels.filter((l): l is string => typeof l === "string")
-    : ext.labels ?? [];
+  const labels = Array.isArray(object.labels) ? stringsOf(object.labels) : ext.labels ?? [];
   const indicator: TargetIndicator = {
     id: object.id,
     stix: object,
@@ -270,7 +296,7 @@ export function toTargetIndicator(
   const confidence = num(object.confidence);
   if (confidence !== undefined) indicator.confidence = confidence;
   const tlp = Array.isArray(object.object_marking_refs)
-    ? tlpOf(object.object_marking_refs.filter((m): m is string => typeof m === "string"))
+    ? tlpOfRefs(object.object_marking_refs)
     : undefined;
   if (tlp !== undefined) indicator.tlp = tlp;
   const validFrom = str(object.valid_from);

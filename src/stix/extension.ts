@@ -13,6 +13,14 @@ export const OPENCTI_EXTENSION_ID = "extension-definition--ea279b3e-5c71-4632-ac
 export const OPENCTI_OBSERVABLE_EXTENSION_ID =
   "extension-definition--f93e2c80-4231-4f9a-af8b-95c9bd566a82";
 
+/** True when every own enumerable value of `record` is a string (`Object.values` without the array). */
+function allStrings(record: Record<string, unknown>): boolean {
+  for (const key in record) {
+    if (Object.hasOwn(record, key) && typeof record[key] !== "string") return false;
+  }
+  return true;
+}
+
 /** One `observable_values` entry: `{type: "IPv4-Addr", value}` or `{type: "StixFile", hashes}`. */
 export interface ObservableValue {
   /** OpenCTI observable type (`IPv4-Addr`, `Domain-Name`, `StixFile`…). */
@@ -64,10 +72,11 @@ type Reader<T> = (value: unknown) => T | undefined;
 
 const str: Reader<string> = (value) =>
   typeof value === "string" && value.length > 0 ? value : undefined;
-const strList: Reader<string[]> = (value) =>
-  Array.isArray(value) && value.every((item) => typeof item === "string")
-    ? value as string[]
-    : undefined;
+const strList: Reader<string[]> = (value) => {
+  if (!Array.isArray(value)) return undefined;
+  for (const item of value) if (typeof item !== "string") return undefined;
+  return value as string[];
+};
 const NUMERIC = /^\s*\d+(?:\.\d+)?\s*$/;
 const score: Reader<number> = (value) => {
   const n = typeof value === "number"
@@ -101,9 +110,7 @@ function observableValue(entry: unknown): ObservableValue | undefined {
   let hashes: Record<string, string> | undefined;
   if (record.hashes !== undefined) {
     const raw = asRecord(record.hashes);
-    if (raw === undefined || !Object.values(raw).every((h) => typeof h === "string")) {
-      return undefined;
-    }
+    if (raw === undefined || !allStrings(raw)) return undefined;
     hashes = raw as Record<string, string>;
   }
   if ((value === undefined || value === "") && hashes === undefined) return undefined;

@@ -43,9 +43,20 @@ function compact(key: string): string {
   return key.trim().replace(/^(['"])(.*)\1$/, "$2").toUpperCase().replace(/[-_\s]/g, "");
 }
 
+/**
+ * The spellings seen on nearly every event (STIX `hashes` keys, OpenCTI `observable_values`),
+ * looked up as they are: `compact` allocates four strings per key.
+ */
+const EXACT: ReadonlyMap<string, PlatformHashKey> = new Map<string, PlatformHashKey>(
+  PLATFORM_HASH_PREFERENCE.flatMap((key) => {
+    const lower = key.toLowerCase();
+    return [[key, key], [lower, key], [key.replace("-", ""), key], [lower.replace("-", ""), key]];
+  }),
+);
+
 /** Maps a hash key in any spelling to the platform's key (`sha256` → `SHA-256`), or undefined. */
 export function platformHashKey(key: string): PlatformHashKey | undefined {
-  return COMPACT_TO_PLATFORM[compact(key)];
+  return EXACT.get(key) ?? COMPACT_TO_PLATFORM[compact(key)];
 }
 
 /** Maps a hash key in any spelling to a {@linkcode HashAlgorithm} the targets support, or undefined. */

@@ -144,3 +144,18 @@ export function tlpOf(markings: Iterable<string | StixObject> | undefined): Tlp 
   }
   return best;
 }
+
+/**
+ * The most restrictive TLP level among the marking ids of an `object_marking_refs` list; entries
+ * that are not strings are ignored. Same answer as {@linkcode tlpOf} of its strings, without the
+ * filtered copy and iterator (it runs once per stream event).
+ */
+export function tlpOfRefs(refs: readonly unknown[]): Tlp | undefined {
+  let best: Tlp | undefined;
+  for (let i = 0; i < refs.length; i++) {
+    const ref = refs[i];
+    const tlp = typeof ref === "string" ? BY_ID.get(ref) : undefined;
+    if (tlp !== undefined && (best === undefined || TLP_RANK[tlp] > TLP_RANK[best])) best = tlp;
+  }
+  return best;
+}

@@ -378,7 +378,7 @@ export function readPattern(pattern: string, options: ReadPatternOptions = {}): 
   try {
     const parser = new Parser(tokenize(pattern), options.maxDepth ?? 32);
     parser.parse();
-    return { observables: dedupe(parser.observables) };
+    return { observables: dedupeOwned(parser.observables) };
   } catch (error) {
     if (error instanceof PatternError) return { error: error.message };
     // A bug or a resource error must still not escape to the stream loop.
@@ -394,7 +394,37 @@ function key(o: Observable): string {
 
 /** Removes repeated observables, keeping the first (file hashes compare case-insensitively). */
 export function dedupe(observables: readonly Observable[]): Observable[] {
-  if (observables.length < 2) return observables.slice();
+  return observables.length < 2 ? observables.slice() : dedupeOwned(observables.slice());
+}
+
+/** True when `a` and `b` have the same {@linkcode key}, without building the keys. */
+function sameObservable(a: Observable, b: Observable): boolean {
+  if (a.type !== b.type) return false;
+  if (a.type !== "file") return a.value === b.value;
+  return a.hash === b.hash &&
+    (a.value === b.value || a.value.toLowerCase() === b.value.toLowerCase());
+}
+
+/**
+ * {@linkcode dedupe} of an array the caller owns: returned as it is when nothing repeats, and
+ * compared pairwise when short (an indicator has one to a few observables), so the common case
+ * allocates nothing.
+ */
+function dedupeOwned(observables: Observable[]): Observable[] {
+  const n = observables.length;
+  if (n < 2) return observables;
+  if (n > 8) return dedupeByKey(observables);
+  for (let i = 1; i < n; i++) {
+    for (let j = 0; j < i; j++) {
+      if (sameObservable(observables[i] as Observable, observables[j] as Observable)) {
+        return dedupeByKey(observables);
+      }
+    }
+  }
+  return observables;
+}
+
+function dedupeByKey(observables: readonly Observable[]): Observable[] {
   const seen = new Set<string>();
   const out: Observable[] = [];
   for (const o of observables) {
@@ -418,6 +448,24 @@ const OPENCTI_TYPES: Readonly<Record<string, ObservableType>> = {
   "file": "file",
 };
 
+const EMPTY_HASHES: Readonly<Record<string, string>> = Object.freeze({});
+
+/** {@linkcode OPENCTI_TYPES} plus the platform's own spellings, looked up without lower-casing. */
+const OPENCTI_TYPE_SPELLINGS: ReadonlyMap<string, ObservableType> = new Map<
+  string,
+  ObservableType
+>([
+  ...Object.entries(OPENCTI_TYPES),
+  ["IPv4-Addr", "ipv4-addr"],
+  ["IPv6-Addr", "ipv6-addr"],
+  ["Domain-Name", "domain-name"],
+  ["Hostname", "hostname"],
+  ["Url", "url"],
+  ["Email-Addr", "email-addr"],
+  ["StixFile", "file"],
+  ["File", "file"],
+]);
+
 /** Maps `observable_values` entries to observables; unsupported entries are listed in `skipped`. */
 export function fromObservableValues(
   values: readonly ObservableValue[],
@@ -425,7 +473,7 @@ export function fromObservableValues(
   const observables: Observable[] = [];
   const skipped: string[] = [];
   for (const entry of values) {
-    const type = OPENCTI_TYPES[entry.type.toLowerCase()];
+    const type = OPENCTI_TYPE_SPELLINGS.get(entry.type) ?? OPENCTI_TYPES[entry.type.toLowerCase()];
     if (!type) {
       skipped.push(`observable type "${entry.type}" is not supported`);
       continue;
@@ -435,15 +483,20 @@ export function fromObservableValues(
       else observables.push({ type, value: entry.value });
       continue;
     }
-    const hashes = Object.entries(entry.hashes ?? {}).filter(([, v]) => v !== "");
-    if (hashes.length === 0) skipped.push(`${entry.type} entry has no hashes`);
-    for (const [alg, value] of hashes) {
+    // Own keys in insertion order, as `Object.entries` gives them, without the pair arrays.
+    const hashes = entry.hashes ?? EMPTY_HASHES;
+    let found = false;
+    for (const alg in hashes) {
+      const value = hashes[alg];
+      if (!Object.hasOwn(hashes, alg) || value === "" || value === undefined) continue;
+      found = true;
       const hash: HashAlgorithm | undefined = normalizeHashAlgorithm(alg);
       if (hash) observables.push({ type: "file", value, hash });
       else skipped.push(`hash algorithm "${alg}" is not supported`);
     }
+    if (!found) skipped.push(`${entry.type} entry has no hashes`);
   }
-  return { observables: dedupe(observables), skipped };
+  return { observables: dedupeOwned(observables), skipped };
 }
 
 /** Result of {@linkcode observablesOf}. */
@@ -469,8 +522,7 @@ export function observablesOf(
     extension?: OpenCtiProperties;
   } = {},
 ): ObservablesResult {
-  const { extension, ...patternOptions } = options;
-  const ext = extension ?? readOpenCtiExtension(indicator);
+  const ext = options.extension ?? readOpenCtiExtension(indicator);
   if (ext.observableValues !== undefined && ext.observableValues.length > 0) {
     const { observables, skipped } = fromObservableValues(ext.observableValues);
     if (observables.length > 0) return { observables, source: "observable_values", skipped };
@@ -484,6 +536,6 @@ export function observablesOf(
     return { error: `pattern_type "${String(patternType)}" is not a STIX pattern` };
   }
   if (typeof indicator.pattern !== "string") return { error: "indicator has no pattern" };
-  const r = readPattern(indicator.pattern, patternOptions);
+  const r = readPattern(indicator.pattern, options);
   return "error" in r ? r : { observables: r.observables, source: "pattern", skipped: [] };
 }

@@ -25,6 +25,76 @@ export interface ValidateOptions {
 
 const IPV4_OCTET = /^(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
 
+/**
+ * True when `value` is a plain dotted IPv4 address that {@linkcode ipv4Problem} accepts (four
+ * numbers 0-255 without leading zeros), checked without allocating; false when unsure (the full
+ * check then gives the reason). The hot path of the stream checks every value once per event.
+ */
+function plainIpv4(value: string): boolean {
+  const length = value.length;
+  let parts = 0;
+  let digits = 0;
+  let octet = 0;
+  for (let i = 0; i <= length; i++) {
+    const c = i < length ? value.charCodeAt(i) : DOT;
+    if (c === DOT) {
+      if (digits === 0 || octet > 255 || ++parts > 4) return false;
+      digits = 0;
+      octet = 0;
+    } else if (c >= DIGIT_0 && c <= DIGIT_9) {
+      if (digits === 1 && octet === 0) return false; // a leading zero
+      if (++digits > 3) return false;
+      octet = octet * 10 + c - DIGIT_0;
+    } else {
+      return false;
+    }
+  }
+  return parts === 4;
+}
+
+const DOT = 46;
+const DASH = 45;
+const UNDERSCORE = 95;
+const DIGIT_0 = 48;
+const DIGIT_9 = 57;
+
+function isAlnum(c: number): boolean {
+  return (c >= DIGIT_0 && c <= DIGIT_9) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
+}
+
+/**
+ * True when `value[start, end)` is an ASCII domain name that {@linkcode domainProblem} accepts
+ * (labels of 1-63 letters, digits, `-` or `_`, not starting or ending with `-`, at most 253
+ * characters without one trailing dot, a non-numeric last label, two labels when `requireDot`),
+ * checked without allocating; false when unsure (the full check then gives the reason).
+ */
+function plainDomain(value: string, start: number, end: number, requireDot: boolean): boolean {
+  if (end > start && value.charCodeAt(end - 1) === DOT) end--;
+  if (end <= start || end - start > 253) return false;
+  let labels = 0;
+  let labelStart = start;
+  let numeric = true;
+  for (let i = start; i <= end; i++) {
+    const c = i < end ? value.charCodeAt(i) : DOT;
+    if (c === DOT) {
+      const length = i - labelStart;
+      if (length === 0 || length > 63) return false;
+      if (value.charCodeAt(labelStart) === DASH || value.charCodeAt(i - 1) === DASH) return false;
+      labels++;
+      if (i < end) {
+        labelStart = i + 1;
+        numeric = true;
+      }
+    } else if (isAlnum(c) || c === DASH || c === UNDERSCORE) {
+      if (c < DIGIT_0 || c > DIGIT_9) numeric = false;
+    } else {
+      return false;
+    }
+  }
+  if (requireDot && labels < 2) return false;
+  return !(labels > 1 && numeric);
+}
+
 /** Reason an IPv4 address (without prefix) is invalid, or undefined. */
 export function ipv4Problem(value: string): string | undefined {
   const parts = value.split(".");
@@ -90,6 +160,7 @@ const LABEL = /^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$/;
 
 /** Reason a domain name or hostname is invalid, or undefined (`requireDot` for domain names). */
 export function domainProblem(value: string, requireDot: boolean): string | undefined {
+  if (plainDomain(value, 0, value.length, requireDot)) return undefined;
   const bad = (why: string) => `"${value}" is not a valid domain name (${why})`;
   if (value === "") return bad("empty");
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) return bad("it is a URL, not a domain name");
@@ -116,8 +187,65 @@ export function domainProblem(value: string, requireDot: boolean): string | unde
   return undefined;
 }
 
+/**
+ * True when `value` is an `http://` or `https://` URL that `new URL` parses with a host: a host
+ * of lower-case ASCII labels (letters, digits, inner `-`; no `xn--` label, a last label starting
+ * with a letter, so no IDNA or IPv4 host parsing is involved), no user info or port, and only
+ * printable ASCII after it. Checked without allocating; false when unsure (the full check then
+ * parses the URL).
+ */
+function plainHttpUrl(value: string): boolean {
+  let i: number;
+  if (value.startsWith("https://")) i = 8;
+  else if (value.startsWith("http://")) i = 7;
+  else return false;
+  const length = value.length;
+  let labelStart = i;
+  let lastLabelStart = i;
+  for (;; i++) {
+    const c = i < length ? value.charCodeAt(i) : -1;
+    const endOfHost = c === -1 || c === 47 || c === 63 || c === 35; // end, "/", "?", "#"
+    if (c === DOT || endOfHost) {
+      const size = i - labelStart;
+      if (size === 0 || value.charCodeAt(i - 1) === DASH) return false;
+      if (value.startsWith("xn--", labelStart)) return false;
+      lastLabelStart = labelStart;
+      labelStart = i + 1;
+      if (endOfHost) break;
+    } else if ((c >= 97 && c <= 122) || (c >= DIGIT_0 && c <= DIGIT_9)) {
+      continue;
+    } else if (c !== DASH || i === labelStart) {
+      return false;
+    }
+  }
+  const first = value.charCodeAt(lastLabelStart);
+  if (first < 97 || first > 122) return false;
+  for (; i < length; i++) {
+    const c = value.charCodeAt(i);
+    if (c <= 32 || c >= 127) return false;
+  }
+  return true;
+}
+
+/**
+ * True when `value` is `local@domain` that {@linkcode emailProblem} accepts, with a local part of
+ * printable ASCII and a plain domain, checked without allocating; false when unsure.
+ */
+function plainEmail(value: string): boolean {
+  const at = value.lastIndexOf("@");
+  if (at <= 0 || at > 64 || at === value.length - 1) return false;
+  for (let i = 0; i < at; i++) {
+    const c = value.charCodeAt(i);
+    if (c <= 32 || c >= 127 || EMAIL_LOCAL_FORBIDDEN.includes(value[i] as string)) return false;
+  }
+  return plainDomain(value, at + 1, value.length, true);
+}
+
+const EMAIL_LOCAL_FORBIDDEN = '@<>(),;:\\"[]';
+
 /** Reason a URL is invalid, or undefined. */
 export function urlProblem(value: string): string | undefined {
+  if (plainHttpUrl(value)) return undefined;
   if (/\s/.test(value)) return `"${value}" is not a valid URL (it contains whitespace)`;
   let url: URL;
   try {
@@ -131,6 +259,7 @@ export function urlProblem(value: string): string | undefined {
 
 /** Reason an email address is invalid, or undefined. */
 export function emailProblem(value: string): string | undefined {
+  if (plainEmail(value)) return undefined;
   const at = value.lastIndexOf("@");
   if (at <= 0 || at === value.length - 1) {
     return `"${value}" is not a valid email address (expected local@domain)`;
@@ -154,6 +283,7 @@ export function isValidObservable(
     case "ipv4-addr":
     case "ipv6-addr": {
       const v6 = o.type === "ipv6-addr";
+      if (!v6 && plainIpv4(o.value)) return undefined;
       const { address, problem, prefix } = splitPrefix(o.value, v6 ? 128 : 32);
       if (problem) return problem;
       if (prefix !== undefined && !allowCidr && isCidr(o.value)) {
@@ -172,7 +302,7 @@ export function isValidObservable(
     case "file": {
       if (!o.hash) return "file observable has no hash algorithm";
       const len = HASH_HEX_LENGTH[o.hash];
-      if (!/^[0-9A-Fa-f]+$/.test(o.value)) return `${o.hash} value "${o.value}" is not hexadecimal`;
+      if (!isHex(o.value)) return `${o.hash} value "${o.value}" is not hexadecimal`;
       if (o.value.length !== len) {
         return `${o.hash} value "${o.value}" has ${o.value.length} hex digits (expected ${len})`;
       }
@@ -181,6 +311,18 @@ export function isValidObservable(
     default:
       return `observable type "${(o as { type: string }).type}" is not supported`;
   }
+}
+
+/** True when `value` is one or more hexadecimal digits. */
+function isHex(value: string): boolean {
+  if (value.length === 0) return false;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (!((c >= DIGIT_0 && c <= DIGIT_9) || (c >= 65 && c <= 70) || (c >= 97 && c <= 102))) {
+      return false;
+    }
+  }
+  return true;
 }
 
 /** Writes an IPv6 address with all eight groups (Defender needs them), or undefined if invalid. */

@@ -228,7 +228,7 @@ type Scenario = (quick: boolean, results: BenchResults) => Promise<void>;
 const SCENARIOS: Record<string, Scenario> = {
   pipeline: async (quick, results) => {
     results.pipeline = await pipelineScenario(
-      quick ? { frames: 40_000, runs: 3 } : { frames: 200_000, runs: 3 },
+      quick ? { frames: 30_000, runs: 5 } : { frames: 50_000, runs: 9 },
     );
   },
   memory: async (quick, results) => {

@@ -24,6 +24,8 @@ export interface PipelineResult {
   events_per_s: number;
   /** Pipeline time divided by `JSON.parse` time of the same frames (median of the runs). */
   ratio_to_json_parse: number;
+  /** Pipeline time divided by `JSON.parse` time, each run (they spread with the machine's load). */
+  ratio_runs: number[];
   /** Frames per run. */
   frames: number;
   /** Runs the medians are taken over. */
@@ -159,6 +161,7 @@ export async function pipelineScenario(options: PipelineOptions = {}): Promise<P
   return {
     events_per_s: Math.round(median(pipelineMs.map((ms) => n / (ms / 1000)))),
     ratio_to_json_parse: round(median(ratios)),
+    ratio_runs: ratios.map((r) => round(r)),
     frames: n,
     runs,
     json_parse_events_per_s: Math.round(median(jsonMs.map((ms) => n / (ms / 1000)))),

@@ -508,3 +508,54 @@ Deno.test("readLiveStream() ends once aborted even while the body keeps deliveri
   }
   assert.equal(frames, 5, "no frame is handed over after the abort");
 });
+
+Deno.test("readLiveStream() hands out the frames of one chunk in order with the cursor moving only as the consumer takes them", async () => {
+  const envelope = (id: string) =>
+    JSON.stringify({ version: "4", type: "create", data: { id, type: "indicator" } });
+  const text = [
+    `id: 1-0\nevent: create\ndata: ${envelope("indicator--a")}\n\n`,
+    `id: 2-0\nevent: create\ndata: {not json\n\n`,
+    `id: 3-0\nevent: heartbeat\ndata: "2024-06-10T07:00:00.000Z"\n\n`,
+    `id: 4-0\nevent: create\ndata: ${envelope("indicator--b")}\n\n`,
+  ].join("");
+  let served = false;
+  const malformed: MalformedFrame[] = [];
+  const reader = readLiveStream({
+    url: "http://opencti.test.invalid",
+    token: "t",
+    streamId: "s",
+    watchdogMs: 3_600_000,
+    onMalformed: (m) => malformed.push(m),
+    fetch: () => {
+      const chunks = served ? [] : [new TextEncoder().encode(text)];
+      served = true;
+      const body = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          const chunk = chunks.shift();
+          if (chunk === undefined) controller.close();
+          else controller.enqueue(chunk);
+        },
+      });
+      return Promise.resolve(
+        new Response(body, { headers: { "content-type": "text/event-stream" } }),
+      );
+    },
+  });
+  try {
+    const a = await nextFrame(reader);
+    assert.deepEqual([a.event, a.id, reader.cursor], ["create", "1-0", "1-0"]);
+    // The malformed data frame is skipped on the way to the heartbeat; its id is passed at once,
+    // the heartbeat's only when the consumer asks for the frame after it.
+    const heartbeat = await nextFrame(reader);
+    assert.deepEqual([heartbeat.event, heartbeat.id, reader.cursor], ["heartbeat", "3-0", "2-0"]);
+    assert.deepEqual(malformed.map((m) => m.id), ["2-0"]);
+    const b = await nextFrame(reader);
+    assert.deepEqual([b.event, b.id, reader.cursor], ["create", "4-0", "4-0"]);
+    assert.equal((b as DataFrame).data.data.id, "indicator--b");
+    assert.equal(reader.stats.frames, 3);
+    assert.equal(reader.stats.malformed, 1);
+    assert.equal(reader.stats.retained, 0);
+  } finally {
+    await reader.return();
+  }
+});
