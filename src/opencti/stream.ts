@@ -232,6 +232,12 @@ export interface LiveStreamOptions {
   maxFrameChars?: number;
   /** Keep the `data:` text on frames as `raw`. @default false */
   keepRaw?: boolean;
+  /**
+   * Backpressure from the consumer: asked before each frame is handed out; while it returns a
+   * promise, the frame stays in the buffer until the promise settles (e.g. while a batch is sent
+   * or held). @default none
+   */
+  gate?: () => Promise<unknown> | undefined;
   /** Stops reading; the iterator then ends. @default none */
   signal?: AbortSignal;
   /** The fetch to use. @default globalThis.fetch */
@@ -488,6 +494,11 @@ export class LiveStreamReader implements AsyncIterableIterator<StreamFrame> {
       for (;;) {
         while (next < buffer.length) {
           if (this.#signal.aborted) return "aborted";
+          const held = o.gate?.();
+          if (held) {
+            await held.catch(() => {});
+            continue;
+          }
           const message = buffer[next] as EventSourceMessage;
           buffer[next++] = EMPTY_MESSAGE; // handed out: not kept alive by the buffer
           this.#stats.retained = buffer.length - next;

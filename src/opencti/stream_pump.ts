@@ -142,6 +142,13 @@ export interface StreamPumpCommonOptions {
   /** Flush a non-empty batch after this long, in ms. @default 1000 */
   batchTimeoutMs?: number;
   /**
+   * Batches read before a flush (issue 14): frames come into the pending set (for one key the last
+   * event wins) until it holds this many batches' keys, which then leave in calls of one kind
+   * (`batchSize` each). Updates of one indicator that arrive close together collapse into one
+   * write, and upserts and removals each fill their calls. @default 8
+   */
+  readAheadBatches?: number;
+  /**
    * Largest wait between two tries of a batch held by a systemic failure, in ms (e.g.
    * `SENTINEL_MAX_BACKOFF`). There is no attempt cap: a systemic failure never drops an item.
    */
@@ -580,7 +587,9 @@ export class StreamPump<U, R> {
     const recover = readRecover(state);
     this.#cursor = startFrom;
     const tracker = new CheckpointTracker(startFrom);
-    const batcher = new Batcher<Work<U, R>>(this.#batchSize);
+    const batchSize = this.#batchSize;
+    const batcher = new Batcher<Work<U, R>>(batchSize);
+    const readAhead = batchSize * Math.max(1, o.readAheadBatches ?? 8);
     const stop = new AbortController();
     const readerSignal = AbortSignal.any([signal, stop.signal]);
     const reader = readLiveStream({
@@ -596,6 +605,9 @@ export class StreamPump<U, R> {
       ...(o.stream.retryBaseMs !== undefined ? { retryBaseMs: o.stream.retryBaseMs } : {}),
       ...(o.stream.maxFrameChars !== undefined ? { maxFrameChars: o.stream.maxFrameChars } : {}),
       onConfigError: catchUp ? "throw" : "retry",
+      // While a flush the reader did not wait for (the timer's) runs or a batch is held, no frame
+      // is handed out: memory stays bounded and nothing is read while held.
+      gate: () => (queued > 0 ? flushing : undefined),
       onMalformed: (frame) => this.skip("malformed_event", frame.id, frame.reason),
       onError: (error) => {
         if (
@@ -619,6 +631,8 @@ export class StreamPump<U, R> {
     o.metrics?.setState(this.name, "running");
 
     let flushing: Promise<void> = Promise.resolve();
+    // Flushes queued or running.
+    let queued = 0;
     let cancelTimer: (() => void) | undefined;
     let saving: Promise<void> | undefined;
     let savedCursor = startFrom;
@@ -640,55 +654,96 @@ export class StreamPump<U, R> {
       return saving;
     };
 
+    // Calls of one kind, `batchSize` at most each: upserts, then removals.
+    const callsOf = (items: Pending<Work<U, R>>[]): Pending<Work<U, R>>[][] => {
+      const calls: Pending<Work<U, R>>[][] = [];
+      for (const kind of ["upsert", "remove"] as const) {
+        const mine = items.filter((item) => item.op.op.kind === kind);
+        for (let i = 0; i < mine.length; i += batchSize) {
+          calls.push(mine.slice(i, i + batchSize));
+        }
+      }
+      return calls;
+    };
+
     // A batch held by a systemic failure is tried again, without a cap, until it is delivered
     // (or the run stops): the cursor stays before it and, while held, no frame is read.
     const flushNow = async (): Promise<void> => {
       cancelTimer?.();
       cancelTimer = undefined;
       let items = batcher.drain();
-      if (items.length === 0) return;
-      for (let step = 1;; step++) {
-        const { held, problem } = await this.#send(items, tracker);
-        // The save runs alongside the next batch instead of holding it up by an OpenCTI round trip
-        // (one save at a time; the end of the run waits for it and saves the final position).
-        void checkpoint();
-        if (held.length === 0) {
-          this.#degradation.clear();
-          return;
+      try {
+        if (items.length === 0) return;
+        for (let step = 1;; step++) {
+          const held: Pending<Work<U, R>>[] = [];
+          let problem: { reason: string; check?: string } | undefined;
+          for (const call of callsOf(items)) {
+            // After a systemic failure, the calls behind it wait with it (no pile of retries).
+            if (problem) {
+              held.push(...call);
+              continue;
+            }
+            const sent = await this.#send(call, tracker);
+            held.push(...sent.held);
+            problem ??= sent.problem;
+            // The save runs alongside the next call instead of holding it up by an OpenCTI round
+            // trip (one save at a time; the end of the run waits for it and saves the final
+            // position).
+            void checkpoint();
+          }
+          if (held.length === 0) {
+            this.#degradation.clear();
+            return;
+          }
+          const stopped = () => readerSignal.aborted || this.#resetRequested;
+          const delay = backoffDelay(
+            step,
+            o.backoffBaseMs ?? 1000,
+            o.maxBackoffMs,
+            this.#random,
+          );
+          // Degraded even when the run is already stopping (the catch-up budget ran out during
+          // this try): the items are held, so the run must not report success.
+          this.#degradation.step(
+            `${o.target.name} failed for ${held.length} held item(s): ${
+              problem?.reason ?? "unknown"
+            }`,
+            { ...(problem?.check ? { check: problem.check } : {}), retryInMs: delay },
+          );
+          if (!stopped()) await this.#sleep(delay, readerSignal).catch(() => {});
+          if (stopped()) {
+            batcher.requeue(held, this.#now());
+            return;
+          }
+          items = held;
         }
-        const stopped = () => readerSignal.aborted || this.#resetRequested;
-        const delay = backoffDelay(
-          step,
-          o.backoffBaseMs ?? 1000,
-          o.maxBackoffMs,
-          this.#random,
-        );
-        // Degraded even when the run is already stopping (the catch-up budget ran out during
-        // this try): the items are held, so the run must not report success.
-        this.#degradation.step(
-          `${o.target.name} failed for ${held.length} held item(s): ${
-            problem?.reason ?? "unknown"
-          }`,
-          { ...(problem?.check ? { check: problem.check } : {}), retryInMs: delay },
-        );
-        if (!stopped()) await this.#sleep(delay, readerSignal).catch(() => {});
-        if (stopped()) {
-          batcher.requeue(held, this.#now());
-          return;
-        }
-        items = held;
+      } finally {
+        // What came in meanwhile leaves by size or by the timer.
+        armTimer();
       }
     };
     const flush = (): Promise<void> => {
-      flushing = flushing.then(flushNow);
+      queued++;
+      flushing = flushing.then(flushNow).finally(() => queued--);
       return flushing;
     };
+    // The timer sends what is pending once the stream pauses (no frame for `idleMs`) or once
+    // the oldest pending key waited the batch timeout, whichever comes first.
+    const timeoutMs = o.batchTimeoutMs ?? 1000;
+    const idleMs = Math.min(timeoutMs, 50);
+    let framesSeen = 0;
     const armTimer = () => {
       if (cancelTimer || batcher.size === 0) return;
+      const mark = framesSeen;
       cancelTimer = this.#setTimer(() => {
         cancelTimer = undefined;
-        void flush();
-      }, o.batchTimeoutMs ?? 1000);
+        const oldest = batcher.oldestAt;
+        const due = framesSeen === mark || oldest === undefined ||
+          this.#now() - oldest >= timeoutMs;
+        if (!due) return armTimer();
+        // While a flush runs, the rest waits for it (the flush re-arms the timer).
+        if (queued === 0) void flush();
+      }, idleMs);
     };
 
     let quiet = 0;
@@ -696,17 +751,26 @@ export class StreamPump<U, R> {
     if (catchUp) cancelBudget = this.#setTimer(() => stop.abort(), catchUp.budgetMs);
     try {
       for await (const frame of reader) {
-        // Backpressure: while a batch is held, read nothing more (memory stays bounded).
-        if (this.#degradation.active) await flushing;
+        // Backpressure: while a batch is sent (a timer's flush) or held, read nothing more
+        // (memory stays bounded; a frame already on its way is the only one read meanwhile).
+        if (this.#degradation.active || queued > 0) await flushing;
         if (frame.event === "connected") continue;
         if (frame.event === "heartbeat") {
           tracker.complete(tracker.track(frame.id));
           this.#authProblem = undefined;
+          // A quiet stream: what waited the batch timeout leaves now, sent by the reader itself
+          // (so nothing is read while it is sent, unlike the timer's flush).
+          const oldest = batcher.oldestAt;
+          if (
+            queued === 0 && oldest !== undefined &&
+            this.#now() - oldest >= timeoutMs
+          ) await flush();
           if (batcher.size === 0) await flushing.then(checkpoint);
           if (catchUp && ++quiet >= catchUp.quietHeartbeats) break;
           continue;
         }
         quiet = 0;
+        framesSeen++;
         this.#authProblem = undefined;
         this.count("events");
         const echo = this.#o.route.echo?.(frame);
@@ -722,7 +786,9 @@ export class StreamPump<U, R> {
           if (planned === null) tracker.complete(seq);
           else batcher.add(planned.key, { op: planned.op, attempts: 0 }, seq, at);
         }
-        if (batcher.full) await flush();
+        // Read `readAhead` keys (for one key the last event wins), then send them in calls of one
+        // kind, `batchSize` each; while they are sent, nothing more is read (memory stays bounded).
+        if (batcher.size >= readAhead) await flush();
         else armTimer();
       }
     } finally {
