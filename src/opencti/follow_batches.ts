@@ -1,8 +1,8 @@
 /**
- * One follow run's batches (the stream pump's `#follow`, issue 12 item 3): the flush (one batch at
- * a time; a batch held by a systemic failure is tried again, without a cap, until it is delivered
- * or the run stops), the batch timer, and the checkpoints (the saved stream position follows the
- * acknowledged frames, one save at a time).
+ * One follow run's batches (the stream pump's `#follow`, issue 12 item 3): the flush (one at a
+ * time, in calls of one kind; what a systemic failure holds is tried again, without a cap, until it
+ * is delivered or the run stops), the batch timer, and the checkpoints (the saved stream position
+ * follows the acknowledged frames, one save at a time).
  *
  * @module
  */
@@ -11,6 +11,9 @@ import type { Degradation } from "../runtime/degraded.ts";
 import { backoffDelay } from "../runtime/retry.ts";
 import type { Batcher, Pending } from "./batcher.ts";
 import type { CheckpointTracker } from "./checkpoint.ts";
+
+/** Longest pause of the stream before what is pending is sent, in ms (issue 14 read-ahead). */
+const IDLE_MS = 50;
 
 /** What a batch send reports: the items a systemic failure holds, and why. */
 export interface SendOutcome<T> {
@@ -28,8 +31,10 @@ export interface FollowBatchesOptions<T> {
   batcher: Batcher<T>;
   /** The position the run started from (saved already). */
   startFrom: string | undefined;
-  /** Sends one batch. */
+  /** Sends one call's items. */
   send(items: Pending<T>[], tracker: CheckpointTracker): Promise<SendOutcome<T>>;
+  /** Splits what a flush drains into calls (of one kind, `batchSize` each), in sending order. */
+  split(items: Pending<T>[]): Pending<T>[][];
   /** Saves the stream position in OpenCTI. */
   save(cursor: string): Promise<void>;
   /** Records an error that does not stop the run. */
@@ -46,7 +51,7 @@ export interface FollowBatchesOptions<T> {
   backoffBaseMs: number;
   /** Longest backoff delay, in ms. */
   maxBackoffMs: number;
-  /** Longest wait for a batch to fill, in ms. */
+  /** Longest wait of a pending key before it is sent, in ms (a pause of the stream sends sooner). */
   batchTimeoutMs: number;
   now: Now;
   sleep: Sleep;
@@ -61,6 +66,10 @@ export class FollowBatches<T> {
   #cancelTimer: (() => void) | undefined;
   #saving: Promise<void> | undefined;
   #savedCursor: string | undefined;
+  /** Flushes queued or running. */
+  #queued = 0;
+  /** Data frames read (the timer tells a pause of the stream by it). */
+  #framesSeen = 0;
 
   constructor(options: FollowBatchesOptions<T>) {
     this.#o = options;
@@ -70,6 +79,22 @@ export class FollowBatches<T> {
   /** Resolves when the flushes under way are done. */
   get idle(): Promise<void> {
     return this.#flushing;
+  }
+
+  /** True while a flush is queued or running. */
+  get sending(): boolean {
+    return this.#queued > 0;
+  }
+
+  /** True when the oldest pending key waited the batch timeout. */
+  get due(): boolean {
+    const oldest = this.#o.batcher.oldestAt;
+    return oldest !== undefined && this.#o.now() - oldest >= this.#o.batchTimeoutMs;
+  }
+
+  /** Notes one data frame read (the timer waits while frames keep coming). */
+  noteFrame(): void {
+    this.#framesSeen++;
   }
 
   /** Saves the tracker's cursor unless saved already (one save at a time; errors are noted). */
@@ -90,17 +115,25 @@ export class FollowBatches<T> {
 
   /** Flushes the batcher after the flushes under way. */
   flush(): Promise<void> {
-    this.#flushing = this.#flushing.then(() => this.#flushNow());
+    this.#queued++;
+    this.#flushing = this.#flushing.then(() => this.#flushNow()).finally(() => this.#queued--);
     return this.#flushing;
   }
 
-  /** Starts the batch timer, unless it runs already or nothing is pending. */
+  /**
+   * Starts the batch timer, unless it runs already or nothing is pending. It sends what is pending
+   * once the stream pauses (no frame for 50 ms, or the batch timeout if shorter) or once the oldest
+   * pending key waited the batch timeout, whichever comes first.
+   */
   armTimer(): void {
     if (this.#cancelTimer || this.#o.batcher.size === 0) return;
+    const mark = this.#framesSeen;
     this.#cancelTimer = this.#o.setTimer(() => {
       this.#cancelTimer = undefined;
-      void this.flush();
-    }, this.#o.batchTimeoutMs);
+      if (this.#framesSeen !== mark && !this.due) return this.armTimer();
+      // While a flush runs, the rest waits for it (the flush re-arms the timer).
+      if (this.#queued === 0) void this.flush();
+    }, Math.min(this.#o.batchTimeoutMs, IDLE_MS));
   }
 
   /**
@@ -129,29 +162,46 @@ export class FollowBatches<T> {
     this.#cancelTimer?.();
     this.#cancelTimer = undefined;
     let items = o.batcher.drain();
-    if (items.length === 0) return;
-    for (let step = 1;; step++) {
-      const { held, problem } = await o.send(items, o.tracker);
-      // The save runs alongside the next batch instead of holding it up by an OpenCTI round trip
-      // (one save at a time; the end of the run waits for it and saves the final position).
-      void this.checkpoint();
-      if (held.length === 0) {
-        o.degradation.clear();
-        return;
+    try {
+      if (items.length === 0) return;
+      for (let step = 1;; step++) {
+        const held: Pending<T>[] = [];
+        let problem: SendOutcome<T>["problem"];
+        for (const call of o.split(items)) {
+          // After a systemic failure, the calls behind it wait with it (no pile of retries).
+          if (problem) {
+            held.push(...call);
+            continue;
+          }
+          const sent = await o.send(call, o.tracker);
+          held.push(...sent.held);
+          problem ??= sent.problem;
+          // The save runs alongside the next call instead of holding it up by an OpenCTI round
+          // trip (one save at a time; the end of the run waits for it and saves the final
+          // position).
+          void this.checkpoint();
+        }
+        if (held.length === 0) {
+          o.degradation.clear();
+          return;
+        }
+        const delay = backoffDelay(step, o.backoffBaseMs, o.maxBackoffMs, o.random);
+        // Degraded even when the run is already stopping (the catch-up budget ran out during
+        // this try): the items are held, so the run must not report success.
+        o.degradation.step(
+          `${o.targetName} failed for ${held.length} held item(s): ${problem?.reason ?? "unknown"}`,
+          { ...(problem?.check ? { check: problem.check } : {}), retryInMs: delay },
+        );
+        if (!o.stopped()) await o.sleep(delay, o.signal).catch(() => {});
+        if (o.stopped()) {
+          o.batcher.requeue(held, o.now());
+          return;
+        }
+        items = held;
       }
-      const delay = backoffDelay(step, o.backoffBaseMs, o.maxBackoffMs, o.random);
-      // Degraded even when the run is already stopping (the catch-up budget ran out during
-      // this try): the items are held, so the run must not report success.
-      o.degradation.step(
-        `${o.targetName} failed for ${held.length} held item(s): ${problem?.reason ?? "unknown"}`,
-        { ...(problem?.check ? { check: problem.check } : {}), retryInMs: delay },
-      );
-      if (!o.stopped()) await o.sleep(delay, o.signal).catch(() => {});
-      if (o.stopped()) {
-        o.batcher.requeue(held, o.now());
-        return;
-      }
-      items = held;
+    } finally {
+      // What came in meanwhile leaves by size or by the timer.
+      this.armTimer();
     }
   }
 }

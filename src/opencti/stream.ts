@@ -232,6 +232,12 @@ export interface LiveStreamOptions {
   maxFrameChars?: number;
   /** Keep the `data:` text on frames as `raw`. @default false */
   keepRaw?: boolean;
+  /**
+   * Backpressure from the consumer: asked before each frame is handed out; while it returns a
+   * promise, the frame stays in the buffer until the promise settles (e.g. while a batch is sent
+   * or held). @default none
+   */
+  gate?: () => Promise<unknown> | undefined;
   /** Stops reading; the iterator then ends. @default none */
   signal?: AbortSignal;
   /** The fetch to use. @default globalThis.fetch */
@@ -362,6 +368,8 @@ export class LiveStreamReader implements AsyncIterableIterator<StreamFrame> {
       this.#applyTaken();
       const buffer = this.#buffer;
       while (this.#next < buffer.length && !this.#signal.aborted) {
+        // The consumer holds frames back: the generator waits on its gate.
+        if (this.#options.gate?.()) break;
         let frame: StreamFrame | undefined;
         try {
           frame = this.#take(buffer);
@@ -538,6 +546,11 @@ export class LiveStreamReader implements AsyncIterableIterator<StreamFrame> {
       for (;;) {
         while (this.#next < buffer.length) {
           if (this.#signal.aborted) return "aborted";
+          const held = o.gate?.();
+          if (held) {
+            await held.catch(() => {});
+            continue;
+          }
           const frame = this.#take(buffer);
           if (frame === undefined) continue;
           healthy = true;

@@ -142,6 +142,13 @@ export interface StreamPumpCommonOptions {
   /** Flush a non-empty batch after this long, in ms. @default 1000 */
   batchTimeoutMs?: number;
   /**
+   * Batches read before a flush (issue 14): frames come into the pending set (for one key the last
+   * event wins) until it holds this many batches' keys, which then leave in calls of one kind
+   * (`batchSize` each). Updates of one indicator that arrive close together collapse into one
+   * write, and upserts and removals each fill their calls. @default 8
+   */
+  readAheadBatches?: number;
+  /**
    * Largest wait between two tries of a batch held by a systemic failure, in ms (e.g.
    * `SENTINEL_MAX_BACKOFF`). There is no attempt cap: a systemic failure never drops an item.
    */
@@ -587,7 +594,9 @@ export class StreamPump<U, R> {
     const recover = readRecover(state);
     this.#cursor = startFrom;
     const tracker = new CheckpointTracker(startFrom);
-    const batcher = new Batcher<Work<U, R>>(this.#batchSize);
+    const batchSize = this.#batchSize;
+    const batcher = new Batcher<Work<U, R>>(batchSize);
+    const readAhead = batchSize * Math.max(1, o.readAheadBatches ?? 8);
     const stop = new AbortController();
     const readerSignal = AbortSignal.any([signal, stop.signal]);
     const reader = readLiveStream({
@@ -603,6 +612,9 @@ export class StreamPump<U, R> {
       ...(o.stream.retryBaseMs !== undefined ? { retryBaseMs: o.stream.retryBaseMs } : {}),
       ...(o.stream.maxFrameChars !== undefined ? { maxFrameChars: o.stream.maxFrameChars } : {}),
       onConfigError: catchUp ? "throw" : "retry",
+      // While a flush the reader did not wait for (the timer's) runs or a batch is held, no frame
+      // is handed out: memory stays bounded and nothing is read while held.
+      gate: () => (batches.sending ? batches.idle : undefined),
       onMalformed: (frame) => this.skip("malformed_event", frame.id, frame.reason),
       onError: (error) => {
         if (
@@ -630,6 +642,15 @@ export class StreamPump<U, R> {
       batcher,
       startFrom,
       send: (items, t) => this.#send(items, t),
+      // Calls of one kind, `batchSize` at most each: upserts, then removals.
+      split: (items) => {
+        const calls: Pending<Work<U, R>>[][] = [];
+        for (const kind of ["upsert", "remove"] as const) {
+          const mine = items.filter((item) => item.op.op.kind === kind);
+          for (let i = 0; i < mine.length; i += batchSize) calls.push(mine.slice(i, i + batchSize));
+        }
+        return calls;
+      },
       save: (cursor) =>
         this.#lifecycle.saveState({ start_from: cursor }).then(() => {
           this.#cursor = cursor;
@@ -654,17 +675,22 @@ export class StreamPump<U, R> {
     if (catchUp) cancelBudget = this.#setTimer(() => stop.abort(), catchUp.budgetMs);
     try {
       for await (const frame of reader) {
-        // Backpressure: while a batch is held, read nothing more (memory stays bounded).
-        if (this.#degradation.active) await batches.idle;
+        // Backpressure: while a batch is sent (a timer's flush) or held, read nothing more
+        // (memory stays bounded; a frame already on its way is the only one read meanwhile).
+        if (this.#degradation.active || batches.sending) await batches.idle;
         if (frame.event === "connected") continue;
         if (frame.event === "heartbeat") {
           tracker.complete(tracker.track(frame.id));
           this.#authProblem = undefined;
+          // A quiet stream: what waited the batch timeout leaves now, sent by the reader itself
+          // (so nothing is read while it is sent, unlike the timer's flush).
+          if (!batches.sending && batches.due) await batches.flush();
           if (batcher.size === 0) await batches.idle.then(() => batches.checkpoint());
           if (catchUp && ++quiet >= catchUp.quietHeartbeats) break;
           continue;
         }
         quiet = 0;
+        batches.noteFrame();
         this.#authProblem = undefined;
         this.count("events");
         const echo = this.#o.route.echo?.(frame);
@@ -680,7 +706,9 @@ export class StreamPump<U, R> {
           if (planned === null) tracker.complete(seq);
           else batcher.add(planned.key, { op: planned.op, attempts: 0 }, seq, at);
         }
-        if (batcher.full) await batches.flush();
+        // Read `readAhead` keys (for one key the last event wins), then send them in calls of one
+        // kind, `batchSize` each; while they are sent, nothing more is read (memory stays bounded).
+        if (batcher.size >= readAhead) await batches.flush();
         else batches.armTimer();
       }
     } finally {

@@ -559,3 +559,28 @@ Deno.test("readLiveStream() hands out the frames of one chunk in order with the 
     await reader.return();
   }
 });
+
+Deno.test("readLiveStream() hands out no frame while its consumer's gate holds, then the next one", async () => {
+  const sim = startSim();
+  try {
+    for (const value of ["10.2.0.1", "10.2.0.2", "10.2.0.3"]) sim.store.upsert(indicator(value));
+    let release: () => void = () => {};
+    let hold: Promise<void> | undefined;
+    const reader = readerFor(sim, { startFrom: "1-0", gate: () => hold });
+    const first = await take(reader, 2);
+    assert.deepEqual(first.map((f) => f.event), ["connected", "create"]);
+    hold = new Promise((resolve) => release = resolve);
+    const next = reader.next();
+    // Buffered frames stay in the reader while the gate holds: none is counted or handed out.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(reader.stats.frames, 2);
+    hold = undefined;
+    release();
+    const frame = await next;
+    assert.equal(frame.done, false);
+    assert.equal(reader.stats.frames, 3);
+    await reader.return();
+  } finally {
+    await sim.close();
+  }
+});
