@@ -150,16 +150,16 @@ export function desiredOf(
 /**
  * Replays the stream into the desired set: STIX id → fingerprint, in a compact table (about 26
  * bytes per slot: the id's 128 bits, a prefix code, the 64-bit fingerprint). With `aliases`, also
- * notes each desired indicator's OpenCTI internal id → STIX id (for adoption); with `scores`, each
- * one's score (for a capped target).
+ * notes each desired indicator's OpenCTI internal id → STIX id (for adoption); with `scored`, each
+ * one's score in a column of the table (8 more bytes per slot; for a capped target).
  */
 export async function desiredSet(
   replay: ReplayOptions | IntentSource,
   target: SyncTarget,
   aliases?: Map<string, string>,
-  scores?: Map<string, number>,
+  scored = false,
 ): Promise<FingerprintTable> {
-  const desired = new FingerprintTable();
+  const desired = new FingerprintTable({ scored });
   const read: IntentSource = typeof replay === "function"
     ? replay
     : (visit) => replayIntents(replay, visit);
@@ -167,9 +167,7 @@ export async function desiredSet(
     const wanted = desiredOf(intent, target);
     if (!wanted) return;
     if (wanted.fingerprint === null) desired.delete(wanted.id);
-    else desired.set(wanted.id, wanted.fingerprint);
-    if (scores && wanted.fingerprint === null) scores.delete(wanted.id);
-    else if (scores) scores.set(wanted.id, wanted.indicator?.score ?? -1);
+    else desired.set(wanted.id, wanted.fingerprint, wanted.indicator?.score ?? -1);
     const internal = wanted.indicator?.openctiId;
     if (aliases && internal !== undefined && internal !== wanted.id) {
       aliases.set(internal, wanted.id);
@@ -184,25 +182,31 @@ export async function desiredSet(
 /**
  * Keeps the `capacity` highest-scored indicators of the desired set (ties: the smaller id; no
  * score below every score), as the target's cap does (`DEFENDER_MAX_INDICATORS`), so what the cap
- * leaves out is not "missing" on every run. Drops the aliases of what it removes. Returns how many
- * it removed.
+ * leaves out is not "missing" on every run. The scores are `scores`, or, without it, the column of
+ * a scored table ({@linkcode desiredSet} with `scored`). Drops the aliases of what it removes.
+ * Returns how many it removed.
  */
 export function capDesired(
   desired: FingerprintTable | Map<string, string>,
-  scores: ReadonlyMap<string, number>,
+  scores: ReadonlyMap<string, number> | undefined,
   capacity: number,
   aliases?: Map<string, string>,
 ): number {
   if (desired.size <= capacity) return 0;
-  const ranked = [...desired.keys()].sort((a, b) =>
-    (scores.get(b) ?? -1) - (scores.get(a) ?? -1) || (a < b ? -1 : a > b ? 1 : 0)
-  );
-  const removed = ranked.slice(capacity);
-  for (const id of removed) desired.delete(id);
+  let removed: number;
+  if (scores === undefined && desired instanceof FingerprintTable) {
+    removed = desired.keepHighest(capacity);
+  } else {
+    const ranked = [...desired.keys()].sort((a, b) =>
+      (scores?.get(b) ?? -1) - (scores?.get(a) ?? -1) || (a < b ? -1 : a > b ? 1 : 0)
+    );
+    for (const id of ranked.slice(capacity)) desired.delete(id);
+    removed = ranked.length - capacity;
+  }
   if (aliases) {
     for (const [internal, id] of aliases) if (!desired.has(id)) aliases.delete(internal);
   }
-  return removed.length;
+  return removed;
 }
 
 /** The difference between the desired and the actual set. */
@@ -406,12 +410,10 @@ export class Reconciler {
       ? (visit) => source(visit, options.signal)
       : (visit) => replayIntents(replay, visit);
     const aliases = this.#o.adopt ? new Map<string, string>() : undefined;
-    const scores = target.capacity === undefined ? undefined : new Map<string, number>();
-    const desired = await desiredSet(read, target, aliases, scores);
-    const capped = scores && target.capacity !== undefined
-      ? capDesired(desired, scores, target.capacity, aliases)
-      : 0;
-    scores?.clear();
+    const desired = await desiredSet(read, target, aliases, target.capacity !== undefined);
+    const capped = target.capacity === undefined
+      ? 0
+      : capDesired(desired, undefined, target.capacity, aliases);
     const plan = planReconcile(desired, await this.#list(options.signal));
     const { matched: adoption, left: adoptableLeft } = aliases
       ? await this.#adoptable(desired, aliases, plan, options.signal)
