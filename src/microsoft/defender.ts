@@ -152,6 +152,11 @@ export class DefenderTarget implements SyncTarget {
   readonly name = "defender" as const;
   /** Indicators per `upsert` call. */
   readonly maxBatch: number;
+  /**
+   * Removals per call for a reconcile's orphans: above `ownIndexLimit` each call scans our
+   * indicators once, so 10,000 orphans of 1,000,000 take one scan, not twenty.
+   */
+  readonly maxRemoveBatch = 10_000;
   readonly #mapping: Omit<DefenderMappingOptions, "now">;
   readonly #application: string;
   readonly #apiUrl: string;

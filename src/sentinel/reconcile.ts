@@ -594,8 +594,9 @@ export class Reconciler {
       if (outcome.problem) stopped = true;
     };
     // Deletes first: under a target's cap they make the room the creates need.
-    for (let start = 0; start < plan.orphans.length && !stopped; start += target.maxBatch) {
-      const ids = plan.orphans.slice(start, start + target.maxBatch);
+    const removeBatch = Math.max(1, target.maxRemoveBatch ?? target.maxBatch);
+    for (let start = 0; start < plan.orphans.length && !stopped; start += removeBatch) {
+      const ids = plan.orphans.slice(start, start + removeBatch);
       const outcome = await deliver(ids.map((id) => ({ kind: "remove", removal: { id } })), signal);
       this.#account(report, outcome);
       report.deleted += outcome.delivered.length;

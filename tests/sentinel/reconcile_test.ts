@@ -16,7 +16,12 @@ import {
 } from "../../src/sentinel/reconcile.ts";
 import type { SyncTarget, TargetName } from "../../src/microsoft/target.ts";
 import { SIM_TOKEN } from "../../src/sim/opencti_stream.ts";
-import { type SentinelStack, STACK_APP, startSentinelStack } from "../../src/sim/stack.ts";
+import {
+  type SentinelStack,
+  STACK_APP,
+  type StackTargetOptions,
+  startSentinelStack,
+} from "../../src/sim/stack.ts";
 import { intentsOf } from "../../src/sentinel/events.ts";
 import { Metrics } from "../../src/metrics.ts";
 import { ReconcilingConnector } from "../../src/sentinel/reconcile_host.ts";
@@ -220,10 +225,11 @@ function presentOurs(stack: SentinelStack): string[] {
 async function reconcileHealsDrift(
   targetName: TargetName,
   wrap: (target: SyncTarget) => SyncTarget = (target) => target,
+  options: StackTargetOptions = {},
 ): Promise<void> {
   const stack = await stackFor(targetName);
   try {
-    const target = wrap(stack.createTarget({ sentinel: { listPageSize: PAGE } }));
+    const target = wrap(stack.createTarget({ sentinel: { listPageSize: PAGE }, ...options }));
     const connector = connectorFor(stack, { target });
     assert.equal(await connector.runOnce(), true, JSON.stringify(connector.status()));
     const expected = sorted(await stack.expected(NOW));
@@ -307,8 +313,13 @@ Deno.test("reconcile (defender under DEFENDER_MAX_INDICATORS): the cap keeps the
     for (const method of ["listOwned", "fingerprint", "listAdoptable", "removeRecords"] as const) {
       assert.equal(typeof capped[method], "function", method);
     }
+    assert.equal(capped.maxRemoveBatch, target.maxRemoveBatch);
     return capped;
   }));
+
+// Above the index limit (a tenant whose cap Microsoft raised), the orphans are found by a scan.
+Deno.test("reconcile (defender above ownIndexLimit): drift healed with orphans found by a scan, foreign untouched", () =>
+  reconcileHealsDrift("defender", (target) => target, { defender: { ownIndexLimit: 0 } }));
 
 Deno.test("reconcile (sentinel with SENTINEL_PUBLISH_IDENTITIES): the wrapper keeps the reconcile's methods", () =>
   reconcileHealsDrift("sentinel", (target) => {
