@@ -521,8 +521,13 @@ Deno.test("a first start reconciles; /status, /metrics and the admin route show 
   }
 });
 
-Deno.test("a reconcile while the stream delivers changes converges", async () => {
-  const stack = await stackFor("sentinel");
+for (const targetName of ["graph", "sentinel", "defender"] as const) {
+  Deno.test(`a reconcile (${targetName}) while the stream delivers changes converges`, () =>
+    reconcileWhileStreaming(targetName));
+}
+
+async function reconcileWhileStreaming(targetName: TargetName): Promise<void> {
+  const stack = await stackFor(targetName);
   const controller = new AbortController();
   try {
     const target = stack.createTarget();
@@ -555,7 +560,7 @@ Deno.test("a reconcile while the stream delivers changes converges", async () =>
     controller.abort();
     await stack.close();
   }
-});
+}
 
 Deno.test("SENTINEL_RECONCILE_PERIOD: a reconcile runs each period, then the next is scheduled", async () => {
   const stack = await stackFor("defender");
