@@ -589,10 +589,91 @@ Deno.test("SENTINEL_RECONCILE_PERIOD: a reconcile runs each period, then the nex
     );
     controller.abort();
     await running;
+    // SENTINEL_RECONCILE_PERIOD=0: none scheduled (the first start and the admin route still run).
+    const off = new AbortController();
+    const unscheduled = new ReconcilingConnector(
+      connector,
+      reconcilerFor(stack, target, connector),
+      {
+        periodMs: 0,
+        setTimer: (callback, ms) => {
+          timers.push({ callback, ms });
+          return () => {};
+        },
+      },
+    );
+    const stopped = unscheduled.start(off.signal);
+    off.abort();
+    // Stopped before it registered: the abort is what ends it.
+    await stopped.catch((error) => assert.equal(error?.name, "AbortError"));
+    assert.equal(timers.length, 2, "no timer set with a period of 0");
+    assert.equal((unscheduled.status().details?.reconcile as { periodMs: number }).periodMs, 0);
   } finally {
     controller.abort();
     await stack.close();
   }
+});
+
+Deno.test("a dry run answers the counts and the first 100 items of each kind, sorted, and changes nothing", async () => {
+  const id = (n: number) =>
+    `indicator--0a1b2c3d-4e5f-4a6b-8c7d-${n.toString(16).padStart(12, "0")}`;
+  const calls: string[] = [];
+  const target: SyncTarget = {
+    name: "defender",
+    maxBatch: 500,
+    upsert: (
+      items,
+    ) => (calls.push("upsert"), Promise.resolve(items.map((i) => ({ id: i.id, ok: true })))),
+    remove: (
+      items,
+    ) => (calls.push("remove"), Promise.resolve(items.map((i) => ({ id: i.id, ok: true })))),
+    fingerprint: () => "0123456789abcdef",
+    // 150 held with the desired fingerprint, 150 with another, 150 not desired.
+    listOwned: () =>
+      Promise.resolve(Array.from({ length: 450 }, (_, n) => ({
+        id: id(n),
+        fingerprint: n < 150 ? "0123456789abcdef" : "fedcba9876543210",
+        records: 1,
+      }))),
+  };
+  const desired = [
+    ...Array.from({ length: 300 }, (_, n) => n),
+    ...Array.from({ length: 150 }, (_, n) => 450 + n),
+  ];
+  const reconciler = new Reconciler({
+    target,
+    replay: { url: "http://127.0.0.1:9", token: "unused", streamId: "unused" },
+    source: async (visit) => {
+      for (const n of desired.toReversed()) {
+        const frame = {
+          type: "create",
+          origin: { referer: "init-create" },
+          data: {
+            id: id(n),
+            type: "indicator",
+            spec_version: "2.1",
+            name: `n${n}`,
+            pattern: `[domain-name:value = 'n${n}.example']`,
+            pattern_type: "stix",
+            valid_from: "2024-01-01T00:00:00Z",
+            created: "2024-01-01T00:00:00Z",
+            modified: "2024-01-01T00:00:00Z",
+          },
+        };
+        for (const intent of intentsOf("create", frame, { now: NOW })) await visit(intent);
+      }
+    },
+    deliver: () => Promise.reject(new Error("a dry run delivers nothing")),
+    now: () => NOW,
+  });
+  const report = await reconciler.run({ dryRun: true });
+  assert.deepEqual(report.drift, { missing: 150, stale: 150, orphans: 150 });
+  assert.deepEqual(report.preview.missing, desired.slice(300, 400).map(id));
+  assert.deepEqual(report.preview.stale, desired.slice(150, 250).map(id));
+  assert.deepEqual(report.preview.orphans, Array.from({ length: 100 }, (_, n) => id(300 + n)));
+  assert.deepEqual([report.created, report.updated, report.deleted], [0, 0, 0]);
+  assert.equal(report.converged, undefined);
+  assert.deepEqual(calls, []);
 });
 
 Deno.test("the replay ends at a heartbeat past the recover date or at a second one without data, not at one mid-recovery", async () => {
