@@ -35,6 +35,9 @@ import type {
 import { type ItemResult, scopeOf } from "../runtime/delivery.ts";
 import { errorMessage } from "../runtime/errors.ts";
 
+/** Placeholder fingerprint of the orphans a reconcile deleted (a set, kept compact). */
+const DELETED = "0000000000000000";
+
 /** A reconcile that could not run (listing failed, replay out of bounds). */
 export class ReconcileError extends Error {
   /** The error's name. */
@@ -466,6 +469,7 @@ export class Reconciler {
           read,
           report,
           options.signal,
+          options.deletesOnly === true,
         );
       }
       if ((this.#o.verify ?? true) && !options.deletesOnly) {
@@ -571,10 +575,11 @@ export class Reconciler {
 
   async #execute(
     plan: ReconcilePlan,
-    desired: ReadonlyMap<string, string>,
+    desired: FingerprintTable,
     read: IntentSource,
     report: ReconcileReport,
     signal: AbortSignal | undefined,
+    deletesOnly: boolean,
   ): Promise<void> {
     const { target, deliver } = this.#o;
     const kindOf = new Map<string, "created" | "updated">();
@@ -595,20 +600,39 @@ export class Reconciler {
     };
     // Deletes first: under a target's cap they make the room the creates need.
     const removeBatch = Math.max(1, target.maxRemoveBatch ?? target.maxBatch);
+    /**
+     * Orphans deleted now (compact). One the stream wrote after the first replay and before the
+     * listing is desired now: the second replay shows it, and it is written back (not on a first
+     * start, whose recovery writes every indicator next).
+     */
+    const deleted = new FingerprintTable();
+    /** The last state the second replay shows of each of them (null: not to hold). */
+    const back = new Map<string, ReturnType<typeof desiredOf> | null>();
     for (let start = 0; start < plan.orphans.length && !stopped; start += removeBatch) {
       const ids = plan.orphans.slice(start, start + removeBatch);
       const outcome = await deliver(ids.map((id) => ({ kind: "remove", removal: { id } })), signal);
       this.#account(report, outcome);
       report.deleted += outcome.delivered.length;
+      // Not under a cap that left indicators out: the replay shows those, and they stay deleted.
+      if (!deletesOnly && !report.capped) {
+        for (const id of outcome.delivered) deleted.set(id, DELETED);
+      }
       if (outcome.problem) stopped = true;
     }
-    if (kindOf.size > 0 && !stopped) {
+    if ((kindOf.size > 0 || deleted.size > 0) && !stopped) {
       await read(async (intent) => {
         if (stopped || intent.kind === "skip") return;
         // Most frames are not to write: their fingerprint is not computed again.
         const id = intent.kind === "upsert"
           ? intent.indicator.id
           : (intent.indicator?.id ?? intent.removal.id);
+        if (deleted.has(id)) {
+          // Listed as ours and not desired: if the stream has it at the end of this replay, it
+          // came after the first one (the stream wrote it before the listing): written back.
+          const wanted = desiredOf(intent, target);
+          if (wanted) back.set(id, wanted.fingerprint === null ? null : wanted);
+          return;
+        }
         if (!kindOf.has(id)) return;
         const wanted = desiredOf(intent, target);
         if (!wanted?.indicator) return;
@@ -619,6 +643,13 @@ export class Reconciler {
         batch.push({ kind, op: { kind: "upsert", indicator: wanted.indicator } });
         if (batch.length >= target.maxBatch) await flush();
       });
+      for (const [id, wanted] of back) {
+        if (stopped || !wanted?.indicator || wanted.fingerprint === null) continue;
+        this.#log.info("Writing {id} back: the stream has it since the reconcile's replay", { id });
+        desired.set(id, wanted.fingerprint); // so the check listing expects it
+        batch.push({ kind: "created", op: { kind: "upsert", indicator: wanted.indicator } });
+        if (batch.length >= target.maxBatch) await flush();
+      }
       await flush();
     }
   }

@@ -763,3 +763,66 @@ Deno.test("a stream write and a reconcile write of one new indicator at the same
     await stack.close();
   }
 });
+
+Deno.test("an indicator the stream wrote after the reconcile's replay and before its listing is written back, not left deleted", async () => {
+  const id = (n: number) =>
+    `indicator--0a1b2c3d-4e5f-4a6b-8c7d-${n.toString(16).padStart(12, "0")}`;
+  const frame = (n: number) => ({
+    type: "create",
+    origin: { referer: "init-create" },
+    data: {
+      id: id(n),
+      type: "indicator",
+      spec_version: "2.1",
+      name: `n${n}`,
+      pattern: `[domain-name:value = 'n${n}.example']`,
+      pattern_type: "stix",
+      valid_from: "2024-01-01T00:00:00Z",
+      created: "2024-01-01T00:00:00Z",
+      modified: "2024-01-01T00:00:00Z",
+    },
+  });
+  // The target: 1 and 2 from before; 3 written by the stream after the first replay; 9 an orphan.
+  const held = new Map(
+    [[1, "f"], [2, "f"], [3, "f"], [9, "f"]].map(([n, f]) => [id(n as number), f as string]),
+  );
+  const target: SyncTarget = {
+    name: "defender",
+    maxBatch: 500,
+    upsert: (items) => {
+      for (const item of items) held.set(item.id, "f");
+      return Promise.resolve(items.map((i) => ({ id: i.id, ok: true })));
+    },
+    remove: (items) => {
+      for (const item of items) held.delete(item.id);
+      return Promise.resolve(items.map((i) => ({ id: i.id, ok: true })));
+    },
+    fingerprint: () => "f",
+    listOwned: () =>
+      Promise.resolve([...held.keys()].map((key) => ({ id: key, fingerprint: "f", records: 1 }))),
+  };
+  let replays = 0;
+  const reconciler = new Reconciler({
+    target,
+    replay: { url: "http://127.0.0.1:9", token: "unused", streamId: "unused" },
+    // The first replay has 1 and 2; by the second, OpenCTI has 3 too.
+    source: async (visit) => {
+      const shown = replays++ === 0 ? [1, 2] : [1, 2, 3];
+      for (const n of shown) {
+        for (const intent of intentsOf("create", frame(n), { now: NOW })) await visit(intent);
+      }
+    },
+    deliver: async (operations) => {
+      const ups = operations.flatMap((o) => o.kind === "upsert" ? [o.indicator] : []);
+      const removals = operations.flatMap((o) => o.kind === "remove" ? [o.removal] : []);
+      const results = [...await target.upsert(ups), ...await target.remove(removals)];
+      return { delivered: results.map((r) => r.id), deadLettered: 0, skipped: 0, held: 0 };
+    },
+    now: () => NOW,
+  });
+  const report = await reconciler.run();
+  assert.deepEqual(report.drift, { missing: 0, stale: 0, orphans: 2 });
+  assert.deepEqual([...held.keys()].sort(), [id(1), id(2), id(3)]);
+  assert.equal(report.converged, true, JSON.stringify(report));
+  assert.equal(replays, 2);
+});
