@@ -32,14 +32,7 @@ function variableCell(spec: AnyOption): string {
 }
 
 function table(rows: readonly (readonly string[])[]): string[] {
-  const header = ["Variable", "YAML path", "Default", "Meaning"];
-  const all = [header, ...rows];
-  const widths = header.map((_, i) => Math.max(...all.map((row) => [...(row[i] ?? "")].length)));
-  const line = (row: readonly string[]) =>
-    `| ${
-      row.map((cell, i) => cell + " ".repeat((widths[i] ?? 0) - [...cell].length)).join(" | ")
-    } |`;
-  return [line(header), `| ${widths.map((w) => "-".repeat(w)).join(" | ")} |`, ...rows.map(line)];
+  return plainTable(["Variable", "YAML path", "Default", "Meaning"], rows);
 }
 
 /** Base connector options, one row per suffix, across the connectors that have it. */

@@ -10,7 +10,7 @@ import type { Logger } from "@logtape/logtape";
 import { type Now, type Sleep, systemNow, systemSleep } from "../runtime/clock.ts";
 import { HttpError } from "../runtime/errors.ts";
 import { type Fetch, type HttpResponse, request } from "../runtime/http.ts";
-import type { Pacer } from "../runtime/rate_limiter.ts";
+import { type Pacer, RateLimiter, type RateLimiterOptions } from "../runtime/rate_limiter.ts";
 import { backoffDelay, isRetryable, parseRetryAfter } from "../runtime/retry.ts";
 import type { FailureScope } from "../runtime/delivery.ts";
 import type { TokenSource } from "./token_source.ts";
@@ -105,6 +105,24 @@ export function apiCallDeps(
     random: options.random ?? Math.random,
     ...rest,
   };
+}
+
+/**
+ * A limiter of `limit` calls a minute on the client's clock (`also`: further windows on the same
+ * calls, e.g. Defender's 1,500 an hour).
+ */
+export function perMinute(
+  deps: Pick<ApiCallDeps, "now" | "sleep">,
+  limit: number,
+  also?: RateLimiterOptions["also"],
+): RateLimiter {
+  return new RateLimiter({
+    limit,
+    windowMs: 60_000,
+    now: deps.now,
+    sleep: deps.sleep,
+    ...(also ? { also } : {}),
+  });
 }
 
 /** The default {@linkcode ApiCallDeps.retryStatus}: 408, 429 and 5xx. */

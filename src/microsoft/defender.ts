@@ -12,7 +12,7 @@ import { getLogger } from "../log.ts";
 import type { Now } from "../runtime/clock.ts";
 import { HttpError } from "../runtime/errors.ts";
 import { excerpt, httpError, type HttpResponse } from "../runtime/http.ts";
-import { RateLimiter } from "../runtime/rate_limiter.ts";
+import type { RateLimiter } from "../runtime/rate_limiter.ts";
 import type { Observable } from "../stix/types.ts";
 import type { AdoptableRecord, SyncTarget, TargetIndicator, TargetRemoval } from "./target.ts";
 import { failed, type FailureScope, type ItemResult, missingResult } from "../runtime/delivery.ts";
@@ -22,6 +22,7 @@ import {
   type ApiClientOptions,
   callApi,
   errorScope,
+  perMinute,
   sameOrigin,
   statusScope,
 } from "./api_call.ts";
@@ -29,6 +30,7 @@ import { filterQuery, odataEq } from "./odata.ts";
 import { fingerprintOf, projectRecord } from "./fingerprint.ts";
 import { OwnedTable } from "./key_table.ts";
 import type { TokenSource } from "./token_source.ts";
+import { DEFENDER_CHECK, GRANT } from "./access_hints.ts";
 import {
   batchDeleteBody,
   DEFENDER_MAX_BATCH_DELETE,
@@ -53,12 +55,12 @@ export interface DefenderTargetOptions
   extends Omit<DefenderMappingOptions, "now">, ApiClientOptions {
   /** Hands out Defender tokens. */
   tokens: TokenSource;
-  /** API host (`DEFENDER_API_URL`). @default "https://api.securitycenter.microsoft.com" */
-  apiUrl?: string;
-  /** Token scope (`DEFENDER_SCOPE`). @default "https://api.securitycenter.microsoft.com/.default" */
-  scope?: string;
-  /** `import` calls per minute. @default 30 */
-  rateLimitPerMinute?: number;
+  /** API host (`DEFENDER_API_URL`). */
+  apiUrl: string;
+  /** Token scope (`DEFENDER_SCOPE`). */
+  scope: string;
+  /** `import` calls per minute (`SENTINEL_RATE_LIMIT_PER_MINUTE`). */
+  rateLimitPerMinute: number;
   /** `BatchDelete` calls per minute. @default 30 */
   batchDeleteRateLimitPerMinute?: number;
   /** List and single-delete calls per minute. @default 100 */
@@ -189,9 +191,9 @@ export class DefenderTarget implements SyncTarget {
   constructor(options: DefenderTargetOptions) {
     const {
       tokens,
-      apiUrl = "https://api.securitycenter.microsoft.com",
-      scope = "https://api.securitycenter.microsoft.com/.default",
-      rateLimitPerMinute = 30,
+      apiUrl,
+      scope,
+      rateLimitPerMinute,
       batchDeleteRateLimitPerMinute = 30,
       queryRateLimitPerMinute = 100,
       maxBatch = DEFENDER_MAX_IMPORT,
@@ -226,16 +228,11 @@ export class DefenderTarget implements SyncTarget {
       onThrottled: () => this.#counters.throttled++,
     });
     this.#now = this.#api.now;
-    const clock = { now: this.#api.now, sleep: this.#api.sleep, windowMs: 60_000 };
-    this.#import = new RateLimiter({ ...clock, limit: rateLimitPerMinute });
+    this.#import = perMinute(this.#api, rateLimitPerMinute);
     // List, delete and BatchDelete are also limited to 1,500 calls an hour (reference §5.2).
     const hourly = [{ limit: 1_500, windowMs: 3_600_000 }];
-    this.#batchDelete = new RateLimiter({
-      ...clock,
-      limit: batchDeleteRateLimitPerMinute,
-      also: hourly,
-    });
-    this.#query = new RateLimiter({ ...clock, limit: queryRateLimitPerMinute, also: hourly });
+    this.#batchDelete = perMinute(this.#api, batchDeleteRateLimitPerMinute, hourly);
+    this.#query = perMinute(this.#api, queryRateLimitPerMinute, hourly);
   }
 
   /**
@@ -793,8 +790,7 @@ export class DefenderTarget implements SyncTarget {
           (parsed.target ? ` (correlation id ${parsed.target})` : "");
       }
       if (error.status === 401 || error.status === 403) {
-        message += ": grant the app the WindowsDefenderATP application permission Ti.ReadWrite " +
-          "(or Ti.ReadWrite.All) with admin consent";
+        message += `: ${GRANT.defender}`;
       }
     }
     this.#lastError = message;
@@ -816,11 +812,6 @@ const DEFENDER_PROJECTION = [
   "severity",
   "generateAlert",
 ] as const;
-
-/** What to check when Defender fails systemically. */
-const DEFENDER_CHECK = "on 401, 403 or a token error: TENANT_ID, CLIENT_ID, CLIENT_SECRET (or " +
-  "the certificate), LOGIN_URL and the WindowsDefenderATP permission Ti.ReadWrite (or " +
-  "Ti.ReadWrite.All); otherwise DEFENDER_API_URL, network access to it and Microsoft's service status";
 
 /** The scope that decides for an item with failures of both scopes: systemic, then request, then item. */
 function widerScope(a: FailureScope, b: FailureScope): FailureScope {

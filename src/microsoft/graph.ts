@@ -66,11 +66,11 @@ export interface GraphTargetOptions {
   tokens: TokenSource;
   /** How indicators become records (`TARGET_PRODUCT`, `ACTION`, `TLP_LEVEL`…). */
   mapping: Omit<GraphOptions, "now">;
-  /** `RESOURCE_URL`. @default "https://graph.microsoft.com" */
-  baseUrl?: string;
-  /** `REQUEST_URL`: a path under `baseUrl`, or a full URL. @default "/beta/security/tiIndicators" */
-  requestPath?: string;
-  /** Token scope. @default `<baseUrl>/.default` */
+  /** Graph base URL (`RESOURCE_URL`). */
+  baseUrl: string;
+  /** tiIndicators path under `baseUrl`, or a full URL (`REQUEST_URL`). */
+  requestPath: string;
+  /** Token scope. @default the scope of `baseUrl` (`<baseUrl>/.default`) */
   scope?: string;
   /** Requests per minute (Graph allows 1,000 per app per tenant; `SENTINEL_RATE_LIMIT_PER_MINUTE`). */
   rateLimitPerMinute: number;
@@ -145,8 +145,8 @@ export class GraphTarget implements SyncTarget {
   /** Builds the client; nothing is sent until the first call. */
   constructor(options: GraphTargetOptions) {
     this.#o = options;
-    const baseUrl = (options.baseUrl ?? "https://graph.microsoft.com").replace(/\/+$/, "");
-    const path = options.requestPath ?? "/beta/security/tiIndicators";
+    const baseUrl = options.baseUrl.replace(/\/+$/, "");
+    const path = options.requestPath;
     const collection = /^https?:\/\//i.test(path)
       ? path.replace(/\/+$/, "")
       : `${baseUrl}/${path.replace(/^\/+/, "").replace(/\/+$/, "")}`;

@@ -15,14 +15,9 @@ import type { FailureScope } from "../runtime/delivery.ts";
 import { type ApiCallDeps, callApi, statusScope } from "./api_call.ts";
 import { filterQuery } from "./odata.ts";
 
-/** The permission Graph tiIndicators needs. */
-export const GRAPH_PERMISSION = "ThreatIndicators.ReadWrite.OwnedBy";
+import { CREDENTIAL_SETTINGS, GRANT } from "./access_hints.ts";
 
-/** What to check when Graph fails systemically. */
-export const GRAPH_CHECK = "on 401, 403 or a token error: TENANT_ID, CLIENT_ID, CLIENT_SECRET " +
-  "(or the certificate), LOGIN_URL and the application permission " +
-  "ThreatIndicators.ReadWrite.OwnedBy; otherwise RESOURCE_URL, network access to it and " +
-  "Microsoft's service status";
+export { GRAPH_CHECK, GRAPH_PERMISSION } from "./access_hints.ts";
 
 /** A Graph call that failed for good; carries Microsoft's code and request ids for the logs. */
 export class GraphApiError extends Error {
@@ -485,12 +480,10 @@ function describeFailure(
   const ids = `request-id ${requestId ?? "none"}, client-request-id ${clientRequestId}`;
   const base = `${what} failed with HTTP ${status} ${info.code}: ${excerpt(info.message)} (${ids})`;
   if (status === 403) {
-    return `${base}. Grant the application the Microsoft Graph application permission ` +
-      `${GRAPH_PERMISSION} and give admin consent`;
+    return `${base}: ${GRANT.graph}`;
   }
   if (status === 401) {
-    return `${base}. Check the tenant id, client id and secret or certificate, and that the token ` +
-      `is for https://graph.microsoft.com`;
+    return `${base}: check ${CREDENTIAL_SETTINGS}, and that the token is for RESOURCE_URL`;
   }
   return base;
 }

@@ -10,7 +10,7 @@ import type { Logger } from "@logtape/logtape";
 import { getLogger } from "../log.ts";
 import { HttpError } from "../runtime/errors.ts";
 import { excerpt, httpError, type HttpResponse } from "../runtime/http.ts";
-import { type Pacer, RateLimiter } from "../runtime/rate_limiter.ts";
+import type { Pacer, RateLimiter } from "../runtime/rate_limiter.ts";
 import { allOf, TokenBucket } from "../runtime/token_bucket.ts";
 import type { StixObject } from "../stix/types.ts";
 import type { AdoptableRecord, SyncTarget, TargetIndicator, TargetRemoval } from "./target.ts";
@@ -21,10 +21,12 @@ import {
   type ApiClientOptions,
   callApi,
   errorScope,
+  perMinute,
   sameOrigin,
   statusScope,
 } from "./api_call.ts";
 import type { TokenSource } from "./token_source.ts";
+import { GRANT, SENTINEL_CHECK } from "./access_hints.ts";
 import { fingerprintOf, projectRecord } from "./fingerprint.ts";
 import { OwnedTable } from "./key_table.ts";
 import * as v from "valibot";
@@ -34,7 +36,6 @@ import {
   parseUploadErrors,
   RESERVED_SOURCE_SYSTEM,
   SENTINEL_MAX_OBJECTS,
-  SENTINEL_REQUESTS_PER_MINUTE,
   toSentinelObject,
   uploadBody,
 } from "./sentinel_stix_mapping.ts";
@@ -45,16 +46,16 @@ export interface SentinelTargetOptions extends ApiClientOptions {
   workspaceId: string;
   /** Hands out ARM tokens. */
   tokens: TokenSource;
-  /** Upload API host (`SENTINEL_API_URL`). @default "https://api.ti.sentinel.azure.com" */
-  apiUrl?: string;
+  /** Upload API host (`SENTINEL_API_URL`). */
+  apiUrl: string;
   /** Upload path after `/workspaces/{id}/` (the connector templates spell it `threatintelligence-stix-objects:upload`). @default "threat-intelligence-stix-objects:upload" */
   uploadPath?: string;
-  /** Upload `api-version`. @default "2024-02-01-preview" */
-  uploadApiVersion?: string;
-  /** Azure Resource Manager host, for deletes. @default "https://management.azure.com" */
-  managementUrl?: string;
-  /** ARM threat-intelligence `api-version`. @default "2025-07-01-preview" */
-  armApiVersion?: string;
+  /** Upload `api-version` (`SENTINEL_WORKSPACE_API_VERSION`). */
+  uploadApiVersion: string;
+  /** Azure Resource Manager host, for deletes (`SENTINEL_MANAGEMENT_URL`). */
+  managementUrl: string;
+  /** ARM threat-intelligence `api-version` (`SENTINEL_QUERY_API_VERSION`). */
+  armApiVersion: string;
   /** Azure subscription id holding the workspace (deletes need it). @default none: removals fail */
   subscriptionId?: string;
   /** Resource group of the workspace (deletes need it). @default none: removals fail */
@@ -69,10 +70,10 @@ export interface SentinelTargetOptions extends ApiClientOptions {
   keepIndicatorTypes?: boolean;
   /** What `upsert` does with a `revoked: true` indicator: re-upload it revoked (reference §3.2), or delete it. @default "upload" */
   revokeBy?: "upload" | "delete";
-  /** Token scope. @default "https://management.azure.com/.default" */
-  scope?: string;
-  /** Upload requests per minute (client-side pacing). @default 100 */
-  rateLimitPerMinute?: number;
+  /** Token scope (the scope of `SENTINEL_MANAGEMENT_URL`). */
+  scope: string;
+  /** Upload requests per minute, client side (`SENTINEL_RATE_LIMIT_PER_MINUTE`). */
+  rateLimitPerMinute: number;
   /**
    * Also at most this many ARM requests (queries and DELETEs) a minute, on top of ARM's own token
    * buckets (see {@linkcode ARM_BUCKETS}). @default none
@@ -132,17 +133,17 @@ export class SentinelTarget implements SyncTarget {
   constructor(options: SentinelTargetOptions) {
     this.#o = {
       workspaceId: options.workspaceId,
-      apiUrl: trimSlash(options.apiUrl ?? "https://api.ti.sentinel.azure.com"),
+      apiUrl: trimSlash(options.apiUrl),
       uploadPath: options.uploadPath ?? "threat-intelligence-stix-objects:upload",
-      uploadApiVersion: options.uploadApiVersion ?? "2024-02-01-preview",
-      managementUrl: trimSlash(options.managementUrl ?? "https://management.azure.com"),
-      armApiVersion: options.armApiVersion ?? "2025-07-01-preview",
+      uploadApiVersion: options.uploadApiVersion,
+      managementUrl: trimSlash(options.managementUrl),
+      armApiVersion: options.armApiVersion,
       sourceSystem: options.sourceSystem,
       extraLabels: options.extraLabels ?? [],
       keepIndicatorTypes: options.keepIndicatorTypes ?? false,
       revokeBy: options.revokeBy ?? "upload",
-      scope: options.scope ?? "https://management.azure.com/.default",
-      rateLimitPerMinute: options.rateLimitPerMinute ?? SENTINEL_REQUESTS_PER_MINUTE,
+      scope: options.scope,
+      rateLimitPerMinute: options.rateLimitPerMinute,
       removeChunk: Math.max(1, options.removeChunk ?? 100),
       maxBatch: Math.min(options.maxBatch ?? SENTINEL_MAX_OBJECTS, SENTINEL_MAX_OBJECTS),
       listPageSize: options.listPageSize ?? LIST_PAGE_SIZE,
@@ -179,14 +180,13 @@ export class SentinelTarget implements SyncTarget {
       },
       onThrottled: () => this.#counters.throttled++,
     });
-    const clock = { now: this.#api.now, sleep: this.#api.sleep, windowMs: 60_000 };
-    this.#upload = new RateLimiter({ ...clock, limit: this.#o.rateLimitPerMinute });
+    this.#upload = perMinute(this.#api, this.#o.rateLimitPerMinute);
     const bucket = (kind: keyof typeof ARM_BUCKETS) =>
-      new TokenBucket({ ...ARM_BUCKETS[kind], now: clock.now, sleep: clock.sleep });
+      new TokenBucket({ ...ARM_BUCKETS[kind], now: this.#api.now, sleep: this.#api.sleep });
     const cap = options.armRateLimitPerMinute;
-    const perMinute = cap === undefined ? undefined : new RateLimiter({ ...clock, limit: cap });
+    const armCap = cap === undefined ? undefined : perMinute(this.#api, cap);
     const paced = (kind: keyof typeof ARM_BUCKETS) =>
-      perMinute ? allOf(bucket(kind), perMinute) : bucket(kind);
+      armCap ? allOf(bucket(kind), armCap) : bucket(kind);
     this.#arm = { read: paced("read"), write: paced("write"), delete: paced("delete") };
   }
 
@@ -554,7 +554,7 @@ export class SentinelTarget implements SyncTarget {
   #note(error: unknown): string {
     const message = error instanceof Error ? error.message : String(error);
     const advice = error instanceof HttpError && (error.status === 401 || error.status === 403)
-      ? ": grant the app the Microsoft Sentinel Contributor role on the workspace (propagation takes a while)"
+      ? `: ${GRANT.sentinel}`
       : "";
     this.#lastError = `${message}${advice}`;
     this.#log.error("Sentinel call failed: {error}", { error: this.#lastError });
@@ -608,12 +608,6 @@ const ListPage = v.looseObject({
   })),
   nextLink: v.optional(v.nullable(v.string())),
 });
-
-/** What to check when Sentinel fails systemically. */
-const SENTINEL_CHECK = "on 401, 403 or a token error: TENANT_ID, CLIENT_ID, CLIENT_SECRET (or " +
-  "the certificate), LOGIN_URL and the Microsoft Sentinel Contributor role on the workspace; on " +
-  "404: SENTINEL_WORKSPACE_ID and the workspace coordinates; otherwise network access to the API and " +
-  "Microsoft's service status";
 
 function trimSlash(url: string): string {
   return url.replace(/\/+$/, "");

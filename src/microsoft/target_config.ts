@@ -94,9 +94,9 @@ export interface SentinelApiConfig {
   /** `sourcesystem` sent with each upload and used to find our objects again. */
   sourceSystem: string;
   /** Upload `api-version`. */
-  uploadApiVersion?: string;
+  uploadApiVersion: string;
   /** ARM threat-intelligence `api-version`. */
-  armApiVersion?: string;
+  armApiVersion: string;
   /** Also upload each indicator's author `identity`. */
   publishIdentities?: boolean;
   /** The workspace; always present when `target` is `sentinel`. */

@@ -49,18 +49,7 @@ export async function credentialOf(
     case "federated":
       return { kind: "federated", tokenFile: c.tokenFile, readTextFile: read };
     case "certificate": {
-      const readNamed = async (path: string, setting: string) => {
-        try {
-          return await read(path);
-        } catch (cause) {
-          throw new Error(
-            `Cannot read ${setting} "${path}": check the path and the file permissions`,
-            {
-              cause,
-            },
-          );
-        }
-      };
+      const readNamed = (path: string, setting: string) => readSettingFile(read, path, setting);
       return {
         kind: "certificate",
         certificatePem: await readNamed(c.certificatePath, "CLIENT_CERTIFICATE_PATH"),
@@ -134,15 +123,26 @@ export async function managedIdentityEndpointOf(
   if (endpoint.kind !== "service_fabric" || c.identityServerCertificate === undefined) {
     return endpoint;
   }
-  const path = c.identityServerCertificate;
+  const certificatePem = await readSettingFile(
+    deps.readTextFile ?? Deno.readTextFile,
+    c.identityServerCertificate,
+    "SENTINEL_IDENTITY_SERVER_CERTIFICATE",
+  );
+  return { ...endpoint, certificatePem };
+}
+
+/** Reads the file a setting names; the error names the setting and the path. */
+async function readSettingFile(
+  read: (path: string) => Promise<string>,
+  path: string,
+  setting: string,
+): Promise<string> {
   try {
-    return { ...endpoint, certificatePem: await (deps.readTextFile ?? Deno.readTextFile)(path) };
+    return await read(path);
   } catch (cause) {
-    throw new Error(
-      `Cannot read SENTINEL_IDENTITY_SERVER_CERTIFICATE "${path}": check the path and the file ` +
-        "permissions",
-      { cause },
-    );
+    throw new Error(`Cannot read ${setting} "${path}": check the path and the file permissions`, {
+      cause,
+    });
   }
 }
 
@@ -199,7 +199,8 @@ export function createTarget(
       }
       const sentinel = new SentinelTarget({
         ...common,
-        ...definedProps(api, "uploadApiVersion", "armApiVersion"),
+        uploadApiVersion: api.uploadApiVersion,
+        armApiVersion: api.armApiVersion,
         apiUrl: api.apiUrl,
         managementUrl: api.managementUrl,
         scope: scopeFor(api.managementUrl),

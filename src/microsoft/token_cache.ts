@@ -6,6 +6,7 @@
 import type { Logger } from "../log.ts";
 import type { Now } from "../runtime/clock.ts";
 import { errorMessage } from "../runtime/errors.ts";
+import { abortable } from "../runtime/abortable.ts";
 
 /** A token with its schedule (epoch ms). */
 export interface IssuedToken {
@@ -77,14 +78,4 @@ export class TokenCache {
       throw error;
     }
   }
-}
-
-function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return promise;
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    if (signal.aborted) return onAbort();
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
-  });
 }

@@ -9,12 +9,13 @@
 import * as v from "valibot";
 import { getLogger, type Logger } from "../log.ts";
 import { excerpt, httpError } from "../runtime/http.ts";
-import { RateLimiter } from "../runtime/rate_limiter.ts";
+import type { RateLimiter } from "../runtime/rate_limiter.ts";
 import {
   type ApiCallDeps,
   apiCallDeps,
   type ApiClientOptions,
   callApi,
+  perMinute,
   sameOrigin,
 } from "../microsoft/api_call.ts";
 import { scopeFor } from "../microsoft/scopes.ts";
@@ -25,13 +26,13 @@ import {
   type MsIncident,
   readIncident,
 } from "./schemas.ts";
+import { GRANT } from "../microsoft/access_hints.ts";
 
-/** The Graph application permission the connector needs. */
-export const INCIDENTS_PERMISSION = "SecurityIncident.Read.All";
-/** Graph's base URL (`RESOURCE_URL` of the seed). */
-export const DEFAULT_RESOURCE_URL = "https://graph.microsoft.com";
-/** The incidents path (`INCIDENT_URL` of the seed, appended to the resource URL). */
-export const DEFAULT_INCIDENT_PATH = "/v1.0/security/incidents";
+export { INCIDENTS_PERMISSION } from "../microsoft/access_hints.ts";
+
+/** The settings of the credential microsoft-incidents uses (its own, else sentinel's). */
+export const INCIDENTS_CREDENTIAL_SETTINGS = "TENANT_ID, CLIENT_ID and the credential (or " +
+  "MICROSOFT_INCIDENTS_TENANT_ID, _CLIENT_ID, _CLIENT_SECRET)";
 /** Incidents per page (`$top`); Graph documents 50 as the largest page of incidents. */
 export const MAX_PAGE_SIZE = 50;
 
@@ -69,10 +70,10 @@ export interface IncidentPage {
 export interface IncidentsClientOptions extends ApiClientOptions {
   /** Hands out bearer tokens. */
   tokens: TokenSource;
-  /** Graph base URL. @default "https://graph.microsoft.com" */
-  resourceUrl?: string;
-  /** Incidents path below `resourceUrl`, or a full URL. @default "/v1.0/security/incidents" */
-  incidentPath?: string;
+  /** Graph base URL (`RESOURCE_URL`). */
+  resourceUrl: string;
+  /** Incidents path below `resourceUrl`, or a full URL (`MICROSOFT_INCIDENTS_INCIDENT_URL`). */
+  incidentPath: string;
   /** Token scope. @default `<resourceUrl>/.default` */
   scope?: string;
   /** `$top` (1-50). @default 50 */
@@ -92,8 +93,8 @@ export class IncidentsClient {
 
   /** Builds the client; nothing is sent until {@linkcode IncidentsClient.listPage}. */
   constructor(options: IncidentsClientOptions) {
-    const resource = (options.resourceUrl ?? DEFAULT_RESOURCE_URL).replace(/\/+$/, "");
-    const path = options.incidentPath ?? DEFAULT_INCIDENT_PATH;
+    const resource = options.resourceUrl.replace(/\/+$/, "");
+    const path = options.incidentPath;
     this.#url = /^https?:\/\//i.test(path)
       ? path
       : `${resource}${path.startsWith("/") ? "" : "/"}${path}`;
@@ -107,12 +108,7 @@ export class IncidentsClient {
       logger: options.logger ?? getLogger("microsoft-incidents", "graph"),
     });
     this.#deps = base;
-    this.#limiter = new RateLimiter({
-      limit: options.rateLimitPerMinute ?? 600,
-      windowMs: 60_000,
-      now: base.now,
-      sleep: base.sleep,
-    });
+    this.#limiter = perMinute(base, options.rateLimitPerMinute ?? 600);
   }
 
   /** The first page's URL for incidents updated at or after `since` (ISO, UTC). */
@@ -145,18 +141,16 @@ export class IncidentsClient {
     }, this.#deps);
     if (response.status === 401) {
       throw new IncidentsAuthError(
-        `Graph refused the token for security incidents (401): check TENANT_ID, CLIENT_ID and the ` +
-          `credential (or MICROSOFT_INCIDENTS_TENANT_ID, _CLIENT_ID, _CLIENT_SECRET): ${
-            excerpt(response.text)
-          }`,
+        `Graph refused the token for security incidents (401): check ` +
+          `${INCIDENTS_CREDENTIAL_SETTINGS}: ${excerpt(response.text)}`,
         { cause: httpError(response, "Graph security incidents") },
       );
     }
     if (response.status === 403) {
       throw new IncidentsForbiddenError(
-        `Graph denied access to security incidents (403): grant the application permission ` +
-          `${INCIDENTS_PERMISSION} (Microsoft Graph) to the app registration and give admin ` +
-          `consent: ${excerpt(response.text)}`,
+        `Graph denied access to security incidents (403): ${GRANT.incidents}: ${
+          excerpt(response.text)
+        }`,
         { cause: httpError(response, "Graph security incidents") },
       );
     }

@@ -33,7 +33,7 @@ import {
 } from "../opencti/import_connector.ts";
 import type { StixObject, Tlp } from "../stix/types.ts";
 import {
-  INCIDENTS_PERMISSION,
+  INCIDENTS_CREDENTIAL_SETTINGS,
   IncidentsAuthError,
   type IncidentsClient,
   IncidentsForbiddenError,
@@ -42,6 +42,7 @@ import { authorIdentity, buildBundle, convertIncident, matchCandidates } from ".
 import { IndicatorResolver } from "./resolver.ts";
 import type { MsIncident } from "./schemas.ts";
 import { errorMessage } from "../runtime/errors.ts";
+import { ACCESS } from "../microsoft/access_hints.ts";
 
 /** The connector's name in logs, metrics, routes and config prefixes. */
 export const CONNECTOR_NAME = "microsoft-incidents";
@@ -50,22 +51,22 @@ export const DEFAULT_DISPLAY_NAME = "Microsoft Incidents";
 /** The state key holding the cursor. */
 export const STATE_KEY = "microsoft_incidents_cursor";
 
-const DAY_MS = 24 * 60 * 60 * 1000;
-
 /** Options of {@linkcode MicrosoftIncidentsConnector}. */
 export interface MicrosoftIncidentsOptions extends ImportConnectorOptions {
   /** Display name and author name. @default "Microsoft Incidents" */
   displayName?: string;
-  /** Marking of what is created. @default "red" */
-  tlp?: Tlp;
+  /** Marking of what is created (`MICROSOFT_INCIDENTS_TLP`). */
+  tlp: Tlp;
   /** Sighting confidence (`CONNECTOR_CONFIDENCE_LEVEL`). @default none */
   confidence?: number;
-  /** Look evidence values up against OpenCTI indicators by pattern. @default true */
-  matchByValue?: boolean;
-  /** Where to start without state (ISO, UTC). @default now minus 7 days */
+  /** Look evidence values up against OpenCTI indicators by pattern (`MICROSOFT_INCIDENTS_MATCH_BY_VALUE`). */
+  matchByValue: boolean;
+  /** Where to start without state (ISO, UTC). @default `importStartBackMs` before now */
   importStartDate?: string;
-  /** The look-back window in ms. @default 3600000 */
-  lookBackMs?: number;
+  /** Without `importStartDate`, how long before now a first run starts, in ms. */
+  importStartBackMs: number;
+  /** The look-back window in ms (`MICROSOFT_INCIDENTS_LOOK_BACK`). */
+  lookBackMs: number;
   /** Most (incident, update) pairs remembered. @default 20000 */
   maxSeen?: number;
   /** Most pages read in one run. @default Infinity */
@@ -101,7 +102,7 @@ export class MicrosoftIncidentsConnector extends ImportConnector<RunSummary> {
     this.#graph = graph;
     this.#options = options;
     this.#backoffBaseMs = options.backoffBaseMs ?? 30_000;
-    this.#tlp = options.tlp ?? "red";
+    this.#tlp = options.tlp;
     this.#resolver = new IndicatorResolver(opencti);
   }
 
@@ -195,7 +196,7 @@ export class MicrosoftIncidentsConnector extends ImportConnector<RunSummary> {
     this.#resolver.clear();
     const saved = readLookbackState(this.lifecycle.state[STATE_KEY]);
     const cursor = new LookbackCursor(saved, this.#startDate(), {
-      ...(this.#options.lookBackMs !== undefined ? { lookBackMs: this.#options.lookBackMs } : {}),
+      lookBackMs: this.#options.lookBackMs,
       ...(this.#options.maxSeen !== undefined ? { maxSeen: this.#options.maxSeen } : {}),
     });
     let savedState = cursor.toState();
@@ -278,7 +279,7 @@ export class MicrosoftIncidentsConnector extends ImportConnector<RunSummary> {
     signal?: AbortSignal,
   ): Promise<Map<string, string[]>> {
     const matches = new Map<string, string[]>();
-    const byValue = this.#options.matchByValue ?? true;
+    const byValue = this.#options.matchByValue;
     for (const alert of incident.alerts) {
       const candidates = matchCandidates(alert);
       const found = new Set<string>();
@@ -301,15 +302,16 @@ export class MicrosoftIncidentsConnector extends ImportConnector<RunSummary> {
   }
 
   #startDate(): string {
-    return this.#options.importStartDate ?? new Date(this.now() - 7 * DAY_MS).toISOString();
+    return this.#options.importStartDate ??
+      new Date(this.now() - this.#options.importStartBackMs).toISOString();
   }
 }
 
 function checkOf(error: unknown): string | undefined {
   if (error instanceof IncidentsForbiddenError) {
-    return `the Graph application permission ${INCIDENTS_PERMISSION}`;
+    return ACCESS.incidents;
   }
-  if (error instanceof IncidentsAuthError) return "TENANT_ID, CLIENT_ID and the credential";
+  if (error instanceof IncidentsAuthError) return INCIDENTS_CREDENTIAL_SETTINGS;
   if (error instanceof OpenCtiAuthError) return "OPENCTI_TOKEN";
   return undefined;
 }

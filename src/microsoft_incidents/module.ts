@@ -67,6 +67,7 @@ export async function createMicrosoftIncidents(
     ...(config.confidence !== undefined ? { confidence: config.confidence } : {}),
     matchByValue: config.matchByValue,
     ...(config.importStartDate ? { importStartDate: config.importStartDate } : {}),
+    importStartBackMs: config.importStartBackMs,
     lookBackMs: config.lookBackMs,
     periodMs: base.periodMs,
     runAndTerminate: base.runAndTerminate,

@@ -48,6 +48,12 @@ export type IncidentTlp = typeof TLPS[number];
 
 const PERIOD = { text: "PT5M", ms: 300_000 };
 
+/** `MICROSOFT_INCIDENTS_LOOK_BACK`'s default. */
+export const LOOK_BACK = { text: "PT1H", ms: 3_600_000 };
+
+/** Days before now a first run starts when `MICROSOFT_INCIDENTS_IMPORT_START_DATE` is unset. */
+export const IMPORT_START_DAYS = 7;
+
 const BASE_DEFAULTS = {
   type: "EXTERNAL_IMPORT",
   name: "Microsoft Incidents",
@@ -117,14 +123,14 @@ export const MICROSOFT_INCIDENTS_OPTIONS = {
   }),
   importStartDate: microsoft("IMPORT_START_DATE", {
     schema: val.utcDate(),
-    defaultDoc: "now - 7 days",
+    defaultDoc: `now - ${IMPORT_START_DAYS} days`,
     meaning: "Where to start when there is no saved state: `YYYY-MM-DD` or an ISO date-time, " +
       "UTC when no zone is given.",
     example: "2024-01-15",
   }),
   lookBack: microsoft("LOOK_BACK", {
     schema: val.duration(),
-    defaultDoc: "`PT1H`",
+    defaultDoc: `\`${LOOK_BACK.text}\``,
     meaning: "ISO-8601 window read again before the last update seen (late or concurrent " +
       "updates); what was already imported is not imported twice.",
     example: "PT1H",
@@ -162,8 +168,10 @@ export interface MicrosoftIncidentsSettings {
   confidence?: number;
   /** Look evidence values up against OpenCTI indicators by pattern. */
   matchByValue: boolean;
-  /** Start when the state has no cursor (ISO, UTC); unset = now - 7 days. */
+  /** Start when the state has no cursor (ISO, UTC); unset = `importStartBackMs` before now. */
   importStartDate?: string;
+  /** Without `importStartDate`, how long before now a first run starts, in ms. */
+  importStartBackMs: number;
   /** Look-back window in ms. */
   lookBackMs: number;
   /** Incidents per page (1-50). */
@@ -292,7 +300,8 @@ function read(context: ReadContext): PendingSettings<MicrosoftIncidentsSettings>
         ...opt("confidence", connector.confidenceLevel),
         matchByValue: must(values.matchByValue),
         ...opt("importStartDate", values.importStartDate),
-        lookBackMs: values.lookBack?.ms ?? 3_600_000,
+        importStartBackMs: IMPORT_START_DAYS * 86_400_000,
+        lookBackMs: values.lookBack?.ms ?? LOOK_BACK.ms,
         pageSize: must(values.pageSize),
       };
     },

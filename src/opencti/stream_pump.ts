@@ -234,6 +234,13 @@ interface Work<U, R> {
   attempts: number;
 }
 
+/** What sending one batch left: the items a systemic failure holds, the keys delivered, why. */
+interface Sent<T> {
+  held: T[];
+  delivered: string[];
+  problem?: { reason: string; check?: string };
+}
+
 /** The outcome of {@linkcode StreamPump.replayDeadLetters}. */
 export interface ReplayReport {
   /** Dead letters tried. */
@@ -751,13 +758,7 @@ export class StreamPump<U, R> {
   async #send(
     items: Pending<Work<U, R>>[],
     tracker: CheckpointTracker,
-  ): Promise<
-    {
-      held: Pending<Work<U, R>>[];
-      delivered: string[];
-      problem?: { reason: string; check?: string };
-    }
-  > {
+  ): Promise<Sent<Pending<Work<U, R>>>> {
     // Two deliveries of one key never overlap (a stream batch and a reconcile's, issue 17): a
     // target without a key of its own (Graph looks the externalId up, then creates) would
     // otherwise create the indicator twice. The later one waits, then finds the first's record.
@@ -781,13 +782,7 @@ export class StreamPump<U, R> {
   async #sendNow(
     items: Pending<Work<U, R>>[],
     tracker: CheckpointTracker,
-  ): Promise<
-    {
-      held: Pending<Work<U, R>>[];
-      delivered: string[];
-      problem?: { reason: string; check?: string };
-    }
-  > {
+  ): Promise<Sent<Pending<Work<U, R>>>> {
     const results = new Map<string, ItemResult>();
     await this.#deliver(items.filter((i) => i.op.op.kind === "upsert"), results);
     await this.#deliver(items.filter((i) => i.op.op.kind === "remove"), results);

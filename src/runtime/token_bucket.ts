@@ -8,7 +8,7 @@
  * @module
  */
 import { type Now, type Sleep, systemNow, systemSleep } from "./clock.ts";
-import type { Pacer } from "./rate_limiter.ts";
+import { type Pacer, QueuedPacer } from "./pacer.ts";
 
 /** Options of {@linkcode TokenBucket}. */
 export interface TokenBucketOptions {
@@ -23,18 +23,15 @@ export interface TokenBucketOptions {
 }
 
 /** A token bucket shared by every caller of one kind of request; callers are served in order. */
-export class TokenBucket implements Pacer {
+export class TokenBucket extends QueuedPacer {
   readonly #size: number;
   readonly #perMs: number;
-  readonly #now: Now;
-  readonly #sleep: Sleep;
   #tokens: number;
   #at: number;
-  #pausedUntil = 0;
-  #tail: Promise<void> = Promise.resolve();
 
   /** Creates a full bucket. */
   constructor(options: TokenBucketOptions) {
+    super(options.now ?? systemNow, options.sleep ?? systemSleep);
     const { size, perSecond } = options;
     if (!Number.isFinite(size) || size < 1) {
       throw new RangeError(`Cannot use a bucket of ${size} tokens: give 1 or more`);
@@ -44,51 +41,21 @@ export class TokenBucket implements Pacer {
     }
     this.#size = size;
     this.#perMs = perSecond / 1000;
-    this.#now = options.now ?? systemNow;
-    this.#sleep = options.sleep ?? systemSleep;
     this.#tokens = size;
-    this.#at = this.#now();
+    this.#at = this.now();
   }
 
-  /** Waits for a token, then takes it; rejects when the signal aborts. */
-  async acquire(signal?: AbortSignal): Promise<void> {
-    signal?.throwIfAborted();
-    const previous = this.#tail;
-    let release!: () => void;
-    this.#tail = new Promise<void>((resolve) => release = resolve);
-    try {
-      await abortable(previous, signal);
-    } catch (error) {
-      previous.then(release);
-      throw error;
-    }
-    try {
-      for (;;) {
-        const wait = this.delay();
-        if (wait <= 0) break;
-        await this.#sleep(wait, signal);
-      }
-      this.#tokens -= 1;
-    } finally {
-      release();
-    }
+  /** Takes the token of the request that goes. */
+  protected override record(): void {
+    this.#tokens -= 1;
   }
 
-  /** Holds every caller back for `ms` from now (a server's `Retry-After`). */
-  pause(ms: number): void {
-    if (!Number.isFinite(ms) || ms <= 0) return;
-    this.#pausedUntil = Math.max(this.#pausedUntil, this.#now() + ms);
-  }
-
-  /** How long the next caller would wait now, in ms. */
-  delay(): number {
-    const now = this.#now();
+  /** How long, from `now`, until the bucket holds a token, in ms. */
+  protected override wait(now: number): number {
     this.#tokens = Math.min(this.#size, this.#tokens + (now - this.#at) * this.#perMs);
     this.#at = now;
-    const paused = Math.max(0, this.#pausedUntil - now);
     // A hair under one token is one token (floating point after a timed wait).
-    const short = this.#tokens >= 1 - 1e-9 ? 0 : Math.ceil((1 - this.#tokens) / this.#perMs);
-    return Math.max(paused, short);
+    return this.#tokens >= 1 - 1e-9 ? 0 : Math.ceil((1 - this.#tokens) / this.#perMs);
   }
 }
 
@@ -105,17 +72,4 @@ export function allOf(...pacers: Pacer[]): Pacer {
       return Math.max(0, ...pacers.map((p) => p.delay()));
     },
   };
-}
-
-function abortable(promise: Promise<void>, signal: AbortSignal | undefined): Promise<void> {
-  if (!signal) return promise;
-  return new Promise<void>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    if (signal.aborted) return onAbort();
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    });
-  });
 }

@@ -132,15 +132,17 @@ function isSynced(type: string): boolean {
   return type === "indicator" || RAW_OBSERVABLE_TYPES.has(type);
 }
 
+function notSynced(object: StixObject): Intent {
+  return {
+    kind: "skip",
+    id: object.id,
+    reason: "unsupported_entity_type",
+    detail: `entity type "${object.type}" is not synced`,
+  };
+}
+
 function upsertOrRemove(object: StixObject, options: IntentOptions): Intent {
-  if (!isSynced(object.type)) {
-    return {
-      kind: "skip",
-      id: object.id,
-      reason: "unsupported_entity_type",
-      detail: `entity type "${object.type}" is not synced`,
-    };
-  }
+  if (!isSynced(object.type)) return notSynced(object);
   if (object.revoked === true) return removal(object, "revoked");
   const validUntil = typeof object.valid_until === "string" ? Date.parse(object.valid_until) : NaN;
   if (!Number.isNaN(validUntil) && validUntil <= options.now) return removal(object, "expired");
@@ -209,14 +211,7 @@ function rawObservable(
 }
 
 function removal(object: StixObject, why: "deleted" | "revoked" | "expired" | "merged"): Intent {
-  if (!isSynced(object.type)) {
-    return {
-      kind: "skip",
-      id: object.id,
-      reason: "unsupported_entity_type",
-      detail: `entity type "${object.type}" is not synced`,
-    };
-  }
+  if (!isSynced(object.type)) return notSynced(object);
   const ext = readOpenCtiExtension(object);
   const found = object.type === "indicator"
     ? indicatorObservables(object, ext)

@@ -8,17 +8,20 @@
  */
 import { parseAdoptSource } from "./adopt.ts";
 import {
-  baseOptions,
   type ConnectorPrefix,
-  liveStreamOptions,
-  MAX_BACKOFF_DEFAULT,
-  MAX_BACKOFF_DEFAULT_MS,
   must,
   readBase,
   type ReadContext,
   readLiveStream,
   type UpstreamBaseDefaults,
 } from "../config/common_settings.ts";
+import {
+  deliveryOptions,
+  type DeliverySettings,
+  readDelivery,
+  streamBaseOptions,
+  streamConnectorOf,
+} from "../config/stream_settings.ts";
 import type { ConnectorSettings, PendingSettings } from "../config/connector_settings.ts";
 import { type FieldSpec, option } from "../config/option.ts";
 import type { Reader } from "../config/source.ts";
@@ -42,6 +45,9 @@ import { opt } from "../runtime/props.ts";
 export const DEFAULT_DEAD_LETTER_FILE = "data/sentinel-dead-letters.json";
 
 const PREFIX: ConnectorPrefix = { name: "sentinel", env: "SENTINEL_", yaml: "sentinel" };
+
+/** `SENTINEL_RECONCILE_PERIOD`'s default (without the synchronizer's `INTERVAL`). */
+const RECONCILE_PERIOD = { text: "P1D", ms: 86_400_000 };
 const SECTION = "Sentinel";
 
 /** Indicators per call of each target: the default of `SENTINEL_BATCH_SIZE`. */
@@ -631,33 +637,14 @@ export const SENTINEL_OPTIONS = {
     default: false,
     meaning: "Add an external reference to the Microsoft record on the OpenCTI indicator.",
   }),
-  maxBackoff: option({
-    ...named("SENTINEL_MAX_BACKOFF", "max_backoff"),
-    schema: val.duration(),
-    defaultDoc: `\`${MAX_BACKOFF_DEFAULT}\``,
-    meaning: "ISO-8601 duration: longest wait between two tries of a batch held by a systemic " +
-      "failure (auth, throttling, outage, network); such a batch is retried without a cap.",
-    example: "PT5M",
-  }),
-  deadLetterLimit: option({
-    ...named("SENTINEL_DEAD_LETTER_LIMIT", "dead_letter_limit"),
-    schema: val.integer(1, 1_000_000),
-    default: 10_000,
-    meaning: "Most dead letters kept; beyond it the oldest leaves the list and is counted as " +
-      "overflow.",
-  }),
-  deadLetterFile: option({
-    ...named("SENTINEL_DEAD_LETTER_FILE", "dead_letter_file"),
-    schema: val.text(),
-    defaultDoc: `\`${DEFAULT_DEAD_LETTER_FILE}\` (Deno Deploy: \`none\`)`,
-    meaning: "JSON file that keeps the dead letters across restarts (its folder is created on " +
-      "the first save and must be writable); `none` keeps them in memory only.",
-    example: DEFAULT_DEAD_LETTER_FILE,
+  ...deliveryOptions(PREFIX, SECTION, {
+    deadLetterFile: DEFAULT_DEAD_LETTER_FILE,
+    systemic: "auth, throttling, outage, network",
   }),
   reconcilePeriod: option({
     ...named("SENTINEL_RECONCILE_PERIOD", "reconcile_period"),
     schema: val.duration(),
-    defaultDoc: "`P1D`",
+    defaultDoc: `\`${RECONCILE_PERIOD.text}\``,
     meaning: "ISO-8601 duration between two reconciles, which make the target hold exactly " +
       "what the stream shows (missing created, stale updated, ours no longer wanted deleted); " +
       "`0` = none scheduled (still on a first start and through the admin route).",
@@ -729,10 +716,7 @@ function synchronizerOnly<S extends { env: readonly string[]; yaml: readonly str
   };
 }
 
-const BASE = {
-  ...baseOptions(PREFIX, BASE_DEFAULTS),
-  ...liveStreamOptions(PREFIX, BASE_DEFAULTS),
-};
+const BASE = streamBaseOptions(PREFIX, BASE_DEFAULTS);
 
 /** A live-stream event kind `SENTINEL_EVENT_TYPES` selects. */
 export type StreamEventType = "create" | "update" | "delete";
@@ -741,22 +725,13 @@ export type StreamEventType = "create" | "update" | "delete";
  * The typed settings of the `sentinel` stream connector, read from {@linkcode SENTINEL_OPTIONS}:
  * what its Microsoft target is built from ({@linkcode TargetSettings}) and the connector's own.
  */
-export interface SentinelSettings extends TargetSettings {
+export interface SentinelSettings extends TargetSettings, DeliverySettings {
   /** Base connector options. */
   connector: StreamConnectorConfig;
   /** Longest wait for a batch to fill, in ms. */
   batchTimeoutMs: number;
   /** Add an external reference to the target record on the OpenCTI indicator. */
   writeBack: boolean;
-  /** Longest wait between two tries of a held batch, in ms (`SENTINEL_MAX_BACKOFF`). */
-  maxBackoffMs: number;
-  /** Most dead letters kept (`SENTINEL_DEAD_LETTER_LIMIT`). */
-  deadLetterLimit: number;
-  /**
-   * File keeping the dead letters across restarts; `none` = memory only; unset = the runtime's
-   * default ({@linkcode DEFAULT_DEAD_LETTER_FILE}, memory on Deno Deploy) (`SENTINEL_DEAD_LETTER_FILE`).
-   */
-  deadLetterFile?: string;
   /** Stream events handled (`SENTINEL_EVENT_TYPES`); the others are skipped. */
   eventTypes?: StreamEventType[];
   /** The upstream connector whose names were used (their defaults then apply); unset = none. */
@@ -833,12 +808,10 @@ function read(context: ReadContext): PendingSettings<SentinelSettings> {
     extraLabels: reader.get(o.extraLabels),
     batchTimeoutMs: reader.get(o.batchTimeoutMs, fromSeconds(reader.get(o.batchTimeoutSeconds))),
     writeBack: reader.get(o.writeBack),
-    maxBackoff: reader.get(o.maxBackoff),
-    deadLetterLimit: reader.get(o.deadLetterLimit),
-    deadLetterFile: reader.get(o.deadLetterFile),
     reconcilePeriod: reader.get(o.reconcilePeriod),
     adoptSource: reader.get(o.adoptSource),
   };
+  const delivery = readDelivery(reader, o);
   const taxii = readTaxii(reader, synchronizer);
   if (values.adoptSource !== undefined && target !== undefined) {
     try {
@@ -848,11 +821,6 @@ function read(context: ReadContext): PendingSettings<SentinelSettings> {
         `${reader.label(o.adoptSource)}: ${errorMessage(error)}`,
       );
     }
-  }
-  if (values.maxBackoff !== undefined && values.maxBackoff.ms <= 0) {
-    reader.problem(
-      `${reader.label(o.maxBackoff)}: expected a duration longer than 0, e.g. "PT5M"`,
-    );
   }
   const maxBatch = BATCH_MAX[target ?? "graph"];
   const batchSize = reader.read(o.batchSize, val.integer(1, maxBatch), {
@@ -935,13 +903,7 @@ function read(context: ReadContext): PendingSettings<SentinelSettings> {
     id: base.id,
     idLabel: base.idLabel,
     value(): SentinelSettings {
-      const connector: StreamConnectorConfig = {
-        ...base.value(),
-        type: "STREAM",
-        ...opt("durationPeriod", base.duration?.text),
-        ...opt("periodMs", base.duration?.ms),
-        liveStream: liveStream(),
-      };
+      const connector = streamConnectorOf(base, liveStream);
       const hasWorkspace = ws.workspaceId !== undefined && ws.subscriptionId !== undefined &&
         ws.resourceGroup !== undefined && ws.workspaceName !== undefined;
       return {
@@ -962,13 +924,13 @@ function read(context: ReadContext): PendingSettings<SentinelSettings> {
         batchTimeoutMs: must(values.batchTimeoutMs),
         rateLimitPerMinute: must(rateLimitPerMinute),
         writeBack: must(values.writeBack),
-        maxBackoffMs: values.maxBackoff?.ms ?? MAX_BACKOFF_DEFAULT_MS,
-        deadLetterLimit: must(values.deadLetterLimit),
-        ...opt("deadLetterFile", values.deadLetterFile),
+        ...delivery(),
         eventTypes: must(eventTypes),
         ...opt("upstream", upstreamTarget),
         reconcilePeriodMs: values.reconcilePeriod?.ms ??
-          (taxii.intervalSeconds === undefined ? 86_400_000 : taxii.intervalSeconds * 1000),
+          (taxii.intervalSeconds === undefined
+            ? RECONCILE_PERIOD.ms
+            : taxii.intervalSeconds * 1000),
         ...opt("adoptSource", values.adoptSource),
         ...opt("taxiiCollections", taxii.collections),
         ...opt("taxiiPolicies", taxii.policies),

@@ -10,22 +10,20 @@
  *
  * @module
  */
-import * as v from "valibot";
 import type { OpenCtiClient } from "../opencti/graphql.ts";
+import {
+  addExternalReference,
+  type NewExternalReference,
+  onlyReferencesPatched,
+} from "../opencti/references.ts";
 import type { StixObject } from "../stix/types.ts";
 import type { TargetIndicator, TargetName } from "../microsoft/target.ts";
 
-/** The external reference written on an OpenCTI indicator. */
-export interface WriteBackReference {
-  /** `source_name`, e.g. "Microsoft Sentinel". */
-  source_name: string;
-  /** Where the Microsoft object can be seen. */
-  url: string;
-  /** The Microsoft-side key of the object (the indicator's STIX id on all three targets). */
-  external_id: string;
-  /** A short human text. */
-  description: string;
-}
+/**
+ * The external reference written on an OpenCTI indicator: `source_name` e.g. "Microsoft
+ * Sentinel", `external_id` the Microsoft-side key (the indicator's STIX id on all three targets).
+ */
+export type WriteBackReference = NewExternalReference;
 
 /** Options of {@linkcode WriteBack}. */
 export interface WriteBackOptions {
@@ -56,34 +54,6 @@ export const WRITE_BACK_URLS: Readonly<Record<TargetName, string>> = {
     "https://portal.azure.com/#blade/Microsoft_Azure_Security_Insights/MainMenuBlade/0/ThreatIntelligence?search={id}",
   defender: "https://security.microsoft.com/securitysettings/endpoints/indicators?search={id}",
 };
-
-const EXTERNAL_REFERENCE_ADD = `mutation ExternalReferenceAdd($input: ExternalReferenceAddInput!) {
-  externalReferenceAdd(input: $input) { id standard_id }
-}`;
-
-const RELATION_ADD =
-  `mutation StixDomainObjectEditRelationAdd($id: ID!, $input: StixRefRelationshipAddInput!) {
-  stixDomainObjectEdit(id: $id) { relationAdd(input: $input) { id } }
-}`;
-
-const ReferenceAnswer = v.object({
-  externalReferenceAdd: v.object({ id: v.string(), standard_id: v.optional(v.string()) }),
-});
-const RelationAnswer = v.object({
-  stixDomainObjectEdit: v.nullable(
-    v.object({ relationAdd: v.nullable(v.object({ id: v.string() })) }),
-  ),
-});
-
-/** Patch paths an echo of our write-back may touch: references and bookkeeping dates. */
-const ECHO_PATH = /^\/(external_references(\/.*)?|modified|extensions\/[^/]+\/updated_at)$/;
-const REFERENCES_PATH = /^\/external_references(\/|$)/;
-
-const PatchShape = v.looseObject({
-  context: v.looseObject({
-    patch: v.array(v.looseObject({ op: v.string(), path: v.string() })),
-  }),
-});
 
 /** Outcome of {@linkcode WriteBack.add}. */
 export type WriteBackOutcome = "added" | "present" | "not_indicator";
@@ -125,11 +95,7 @@ export class WriteBack {
    * `updated_at`): the platform's echo of a write-back, which must not be synced again.
    */
   isEcho(envelope: unknown): boolean {
-    const parsed = v.safeParse(PatchShape, envelope);
-    if (!parsed.success) return false;
-    const patch = parsed.output.context.patch;
-    if (!patch.some((op) => REFERENCES_PATH.test(op.path))) return false;
-    if (!patch.every((op) => ECHO_PATH.test(op.path))) return false;
+    if (!onlyReferencesPatched(envelope)) return false;
     const data = (envelope as { data?: unknown }).data;
     if (typeof data !== "object" || data === null) return false;
     const object = data as StixObject;
@@ -140,18 +106,12 @@ export class WriteBack {
   async add(indicator: TargetIndicator, signal?: AbortSignal): Promise<WriteBackOutcome> {
     if (indicator.stix.type !== "indicator") return "not_indicator";
     if (this.has(indicator.stix)) return "present";
-    const reference = this.referenceFor(indicator.id);
-    const created = await this.#client.request(EXTERNAL_REFERENCE_ADD, ReferenceAnswer, {
-      variables: { input: reference },
-      ...(signal ? { signal } : {}),
-    });
-    await this.#client.request(RELATION_ADD, RelationAnswer, {
-      variables: {
-        id: indicator.openctiId ?? indicator.id,
-        input: { toId: created.externalReferenceAdd.id, relationship_type: "external-reference" },
-      },
-      ...(signal ? { signal } : {}),
-    });
+    await addExternalReference(
+      this.#client,
+      indicator.openctiId ?? indicator.id,
+      this.referenceFor(indicator.id),
+      signal ? { signal } : {},
+    );
     return "added";
   }
 }

@@ -34,15 +34,17 @@ import {
   type RecordKey,
   sentinelValueOf,
 } from "./expected_records.ts";
-import { type GraphSimOptions, type RunningGraphSim, startGraphSim } from "./graph.ts";
+import { type GraphSimOptions, type RunningGraphSim, startGraphSim, TI_PATH } from "./graph.ts";
 import { type OpenCtiSim, type OpenCtiSimOptions, startOpenCtiSim } from "./opencti.ts";
 import { extensionOf } from "./opencti_store.ts";
 import { DEFAULT_STREAM_ID, matches } from "./opencti_stream.ts";
 import {
+  ARM_TI_API_VERSION,
   DEFAULT_SIM_WORKSPACE,
   type RunningSentinelSim,
   type SentinelSimOptions,
   startSentinelSim,
+  UPLOAD_API_VERSION,
 } from "./sentinel.ts";
 
 /**
@@ -56,6 +58,12 @@ const STACK_GRAPH_MAPPING = {
   expireTimeDays: 30,
   passiveOnly: false,
 } as const;
+
+/**
+ * The pace of each target this stack wires (its own, as above): the documented limits (Graph
+ * 1,000 requests a minute, the Sentinel upload 100, Defender `import` 30).
+ */
+const STACK_PACE = { graph: 1000, sentinel: 100, defender: 30 } as const;
 
 /** The mapping choices of the Defender target this stack wires (its own, as above). */
 const STACK_DEFENDER_MAPPING = {
@@ -185,8 +193,9 @@ export async function startSentinelStack(
         new GraphTarget({
           tokens,
           mapping: STACK_GRAPH_MAPPING,
-          rateLimitPerMinute: 1000,
+          rateLimitPerMinute: STACK_PACE.graph,
           scope: SCOPES.graph,
+          requestPath: TI_PATH,
           ...io(o),
           ...o.graph,
           baseUrl: graph.url,
@@ -213,6 +222,9 @@ export async function startSentinelStack(
           workspaceName: DEFAULT_SIM_WORKSPACE.workspaceName,
           sourceSystem: "OpenCTI",
           scope: SCOPES.management,
+          uploadApiVersion: UPLOAD_API_VERSION,
+          armApiVersion: ARM_TI_API_VERSION,
+          rateLimitPerMinute: STACK_PACE.sentinel,
           ...io(o),
           ...o.sentinel,
           apiUrl: sentinel.url,
@@ -234,6 +246,7 @@ export async function startSentinelStack(
           tokens,
           ...STACK_DEFENDER_MAPPING,
           scope: SCOPES.defender,
+          rateLimitPerMinute: STACK_PACE.defender,
           ...io(o),
           ...o.defender,
           apiUrl: defender.url,

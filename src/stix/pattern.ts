@@ -12,7 +12,13 @@
 
 import { normalizeHashAlgorithm } from "./hashes.ts";
 import { type ObservableValue, type OpenCtiProperties, readOpenCtiExtension } from "./extension.ts";
-import type { HashAlgorithm, Observable, ObservableType, StixObject } from "./types.ts";
+import {
+  type HashAlgorithm,
+  type Observable,
+  OBSERVABLE_TYPES,
+  type ObservableType,
+  type StixObject,
+} from "./types.ts";
 import { errorMessage } from "../runtime/errors.ts";
 
 /** Result of {@linkcode readPattern}: the observables, or why the pattern cannot be read. */
@@ -32,14 +38,8 @@ export interface ReadPatternOptions {
   maxDepth?: number;
 }
 
-const VALUE_TYPES: ReadonlySet<string> = new Set([
-  "ipv4-addr",
-  "ipv6-addr",
-  "domain-name",
-  "hostname",
-  "url",
-  "email-addr",
-]);
+/** The observable types carried by one value (all but `file`, carried by hashes). */
+const VALUE_TYPES: ReadonlySet<string> = new Set(OBSERVABLE_TYPES.filter((t) => t !== "file"));
 
 const UNSUPPORTED_OPERATORS: ReadonlySet<string> = new Set([
   "LIKE",

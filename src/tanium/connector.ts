@@ -53,17 +53,6 @@ import { SeenAlerts, STATE_SEEN_KEY } from "./seen.ts";
 export const CONNECTOR_NAME = "tanium-incidents";
 /** Default display name in OpenCTI (also the author identity's name). */
 export const DEFAULT_DISPLAY_NAME = "Tanium Threat Response Incidents";
-/** Default `source_name` values of the intel external references (B8). */
-export const DEFAULT_INTEL_SOURCE_NAMES: readonly string[] = [
-  "Tanium Threat Response Intel",
-  "Tanium",
-];
-
-const YEAR_MS = 365 * 24 * 60 * 60 * 1000;
-/** Default look-back window (`TANIUM_INCIDENTS_LOOKBACK`, `P1D`) in ms. */
-export const DEFAULT_LOOKBACK_MS = 24 * 60 * 60 * 1000;
-/** Default longest wait between two tries of a failing run (`TANIUM_INCIDENTS_MAX_BACKOFF`, `PT5M`). */
-export const DEFAULT_MAX_BACKOFF_MS = 5 * 60 * 1000;
 /** First wait after a failed run; it doubles per failure up to the maximum backoff. */
 const BACKOFF_BASE_MS = 15_000;
 
@@ -73,26 +62,28 @@ export interface TaniumIncidentsOptions extends ImportConnectorOptions {
   consoleUrl: string;
   /** Display name and author name (`CONNECTOR_NAME`). @default "Tanium Threat Response Incidents" */
   displayName?: string;
-  /** `false` = sightings only (`TANIUM_INCIDENTS_IMPORT_ALERTS`). @default true */
-  importAlerts?: boolean;
-  /** Start when the state has no cursor (ISO, UTC). @default now minus one year */
+  /** `false` = sightings only (`TANIUM_INCIDENTS_IMPORT_ALERTS`). */
+  importAlerts: boolean;
+  /** Start when the state has no cursor (ISO, UTC). @default `importStartBackMs` before now */
   importStartDate?: string | undefined;
-  /** `source_name` values of the intel references to match. @default DEFAULT_INTEL_SOURCE_NAMES */
-  intelSourceNames?: readonly string[];
-  /** Alerts per page (1-500). @default 500 */
-  pageSize?: number;
+  /** Without `importStartDate`, how long before now a first run starts, in ms. */
+  importStartBackMs: number;
+  /** `source_name` values of the intel references to match (`TANIUM_INCIDENTS_INTEL_SOURCE_NAMES`). */
+  intelSourceNames: readonly string[];
+  /** Alerts per page, 1-500 (`TANIUM_INCIDENTS_PAGE_SIZE`). */
+  pageSize: number;
   /** Most pages read in one run (the rest waits for the next run). @default Infinity */
   maxPagesPerRun?: number;
   /**
    * How far before the cursor each run re-reads for late alerts (`TANIUM_INCIDENTS_LOOKBACK`),
-   * in ms; 0 = no look-back. @default 86400000 (P1D)
+   * in ms; 0 = no look-back.
    */
-  lookbackMs?: number;
+  lookbackMs: number;
   /**
    * Longest wait between two tries of a run that failed on a systemic error
-   * (`TANIUM_INCIDENTS_MAX_BACKOFF`), in ms. @default 300000 (PT5M)
+   * (`TANIUM_INCIDENTS_MAX_BACKOFF`), in ms.
    */
-  maxBackoffMs?: number;
+  maxBackoffMs: number;
 }
 
 export type { RunOutcome } from "../opencti/import_connector.ts";
@@ -115,6 +106,7 @@ export class TaniumIncidentsConnector extends ImportConnector<RunSummary> {
   readonly #consoleUrl: string;
   readonly #importAlerts: boolean;
   readonly #importStartDate: string | undefined;
+  readonly #importStartBackMs: number;
   readonly #sourceNames: readonly string[];
   readonly #pageSize: number;
   readonly #maxPages: number;
@@ -135,19 +127,20 @@ export class TaniumIncidentsConnector extends ImportConnector<RunSummary> {
     this.#tanium = tanium;
     this.#opencti = opencti;
     this.#consoleUrl = options.consoleUrl.replace(/\/+$/, "");
-    this.#importAlerts = options.importAlerts ?? true;
+    this.#importAlerts = options.importAlerts;
     this.#importStartDate = options.importStartDate;
-    this.#sourceNames = options.intelSourceNames ?? DEFAULT_INTEL_SOURCE_NAMES;
-    this.#pageSize = options.pageSize ?? MAX_PAGE_SIZE;
+    this.#importStartBackMs = options.importStartBackMs;
+    this.#sourceNames = options.intelSourceNames;
+    this.#pageSize = options.pageSize;
     if (!Number.isInteger(this.#pageSize) || this.#pageSize < 1 || this.#pageSize > MAX_PAGE_SIZE) {
       throw new RangeError(`Cannot page Tanium alerts by ${this.#pageSize}: use 1 to 500`);
     }
     this.#maxPages = options.maxPagesPerRun ?? Infinity;
-    this.#lookbackMs = options.lookbackMs ?? DEFAULT_LOOKBACK_MS;
+    this.#lookbackMs = options.lookbackMs;
     if (!Number.isFinite(this.#lookbackMs) || this.#lookbackMs < 0) {
       throw new RangeError(`Cannot look back ${this.#lookbackMs} ms: give 0 or more`);
     }
-    this.#maxBackoffMs = options.maxBackoffMs ?? DEFAULT_MAX_BACKOFF_MS;
+    this.#maxBackoffMs = options.maxBackoffMs;
     if (!Number.isFinite(this.#maxBackoffMs) || this.#maxBackoffMs <= 0) {
       throw new RangeError(`Cannot back off up to ${this.#maxBackoffMs} ms: give more than 0`);
     }
@@ -549,7 +542,8 @@ export class TaniumIncidentsConnector extends ImportConnector<RunSummary> {
   }
 
   #startDate(): string {
-    return this.#importStartDate ?? new Date(this.now() - YEAR_MS).toISOString();
+    return this.#importStartDate ??
+      new Date(this.now() - this.#importStartBackMs).toISOString();
   }
 }
 

@@ -9,6 +9,8 @@
 import {
   baseOptions,
   type ConnectorPrefix,
+  MAX_BACKOFF_DEFAULT,
+  MAX_BACKOFF_DEFAULT_MS,
   must,
   prefixedOption,
   readBase,
@@ -28,6 +30,12 @@ const SECTION = "Tanium incidents";
 
 /** `TANIUM_INCIDENTS_<SUFFIX>`, YAML `tanium_incidents.<suffix>`. */
 const tanium = prefixedOption(PREFIX, SECTION);
+
+/** `TANIUM_INCIDENTS_LOOKBACK`'s default. */
+export const LOOKBACK = { text: "P1D", ms: 86_400_000 };
+
+/** How long before now a first run starts when `TANIUM_INCIDENTS_IMPORT_START_DATE` is unset. */
+export const IMPORT_START_BACK = { text: "1 year", ms: 365 * 86_400_000 };
 
 /**
  * The Tanium API URL and TLS options, the same in both Tanium connectors (`<PREFIX>URL`,
@@ -89,7 +97,7 @@ export const TANIUM_OPTIONS = {
   }),
   importStartDate: tanium("IMPORT_START_DATE", {
     schema: val.utcDate(),
-    defaultDoc: "now - 1 year",
+    defaultDoc: `now - ${IMPORT_START_BACK.text}`,
     meaning: "Where to start when there is no saved state: `YYYY-MM-DD` or an ISO date-time, " +
       "UTC when no zone is given.",
     example: "2024-01-15",
@@ -107,14 +115,14 @@ export const TANIUM_OPTIONS = {
   }),
   lookback: tanium("LOOKBACK", {
     schema: val.duration(),
-    defaultDoc: "`P1D`",
+    defaultDoc: `\`${LOOKBACK.text}\``,
     meaning: "ISO-8601 duration: each run re-reads this far before the newest alert already " +
       "imported, for alerts that reach Tanium late (an endpoint that was offline). `P0D` = off.",
     example: "P1D",
   }),
   maxBackoff: tanium("MAX_BACKOFF", {
     schema: val.duration(),
-    defaultDoc: "`PT5M`",
+    defaultDoc: `\`${MAX_BACKOFF_DEFAULT}\``,
     meaning: "ISO-8601 duration: longest wait between two tries of a run that failed because " +
       "Tanium or OpenCTI is failing (the position is held; nothing is dropped).",
     example: "PT5M",
@@ -144,18 +152,20 @@ export interface TaniumIncidentsSettings {
   token: string;
   /** `false` = sightings only. */
   importAlerts: boolean;
-  /** Start when the state has no cursor: ISO date-time in UTC; unset = now - 1 year. */
+  /** Start when the state has no cursor: ISO date-time in UTC; unset = `importStartBackMs` before now. */
   importStartDate?: string;
+  /** Without `importStartDate`, how long before now a first run starts, in ms. */
+  importStartBackMs: number;
   /** `source_name` values of the intel external references to match. */
   intelSourceNames: string[];
   /** Alerts per page (1-500). */
   pageSize: number;
   /** Deno Deploy cron schedule (5 fields). */
   cron?: string;
-  /** Look-back window for late alerts in ms (`TANIUM_INCIDENTS_LOOKBACK`); unset = P1D. */
-  lookbackMs?: number;
-  /** Longest wait between tries of a failing run in ms (`TANIUM_INCIDENTS_MAX_BACKOFF`); unset = PT5M. */
-  maxBackoffMs?: number;
+  /** Look-back window for late alerts in ms (`TANIUM_INCIDENTS_LOOKBACK`). */
+  lookbackMs: number;
+  /** Longest wait between tries of a failing run in ms (`TANIUM_INCIDENTS_MAX_BACKOFF`). */
+  maxBackoffMs: number;
 }
 
 function read(context: ReadContext): PendingSettings<TaniumIncidentsSettings> {
@@ -215,11 +225,12 @@ function read(context: ReadContext): PendingSettings<TaniumIncidentsSettings> {
         token: must(values.token),
         importAlerts: must(values.importAlerts),
         ...opt("importStartDate", values.importStartDate),
+        importStartBackMs: IMPORT_START_BACK.ms,
         intelSourceNames: must(values.intelSourceNames),
         pageSize: must(values.pageSize),
         ...opt("cron", values.cron),
-        ...opt("lookbackMs", values.lookback?.ms),
-        ...opt("maxBackoffMs", values.maxBackoff?.ms),
+        lookbackMs: values.lookback?.ms ?? LOOKBACK.ms,
+        maxBackoffMs: values.maxBackoff?.ms ?? MAX_BACKOFF_DEFAULT_MS,
       };
     },
   };

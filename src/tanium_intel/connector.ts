@@ -21,6 +21,11 @@ import * as v from "valibot";
 import type { Connector, ConnectorStatus } from "../runtime/connector.ts";
 import type { Fetch } from "../runtime/http.ts";
 import { findExternalReferences } from "../opencti/lookup.ts";
+import {
+  addExternalReference,
+  deleteExternalReference,
+  onlyReferencesPatched,
+} from "../opencti/references.ts";
 import { CONNECTOR_MINIMUM } from "../opencti/version.ts";
 import type { DataFrame } from "../opencti/stream.ts";
 import {
@@ -47,9 +52,6 @@ import { errorMessage } from "../runtime/errors.ts";
 
 /** Statuses of a refused update after which the document is created anew. */
 const REPLACE_ON = new Set([400, 409, 415, 422]);
-
-/** Documents handed to the target per batch (each is its own request). @default 50 */
-export const DEFAULT_INTEL_BATCH = 50;
 
 /** The scope of a failed Tanium call (issue 11 rules: one request carries one document). */
 export function scopeOfError(error: unknown): { scope: FailureScope; check?: string } {
@@ -80,10 +82,10 @@ export interface TaniumIntelTargetOptions {
    * links nothing to it); its failure is the callee's to report. @default none
    */
   unlink?: (removal: IntelRemoval, intelId: number) => Promise<void>;
-  /** Documents per batch. @default DEFAULT_INTEL_BATCH */
-  maxBatch?: number;
-  /** `TANIUM_INTEL_DEPLOY_INTEL`: deploy the intel after a batch changed documents. @default true */
-  deployIntel?: boolean;
+  /** Documents per batch (`TANIUM_INTEL_BATCH_SIZE`). */
+  maxBatch: number;
+  /** `TANIUM_INTEL_DEPLOY_INTEL`: deploy the intel after a batch changed documents. */
+  deployIntel: boolean;
   /**
    * `TANIUM_INTEL_COMPUTER_GROUPS` when `TANIUM_INTEL_AUTO_ONDEMAND_SCAN` is on: quick-scan these
    * computer groups for each new document. @default [] (no scan)
@@ -114,8 +116,8 @@ export class TaniumIntelTarget implements PumpTarget<IntelDocument, IntelRemoval
     this.#client = options.client;
     this.#resolve = options.resolve;
     this.#unlink = options.unlink;
-    this.maxBatch = options.maxBatch ?? DEFAULT_INTEL_BATCH;
-    this.#deploy = options.deployIntel ?? true;
+    this.maxBatch = options.maxBatch;
+    this.#deploy = options.deployIntel;
     this.#scanGroups = options.quickScanGroups ?? [];
   }
 
@@ -334,67 +336,28 @@ export interface TaniumIntelConnectorOptions extends StreamPumpCommonOptions {
     token: string;
     /** Fetch for Tanium. @default globalThis.fetch */
     fetch?: Fetch;
-    /** `TANIUM_INTEL_DEPLOY_INTEL`. @default true */
-    deployIntel?: boolean;
-    /** `TANIUM_INTEL_AUTO_ONDEMAND_SCAN`. @default false */
-    autoOnDemandScan?: boolean;
-    /** `TANIUM_INTEL_COMPUTER_GROUPS`. @default [1] */
-    computerGroups?: readonly number[];
-    /** `TANIUM_INTEL_HASHES_IN_REPUTATION`. @default true */
-    hashesInReputation?: boolean;
-    /** `TANIUM_INTEL_NO_HASHES_IN_INTELS`. @default true */
-    noHashesInIntels?: boolean;
+    /** `TANIUM_INTEL_DEPLOY_INTEL`. */
+    deployIntel: boolean;
+    /** `TANIUM_INTEL_AUTO_ONDEMAND_SCAN`. */
+    autoOnDemandScan: boolean;
+    /** `TANIUM_INTEL_COMPUTER_GROUPS`. */
+    computerGroups: readonly number[];
+    /** `TANIUM_INTEL_HASHES_IN_REPUTATION`. */
+    hashesInReputation: boolean;
+    /** `TANIUM_INTEL_NO_HASHES_IN_INTELS`. */
+    noHashesInIntels: boolean;
   };
   /**
    * `source_name` of the written reference; must be one of tanium-incidents'
    * `TANIUM_INCIDENTS_INTEL_SOURCE_NAMES`. @default "Tanium Threat Response Intel"
    */
   referenceSourceName?: string;
-  /** Documents per batch. @default 50 */
-  batchSize?: number;
+  /** Documents per batch (`TANIUM_INTEL_BATCH_SIZE`). */
+  batchSize: number;
 }
 
 const READ_INDICATOR = `query ReadIndicator($id: String!) { stixCoreObjectRaw(id: $id) }`;
 const ReadIndicatorAnswer = v.object({ stixCoreObjectRaw: v.nullable(v.string()) });
-const EXTERNAL_REFERENCE_ADD = `mutation ExternalReferenceAdd($input: ExternalReferenceAddInput!) {
-  externalReferenceAdd(input: $input) { id standard_id }
-}`;
-const RELATION_ADD =
-  `mutation StixDomainObjectEditRelationAdd($id: ID!, $input: StixRefRelationshipAddInput!) {
-  stixDomainObjectEdit(id: $id) { relationAdd(input: $input) { id } }
-}`;
-/** pycti `stix_cyber_observable.add_external_reference` (upstream writes back on observables too). */
-const OBSERVABLE_RELATION_ADD =
-  `mutation StixCyberObservableEditRelationAdd($id: ID!, $input: StixRefRelationshipAddInput!) {
-  stixCyberObservableEdit(id: $id) { relationAdd(input: $input) { id } }
-}`;
-const ObservableRelationAnswer = v.object({
-  stixCyberObservableEdit: v.nullable(
-    v.object({ relationAdd: v.nullable(v.object({ id: v.string() })) }),
-  ),
-});
-/** pycti `external_reference.delete` (upstream `_delete_entity_external_reference`). */
-const EXTERNAL_REFERENCE_DELETE = `mutation ExternalReferenceEdit($id: ID!) {
-  externalReferenceEdit(id: $id) { delete }
-}`;
-const DeleteAnswer = v.object({
-  externalReferenceEdit: v.nullable(v.object({ delete: v.nullable(v.string()) })),
-});
-const ReferenceAnswer = v.object({
-  externalReferenceAdd: v.object({ id: v.string(), standard_id: v.optional(v.string()) }),
-});
-const RelationAnswer = v.object({
-  stixDomainObjectEdit: v.nullable(
-    v.object({ relationAdd: v.nullable(v.object({ id: v.string() })) }),
-  ),
-});
-const ECHO_PATH = /^\/(external_references(\/.*)?|modified|extensions\/[^/]+\/updated_at)$/;
-const PatchShape = v.looseObject({
-  context: v.looseObject({
-    patch: v.array(v.looseObject({ op: v.string(), path: v.string() })),
-  }),
-});
-
 /** Keeps Tanium Threat Response intel in step with the indicators of an OpenCTI live stream. */
 export class TaniumIntelConnector implements Connector {
   /** Connector name. */
@@ -423,13 +386,9 @@ export class TaniumIntelConnector implements Connector {
       }),
       resolve: (id, signal) => this.#resolve(id, signal),
       unlink: (_removal, intelId) => this.#unlink(intelId),
-      ...(options.tanium.deployIntel !== undefined
-        ? { deployIntel: options.tanium.deployIntel }
-        : {}),
-      quickScanGroups: options.tanium.autoOnDemandScan
-        ? (options.tanium.computerGroups ?? [1])
-        : [],
-      ...(options.batchSize !== undefined ? { maxBatch: options.batchSize } : {}),
+      deployIntel: options.tanium.deployIntel,
+      quickScanGroups: options.tanium.autoOnDemandScan ? options.tanium.computerGroups : [],
+      maxBatch: options.batchSize,
     });
     const { name: _n, tanium: _t, referenceSourceName: _r, ...rest } = options;
     this.#pump = new StreamPump<IntelDocument, IntelRemoval>({
@@ -493,11 +452,7 @@ export class TaniumIntelConnector implements Connector {
 
   #echo(frame: DataFrame): { id: string; detail: string } | undefined {
     if (frame.event !== "update") return undefined;
-    const parsed = v.safeParse(PatchShape, frame.data);
-    if (!parsed.success) return undefined;
-    const patch = parsed.output.context.patch;
-    if (!patch.some((op) => op.path.startsWith("/external_references"))) return undefined;
-    if (!patch.every((op) => ECHO_PATH.test(op.path))) return undefined;
+    if (!onlyReferencesPatched(frame.data)) return undefined;
     const object = frame.data.data;
     if (intelIdOf(object, [this.#sourceName]) !== undefined) {
       return { id: object.id, detail: "only our external reference changed" };
@@ -548,8 +503,8 @@ export class TaniumIntelConnector implements Connector {
       now,
       ...(reversePatch === undefined ? {} : { reversePatch }),
       sourceNames: [this.#sourceName],
-      hashesInReputation: this.#o.tanium.hashesInReputation ?? true,
-      noHashesInIntels: this.#o.tanium.noHashesInIntels ?? true,
+      hashesInReputation: this.#o.tanium.hashesInReputation,
+      noHashesInIntels: this.#o.tanium.noHashesInIntels,
     });
     switch (plan.kind) {
       case "skip":
@@ -589,20 +544,12 @@ export class TaniumIntelConnector implements Connector {
       const intelId = this.#target.documentIdOf(document.id);
       if (intelId === undefined || intelId === document.intelId) continue;
       try {
-        const created = await this.#o.client.request(EXTERNAL_REFERENCE_ADD, ReferenceAnswer, {
-          variables: { input: this.referenceFor(intelId) },
-        });
-        const variables = {
-          id: document.openctiId ?? document.id,
-          input: { toId: created.externalReferenceAdd.id, relationship_type: "external-reference" },
-        };
-        if (document.stixType === "indicator") {
-          await this.#o.client.request(RELATION_ADD, RelationAnswer, { variables });
-        } else {
-          await this.#o.client.request(OBSERVABLE_RELATION_ADD, ObservableRelationAnswer, {
-            variables,
-          });
-        }
+        await addExternalReference(
+          this.#o.client,
+          document.openctiId ?? document.id,
+          this.referenceFor(intelId),
+          { observable: document.stixType !== "indicator" },
+        );
         this.#pump.count("written_back");
       } catch (error) {
         this.#pump.count("write_back_failed");
@@ -623,9 +570,7 @@ export class TaniumIntelConnector implements Connector {
         sourceNames: [this.#sourceName],
       });
       for (const reference of references) {
-        await this.#o.client.request(EXTERNAL_REFERENCE_DELETE, DeleteAnswer, {
-          variables: { id: reference.id },
-        });
+        await deleteExternalReference(this.#o.client, reference.id);
         this.#pump.count("references_removed");
       }
     } catch (error) {

@@ -10,17 +10,20 @@
  * `read()` below into a field of {@linkcode TaniumIntelSettings}, then run `deno task docs`.
  */
 import {
-  baseOptions,
   type ConnectorPrefix,
-  liveStreamOptions,
-  MAX_BACKOFF_DEFAULT,
-  MAX_BACKOFF_DEFAULT_MS,
   must,
   prefixedOption,
   readBase,
   type ReadContext,
   readLiveStream,
 } from "../config/common_settings.ts";
+import {
+  deliveryOptions,
+  type DeliverySettings,
+  readDelivery,
+  streamBaseOptions,
+  streamConnectorOf,
+} from "../config/stream_settings.ts";
 import type { ConnectorSettings, PendingSettings } from "../config/connector_settings.ts";
 import type { StreamConnectorConfig } from "../config/types.ts";
 import * as val from "../config/values.ts";
@@ -103,35 +106,16 @@ export const TANIUM_INTEL_OPTIONS = {
     default: 50,
     meaning: "Most documents handled per batch (Tanium takes one document per request).",
   }),
-  maxBackoff: intel("MAX_BACKOFF", {
-    schema: val.duration(),
-    defaultDoc: `\`${MAX_BACKOFF_DEFAULT}\``,
-    meaning: "ISO-8601 duration: longest wait between two tries of a batch held by a systemic " +
-      "failure (token, permission, throttling, outage); such a batch is retried without a cap.",
-    example: "PT5M",
-  }),
-  deadLetterLimit: intel("DEAD_LETTER_LIMIT", {
-    schema: val.integer(1, 1_000_000),
-    default: 10_000,
-    meaning: "Most dead letters kept; beyond it the oldest leaves the list and is counted as " +
-      "overflow.",
-  }),
-  deadLetterFile: intel("DEAD_LETTER_FILE", {
-    schema: val.text(),
-    defaultDoc: `\`${DEFAULT_INTEL_DEAD_LETTER_FILE}\` (Deno Deploy: \`none\`)`,
-    meaning: "JSON file that keeps the dead letters across restarts (its folder is created on " +
-      "the first save and must be writable); `none` keeps them in memory only.",
-    example: DEFAULT_INTEL_DEAD_LETTER_FILE,
+  ...deliveryOptions(PREFIX, SECTION, {
+    deadLetterFile: DEFAULT_INTEL_DEAD_LETTER_FILE,
+    systemic: "token, permission, throttling, outage",
   }),
 } as const;
 
-const BASE = {
-  ...baseOptions(PREFIX, BASE_DEFAULTS),
-  ...liveStreamOptions(PREFIX, BASE_DEFAULTS),
-};
+const BASE = streamBaseOptions(PREFIX, BASE_DEFAULTS);
 
 /** The typed settings of the `tanium-intel` stream connector. */
-export interface TaniumIntelSettings {
+export interface TaniumIntelSettings extends DeliverySettings {
   /** Base connector options; `connector.name` is also the written reference's `source_name`. */
   connector: StreamConnectorConfig;
   /** Tanium API base URL without a trailing slash. */
@@ -156,12 +140,6 @@ export interface TaniumIntelSettings {
   noHashesInIntels: boolean;
   /** Documents per batch. */
   batchSize: number;
-  /** Longest wait between tries of a held batch, in ms. */
-  maxBackoffMs: number;
-  /** Most dead letters kept. */
-  deadLetterLimit: number;
-  /** Dead-letter file; `none` = memory; unset = the default (memory on Deno Deploy). */
-  deadLetterFile?: string;
 }
 
 function read(context: ReadContext): PendingSettings<TaniumIntelSettings> {
@@ -181,9 +159,6 @@ function read(context: ReadContext): PendingSettings<TaniumIntelSettings> {
     hashesInReputation: reader.get(o.hashesInReputation),
     noHashesInIntels: reader.get(o.noHashesInIntels),
     batchSize: reader.get(o.batchSize),
-    maxBackoff: reader.get(o.maxBackoff),
-    deadLetterLimit: reader.get(o.deadLetterLimit),
-    deadLetterFile: reader.get(o.deadLetterFile),
   };
   const groups = (values.computerGroups ?? []).map((g) => g.trim());
   if (groups.some((g) => !/^\d+$/.test(g))) {
@@ -192,22 +167,13 @@ function read(context: ReadContext): PendingSettings<TaniumIntelSettings> {
         `(integers), got ${JSON.stringify(groups.join(","))}`,
     );
   }
-  if (values.maxBackoff !== undefined && values.maxBackoff.ms <= 0) {
-    reader.problem(`${reader.label(o.maxBackoff)}: expected a duration longer than 0, e.g. "PT5M"`);
-  }
+  const delivery = readDelivery(reader, o);
   return {
     id: base.id,
     idLabel: base.idLabel,
     value(): TaniumIntelSettings {
-      const connector: StreamConnectorConfig = {
-        ...base.value(),
-        type: "STREAM",
-        ...opt("durationPeriod", base.duration?.text),
-        ...opt("periodMs", base.duration?.ms),
-        liveStream: liveStream(),
-      };
       return {
-        connector,
+        connector: streamConnectorOf(base, liveStream),
         url: must(values.url),
         urlConsole: must(values.urlConsole),
         sslVerify: must(values.sslVerify),
@@ -219,9 +185,7 @@ function read(context: ReadContext): PendingSettings<TaniumIntelSettings> {
         hashesInReputation: must(values.hashesInReputation),
         noHashesInIntels: must(values.noHashesInIntels),
         batchSize: must(values.batchSize),
-        maxBackoffMs: values.maxBackoff?.ms ?? MAX_BACKOFF_DEFAULT_MS,
-        deadLetterLimit: must(values.deadLetterLimit),
-        ...opt("deadLetterFile", values.deadLetterFile),
+        ...delivery(),
       };
     },
   };

@@ -16,7 +16,14 @@ import { DEFAULT_SIM_WORKSPACE } from "../../src/sim/sentinel.ts";
 import { buildFrames } from "./frames.ts";
 import { median, round } from "./stats.ts";
 import { runJsonParse } from "./pipeline.ts";
-import { DEFENDER_MAPPING, GRAPH_MAPPING, SOURCE_SYSTEM } from "../fixtures/settings_defaults.ts";
+import {
+  DEFENDER_CLIENT,
+  DEFENDER_MAPPING,
+  GRAPH_CLIENT,
+  GRAPH_MAPPING,
+  SENTINEL_CLIENT,
+  SOURCE_SYSTEM,
+} from "../fixtures/settings_defaults.ts";
 
 /** CPU figures of one target. */
 export interface CpuResult {
@@ -94,6 +101,7 @@ function targetOf(name: TargetName): SyncTarget {
   switch (name) {
     case "graph":
       return new GraphTarget({
+        ...GRAPH_CLIENT,
         ...common,
         mapping: { ...GRAPH_MAPPING, targetProduct: "Azure Sentinel" },
         baseUrl: "http://127.0.0.1:4",
@@ -102,6 +110,7 @@ function targetOf(name: TargetName): SyncTarget {
     case "sentinel": {
       const ws = DEFAULT_SIM_WORKSPACE;
       return new SentinelTarget({
+        ...SENTINEL_CLIENT,
         sourceSystem: SOURCE_SYSTEM,
         ...common,
         workspaceId: ws.workspaceId,
@@ -109,7 +118,12 @@ function targetOf(name: TargetName): SyncTarget {
       });
     }
     case "defender":
-      return new DefenderTarget({ ...DEFENDER_MAPPING, ...common, apiUrl: "http://127.0.0.1:6" });
+      return new DefenderTarget({
+        ...DEFENDER_CLIENT,
+        ...DEFENDER_MAPPING,
+        ...common,
+        apiUrl: "http://127.0.0.1:6",
+      });
   }
 }
 

@@ -18,6 +18,7 @@ import { buildFrames } from "./frames.ts";
 import { startFrameServer } from "./frame_server.ts";
 import { delay, median, percentile, round } from "./stats.ts";
 import {
+  GRAPH_CLIENT,
   GRAPH_MAPPING,
   GRAPH_RATE_LIMIT,
   MAX_BACKOFF_MS,
@@ -102,6 +103,7 @@ export async function latencyScenario(options: LatencyOptions = {}): Promise<Lat
     await tokens.getToken(scope); // a cold token is not part of an event's latency
     const target = new AckRecorder(
       new GraphTarget({
+        ...GRAPH_CLIENT,
         rateLimitPerMinute: GRAPH_RATE_LIMIT,
         tokens,
         mapping: { ...GRAPH_MAPPING, targetProduct: "Azure Sentinel" },

@@ -19,7 +19,11 @@ import {
 import { TaniumClient } from "../../src/tanium/client.ts";
 import { TaniumIncidentsConnector } from "../../src/tanium/connector.ts";
 import { median, round } from "./stats.ts";
-import { QUEUE_THRESHOLD_MB, TANIUM_INCIDENTS_SCOPE } from "../fixtures/settings_defaults.ts";
+import {
+  QUEUE_THRESHOLD_MB,
+  TANIUM_INCIDENTS,
+  TANIUM_INCIDENTS_SCOPE,
+} from "../fixtures/settings_defaults.ts";
 
 /** Tanium figures. */
 export interface TaniumResult {
@@ -80,6 +84,7 @@ export async function taniumScenario(
         new TaniumClient({ url: tanium.url, token: TANIUM_SIM_TOKEN }),
         new OpenCtiClient({ url: opencti.url, token: SIM_TOKEN }),
         {
+          ...TANIUM_INCIDENTS,
           scope: TANIUM_INCIDENTS_SCOPE,
           queueThresholdMb: QUEUE_THRESHOLD_MB,
           connectorId: "5c4b3a29-1807-4f6e-9d5c-4b3a29180706",

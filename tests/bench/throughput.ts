@@ -55,11 +55,14 @@ import { createFrameSource, type PoolEvent } from "./frame_server.ts";
 import { round } from "./stats.ts";
 import { type FetchApp, inProcessFetch, VirtualClock } from "./virtual_clock.ts";
 import {
+  DEFENDER_CLIENT,
   DEFENDER_MAPPING,
+  GRAPH_CLIENT,
   GRAPH_MAPPING,
   GRAPH_RATE_LIMIT,
   MAX_BACKOFF_MS,
   QUEUE_THRESHOLD_MB,
+  SENTINEL_CLIENT,
   SENTINEL_SCOPE,
   SOURCE_SYSTEM,
 } from "../fixtures/settings_defaults.ts";
@@ -252,6 +255,7 @@ export function world(name: TargetName, entra: EntraSimApp, clock: VirtualClock)
         compositeFilter: (on) => sim.setCompositeFilter(on),
         target: (tokens, fetch) =>
           new GraphTarget({
+            ...GRAPH_CLIENT,
             rateLimitPerMinute: GRAPH_RATE_LIMIT,
             fetch,
             now: clock.now,
@@ -310,6 +314,7 @@ export function world(name: TargetName, entra: EntraSimApp, clock: VirtualClock)
         requests: () => sim.requests,
         target: (tokens, fetch) =>
           new SentinelTarget({
+            ...SENTINEL_CLIENT,
             sourceSystem: SOURCE_SYSTEM,
             fetch,
             now: clock.now,
@@ -357,6 +362,7 @@ export function world(name: TargetName, entra: EntraSimApp, clock: VirtualClock)
         requests: () => sim.requests,
         target: (tokens, fetch) =>
           new DefenderTarget({
+            ...DEFENDER_CLIENT,
             ...DEFENDER_MAPPING,
             fetch,
             now: clock.now,

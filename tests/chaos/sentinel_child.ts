@@ -17,6 +17,7 @@ import { OpenCtiClient } from "../../src/opencti/graphql.ts";
 import { Supervisor } from "../../src/runtime/supervisor.ts";
 import { SentinelConnector } from "../../src/sentinel/connector.ts";
 import {
+  GRAPH_CLIENT,
   GRAPH_MAPPING,
   QUEUE_THRESHOLD_MB,
   SENTINEL_SCOPE,
@@ -58,6 +59,7 @@ const connector = new SentinelConnector({
   },
   stream: { streamId: env("STREAM_ID"), watchdogMs: 1500, retryBaseMs: 100 },
   target: new GraphTarget({
+    ...GRAPH_CLIENT,
     tokens,
     mapping: { ...GRAPH_MAPPING, targetProduct: "Azure Sentinel" },
     baseUrl: env("GRAPH_URL"),

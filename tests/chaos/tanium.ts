@@ -18,7 +18,11 @@ import { TaniumClient } from "../../src/tanium/client.ts";
 import { TaniumIncidentsConnector } from "../../src/tanium/connector.ts";
 import { ChildProcess, findSecrets } from "./child.ts";
 import type { ChaosResult } from "./sentinel.ts";
-import { QUEUE_THRESHOLD_MB, TANIUM_INCIDENTS_SCOPE } from "../fixtures/settings_defaults.ts";
+import {
+  QUEUE_THRESHOLD_MB,
+  TANIUM_INCIDENTS,
+  TANIUM_INCIDENTS_SCOPE,
+} from "../fixtures/settings_defaults.ts";
 
 /** Options of {@linkcode taniumChaos}. */
 export interface TaniumChaosOptions {
@@ -84,6 +88,7 @@ export async function taniumChaos(options: TaniumChaosOptions = {}): Promise<Cha
         new TaniumClient({ url: tanium.url, token: TANIUM_SIM_TOKEN }),
         new OpenCtiClient({ url: opencti.url, token: SIM_TOKEN }),
         {
+          ...TANIUM_INCIDENTS,
           scope: TANIUM_INCIDENTS_SCOPE,
           queueThresholdMb: QUEUE_THRESHOLD_MB,
           connectorId: "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",

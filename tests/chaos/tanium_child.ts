@@ -13,7 +13,11 @@ import { OpenCtiClient } from "../../src/opencti/graphql.ts";
 import { Supervisor } from "../../src/runtime/supervisor.ts";
 import { TaniumClient } from "../../src/tanium/client.ts";
 import { TaniumIncidentsConnector } from "../../src/tanium/connector.ts";
-import { QUEUE_THRESHOLD_MB, TANIUM_INCIDENTS_SCOPE } from "../fixtures/settings_defaults.ts";
+import {
+  QUEUE_THRESHOLD_MB,
+  TANIUM_INCIDENTS,
+  TANIUM_INCIDENTS_SCOPE,
+} from "../fixtures/settings_defaults.ts";
 
 const env = (name: string): string => {
   const value = Deno.env.get(name);
@@ -38,6 +42,7 @@ const connector = new TaniumIncidentsConnector(
     retry: { attempts: 3, baseMs: 100 },
   }),
   {
+    ...TANIUM_INCIDENTS,
     scope: TANIUM_INCIDENTS_SCOPE,
     queueThresholdMb: QUEUE_THRESHOLD_MB,
     connectorId: env("CONNECTOR_ID"),

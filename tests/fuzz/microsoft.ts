@@ -24,7 +24,14 @@ import { createSentinelSimApp, DEFAULT_SIM_WORKSPACE } from "../../src/sim/senti
 import { buildFrames } from "../bench/frames.ts";
 import { invalidUtf8, mutateJson, MUTATIONS, pick, rng } from "./mutate.ts";
 import type { FuzzReport } from "./stream.ts";
-import { DEFENDER_MAPPING, GRAPH_MAPPING, SOURCE_SYSTEM } from "../fixtures/settings_defaults.ts";
+import {
+  DEFENDER_CLIENT,
+  DEFENDER_MAPPING,
+  GRAPH_CLIENT,
+  GRAPH_MAPPING,
+  SENTINEL_CLIENT,
+  SOURCE_SYSTEM,
+} from "../fixtures/settings_defaults.ts";
 
 const FUZZ_TOKEN = "fuzz-access-token";
 const instantSleep: Sleep = (_ms, signal) => {
@@ -136,6 +143,7 @@ function fixture(name: TargetName, random: () => number, onCase: (k: string) => 
       const proxy = corrupting(sim.app, random, onCase);
       return {
         target: new GraphTarget({
+          ...GRAPH_CLIENT,
           ...common,
           tokens,
           mapping: { ...GRAPH_MAPPING, targetProduct: "Azure Sentinel" },
@@ -168,6 +176,7 @@ function fixture(name: TargetName, random: () => number, onCase: (k: string) => 
       const ws = DEFAULT_SIM_WORKSPACE;
       return {
         target: new SentinelTarget({
+          ...SENTINEL_CLIENT,
           sourceSystem: SOURCE_SYSTEM,
           ...common,
           tokens,
@@ -198,6 +207,7 @@ function fixture(name: TargetName, random: () => number, onCase: (k: string) => 
       const proxy = corrupting(sim.app, random, onCase);
       return {
         target: new DefenderTarget({
+          ...DEFENDER_CLIENT,
           ...DEFENDER_MAPPING,
           ...common,
           tokens,

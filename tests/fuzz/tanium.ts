@@ -23,7 +23,11 @@ import { TaniumIncidentsConnector } from "../../src/tanium/connector.ts";
 import { readAlert } from "../../src/tanium/schemas.ts";
 import { invalidUtf8, mutateJson, MUTATIONS, pick, rng } from "./mutate.ts";
 import type { FuzzReport } from "./stream.ts";
-import { QUEUE_THRESHOLD_MB, TANIUM_INCIDENTS_SCOPE } from "../fixtures/settings_defaults.ts";
+import {
+  QUEUE_THRESHOLD_MB,
+  TANIUM_INCIDENTS,
+  TANIUM_INCIDENTS_SCOPE,
+} from "../fixtures/settings_defaults.ts";
 
 const instantSleep: Sleep = (_ms, signal) => {
   signal?.throwIfAborted();
@@ -97,6 +101,7 @@ async function world(
       sleep: instantSleep,
     }),
     {
+      ...TANIUM_INCIDENTS,
       scope: TANIUM_INCIDENTS_SCOPE,
       queueThresholdMb: QUEUE_THRESHOLD_MB,
       connectorId: "2b3c4d5e-6f70-4812-9a3b-4c5d6e7f8091",

@@ -19,7 +19,7 @@ import {
   makeIndicator,
 } from "../fixtures/microsoft/sentinel/make.ts";
 import { assertAbortSendsNothing, entraApp, type TargetSetup, targetSetup } from "./helpers.ts";
-import { DEFENDER_MAPPING } from "../fixtures/settings_defaults.ts";
+import { DEFENDER_CLIENT, DEFENDER_MAPPING } from "../fixtures/settings_defaults.ts";
 
 const SHA256 = "881c0f10c75e64ec39d257a131fcd531f47dd2cff2070ae94baa347d375126fd";
 const MD5 = "c30b1d9a6e1f2a38a2ac0f84b4a57b6a";
@@ -35,6 +35,7 @@ function setup(
     (common) => startDefenderSim({ ...common, ...options.sim }),
     (sim, common, extra: Partial<DefenderTargetOptions>) =>
       new DefenderTarget({
+        ...DEFENDER_CLIENT,
         ...DEFENDER_MAPPING,
         apiUrl: sim.url,
         ...common,
@@ -180,6 +181,7 @@ Deno.test("DefenderTarget.remove() falls back to single deletes when BatchDelete
       return globalThis.fetch(input, init);
     };
     const target = new DefenderTarget({
+      ...DEFENDER_CLIENT,
       ...DEFENDER_MAPPING,
       apiUrl: sim.url,
       tokens: new FakeTokens(),
@@ -298,7 +300,12 @@ Deno.test("DefenderTarget works end to end with the Entra simulator's signed tok
   const { clientId, tokens } = app;
   const sim = startDefenderSim({ verify: app.entra.verifyAccessToken });
   try {
-    const target = new DefenderTarget({ ...DEFENDER_MAPPING, apiUrl: sim.url, tokens });
+    const target = new DefenderTarget({
+      ...DEFENDER_CLIENT,
+      ...DEFENDER_MAPPING,
+      apiUrl: sim.url,
+      tokens,
+    });
     const items = [makeIndicator(1), makeIndicator(2)];
     assert((await target.upsert(items)).every((r) => r.ok));
     assert.deepEqual(sim.store().map((r) => r.entity.createdBy), [clientId, clientId]);

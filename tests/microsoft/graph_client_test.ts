@@ -9,7 +9,7 @@ import type { AuthClaims } from "../../src/sim/ms_common.ts";
 import type { Observable } from "../../src/stix/types.ts";
 import { FakeClock } from "../runtime/fake_clock.ts";
 import { entraApp } from "./helpers.ts";
-import { GRAPH_MAPPING, GRAPH_RATE_LIMIT } from "../fixtures/settings_defaults.ts";
+import { GRAPH_CLIENT, GRAPH_MAPPING, GRAPH_RATE_LIMIT } from "../fixtures/settings_defaults.ts";
 
 const ROLE = "ThreatIndicators.ReadWrite.OwnedBy";
 const GOOD_TOKEN = `t1|app1|${ROLE}|https://graph.microsoft.com`;
@@ -84,6 +84,7 @@ function setup(
     Promise.resolve(sim.app.request(input instanceof Request ? input : String(input), init));
   const restart = () =>
     new GraphTarget({
+      ...GRAPH_CLIENT,
       rateLimitPerMinute: GRAPH_RATE_LIMIT,
       tokens,
       mapping: {
@@ -210,6 +211,7 @@ Deno.test("GraphTarget.upsert() marks an item the API rejects as invalid as not 
   };
   const clock = new FakeClock();
   const stubbed = new GraphTarget({
+    ...GRAPH_CLIENT,
     rateLimitPerMinute: GRAPH_RATE_LIMIT,
     tokens: new FakeTokens(),
     mapping: { ...GRAPH_MAPPING, targetProduct: "Azure Sentinel" },
@@ -329,6 +331,7 @@ Deno.test("GraphTarget parses the documented 403 body with its request ids", asy
   const body = await Deno.readTextFile(new URL("error_403.json", FIXTURES));
   const clock = new FakeClock();
   const target = new GraphTarget({
+    ...GRAPH_CLIENT,
     rateLimitPerMinute: GRAPH_RATE_LIMIT,
     tokens: new FakeTokens(),
     mapping: { ...GRAPH_MAPPING, targetProduct: "Azure Sentinel" },
@@ -348,6 +351,7 @@ Deno.test("GraphTarget treats the documented resultInfo code 0 as deleted", asyn
   const body = await Deno.readTextFile(new URL("delete_by_external_id_200.json", FIXTURES));
   const clock = new FakeClock();
   const target = new GraphTarget({
+    ...GRAPH_CLIENT,
     rateLimitPerMinute: GRAPH_RATE_LIMIT,
     tokens: new FakeTokens(),
     mapping: { ...GRAPH_MAPPING, targetProduct: "Azure Sentinel" },
@@ -411,6 +415,7 @@ Deno.test("GraphTarget works end to end with the Entra simulator's signed tokens
   const graph = startGraphSim({ verify: app.entra.verifyAccessToken });
   try {
     const target = new GraphTarget({
+      ...GRAPH_CLIENT,
       rateLimitPerMinute: GRAPH_RATE_LIMIT,
       tokens,
       mapping: { ...GRAPH_MAPPING, targetProduct: "Azure Sentinel" },
@@ -555,6 +560,7 @@ Deno.test("GraphTarget looks up an indicator whose submit went out twice, and de
     return response;
   };
   const target = new GraphTarget({
+    ...GRAPH_CLIENT,
     rateLimitPerMinute: GRAPH_RATE_LIMIT,
     tokens: new FakeTokens(),
     mapping: { ...GRAPH_MAPPING, targetProduct: "Azure Sentinel" },

@@ -17,7 +17,7 @@ import {
   makeIndicator,
 } from "../fixtures/microsoft/sentinel/make.ts";
 import { assertAbortSendsNothing, entraApp, type TargetSetup, targetSetup } from "./helpers.ts";
-import { SOURCE_SYSTEM } from "../fixtures/settings_defaults.ts";
+import { SENTINEL_CLIENT, SOURCE_SYSTEM } from "../fixtures/settings_defaults.ts";
 
 const WS = DEFAULT_SIM_WORKSPACE;
 
@@ -42,6 +42,7 @@ function setup(
     (common) => startSentinelSim({ ...common, ...options.sim }),
     (sim, common, extra: Partial<SentinelTargetOptions>) =>
       new SentinelTarget({
+        ...SENTINEL_CLIENT,
         sourceSystem: SOURCE_SYSTEM,
         ...workspaceAt(sim.url),
         ...common,
@@ -156,6 +157,7 @@ Deno.test("SentinelTarget.remove() deletes through the exact ARM query and is id
 Deno.test("SentinelTarget.remove() fails with advice when the ARM coordinates are missing", async () => {
   await using env = setup();
   const target = new SentinelTarget({
+    ...SENTINEL_CLIENT,
     sourceSystem: SOURCE_SYSTEM,
     workspaceId: WS.workspaceId,
     apiUrl: env.sim.url,
@@ -253,6 +255,7 @@ Deno.test("SentinelTarget() refuses the reserved source system and a workspace n
   assert.throws(
     () =>
       new SentinelTarget({
+        ...SENTINEL_CLIENT,
         workspaceId: WS.workspaceId,
         tokens,
         sourceSystem: "Microsoft Sentinel",
@@ -260,7 +263,13 @@ Deno.test("SentinelTarget() refuses the reserved source system and a workspace n
     /reserved/,
   );
   assert.throws(
-    () => new SentinelTarget({ sourceSystem: SOURCE_SYSTEM, workspaceId: "ws-sentinel", tokens }),
+    () =>
+      new SentinelTarget({
+        ...SENTINEL_CLIENT,
+        sourceSystem: SOURCE_SYSTEM,
+        workspaceId: "ws-sentinel",
+        tokens,
+      }),
     /GUID/,
   );
 });
@@ -274,6 +283,7 @@ Deno.test("SentinelTarget works end to end with the Entra simulator's signed tok
   });
   try {
     const target = new SentinelTarget({
+      ...SENTINEL_CLIENT,
       sourceSystem: SOURCE_SYSTEM,
       ...workspaceAt(sim.url),
       tokens,
@@ -294,6 +304,7 @@ Deno.test("SentinelTarget.upsert() rejects with the abort reason and sends nothi
 
 Deno.test("SentinelTarget re-sends revoked indicators and rejects raw observables with a reason", () => {
   const target = new SentinelTarget({
+    ...SENTINEL_CLIENT,
     sourceSystem: SOURCE_SYSTEM,
     workspaceId: WS.workspaceId,
     tokens: new FakeTokens(),
@@ -304,6 +315,7 @@ Deno.test("SentinelTarget re-sends revoked indicators and rejects raw observable
   const observable = { ...raw, stix: { id: "ipv4-addr--1", type: "ipv4-addr", value: "1.2.3.4" } };
   assert.match(target.rejects(observable) ?? "", /takes indicators/);
   const deleting = new SentinelTarget({
+    ...SENTINEL_CLIENT,
     sourceSystem: SOURCE_SYSTEM,
     workspaceId: WS.workspaceId,
     tokens: new FakeTokens(),

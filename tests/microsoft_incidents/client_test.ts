@@ -9,6 +9,7 @@ import {
 import { startGraphSecuritySim } from "../../src/sim/graph_security.ts";
 import { FakeClock } from "../runtime/fake_clock.ts";
 import { FakeTokens, fakeVerifier } from "../fixtures/microsoft/sentinel/make.ts";
+import { MICROSOFT_INCIDENTS_CLIENT } from "../fixtures/settings_defaults.ts";
 
 function setup(
   verifier: Parameters<typeof fakeVerifier>[0] = { roles: ["SecurityIncident.Read.All"] },
@@ -17,6 +18,7 @@ function setup(
   const sim = startGraphSecuritySim({ verify: fakeVerifier(verifier), now: clock.now });
   const tokens = new FakeTokens();
   const client = new IncidentsClient({
+    ...MICROSOFT_INCIDENTS_CLIENT,
     tokens,
     resourceUrl: sim.url,
     maxAttempts: 2,
@@ -43,6 +45,7 @@ Deno.test("IncidentsClient asks for incidents with alerts, a lastUpdateDateTime 
     ]);
     assert.deepEqual(tokens.asked, [`${sim.url}/.default`]);
     const scoped = new IncidentsClient({
+      ...MICROSOFT_INCIDENTS_CLIENT,
       tokens,
       incidentPath: `${sim.url}/v1.0/security/incidents`,
     });
@@ -89,7 +92,10 @@ Deno.test("IncidentsClient refuses a nextLink to another origin, a page without 
       client.listPage({ since: "2026-01-01T00:00:00Z" }),
       IncidentsResponseError,
     );
-    assert.throws(() => new IncidentsClient({ tokens, pageSize: 51 }), RangeError);
+    assert.throws(
+      () => new IncidentsClient({ ...MICROSOFT_INCIDENTS_CLIENT, tokens, pageSize: 51 }),
+      RangeError,
+    );
   } finally {
     await sim.close();
   }

@@ -24,7 +24,12 @@ import type { StixObject } from "../../src/stix/types.ts";
 import type { Fetch } from "../../src/runtime/http.ts";
 import { FakeClock } from "../runtime/fake_clock.ts";
 import { FakeTokens, fakeVerifier } from "../fixtures/microsoft/sentinel/make.ts";
-import { MICROSOFT_INCIDENTS_SCOPE, QUEUE_THRESHOLD_MB } from "../fixtures/settings_defaults.ts";
+import {
+  MICROSOFT_INCIDENTS,
+  MICROSOFT_INCIDENTS_CLIENT,
+  MICROSOFT_INCIDENTS_SCOPE,
+  QUEUE_THRESHOLD_MB,
+} from "../fixtures/settings_defaults.ts";
 
 const CONNECTOR_ID = "5a8e6f4c-1b2d-4e3f-9a0b-1c2d3e4f5a6b";
 const START = "2026-01-01T00:00:00.000Z";
@@ -82,6 +87,7 @@ async function world(roles = ["SecurityIncident.Read.All"], rateLimit = 600): Pr
     connector: (options = {}, fetch) =>
       new MicrosoftIncidentsConnector(
         new IncidentsClient({
+          ...MICROSOFT_INCIDENTS_CLIENT,
           tokens: new FakeTokens(),
           resourceUrl: graph.url,
           pageSize: 2,
@@ -93,6 +99,7 @@ async function world(roles = ["SecurityIncident.Read.All"], rateLimit = 600): Pr
         }),
         openctiClient,
         {
+          ...MICROSOFT_INCIDENTS,
           scope: MICROSOFT_INCIDENTS_SCOPE,
           queueThresholdMb: QUEUE_THRESHOLD_MB,
           connectorId: CONNECTOR_ID,

@@ -12,6 +12,7 @@ import { SIM_TOKEN } from "../../src/sim/opencti_stream.ts";
 import type { SentinelStack } from "../../src/sim/stack.ts";
 import type { StixObject } from "../../src/stix/types.ts";
 import {
+  GRAPH_CLIENT,
   GRAPH_MAPPING,
   GRAPH_RATE_LIMIT,
   MAX_BACKOFF_MS,
@@ -189,6 +190,7 @@ function untilAborted(signal: AbortSignal): Promise<never> {
  */
 export function graphConnectorFor(stack: SentinelStack, tokens: TokenSource): SentinelConnector {
   const target = new GraphTarget({
+    ...GRAPH_CLIENT,
     rateLimitPerMinute: GRAPH_RATE_LIMIT,
     tokens,
     mapping: { ...GRAPH_MAPPING, targetProduct: "Azure Sentinel" },

@@ -36,7 +36,13 @@ import {
 } from "../../src/sim/sentinel.ts";
 import { indicatorId, makeIndicator } from "../fixtures/microsoft/sentinel/make.ts";
 import { type TargetSetup, targetSetup } from "../microsoft/helpers.ts";
-import { DEFENDER_MAPPING, SOURCE_SYSTEM, TEST_NOW } from "../fixtures/settings_defaults.ts";
+import {
+  DEFENDER_CLIENT,
+  DEFENDER_MAPPING,
+  SENTINEL_CLIENT,
+  SOURCE_SYSTEM,
+  TEST_NOW,
+} from "../fixtures/settings_defaults.ts";
 
 const NOW = Date.parse("2026-03-01T00:00:00Z");
 const AUTHOR = "identity--542072da-8b33-50bf-810b-d9cfd2a0bc69";
@@ -124,6 +130,7 @@ function sentinelSetup(): TargetSetup<RunningSentinelSim, SentinelTarget, Sentin
     (common) => startSentinelSim(common),
     (sim, common, extra: Partial<SentinelTargetOptions>) =>
       new SentinelTarget({
+        ...SENTINEL_CLIENT,
         sourceSystem: SOURCE_SYSTEM,
         workspaceId: ws.workspaceId,
         subscriptionId: ws.subscriptionId,
@@ -176,7 +183,13 @@ function defenderSetup(
   return targetSetup(
     (common) => startDefenderSim({ ...common, ...sim }),
     (running, common, extra: Partial<DefenderTargetOptions>) =>
-      new DefenderTarget({ ...DEFENDER_MAPPING, apiUrl: running.url, ...common, ...extra }),
+      new DefenderTarget({
+        ...DEFENDER_CLIENT,
+        ...DEFENDER_MAPPING,
+        apiUrl: running.url,
+        ...common,
+        ...extra,
+      }),
   );
 }
 

@@ -15,7 +15,11 @@ import {
 } from "../../src/tanium/connector.ts";
 import { type IntelDoc, readAlert, readIntel, type TaniumAlert } from "../../src/tanium/schemas.ts";
 import type { StixObject } from "../../src/stix/types.ts";
-import { QUEUE_THRESHOLD_MB, TANIUM_INCIDENTS_SCOPE } from "../fixtures/settings_defaults.ts";
+import {
+  QUEUE_THRESHOLD_MB,
+  TANIUM_INCIDENTS,
+  TANIUM_INCIDENTS_SCOPE,
+} from "../fixtures/settings_defaults.ts";
 
 /** The connector id used in the end-to-end tests. */
 export const CONNECTOR_ID = "8ef3e1b8-6f0e-4f2a-9a53-3c1a1b3a6c11";
@@ -121,6 +125,7 @@ export function connectorFactory(
       taniumClient,
       typeof openctiClient === "function" ? openctiClient() : openctiClient,
       {
+        ...TANIUM_INCIDENTS,
         scope: TANIUM_INCIDENTS_SCOPE,
         queueThresholdMb: QUEUE_THRESHOLD_MB,
         connectorId: CONNECTOR_ID,

@@ -3,6 +3,7 @@ import { TaniumIntelClient, TaniumIntelHttpError } from "../../src/tanium_intel/
 import { intelIdOf } from "../../src/tanium_intel/mapper.ts";
 import { TANIUM_SIM_TOKEN } from "../../src/sim/tanium.ts";
 import { indicator, intelWorld, YARA } from "./helpers.ts";
+import { TANIUM_INTEL_SWITCHES } from "../fixtures/settings_defaults.ts";
 
 const SOURCE = "Tanium Threat Response Intel";
 
@@ -222,6 +223,7 @@ Deno.test("tanium-intel: intel is deployed after each changed batch; new documen
     w.opencti.store.upsert(a);
     const connector = w.intel(undefined, {
       tanium: {
+        ...TANIUM_INTEL_SWITCHES,
         url: w.tanium.url,
         token: TANIUM_SIM_TOKEN,
         consoleUrl: "https://console.example.com",

@@ -13,8 +13,11 @@ import {
 import {
   MAX_BACKOFF_MS,
   QUEUE_THRESHOLD_MB,
+  TANIUM_INCIDENTS,
   TANIUM_INCIDENTS_SCOPE,
+  TANIUM_INTEL_BATCH_SIZE,
   TANIUM_INTEL_SCOPE,
+  TANIUM_INTEL_SWITCHES,
 } from "../fixtures/settings_defaults.ts";
 
 /** The stream of indicators and observables (upstream's stream/tanium-intel scope). */
@@ -95,6 +98,7 @@ export async function intelWorld(options: { version?: string } = {}): Promise<In
         token: SIM_TOKEN,
         client,
         maxBackoffMs: MAX_BACKOFF_MS,
+        batchSize: TANIUM_INTEL_BATCH_SIZE,
         connector: {
           scope: TANIUM_INTEL_SCOPE,
           queueThresholdMb: QUEUE_THRESHOLD_MB,
@@ -102,7 +106,13 @@ export async function intelWorld(options: { version?: string } = {}): Promise<In
           name: "Tanium Threat Response Intel",
         },
         stream: { streamId: "live-indicators", recoverIsoDate: false, retryBaseMs: 5 },
-        tanium: { url: tanium.url, consoleUrl: CONSOLE, token: TANIUM_SIM_TOKEN },
+        tanium: {
+          ...TANIUM_INTEL_SWITCHES,
+          autoOnDemandScan: false,
+          url: tanium.url,
+          consoleUrl: CONSOLE,
+          token: TANIUM_SIM_TOKEN,
+        },
         batchTimeoutMs: 10,
         quietHeartbeats: 2,
         now: () => NOW,
@@ -120,6 +130,7 @@ export async function intelWorld(options: { version?: string } = {}): Promise<In
         }),
         client,
         {
+          ...TANIUM_INCIDENTS,
           scope: TANIUM_INCIDENTS_SCOPE,
           queueThresholdMb: QUEUE_THRESHOLD_MB,
           connectorId: "8ef3e1b8-6f0e-4f2a-9a53-3c1a1b3a6c11",

@@ -17,6 +17,7 @@ import { intelIdOf } from "../../src/tanium_intel/mapper.ts";
 import { intelDeadLetterStore } from "../../src/tanium_intel/mod.ts";
 import { DEFAULT_INTEL_DEAD_LETTER_FILE } from "../../src/tanium_intel/settings.ts";
 import { CONSOLE, indicator, intelWorld, YARA } from "./helpers.ts";
+import { TANIUM_INTEL_SWITCHES } from "../fixtures/settings_defaults.ts";
 
 const SOURCE = "Tanium Threat Response Intel";
 const ID = "3c2b1a09-8f7e-4d6c-9b5a-4f3e2d1c0b9a";
@@ -42,7 +43,14 @@ Deno.test("tanium-intel: a crash between the create and the write-back leads to 
     };
     const first = w.intel(ID, {
       catchUpBudgetMs: 200,
-      tanium: { url: w.tanium.url, consoleUrl: CONSOLE, token: TANIUM_SIM_TOKEN, fetch: dying },
+      tanium: {
+        ...TANIUM_INTEL_SWITCHES,
+        autoOnDemandScan: false,
+        url: w.tanium.url,
+        consoleUrl: CONSOLE,
+        token: TANIUM_SIM_TOKEN,
+        fetch: dying,
+      },
     });
     assert.equal(await first.runOnce(), false);
     assert.equal(w.tanium.control.intelActivity.created.length, 1, "one document made");

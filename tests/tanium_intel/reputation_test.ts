@@ -9,6 +9,7 @@ import { TANIUM_SIM_TOKEN } from "../../src/sim/tanium.ts";
 import type { StixObject } from "../../src/stix/types.ts";
 import { intelIdOf, planIntel } from "../../src/tanium_intel/mapper.ts";
 import { ALL_STREAM_OPTIONS, CONSOLE, intelWorld, NOW } from "./helpers.ts";
+import { TANIUM_INTEL_SWITCHES } from "../fixtures/settings_defaults.ts";
 
 const SOURCE = "Tanium Threat Response Intel";
 const MD5 = "2204459dcbf34aed8906daac26db6f56";
@@ -172,6 +173,8 @@ Deno.test("tanium-intel: with TANIUM_INTEL_NO_HASHES_IN_INTELS=false a file is a
     const connector = w.intel(undefined, {
       stream: ALL_STREAM_OPTIONS,
       tanium: {
+        ...TANIUM_INTEL_SWITCHES,
+        autoOnDemandScan: false,
         url: w.tanium.url,
         consoleUrl: CONSOLE,
         token: TANIUM_SIM_TOKEN,
