@@ -635,6 +635,7 @@ Deno.test("GraphTarget.listOwned() beside a change that shifts its pages: a reco
     return Promise.resolve(sim.app.request(request));
   };
   const target = new GraphTarget({
+    ...GRAPH_CLIENT,
     rateLimitPerMinute: GRAPH_RATE_LIMIT,
     tokens: new FakeTokens(),
     mapping: { ...GRAPH_MAPPING, targetProduct: "Azure Sentinel" },
