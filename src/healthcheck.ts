@@ -1,4 +1,5 @@
 /** `--healthcheck`: probes the local `/readyz` for Docker's HEALTHCHECK (distroless has no curl). */
+import { COMMON_OPTIONS } from "./config/common_settings.ts";
 import type { Fetch } from "./runtime/http.ts";
 import { errorMessage } from "./runtime/errors.ts";
 
@@ -14,7 +15,8 @@ export interface HealthcheckOptions {
 
 /** The URL probed when none is given: `/readyz` on the configured port of this machine. */
 export function defaultHealthUrl(env: (name: string) => string | undefined): string {
-  const port = env("SERVER_PORT") ?? env("DENO_SERVE_ADDRESS")?.split(":").pop() ?? "8080";
+  const port = env("SERVER_PORT") ?? env("DENO_SERVE_ADDRESS")?.split(":").pop() ??
+    String(COMMON_OPTIONS.serverPort.default);
   return `http://127.0.0.1:${port}/readyz`;
 }
 

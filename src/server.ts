@@ -203,10 +203,10 @@ export function readinessReasons(
 
 /** Options of {@linkcode serve}. */
 export interface ServeOptions {
-  /** Interface to listen on. @default "0.0.0.0" */
-  hostname?: string;
-  /** Port to listen on; 0 picks a free one. @default 8080 */
-  port?: number;
+  /** Interface to listen on (`SERVER_HOST`; its default is declared with the option). */
+  hostname: string;
+  /** Port to listen on; 0 picks a free one (`SERVER_PORT`; default declared with the option). */
+  port: number;
   /** Stops the server when aborted. @default none */
   signal?: AbortSignal;
   /** Told the address once listening. @default logs it */
@@ -214,8 +214,8 @@ export interface ServeOptions {
 }
 
 /** Serves the app with `Deno.serve`. */
-export function serve(app: Hono, options: ServeOptions = {}): Deno.HttpServer<Deno.NetAddr> {
-  const { hostname = "0.0.0.0", port = 8080, signal } = options;
+export function serve(app: Hono, options: ServeOptions): Deno.HttpServer<Deno.NetAddr> {
+  const { hostname, port, signal } = options;
   const logger = getLogger("server");
   const onListen = options.onListen ??
     ((address: { hostname: string; port: number }) =>

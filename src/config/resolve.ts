@@ -3,7 +3,13 @@
  * the environment and a YAML document (environment first), collects every problem, and reports
  * them at once without secrets. It knows no connector: the declarations are passed in.
  */
-import { COMMON_OPTIONS, type ReadContext, readOpenCti, readServer } from "./common_settings.ts";
+import {
+  COMMON_OPTIONS,
+  must,
+  type ReadContext,
+  readOpenCti,
+  readServer,
+} from "./common_settings.ts";
 import type { ConnectorSettings, PendingSettings } from "./connector_settings.ts";
 import type { AnyOption, FieldSpec } from "./option.ts";
 import { REDACTED } from "./printable.ts";
@@ -110,7 +116,7 @@ export function resolveWith(
   const context: ReadContext = {
     reader,
     both: enabled.length > 1,
-    level: logging.level ?? "info",
+    level: logging.level ?? must(COMMON_OPTIONS.logLevel.default),
   };
   const pending: { declaration: ConnectorSettings<unknown>; slice: PendingSettings<unknown> }[] =
     [];
@@ -131,7 +137,10 @@ export function resolveWith(
     opencti: opencti(),
     settings: new Map(pending.map(({ declaration, slice }) => [declaration.name, slice.value()])),
     server,
-    logging: { level: logging.level ?? "info", format: logging.format ?? "auto" },
+    logging: {
+      level: logging.level ?? must(COMMON_OPTIONS.logLevel.default),
+      format: logging.format ?? must(COMMON_OPTIONS.logFormat.default),
+    },
     warnings: unique(reader.warnings.map((line) => redactKnown(line, secrets))),
   };
 }

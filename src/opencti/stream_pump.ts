@@ -29,7 +29,6 @@ import {
 import type { ConnectorStatus } from "../runtime/connector.ts";
 import type { Fetch } from "../runtime/http.ts";
 import { Degradation } from "../runtime/degraded.ts";
-import { backoffDelay } from "../runtime/retry.ts";
 import { ConnectorLifecycle, type ConnectorState } from "./connector.ts";
 import type { OpenCtiClient } from "./graphql.ts";
 import {
@@ -43,6 +42,7 @@ import {
 } from "./stream.ts";
 import { Batcher, type Pending } from "./batcher.ts";
 import { CheckpointTracker } from "./checkpoint.ts";
+import { FollowBatches } from "./follow_batches.ts";
 import { type DeadLetter, DeadLetters, MemoryDeadLetterStore } from "./dead_letters.ts";
 import { failed, type ItemResult, missingResult, scopeOf } from "../runtime/delivery.ts";
 import { errorMessage } from "../runtime/errors.ts";
@@ -625,78 +625,29 @@ export class StreamPump<U, R> {
     this.#state = "running";
     o.metrics?.setState(this.name, "running");
 
-    let flushing: Promise<void> = Promise.resolve();
-    let cancelTimer: (() => void) | undefined;
-    let saving: Promise<void> | undefined;
-    let savedCursor = startFrom;
-
-    const checkpoint = (): Promise<void> => {
-      if (saving) return saving;
-      const cursor = tracker.cursor;
-      if (cursor === undefined || cursor === savedCursor) return Promise.resolve();
-      saving = this.#lifecycle.saveState({ start_from: cursor })
-        .then(() => {
-          savedCursor = cursor;
+    const batches = new FollowBatches<Work<U, R>>({
+      tracker,
+      batcher,
+      startFrom,
+      send: (items, t) => this.#send(items, t),
+      save: (cursor) =>
+        this.#lifecycle.saveState({ start_from: cursor }).then(() => {
           this.#cursor = cursor;
           this.#lastCheckpointAt = new Date(this.#now()).toISOString();
-        })
-        .catch((error) =>
-          this.noteError("saving the stream position in OpenCTI failed (will retry)", error)
-        )
-        .finally(() => saving = undefined);
-      return saving;
-    };
-
-    // A batch held by a systemic failure is tried again, without a cap, until it is delivered
-    // (or the run stops): the cursor stays before it and, while held, no frame is read.
-    const flushNow = async (): Promise<void> => {
-      cancelTimer?.();
-      cancelTimer = undefined;
-      let items = batcher.drain();
-      if (items.length === 0) return;
-      for (let step = 1;; step++) {
-        const { held, problem } = await this.#send(items, tracker);
-        // The save runs alongside the next batch instead of holding it up by an OpenCTI round trip
-        // (one save at a time; the end of the run waits for it and saves the final position).
-        void checkpoint();
-        if (held.length === 0) {
-          this.#degradation.clear();
-          return;
-        }
-        const stopped = () => readerSignal.aborted || this.#resetRequested;
-        const delay = backoffDelay(
-          step,
-          o.backoffBaseMs ?? 1000,
-          o.maxBackoffMs,
-          this.#random,
-        );
-        // Degraded even when the run is already stopping (the catch-up budget ran out during
-        // this try): the items are held, so the run must not report success.
-        this.#degradation.step(
-          `${o.target.name} failed for ${held.length} held item(s): ${
-            problem?.reason ?? "unknown"
-          }`,
-          { ...(problem?.check ? { check: problem.check } : {}), retryInMs: delay },
-        );
-        if (!stopped()) await this.#sleep(delay, readerSignal).catch(() => {});
-        if (stopped()) {
-          batcher.requeue(held, this.#now());
-          return;
-        }
-        items = held;
-      }
-    };
-    const flush = (): Promise<void> => {
-      flushing = flushing.then(flushNow);
-      return flushing;
-    };
-    const armTimer = () => {
-      if (cancelTimer || batcher.size === 0) return;
-      cancelTimer = this.#setTimer(() => {
-        cancelTimer = undefined;
-        void flush();
-      }, o.batchTimeoutMs ?? 1000);
-    };
+        }),
+      noteError: (what, error) => this.noteError(what, error),
+      degradation: this.#degradation,
+      targetName: o.target.name,
+      stopped: () => readerSignal.aborted || this.#resetRequested,
+      signal: readerSignal,
+      backoffBaseMs: o.backoffBaseMs ?? 1000,
+      maxBackoffMs: o.maxBackoffMs,
+      batchTimeoutMs: o.batchTimeoutMs ?? 1000,
+      now: this.#now,
+      sleep: this.#sleep,
+      random: this.#random,
+      setTimer: this.#setTimer,
+    });
 
     let quiet = 0;
     let cancelBudget: (() => void) | undefined;
@@ -704,12 +655,12 @@ export class StreamPump<U, R> {
     try {
       for await (const frame of reader) {
         // Backpressure: while a batch is held, read nothing more (memory stays bounded).
-        if (this.#degradation.active) await flushing;
+        if (this.#degradation.active) await batches.idle;
         if (frame.event === "connected") continue;
         if (frame.event === "heartbeat") {
           tracker.complete(tracker.track(frame.id));
           this.#authProblem = undefined;
-          if (batcher.size === 0) await flushing.then(checkpoint);
+          if (batcher.size === 0) await batches.idle.then(() => batches.checkpoint());
           if (catchUp && ++quiet >= catchUp.quietHeartbeats) break;
           continue;
         }
@@ -720,7 +671,7 @@ export class StreamPump<U, R> {
         if (echo) {
           this.skip("write_back_echo", echo.id, echo.detail);
           tracker.complete(tracker.track(frame.id));
-          if (batcher.size === 0) await flushing.then(checkpoint);
+          if (batcher.size === 0) await batches.idle.then(() => batches.checkpoint());
           continue;
         }
         const at = this.#now();
@@ -729,23 +680,12 @@ export class StreamPump<U, R> {
           if (planned === null) tracker.complete(seq);
           else batcher.add(planned.key, { op: planned.op, attempts: 0 }, seq, at);
         }
-        if (batcher.full) await flush();
-        else armTimer();
+        if (batcher.full) await batches.flush();
+        else batches.armTimer();
       }
     } finally {
       this.#running = false;
-      // Finish in-flight work and whatever is pending, then save the position (the catch-up
-      // budget still bounds this: a held batch stays unacknowledged and the cursor before it).
-      await flushing;
-      while (batcher.size > 0 && !this.#resetRequested) {
-        const before = batcher.size;
-        await flush();
-        if (readerSignal.aborted && batcher.size >= before) break;
-      }
-      cancelBudget?.();
-      cancelTimer?.();
-      await saving;
-      if (!this.#resetRequested) await checkpoint();
+      await batches.finish(() => this.#resetRequested, cancelBudget);
       await reader.return();
     }
   }

@@ -8,12 +8,8 @@ import { Hono } from "hono";
 import type { Context } from "hono";
 import { type Now, type Sleep, systemNow } from "../runtime/clock.ts";
 import type { StixObject } from "../stix/types.ts";
-import {
-  type ErrorLayout,
-  type GraphqlFailure,
-  OpenCtiGraphqlSim,
-  type SimFeatures,
-} from "./opencti_graphql.ts";
+import { OpenCtiGraphqlSim, type SimFeatures } from "./opencti_graphql.ts";
+import type { ErrorLayout, GraphqlFailure } from "./opencti_graphql_types.ts";
 import { OpenCtiStore } from "./opencti_store.ts";
 import {
   type MalformedKind,

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { PingRecord, SimConnector, SimQueueConnection } from "./opencti_graphql.ts";
+import type { PingRecord, SimConnector, SimQueueConnection } from "./opencti_graphql_types.ts";
 import { CONNECTOR_TYPES } from "./opencti_graphql_schema.ts";
 import { asRecord, isRecord, SimGraphqlError } from "./opencti_graphql_util.ts";
 import { ValidationError } from "./opencti_graphql_validation.ts";

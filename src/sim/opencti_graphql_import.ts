@@ -8,7 +8,7 @@
  */
 import { standardIdOf, SUPPORTED_ID_TYPES, TLP_MARKING_IDS as TLP_IDS } from "./opencti_ids.ts";
 import type { StixObject } from "../stix/types.ts";
-import type { ReceivedBundle, SimConnector, SimWork } from "./opencti_graphql.ts";
+import type { ReceivedBundle, SimConnector, SimWork } from "./opencti_graphql_types.ts";
 import {
   asRecord,
   dependencyOrder,

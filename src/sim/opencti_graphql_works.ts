@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { SimConnector, SimWork, SimWorkMessage } from "./opencti_graphql.ts";
+import type { SimConnector, SimWork, SimWorkMessage } from "./opencti_graphql_types.ts";
 import {
   asRecord,
   connection,

@@ -8,7 +8,8 @@
  */
 import { Buffer } from "node:buffer";
 import amqp from "amqplib";
-import type { OpenCtiGraphqlSim, SimConnector } from "./opencti_graphql.ts";
+import type { OpenCtiGraphqlSim } from "./opencti_graphql.ts";
+import type { SimConnector } from "./opencti_graphql_types.ts";
 
 /** A running queue side. */
 export interface SimQueue {

@@ -17,14 +17,8 @@ Deno.test("config.yml.sample is the one generated from the declarations (run den
   assert.equal(SAMPLE, configSample(CONNECTOR_SETTINGS));
 });
 
-Deno.test("every declared option has names, a meaning, a documented default and a JSON schema", () => {
-  const all: [string, AnyOption][] = [
-    ...Object.entries(COMMON_OPTIONS),
-    ...CONNECTOR_SETTINGS.flatMap((c) => [
-      ...Object.entries(c.base).map(([k, v]): [string, AnyOption] => [`${c.name} ${k}`, v]),
-      ...Object.entries(c.options).map(([k, v]): [string, AnyOption] => [`${c.name} ${k}`, v]),
-    ]),
-  ];
+/** What each declaration lacks: an environment name, a meaning, a documented default or a schema. */
+function declarationProblems(all: [string, AnyOption][]): string[] {
   const problems: string[] = [];
   for (const [key, spec] of all) {
     if (spec.env.length === 0) problems.push(`${key}: no environment name`);
@@ -38,7 +32,43 @@ Deno.test("every declared option has names, a meaning, a documented default and 
     }
     if (jsonSchemaOf(spec.schema) === undefined) problems.push(`${key}: no JSON schema`);
   }
-  assert.deepEqual(problems, []);
+  return problems;
+}
+
+Deno.test("every declared option has names, a meaning, a documented default and a JSON schema", () => {
+  const all: [string, AnyOption][] = [
+    ...Object.entries(COMMON_OPTIONS),
+    ...CONNECTOR_SETTINGS.flatMap((c) => [
+      ...Object.entries(c.base).map(([k, v]): [string, AnyOption] => [`${c.name} ${k}`, v]),
+      ...Object.entries(c.options).map(([k, v]): [string, AnyOption] => [`${c.name} ${k}`, v]),
+    ]),
+  ];
+  assert.ok(all.length >= 100, `only ${all.length} declarations walked`);
+  assert.deepEqual(declarationProblems(all), []);
+});
+
+Deno.test("the declaration walk flags an option without a name, meaning, default or schema", () => {
+  const good = COMMON_OPTIONS.openctiUrl as AnyOption;
+  const bad: [string, AnyOption][] = [
+    ["nameless", { ...good, env: [] }],
+    ["silent", { ...good, meaning: "" }],
+    ["emptyDoc", { ...good, defaultDoc: " " }],
+    [
+      "undocumented",
+      (({ default: _d, defaultDoc: _doc, required: _r, example: _e, sample: _s, ...rest }) => rest)(
+        good,
+      ) as AnyOption,
+    ],
+    ["schemaless", { ...good, schema: {} as AnyOption["schema"] }],
+  ];
+  assert.deepEqual(declarationProblems([["fine", good]]), []);
+  assert.deepEqual(declarationProblems(bad), [
+    "nameless: no environment name",
+    "silent: no meaning",
+    "emptyDoc: no documented default",
+    "undocumented: no default, no example",
+    "schemaless: no JSON schema",
+  ]);
 });
 
 Deno.test("each default value is declared once: the declared default parses with its own schema", async () => {

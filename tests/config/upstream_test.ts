@@ -66,42 +66,65 @@ const SENTINEL_API_DEFAULTS = {
 };
 const ALL_EVENTS = ["create", "update", "delete"];
 
-/** The effective configurations, written by hand from the fixtures and the upstream defaults. */
-const EXPECTED: Record<string, unknown> = {
-  "upstream_sentinel_intel.compose.yml": {
+/** What every upstream compose file below shares (their connector type, queue and our defaults). */
+const CONNECTOR_DEFAULTS: Record<string, unknown> = {
+  runAndTerminate: false,
+  queueThresholdMb: 500,
+  queueProtocol: "auto",
+  type: "STREAM",
+  liveStream: LIVE,
+};
+const SENTINEL_DEFAULTS = {
+  tenantId: TENANT,
+  clientId: CLIENT,
+  credential: { kind: "secret", clientSecret: "[REDACTED]" },
+  confidenceLevel: 50,
+  expireTimeDays: 30,
+  passiveOnly: false,
+  extraLabels: [],
+  batchTimeoutMs: 1000,
+  writeBack: false,
+  maxBackoffMs: 300_000,
+  deadLetterLimit: 10000,
+  eventTypes: ALL_EVENTS,
+  reconcilePeriodMs: 86_400_000,
+  graph: GRAPH_DEFAULTS,
+  sentinelApi: SENTINEL_API_DEFAULTS,
+  defender: DEFENDER_DEFAULTS,
+};
+
+/**
+ * The effective configuration of one compose file: the shared defaults above with `connector`
+ * and `sentinel` (what differs) laid over them, and the process log level the connector's sets.
+ */
+function expectedConfig(
+  connector: Record<string, unknown> & { logLevel: string },
+  sentinel: Record<string, unknown>,
+): unknown {
+  return {
     connectors: ["sentinel"],
     opencti: OPENCTI,
     sentinel: {
-      connector: {
-        id: IDS.sentinel,
-        name: "Microsoft Sentinel Intel",
-        scope: ["sentinel"],
-        logLevel: "error",
-        runAndTerminate: false,
-        queueThresholdMb: 500,
-        queueProtocol: "auto",
-        type: "STREAM",
-        liveStream: LIVE,
-      },
+      connector: { ...CONNECTOR_DEFAULTS, ...connector },
+      ...SENTINEL_DEFAULTS,
+      ...sentinel,
+    },
+    server: SERVER,
+    // CONNECTOR_LOG_LEVEL also sets the process log level.
+    logging: { level: connector.logLevel, format: "auto" },
+  };
+}
+
+/** The effective configurations, written by hand from the fixtures and the upstream defaults. */
+const EXPECTED: Record<string, unknown> = {
+  "upstream_sentinel_intel.compose.yml": expectedConfig(
+    { id: IDS.sentinel, name: "Microsoft Sentinel Intel", scope: ["sentinel"], logLevel: "error" },
+    {
       target: "sentinel",
-      tenantId: TENANT,
-      clientId: CLIENT,
-      credential: { kind: "secret", clientSecret: "[REDACTED]" },
       loginUrl: "https://login.microsoftonline.com",
-      confidenceLevel: 50,
-      expireTimeDays: 30,
-      passiveOnly: false,
-      extraLabels: [],
       batchSize: 100,
-      batchTimeoutMs: 1000,
       rateLimitPerMinute: 100,
-      writeBack: false,
-      maxBackoffMs: 300_000,
-      deadLetterLimit: 10000,
-      eventTypes: ALL_EVENTS,
-      reconcilePeriodMs: 86_400_000,
       upstream: "sentinel",
-      graph: GRAPH_DEFAULTS,
       sentinelApi: {
         ...SENTINEL_API_DEFAULTS,
         // Theirs, so deletes find what the upstream connector wrote.
@@ -113,89 +136,43 @@ const EXPECTED: Record<string, unknown> = {
           workspaceName: "ws-sec",
         },
       },
-      defender: DEFENDER_DEFAULTS,
     },
-    server: SERVER,
-    // CONNECTOR_LOG_LEVEL=error also sets the process log level.
-    logging: { level: "error", format: "auto" },
-  },
-  "upstream_defender_intel.compose.yml": {
-    connectors: ["sentinel"],
-    opencti: OPENCTI,
-    sentinel: {
-      connector: {
-        id: UPSTREAM_DEFENDER_CONNECTOR_ID,
-        // Its CONNECTOR_CONFIG_DOC.md defaults (the compose leaves both unset).
-        name: "Microsoft Defender Intel",
-        scope: ["defender"],
-        logLevel: "info",
-        runAndTerminate: false,
-        queueThresholdMb: 500,
-        queueProtocol: "auto",
-        type: "STREAM",
-        liveStream: LIVE,
-      },
+  ),
+  "upstream_defender_intel.compose.yml": expectedConfig(
+    {
+      id: UPSTREAM_DEFENDER_CONNECTOR_ID,
+      // Its CONNECTOR_CONFIG_DOC.md defaults (the compose leaves both unset).
+      name: "Microsoft Defender Intel",
+      scope: ["defender"],
+      logLevel: "info",
+    },
+    {
       target: "defender",
-      tenantId: TENANT,
-      clientId: CLIENT,
-      credential: { kind: "secret", clientSecret: "[REDACTED]" },
       loginUrl: "https://login.microsoft.com",
-      confidenceLevel: 50,
-      expireTimeDays: 30,
-      passiveOnly: false,
-      extraLabels: [],
       batchSize: 500,
-      batchTimeoutMs: 1000,
       rateLimitPerMinute: 30,
-      writeBack: false,
-      maxBackoffMs: 300_000,
-      deadLetterLimit: 10000,
-      eventTypes: ALL_EVENTS,
-      reconcilePeriodMs: 86_400_000,
       upstream: "defender",
-      graph: GRAPH_DEFAULTS,
-      sentinelApi: SENTINEL_API_DEFAULTS,
       defender: {
         ...DEFENDER_DEFAULTS,
         action: "Alert",
         application: "OpenCTI Microsoft Defender Intel",
       },
     },
-    server: SERVER,
-    logging: { level: "info", format: "auto" },
-  },
-  "upstream_defender_intel_synchronizer.compose.yml": {
-    connectors: ["sentinel"],
-    opencti: OPENCTI,
-    sentinel: {
-      connector: {
-        id: IDS.sentinel,
-        name: "Microsoft Defender Intel Synchronizer",
-        scope: ["sentinel"],
-        logLevel: "error",
-        runAndTerminate: false,
-        queueThresholdMb: 500,
-        queueProtocol: "auto",
-        type: "STREAM",
-        // Not followed: the TAXII collections are the source (the default id stays).
-        liveStream: { ...LIVE, id: "live" },
-      },
+  ),
+  "upstream_defender_intel_synchronizer.compose.yml": expectedConfig(
+    {
+      id: IDS.sentinel,
+      name: "Microsoft Defender Intel Synchronizer",
+      scope: ["sentinel"],
+      logLevel: "error",
+      // Not followed: the TAXII collections are the source (the default id stays).
+      liveStream: { ...LIVE, id: "live" },
+    },
+    {
       target: "defender",
-      tenantId: TENANT,
-      clientId: CLIENT,
-      credential: { kind: "secret", clientSecret: "[REDACTED]" },
       loginUrl: "https://login.microsoftonline.com",
-      confidenceLevel: 50,
-      expireTimeDays: 30,
-      passiveOnly: false,
-      extraLabels: [],
       batchSize: 500,
-      batchTimeoutMs: 1000,
       rateLimitPerMinute: 30,
-      writeBack: false,
-      maxBackoffMs: 300_000,
-      deadLetterLimit: 10000,
-      eventTypes: ALL_EVENTS,
       // INTERVAL 300 (seconds).
       reconcilePeriodMs: 300_000,
       upstream: "defender",
@@ -211,8 +188,6 @@ const EXPECTED: Record<string, unknown> = {
         },
         COLLECTION2: { action: "Audit", expireTimeDays: 30 },
       },
-      graph: GRAPH_DEFAULTS,
-      sentinelApi: SENTINEL_API_DEFAULTS,
       defender: {
         ...DEFENDER_DEFAULTS,
         action: "Audit",
@@ -220,49 +195,22 @@ const EXPECTED: Record<string, unknown> = {
         rbacGroupNames: ["Default Group"],
       },
     },
-    server: SERVER,
-    logging: { level: "error", format: "auto" },
-  },
-  "upstream_graph_security_intel.compose.yml": {
-    connectors: ["sentinel"],
-    opencti: OPENCTI,
-    sentinel: {
-      connector: {
-        id: IDS.sentinel,
-        name: "Microsoft Graph Security Intel",
-        scope: ["sentinel"],
-        logLevel: "info",
-        runAndTerminate: false,
-        queueThresholdMb: 500,
-        queueProtocol: "auto",
-        type: "STREAM",
-        liveStream: LIVE,
-      },
-      target: "graph",
-      tenantId: TENANT,
-      clientId: CLIENT,
-      credential: { kind: "secret", clientSecret: "[REDACTED]" },
-      loginUrl: "https://login.microsoft.com",
-      confidenceLevel: 50,
-      expireTimeDays: 30,
-      passiveOnly: false,
-      extraLabels: [],
-      batchSize: 100,
-      batchTimeoutMs: 1000,
-      rateLimitPerMinute: 1000,
-      writeBack: false,
-      maxBackoffMs: 300_000,
-      deadLetterLimit: 10000,
-      eventTypes: ALL_EVENTS,
-      reconcilePeriodMs: 86_400_000,
-      upstream: "graph",
-      graph: GRAPH_DEFAULTS,
-      sentinelApi: SENTINEL_API_DEFAULTS,
-      defender: DEFENDER_DEFAULTS,
+  ),
+  "upstream_graph_security_intel.compose.yml": expectedConfig(
+    {
+      id: IDS.sentinel,
+      name: "Microsoft Graph Security Intel",
+      scope: ["sentinel"],
+      logLevel: "info",
     },
-    server: SERVER,
-    logging: { level: "info", format: "auto" },
-  },
+    {
+      target: "graph",
+      loginUrl: "https://login.microsoft.com",
+      batchSize: 100,
+      rateLimitPerMinute: 1000,
+      upstream: "graph",
+    },
+  ),
 };
 
 for (const [name, expected] of Object.entries(EXPECTED)) {
@@ -278,6 +226,23 @@ for (const [name, expected] of Object.entries(EXPECTED)) {
     }
   });
 }
+
+/** The tenant, application and secret under `prefix` (our own names without one). */
+function credentials(prefix?: string): Env {
+  const name = (key: string) => prefix === undefined ? key : `${prefix}_${key}`;
+  return {
+    [name("TENANT_ID")]: TENANT,
+    [name("CLIENT_ID")]: CLIENT,
+    [name("CLIENT_SECRET")]: "Zq9-CLIENT-s3cret-value",
+  };
+}
+
+/** The Log Analytics workspace, with the upstream Sentinel connector's names. */
+const SENTINEL_WORKSPACE: Env = {
+  MICROSOFT_SENTINEL_INTEL_WORKSPACE_ID: IDS.workspace,
+  MICROSOFT_SENTINEL_INTEL_WORKSPACE_NAME: "ws",
+  MICROSOFT_SENTINEL_INTEL_SUBSCRIPTION_ID: IDS.subscription,
+};
 
 const BASE: Env = {
   OPENCTI_URL: "http://opencti.test",
@@ -312,12 +277,8 @@ Deno.test("every upstream name reaches the option it aliases (environment and YA
 Deno.test("upstream names set the values they document", () => {
   const { config, warnings } = valid({
     ...BASE,
-    MICROSOFT_SENTINEL_INTEL_TENANT_ID: TENANT,
-    MICROSOFT_SENTINEL_INTEL_CLIENT_ID: CLIENT,
-    MICROSOFT_SENTINEL_INTEL_CLIENT_SECRET: "Zq9-CLIENT-s3cret-value",
-    MICROSOFT_SENTINEL_INTEL_WORKSPACE_ID: IDS.workspace,
-    MICROSOFT_SENTINEL_INTEL_WORKSPACE_NAME: "ws",
-    MICROSOFT_SENTINEL_INTEL_SUBSCRIPTION_ID: IDS.subscription,
+    ...credentials("MICROSOFT_SENTINEL_INTEL"),
+    ...SENTINEL_WORKSPACE,
     MICROSOFT_SENTINEL_INTEL_RESOURCE_GROUP: "rg",
     MICROSOFT_SENTINEL_INTEL_SOURCE_SYSTEM: "Mine",
     MICROSOFT_SENTINEL_INTEL_DELETE_EXTENSIONS: "False",
@@ -347,9 +308,7 @@ Deno.test("upstream names set the values they document", () => {
 
   const defender = valid({
     ...BASE,
-    MICROSOFT_DEFENDER_INTEL_SYNCHRONIZER_TENANT_ID: TENANT,
-    MICROSOFT_DEFENDER_INTEL_SYNCHRONIZER_CLIENT_ID: CLIENT,
-    MICROSOFT_DEFENDER_INTEL_SYNCHRONIZER_CLIENT_SECRET: "Zq9-CLIENT-s3cret-value",
+    ...credentials("MICROSOFT_DEFENDER_INTEL_SYNCHRONIZER"),
     MICROSOFT_DEFENDER_INTEL_SYNCHRONIZER_ACTION: "AlertAndBlock",
     MICROSOFT_DEFENDER_INTEL_SYNCHRONIZER_RBAC_GROUP_NAMES: '["Default Group", "Linux Servers"]',
     MICROSOFT_DEFENDER_INTEL_SYNCHRONIZER_MAX_INDICATORS: "200",
@@ -390,9 +349,7 @@ Deno.test("MICROSOFT_SENTINEL_INTEL_AUTH_TYPE=azure_credential alone enables SEN
   const { config } = valid({
     ...BASE,
     MICROSOFT_SENTINEL_INTEL_AUTH_TYPE: "azure_credential",
-    MICROSOFT_SENTINEL_INTEL_WORKSPACE_ID: IDS.workspace,
-    MICROSOFT_SENTINEL_INTEL_WORKSPACE_NAME: "ws",
-    MICROSOFT_SENTINEL_INTEL_SUBSCRIPTION_ID: IDS.subscription,
+    ...SENTINEL_WORKSPACE,
   });
   const s = config.sentinel!;
   assert.equal(s.target, "sentinel");
@@ -403,9 +360,7 @@ Deno.test("MICROSOFT_SENTINEL_INTEL_AUTH_TYPE=azure_credential alone enables SEN
 Deno.test("two upstream prefixes for one connector are an error naming both", () => {
   const problems = problemsOf({
     ...BASE,
-    MICROSOFT_SENTINEL_INTEL_TENANT_ID: TENANT,
-    MICROSOFT_SENTINEL_INTEL_CLIENT_ID: CLIENT,
-    MICROSOFT_SENTINEL_INTEL_CLIENT_SECRET: "Zq9-CLIENT-s3cret-value",
+    ...credentials("MICROSOFT_SENTINEL_INTEL"),
     MICROSOFT_DEFENDER_INTEL_ACTION: "Block",
   });
   const line = problems.find((p) => p.includes("two upstream connectors"));
@@ -419,9 +374,7 @@ Deno.test("SENTINEL_TARGET contradicting the upstream prefix is an error", () =>
   const problems = problemsOf({
     ...BASE,
     SENTINEL_TARGET: "graph",
-    MICROSOFT_DEFENDER_INTEL_TENANT_ID: TENANT,
-    MICROSOFT_DEFENDER_INTEL_CLIENT_ID: CLIENT,
-    MICROSOFT_DEFENDER_INTEL_CLIENT_SECRET: "Zq9-CLIENT-s3cret-value",
+    ...credentials("MICROSOFT_DEFENDER_INTEL"),
   });
   assert.ok(
     problems.some((p) =>
@@ -435,9 +388,7 @@ Deno.test("SENTINEL_TARGET contradicting the upstream prefix is an error", () =>
 Deno.test("the new options reject what they cannot take, naming the variable", () => {
   const env = {
     ...BASE,
-    TENANT_ID: TENANT,
-    CLIENT_ID: CLIENT,
-    CLIENT_SECRET: "Zq9-CLIENT-s3cret-value",
+    ...credentials(),
   };
   const cases: [Env, RegExp][] = [
     [
@@ -488,9 +439,7 @@ Deno.test("README's migration tables are generated from the declarations (deno t
 Deno.test("SENTINEL_PUBLISH_IDENTITIES with another target warns that it has no effect", () => {
   const { warnings } = valid({
     ...BASE,
-    MICROSOFT_DEFENDER_INTEL_TENANT_ID: TENANT,
-    MICROSOFT_DEFENDER_INTEL_CLIENT_ID: CLIENT,
-    MICROSOFT_DEFENDER_INTEL_CLIENT_SECRET: "Zq9-CLIENT-s3cret-value",
+    ...credentials("MICROSOFT_DEFENDER_INTEL"),
     SENTINEL_PUBLISH_IDENTITIES: "true",
   });
   assert.ok(
@@ -503,14 +452,7 @@ Deno.test("SENTINEL_PUBLISH_IDENTITIES with another target warns that it has no 
 });
 
 Deno.test("each upstream connector's CONNECTOR_NAME and CONNECTOR_SCOPE defaults apply with its names only", () => {
-  const sentinelNames = {
-    MICROSOFT_SENTINEL_INTEL_TENANT_ID: TENANT,
-    MICROSOFT_SENTINEL_INTEL_CLIENT_ID: CLIENT,
-    MICROSOFT_SENTINEL_INTEL_CLIENT_SECRET: "Zq9-CLIENT-s3cret-value",
-    MICROSOFT_SENTINEL_INTEL_WORKSPACE_ID: IDS.workspace,
-    MICROSOFT_SENTINEL_INTEL_WORKSPACE_NAME: "ws",
-    MICROSOFT_SENTINEL_INTEL_SUBSCRIPTION_ID: IDS.subscription,
-  };
+  const sentinelNames = { ...credentials("MICROSOFT_SENTINEL_INTEL"), ...SENTINEL_WORKSPACE };
   const sentinel = valid({ ...BASE, CONNECTOR_LIVE_STREAM_ID: "live-1", ...sentinelNames })
     .config.sentinel!;
   assert.equal(sentinel.connector.name, "MicrosoftSentinelIntel");
@@ -530,9 +472,7 @@ Deno.test("each upstream connector's CONNECTOR_NAME and CONNECTOR_SCOPE defaults
     OPENCTI_URL: "http://opencti.test",
     OPENCTI_TOKEN: "Zq9-OPENCTI-s3cret-token",
     CONNECTOR_LIVE_STREAM_ID: "live-1",
-    MICROSOFT_DEFENDER_INTEL_TENANT_ID: TENANT,
-    MICROSOFT_DEFENDER_INTEL_CLIENT_ID: CLIENT,
-    MICROSOFT_DEFENDER_INTEL_CLIENT_SECRET: "Zq9-CLIENT-s3cret-value",
+    ...credentials("MICROSOFT_DEFENDER_INTEL"),
   }).config.sentinel!;
   assert.equal(defender.connector.name, "Microsoft Defender Intel");
   assert.deepEqual(defender.connector.scope, ["defender"]);
@@ -542,9 +482,7 @@ Deno.test("each upstream connector's CONNECTOR_NAME and CONNECTOR_SCOPE defaults
   const synchronizer = valid({
     ...BASE,
     CONNECTOR_LIVE_STREAM_ID: "live-1",
-    MICROSOFT_DEFENDER_INTEL_SYNCHRONIZER_TENANT_ID: TENANT,
-    MICROSOFT_DEFENDER_INTEL_SYNCHRONIZER_CLIENT_ID: CLIENT,
-    MICROSOFT_DEFENDER_INTEL_SYNCHRONIZER_CLIENT_SECRET: "Zq9-CLIENT-s3cret-value",
+    ...credentials("MICROSOFT_DEFENDER_INTEL_SYNCHRONIZER"),
   }).config.sentinel!;
   assert.equal(synchronizer.connector.name, "Microsoft Sentinel");
   assert.equal(synchronizer.defender.application, "OpenCTI Microsoft Defender Intel Synchronizer");
@@ -555,9 +493,7 @@ Deno.test("each upstream connector's CONNECTOR_NAME and CONNECTOR_SCOPE defaults
     ...BASE,
     CONNECTOR_LIVE_STREAM_ID: "live-1",
     SENTINEL_TARGET: "defender",
-    TENANT_ID: TENANT,
-    CLIENT_ID: CLIENT,
-    CLIENT_SECRET: "Zq9-CLIENT-s3cret-value",
+    ...credentials(),
   }).config.sentinel!;
   assert.equal(ours.connector.name, "Microsoft Sentinel");
   assert.deepEqual(ours.connector.scope, ["sentinel"]);
@@ -566,9 +502,7 @@ Deno.test("each upstream connector's CONNECTOR_NAME and CONNECTOR_SCOPE defaults
 Deno.test("the synchronizer's TAXII settings: its policies are read, max_indicators and UPDATE_ONLY_OWNED=false warn, bad policies, empty collections and a zero period are refused", () => {
   const names = {
     ...BASE,
-    MICROSOFT_DEFENDER_INTEL_SYNCHRONIZER_TENANT_ID: TENANT,
-    MICROSOFT_DEFENDER_INTEL_SYNCHRONIZER_CLIENT_ID: CLIENT,
-    MICROSOFT_DEFENDER_INTEL_SYNCHRONIZER_CLIENT_SECRET: "Zq9-CLIENT-s3cret-value",
+    ...credentials("MICROSOFT_DEFENDER_INTEL_SYNCHRONIZER"),
   };
   const { config, warnings } = valid({
     ...names,

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { compilePermissionFlags, DENO_JSON, spawnDeno, statusOf } from "./helpers.ts";
+import { compilePermissionFlags, DENO_JSON, type Running, spawnDeno, statusOf } from "./helpers.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
@@ -30,15 +30,39 @@ async function bundle(dir: string): Promise<string> {
   return file;
 }
 
-Deno.test("the bundle runs with the compile task's permissions: endpoints answer and SIGTERM exits 0", async () => {
+/** One test's bundle: built into a temporary directory, run from there, removed after. */
+interface BundleWorld {
+  /** The bundle. */
+  file: string;
+  /** The permission flags the compile task bakes in. */
+  flags: string[];
+  /** Runs the bundle with those flags only, no config, `SERVER_PORT=0`, and `args`. */
+  run(args: string[]): Running;
+}
+
+/** Runs `test` with a fresh bundle; the directory is removed after. */
+async function withBundle(test: (world: BundleWorld) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "octi-bundle-" });
   try {
     const file = await bundle(dir);
     const flags = await compilePermissionFlags();
+    await test({
+      file,
+      flags,
+      run: (args) =>
+        spawnDeno(["run", "--no-config", "--no-prompt", ...flags, file, ...args], {
+          SERVER_PORT: "0",
+        }, { cwd: dir }),
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("the bundle runs with the compile task's permissions: endpoints answer and SIGTERM exits 0", async () => {
+  await withBundle(async ({ file, flags, run: runBundle }) => {
     assert.ok(flags.length > 0, "the compile task names its permissions");
-    const run = spawnDeno(["run", "--no-config", "--no-prompt", ...flags, file, "--demo"], {
-      SERVER_PORT: "0",
-    }, { cwd: dir });
+    const run = runBundle(["--demo"]);
     const serving = await run.waitForLine(/^Serving http:\/\/127\.0\.0\.1:\d+\/healthz/);
     const base = /^Serving (http:\/\/127\.0\.0\.1:\d+)\//.exec(serving)?.[1];
     assert.ok(base, serving);
@@ -57,37 +81,16 @@ Deno.test("the bundle runs with the compile task's permissions: endpoints answer
     run.kill("SIGTERM");
     const status = await run.status;
     assert.equal(status.code, 0, `exit 0 after a clean shutdown:\n${run.output()}`);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("the bundle with the compile task's permissions passes the demo in --once mode", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "octi-bundle-" });
-  try {
-    const file = await bundle(dir);
-    const flags = await compilePermissionFlags();
-    const run = spawnDeno(
-      [
-        "run",
-        "--no-config",
-        "--no-prompt",
-        ...flags,
-        file,
-        "--demo",
-        "--target",
-        "sentinel",
-        "--once",
-      ],
-      { SERVER_PORT: "0" },
-      { cwd: dir },
-    );
+  await withBundle(async ({ run: runBundle }) => {
+    const run = runBundle(["--demo", "--target", "sentinel", "--once"]);
     const status = await run.status;
     assert.equal(status.code, 0, run.output());
     assert.match(run.output(), /Result: OK/);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test({
@@ -95,33 +98,19 @@ Deno.test({
     "the bundle pushes over AMQP (amqplib inside the one file): the demo on OpenCTI 6.2.5 with a real RabbitMQ",
   ignore: !Deno.env.get("RABBITMQ_TEST_URL"),
   async fn() {
-    const dir = await Deno.makeTempDir({ prefix: "octi-bundle-" });
-    try {
-      const file = await bundle(dir);
-      const flags = await compilePermissionFlags();
-      const run = spawnDeno(
-        [
-          "run",
-          "--no-config",
-          "--no-prompt",
-          ...flags,
-          file,
-          "--demo",
-          "--once",
-          "--opencti-version",
-          "6.2.5",
-          "--rabbitmq-url",
-          Deno.env.get("RABBITMQ_TEST_URL")!,
-        ],
-        { SERVER_PORT: "0" },
-        { cwd: dir },
-      );
+    await withBundle(async ({ run: runBundle }) => {
+      const run = runBundle([
+        "--demo",
+        "--once",
+        "--opencti-version",
+        "6.2.5",
+        "--rabbitmq-url",
+        Deno.env.get("RABBITMQ_TEST_URL")!,
+      ]);
       const status = await run.status;
       assert.equal(status.code, 0, run.output());
       assert.match(run.output(), /OpenCTI 6\.2\.5/);
       assert.match(run.output(), /Result: OK/);
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+    });
   },
 });

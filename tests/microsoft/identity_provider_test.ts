@@ -1,6 +1,7 @@
 /** TokenProvider against the Entra ID simulator: flows, caching, refresh, retries, logs. */
 import assert from "node:assert/strict";
-import { configure, getLogger, type LogRecord, reset } from "@logtape/logtape";
+import { getLogger } from "@logtape/logtape";
+import { withLogs } from "../log/capture.ts";
 import { base64url, decodeJwt, decodeProtectedHeader, generateKeyPair, SignJWT } from "jose";
 import { HttpError } from "../../src/runtime/errors.ts";
 import type { Fetch } from "../../src/runtime/http.ts";
@@ -479,23 +480,11 @@ Deno.test("refreshAfterSeconds() follows min(expires_in − 300, 0.9 × expires_
 });
 
 Deno.test("TokenProvider logs trace and correlation ids but never the secret, assertion or token", async () => {
-  const lines: string[] = [];
-  await configure({
-    reset: true,
-    sinks: {
-      raw: (record: LogRecord) =>
-        lines.push(JSON.stringify({ message: record.message, properties: record.properties })),
-    },
-    loggers: [
-      { category: ["identity-test"], lowestLevel: "debug", sinks: ["raw"] },
-      { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["raw"] },
-    ],
-  });
   const logger = getLogger(["identity-test"]);
   const clock = fakeClock();
   const cert = await testCertificate();
   const secrets: string[] = [SECRET];
-  try {
+  const lines = await withLogs(["identity-test"], async () => {
     await withSim(clock, async (sim) => {
       sim.registerApp({ tenantId: TENANT, clientId: CLIENT, secret: SECRET });
       sim.registerApp({
@@ -536,9 +525,7 @@ Deno.test("TokenProvider logs trace and correlation ids but never the secret, as
         if (assertion) secrets.push(assertion);
       }
     });
-  } finally {
-    await reset();
-  }
+  });
   assert.ok(secrets.length >= 3, "the test captured a secret, tokens and an assertion");
   assert.ok(lines.length >= 4, `expected several log lines, got ${lines.length}`);
   for (const line of lines) {

@@ -1,6 +1,7 @@
 /** Managed identity token sources (IMDS and IDENTITY_ENDPOINT) against the simulator, on a fake clock. */
 import assert from "node:assert/strict";
-import { configure, getLogger, type LogRecord, reset } from "@logtape/logtape";
+import { getLogger } from "@logtape/logtape";
+import { withLogs } from "../log/capture.ts";
 import {
   IMDS_API_VERSION,
   managedIdentityBackoffMs,
@@ -280,20 +281,8 @@ Deno.test("IMDS unreachable: the error says where this program must run", async 
 });
 
 Deno.test("ManagedIdentityTokenSource logs the resource and identity, never the token or IDENTITY_HEADER", async () => {
-  const lines: string[] = [];
-  await configure({
-    reset: true,
-    sinks: {
-      raw: (record: LogRecord) =>
-        lines.push(JSON.stringify({ message: record.message, properties: record.properties })),
-    },
-    loggers: [
-      { category: ["mi-test"], lowestLevel: "debug", sinks: ["raw"] },
-      { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["raw"] },
-    ],
-  });
   const secrets: string[] = [];
-  try {
+  const lines = await withLogs(["mi-test"], async () => {
     await using s = setup();
     const logger = getLogger(["mi-test"]);
     secrets.push(s.sim.identityHeader);
@@ -304,9 +293,7 @@ Deno.test("ManagedIdentityTokenSource logs the resource and identity, never the 
       s.imds({ logger, clientId: "00000000-0000-4000-8000-000000000000" })
         .getToken(SCOPES.graph),
     );
-  } finally {
-    await reset();
-  }
+  });
   const all = lines.join("\n");
   assert.ok(lines.length >= 4, `expected log lines, got ${lines.length}`);
   assert.match(all, /Got a managed identity token/);

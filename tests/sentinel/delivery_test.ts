@@ -137,6 +137,25 @@ function assertCursorNeverAhead(
   }
 }
 
+/**
+ * Runs `test` against a fresh stack for `target` (seeded or empty), with a temporary directory
+ * when it asks for one (`tempDir()`); the stack is closed and the directory removed after.
+ */
+async function inStack(
+  target: TargetName,
+  seed: boolean,
+  test: (stack: SentinelStack, tempDir: () => Promise<string>) => Promise<void>,
+): Promise<void> {
+  const stack = await startSentinelStack({ target, opencti: { seed, heartbeatMs: 20 } });
+  let dir: string | undefined;
+  try {
+    await test(stack, async () => dir ??= await Deno.makeTempDir());
+  } finally {
+    await stack.close();
+    if (dir !== undefined) await Deno.remove(dir, { recursive: true });
+  }
+}
+
 type OutageKind = "entra-5xx" | "target-503" | "429-storm" | "refused" | "401-secret";
 const OUTAGES: OutageKind[] = ["entra-5xx", "target-503", "429-storm", "refused", "401-secret"];
 const TARGETS: TargetName[] = ["graph", "sentinel", "defender"];
@@ -144,11 +163,7 @@ const TARGETS: TargetName[] = ["graph", "sentinel", "defender"];
 for (const target of TARGETS) {
   for (const kind of OUTAGES) {
     Deno.test(`a 6-hour ${kind} outage of ${target}: held, degraded, then 0 lost, 0 duplicated, cursor never ahead`, async () => {
-      const stack = await startSentinelStack({
-        target,
-        opencti: { seed: true, heartbeatMs: 20 },
-      });
-      try {
+      await inStack(target, true, async (stack) => {
         const clock = new FakeClock(NOW);
         const end = NOW + 6 * HOUR;
         const during = () => clock.time < end;
@@ -260,9 +275,7 @@ for (const target of TARGETS) {
         assert.deepEqual(sorted(stack.present()), sorted(await stack.expected(clock.time)));
         assertCursorNeverAhead(stack, saved, recorder);
         assert.ok(saved.some((s) => s.at >= end), "the cursor moved on after the outage");
-      } finally {
-        await stack.close();
-      }
+      });
     });
   }
 }
@@ -285,11 +298,7 @@ async function addSendable(stack: SentinelStack, target: SyncTarget, n: number):
 }
 
 Deno.test("a Graph that refuses composite $filter gets every indicator, with single-value lookups after the first refusal", async () => {
-  const stack = await startSentinelStack({
-    target: "graph",
-    opencti: { seed: true, heartbeatMs: 20 },
-  });
-  try {
+  await inStack("graph", true, async (stack) => {
     // Without its record index the client looks every indicator up (as past the index limit).
     const target = stack.createTarget({ graph: { recordIndexLimit: 0 } });
     const connector = connectorFor(stack, { target });
@@ -307,15 +316,12 @@ Deno.test("a Graph that refuses composite $filter gets every indicator, with sin
     );
     assert.ok(filters.length - composite > 10, `${filters.length - composite} single lookups`);
     assert.equal(connector.status().details?.compositeLookups, false);
-  } finally {
-    await stack.close();
-  }
+  });
 });
 
 for (const target of TARGETS) {
   Deno.test(`one poison item in a batch of 100 for ${target}: only it becomes a dead letter, the other 99 arrive`, async () => {
-    const stack = await startSentinelStack({ target, opencti: { seed: false, heartbeatMs: 20 } });
-    try {
+    await inStack(target, false, async (stack) => {
       const clock = new FakeClock(NOW);
       const recorder = new Recorder(
         stack.createTarget({ now: clock.now, sleep: clock.sleep, random: () => 0.5 }),
@@ -352,27 +358,21 @@ for (const target of TARGETS) {
       );
       assert.equal(status.details?.deadLetters, 1);
       assert.equal(status.degraded, undefined);
-    } finally {
-      await stack.close();
-    }
+    });
   });
 }
 
 Deno.test("a dead-letter file that cannot be written: the run goes on, the dead letter stays in memory and /status names SENTINEL_DEAD_LETTER_FILE", async () => {
-  const stack = await startSentinelStack({
-    target: "sentinel",
-    opencti: { seed: false, heartbeatMs: 20 },
-  });
-  const dir = await Deno.makeTempDir();
-  // The file's folder is a regular file: no save can succeed, as on a read-only disk, where the
-  // missing file reads as an empty list.
-  await Deno.writeTextFile(`${dir}/data`, "");
-  const file = new FileDeadLetterStore(`${dir}/data/letters.json`);
-  const readOnlyDisk: DeadLetterStore = {
-    load: () => Promise.resolve(undefined),
-    save: (data) => file.save(data),
-  };
-  try {
+  await inStack("sentinel", false, async (stack, tempDir) => {
+    const dir = await tempDir();
+    // The file's folder is a regular file: no save can succeed, as on a read-only disk, where the
+    // missing file reads as an empty list.
+    await Deno.writeTextFile(`${dir}/data`, "");
+    const file = new FileDeadLetterStore(`${dir}/data/letters.json`);
+    const readOnlyDisk: DeadLetterStore = {
+      load: () => Promise.resolve(undefined),
+      save: (data) => file.save(data),
+    };
     const clock = new FakeClock(NOW);
     const target = stack.createTarget({ now: clock.now, sleep: clock.sleep });
     const ids = await addSendable(stack, target, 10);
@@ -398,20 +398,12 @@ Deno.test("a dead-letter file that cannot be written: the run goes on, the dead 
     assert.match(status.lastError ?? "", /SENTINEL_DEAD_LETTER_FILE/);
     assert.match(status.lastError ?? "", /--allow-write=/);
     assert.match(metrics.render(), /octi_connector_dead_letters\{connector="sentinel"\} 1/);
-  } finally {
-    await stack.close();
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("dead letters survive a restart, are listed and replayed through the server, and a replay after the fix delivers them", async () => {
-  const stack = await startSentinelStack({
-    target: "sentinel",
-    opencti: { seed: false, heartbeatMs: 20 },
-  });
-  const dir = await Deno.makeTempDir();
-  const file = `${dir}/dead-letters.json`;
-  try {
+  await inStack("sentinel", false, async (stack, tempDir) => {
+    const file = `${await tempDir()}/dead-letters.json`;
     const clock = new FakeClock(NOW);
     const target = stack.createTarget({ now: clock.now, sleep: clock.sleep });
     const ids = await addSendable(stack, target, 10);
@@ -485,18 +477,11 @@ Deno.test("dead letters survive a restart, are listed and replayed through the s
     assert.deepEqual(sorted(stack.present()), sorted(await stack.expected(NOW)));
     const saved = JSON.parse(await Deno.readTextFile(file)) as { entries: unknown[] };
     assert.deepEqual(saved.entries, [], "the file no longer holds it");
-  } finally {
-    await stack.close();
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("a catch-up run (Deno Deploy, run once) ends on its budget while a batch is held, saves no position past it, and the next run delivers everything", async () => {
-  const stack = await startSentinelStack({
-    target: "graph",
-    opencti: { seed: true, heartbeatMs: 20 },
-  });
-  try {
+  await inStack("graph", true, async (stack) => {
     const clock = new FakeClock(NOW);
     let down = true;
     planOf(stack).failWhile(() => down, { status: 503 });
@@ -546,7 +531,5 @@ Deno.test("a catch-up run (Deno Deploy, run once) ends on its budget while a bat
     assert.equal(await second.runOnce(), true, JSON.stringify(second.status()));
     assert.deepEqual(sorted(stack.present()), sorted(await stack.expected(clock.time)));
     assertCursorNeverAhead(stack, saved, recorder);
-  } finally {
-    await stack.close();
-  }
+  });
 });

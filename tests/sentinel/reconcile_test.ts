@@ -29,7 +29,15 @@ import { CappedTarget, withIdentities } from "../../src/microsoft/target_policie
 import { createApp } from "../../src/server.ts";
 import { readOpenCtiExtension } from "../../src/stix/extension.ts";
 import type { StixObject } from "../../src/stix/types.ts";
-import { allLabels, connectorFor, NOW, seedNamed, sorted } from "./helpers.ts";
+import type { SentinelConnector } from "../../src/sentinel/connector.ts";
+import {
+  allLabels,
+  connectorFor,
+  type ConnectorForOptions,
+  NOW,
+  seedNamed,
+  sorted,
+} from "./helpers.ts";
 
 const RECOVER = new Date(NOW + 3_600_000).toISOString();
 const ORPHAN_ID = "indicator--0b7e3c52-6a8f-4f1e-9d2c-7a1b3c5d7e9f";
@@ -62,6 +70,26 @@ function replayOf(stack: SentinelStack): ReplayOptions {
     now: () => NOW,
     random: () => 0,
   };
+}
+
+/** A STIX indicator planted straight into the Sentinel simulator. */
+function plantedStix(id: string): Record<string, unknown> {
+  return {
+    type: "indicator",
+    spec_version: "2.1",
+    id,
+    created: "2024-01-01T00:00:00Z",
+    modified: "2024-01-01T00:00:00Z",
+    name: "planted",
+    pattern: "[domain-name:value = 'planted.example']",
+    pattern_type: "stix",
+    valid_from: "2024-01-01T00:00:00Z",
+  };
+}
+
+/** A Defender domain indicator planted straight into the Defender simulator. */
+function plantedDefender(value: string, application: string, externalID: string) {
+  return { indicatorType: "DomainName" as const, indicatorValue: value, application, externalID };
 }
 
 /** Drift made behind the connector's back, per target. */
@@ -131,17 +159,7 @@ function driftFor(stack: SentinelStack): Drift {
   }
   if (stack.sentinel) {
     const sentinel = stack.sentinel;
-    const object = (id: string) => ({
-      type: "indicator",
-      spec_version: "2.1",
-      id,
-      created: "2024-01-01T00:00:00Z",
-      modified: "2024-01-01T00:00:00Z",
-      name: "planted",
-      pattern: "[domain-name:value = 'planted.example']",
-      pattern_type: "stix",
-      valid_from: "2024-01-01T00:00:00Z",
-    });
+    const object = plantedStix;
     return {
       dropAll: (id) => {
         for (const r of sentinel.findById(id)) sentinel.edit(r.name, null);
@@ -170,30 +188,24 @@ function driftFor(stack: SentinelStack): Drift {
     tamper: (id) => {
       for (const r of mine(id)) defender.edit(r.entity.id, { title: "tampered" });
     },
-    orphan: (id) =>
-      void defender.seed({
-        indicatorType: "DomainName",
-        indicatorValue: "orphan.example",
-        application: "OpenCTI",
-        externalID: id,
-      }, ours),
+    orphan: (id) => void defender.seed(plantedDefender("orphan.example", "OpenCTI", id), ours),
     foreign: (id) =>
-      void defender.seed({
-        indicatorType: "DomainName",
-        indicatorValue: "foreign.example",
-        application: "Another Feed",
-        externalID: id,
-      }, { appid: "other-app", tid: STACK_APP.tenantId }),
+      void defender.seed(plantedDefender("foreign.example", "Another Feed", id), {
+        appid: "other-app",
+        tid: STACK_APP.tenantId,
+      }),
     foreignView: () => mine(FOREIGN_ID).map((r) => r.entity),
     // stream/microsoft-defender-intel (same app registration): its application, and the OpenCTI
     // internal id as externalId, for the value our record would carry.
     upstream: (indicator) =>
-      void defender.seed({
-        indicatorType: "DomainName",
-        indicatorValue: "update-check.example",
-        application: "OpenCTI Microsoft Defender Intel",
-        externalID: internalId(indicator),
-      }, ours),
+      void defender.seed(
+        plantedDefender(
+          "update-check.example",
+          "OpenCTI Microsoft Defender Intel",
+          internalId(indicator),
+        ),
+        ours,
+      ),
     upstreamCount: () =>
       defender.store().filter((r) => r.entity.application === "OpenCTI Microsoft Defender Intel")
         .length,
@@ -217,6 +229,55 @@ function reconcilerFor(
   });
 }
 
+/** One test's world: the stack, the target built on it, a connector on that target. */
+interface World {
+  stack: SentinelStack;
+  target: SyncTarget;
+  connector: SentinelConnector;
+  /** Drift made behind the connector's back. */
+  drift: Drift;
+  /** A reconciler on the world's target and connector, adopting from `adopt`. */
+  reconciler(adopt?: string): Reconciler;
+  /** Aborted when the test ends (stops what the test started). */
+  controller: AbortController;
+}
+
+/** Options of {@linkcode inWorld}: only what a test changes. */
+interface WorldOptions {
+  /** Options of `stack.createTarget`. @default {} */
+  target?: StackTargetOptions;
+  /** Wraps the target (upstream policies). @default none */
+  wrap?: (target: SyncTarget) => SyncTarget;
+  /** Options of the connector besides its target. @default {} */
+  connector?: Omit<ConnectorForOptions, "target">;
+}
+
+/** Runs `test` in a fresh world for `targetName`, then stops it and its simulators. */
+async function inWorld(
+  targetName: TargetName,
+  options: WorldOptions,
+  test: (world: World) => Promise<void>,
+): Promise<void> {
+  const stack = await stackFor(targetName);
+  const controller = new AbortController();
+  try {
+    const built = stack.createTarget(options.target ?? {});
+    const target = options.wrap ? options.wrap(built) : built;
+    const connector = connectorFor(stack, { ...options.connector, target });
+    await test({
+      stack,
+      target,
+      connector,
+      drift: driftFor(stack),
+      reconciler: (adopt) => reconcilerFor(stack, target, connector, adopt),
+      controller,
+    });
+  } finally {
+    controller.abort();
+    await stack.close();
+  }
+}
+
 /** What the target holds, without the foreign record. */
 function presentOurs(stack: SentinelStack): string[] {
   return sorted(stack.present().filter((key) => !key.startsWith(FOREIGN_ID)));
@@ -227,77 +288,76 @@ async function reconcileHealsDrift(
   wrap: (target: SyncTarget) => SyncTarget = (target) => target,
   options: StackTargetOptions = {},
 ): Promise<void> {
-  const stack = await stackFor(targetName);
-  try {
-    const target = wrap(stack.createTarget({ sentinel: { listPageSize: PAGE }, ...options }));
-    const connector = connectorFor(stack, { target });
-    assert.equal(await connector.runOnce(), true, JSON.stringify(connector.status()));
-    const expected = sorted(await stack.expected(NOW));
-    assert.deepEqual(presentOurs(stack), expected);
-    const drift = driftFor(stack);
-    const reconciler = reconcilerFor(stack, target, connector, drift.adopt);
+  await inWorld(
+    targetName,
+    { target: { sentinel: { listPageSize: PAGE }, ...options }, wrap },
+    async (world) => {
+      const { stack, connector, drift } = world;
+      assert.equal(await connector.runOnce(), true, JSON.stringify(connector.status()));
+      const expected = sorted(await stack.expected(NOW));
+      assert.deepEqual(presentOurs(stack), expected);
+      const reconciler = world.reconciler(drift.adopt);
 
-    // In step: no drift.
-    const clean = await reconciler.run({ dryRun: true });
-    assert.deepEqual(clean.drift, { missing: 0, stale: 0, orphans: 0 }, JSON.stringify(clean));
-    assert.ok(clean.desired > 0);
+      // In step: no drift.
+      const clean = await reconciler.run({ dryRun: true });
+      assert.deepEqual(clean.drift, { missing: 0, stale: 0, orphans: 0 }, JSON.stringify(clean));
+      assert.ok(clean.desired > 0);
 
-    // Drift of every kind.
-    const missing = seedNamed(stack, "1.2.3.4").id;
-    const stale = seedNamed(stack, "shortsvelventysjo.shop").id;
-    const switched = seedNamed(stack, "Loader infrastructure (IP or domain)");
-    drift.dropAll(missing);
-    drift.tamper(stale);
-    drift.orphan(ORPHAN_ID);
-    drift.foreign(FOREIGN_ID);
-    // Switching from the upstream connector: its record for an indicator, ours not there yet.
-    drift.dropAll(switched.id);
-    drift.upstream(switched);
-    assert.equal(drift.upstreamCount(), 1);
-    const foreignBefore = drift.foreignView();
-    assert.equal(foreignBefore.length, 1);
+      // Drift of every kind.
+      const missing = seedNamed(stack, "1.2.3.4").id;
+      const stale = seedNamed(stack, "shortsvelventysjo.shop").id;
+      const switched = seedNamed(stack, "Loader infrastructure (IP or domain)");
+      drift.dropAll(missing);
+      drift.tamper(stale);
+      drift.orphan(ORPHAN_ID);
+      drift.foreign(FOREIGN_ID);
+      // Switching from the upstream connector: its record for an indicator, ours not there yet.
+      drift.dropAll(switched.id);
+      drift.upstream(switched);
+      assert.equal(drift.upstreamCount(), 1);
+      const foreignBefore = drift.foreignView();
+      assert.equal(foreignBefore.length, 1);
 
-    // A dry run reports it and changes nothing.
-    const before = stack.present();
-    const dry = await reconciler.run({ dryRun: true });
-    assert.deepEqual(dry.drift, { missing: 2, stale: 1, orphans: 1 }, JSON.stringify(dry));
-    assert.deepEqual(dry.preview, {
-      missing: sorted([missing, switched.id]),
-      stale: [stale],
-      orphans: [ORPHAN_ID],
-      adopted: [targetName === "sentinel" ? switched.id : internalId(switched)],
-    });
-    assert.deepEqual(dry.adoptable, { matched: 1, left: 0 });
-    // Listings read several pages (PAGE is smaller than the target's contents; a listing that
-    // stopped early would show as drift above). Sentinel reads its next pages with a GET.
-    if (stack.sentinel) {
-      const next = stack.sentinel.requests.filter((r) =>
-        r.method === "GET" && r.path.includes("/threatIntelligence/main/query")
+      // A dry run reports it and changes nothing.
+      const before = stack.present();
+      const dry = await reconciler.run({ dryRun: true });
+      assert.deepEqual(dry.drift, { missing: 2, stale: 1, orphans: 1 }, JSON.stringify(dry));
+      assert.deepEqual(dry.preview, {
+        missing: sorted([missing, switched.id]),
+        stale: [stale],
+        orphans: [ORPHAN_ID],
+        adopted: [targetName === "sentinel" ? switched.id : internalId(switched)],
+      });
+      assert.deepEqual(dry.adoptable, { matched: 1, left: 0 });
+      // Listings read several pages (PAGE is smaller than the target's contents; a listing that
+      // stopped early would show as drift above). Sentinel reads its next pages with a GET.
+      if (stack.sentinel) {
+        const next = stack.sentinel.requests.filter((r) =>
+          r.method === "GET" && r.path.includes("/threatIntelligence/main/query")
+        );
+        assert.ok(next.length > 0, "no Sentinel listing read a second page");
+      }
+      assert.equal(dry.converged, undefined);
+      assert.deepEqual(stack.present(), before);
+
+      // One reconcile heals it; the foreign record is untouched.
+      const report = await reconciler.run();
+      assert.equal(report.converged, true, JSON.stringify(report));
+      assert.deepEqual(
+        [report.created, report.updated, report.deleted, report.adopted],
+        [2, 1, 1, 1],
       );
-      assert.ok(next.length > 0, "no Sentinel listing read a second page");
-    }
-    assert.equal(dry.converged, undefined);
-    assert.deepEqual(stack.present(), before);
+      assert.deepEqual([report.deadLettered, report.held, report.adoptFailed], [0, 0, 0]);
+      assert.equal(drift.upstreamCount(), 0);
+      assert.deepEqual(presentOurs(stack), expected);
+      assert.deepEqual(drift.foreignView(), foreignBefore);
+      assert.deepEqual(reconciler.last, report);
 
-    // One reconcile heals it; the foreign record is untouched.
-    const report = await reconciler.run();
-    assert.equal(report.converged, true, JSON.stringify(report));
-    assert.deepEqual(
-      [report.created, report.updated, report.deleted, report.adopted],
-      [2, 1, 1, 1],
-    );
-    assert.deepEqual([report.deadLettered, report.held, report.adoptFailed], [0, 0, 0]);
-    assert.equal(drift.upstreamCount(), 0);
-    assert.deepEqual(presentOurs(stack), expected);
-    assert.deepEqual(drift.foreignView(), foreignBefore);
-    assert.deepEqual(reconciler.last, report);
-
-    // And now it is in step again.
-    const after = await reconciler.run({ dryRun: true });
-    assert.deepEqual(after.drift, { missing: 0, stale: 0, orphans: 0 });
-  } finally {
-    await stack.close();
-  }
+      // And now it is in step again.
+      const after = await reconciler.run({ dryRun: true });
+      assert.deepEqual(after.drift, { missing: 0, stale: 0, orphans: 0 });
+    },
+  );
 }
 
 for (const target of ["graph", "sentinel", "defender"] as const) {
@@ -331,11 +391,9 @@ Deno.test("reconcile (sentinel with SENTINEL_PUBLISH_IDENTITIES): the wrapper ke
   }));
 
 Deno.test("reconcile (defender) with the upstream names: its application is ours, its records are adopted, another application's are untouched", async () => {
-  const stack = await stackFor("defender");
-  try {
-    const application = "OpenCTI Microsoft Defender Intel";
-    const target = stack.createTarget({ defender: { application } });
-    const connector = connectorFor(stack, { target });
+  const application = "OpenCTI Microsoft Defender Intel";
+  await inWorld("defender", { target: { defender: { application } } }, async (world) => {
+    const { stack, connector } = world;
     assert.equal(await connector.runOnce(), true, JSON.stringify(connector.status()));
     const defender = stack.defender!;
     const ours = { appid: STACK_APP.clientId, tid: STACK_APP.tenantId };
@@ -344,24 +402,14 @@ Deno.test("reconcile (defender) with the upstream names: its application is ours
       defender.edit(r.entity.id, null);
     }
     // The upstream connector's record: same application, keyed by the OpenCTI internal id.
-    defender.seed({
-      indicatorType: "DomainName",
-      indicatorValue: "update-check.example",
-      application,
-      externalID: internalId(switched),
-    }, ours);
+    defender.seed(plantedDefender("update-check.example", application, internalId(switched)), ours);
     // A record of the application `OpenCTI` (ours only without the upstream names): not ours here.
-    defender.seed({
-      indicatorType: "DomainName",
-      indicatorValue: "orphan.example",
-      application: "OpenCTI",
-      externalID: ORPHAN_ID,
-    }, ours);
+    defender.seed(plantedDefender("orphan.example", "OpenCTI", ORPHAN_ID), ours);
     const others = () =>
       defender.store().filter((r) => r.entity.application === "OpenCTI").map((r) => r.entity);
     const othersBefore = others();
     assert.equal(othersBefore.length, 1);
-    const reconciler = reconcilerFor(stack, target, connector, "microsoft-defender-intel");
+    const reconciler = world.reconciler("microsoft-defender-intel");
     const dry = await reconciler.run({ dryRun: true });
     assert.deepEqual(dry.drift, { missing: 1, stale: 0, orphans: 0 }, JSON.stringify(dry));
     assert.deepEqual(dry.adoptable, { matched: 1, left: 0 });
@@ -373,37 +421,23 @@ Deno.test("reconcile (defender) with the upstream names: its application is ours
       0,
     );
     assert.deepEqual(others(), othersBefore);
-  } finally {
-    await stack.close();
-  }
+  });
 });
 
 Deno.test("reconcile (sentinel) with the upstream names: its sourcesystem is ours (records updated in place), another source's are untouched", async () => {
-  const stack = await stackFor("sentinel");
-  try {
-    const sourceSystem = "Opencti Stream Connector";
-    const target = stack.createTarget({ sentinel: { listPageSize: PAGE, sourceSystem } });
-    const connector = connectorFor(stack, { target });
+  const sourceSystem = "Opencti Stream Connector";
+  const options = { target: { sentinel: { listPageSize: PAGE, sourceSystem } } };
+  await inWorld("sentinel", options, async (world) => {
+    const { stack, connector } = world;
     assert.equal(await connector.runOnce(), true, JSON.stringify(connector.status()));
     const sentinel = stack.sentinel!;
     const switched = seedNamed(stack, "Loader infrastructure (IP or domain)");
     for (const r of sentinel.findById(switched.id)) sentinel.edit(r.name, { name: "tampered" });
-    const planted = (id: string) => ({
-      type: "indicator",
-      spec_version: "2.1",
-      id,
-      created: "2024-01-01T00:00:00Z",
-      modified: "2024-01-01T00:00:00Z",
-      name: "planted",
-      pattern: "[domain-name:value = 'planted.example']",
-      pattern_type: "stix",
-      valid_from: "2024-01-01T00:00:00Z",
-    });
     // `OpenCTI` is ours only without the upstream names: not ours here.
-    sentinel.seed(planted(ORPHAN_ID), "OpenCTI");
+    sentinel.seed(plantedStix(ORPHAN_ID), "OpenCTI");
     const othersBefore = sentinel.findById(ORPHAN_ID);
     assert.equal(othersBefore.length, 1);
-    const reconciler = reconcilerFor(stack, target, connector, "microsoft-sentinel-intel");
+    const reconciler = world.reconciler("microsoft-sentinel-intel");
     const dry = await reconciler.run({ dryRun: true });
     assert.deepEqual(dry.drift, { missing: 0, stale: 1, orphans: 0 }, JSON.stringify(dry));
     assert.deepEqual(dry.adoptable, { matched: 0, left: 0 });
@@ -411,9 +445,7 @@ Deno.test("reconcile (sentinel) with the upstream names: its sourcesystem is our
     assert.equal(report.converged, true, JSON.stringify(report));
     assert.deepEqual([report.updated, report.deleted, report.adopted], [1, 0, 0]);
     assert.deepEqual(sentinel.findById(ORPHAN_ID), othersBefore);
-  } finally {
-    await stack.close();
-  }
+  });
 });
 
 Deno.test("planReconcile: missing, stale, orphans; never a record that was not listed", () => {
@@ -453,25 +485,22 @@ function newIndicator(stack: SentinelStack, n: number): StixObject {
 }
 
 Deno.test("a first start reconciles; /status, /metrics and the admin route show and run reconciles", async () => {
-  const stack = await stackFor("graph");
   const metrics = new Metrics();
-  const controller = new AbortController();
-  try {
-    const target = stack.createTarget();
-    const hook: { host?: ReconcilingConnector } = {};
-    const connector = connectorFor(stack, {
-      target,
+  const hook: { host?: ReconcilingConnector } = {};
+  const connector = {
+    metrics,
+    extra: {
+      beforeFirstFollow: (signal: AbortSignal) =>
+        hook.host?.firstStart(signal) ?? Promise.resolve(),
+    },
+  };
+  await inWorld("graph", { connector }, async (world) => {
+    const { stack, controller } = world;
+    world.drift.orphan(ORPHAN_ID);
+    const host = hook.host = new ReconcilingConnector(world.connector, world.reconciler(), {
+      periodMs: 0,
       metrics,
-      extra: {
-        beforeFirstFollow: (signal) => hook.host?.firstStart(signal) ?? Promise.resolve(),
-      },
     });
-    driftFor(stack).orphan(ORPHAN_ID);
-    const host = hook.host = new ReconcilingConnector(
-      connector,
-      reconcilerFor(stack, target, connector),
-      { periodMs: 0, metrics },
-    );
     const running = host.start(controller.signal);
     const reconcileOf = () =>
       (host.status().details?.reconcile ?? {}) as {
@@ -502,7 +531,7 @@ Deno.test("a first start reconciles; /status, /metrics and the admin route show 
     assert.equal((await post("/connectors/sentinel/reconcile", "wrong")).status, 401);
     assert.equal((await post("/connectors/sentinel/reconcile?dry_run=maybe")).status, 400);
     assert.equal((await post("/connectors/nope/reconcile")).status, 404);
-    driftFor(stack).orphan(ORPHAN_ID);
+    world.drift.orphan(ORPHAN_ID);
     const planned = await post("/connectors/sentinel/reconcile?dry_run=true");
     assert.equal(planned.status, 200);
     const plan = await planned.json();
@@ -515,10 +544,7 @@ Deno.test("a first start reconciles; /status, /metrics and the admin route show 
     assert.equal(stack.graph?.findByExternalId(ORPHAN_ID).length, 0);
     controller.abort();
     await running;
-  } finally {
-    controller.abort();
-    await stack.close();
-  }
+  });
 });
 
 for (const targetName of ["graph", "sentinel", "defender"] as const) {
@@ -527,18 +553,14 @@ for (const targetName of ["graph", "sentinel", "defender"] as const) {
 }
 
 async function reconcileWhileStreaming(targetName: TargetName): Promise<void> {
-  const stack = await stackFor(targetName);
-  const controller = new AbortController();
-  try {
-    const target = stack.createTarget();
-    const connector = connectorFor(stack, { target });
-    const reconciler = reconcilerFor(stack, target, connector);
+  await inWorld(targetName, {}, async (world) => {
+    const { stack, connector, controller, drift } = world;
+    const reconciler = world.reconciler();
     const running = connector.start(controller.signal);
     await until(
       () => stack.present().length > 0 && presentOurs(stack).length === stack.present().length,
       "the first sync",
     );
-    const drift = driftFor(stack);
     drift.dropAll(seedNamed(stack, "1.2.3.4").id);
     drift.orphan(ORPHAN_ID);
     // Changes arrive on the stream while the reconcile runs.
@@ -556,20 +578,14 @@ async function reconcileWhileStreaming(targetName: TargetName): Promise<void> {
     assert.deepEqual(after.drift, { missing: 0, stale: 0, orphans: 0 });
     controller.abort();
     await running;
-  } finally {
-    controller.abort();
-    await stack.close();
-  }
+  });
 }
 
 Deno.test("SENTINEL_RECONCILE_PERIOD: a reconcile runs each period, then the next is scheduled", async () => {
-  const stack = await stackFor("defender");
-  const controller = new AbortController();
-  try {
-    const target = stack.createTarget();
-    const connector = connectorFor(stack, { target });
+  await inWorld("defender", {}, async (world) => {
+    const { stack, controller } = world;
     const timers: { callback: () => void; ms: number }[] = [];
-    const host = new ReconcilingConnector(connector, reconcilerFor(stack, target, connector), {
+    const host = new ReconcilingConnector(world.connector, world.reconciler(), {
       periodMs: 3_600_000,
       setTimer: (callback, ms) => {
         timers.push({ callback, ms });
@@ -578,7 +594,7 @@ Deno.test("SENTINEL_RECONCILE_PERIOD: a reconcile runs each period, then the nex
     });
     const running = host.start(controller.signal);
     assert.deepEqual(timers.map((t) => t.ms), [3_600_000]);
-    driftFor(stack).orphan(ORPHAN_ID);
+    world.drift.orphan(ORPHAN_ID);
     timers[0]?.callback();
     const runs = () => (host.status().details?.reconcile as { runs: number }).runs;
     await until(() => runs() === 1 && timers.length === 2, "the scheduled reconcile");
@@ -591,27 +607,98 @@ Deno.test("SENTINEL_RECONCILE_PERIOD: a reconcile runs each period, then the nex
     await running;
     // SENTINEL_RECONCILE_PERIOD=0: none scheduled (the first start and the admin route still run).
     const off = new AbortController();
-    const unscheduled = new ReconcilingConnector(
-      connector,
-      reconcilerFor(stack, target, connector),
-      {
-        periodMs: 0,
-        setTimer: (callback, ms) => {
-          timers.push({ callback, ms });
-          return () => {};
-        },
+    const unscheduled = new ReconcilingConnector(world.connector, world.reconciler(), {
+      periodMs: 0,
+      setTimer: (callback, ms) => {
+        timers.push({ callback, ms });
+        return () => {};
       },
-    );
+    });
     const stopped = unscheduled.start(off.signal);
     off.abort();
     // Stopped before it registered: the abort is what ends it.
     await stopped.catch((error) => assert.equal(error?.name, "AbortError"));
     assert.equal(timers.length, 2, "no timer set with a period of 0");
     assert.equal((unscheduled.status().details?.reconcile as { periodMs: number }).periodMs, 0);
-  } finally {
-    controller.abort();
-    await stack.close();
-  }
+  });
+});
+
+Deno.test("the replay ends at a heartbeat past the recover date or at a second one without data, not at one mid-recovery", async () => {
+  const indicator = (n: number) => ({
+    type: "indicator",
+    spec_version: "2.1",
+    id: `indicator--0a1b2c3d-4e5f-4a6b-8c7d-00000000000${n}`,
+    name: `n${n}`,
+    pattern: `[domain-name:value = 'n${n}.example']`,
+    pattern_type: "stix",
+    valid_from: "2024-01-01T00:00:00Z",
+    created: "2024-01-01T00:00:00Z",
+    modified: "2024-01-01T00:00:00Z",
+  });
+  const recoverMs = Date.parse("2026-01-01T00:00:00Z");
+  const frame = (event: string, id: string | undefined, data: unknown) =>
+    `${id ? `id: ${id}\n` : ""}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+  const body = [
+    frame("connected", undefined, { connectionId: "c" }),
+    frame("create", "1000-0", { data: indicator(1), origin: { referer: "init-create" } }),
+    // A heartbeat in the middle of the recovery (its id is before the recover date).
+    frame("heartbeat", "1000-0", "1970-01-01T00:00:01.000Z"),
+    frame("create", "2000-0", { data: indicator(2), origin: { referer: "init-create" } }),
+    frame("heartbeat", `${recoverMs}-0`, "2026-01-01T00:00:00.000Z"),
+    frame("create", `${recoverMs + 1}-0`, { data: indicator(3) }),
+  ].join("");
+  const target = {
+    name: "graph",
+    maxBatch: 10,
+    upsert: () => Promise.resolve([]),
+    remove: () => Promise.resolve([]),
+    fingerprint: (item: { id: string }) => `fp-${item.id.slice(-1)}`,
+  } as unknown as SyncTarget;
+  /** The desired set a replay reads from a stream that answers `frames`. */
+  const replayed = (frames: string) =>
+    desiredSet({
+      url: "http://127.0.0.1:1",
+      token: "t",
+      streamId: "s",
+      recoverIsoDate: new Date(recoverMs).toISOString(),
+      fetch: () =>
+        Promise.resolve(
+          new Response(frames, { headers: { "content-type": "text/event-stream" } }),
+        ),
+      now: () => recoverMs,
+    }, target);
+  const desired = await replayed(body);
+  assert.deepEqual([...desired.values()].sort(), ["fp-1", "fp-2"]);
+
+  // A server whose clock is behind ours never heartbeats past our recover date: two heartbeats
+  // with no data between end the replay too.
+  const behind = [
+    frame("connected", undefined, { connectionId: "c" }),
+    frame("create", "1000-0", { data: indicator(1), origin: { referer: "init-create" } }),
+    frame("heartbeat", "1000-0", "1970-01-01T00:00:01.000Z"),
+    frame("heartbeat", "1000-0", "1970-01-01T00:00:01.000Z"),
+    frame("create", "2000-0", { data: indicator(2) }),
+  ].join("");
+  const idle = await replayed(behind);
+  assert.deepEqual([...idle.values()], ["fp-1"]);
+});
+
+Deno.test("a stream write and a reconcile write of one new indicator at the same moment leave one Graph record", async () => {
+  await inWorld("graph", {}, async ({ stack, connector }) => {
+    const stix = seedNamed(stack, "1.2.3.4");
+    const intent = intentsOf("create", { data: stix }, { now: NOW })
+      .find((i) => i.kind === "upsert");
+    assert.ok(intent?.kind === "upsert");
+    const op = { kind: "upsert" as const, indicator: intent.indicator };
+    // Graph has no key of its own: each write looks the externalId up, then creates. Two writes
+    // of one indicator at once (the stream's batch and a reconcile's) are sent one after the other.
+    const outcomes = await Promise.all([
+      connector.deliverOutOfBand([op]),
+      connector.deliverOutOfBand([op]),
+    ]);
+    assert.deepEqual(outcomes.map((o) => o.delivered), [[stix.id], [stix.id]]);
+    assert.equal(stack.graph?.findByExternalId(stix.id).length, 1);
+  });
 });
 
 Deno.test("a dry run answers the counts and the first 100 items of each kind, sorted, and changes nothing", async () => {
@@ -674,94 +761,6 @@ Deno.test("a dry run answers the counts and the first 100 items of each kind, so
   assert.deepEqual([report.created, report.updated, report.deleted], [0, 0, 0]);
   assert.equal(report.converged, undefined);
   assert.deepEqual(calls, []);
-});
-
-Deno.test("the replay ends at a heartbeat past the recover date or at a second one without data, not at one mid-recovery", async () => {
-  const indicator = (n: number) => ({
-    type: "indicator",
-    spec_version: "2.1",
-    id: `indicator--0a1b2c3d-4e5f-4a6b-8c7d-00000000000${n}`,
-    name: `n${n}`,
-    pattern: `[domain-name:value = 'n${n}.example']`,
-    pattern_type: "stix",
-    valid_from: "2024-01-01T00:00:00Z",
-    created: "2024-01-01T00:00:00Z",
-    modified: "2024-01-01T00:00:00Z",
-  });
-  const recoverMs = Date.parse("2026-01-01T00:00:00Z");
-  const frame = (event: string, id: string | undefined, data: unknown) =>
-    `${id ? `id: ${id}\n` : ""}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
-  const body = [
-    frame("connected", undefined, { connectionId: "c" }),
-    frame("create", "1000-0", { data: indicator(1), origin: { referer: "init-create" } }),
-    // A heartbeat in the middle of the recovery (its id is before the recover date).
-    frame("heartbeat", "1000-0", "1970-01-01T00:00:01.000Z"),
-    frame("create", "2000-0", { data: indicator(2), origin: { referer: "init-create" } }),
-    frame("heartbeat", `${recoverMs}-0`, "2026-01-01T00:00:00.000Z"),
-    frame("create", `${recoverMs + 1}-0`, { data: indicator(3) }),
-  ].join("");
-  const fetch = (_input: RequestInfo | URL, _init?: RequestInit) =>
-    Promise.resolve(
-      new Response(body, { headers: { "content-type": "text/event-stream" } }),
-    );
-  const target = {
-    name: "graph",
-    maxBatch: 10,
-    upsert: () => Promise.resolve([]),
-    remove: () => Promise.resolve([]),
-    fingerprint: (item: { id: string }) => `fp-${item.id.slice(-1)}`,
-  } as unknown as SyncTarget;
-  const desired = await desiredSet({
-    url: "http://127.0.0.1:1",
-    token: "t",
-    streamId: "s",
-    recoverIsoDate: new Date(recoverMs).toISOString(),
-    fetch,
-    now: () => recoverMs,
-  }, target);
-  assert.deepEqual([...desired.values()].sort(), ["fp-1", "fp-2"]);
-
-  // A server whose clock is behind ours never heartbeats past our recover date: two heartbeats
-  // with no data between end the replay too.
-  const behind = [
-    frame("connected", undefined, { connectionId: "c" }),
-    frame("create", "1000-0", { data: indicator(1), origin: { referer: "init-create" } }),
-    frame("heartbeat", "1000-0", "1970-01-01T00:00:01.000Z"),
-    frame("heartbeat", "1000-0", "1970-01-01T00:00:01.000Z"),
-    frame("create", "2000-0", { data: indicator(2) }),
-  ].join("");
-  const idle = await desiredSet({
-    url: "http://127.0.0.1:1",
-    token: "t",
-    streamId: "s",
-    recoverIsoDate: new Date(recoverMs).toISOString(),
-    fetch: () =>
-      Promise.resolve(new Response(behind, { headers: { "content-type": "text/event-stream" } })),
-    now: () => recoverMs,
-  }, target);
-  assert.deepEqual([...idle.values()], ["fp-1"]);
-});
-
-Deno.test("a stream write and a reconcile write of one new indicator at the same moment leave one Graph record", async () => {
-  const stack = await stackFor("graph");
-  try {
-    const connector = connectorFor(stack);
-    const stix = seedNamed(stack, "1.2.3.4");
-    const intent = intentsOf("create", { data: stix }, { now: NOW })
-      .find((i) => i.kind === "upsert");
-    assert.ok(intent?.kind === "upsert");
-    const op = { kind: "upsert" as const, indicator: intent.indicator };
-    // Graph has no key of its own: each write looks the externalId up, then creates. Two writes
-    // of one indicator at once (the stream's batch and a reconcile's) are sent one after the other.
-    const outcomes = await Promise.all([
-      connector.deliverOutOfBand([op]),
-      connector.deliverOutOfBand([op]),
-    ]);
-    assert.deepEqual(outcomes.map((o) => o.delivered), [[stix.id], [stix.id]]);
-    assert.equal(stack.graph?.findByExternalId(stix.id).length, 1);
-  } finally {
-    await stack.close();
-  }
 });
 
 Deno.test("an indicator the stream wrote after the reconcile's replay and before its listing is written back, not left deleted", async () => {

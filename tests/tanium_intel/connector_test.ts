@@ -2,14 +2,13 @@ import assert from "node:assert/strict";
 import { TaniumIntelClient, TaniumIntelHttpError } from "../../src/tanium_intel/client.ts";
 import { intelIdOf } from "../../src/tanium_intel/mapper.ts";
 import { TANIUM_SIM_TOKEN } from "../../src/sim/tanium.ts";
-import { indicator, intelWorld, YARA } from "./helpers.ts";
+import { healOnSecondSleep, indicator, inIntelWorld, YARA } from "./helpers.ts";
 import { TANIUM_INTEL_SWITCHES } from "../fixtures/settings_defaults.ts";
 
 const SOURCE = "Tanium Threat Response Intel";
 
 Deno.test("tanium-intel: every mapped indicator type becomes a Tanium intel document, labelled and written back; an alert on it becomes a sighting of the same indicator", async () => {
-  const w = await intelWorld();
-  try {
+  await inIntelWorld(async (w) => {
     const ipv4 = indicator(1, "stix", "[ipv4-addr:value = '198.51.100.7']");
     const domain = indicator(2, "stix", "[domain-name:value = 'evil.example.com']");
     const hash = indicator(
@@ -80,14 +79,11 @@ Deno.test("tanium-intel: every mapped indicator type becomes a Tanium intel docu
     // The echo of our write-back is skipped, never sent again.
     const again = w.intel();
     assert.equal(await again.runOnce(), true);
-  } finally {
-    await w.close();
-  }
+  });
 });
 
 Deno.test("tanium-intel: an update replaces the document's content in place; revoke and delete remove it", async () => {
-  const w = await intelWorld();
-  try {
+  await inIntelWorld(async (w) => {
     const yara = indicator(11, "yara", YARA);
     const ipv4 = indicator(12, "stix", "[ipv4-addr:value = '203.0.113.9']");
     const hash = indicator(13, "stix", "[file:hashes.MD5 = '2204459dcbf34aed8906daac26db6f56']");
@@ -113,14 +109,11 @@ Deno.test("tanium-intel: an update replaces the document's content in place; rev
     assert.equal(w.tanium.control.intel(hashId), undefined, "delete");
     assert.ok(w.tanium.control.intel(yaraId));
     assert.equal(connector.status().counters.removed, 2);
-  } finally {
-    await w.close();
-  }
+  });
 });
 
 Deno.test("tanium-intel: a restart that replays the whole history creates no duplicate and loses nothing", async () => {
-  const w = await intelWorld();
-  try {
+  await inIntelWorld(async (w) => {
     const a = indicator(21, "stix", "[ipv4-addr:value = '192.0.2.1']");
     const b = indicator(22, "yara", YARA);
     w.opencti.store.upsert(a);
@@ -140,46 +133,32 @@ Deno.test("tanium-intel: a restart that replays the whole history creates no dup
     assert.equal(intelIdOf(w.indicator(a.id), [SOURCE]), aId);
     assert.ok(intelIdOf(w.indicator(c.id), [SOURCE]) !== undefined);
     assert.equal(restarted.status().counters.upserted, 3);
-  } finally {
-    await w.close();
-  }
+  });
 });
 
 Deno.test("tanium-intel: a refused token holds the batch (degraded, naming TANIUM_INTEL_TOKEN) and delivers it once fixed", async () => {
-  const w = await intelWorld();
-  try {
+  await inIntelWorld(async (w) => {
     w.opencti.store.upsert(indicator(31, "stix", "[ipv4-addr:value = '192.0.2.31']"));
     const token = [...w.tanium.control.tokens][0]!;
     w.tanium.control.tokens.delete(token);
-    let sleeps = 0;
-    let seen: { reason: string; check: string } | undefined;
-    const connector = w.intel(undefined, {
-      catchUpBudgetMs: 60_000,
-      sleep: (_ms, signal) => {
-        signal?.throwIfAborted();
-        if (++sleeps === 2) {
-          const degraded = connector.status().degraded;
-          seen = { reason: degraded?.reason ?? "", check: String(degraded?.check) };
-          w.tanium.control.tokens.add(token);
-        }
-        return Promise.resolve();
-      },
-    });
+    const held = healOnSecondSleep(
+      () => connector.status(),
+      () => w.tanium.control.tokens.add(token),
+    );
+    const connector = w.intel(undefined, { catchUpBudgetMs: 60_000, sleep: held.sleep });
+    const seen = () => held.seen();
     assert.equal(await connector.runOnce(), true);
     assert.equal(connector.status().counters.upserted, 1);
     assert.equal(connector.status().counters.failed, undefined);
     assert.equal(connector.deadLetters().entries.length, 0);
-    assert.match(seen?.reason ?? "", /TANIUM_INTEL_TOKEN/);
-    assert.match(seen?.check ?? "", /TANIUM_INTEL_TOKEN/);
+    assert.match(seen()?.reason ?? "", /TANIUM_INTEL_TOKEN/);
+    assert.match(seen()?.check ?? "", /TANIUM_INTEL_TOKEN/);
     assert.equal(connector.status().degraded, undefined, "cleared once delivered");
-  } finally {
-    await w.close();
-  }
+  });
 });
 
 Deno.test("tanium-intel: a document Tanium refuses on its own becomes a dead letter; the rest goes through", async () => {
-  const w = await intelWorld();
-  try {
+  await inIntelWorld(async (w) => {
     const bad = indicator(41, "yara", "not a rule at all");
     const good = indicator(42, "stix", "[domain-name:value = 'ok.example']");
     w.opencti.store.upsert(bad);
@@ -191,14 +170,11 @@ Deno.test("tanium-intel: a document Tanium refuses on its own becomes a dead let
     assert.match(letters[0]!.reason, /400 .*not a YARA rule/);
     assert.ok(intelIdOf(w.indicator(good.id), [SOURCE]) !== undefined);
     assert.equal(intelIdOf(w.indicator(bad.id), [SOURCE]), undefined);
-  } finally {
-    await w.close();
-  }
+  });
 });
 
 Deno.test("tanium-intel client: 401 and 403 name TANIUM_INTEL_TOKEN and the permission", async () => {
-  const w = await intelWorld();
-  try {
+  await inIntelWorld(async (w) => {
     const client = new TaniumIntelClient({ url: w.tanium.url, token: "token-expired" });
     w.tanium.control.expiredTokens.add("token-expired");
     w.tanium.control.tokens.add("token-expired");
@@ -211,14 +187,11 @@ Deno.test("tanium-intel client: 401 and 403 name TANIUM_INTEL_TOKEN and the perm
     });
     const wrong = new TaniumIntelClient({ url: w.tanium.url, token: "nope" });
     await assert.rejects(wrong.sourceId(), /401.*check TANIUM_INTEL_TOKEN/);
-  } finally {
-    await w.close();
-  }
+  });
 });
 
 Deno.test("tanium-intel: intel is deployed after each changed batch; new documents are quick-scanned per computer group when asked", async () => {
-  const w = await intelWorld();
-  try {
+  await inIntelWorld(async (w) => {
     const a = indicator(51, "stix", "[ipv4-addr:value = '192.0.2.51']");
     w.opencti.store.upsert(a);
     const connector = w.intel(undefined, {
@@ -242,14 +215,11 @@ Deno.test("tanium-intel: intel is deployed after each changed batch; new documen
     assert.equal(await connector.runOnce(), true);
     assert.equal(w.tanium.control.intelActivity.deploys, 2, "an update is deployed");
     assert.equal(w.tanium.control.intelActivity.scans.length, 2, "an update is not rescanned");
-  } finally {
-    await w.close();
-  }
+  });
 });
 
 Deno.test("tanium-intel: a run that ends with its batch held saves no position past it; the restarted connector delivers it once", async () => {
-  const w = await intelWorld();
-  try {
+  await inIntelWorld(async (w) => {
     const a = indicator(61, "stix", "[ipv4-addr:value = '192.0.2.61']");
     const b = indicator(62, "yara", YARA);
     w.opencti.store.upsert(a);
@@ -269,14 +239,11 @@ Deno.test("tanium-intel: a run that ends with its batch held saves no position p
     assert.equal(w.tanium.control.intelActivity.created.length, before + 2, "both, once");
     assert.ok(intelIdOf(w.indicator(a.id), [SOURCE]) !== undefined);
     assert.ok(intelIdOf(w.indicator(b.id), [SOURCE]) !== undefined);
-  } finally {
-    await w.close();
-  }
+  });
 });
 
 Deno.test("tanium-intel: a referenced document that cannot take the indicator's format (an older connector's) is replaced by a new one, not dead-lettered", async () => {
-  const w = await intelWorld();
-  try {
+  await inIntelWorld(async (w) => {
     // Document 700 is a Tanium signal (seed); this STIX indicator claims it.
     const stix = indicator(71, "stix", "[ipv4-addr:value = '192.0.2.71']", {
       external_references: [{ source_name: SOURCE, external_id: "700", url: "u" }],
@@ -289,7 +256,5 @@ Deno.test("tanium-intel: a referenced document that cannot take the indicator's 
     assert.ok(id > 700, "the newest reference is the new document");
     assert.equal(w.tanium.control.intel(id)?.type, "openioc");
     assert.equal(w.tanium.control.intel(700)?.type, "tanium-signal", "the old one is left as is");
-  } finally {
-    await w.close();
-  }
+  });
 });

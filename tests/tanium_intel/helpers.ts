@@ -153,6 +153,46 @@ export async function intelWorld(options: { version?: string } = {}): Promise<In
   };
 }
 
+/** Runs `test` in a fresh {@linkcode intelWorld}, closed after. */
+export async function inIntelWorld(
+  test: (world: IntelWorld) => Promise<void>,
+  options: { version?: string } = {},
+): Promise<void> {
+  const world = await intelWorld(options);
+  try {
+    await test(world);
+  } finally {
+    await world.close();
+  }
+}
+
+/**
+ * A sleep for a held batch: at the second backoff it records the connector's degraded reason and
+ * check (`seen()`), then calls `heal` so the next try goes through.
+ */
+export function healOnSecondSleep(
+  status: () => { degraded?: { reason?: string; check?: string } },
+  heal: () => void,
+): {
+  sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+  seen(): { reason: string; check: string } | undefined;
+} {
+  let sleeps = 0;
+  let seen: { reason: string; check: string } | undefined;
+  return {
+    sleep: (_ms, signal) => {
+      signal?.throwIfAborted();
+      if (++sleeps === 2) {
+        const degraded = status().degraded;
+        seen = { reason: degraded?.reason ?? "", check: String(degraded?.check) };
+        heal();
+      }
+      return Promise.resolve();
+    },
+    seen: () => seen,
+  };
+}
+
 /** A STIX indicator with the given pattern. */
 export function indicator(
   n: number,

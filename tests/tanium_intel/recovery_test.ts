@@ -16,15 +16,14 @@ import { TANIUM_SIM_TOKEN } from "../../src/sim/tanium.ts";
 import { intelIdOf } from "../../src/tanium_intel/mapper.ts";
 import { intelDeadLetterStore } from "../../src/tanium_intel/mod.ts";
 import { DEFAULT_INTEL_DEAD_LETTER_FILE } from "../../src/tanium_intel/settings.ts";
-import { CONSOLE, indicator, intelWorld, YARA } from "./helpers.ts";
+import { CONSOLE, indicator, inIntelWorld, intelWorld, YARA } from "./helpers.ts";
 import { TANIUM_INTEL_SWITCHES } from "../fixtures/settings_defaults.ts";
 
 const SOURCE = "Tanium Threat Response Intel";
 const ID = "3c2b1a09-8f7e-4d6c-9b5a-4f3e2d1c0b9a";
 
 Deno.test("tanium-intel: a crash between the create and the write-back leads to no second document: the replay finds it by the marker in its description", async () => {
-  const w = await intelWorld();
-  try {
+  await inIntelWorld(async (w) => {
     const a = indicator(81, "yara", YARA);
     const b = indicator(82, "stix", "[ipv4-addr:value = '192.0.2.82']");
     w.opencti.store.upsert(a);
@@ -68,14 +67,11 @@ Deno.test("tanium-intel: a crash between the create and the write-back leads to 
       w.tanium.control.intels().filter((i) => String(i.name) === "Indicator 81").length,
       1,
     );
-  } finally {
-    await w.close();
-  }
+  });
 });
 
 Deno.test("tanium-intel: revoking or deleting an indicator deletes the written-back reference in OpenCTI, so tanium-incidents links nothing to the deleted document", async () => {
-  const w = await intelWorld();
-  try {
+  await inIntelWorld(async (w) => {
     const revoked = indicator(91, "yara", YARA);
     const deleted = indicator(92, "stix", "[domain-name:value = 'gone.example']");
     const kept = indicator(93, "stix", "[domain-name:value = 'kept.example']");
@@ -101,9 +97,7 @@ Deno.test("tanium-intel: revoking or deleting an indicator deletes the written-b
     assert.equal((await refs(keptId)).length, 1, "the others are untouched");
     assert.equal(connector.status().counters.references_removed, 2);
     assert.equal(connector.status().counters.removed, 2, "the reference's removal is no new work");
-  } finally {
-    await w.close();
-  }
+  });
 });
 
 Deno.test("intelDeadLetterStore() keeps TANIUM_INTEL_DEAD_LETTER_FILE, memory for none, the default file off Deno Deploy", () => {
@@ -165,8 +159,7 @@ Deno.test("tanium-intel: dead letters survive a restart in their file, are liste
 });
 
 Deno.test("tanium-intel: a merge deletes the merged-away indicators' documents and keeps and updates the target's (a merge is no delete of the target)", async () => {
-  const w = await intelWorld();
-  try {
+  await inIntelWorld(async (w) => {
     const target = indicator(111, "stix", "[ipv4-addr:value = '192.0.2.111']");
     const source = indicator(112, "stix", "[ipv4-addr:value = '192.0.2.112']");
     w.opencti.store.upsert(target);
@@ -185,7 +178,5 @@ Deno.test("tanium-intel: a merge deletes the merged-away indicators' documents a
     );
     assert.ok(w.tanium.control.intel(targetId), "the target's document stays");
     assert.equal(intelIdOf(w.indicator(target.id), [SOURCE]), targetId);
-  } finally {
-    await w.close();
-  }
+  });
 });

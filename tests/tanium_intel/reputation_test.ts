@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { TANIUM_SIM_TOKEN } from "../../src/sim/tanium.ts";
 import type { StixObject } from "../../src/stix/types.ts";
 import { intelIdOf, planIntel } from "../../src/tanium_intel/mapper.ts";
-import { ALL_STREAM_OPTIONS, CONSOLE, intelWorld, NOW } from "./helpers.ts";
+import { ALL_STREAM_OPTIONS, CONSOLE, healOnSecondSleep, inIntelWorld, NOW } from "./helpers.ts";
 import { TANIUM_INTEL_SWITCHES } from "../fixtures/settings_defaults.ts";
 
 const SOURCE = "Tanium Threat Response Intel";
@@ -97,8 +97,7 @@ Deno.test("planIntel maps observables as upstream: network values to quick-add, 
 });
 
 Deno.test("tanium-intel: file hashes go to the Reputation blocklist in one request per batch, network observables become documents written back on the observable; a deleted file leaves the list", async () => {
-  const w = await intelWorld();
-  try {
+  await inIntelWorld(async (w) => {
     const a = file(11, { MD5, "SHA-256": SHA256 }, { labels: ["malware", "apt"] });
     const b = file(12, { "SHA-1": SHA1 });
     const ip = observable(13, "ipv4-addr", "203.0.113.77");
@@ -160,14 +159,11 @@ Deno.test("tanium-intel: file hashes go to the Reputation blocklist in one reque
       o.type === "relationship" && o.relationship_type === "related-to" && o.source_ref === ip.id
     );
     assert.ok(related, "the incident is related to the observable");
-  } finally {
-    await w.close();
-  }
+  });
 });
 
 Deno.test("tanium-intel: with TANIUM_INTEL_NO_HASHES_IN_INTELS=false a file is also a File Hashes document; with HASHES_IN_REPUTATION=false it stays out of the list", async () => {
-  const w = await intelWorld();
-  try {
+  await inIntelWorld(async (w) => {
     const f = file(21, { "SHA-256": SHA256 });
     w.opencti.store.upsert(f);
     const connector = w.intel(undefined, {
@@ -188,37 +184,29 @@ Deno.test("tanium-intel: with TANIUM_INTEL_NO_HASHES_IN_INTELS=false a file is a
     const id = intelIdOf(w.indicator(f.id), [SOURCE]);
     assert.ok(id !== undefined);
     assert.match(String(w.tanium.control.intel(id)?.contents), new RegExp(SHA256));
-  } finally {
-    await w.close();
-  }
+  });
 });
 
 Deno.test("tanium-intel: a token without the Reputation permission holds the batch (degraded, naming the permission and the option), and it goes through once granted", async () => {
-  const w = await intelWorld();
-  try {
+  await inIntelWorld(async (w) => {
     w.opencti.store.upsert(file(31, { MD5 }));
     w.tanium.control.noReputationTokens.add(TANIUM_SIM_TOKEN);
-    let seen: { reason: string; check: string } | undefined;
-    let sleeps = 0;
+    const held = healOnSecondSleep(
+      () => connector.status(),
+      () => w.tanium.control.noReputationTokens.delete(TANIUM_SIM_TOKEN),
+    );
     const connector = w.intel(undefined, {
       stream: ALL_STREAM_OPTIONS,
       catchUpBudgetMs: 60_000,
-      sleep: (_ms, signal) => {
-        signal?.throwIfAborted();
-        if (++sleeps === 2) {
-          const degraded = connector.status().degraded;
-          seen = { reason: degraded?.reason ?? "", check: String(degraded?.check) };
-          w.tanium.control.noReputationTokens.delete(TANIUM_SIM_TOKEN);
-        }
-        return Promise.resolve();
-      },
+      sleep: held.sleep,
     });
+    const seen = () => held.seen();
     assert.equal(await connector.runOnce(), true);
     assert.match(
-      seen?.reason ?? "",
+      seen()?.reason ?? "",
       /403.*Reputation write permission.*TANIUM_INTEL_HASHES_IN_REPUTATION=false/,
     );
-    assert.match(seen?.check ?? "", /Reputation write permission/);
+    assert.match(seen()?.check ?? "", /Reputation write permission/);
     assert.equal(
       connector.deadLetters().entries.length,
       0,
@@ -226,14 +214,11 @@ Deno.test("tanium-intel: a token without the Reputation permission holds the bat
     );
     assert.equal(w.tanium.control.reputations.size, 1);
     assert.equal(connector.status().degraded, undefined);
-  } finally {
-    await w.close();
-  }
+  });
 });
 
 Deno.test("tanium-intel: an entry the Reputation service refuses is split out of its batch and dead-lettered alone; the others are listed", async () => {
-  const w = await intelWorld();
-  try {
+  await inIntelWorld(async (w) => {
     const good = [file(41, { MD5 }), file(42, { "SHA-1": SHA1 }), file(43, { "SHA-256": SHA256 })];
     const bad = file(44, { MD5: "not-a-hash" });
     for (const o of [good[0]!, bad, good[1]!, good[2]!]) w.opencti.store.upsert(o);
@@ -243,7 +228,5 @@ Deno.test("tanium-intel: an entry the Reputation service refuses is split out of
     assert.match(connector.deadLetters().entries[0]!.reason, /400 .*md5 is not an MD5 hash/);
     assert.deepEqual([...w.tanium.control.reputations.keys()].sort(), [MD5, SHA1, SHA256].sort());
     assert.ok((connector.status().counters.split ?? 0) >= 1, "the batch was split, not dropped");
-  } finally {
-    await w.close();
-  }
+  });
 });

@@ -1,7 +1,7 @@
 /** tanium-intel runs from the oldest platform its API calls exist on (5.10.3, as sentinel) to 7.x. */
 import assert from "node:assert/strict";
 import { CONNECTOR_MINIMUM } from "../../src/opencti/version.ts";
-import { indicator, intelWorld } from "./helpers.ts";
+import { indicator, inIntelWorld, intelWorld } from "./helpers.ts";
 
 for (const version of [CONNECTOR_MINIMUM["tanium-intel"], "7.261026.0"]) {
   Deno.test(`tanium-intel follows the stream of a simulated OpenCTI ${version}, writes the document back and replays nothing twice`, async () => {
@@ -25,8 +25,7 @@ for (const version of [CONNECTOR_MINIMUM["tanium-intel"], "7.261026.0"]) {
 }
 
 Deno.test("tanium-intel refuses OpenCTI 5.9 at registration, naming the version and the minimum", async () => {
-  const w = await intelWorld({ version: "5.9.6" });
-  try {
+  await inIntelWorld(async (w) => {
     w.opencti.store.upsert(indicator(1, "stix", "[ipv4-addr:value = '198.51.100.7']"));
     const connector = w.intel();
     assert.equal(await connector.runOnce(), false);
@@ -36,7 +35,5 @@ Deno.test("tanium-intel refuses OpenCTI 5.9 at registration, naming the version 
     );
     assert.equal(w.opencti.control.graphql.connectors.size, 0);
     assert.equal(w.tanium.control.intels().filter((i) => i.name === "Indicator 1").length, 0);
-  } finally {
-    await w.close();
-  }
+  }, { version: "5.9.6" });
 });
