@@ -69,6 +69,12 @@ export interface DefenderTargetOptions
   maxBatch?: number;
   /** Page size of list calls (`$top`, at most 10,000). @default 10000 */
   pageSize?: number;
+  /**
+   * Most indicators of ours indexed in memory to find removals without a call (about 1 KB each);
+   * above it, removals look values up, and those without observables are found by one scan of
+   * our indicators per call that keeps only theirs. @default 100000
+   */
+  ownIndexLimit?: number;
   /** Logger. @default getLogger("sentinel", "defender-api") */
   logger?: Logger;
 }
@@ -78,8 +84,8 @@ type RecordOutcome =
   | { ok: false; reason: string; scope: FailureScope };
 
 /**
- * Most indicators of ours the target indexes in memory (about 1 KB each): far above the documented
- * tenant cap of 15,000; only a tenant whose cap Microsoft raised goes past it.
+ * Default of {@linkcode DefenderTargetOptions.ownIndexLimit}: far above the documented tenant cap
+ * of 15,000; only a tenant whose cap Microsoft raised goes past it.
  */
 const OWN_INDEX_LIMIT = 100_000;
 
@@ -148,10 +154,16 @@ export class DefenderTarget implements SyncTarget {
   readonly name = "defender" as const;
   /** Indicators per `upsert` call. */
   readonly maxBatch: number;
+  /**
+   * Removals per call for a reconcile's orphans: above `ownIndexLimit` each call scans our
+   * indicators once, so 10,000 orphans of 1,000,000 take one scan, not twenty.
+   */
+  readonly maxRemoveBatch = 10_000;
   readonly #mapping: Omit<DefenderMappingOptions, "now">;
   readonly #application: string;
   readonly #apiUrl: string;
   readonly #pageSize: number;
+  readonly #ownIndexLimit: number;
   readonly #now: Now;
   readonly #api: ApiCallDeps;
   readonly #import: RateLimiter;
@@ -164,7 +176,7 @@ export class DefenderTarget implements SyncTarget {
   #existing: Set<string> | undefined;
   /** Our indicators by value and `externalID`, once listed (see {@linkcode OwnIndicators}). */
   #own: OwnIndicators | undefined;
-  /** Our indicators were more than {@linkcode OWN_INDEX_LIMIT} at the last listing. */
+  /** Our indicators were more than the index limit at the last listing. */
   #tooManyToIndex = false;
   #lastError: string | undefined;
   #counters = { imported: 0, rejected: 0, skippedObservables: 0, deleted: 0, throttled: 0 };
@@ -186,6 +198,7 @@ export class DefenderTarget implements SyncTarget {
       queryRateLimitPerMinute = 100,
       maxBatch = DEFENDER_MAX_IMPORT,
       pageSize = 10_000,
+      ownIndexLimit = OWN_INDEX_LIMIT,
       logger,
       // Taken out of the mapping options; apiCallDeps() reads them from `options`.
       maxAttempts: _maxAttempts,
@@ -206,6 +219,7 @@ export class DefenderTarget implements SyncTarget {
     this.#apiUrl = apiUrl.replace(/\/+$/, "");
     this.maxBatch = Math.max(1, Math.min(maxBatch, DEFENDER_MAX_IMPORT));
     this.#pageSize = Math.max(1, Math.min(pageSize, 10_000));
+    this.#ownIndexLimit = Math.max(0, ownIndexLimit);
     this.#log = logger ?? getLogger("sentinel", "defender-api");
     this.#api = apiCallDeps(options, {
       tokens,
@@ -333,9 +347,10 @@ export class DefenderTarget implements SyncTarget {
    * Finding them (issue 14): once our indicators are listed ({@linkcode OwnIndicators}) they are
    * found there without a call. Before that, a batch with more values to look up than a listing
    * has pages (at most 15,000 indicators per tenant: two pages of 10,000) lists them all once;
-   * a smaller one looks each value up with an escaped `$filter`. Above
-   * {@linkcode OWN_INDEX_LIMIT} indicators (memory; a raised tenant cap, issue 17), values are
-   * looked up and items without observables are found by one scan that keeps only theirs.
+   * a smaller one looks each value up with an escaped `$filter`. Above `ownIndexLimit`
+   * indicators (memory; a raised tenant cap, issue 17), values are looked up and items without
+   * observables are found by one scan that keeps only theirs (by `externalID`: an indicator of
+   * ours without one is never taken for theirs).
    */
   async remove(items: TargetRemoval[], signal?: AbortSignal): Promise<ItemResult[]> {
     const results = new Map<string, ItemResult>();
@@ -361,7 +376,7 @@ export class DefenderTarget implements SyncTarget {
       }
     }
     const own = this.#own;
-    let scan: { byKey: Map<string, ListedIndicator[]>; unkeyed: ListedIndicator[] } | undefined;
+    let scan: Map<string, ListedIndicator[]> | undefined;
     const unobserved = new Set(
       items.filter((i) => !(i.observables && i.observables.length > 0)).map((i) => i.id),
     );
@@ -374,7 +389,7 @@ export class DefenderTarget implements SyncTarget {
           found = await this.#findByObservables(item.observables ?? [], signal);
         } else {
           scan ??= await this.#scanFor(unobserved, signal);
-          found = [...scan.byKey.get(item.id) ?? [], ...scan.unkeyed];
+          found = scan.get(item.id) ?? [];
         }
         const mine = found.filter((x) =>
           x.externalID === item.id ||
@@ -667,40 +682,38 @@ export class DefenderTarget implements SyncTarget {
     return found;
   }
 
-  /** Our indicators whose `externalID` is one of `keys`, and those without one (all pages). */
+  /** Our indicators whose `externalID` is one of `keys` (all pages), by `externalID`. */
   async #scanFor(
     keys: ReadonlySet<string>,
     signal?: AbortSignal,
-  ): Promise<{ byKey: Map<string, ListedIndicator[]>; unkeyed: ListedIndicator[] }> {
+  ): Promise<Map<string, ListedIndicator[]>> {
     const byKey = new Map<string, ListedIndicator[]>();
-    const unkeyed: ListedIndicator[] = [];
     await this.#scan(odataEq("application", this.#application), signal, (listed) => {
       const key = listed.externalID;
-      if (key === undefined) {
-        unkeyed.push(listed);
-      } else if (keys.has(key)) {
-        const list = byKey.get(key);
-        if (list) list.push(listed);
-        else byKey.set(key, [listed]);
-      }
+      if (key === undefined || !keys.has(key)) return;
+      if (listed.application !== undefined && listed.application !== this.#application) return;
+      const list = byKey.get(key);
+      if (list) list.push(listed);
+      else byKey.set(key, [listed]);
     });
-    return { byKey, unkeyed };
+    return byKey;
   }
 
   /**
    * Our indicators, indexed; undefined (and {@linkcode #tooManyToIndex} set until the next
-   * `listOwned`) when they are more than {@linkcode OWN_INDEX_LIMIT}.
+   * `listOwned`) when they are more than `ownIndexLimit`.
    */
   async #indexOwn(signal?: AbortSignal): Promise<OwnIndicators | undefined> {
     const own = new OwnIndicators([]);
+    const limit = this.#ownIndexLimit;
     let count = 0;
     await this.#scan(odataEq("application", this.#application), signal, (listed) => {
-      if (++count > OWN_INDEX_LIMIT) return false;
+      if (++count > limit) return false;
       if (listed.application === undefined || listed.application === this.#application) {
         own.add(listed);
       }
     });
-    this.#tooManyToIndex = count > OWN_INDEX_LIMIT;
+    this.#tooManyToIndex = count > limit;
     return this.#tooManyToIndex ? undefined : own;
   }
 

@@ -320,7 +320,17 @@ export class GraphTarget implements SyncTarget {
       if (typeof key !== "string" || key === "") return;
       owned.add(key, fingerprintOf([projectRecord(record, projection)]));
     });
-    if (this.#index !== NO_INDEX || this.#indexLimit > 0) this.#index = index;
+    const current = this.#index;
+    if (index instanceof RecordIndex && current instanceof RecordIndex) {
+      // A listing that runs beside writes can miss records (its pages shift as records come and
+      // go): an indicator with a record the index held and the listing did not show is looked up
+      // before its next write, so a missed record is found, not created a second time.
+      for (const owner of current.ownersMissingIn(index)) index.markUncertain(owner);
+    } else if (index instanceof RecordIndex && index.uncertain > 0) {
+      // Written beside the listing, with no index to compare: the next write lists again.
+      return owned;
+    }
+    if (current !== NO_INDEX || this.#indexLimit > 0) this.#index = index;
     return owned;
   }
 

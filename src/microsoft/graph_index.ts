@@ -108,6 +108,18 @@ export class RecordIndex {
     return out;
   }
 
+  /** The indicators of which this index holds a record that `other` does not hold. */
+  *ownersMissingIn(other: RecordIndex): Generator<string> {
+    for (const [owner, ids] of this.#byOwner) {
+      for (const id of ids) {
+        if (!other.#records.has(id)) {
+          yield owner;
+          break;
+        }
+      }
+    }
+  }
+
   /** True when the indicator must be looked up before its next write. */
   isUncertain(owner: string): boolean {
     return this.#uncertain.has(owner);

@@ -8,7 +8,7 @@
  * characters as two 32-bit words. Anything else (another id, another fingerprint) goes to a plain
  * `Map` beside the arrays, so the table is exact for every input: nothing is hashed away.
  * Open addressing with linear probing; the arrays grow by half at a load of 4/5 (so they hold
- * 32-49 bytes per id, 26 per slot; 28 with record counts).
+ * 32-49 bytes per id, 26 per slot; 28 with record counts; 34 with scores).
  *
  * @module
  */
@@ -35,6 +35,7 @@ interface Words {
 interface Other {
   fingerprint: string;
   records: number;
+  score: number;
 }
 
 /** Id → fingerprint, compact. Reads as a `ReadonlyMap<string, string>` (insertion order not kept). */
@@ -44,6 +45,7 @@ export class FingerprintTable implements ReadonlyMap<string, string> {
   #prefixOf: Uint16Array;
   #fp: Uint32Array;
   #counts: Uint16Array | undefined;
+  #scores: Float64Array | undefined;
   #size = 0;
   #used = 0;
   readonly #prefixes: string[] = [];
@@ -55,14 +57,17 @@ export class FingerprintTable implements ReadonlyMap<string, string> {
    * An empty table.
    *
    * @param options.counted keep a record count per id (for what a target lists). @default false
+   * @param options.scored keep a score per id (for a capped desired set, {@linkcode keepHighest}).
+   * @default false
    * @param options.capacity initial number of slots. @default 1024
    */
-  constructor(options: { counted?: boolean; capacity?: number } = {}) {
+  constructor(options: { counted?: boolean; scored?: boolean; capacity?: number } = {}) {
     this.#capacity = Math.max(16, Math.ceil(options.capacity ?? 1024));
     this.#keys = new Uint32Array(this.#capacity * 4);
     this.#prefixOf = new Uint16Array(this.#capacity);
     this.#fp = new Uint32Array(this.#capacity * 2);
     this.#counts = options.counted ? new Uint16Array(this.#capacity) : undefined;
+    this.#scores = options.scored ? new Float64Array(this.#capacity) : undefined;
   }
 
   /** Number of ids held. */
@@ -73,7 +78,7 @@ export class FingerprintTable implements ReadonlyMap<string, string> {
   /** Bytes held by the arrays (the `Map` of other ids is not counted). */
   get arrayBytes(): number {
     return this.#keys.byteLength + this.#prefixOf.byteLength + this.#fp.byteLength +
-      (this.#counts?.byteLength ?? 0);
+      (this.#counts?.byteLength ?? 0) + (this.#scores?.byteLength ?? 0);
   }
 
   /** The fingerprint held for `id`. */
@@ -96,10 +101,66 @@ export class FingerprintTable implements ReadonlyMap<string, string> {
     return other === undefined ? 0 : other.records;
   }
 
-  /** Sets the fingerprint of `id` (its record count becomes 1). */
-  set(id: string, fingerprint: string): this {
-    this.#put(id, fingerprint, false);
+  /**
+   * Sets the fingerprint of `id` (its record count becomes 1) and, in a scored table, its score
+   * (`-1`, below every score, when not given).
+   */
+  set(id: string, fingerprint: string, score = -1): this {
+    this.#put(id, fingerprint, false, score);
     return this;
+  }
+
+  /** The score of `id` in a scored table (`-1` when it has none), undefined when absent. */
+  score(id: string): number | undefined {
+    const slot = this.#parse(id) ? this.#find() : -1;
+    if (slot >= 0) return this.#scores?.[slot] ?? -1;
+    return this.#other.get(id)?.score;
+  }
+
+  /**
+   * Keeps the `capacity` ids of highest score (ties: the smaller id, in string order) and deletes
+   * the others, without building a string per id; returns how many it deleted.
+   */
+  keepHighest(capacity: number): number {
+    if (this.size <= capacity) return 0;
+    const ranked: (number | string)[] = [];
+    for (let slot = 0; slot < this.#capacity; slot++) {
+      const code = this.#prefixOf[slot] ?? EMPTY;
+      if (code !== EMPTY && code !== TOMBSTONE) ranked.push(slot);
+    }
+    for (const id of this.#other.keys()) ranked.push(id);
+    const scores = this.#scores;
+    const scoreOf = (x: number | string) =>
+      typeof x === "number" ? (scores?.[x] ?? -1) : (this.#other.get(x)?.score ?? -1);
+    const prefixOf = this.#prefixOf;
+    const keys = this.#keys;
+    const idOf = (x: number | string) => typeof x === "number" ? this.#idAt(x) : x;
+    ranked.sort((a, b) => {
+      const byScore = scoreOf(b) - scoreOf(a);
+      if (byScore !== 0) return byScore;
+      if (typeof a === "number" && typeof b === "number" && prefixOf[a] === prefixOf[b]) {
+        // One prefix, fixed-width lower-case hex: string order is the words' order.
+        for (let w = 0; w < 4; w++) {
+          const x = keys[a * 4 + w] ?? 0;
+          const y = keys[b * 4 + w] ?? 0;
+          if (x !== y) return x < y ? -1 : 1;
+        }
+        return 0;
+      }
+      const x = idOf(a);
+      const y = idOf(b);
+      return x < y ? -1 : x > y ? 1 : 0;
+    });
+    for (let i = capacity; i < ranked.length; i++) {
+      const x = ranked[i] as number | string;
+      if (typeof x === "string") {
+        this.#other.delete(x);
+      } else {
+        this.#prefixOf[x] = TOMBSTONE;
+        this.#size--;
+      }
+    }
+    return ranked.length - capacity;
   }
 
   /**
@@ -107,7 +168,7 @@ export class FingerprintTable implements ReadonlyMap<string, string> {
    * {@linkcode combineFingerprints} (order-free), and the record count grows.
    */
   add(id: string, fingerprint: string): this {
-    this.#put(id, fingerprint, true);
+    this.#put(id, fingerprint, true, -1);
     return this;
   }
 
@@ -162,10 +223,11 @@ export class FingerprintTable implements ReadonlyMap<string, string> {
     for (const [id, fingerprint] of this.entries()) callback.call(thisArg, fingerprint, id, this);
   }
 
-  #put(id: string, fingerprint: string, combine: boolean): void {
+  #put(id: string, fingerprint: string, combine: boolean, score: number): void {
     const compact = FINGERPRINT.test(fingerprint) && this.#parse(id);
     const slot = compact ? this.#find() : -1;
     if (slot >= 0) {
+      if (this.#scores && !combine) this.#scores[slot] = score;
       const count = this.#counts;
       if (combine) {
         this.#setFingerprint(slot, combineFingerprints(this.#fingerprintAt(slot), fingerprint));
@@ -183,6 +245,7 @@ export class FingerprintTable implements ReadonlyMap<string, string> {
         ? combineFingerprints(other.fingerprint, fingerprint)
         : fingerprint;
       other.records = combine ? other.records + 1 : 1;
+      if (!combine) other.score = score;
       return;
     }
     if (!compact) {
@@ -192,23 +255,25 @@ export class FingerprintTable implements ReadonlyMap<string, string> {
           // A compact id given a fingerprint of another form: move it aside.
           const records = this.#counts?.[held] ?? 1;
           const before = this.#fingerprintAt(held);
+          const scoreBefore = this.#scores?.[held] ?? -1;
           this.#prefixOf[held] = TOMBSTONE;
           this.#size--;
           this.#other.set(id, {
             fingerprint: combine ? combineFingerprints(before, fingerprint) : fingerprint,
             records: combine ? records + 1 : 1,
+            score: combine ? scoreBefore : score,
           });
           return;
         }
       }
-      this.#other.set(id, { fingerprint, records: 1 });
+      this.#other.set(id, { fingerprint, records: 1, score });
       return;
     }
-    this.#insert(fingerprint);
+    this.#insert(fingerprint, score);
   }
 
   /** Inserts the parsed id (known absent) with this fingerprint. */
-  #insert(fingerprint: string): void {
+  #insert(fingerprint: string, score: number): void {
     if ((this.#used + 1) * 5 > this.#capacity * 4) {
       // Mostly live: grow by half; mostly tombstones: rebuild at the same size.
       this.#resize(
@@ -228,6 +293,7 @@ export class FingerprintTable implements ReadonlyMap<string, string> {
     this.#keys.set([w0, w1, w2, w3], slot * 4);
     this.#setFingerprint(slot, fingerprint);
     if (this.#counts) this.#counts[slot] = 1;
+    if (this.#scores) this.#scores[slot] = score;
     this.#size++;
   }
 
@@ -236,12 +302,14 @@ export class FingerprintTable implements ReadonlyMap<string, string> {
     const prefixOf = this.#prefixOf;
     const fp = this.#fp;
     const counts = this.#counts;
+    const scores = this.#scores;
     const old = this.#capacity;
     this.#capacity = capacity;
     this.#keys = new Uint32Array(capacity * 4);
     this.#prefixOf = new Uint16Array(capacity);
     this.#fp = new Uint32Array(capacity * 2);
     this.#counts = counts ? new Uint16Array(capacity) : undefined;
+    this.#scores = scores ? new Float64Array(capacity) : undefined;
     this.#used = this.#size;
     for (let from = 0; from < old; from++) {
       const prefix = prefixOf[from] ?? EMPTY;
@@ -254,10 +322,11 @@ export class FingerprintTable implements ReadonlyMap<string, string> {
       this.#fp[slot * 2] = fp[from * 2] ?? 0;
       this.#fp[slot * 2 + 1] = fp[from * 2 + 1] ?? 0;
       if (counts && this.#counts) this.#counts[slot] = counts[from] ?? 0;
+      if (scores && this.#scores) this.#scores[slot] = scores[from] ?? -1;
     }
     // The old arrays are freed now rather than at the next collection: growing to 1,000,000 ids
     // leaves about twice the final size behind, which would otherwise count in the peak RSS.
-    for (const old of [keys, prefixOf, fp, counts]) release(old?.buffer);
+    for (const old of [keys, prefixOf, fp, counts, scores]) release(old?.buffer);
   }
 
   /** The slot of the parsed id, or -1. */

@@ -112,6 +112,12 @@ export interface SyncTarget {
   readonly name: TargetName;
   /** Largest number of indicators per `upsert` call the connector should hand over. */
   readonly maxBatch: number;
+  /**
+   * Largest number of removals per `remove` call a reconcile hands over for its orphans (they
+   * come without observables; Defender above its index limit finds them by one scan per call).
+   * @default maxBatch
+   */
+  readonly maxRemoveBatch?: number;
   /** Creates or updates the indicators; resolves with one result per input id. */
   upsert(items: TargetIndicator[], signal?: AbortSignal): Promise<ItemResult[]>;
   /** Removes everything held for these indicators; removing an absent one is a success. */

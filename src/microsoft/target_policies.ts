@@ -59,6 +59,8 @@ export class CappedTarget implements SyncTarget {
   readonly name: SyncTarget["name"];
   /** Largest number of indicators per `upsert` call. */
   readonly maxBatch: number;
+  /** The wrapped target's removals per call for a reconcile's orphans, when it has one. */
+  readonly maxRemoveBatch?: number;
   /** True when the wrapped target re-sends revoked indicators. */
   readonly revokeByUpload?: boolean;
   /** The wrapped target's listing for a reconcile (issue 17), when it has one. */
@@ -93,6 +95,7 @@ export class CappedTarget implements SyncTarget {
     this.#log = options.logger ?? getLogger("sentinel", "cap");
     this.name = inner.name;
     this.maxBatch = inner.maxBatch;
+    if (inner.maxRemoveBatch !== undefined) this.maxRemoveBatch = inner.maxRemoveBatch;
     if (inner.revokeByUpload !== undefined) this.revokeByUpload = inner.revokeByUpload;
     // The reconcile's methods (issue 17) pass through: without them a capped Defender target
     // would never be reconciled. Its creates and deletes still go through upsert/remove here.
@@ -272,6 +275,7 @@ export function withIdentities(inner: SyncTarget): SyncTarget {
   const wrapped: SyncTarget = {
     name: inner.name,
     maxBatch: inner.maxBatch,
+    ...(inner.maxRemoveBatch === undefined ? {} : { maxRemoveBatch: inner.maxRemoveBatch }),
     upsert: (items, signal) => inner.upsert(items, signal),
     remove: (items, signal) => inner.remove(items, signal),
     rejects: (item) => item.stix.type === "identity" ? undefined : inner.rejects?.(item),

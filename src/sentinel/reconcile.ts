@@ -35,6 +35,9 @@ import type {
 import { type ItemResult, scopeOf } from "../runtime/delivery.ts";
 import { errorMessage } from "../runtime/errors.ts";
 
+/** Placeholder fingerprint of the orphans a reconcile deleted (a set, kept compact). */
+const DELETED = "0000000000000000";
+
 /** A reconcile that could not run (listing failed, replay out of bounds). */
 export class ReconcileError extends Error {
   /** The error's name. */
@@ -150,16 +153,16 @@ export function desiredOf(
 /**
  * Replays the stream into the desired set: STIX id → fingerprint, in a compact table (about 26
  * bytes per slot: the id's 128 bits, a prefix code, the 64-bit fingerprint). With `aliases`, also
- * notes each desired indicator's OpenCTI internal id → STIX id (for adoption); with `scores`, each
- * one's score (for a capped target).
+ * notes each desired indicator's OpenCTI internal id → STIX id (for adoption); with `scored`, each
+ * one's score in a column of the table (8 more bytes per slot; for a capped target).
  */
 export async function desiredSet(
   replay: ReplayOptions | IntentSource,
   target: SyncTarget,
   aliases?: Map<string, string>,
-  scores?: Map<string, number>,
+  scored = false,
 ): Promise<FingerprintTable> {
-  const desired = new FingerprintTable();
+  const desired = new FingerprintTable({ scored });
   const read: IntentSource = typeof replay === "function"
     ? replay
     : (visit) => replayIntents(replay, visit);
@@ -167,9 +170,7 @@ export async function desiredSet(
     const wanted = desiredOf(intent, target);
     if (!wanted) return;
     if (wanted.fingerprint === null) desired.delete(wanted.id);
-    else desired.set(wanted.id, wanted.fingerprint);
-    if (scores && wanted.fingerprint === null) scores.delete(wanted.id);
-    else if (scores) scores.set(wanted.id, wanted.indicator?.score ?? -1);
+    else desired.set(wanted.id, wanted.fingerprint, wanted.indicator?.score ?? -1);
     const internal = wanted.indicator?.openctiId;
     if (aliases && internal !== undefined && internal !== wanted.id) {
       aliases.set(internal, wanted.id);
@@ -184,25 +185,31 @@ export async function desiredSet(
 /**
  * Keeps the `capacity` highest-scored indicators of the desired set (ties: the smaller id; no
  * score below every score), as the target's cap does (`DEFENDER_MAX_INDICATORS`), so what the cap
- * leaves out is not "missing" on every run. Drops the aliases of what it removes. Returns how many
- * it removed.
+ * leaves out is not "missing" on every run. The scores are `scores`, or, without it, the column of
+ * a scored table ({@linkcode desiredSet} with `scored`). Drops the aliases of what it removes.
+ * Returns how many it removed.
  */
 export function capDesired(
   desired: FingerprintTable | Map<string, string>,
-  scores: ReadonlyMap<string, number>,
+  scores: ReadonlyMap<string, number> | undefined,
   capacity: number,
   aliases?: Map<string, string>,
 ): number {
   if (desired.size <= capacity) return 0;
-  const ranked = [...desired.keys()].sort((a, b) =>
-    (scores.get(b) ?? -1) - (scores.get(a) ?? -1) || (a < b ? -1 : a > b ? 1 : 0)
-  );
-  const removed = ranked.slice(capacity);
-  for (const id of removed) desired.delete(id);
+  let removed: number;
+  if (scores === undefined && desired instanceof FingerprintTable) {
+    removed = desired.keepHighest(capacity);
+  } else {
+    const ranked = [...desired.keys()].sort((a, b) =>
+      (scores?.get(b) ?? -1) - (scores?.get(a) ?? -1) || (a < b ? -1 : a > b ? 1 : 0)
+    );
+    for (const id of ranked.slice(capacity)) desired.delete(id);
+    removed = ranked.length - capacity;
+  }
   if (aliases) {
     for (const [internal, id] of aliases) if (!desired.has(id)) aliases.delete(internal);
   }
-  return removed.length;
+  return removed;
 }
 
 /** The difference between the desired and the actual set. */
@@ -406,12 +413,10 @@ export class Reconciler {
       ? (visit) => source(visit, options.signal)
       : (visit) => replayIntents(replay, visit);
     const aliases = this.#o.adopt ? new Map<string, string>() : undefined;
-    const scores = target.capacity === undefined ? undefined : new Map<string, number>();
-    const desired = await desiredSet(read, target, aliases, scores);
-    const capped = scores && target.capacity !== undefined
-      ? capDesired(desired, scores, target.capacity, aliases)
-      : 0;
-    scores?.clear();
+    const desired = await desiredSet(read, target, aliases, target.capacity !== undefined);
+    const capped = target.capacity === undefined
+      ? 0
+      : capDesired(desired, undefined, target.capacity, aliases);
     const plan = planReconcile(desired, await this.#list(options.signal));
     const { matched: adoption, left: adoptableLeft } = aliases
       ? await this.#adoptable(desired, aliases, plan, options.signal)
@@ -464,6 +469,7 @@ export class Reconciler {
           read,
           report,
           options.signal,
+          options.deletesOnly === true,
         );
       }
       if ((this.#o.verify ?? true) && !options.deletesOnly) {
@@ -569,10 +575,11 @@ export class Reconciler {
 
   async #execute(
     plan: ReconcilePlan,
-    desired: ReadonlyMap<string, string>,
+    desired: FingerprintTable,
     read: IntentSource,
     report: ReconcileReport,
     signal: AbortSignal | undefined,
+    deletesOnly: boolean,
   ): Promise<void> {
     const { target, deliver } = this.#o;
     const kindOf = new Map<string, "created" | "updated">();
@@ -592,20 +599,40 @@ export class Reconciler {
       if (outcome.problem) stopped = true;
     };
     // Deletes first: under a target's cap they make the room the creates need.
-    for (let start = 0; start < plan.orphans.length && !stopped; start += target.maxBatch) {
-      const ids = plan.orphans.slice(start, start + target.maxBatch);
+    const removeBatch = Math.max(1, target.maxRemoveBatch ?? target.maxBatch);
+    /**
+     * Orphans deleted now (compact). One the stream wrote after the first replay and before the
+     * listing is desired now: the second replay shows it, and it is written back (not on a first
+     * start, whose recovery writes every indicator next).
+     */
+    const deleted = new FingerprintTable();
+    /** The last state the second replay shows of each of them (null: not to hold). */
+    const back = new Map<string, ReturnType<typeof desiredOf> | null>();
+    for (let start = 0; start < plan.orphans.length && !stopped; start += removeBatch) {
+      const ids = plan.orphans.slice(start, start + removeBatch);
       const outcome = await deliver(ids.map((id) => ({ kind: "remove", removal: { id } })), signal);
       this.#account(report, outcome);
       report.deleted += outcome.delivered.length;
+      // Not under a cap that left indicators out: the replay shows those, and they stay deleted.
+      if (!deletesOnly && !report.capped) {
+        for (const id of outcome.delivered) deleted.set(id, DELETED);
+      }
       if (outcome.problem) stopped = true;
     }
-    if (kindOf.size > 0 && !stopped) {
+    if ((kindOf.size > 0 || deleted.size > 0) && !stopped) {
       await read(async (intent) => {
         if (stopped || intent.kind === "skip") return;
         // Most frames are not to write: their fingerprint is not computed again.
         const id = intent.kind === "upsert"
           ? intent.indicator.id
           : (intent.indicator?.id ?? intent.removal.id);
+        if (deleted.has(id)) {
+          // Listed as ours and not desired: if the stream has it at the end of this replay, it
+          // came after the first one (the stream wrote it before the listing): written back.
+          const wanted = desiredOf(intent, target);
+          if (wanted) back.set(id, wanted.fingerprint === null ? null : wanted);
+          return;
+        }
         if (!kindOf.has(id)) return;
         const wanted = desiredOf(intent, target);
         if (!wanted?.indicator) return;
@@ -616,6 +643,13 @@ export class Reconciler {
         batch.push({ kind, op: { kind: "upsert", indicator: wanted.indicator } });
         if (batch.length >= target.maxBatch) await flush();
       });
+      for (const [id, wanted] of back) {
+        if (stopped || !wanted?.indicator || wanted.fingerprint === null) continue;
+        this.#log.info("Writing {id} back: the stream has it since the reconcile's replay", { id });
+        desired.set(id, wanted.fingerprint); // so the check listing expects it
+        batch.push({ kind: "created", op: { kind: "upsert", indicator: wanted.indicator } });
+        if (batch.length >= target.maxBatch) await flush();
+      }
       await flush();
     }
   }

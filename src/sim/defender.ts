@@ -496,7 +496,9 @@ export function createDefenderSimApp(options: DefenderSimOptions): DefenderSim {
     const page = items.slice(skip, skip + size);
     const body: Json = {
       "@odata.context": `${new URL(c.req.url).origin}/api/$metadata#Indicators`,
-      value: page.map(entityOut),
+      // Serialised at once by c.json: no copy needed (a structuredClone per entity made a
+      // listing of 1,000,000 take minutes, issue 17).
+      value: page.map((r) => r.entity),
     };
     if (skip + size < items.length && size > 0) {
       const next = new URL(c.req.url);

@@ -175,6 +175,31 @@ function streamOf(n: number, clock: VirtualClock, onFrame: (index: number) => vo
   };
 }
 
+/** With `RECONCILE_PHASES` set, prints each listing's and write's wall and simulated time. */
+function timePhases(target: SyncTarget, clock: VirtualClock): void {
+  if (!Deno.env.get("RECONCILE_PHASES")) return;
+  const timed = <A extends unknown[], R>(what: string, f: (...args: A) => Promise<R>) => {
+    let calls = 0;
+    return async (...args: A): Promise<R> => {
+      const wall = performance.now();
+      const virtual = clock.now();
+      try {
+        return await f(...args);
+      } finally {
+        calls++;
+        const ms = Math.round(performance.now() - wall);
+        if (what === "listOwned" || calls % 20 === 0 || ms > 5_000) {
+          phase(`${what} #${calls}: ${ms} ms wall, ${(clock.now() - virtual) / 1000} s simulated`);
+        }
+      }
+    };
+  };
+  const t = target as SyncTarget & Record<string, unknown>;
+  if (target.listOwned) t.listOwned = timed("listOwned", target.listOwned.bind(target));
+  t.upsert = timed("upsert", target.upsert.bind(target));
+  t.remove = timed("remove", target.remove.bind(target));
+}
+
 /** With `RECONCILE_PHASES` set, prints the memory and the peak so far at the end of a phase. */
 function phase(name: string, peak?: { rss: number }): void {
   if (!Deno.env.get("RECONCILE_PHASES")) return;
@@ -253,6 +278,7 @@ export async function reconcileOnce(name: TargetName, n: number): Promise<Reconc
   const stream = streamOf(n, clock, (index) => {
     framesRead++;
     if (index % 10_000 === 0) memory.sample();
+    if (framesRead % 250_000 === 0) phase(`${framesRead} frames read`, memory.peak);
   });
   const opencti = await createOpenCtiSimApp({ now: clock.now, sleep: clock.sleep });
   const fetchApi = router({ [HOSTS.opencti]: opencti.app }, clock, LATENCY_MS, () => {});
@@ -273,6 +299,8 @@ export async function reconcileOnce(name: TargetName, n: number): Promise<Reconc
     const fillMs = performance.now() - fillStart;
 
     const target = w.target(tokens, fetch, clock);
+    phase(`${name} ${n} fill done in ${Math.round(fillMs)} ms`, memory.peak);
+    timePhases(target, clock);
     const connector = new SentinelConnector({
       url: HOSTS.stream,
       token: SIM_TOKEN,
@@ -415,10 +443,19 @@ export async function reconcilePlanStage(
  * {@linkcode reconcilePlanStage} in a child process (its RSS is the connector's alone), with the
  * V8 flags production runs with (the `compile` task of deno.json).
  */
-export async function reconcilePlanOnly(
-  name: TargetName,
-  n: number,
-): Promise<ReconcilePlanResult> {
+export function reconcilePlanOnly(name: TargetName, n: number): Promise<ReconcilePlanResult> {
+  return inChild<ReconcilePlanResult>("--plan-stage", name, n);
+}
+
+/**
+ * {@linkcode reconcileOnce} in a child process of its own, so its peak RSS is that run's alone (not
+ * what an earlier run left in the process), with the V8 flags production runs with.
+ */
+export function reconcileInChild(name: TargetName, n: number): Promise<ReconcileResult> {
+  return inChild<ReconcileResult>("--once", name, n);
+}
+
+async function inChild<T>(mode: string, name: TargetName, n: number): Promise<T> {
   const config = JSON.parse(
     await Deno.readTextFile(new URL("../../deno.json", import.meta.url)),
   ) as { tasks: Record<string, string> };
@@ -431,22 +468,22 @@ export async function reconcilePlanOnly(
       "--config",
       fromFileUrl(new URL("../../deno.json", import.meta.url)),
       fromFileUrl(import.meta.url),
-      "--plan-stage",
+      mode,
       name,
       String(n),
     ],
     env: { NO_COLOR: "1" },
     stdout: "piped",
-    stderr: "piped",
+    stderr: Deno.env.get("RECONCILE_PHASES") ? "inherit" : "piped",
   }).output();
   if (!output.success) {
     throw new Error(
-      `the plan-stage child failed (${output.code}): ${
-        new TextDecoder().decode(output.stderr).slice(0, 2000)
+      `the ${mode} child failed (${output.code}): ${
+        new TextDecoder().decode(output.stderr).slice(-2000)
       }`,
     );
   }
-  return JSON.parse(new TextDecoder().decode(output.stdout)) as ReconcilePlanResult;
+  return JSON.parse(new TextDecoder().decode(output.stdout)) as T;
 }
 
 /** Every target at each size: `reconcile.<target>.<N>`; a size that fails becomes a note. */
@@ -475,7 +512,7 @@ export async function reconcileScenario(
     for (const n of options.sizes) {
       console.error(`bench: reconcile ${name} ${n}…`);
       try {
-        sizes[String(n)] = await reconcileOnce(name, n);
+        sizes[String(n)] = await reconcileInChild(name, n);
       } catch (error) {
         notes.push(
           `reconcile.${name}.${n}: failed: ${
@@ -492,6 +529,9 @@ if (import.meta.main) {
   if (Deno.args[0] === "--plan-stage") {
     const name = (Deno.args[1] ?? "graph") as TargetName;
     console.log(JSON.stringify(await reconcilePlanStage(name, Number(Deno.args[2] ?? 10_000))));
+  } else if (Deno.args[0] === "--once") {
+    const name = (Deno.args[1] ?? "graph") as TargetName;
+    console.log(JSON.stringify(await reconcileOnce(name, Number(Deno.args[2] ?? 10_000))));
   } else {
     // deno run -A tests/bench/reconcile.ts [target] [N…]: one reconcile per size, printed.
     const [first, ...rest] = Deno.args;

@@ -128,6 +128,15 @@ Deno.test("registerDeployCrons() runs each connector per tick and skips a tick t
     const expected = await sims.stack.expected(Date.now());
     assert.deepEqual(sims.stack.present().sort(), [...expected].sort());
     assert.ok(sims.stack.opencti.control.graphql.bundles.length > 0);
+    // The reconcile's own cron heals a record deleted behind the connector's back.
+    const reconcile = handlers.get("sentinel-reconcile");
+    const defender = sims.stack.defender;
+    assert.ok(reconcile && defender);
+    const [deleted] = defender.store();
+    assert.ok(deleted && defender.edit(deleted.entity.id, null));
+    assert.notDeepEqual(sims.stack.present().sort(), [...expected].sort());
+    await reconcile();
+    assert.deepEqual(sims.stack.present().sort(), [...expected].sort());
   } finally {
     await handle.close();
     await sims.close();

@@ -360,3 +360,71 @@ Deno.test("DefenderTarget.remove() lists our indicators once for a large batch, 
     items.slice(6).map((i) => i.id).sort(),
   );
 });
+
+Deno.test("DefenderTarget.remove() above ownIndexLimit finds indicators without observables by one scan per call and touches nothing else", async () => {
+  await using env = setup({ sim: { pageSize: 2 }, target: { ownIndexLimit: 2, pageSize: 2 } });
+  const items = Array.from({ length: 6 }, (_, i) => makeIndicator(i + 1));
+  await env.target.upsert(items);
+  const ours = { appid: "app-1", tid: "tenant-1" };
+  // Not ours to delete: another app's record with the same externalID, our app's record of
+  // another application with that externalID, and our application's record with no externalID.
+  env.sim.seed({
+    indicatorType: "DomainName",
+    indicatorValue: "foreign.example",
+    application: "Another Feed",
+    externalID: indicatorId(1),
+  }, { appid: "other-app", tid: "tenant-1" });
+  env.sim.seed({
+    indicatorType: "DomainName",
+    indicatorValue: "upstream.example",
+    application: "OpenCTI Microsoft Defender Intel",
+    externalID: indicatorId(2),
+  }, ours);
+  env.sim.seed({
+    indicatorType: "DomainName",
+    indicatorValue: "unkeyed.example",
+    application: "OpenCTI",
+  }, ours);
+  const before = env.sim.store();
+  const lists = () => env.sim.requests.filter((r) => r.method === "GET");
+  // Orphans of a reconcile come without observables (and a stream removal may bring none).
+  const first = await env.target.remove([{ id: indicatorId(1) }, {
+    id: indicatorId(2),
+    observables: [],
+  }, { id: indicatorId(99) }]);
+  assert.deepEqual(first.map((r) => r.ok), [true, true, true], JSON.stringify(first));
+  const afterFirst = lists().length;
+  // The index stopped at the limit (2 pages of 2), then one full scan (8 of ours: 4 pages).
+  assert.equal(afterFirst, 2 + 4);
+  const second = await env.target.remove([{ id: indicatorId(3) }, { id: indicatorId(4) }]);
+  assert.deepEqual(second.map((r) => r.ok), [true, true], JSON.stringify(second));
+  assert.equal(lists().length - afterFirst, 3, "one scan, no index attempt above the limit");
+  // With observables: looked up by value, not indexed.
+  const third = await env.target.remove([{
+    id: indicatorId(5),
+    observables: items[4]!.observables,
+  }]);
+  assert.deepEqual(third.map((r) => r.ok), [true]);
+  const gone = new Set([1, 2, 3, 4, 5].map(indicatorId));
+  assert.deepEqual(
+    env.sim.store().map((r) => r.entity.id).sort(),
+    before.filter((r) =>
+      !(r.entity.application === "OpenCTI" && gone.has(String(r.entity.externalID)))
+    )
+      .map((r) => r.entity.id).sort(),
+  );
+  const left = env.sim.store();
+  assert.deepEqual(
+    left.map((r) => r.entity.indicatorValue).sort(),
+    [
+      "foreign.example",
+      "unkeyed.example",
+      "upstream.example",
+      ...items.slice(5).flatMap((i) => i.observables.map((o) => o.value)),
+    ].sort(),
+  );
+  for (const kept of left) {
+    const was = before.find((r) => r.entity.id === kept.entity.id);
+    assert.deepEqual(kept, was, "a record left in place is unchanged");
+  }
+});

@@ -621,3 +621,54 @@ Deno.test("GraphTarget on Defender ATP updates and removes from its listing, wit
   assertEquals(sim.store(), []);
   assertEquals(sim.requests.filter((r) => r.filter !== undefined), []);
 });
+
+Deno.test("GraphTarget.listOwned() beside a change that shifts its pages: a record it missed is looked up, not created twice", async () => {
+  const clock = new FakeClock();
+  const sim = createGraphSimApp({ verify, now: clock.now, pageSize: 2 });
+  let onListPage: (() => void) | undefined;
+  let listPages = 0;
+  const fetch: Fetch = (input, init) => {
+    const request = input instanceof Request ? input : new Request(String(input), init);
+    if (request.method === "GET" && !new URL(request.url).searchParams.has("$filter")) {
+      if (++listPages === 2) onListPage?.();
+    }
+    return Promise.resolve(sim.app.request(request));
+  };
+  const target = new GraphTarget({
+    ...GRAPH_CLIENT,
+    rateLimitPerMinute: GRAPH_RATE_LIMIT,
+    tokens: new FakeTokens(),
+    mapping: { ...GRAPH_MAPPING, targetProduct: "Azure Sentinel" },
+    baseUrl: "http://graph.test",
+    fetch,
+    now: clock.now,
+    sleep: clock.sleep,
+    random: () => 0.5,
+  });
+  const items = Array.from({ length: 6 }, (_, i) => indicator(i + 1));
+  await target.upsert(items);
+  // Another writer deletes the first record while the listing is between pages.
+  onListPage = () => {
+    const first = sim.store()[0];
+    ok(first && sim.edit(first.id, null));
+  };
+  listPages = 0;
+  const owned = await target.listOwned();
+  const hidden = sim.store().filter((r) => !owned.get(String(r.fields.externalId)));
+  assertEquals(hidden.length, 1, "the shifted pages hid a record");
+  onListPage = undefined;
+  const changed = items.map((item) => ({ ...item, score: 90 }));
+  const results = await target.upsert(changed);
+  // The deleted one was listed before it went: its update fails, retryable, and it is looked up
+  // next time (the pump sends it again).
+  const failed = results.filter((r) => !r.ok).map((r) => r.id);
+  assertEquals(failed, [items[0]!.id]);
+  const again = await target.upsert(changed.filter((item) => failed.includes(item.id)));
+  ok(again.every((r) => r.ok), JSON.stringify(again));
+  const perIndicator = new Map<unknown, number>();
+  for (const r of sim.store()) {
+    perIndicator.set(r.fields.externalId, (perIndicator.get(r.fields.externalId) ?? 0) + 1);
+  }
+  assertEquals([...perIndicator.values()], [1, 1, 1, 1, 1, 1]);
+  assertEquals(sim.store().map((r) => r.fields.additionalInformation), Array(6).fill("score: 90"));
+});

@@ -96,3 +96,51 @@ Deno.test("planReconcile reads a compact desired and listed set as it reads maps
   });
   assert.deepEqual(planReconcile(new Map(desired), [...owned]), plan);
 });
+
+Deno.test("FingerprintTable.keepHighest() keeps what a sort by score then id keeps, ids of every form included", () => {
+  const random = seededRandom(29);
+  for (const capacity of [0, 1, 37, 500, 1999]) {
+    const table = new FingerprintTable({ scored: true, capacity: 16 });
+    const model = new Map<string, number>();
+    for (let step = 0; step < 2000; step++) {
+      const n = Math.floor(random() * 1500);
+      const id = [
+        `indicator--${uuid(n)}`,
+        uuid(n),
+        `observed-data--${uuid(n)}`,
+        `weird-${n}`,
+      ][n % 4] as string;
+      // Few distinct scores, so most ranks are decided by the id.
+      const score = random() < 0.1 ? -1 : Math.floor(random() * 4) * 25;
+      const value = n % 7 === 0 ? `fp-${step}` : fp(step);
+      if (score === -1 && random() < 0.5) table.set(id, value);
+      else table.set(id, value, score);
+      model.set(id, score);
+      if (random() < 0.05) {
+        table.delete(id);
+        model.delete(id);
+      }
+    }
+    const expected = [...model.keys()].sort((a, b) =>
+      (model.get(b) ?? -1) - (model.get(a) ?? -1) || (a < b ? -1 : a > b ? 1 : 0)
+    ).slice(0, capacity);
+    const before = table.size;
+    assert.equal(table.keepHighest(capacity), Math.max(0, before - capacity));
+    assert.deepEqual([...table.keys()].sort(), expected.sort());
+    for (const id of expected) assert.equal(table.score(id), model.get(id));
+  }
+});
+
+Deno.test("FingerprintTable keeps the scores of 100,000 ids in a column of 8 bytes per slot", () => {
+  const plain = new FingerprintTable({ capacity: 16 });
+  const scored = new FingerprintTable({ scored: true, capacity: 16 });
+  for (let n = 0; n < 100_000; n++) {
+    plain.set(`indicator--${uuid(n)}`, fp(n));
+    scored.set(`indicator--${uuid(n)}`, fp(n), n % 101);
+  }
+  assert.equal(scored.arrayBytes - plain.arrayBytes, plain.arrayBytes / 26 * 8);
+  assert.equal(scored.score(`indicator--${uuid(4242)}`), 4242 % 101);
+  assert.equal(scored.keepHighest(1000), 99_000);
+  assert.equal(scored.score(`indicator--${uuid(100)}`), 100);
+  assert.equal(scored.has(`indicator--${uuid(99)}`), false);
+});

@@ -286,10 +286,11 @@ function presentOurs(stack: SentinelStack): string[] {
 async function reconcileHealsDrift(
   targetName: TargetName,
   wrap: (target: SyncTarget) => SyncTarget = (target) => target,
+  options: StackTargetOptions = {},
 ): Promise<void> {
   await inWorld(
     targetName,
-    { target: { sentinel: { listPageSize: PAGE } }, wrap },
+    { target: { sentinel: { listPageSize: PAGE }, ...options }, wrap },
     async (world) => {
       const { stack, connector, drift } = world;
       assert.equal(await connector.runOnce(), true, JSON.stringify(connector.status()));
@@ -372,8 +373,13 @@ Deno.test("reconcile (defender under DEFENDER_MAX_INDICATORS): the cap keeps the
     for (const method of ["listOwned", "fingerprint", "listAdoptable", "removeRecords"] as const) {
       assert.equal(typeof capped[method], "function", method);
     }
+    assert.equal(capped.maxRemoveBatch, target.maxRemoveBatch);
     return capped;
   }));
+
+// Above the index limit (a tenant whose cap Microsoft raised), the orphans are found by a scan.
+Deno.test("reconcile (defender above ownIndexLimit): drift healed with orphans found by a scan, foreign untouched", () =>
+  reconcileHealsDrift("defender", (target) => target, { defender: { ownIndexLimit: 0 } }));
 
 Deno.test("reconcile (sentinel with SENTINEL_PUBLISH_IDENTITIES): the wrapper keeps the reconcile's methods", () =>
   reconcileHealsDrift("sentinel", (target) => {
@@ -541,8 +547,13 @@ Deno.test("a first start reconciles; /status, /metrics and the admin route show 
   });
 });
 
-Deno.test("a reconcile while the stream delivers changes converges", async () => {
-  await inWorld("sentinel", {}, async (world) => {
+for (const targetName of ["graph", "sentinel", "defender"] as const) {
+  Deno.test(`a reconcile (${targetName}) while the stream delivers changes converges`, () =>
+    reconcileWhileStreaming(targetName));
+}
+
+async function reconcileWhileStreaming(targetName: TargetName): Promise<void> {
+  await inWorld(targetName, {}, async (world) => {
     const { stack, connector, controller, drift } = world;
     const reconciler = world.reconciler();
     const running = connector.start(controller.signal);
@@ -568,7 +579,7 @@ Deno.test("a reconcile while the stream delivers changes converges", async () =>
     controller.abort();
     await running;
   });
-});
+}
 
 Deno.test("SENTINEL_RECONCILE_PERIOD: a reconcile runs each period, then the next is scheduled", async () => {
   await inWorld("defender", {}, async (world) => {
@@ -594,6 +605,21 @@ Deno.test("SENTINEL_RECONCILE_PERIOD: a reconcile runs each period, then the nex
     );
     controller.abort();
     await running;
+    // SENTINEL_RECONCILE_PERIOD=0: none scheduled (the first start and the admin route still run).
+    const off = new AbortController();
+    const unscheduled = new ReconcilingConnector(world.connector, world.reconciler(), {
+      periodMs: 0,
+      setTimer: (callback, ms) => {
+        timers.push({ callback, ms });
+        return () => {};
+      },
+    });
+    const stopped = unscheduled.start(off.signal);
+    off.abort();
+    // Stopped before it registered: the abort is what ends it.
+    await stopped.catch((error) => assert.equal(error?.name, "AbortError"));
+    assert.equal(timers.length, 2, "no timer set with a period of 0");
+    assert.equal((unscheduled.status().details?.reconcile as { periodMs: number }).periodMs, 0);
   });
 });
 
@@ -673,4 +699,129 @@ Deno.test("a stream write and a reconcile write of one new indicator at the same
     assert.deepEqual(outcomes.map((o) => o.delivered), [[stix.id], [stix.id]]);
     assert.equal(stack.graph?.findByExternalId(stix.id).length, 1);
   });
+});
+
+Deno.test("a dry run answers the counts and the first 100 items of each kind, sorted, and changes nothing", async () => {
+  const id = (n: number) =>
+    `indicator--0a1b2c3d-4e5f-4a6b-8c7d-${n.toString(16).padStart(12, "0")}`;
+  const calls: string[] = [];
+  const target: SyncTarget = {
+    name: "defender",
+    maxBatch: 500,
+    upsert: (
+      items,
+    ) => (calls.push("upsert"), Promise.resolve(items.map((i) => ({ id: i.id, ok: true })))),
+    remove: (
+      items,
+    ) => (calls.push("remove"), Promise.resolve(items.map((i) => ({ id: i.id, ok: true })))),
+    fingerprint: () => "0123456789abcdef",
+    // 150 held with the desired fingerprint, 150 with another, 150 not desired.
+    listOwned: () =>
+      Promise.resolve(Array.from({ length: 450 }, (_, n) => ({
+        id: id(n),
+        fingerprint: n < 150 ? "0123456789abcdef" : "fedcba9876543210",
+        records: 1,
+      }))),
+  };
+  const desired = [
+    ...Array.from({ length: 300 }, (_, n) => n),
+    ...Array.from({ length: 150 }, (_, n) => 450 + n),
+  ];
+  const reconciler = new Reconciler({
+    target,
+    replay: { url: "http://127.0.0.1:9", token: "unused", streamId: "unused" },
+    source: async (visit) => {
+      for (const n of desired.toReversed()) {
+        const frame = {
+          type: "create",
+          origin: { referer: "init-create" },
+          data: {
+            id: id(n),
+            type: "indicator",
+            spec_version: "2.1",
+            name: `n${n}`,
+            pattern: `[domain-name:value = 'n${n}.example']`,
+            pattern_type: "stix",
+            valid_from: "2024-01-01T00:00:00Z",
+            created: "2024-01-01T00:00:00Z",
+            modified: "2024-01-01T00:00:00Z",
+          },
+        };
+        for (const intent of intentsOf("create", frame, { now: NOW })) await visit(intent);
+      }
+    },
+    deliver: () => Promise.reject(new Error("a dry run delivers nothing")),
+    now: () => NOW,
+  });
+  const report = await reconciler.run({ dryRun: true });
+  assert.deepEqual(report.drift, { missing: 150, stale: 150, orphans: 150 });
+  assert.deepEqual(report.preview.missing, desired.slice(300, 400).map(id));
+  assert.deepEqual(report.preview.stale, desired.slice(150, 250).map(id));
+  assert.deepEqual(report.preview.orphans, Array.from({ length: 100 }, (_, n) => id(300 + n)));
+  assert.deepEqual([report.created, report.updated, report.deleted], [0, 0, 0]);
+  assert.equal(report.converged, undefined);
+  assert.deepEqual(calls, []);
+});
+
+Deno.test("an indicator the stream wrote after the reconcile's replay and before its listing is written back, not left deleted", async () => {
+  const id = (n: number) =>
+    `indicator--0a1b2c3d-4e5f-4a6b-8c7d-${n.toString(16).padStart(12, "0")}`;
+  const frame = (n: number) => ({
+    type: "create",
+    origin: { referer: "init-create" },
+    data: {
+      id: id(n),
+      type: "indicator",
+      spec_version: "2.1",
+      name: `n${n}`,
+      pattern: `[domain-name:value = 'n${n}.example']`,
+      pattern_type: "stix",
+      valid_from: "2024-01-01T00:00:00Z",
+      created: "2024-01-01T00:00:00Z",
+      modified: "2024-01-01T00:00:00Z",
+    },
+  });
+  // The target: 1 and 2 from before; 3 written by the stream after the first replay; 9 an orphan.
+  const held = new Map(
+    [[1, "f"], [2, "f"], [3, "f"], [9, "f"]].map(([n, f]) => [id(n as number), f as string]),
+  );
+  const target: SyncTarget = {
+    name: "defender",
+    maxBatch: 500,
+    upsert: (items) => {
+      for (const item of items) held.set(item.id, "f");
+      return Promise.resolve(items.map((i) => ({ id: i.id, ok: true })));
+    },
+    remove: (items) => {
+      for (const item of items) held.delete(item.id);
+      return Promise.resolve(items.map((i) => ({ id: i.id, ok: true })));
+    },
+    fingerprint: () => "f",
+    listOwned: () =>
+      Promise.resolve([...held.keys()].map((key) => ({ id: key, fingerprint: "f", records: 1 }))),
+  };
+  let replays = 0;
+  const reconciler = new Reconciler({
+    target,
+    replay: { url: "http://127.0.0.1:9", token: "unused", streamId: "unused" },
+    // The first replay has 1 and 2; by the second, OpenCTI has 3 too.
+    source: async (visit) => {
+      const shown = replays++ === 0 ? [1, 2] : [1, 2, 3];
+      for (const n of shown) {
+        for (const intent of intentsOf("create", frame(n), { now: NOW })) await visit(intent);
+      }
+    },
+    deliver: async (operations) => {
+      const ups = operations.flatMap((o) => o.kind === "upsert" ? [o.indicator] : []);
+      const removals = operations.flatMap((o) => o.kind === "remove" ? [o.removal] : []);
+      const results = [...await target.upsert(ups), ...await target.remove(removals)];
+      return { delivered: results.map((r) => r.id), deadLettered: 0, skipped: 0, held: 0 };
+    },
+    now: () => NOW,
+  });
+  const report = await reconciler.run();
+  assert.deepEqual(report.drift, { missing: 0, stale: 0, orphans: 2 });
+  assert.deepEqual([...held.keys()].sort(), [id(1), id(2), id(3)]);
+  assert.equal(report.converged, true, JSON.stringify(report));
+  assert.equal(replays, 2);
 });
