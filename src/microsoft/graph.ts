@@ -126,6 +126,8 @@ export class GraphTarget implements SyncTarget {
   readonly name = "graph" as const;
   /** Indicators per `upsert`/`remove` call the connector should hand over. */
   readonly maxBatch: number;
+  /** Calls of any size: the client packs their records into requests of 100 (issue 14). */
+  readonly maxCall = Number.POSITIVE_INFINITY;
   readonly #o: GraphTargetOptions;
   readonly #now: Now;
   readonly #product: GraphProduct;

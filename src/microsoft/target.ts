@@ -118,6 +118,13 @@ export interface SyncTarget {
    * @default maxBatch
    */
   readonly maxRemoveBatch?: number;
+  /**
+   * Most indicators per delivery call, for a target that splits a call into requests itself
+   * (Graph: 100 records a request, an indicator taking one or more): a call may then hold all the
+   * stream pump read ahead, which leaves one partly filled request per flush instead of one per
+   * batch (issue 14). @default the batch size
+   */
+  readonly maxCall?: number;
   /** Creates or updates the indicators; resolves with one result per input id. */
   upsert(items: TargetIndicator[], signal?: AbortSignal): Promise<ItemResult[]>;
   /** Removes everything held for these indicators; removing an absent one is a success. */

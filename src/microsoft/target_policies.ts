@@ -61,6 +61,8 @@ export class CappedTarget implements SyncTarget {
   readonly maxBatch: number;
   /** The wrapped target's removals per call for a reconcile's orphans, when it has one. */
   readonly maxRemoveBatch?: number;
+  /** The wrapped target's largest delivery call, when it has one. */
+  readonly maxCall?: number;
   /** True when the wrapped target re-sends revoked indicators. */
   readonly revokeByUpload?: boolean;
   /** The wrapped target's listing for a reconcile (issue 17), when it has one. */
@@ -96,6 +98,7 @@ export class CappedTarget implements SyncTarget {
     this.name = inner.name;
     this.maxBatch = inner.maxBatch;
     if (inner.maxRemoveBatch !== undefined) this.maxRemoveBatch = inner.maxRemoveBatch;
+    if (inner.maxCall !== undefined) this.maxCall = inner.maxCall;
     if (inner.revokeByUpload !== undefined) this.revokeByUpload = inner.revokeByUpload;
     // The reconcile's methods (issue 17) pass through: without them a capped Defender target
     // would never be reconciled. Its creates and deletes still go through upsert/remove here.
@@ -276,6 +279,7 @@ export function withIdentities(inner: SyncTarget): SyncTarget {
     name: inner.name,
     maxBatch: inner.maxBatch,
     ...(inner.maxRemoveBatch === undefined ? {} : { maxRemoveBatch: inner.maxRemoveBatch }),
+    ...(inner.maxCall === undefined ? {} : { maxCall: inner.maxCall }),
     upsert: (items, signal) => inner.upsert(items, signal),
     remove: (items, signal) => inner.remove(items, signal),
     rejects: (item) => item.stix.type === "identity" ? undefined : inner.rejects?.(item),

@@ -58,6 +58,11 @@ export interface PumpTarget<U, R> {
   readonly name: string;
   /** Largest number of items per call. */
   readonly maxBatch: number;
+  /**
+   * Largest call when the target splits calls into requests itself (larger than the batch size:
+   * fewer partly filled requests). @default the batch size
+   */
+  readonly maxCall?: number;
   /** Creates or updates items. */
   upsert(items: U[], signal?: AbortSignal): Promise<ItemResult[]>;
   /** Removes items; removing an absent one is a success. */
@@ -595,6 +600,7 @@ export class StreamPump<U, R> {
     this.#cursor = startFrom;
     const tracker = new CheckpointTracker(startFrom);
     const batchSize = this.#batchSize;
+    const callSize = Math.max(batchSize, o.target.maxCall ?? batchSize);
     const batcher = new Batcher<Work<U, R>>(batchSize);
     const readAhead = batchSize * Math.max(1, o.readAheadBatches ?? 8);
     const stop = new AbortController();
@@ -642,12 +648,13 @@ export class StreamPump<U, R> {
       batcher,
       startFrom,
       send: (items, t) => this.#send(items, t),
-      // Calls of one kind, `batchSize` at most each: upserts, then removals.
+      // Calls of one kind, `batchSize` at most each (or the target's larger `maxCall`): upserts,
+      // then removals.
       split: (items) => {
         const calls: Pending<Work<U, R>>[][] = [];
         for (const kind of ["upsert", "remove"] as const) {
           const mine = items.filter((item) => item.op.op.kind === kind);
-          for (let i = 0; i < mine.length; i += batchSize) calls.push(mine.slice(i, i + batchSize));
+          for (let i = 0; i < mine.length; i += callSize) calls.push(mine.slice(i, i + callSize));
         }
         return calls;
       },

@@ -8,6 +8,8 @@ export class AckRecorder implements SyncTarget {
   readonly name: SyncTarget["name"];
   /** Batch size of the wrapped target. */
   readonly maxBatch: number;
+  /** The wrapped target's largest call, when it has one. */
+  readonly maxCall?: number;
   /** Acknowledgement time per indicator id (from `now`). */
   readonly acked = new Map<string, number>();
   /** Items the target answered with a failure, by id (last reason). */
@@ -23,6 +25,7 @@ export class AckRecorder implements SyncTarget {
     this.#now = now;
     this.name = inner.name;
     this.maxBatch = inner.maxBatch;
+    if (inner.maxCall !== undefined) this.maxCall = inner.maxCall;
   }
 
   /** Forwards and records. */

@@ -16,6 +16,7 @@ function recording(
   const target: SyncTarget = {
     name: inner.name,
     maxBatch: inner.maxBatch,
+    ...(inner.maxCall === undefined ? {} : { maxCall: inner.maxCall }),
     upsert(items: TargetIndicator[], signal?: AbortSignal): Promise<ItemResult[]> {
       calls.push({ kind: "upsert", ids: items.map((i) => i.id) });
       return inner.upsert(items, signal);
@@ -63,6 +64,34 @@ Deno.test("sentinel reads several batches ahead and sends them in full calls of 
       for (const c of mine) assert.ok(c.ids.length >= 1 && c.ids.length <= 3);
     }
     // Each indicator's latest operation only: no id is written twice.
+    const ids = calls.flatMap((c) => c.ids);
+    assert.equal(new Set(ids).size, ids.length, "one write per indicator");
+  } finally {
+    await stack.close();
+  }
+});
+
+Deno.test("graph, which packs records into requests itself, takes all the pump read ahead in one call of each kind", async () => {
+  const stack = await startSentinelStack({
+    target: "graph",
+    opencti: { seed: true, heartbeatMs: 20 },
+  });
+  try {
+    const indicators = stack.opencti.store.list("indicator");
+    for (const object of indicators.slice(0, 3)) stack.opencti.store.remove(object.id);
+    const { target, calls } = recording(stack.createTarget());
+    const connector = connectorFor(stack, {
+      target,
+      // No timer fires: only the read-ahead bound and the end of the run flush.
+      extra: { batchSize: 2, readAheadBatches: 1000, setTimer: () => () => {} },
+    });
+    assert.equal(await connector.runOnce(), true, JSON.stringify(connector.status()));
+    assert.deepEqual(sorted(stack.present()), sorted(await stack.expected(NOW)));
+    const upserts = calls.filter((c) => c.kind === "upsert");
+    // The whole stream fits the read-ahead: one flush, one call of each kind, larger than a batch.
+    assert.equal(upserts.length, 1, JSON.stringify(calls));
+    const size = upserts[0]?.ids.length ?? 0;
+    assert.ok(size > 2, `upserts in the call: ${size}`);
     const ids = calls.flatMap((c) => c.ids);
     assert.equal(new Set(ids).size, ids.length, "one write per indicator");
   } finally {
