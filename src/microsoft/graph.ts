@@ -82,6 +82,11 @@ export interface GraphTargetOptions {
    * maps to more than one record. @default 2000
    */
   maxBatch?: number;
+  /**
+   * Most indicators per delivery call: the client packs a call's records into requests itself, so
+   * a call may hold all the stream pump read ahead (issue 14). @default unbounded
+   */
+  maxCall?: number;
   /** Records (or ids) per bulk request: Graph documents 100 at most. @default 100 */
   recordsPerRequest?: number;
   /** Indicator ids OR-ed into one lookup `$filter`. @default 10 */
@@ -126,8 +131,8 @@ export class GraphTarget implements SyncTarget {
   readonly name = "graph" as const;
   /** Indicators per `upsert`/`remove` call the connector should hand over. */
   readonly maxBatch: number;
-  /** Calls of any size: the client packs their records into requests of 100 (issue 14). */
-  readonly maxCall = Number.POSITIVE_INFINITY;
+  /** Most indicators per delivery call (see {@linkcode GraphTargetOptions.maxCall}). */
+  readonly maxCall: number;
   readonly #o: GraphTargetOptions;
   readonly #now: Now;
   readonly #product: GraphProduct;
@@ -162,6 +167,7 @@ export class GraphTarget implements SyncTarget {
       sleep,
     });
     this.maxBatch = Math.max(1, options.maxBatch ?? 2000);
+    this.maxCall = Math.max(1, options.maxCall ?? Number.POSITIVE_INFINITY);
     this.#perRequest = Math.max(1, Math.min(options.recordsPerRequest ?? 100, 100));
     this.#log = options.logger ?? getLogger("sentinel", "graph");
     this.#product = graphProduct(options.mapping.targetProduct);

@@ -701,9 +701,27 @@ Deno.test("a stream write and a reconcile write of one new indicator at the same
   });
 });
 
+/** The STIX id of numbered indicator `n`. */
+const id = (n: number) => `indicator--0a1b2c3d-4e5f-4a6b-8c7d-${n.toString(16).padStart(12, "0")}`;
+
+/** The stream's create event of numbered indicator `n` (a domain `n<n>.example`). */
+const numbered = (n: number) => ({
+  type: "create",
+  origin: { referer: "init-create" },
+  data: {
+    id: id(n),
+    type: "indicator",
+    spec_version: "2.1",
+    name: `n${n}`,
+    pattern: `[domain-name:value = 'n${n}.example']`,
+    pattern_type: "stix",
+    valid_from: "2024-01-01T00:00:00Z",
+    created: "2024-01-01T00:00:00Z",
+    modified: "2024-01-01T00:00:00Z",
+  },
+});
+
 Deno.test("a dry run answers the counts and the first 100 items of each kind, sorted, and changes nothing", async () => {
-  const id = (n: number) =>
-    `indicator--0a1b2c3d-4e5f-4a6b-8c7d-${n.toString(16).padStart(12, "0")}`;
   const calls: string[] = [];
   const target: SyncTarget = {
     name: "defender",
@@ -732,22 +750,7 @@ Deno.test("a dry run answers the counts and the first 100 items of each kind, so
     replay: { url: "http://127.0.0.1:9", token: "unused", streamId: "unused" },
     source: async (visit) => {
       for (const n of desired.toReversed()) {
-        const frame = {
-          type: "create",
-          origin: { referer: "init-create" },
-          data: {
-            id: id(n),
-            type: "indicator",
-            spec_version: "2.1",
-            name: `n${n}`,
-            pattern: `[domain-name:value = 'n${n}.example']`,
-            pattern_type: "stix",
-            valid_from: "2024-01-01T00:00:00Z",
-            created: "2024-01-01T00:00:00Z",
-            modified: "2024-01-01T00:00:00Z",
-          },
-        };
-        for (const intent of intentsOf("create", frame, { now: NOW })) await visit(intent);
+        for (const intent of intentsOf("create", numbered(n), { now: NOW })) await visit(intent);
       }
     },
     deliver: () => Promise.reject(new Error("a dry run delivers nothing")),
@@ -764,23 +767,6 @@ Deno.test("a dry run answers the counts and the first 100 items of each kind, so
 });
 
 Deno.test("an indicator the stream wrote after the reconcile's replay and before its listing is written back, not left deleted", async () => {
-  const id = (n: number) =>
-    `indicator--0a1b2c3d-4e5f-4a6b-8c7d-${n.toString(16).padStart(12, "0")}`;
-  const frame = (n: number) => ({
-    type: "create",
-    origin: { referer: "init-create" },
-    data: {
-      id: id(n),
-      type: "indicator",
-      spec_version: "2.1",
-      name: `n${n}`,
-      pattern: `[domain-name:value = 'n${n}.example']`,
-      pattern_type: "stix",
-      valid_from: "2024-01-01T00:00:00Z",
-      created: "2024-01-01T00:00:00Z",
-      modified: "2024-01-01T00:00:00Z",
-    },
-  });
   // The target: 1 and 2 from before; 3 written by the stream after the first replay; 9 an orphan.
   const held = new Map(
     [[1, "f"], [2, "f"], [3, "f"], [9, "f"]].map(([n, f]) => [id(n as number), f as string]),
@@ -808,7 +794,7 @@ Deno.test("an indicator the stream wrote after the reconcile's replay and before
     source: async (visit) => {
       const shown = replays++ === 0 ? [1, 2] : [1, 2, 3];
       for (const n of shown) {
-        for (const intent of intentsOf("create", frame(n), { now: NOW })) await visit(intent);
+        for (const intent of intentsOf("create", numbered(n), { now: NOW })) await visit(intent);
       }
     },
     deliver: async (operations) => {

@@ -48,7 +48,13 @@ async function killMidBatch(target: TargetName, answerLost: boolean): Promise<vo
         fetch: crash.fetch,
         sleep: crash.sleep,
         tokens: stack.tokens({ fetch: crash.fetch }),
-        graph: { mapping: { ...GRAPH_MAPPING, targetProduct: "Azure Sentinel" }, maxBatch: 3 },
+        // Calls of 3 for Graph too (it would otherwise take the whole read-ahead in one call, one
+        // submit for the seed), so the crash falls between two requests.
+        graph: {
+          mapping: { ...GRAPH_MAPPING, targetProduct: "Azure Sentinel" },
+          maxBatch: 3,
+          maxCall: 3,
+        },
         sentinel: { maxBatch: 3 },
         defender: { maxBatch: 3 },
       }),
