@@ -75,13 +75,18 @@ function setup(
     target?: Partial<GraphTargetOptions>;
     mapping?: Partial<GraphOptions>;
     tokens?: FakeTokens;
+    /** Stands between the target and the simulator: `answer` sends the request on. */
+    intercept?: (request: Request, answer: () => Promise<Response>) => Promise<Response>;
   } = {},
 ): Setup {
   const clock = new FakeClock();
   const sim = createGraphSimApp({ verify, now: clock.now, ...options.sim });
   const tokens = options.tokens ?? new FakeTokens();
-  const fetch: Fetch = (input, init) =>
-    Promise.resolve(sim.app.request(input instanceof Request ? input : String(input), init));
+  const fetch: Fetch = (input, init) => {
+    const request = input instanceof Request ? input : new Request(String(input), init);
+    const answer = () => Promise.resolve(sim.app.request(request));
+    return options.intercept ? options.intercept(request, answer) : answer();
+  };
   const restart = () =>
     new GraphTarget({
       ...GRAPH_CLIENT,
@@ -548,27 +553,15 @@ Deno.test("GraphTarget after a restart finds an earlier run's records in its lis
 });
 
 Deno.test("GraphTarget looks up an indicator whose submit went out twice, and deletes the twin", async () => {
-  const clock = new FakeClock();
-  const sim = createGraphSimApp({ verify, now: clock.now });
   let lose = 1;
-  const fetch: Fetch = async (input, init) => {
-    const request = input instanceof Request ? input : new Request(String(input), init);
-    const response = await sim.app.request(request);
-    if (request.url.endsWith("/submitTiIndicators") && lose-- > 0) {
-      throw new TypeError("connection reset by peer"); // applied, answer lost
-    }
-    return response;
-  };
-  const target = new GraphTarget({
-    ...GRAPH_CLIENT,
-    rateLimitPerMinute: GRAPH_RATE_LIMIT,
-    tokens: new FakeTokens(),
-    mapping: { ...GRAPH_MAPPING, targetProduct: "Azure Sentinel" },
-    baseUrl: "http://graph.test",
-    fetch,
-    now: clock.now,
-    sleep: clock.sleep,
-    random: () => 0.5,
+  const { sim, target } = setup({
+    intercept: async (request, answer) => {
+      const response = await answer();
+      if (request.url.endsWith("/submitTiIndicators") && lose-- > 0) {
+        throw new TypeError("connection reset by peer"); // applied, answer lost
+      }
+      return response;
+    },
   });
   assertEquals(await target.upsert([indicator(1)]), [{ id: indicator(1).id, ok: true }]);
   assertEquals(sim.findByExternalId(indicator(1).id).length, 2, "the retry made a twin");
@@ -623,27 +616,16 @@ Deno.test("GraphTarget on Defender ATP updates and removes from its listing, wit
 });
 
 Deno.test("GraphTarget.listOwned() beside a change that shifts its pages: a record it missed is looked up, not created twice", async () => {
-  const clock = new FakeClock();
-  const sim = createGraphSimApp({ verify, now: clock.now, pageSize: 2 });
   let onListPage: (() => void) | undefined;
   let listPages = 0;
-  const fetch: Fetch = (input, init) => {
-    const request = input instanceof Request ? input : new Request(String(input), init);
-    if (request.method === "GET" && !new URL(request.url).searchParams.has("$filter")) {
-      if (++listPages === 2) onListPage?.();
-    }
-    return Promise.resolve(sim.app.request(request));
-  };
-  const target = new GraphTarget({
-    ...GRAPH_CLIENT,
-    rateLimitPerMinute: GRAPH_RATE_LIMIT,
-    tokens: new FakeTokens(),
-    mapping: { ...GRAPH_MAPPING, targetProduct: "Azure Sentinel" },
-    baseUrl: "http://graph.test",
-    fetch,
-    now: clock.now,
-    sleep: clock.sleep,
-    random: () => 0.5,
+  const { sim, target } = setup({
+    sim: { pageSize: 2 },
+    intercept: (request, answer) => {
+      if (request.method === "GET" && !new URL(request.url).searchParams.has("$filter")) {
+        if (++listPages === 2) onListPage?.();
+      }
+      return answer();
+    },
   });
   const items = Array.from({ length: 6 }, (_, i) => indicator(i + 1));
   await target.upsert(items);
