@@ -585,12 +585,13 @@ Deno.test("SENTINEL_RECONCILE_PERIOD: a reconcile runs each period, then the nex
   await inWorld("defender", {}, async (world) => {
     const { stack, controller } = world;
     const timers: { callback: () => void; ms: number }[] = [];
+    const setTimer = (callback: () => void, ms: number) => {
+      timers.push({ callback, ms });
+      return () => {};
+    };
     const host = new ReconcilingConnector(world.connector, world.reconciler(), {
       periodMs: 3_600_000,
-      setTimer: (callback, ms) => {
-        timers.push({ callback, ms });
-        return () => {};
-      },
+      setTimer,
     });
     const running = host.start(controller.signal);
     assert.deepEqual(timers.map((t) => t.ms), [3_600_000]);
@@ -609,10 +610,7 @@ Deno.test("SENTINEL_RECONCILE_PERIOD: a reconcile runs each period, then the nex
     const off = new AbortController();
     const unscheduled = new ReconcilingConnector(world.connector, world.reconciler(), {
       periodMs: 0,
-      setTimer: (callback, ms) => {
-        timers.push({ callback, ms });
-        return () => {};
-      },
+      setTimer,
     });
     const stopped = unscheduled.start(off.signal);
     off.abort();
