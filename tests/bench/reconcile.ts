@@ -157,6 +157,19 @@ function indicatorOf(n: number, drift = false): TargetIndicator {
 }
 
 /** A stream of one create per indicator, served in-process (no latency: supply not measured). */
+/** The reconcile's replay of the simulated stream, on the virtual clock. */
+function replayOf(stream: { fetch: typeof fetch }, clock: VirtualClock): ReplayOptions {
+  return {
+    url: HOSTS.stream,
+    token: SIM_TOKEN,
+    streamId: STREAM_ID,
+    fetch: stream.fetch,
+    now: clock.now,
+    sleep: clock.sleep,
+    setTimer: clock.setTimer,
+  };
+}
+
 function streamOf(n: number, clock: VirtualClock, onFrame: (index: number) => void): {
   source: FrameSource;
   fetch: typeof fetch;
@@ -321,15 +334,7 @@ export async function reconcileOnce(name: TargetName, n: number): Promise<Reconc
     });
     const reconciler = new Reconciler({
       target,
-      replay: {
-        url: HOSTS.stream,
-        token: SIM_TOKEN,
-        streamId: STREAM_ID,
-        fetch: stream.fetch,
-        now: clock.now,
-        sleep: clock.sleep,
-        setTimer: clock.setTimer,
-      },
+      replay: replayOf(stream, clock),
       deliver: (operations) => connector.deliverOutOfBand(operations),
       now: clock.now,
     });
@@ -390,15 +395,7 @@ export async function reconcilePlanStage(
   const stream = streamOf(n, clock, (index) => {
     if (index % 10_000 === 0) memory.sample();
   });
-  const replay: ReplayOptions = {
-    url: HOSTS.stream,
-    token: SIM_TOKEN,
-    streamId: STREAM_ID,
-    fetch: stream.fetch,
-    now: clock.now,
-    sleep: clock.sleep,
-    setTimer: clock.setTimer,
-  };
+  const replay = replayOf(stream, clock);
   (globalThis as { gc?: () => void }).gc?.();
   const baseline = Deno.memoryUsage().rss;
   memory.sample();
