@@ -393,7 +393,11 @@ export async function generateIndicators(
       name = `${a}.${b}.${c}.${1 + Math.floor(random() * 254)}`;
       pattern = `[ipv4-addr:value = '${name}']`;
     } else if (roll < 0.3) {
-      name = `2001:db8:${i.toString(16)}::${hex(4)}`;
+      // One 16-bit group holds the index up to 65,535; past it two groups and a 1 after them
+      // (so no address equals one of the shorter form, whose fifth group is 0).
+      name = i < 0x10000
+        ? `2001:db8:${i.toString(16)}::${hex(4)}`
+        : `2001:db8:${(i >>> 16).toString(16)}:${(i & 0xffff).toString(16)}:1::${hex(4)}`;
       pattern = `[ipv6-addr:value = '${name}']`;
     } else if (roll < 0.5) {
       name = domain;

@@ -433,3 +433,27 @@ Deno.test("generateIndicators() is deterministic per seed and yields distinct in
   assert.equal(new Set(a.map((i) => i.id)).size, 500);
   assert.ok(a.every((i) => i.type === "indicator" && typeof i.pattern === "string"));
 });
+
+Deno.test("generateIndicators() writes well-formed, distinct IPv6 addresses past index 65,535", async () => {
+  const generated = await generateIndicators(70_000, 5);
+  const ipv6 = generated.flatMap((i) => {
+    const match = /^\[ipv6-addr:value = '([^']+)'\]$/.exec(String(i.pattern));
+    return match ? [match[1] as string] : [];
+  });
+  assert.ok(ipv6.length > 3_000, `${ipv6.length} IPv6 indicators`);
+  // Eight groups of at most four hex digits once `::` is expanded (RFC 4291 §2.2).
+  const groups = (address: string) => {
+    const [head = "", tail = ""] = address.split("::");
+    const h = head === "" ? [] : head.split(":");
+    const t = tail === "" ? [] : tail.split(":");
+    return [...h, ...Array(8 - h.length - t.length).fill("0"), ...t];
+  };
+  const bad = ipv6.filter((a) => {
+    const g = groups(a);
+    return (a.match(/::/g) ?? []).length !== 1 || g.length !== 8 ||
+      !g.every((x) => /^[0-9a-f]{1,4}$/.test(x));
+  });
+  assert.deepEqual(bad.slice(0, 3), []);
+  const expanded = new Set(ipv6.map((a) => groups(a).map((x) => parseInt(x, 16)).join(":")));
+  assert.equal(expanded.size, ipv6.length);
+});
