@@ -65,8 +65,19 @@ export interface DefenderTargetOptions
   batchDeleteRateLimitPerMinute?: number;
   /** List and single-delete calls per minute. @default 100 */
   queryRateLimitPerMinute?: number;
-  /** Indicators per `upsert` call and per `import` request (at most 500). @default 500 */
+  /**
+   * Indicators per batch the connector fills (`SENTINEL_BATCH_SIZE`), and records per `import`
+   * request (at most 500). @default 500
+   */
   maxBatch?: number;
+  /**
+   * Most indicators per delivery call: the client packs a call's records into imports of
+   * `maxBatch` and its ids into BatchDeletes of 500 itself, so a call may hold all the stream pump
+   * read ahead and leave one partly filled request per flush instead of one per batch (an
+   * indicator often maps to more than one record: 500 indicators would take an import of 500 and
+   * one of a few dozen; issue 14). @default unbounded
+   */
+  maxCall?: number;
   /** Page size of list calls (`$top`, at most 10,000). @default 10000 */
   pageSize?: number;
   /**
@@ -152,8 +163,10 @@ export const CAP_REACHED_REASON =
 export class DefenderTarget implements SyncTarget {
   /** Target name. */
   readonly name = "defender" as const;
-  /** Indicators per `upsert` call. */
+  /** Indicators per batch, and records per `import` request. */
   readonly maxBatch: number;
+  /** Most indicators per delivery call (see {@linkcode DefenderTargetOptions.maxCall}). */
+  readonly maxCall: number;
   /**
    * Removals per call for a reconcile's orphans: above `ownIndexLimit` each call scans our
    * indicators once, so 10,000 orphans of 1,000,000 take one scan, not twenty.
@@ -197,6 +210,7 @@ export class DefenderTarget implements SyncTarget {
       batchDeleteRateLimitPerMinute = 30,
       queryRateLimitPerMinute = 100,
       maxBatch = DEFENDER_MAX_IMPORT,
+      maxCall = Number.POSITIVE_INFINITY,
       pageSize = 10_000,
       ownIndexLimit = OWN_INDEX_LIMIT,
       logger,
@@ -218,6 +232,7 @@ export class DefenderTarget implements SyncTarget {
     this.#mapping = { ...mapping, application: this.#application };
     this.#apiUrl = apiUrl.replace(/\/+$/, "");
     this.maxBatch = Math.max(1, Math.min(maxBatch, DEFENDER_MAX_IMPORT));
+    this.maxCall = Math.max(1, maxCall);
     this.#pageSize = Math.max(1, Math.min(pageSize, 10_000));
     this.#ownIndexLimit = Math.max(0, ownIndexLimit);
     this.#log = logger ?? getLogger("sentinel", "defender-api");

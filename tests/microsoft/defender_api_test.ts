@@ -79,6 +79,37 @@ Deno.test("DefenderTarget.upsert() imports at most 500 indicators per call", asy
   assert.equal(env.sim.store().length, 1200);
 });
 
+Deno.test("DefenderTarget packs a call's records into full imports and BatchDeletes of 500 (issue 14)", async () => {
+  await using env = setup();
+  assert.equal(env.target.maxCall, Number.POSITIVE_INFINITY);
+  // 1,000 indicators, 50 of them with a second observable: 1,050 records. In calls of 500
+  // indicators they would take imports of 500 + 25 twice; in one call, 500 + 500 + 50.
+  const items = Array.from({ length: 1000 }, (_, i) =>
+    i % 20 === 0
+      ? makeIndicator(i + 1, {
+        observables: [
+          { type: "ipv4-addr", value: `10.1.${Math.floor(i / 250)}.${(i % 250) + 1}` },
+          { type: "domain-name", value: `host${i}.example.com` },
+        ],
+      })
+      : makeIndicator(i + 1));
+  const upserted = await env.target.upsert(items);
+  assert.equal(upserted.filter((r) => r.ok).length, 1000);
+  assert.equal(env.sim.store().length, 1050);
+  assert.equal(calls(env.sim, "POST", "/import").length, 3);
+  const removed = await env.target.remove(
+    items.map((item) => ({ id: item.id, observables: item.observables })),
+  );
+  assert.equal(removed.filter((r) => r.ok).length, 1000);
+  assert.equal(env.sim.store().length, 0);
+  assert.equal(calls(env.sim, "POST", "/BatchDelete").length, 3);
+});
+
+Deno.test("DefenderTarget keeps a configured maxCall", async () => {
+  await using env = setup({ target: { maxCall: 2000 } });
+  assert.equal(env.target.maxCall, 2000);
+});
+
 Deno.test("DefenderTarget.upsert() skips an indicator Defender cannot take, with the reason", async () => {
   await using env = setup();
   const email = makeIndicator(1, { observables: [{ type: "email-addr", value: "a@example.com" }] });

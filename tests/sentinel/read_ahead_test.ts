@@ -32,8 +32,9 @@ function recording(
 }
 
 Deno.test("sentinel reads several batches ahead and sends them in full calls of one kind", async () => {
+  // Sentinel's client sends each call as it comes (no maxCall): the pump's calls are batches.
   const stack = await startSentinelStack({
-    target: "defender",
+    target: "sentinel",
     opencti: { seed: true, heartbeatMs: 20 },
   });
   try {
@@ -71,30 +72,32 @@ Deno.test("sentinel reads several batches ahead and sends them in full calls of 
   }
 });
 
-Deno.test("graph, which packs records into requests itself, takes all the pump read ahead in one call of each kind", async () => {
-  const stack = await startSentinelStack({
-    target: "graph",
-    opencti: { seed: true, heartbeatMs: 20 },
-  });
-  try {
-    const indicators = stack.opencti.store.list("indicator");
-    for (const object of indicators.slice(0, 3)) stack.opencti.store.remove(object.id);
-    const { target, calls } = recording(stack.createTarget());
-    const connector = connectorFor(stack, {
-      target,
-      // No timer fires: only the read-ahead bound and the end of the run flush.
-      extra: { batchSize: 2, readAheadBatches: 1000, setTimer: () => () => {} },
+for (const name of ["graph", "defender"] as const) {
+  Deno.test(`${name}, which packs records into requests itself, takes all the pump read ahead in one call of each kind`, async () => {
+    const stack = await startSentinelStack({
+      target: name,
+      opencti: { seed: true, heartbeatMs: 20 },
     });
-    assert.equal(await connector.runOnce(), true, JSON.stringify(connector.status()));
-    assert.deepEqual(sorted(stack.present()), sorted(await stack.expected(NOW)));
-    const upserts = calls.filter((c) => c.kind === "upsert");
-    // The whole stream fits the read-ahead: one flush, one call of each kind, larger than a batch.
-    assert.equal(upserts.length, 1, JSON.stringify(calls));
-    const size = upserts[0]?.ids.length ?? 0;
-    assert.ok(size > 2, `upserts in the call: ${size}`);
-    const ids = calls.flatMap((c) => c.ids);
-    assert.equal(new Set(ids).size, ids.length, "one write per indicator");
-  } finally {
-    await stack.close();
-  }
-});
+    try {
+      const indicators = stack.opencti.store.list("indicator");
+      for (const object of indicators.slice(0, 3)) stack.opencti.store.remove(object.id);
+      const { target, calls } = recording(stack.createTarget());
+      const connector = connectorFor(stack, {
+        target,
+        // No timer fires: only the read-ahead bound and the end of the run flush.
+        extra: { batchSize: 2, readAheadBatches: 1000, setTimer: () => () => {} },
+      });
+      assert.equal(await connector.runOnce(), true, JSON.stringify(connector.status()));
+      assert.deepEqual(sorted(stack.present()), sorted(await stack.expected(NOW)));
+      const upserts = calls.filter((c) => c.kind === "upsert");
+      // The whole stream fits the read-ahead: one flush, one call of each kind, larger than a batch.
+      assert.equal(upserts.length, 1, JSON.stringify(calls));
+      const size = upserts[0]?.ids.length ?? 0;
+      assert.ok(size > 2, `upserts in the call: ${size}`);
+      const ids = calls.flatMap((c) => c.ids);
+      assert.equal(new Set(ids).size, ids.length, "one write per indicator");
+    } finally {
+      await stack.close();
+    }
+  });
+}
