@@ -148,6 +148,231 @@ export async function buildFrames(
   return workload;
 }
 
+/** Shares of the events of a catch-up backlog (they add up to 1). */
+export interface CatchUpMix {
+  /** Creates of new indicators. */
+  create: number;
+  /** Updates (description and score) of an indicator in OpenCTI. */
+  update: number;
+  /** Updates that revoke an indicator not yet revoked. */
+  revoke: number;
+  /** Deletes of an indicator in OpenCTI. */
+  delete: number;
+}
+
+/** What the generator knows about one indicator once the backlog is written (its ground truth). */
+export interface IndicatorTruth {
+  /** Its create was in the stream's history: the target already holds what it was then. */
+  held: boolean;
+  /** Its state in OpenCTI after the backlog. */
+  state: "live" | "revoked" | "deleted";
+  /** The object as the history left it (held indicators only). */
+  before?: StixObject;
+  /** The object as its last event showed it (for a deleted one: as it was when deleted). */
+  last: StixObject;
+  /** Events of the backlog about it (0 or 1). */
+  events: number;
+}
+
+/** A catch-up workload: indicators already held, then a backlog of events. */
+export interface CatchUpWorkload {
+  /** The backlog, one SSE frame per event. */
+  frames: string[];
+  /** The `data:` JSON text of each frame. */
+  data: string[];
+  /** Events per kind (a revoke is an update that sets `revoked`). */
+  counts: { create: number; update: number; revoke: number; delete: number };
+  /** The held indicators, as the stream's history last showed them. */
+  held: StixObject[];
+  /** Ground truth per STIX id, every indicator held or created. */
+  truth: Map<string, IndicatorTruth>;
+}
+
+/** Options of {@linkcode buildCatchUp}. */
+export interface CatchUpOptions {
+  /** Indicators whose create the stream's history already delivered. */
+  held: number;
+  /** Events in the backlog. */
+  events: number;
+  /** Shares of the backlog's events. */
+  mix: CatchUpMix;
+  /** Clock origin of the objects (epoch ms). @default SEED_TIME */
+  time?: number;
+}
+
+/**
+ * A catch-up backlog (issue 14): `held` indicators created by the stream's history (not in the
+ * frames), then `events` creates, updates, revokes and deletes in the shares of `mix`. Each event
+ * touches an indicator no other event touches: creates make new ones, updates, revokes and
+ * deletes each take a held indicator at random (a revoke one not revoked yet). Every event then
+ * needs its write, so the floor is the same for any connector whatever it reads ahead (repeated
+ * touches of one indicator far apart in the stream would measure the read-ahead, not the pacing).
+ * Once the held indicators are all touched, the rest are creates. The generator notes as it goes
+ * what each indicator ends as ({@linkcode IndicatorTruth}), so a bench can tell what every target
+ * should hold without reading the frames back.
+ */
+export async function buildCatchUp(
+  seed: number,
+  options: CatchUpOptions,
+): Promise<CatchUpWorkload> {
+  const { held: heldCount, events, mix } = options;
+  const random = seededRandom(seed ^ 0xca7c);
+  let clock = options.time ?? Date.parse(SEED_TIME);
+  let seq = 0;
+  const store = new OpenCtiStore({ now: () => clock });
+  const base = await generateIndicators(
+    heldCount + Math.ceil(events * mix.create) + 16,
+    seed,
+    options.time === undefined ? {} : { time: options.time },
+  );
+  const workload: CatchUpWorkload = {
+    frames: [],
+    data: [],
+    counts: { create: 0, update: 0, revoke: 0, delete: 0 },
+    held: [],
+    truth: new Map(),
+  };
+  // Held indicators no event touched yet, as an array (picked at random) with each id's place.
+  const untouched: string[] = [];
+  const placeOf = new Map<string, number>();
+  const unrevoked = new Set<string>();
+  const add = (object: StixObject, held: boolean) => {
+    if (held) {
+      placeOf.set(object.id, untouched.length);
+      untouched.push(object.id);
+      if (object.revoked !== true) unrevoked.add(object.id);
+    }
+    workload.truth.set(object.id, {
+      held,
+      state: object.revoked === true ? "revoked" : "live",
+      ...(held ? { before: object } : {}),
+      last: object,
+      events: held ? 0 : 1,
+    });
+  };
+  const touch = (id: string) => {
+    const place = placeOf.get(id) as number;
+    const moved = untouched[untouched.length - 1] as string;
+    untouched[place] = moved;
+    placeOf.set(moved, place);
+    untouched.pop();
+    placeOf.delete(id);
+    unrevoked.delete(id);
+  };
+  const emit = (event: StreamEvent) => {
+    const { frame, data } = renderFrame(event);
+    workload.frames.push(frame);
+    workload.data.push(data);
+  };
+  const origin = { ip: "::ffff:127.0.0.1", user_id: SIM_USER_ID, applicant_id: SIM_USER_ID };
+  let next = 0;
+  for (; next < heldCount; next++) {
+    const { event } = store.upsert(base[next] as StixObject);
+    store.trim({ keep: 0 });
+    workload.held.push(event.data);
+    add(event.data, true);
+  }
+  const pickUntouched = () => untouched[Math.floor(random() * untouched.length)] as string;
+  while (workload.frames.length < events) {
+    clock += 1 + Math.floor(random() * 3);
+    const id = `${clock}-${seq++}`;
+    const roll = random();
+    if (untouched.length === 0 && next >= base.length) break;
+    if (untouched.length === 0 || (roll < mix.create && next < base.length)) {
+      // The store adds the OpenCTI extension exactly as the simulator serves it.
+      const { event } = store.upsert(base[next++] as StixObject);
+      store.trim({ keep: 0 });
+      add(event.data, false);
+      workload.counts.create++;
+      emit({ ...event, id });
+      continue;
+    }
+    if (roll < mix.create + mix.update + mix.revoke) {
+      const revoke = roll >= mix.create + mix.update && unrevoked.size > 0;
+      const target = revoke ? pickAmong(untouched, unrevoked, random) : pickUntouched();
+      touch(target);
+      const truth = workload.truth.get(target) as IndicatorTruth;
+      const before = truth.last;
+      const iso = new Date(clock).toISOString();
+      const ext = extensionOf(before) ?? {};
+      let after: StixObject;
+      let patch: { op: string; path: string; value: unknown }[];
+      let reverse: { op: string; path: string; value: unknown }[];
+      let message: string;
+      if (revoke) {
+        after = {
+          ...before,
+          revoked: true,
+          modified: iso,
+          extensions: { [OPENCTI_EXTENSION]: { ...ext, updated_at: iso } },
+        };
+        patch = [{ op: "replace", path: "/revoked", value: true }];
+        reverse = [{ op: "replace", path: "/revoked", value: before.revoked ?? false }];
+        message = "replaces `true` in `revoked`";
+        workload.counts.revoke++;
+      } else {
+        const score = 10 * (1 + Math.floor(random() * 10));
+        const description = `Reviewed indicator, revision ${seq}`;
+        after = {
+          ...before,
+          description,
+          modified: iso,
+          extensions: { [OPENCTI_EXTENSION]: { ...ext, score, updated_at: iso } },
+        };
+        patch = [
+          { op: "replace", path: "/description", value: description },
+          { op: "replace", path: `/extensions/${OPENCTI_EXTENSION}/score`, value: score },
+        ];
+        reverse = [
+          { op: "replace", path: "/description", value: before.description },
+          { op: "replace", path: `/extensions/${OPENCTI_EXTENSION}/score`, value: ext.score },
+        ];
+        message =
+          `replaces \`${description}\` in \`description\` - replaces \`${score}\` in \`score\``;
+        workload.counts.update++;
+      }
+      truth.last = after;
+      truth.state = after.revoked === true ? "revoked" : "live";
+      truth.events++;
+      emit({
+        id,
+        event: "update",
+        data: after,
+        message,
+        origin,
+        context: { patch, reverse_patch: reverse },
+      });
+      continue;
+    }
+    const target = pickUntouched();
+    touch(target);
+    const truth = workload.truth.get(target) as IndicatorTruth;
+    truth.state = "deleted";
+    truth.events++;
+    workload.counts.delete++;
+    emit({
+      id,
+      event: "delete",
+      data: truth.last,
+      message: `deletes a Indicator \`${String(truth.last.name)}\``,
+      origin,
+    });
+  }
+  return workload;
+}
+
+/** An id of `ids` also in `wanted`, at random (drawn until one is: most are). */
+function pickAmong(
+  ids: readonly string[],
+  wanted: ReadonlySet<string>,
+  random: () => number,
+): string {
+  for (;;) {
+    const id = ids[Math.floor(random() * ids.length)] as string;
+    if (wanted.has(id)) return id;
+  }
+}
+
 /** Joins frames into network-sized chunks (as a socket would deliver them). */
 export function toChunks(frames: readonly string[], chunkBytes = 64 * 1024): Uint8Array[] {
   const encoder = new TextEncoder();

@@ -36,12 +36,7 @@ import { OpenCtiClient } from "../../src/opencti/graphql.ts";
 import { parseRetryAfter } from "../../src/runtime/retry.ts";
 import { SentinelConnector } from "../../src/sentinel/connector.ts";
 import { intentsOf } from "../../src/sentinel/events.ts";
-import type {
-  SyncTarget,
-  TargetIndicator,
-  TargetName,
-  TargetRemoval,
-} from "../../src/microsoft/target.ts";
+import type { SyncTarget, TargetIndicator, TargetName } from "../../src/microsoft/target.ts";
 import { createDefenderSimApp } from "../../src/sim/defender.ts";
 import { createEntraSimApp, type EntraSimApp } from "../../src/sim/entra.ts";
 import { createGraphSimApp } from "../../src/sim/graph.ts";
@@ -50,7 +45,18 @@ import { createOpenCtiSimApp } from "../../src/sim/opencti.ts";
 import { SIM_TOKEN } from "../../src/sim/opencti_stream.ts";
 import { createSentinelSimApp, DEFAULT_SIM_WORKSPACE } from "../../src/sim/sentinel.ts";
 import { AckRecorder } from "./ack_recorder.ts";
-import { buildFrames, type BuildFramesOptions, type FrameWorkload } from "./frames.ts";
+import {
+  buildCatchUp,
+  buildFrames,
+  type BuildFramesOptions,
+  type CatchUpMix,
+  type CatchUpWorkload,
+  type FrameWorkload,
+} from "./frames.ts";
+import { defenderRecordsOf, expectedKeys, sentinelObjectOf } from "./target_kinds.ts";
+import { canonicalDefenderValue } from "../../src/sim/expected_records.ts";
+import type { StixObject } from "../../src/stix/types.ts";
+import type { MdeIndicatorType } from "../../src/sim/ms_tables.ts";
 import { createFrameSource, type PoolEvent } from "./frame_server.ts";
 import { round } from "./stats.ts";
 import { type FetchApp, inProcessFetch, VirtualClock } from "./virtual_clock.ts";
@@ -124,6 +130,25 @@ export interface ThroughputResult {
   cpu_us_per_indicator?: number;
   /** The limits the run is measured against. */
   limit: string;
+  /** Catch-up runs: indicators the target held before the backlog (filled in, not measured). */
+  held?: number;
+  /**
+   * Catch-up runs: the target's records at the end against the generator's ground truth (every
+   * indicator's final state): expected, present, and expected but missing (lost), present but not
+   * expected (extra: a delete or revoke not carried out), held twice (duplicates), or holding an
+   * older version (stale).
+   */
+  end_state?: EndState;
+}
+
+/** A target's records after a run against what the generator's ground truth says they should be. */
+export interface EndState {
+  expected: number;
+  present: number;
+  lost: number;
+  extra: number;
+  duplicates: number;
+  stale: number;
 }
 
 /** Options of {@linkcode throughputScenario}. */
@@ -171,8 +196,8 @@ interface RequestClass {
   documented(n: number, rtt: number): number;
   /** The same at the pace the client keeps. */
   paced(n: number, rtt: number): number;
-  /** The fewest of them the batch sizes allow for this backlog (`sent`: those answered, not 429). */
-  fewest(b: BacklogFacts, sent: number): number;
+  /** The fewest of them the batch sizes allow for this backlog. */
+  fewest(b: BacklogFacts): number;
   /** Classes paced by one client limiter share a group (their counts add up). @default own */
   pacedGroup?: string;
 }
@@ -185,8 +210,10 @@ interface BacklogFacts {
   records: number;
   /** Indicators to remove (deletes; revokes where the target deletes them). */
   removals: number;
-  /** Observables of the removals (Defender looks each up). */
+  /** Records the removals delete (Defender: one id each in a BatchDelete). */
   removalObservables: number;
+  /** Records the target held before the run (Defender lists them once to find removals). */
+  heldRecords: number;
 }
 
 /** The shortest time `n` sequential requests take under `limit` per `windowMs`. */
@@ -227,6 +254,10 @@ export interface World {
   requests(): SeenRequest[];
   target(tokens: TokenProvider, fetch: typeof globalThis.fetch, clock: VirtualClock): SyncTarget;
   singleRequests(item: TargetIndicator, now: number): { url: string; body: string }[];
+  /** Stores what the stream's history left for these indicators, straight into the simulator. */
+  prefill?(held: readonly StixObject[]): void;
+  /** The records held at the end against what each indicator's final state asks. */
+  endState?(truth: CatchUpWorkload["truth"]): EndState;
   /**
    * Graph: accepts `or` in `$filter` (on) or keeps to the documentation (off, the default); the
    * reconcile bench fills the simulator with it on (one lookup per batch, not per value).
@@ -306,12 +337,32 @@ export function world(name: TargetName, entra: EntraSimApp, clock: VirtualClock)
             match: (r) => r.method === "DELETE",
             documented: (n, rtt) => bucketMs(n, 200, 10, rtt),
             paced: (n, rtt) => bucketMs(n, 200, 10, rtt),
-            // No bulk delete: one DELETE per stored row; an indicator created and deleted before
-            // its upload (same batch) needs none, so the DELETEs that found a row are the floor.
-            fewest: (b, sent) => Math.min(b.removals, sent),
+            // No bulk delete: one DELETE per stored row, for the rows held before the run whose
+            // indicator the backlog removes (one created and deleted in the backlog needs none).
+            fewest: (b) => b.removals,
           },
         },
         requests: () => sim.requests,
+        prefill: (held) => {
+          for (const object of held) {
+            if (expectedKeys(object, "sentinel", VIRTUAL_START).length === 0) continue;
+            sim.seed(sentinelObjectOf(object), SOURCE_SYSTEM, ws.workspaceId);
+          }
+        },
+        endState: (truth) =>
+          compare(
+            truth,
+            "sentinel",
+            sim.store().filter((row) => row.source === SOURCE_SYSTEM).map((row) => {
+              const o = row.object;
+              return {
+                key: `${String(o.id)} ${o.revoked === true ? "revoked" : "live"}`,
+                // A revoked object is uploaded with a fresh `modified`; a live one as it is.
+                version: o.revoked === true ? undefined : String(o.modified),
+              };
+            }),
+            (last) => last.revoked === true ? undefined : String(last.modified),
+          ),
         target: (tokens, fetch) =>
           new SentinelTarget({
             ...SENTINEL_CLIENT,
@@ -353,18 +404,50 @@ export function world(name: TargetName, entra: EntraSimApp, clock: VirtualClock)
               { documented: [[30, WINDOW], [1500, 3_600_000]] },
               (b) => Math.ceil(b.removalObservables / 500),
             ),
-            // An indicator created and deleted before its import (read together) needs no
-            // BatchDelete: like Sentinel's DELETEs, the calls that went out bound the floor.
-            fewest: (b, sent) => Math.min(Math.ceil(b.removalObservables / 500), sent),
+            // The records held before the run whose indicator the backlog removes (one created
+            // and deleted in the backlog needs none).
+            fewest: (b) => Math.ceil(b.removalObservables / 500),
           },
           list: windowClass(
             (r) => r.method === "GET" || r.method === "DELETE",
             { documented: [[100, WINDOW], [1500, 3_600_000]] },
             // One listing of the app's own indicators (10,000 a page) finds every id to delete.
-            (b) => (b.removals > 0 ? Math.ceil(b.records / 10_000) : 0),
+            (b) => (b.removals > 0 ? Math.ceil(b.heldRecords / 10_000) : 0),
           ),
         },
         requests: () => sim.requests,
+        prefill: (held) => {
+          const owner = { appid: APP.clientId, tid: APP.tenantId };
+          for (const object of held) {
+            for (const record of defenderRecordsOf(object, VIRTUAL_START)) {
+              sim.seed({
+                ...record,
+                indicatorType: record.indicatorType as MdeIndicatorType,
+                externalID: object.id,
+                application: DEFENDER_MAPPING.application,
+                title: String(object.name),
+                description: String(object.description ?? ""),
+                action: "Audit",
+              }, owner);
+            }
+          }
+        },
+        endState: (truth) =>
+          compare(
+            truth,
+            "defender",
+            sim.store().filter((r) => r.entity.createdBy === APP.clientId).map((r) => {
+              const value = String(r.entity.indicatorValue);
+              const type = String(r.entity.indicatorType);
+              return {
+                key: `${String(r.entity.externalID)} ${
+                  canonicalDefenderValue(type, value) ?? value
+                }`,
+                version: undefined,
+              };
+            }),
+            () => undefined,
+          ),
         target: (tokens, fetch) =>
           new DefenderTarget({
             ...DEFENDER_CLIENT,
@@ -395,8 +478,12 @@ interface Backlog {
   variant?: (data: string, index: number) => string;
   /** Events per kind (revokes are updates and creates of revoked indicators). */
   events: ThroughputResult["events"];
-  /** Last event of each distinct indicator, as target items (for facts and baselines). */
+  /** Last event of each distinct indicator, as target items (for the upstream baselines). */
   finals: Map<string, { kind: "upsert" | "remove"; item: TargetIndicator | undefined }>;
+  /** Creates runs: the distinct objects created (one pool's worth; copies differ by id only). */
+  objects?: StixObject[];
+  /** Catch-up runs: what the target held before, and the generator's ground truth. */
+  catchUp?: CatchUpWorkload;
 }
 
 /** One configured run. */
@@ -440,8 +527,11 @@ async function createsBacklog(total: number, poolSize: number): Promise<Backlog>
     return data.replaceAll(id, id.slice(0, 35) + index.toString(16).padStart(12, "0"));
   };
   const finals: Backlog["finals"] = new Map();
+  const objects: StixObject[] = [];
   for (let i = 0; i < Math.min(total, pool.length); i++) {
     const data = (pool[i] as PoolEvent).data;
+    objects.push((JSON.parse(data) as { data: StixObject }).data);
+    // The upstream baselines send these items (the floors come from `objects`, not from here).
     for (const intent of intentsOf("create", JSON.parse(data), { now: VIRTUAL_START })) {
       if (intent.kind === "upsert") {
         finals.set(intent.indicator.id, { kind: "upsert", item: intent.indicator });
@@ -455,53 +545,49 @@ async function createsBacklog(total: number, poolSize: number): Promise<Backlog>
     ...(variant ? { variant } : {}),
     events: { create: total, update: 0, revoke: 0, delete: 0 },
     finals,
+    objects,
   };
 }
 
-/** A realistic mix of creates, updates, revokes and deletes (all distinct, from the store). */
-async function mixBacklog(
+const catchUpCache = new Map<string, Promise<CatchUpWorkload>>();
+
+/**
+ * A catch-up backlog (issue 14): the target first holds what the stream's history left for `held`
+ * indicators (filled into the simulator, not measured), then the connector reads `events`
+ * creates, updates, revokes and deletes in the shares of `mix`, touching those and new ones.
+ */
+async function catchUpBacklog(
   name: string,
-  total: number,
-  createShare: number,
-  updateShare: number,
+  { held, events }: { held: number; events: number },
+  mix: CatchUpMix,
 ): Promise<Backlog> {
-  const built = await framesOnce(total, 31, {
-    createShare,
-    updateShare,
-    time: VIRTUAL_START - 3_600_000,
-  });
-  const pool: PoolEvent[] = [];
-  const events = { create: 0, update: 0, revoke: 0, delete: 0 };
-  const finals: Backlog["finals"] = new Map();
-  for (const [index, data] of built.data.entries()) {
-    const frame = built.frames[index] as string;
-    const event = /^id: [^\n]*\nevent: (\w+)/.exec(frame)?.[1] ?? "create";
-    pool.push({ event, data });
-    const parsed = JSON.parse(data) as { data: { revoked?: boolean } };
-    if (event === "delete") events.delete++;
-    else if (parsed.data.revoked === true) events.revoke++;
-    else if (event === "update") events.update++;
-    else events.create++;
-    for (const intent of intentsOf(event, parsed, { now: VIRTUAL_START })) {
-      if (intent.kind === "upsert") {
-        finals.set(intent.indicator.id, { kind: "upsert", item: intent.indicator });
-      } else if (intent.kind === "remove") {
-        finals.set(intent.removal.id, {
-          kind: "remove",
-          item: intent.indicator ?? removalItem(intent.removal),
-        });
-      }
-    }
+  const key = JSON.stringify([held, events, mix]);
+  let built = catchUpCache.get(key);
+  if (built === undefined) {
+    catchUpCache.set(
+      key,
+      built = buildCatchUp(31, { held, events, mix, time: VIRTUAL_START - 3_600_000 }),
+    );
   }
-  return { name, pool, total: pool.length, events, finals };
+  const workload = await built;
+  const pool = workload.data.map((data, index) => ({
+    event: /^id: [^\n]*\nevent: (\w+)/.exec(workload.frames[index] as string)?.[1] ?? "create",
+    data,
+  }));
+  return {
+    name,
+    pool,
+    total: pool.length,
+    events: { ...workload.counts },
+    finals: new Map(),
+    catchUp: workload,
+  };
 }
 
-/** A removal's observables as an item (for counting lookups). */
-function removalItem(removal: TargetRemoval): TargetIndicator | undefined {
-  return removal.observables
-    ? { id: removal.id, observables: removal.observables } as unknown as TargetIndicator
-    : undefined;
-}
+/** Update-heavy: 30% creates, 55% updates, 5% revokes, 10% deletes. */
+const UPDATE_HEAVY: CatchUpMix = { create: 0.3, update: 0.55, revoke: 0.05, delete: 0.1 };
+/** Delete-heavy: 15% creates, 15% updates, 5% revokes, 65% deletes. */
+const DELETE_HEAVY: CatchUpMix = { create: 0.15, update: 0.15, revoke: 0.05, delete: 0.65 };
 
 /** The runs, by name. Backlog sizes make each limit bind for several windows. */
 export const RUNS: Record<string, RunSpec> = {
@@ -518,30 +604,55 @@ export const RUNS: Record<string, RunSpec> = {
     backlog: (quick) => createsBacklog(quick ? 15_000 : 45_000, quick ? 4_000 : 8_000),
     baseline: true,
   },
-  // 30 calls/min x 500: 15,000 records a minute.
+  // 30 calls/min x 500: 15,000 records a minute. Every indicator is generated (no copies of a
+  // pool): copies differ by id only, and Defender keys its records by value, so copies read in
+  // one call would merge into one record.
   defender: {
     target: "defender",
-    backlog: (quick) => createsBacklog(quick ? 32_000 : 64_000, quick ? 4_000 : 8_000),
+    backlog: (quick) => createsBacklog(quick ? 32_000 : 64_000, quick ? 32_000 : 64_000),
     baseline: true,
   },
+  // Catch-up mixes against a filled target: uploads (100/min x 100) and ARM's DELETE bucket
+  // (200, then 10/s) bind for several windows.
   sentinel_update_heavy: {
     target: "sentinel",
-    backlog: (quick) => mixBacklog("update-heavy", quick ? 3_000 : 30_000, 0.3, 0.85),
+    backlog: (quick) =>
+      catchUpBacklog(
+        "update-heavy",
+        quick ? { held: 10_000, events: 10_000 } : { held: 30_000, events: 30_000 },
+        UPDATE_HEAVY,
+      ),
     baseline: false,
   },
   sentinel_delete_heavy: {
     target: "sentinel",
-    backlog: (quick) => mixBacklog("delete-heavy", quick ? 1_200 : 8_000, 0.5, 0.2),
+    backlog: (quick) =>
+      catchUpBacklog(
+        "delete-heavy",
+        quick ? { held: 10_000, events: 10_000 } : { held: 30_000, events: 30_000 },
+        DELETE_HEAVY,
+      ),
     baseline: false,
   },
+  // Import and BatchDelete (30 calls/min x 500) bind for several windows.
   defender_update_heavy: {
     target: "defender",
-    backlog: (quick) => mixBacklog("update-heavy", quick ? 3_000 : 30_000, 0.3, 0.85),
+    backlog: (quick) =>
+      catchUpBacklog(
+        "update-heavy",
+        quick ? { held: 26_000, events: 28_000 } : { held: 90_000, events: 100_000 },
+        UPDATE_HEAVY,
+      ),
     baseline: false,
   },
   defender_delete_heavy: {
     target: "defender",
-    backlog: (quick) => mixBacklog("delete-heavy", quick ? 1_200 : 8_000, 0.5, 0.2),
+    backlog: (quick) =>
+      catchUpBacklog(
+        "delete-heavy",
+        quick ? { held: 26_000, events: 28_000 } : { held: 90_000, events: 100_000 },
+        DELETE_HEAVY,
+      ),
     baseline: false,
   },
 };
@@ -588,6 +699,7 @@ async function runOne(
   const clock = new VirtualClock(VIRTUAL_START);
   const entra = await newEntra(clock);
   const w = world(spec.target, entra, clock);
+  if (backlog.catchUp) w.prefill?.(backlog.catchUp.held);
   const opencti = await createOpenCtiSimApp({ now: clock.now, sleep: clock.sleep });
   const source = createFrameSource({
     pool: backlog.pool,
@@ -657,7 +769,7 @@ async function runOne(
   for (const [cls, rule] of Object.entries(w.classes)) {
     const mine = seen.filter((r) => rule.match(r));
     const sent = mine.filter((r) => r.status !== 429).length;
-    const fewest = rule.fewest(facts, sent);
+    const fewest = rule.fewest(facts);
     fewestTotal += fewest;
     requests[cls] = { sent: mine.length, fewest, http_429: mine.length - sent };
     ceilingMs = Math.max(ceilingMs, rule.documented(fewest, latencyMs));
@@ -691,6 +803,16 @@ async function runOne(
     run_cpu_us_per_event: round((realMs * 1000) / totalEvents, 1),
     limit: w.limitText,
   };
+  if (backlog.catchUp) {
+    result.held = backlog.catchUp.held.length;
+    if (w.endState) {
+      const end = w.endState(backlog.catchUp.truth);
+      result.end_state = end;
+      if (end.lost + end.extra + end.duplicates + end.stale > 0) {
+        notes.push(`throughput.${name}: end state differs from the truth: ${JSON.stringify(end)}`);
+      }
+    }
+  }
   if (target.failed.size > 0) {
     const reasons = new Map<string, number>();
     for (const reason of target.failed.values()) {
@@ -722,42 +844,78 @@ function targetHost(target: TargetName): string {
   return HOSTS[target];
 }
 
-/** What the backlog asks of the target. */
+/**
+ * What the backlog asks of the target, from the generator's ground truth and the target's kinds
+ * (`target_kinds.ts`), never from the connector's mappers: a catch-up run writes each indicator
+ * its backlog touched whose final state the target holds, and removes what it held for each one
+ * whose final state it does not; a creates run writes every indicator.
+ */
 function factsOf(backlog: Backlog, target: TargetName): BacklogFacts {
-  const facts: BacklogFacts = { upserts: 0, records: 0, removals: 0, removalObservables: 0 };
-  const scale = backlog.total / Math.max(1, Math.min(backlog.total, backlog.pool.length));
-  for (const { kind, item } of backlog.finals.values()) {
-    const revokedOnSentinel = target === "sentinel" &&
-      (item as { stix?: { revoked?: unknown } } | undefined)?.stix?.revoked === true;
-    if (kind === "remove" && !revokedOnSentinel) {
-      facts.removals++;
-      facts.removalObservables += item?.observables?.length ?? 0;
-      continue;
+  const facts: BacklogFacts = {
+    upserts: 0,
+    records: 0,
+    removals: 0,
+    removalObservables: 0,
+    heldRecords: 0,
+  };
+  if (backlog.catchUp) {
+    for (const truth of backlog.catchUp.truth.values()) {
+      const before = truth.held ? expectedKeys(truth.before, target, VIRTUAL_START) : [];
+      facts.heldRecords += before.length;
+      if (truth.events === 0) continue;
+      const after = truth.state === "deleted"
+        ? []
+        : expectedKeys(truth.last, target, VIRTUAL_START);
+      if (after.length > 0) {
+        facts.upserts++;
+        facts.records += after.length;
+      } else if (before.length > 0) {
+        facts.removals++;
+        facts.removalObservables += before.length;
+      }
     }
-    if (!item) continue;
+    return facts;
+  }
+  const scale = backlog.total / Math.max(1, Math.min(backlog.total, backlog.pool.length));
+  for (const object of backlog.objects ?? []) {
+    const keys = expectedKeys(object, target, VIRTUAL_START).length;
+    if (keys === 0) continue;
     facts.upserts++;
-    facts.records += recordsOf(target, item);
+    facts.records += keys;
   }
   facts.upserts = Math.round(facts.upserts * scale);
   facts.records = Math.round(facts.records * scale);
   return facts;
 }
 
-function recordsOf(target: TargetName, item: TargetIndicator): number {
-  switch (target) {
-    case "graph":
-      return toTiIndicators(item, {
-        ...GRAPH_MAPPING,
-        targetProduct: "Azure Sentinel",
-        now: VIRTUAL_START,
-      })
-        .records.length;
-    case "sentinel":
-      return toSentinelObject(item, { now: VIRTUAL_START }).ok ? 1 : 0;
-    case "defender":
-      return toDefenderIndicators(item, { ...DEFENDER_MAPPING, now: VIRTUAL_START })
-        .records.length;
+/** Compares the records present with what each indicator's final state asks of the target. */
+function compare(
+  truth: CatchUpWorkload["truth"],
+  target: TargetName,
+  present: readonly { key: string; version: string | undefined }[],
+  versionOf: (last: StixObject) => string | undefined,
+): EndState {
+  const expected = new Map<string, string | undefined>();
+  for (const t of truth.values()) {
+    const object = t.state === "deleted" ? undefined : t.last;
+    for (const key of expectedKeys(object, target, VIRTUAL_START)) {
+      expected.set(key, object === undefined ? undefined : versionOf(object));
+    }
   }
+  const seen = new Map<string, number>();
+  let extra = 0;
+  let stale = 0;
+  let duplicates = 0;
+  for (const { key, version } of present) {
+    const times = (seen.get(key) ?? 0) + 1;
+    seen.set(key, times);
+    if (times > 1) duplicates++;
+    else if (!expected.has(key)) extra++;
+    else if (expected.get(key) !== undefined && version !== expected.get(key)) stale++;
+  }
+  let lost = 0;
+  for (const key of expected.keys()) if (!seen.has(key)) lost++;
+  return { expected: expected.size, present: present.length, lost, extra, duplicates, stale };
 }
 
 /** The upstream pattern on a fresh simulator, for `budgetMs` of simulated time. */
