@@ -220,8 +220,10 @@ export async function buildCatchUp(
   let clock = options.time ?? Date.parse(SEED_TIME);
   let seq = 0;
   const store = new OpenCtiStore({ now: () => clock });
+  // Enough for the creates, and for the events past the held ones when they run out.
+  const touches = Math.ceil(events * (1 - mix.create));
   const base = await generateIndicators(
-    heldCount + Math.ceil(events * mix.create) + 16,
+    heldCount + Math.ceil(events * mix.create) + 16 + Math.max(0, touches - heldCount),
     seed,
     options.time === undefined ? {} : { time: options.time },
   );
