@@ -215,23 +215,57 @@ export async function buildCatchUp(
   seed: number,
   options: CatchUpOptions,
 ): Promise<CatchUpWorkload> {
-  const { held: heldCount, events, mix } = options;
-  const random = seededRandom(seed ^ 0xca7c);
-  let clock = options.time ?? Date.parse(SEED_TIME);
+  return catchUpFrom(await buildHistory(seed, options), options);
+}
+
+/** The stream's history of a catch-up: the indicators it created, and others to create. */
+export interface CatchUpHistory {
+  /** Seed of the generator. */
+  seed: number;
+  /** Clock origin (epoch ms). */
+  time: number;
+  /** The held indicators, as the history last showed them (OpenCTI extension included). */
+  held: StixObject[];
+  /** Indicators not created yet, enough for every event of the backlog to be a create. */
+  fresh: StixObject[];
+}
+
+/**
+ * The history of {@linkcode buildCatchUp}, to share between backlogs of the same size (the
+ * update-heavy and the delete-heavy mix start from the same held indicators).
+ */
+export async function buildHistory(
+  seed: number,
+  options: Omit<CatchUpOptions, "mix">,
+): Promise<CatchUpHistory> {
+  const time = options.time ?? Date.parse(SEED_TIME);
+  const base = await generateIndicators(options.held + options.events + 16, seed, { time });
+  const store = new OpenCtiStore({ now: () => time });
+  const held: StixObject[] = [];
+  for (const object of base.slice(0, options.held)) {
+    // The store adds the OpenCTI extension exactly as the simulator serves it.
+    held.push(store.upsert(object).event.data);
+    store.trim({ keep: 0 });
+  }
+  return { seed, time, held, fresh: base.slice(options.held) };
+}
+
+/** {@linkcode buildCatchUp} from a history built by {@linkcode buildHistory}. */
+export function catchUpFrom(
+  history: CatchUpHistory,
+  options: Pick<CatchUpOptions, "events" | "mix">,
+): CatchUpWorkload {
+  const { events, mix } = options;
+  const random = seededRandom(history.seed ^ 0xca7c);
+  let clock = history.time;
   let seq = 0;
   const store = new OpenCtiStore({ now: () => clock });
-  // Enough for the creates, and for the events past the held ones when they run out.
-  const touches = Math.ceil(events * (1 - mix.create));
-  const base = await generateIndicators(
-    heldCount + Math.ceil(events * mix.create) + 16 + Math.max(0, touches - heldCount),
-    seed,
-    options.time === undefined ? {} : { time: options.time },
-  );
+  const base = history.fresh;
   const workload: CatchUpWorkload = {
     frames: [],
     data: [],
     counts: { create: 0, update: 0, revoke: 0, delete: 0 },
-    held: [],
+    held: history.held,
     truth: new Map(),
   };
   // Held indicators no event touched yet, as an array (picked at random) with each id's place.
@@ -268,12 +302,7 @@ export async function buildCatchUp(
   };
   const origin = { ip: "::ffff:127.0.0.1", user_id: SIM_USER_ID, applicant_id: SIM_USER_ID };
   let next = 0;
-  for (; next < heldCount; next++) {
-    const { event } = store.upsert(base[next] as StixObject);
-    store.trim({ keep: 0 });
-    workload.held.push(event.data);
-    add(event.data, true);
-  }
+  for (const object of history.held) add(object, true);
   const pickUntouched = () => untouched[Math.floor(random() * untouched.length)] as string;
   while (workload.frames.length < events) {
     clock += 1 + Math.floor(random() * 3);

@@ -46,9 +46,11 @@ import { SIM_TOKEN } from "../../src/sim/opencti_stream.ts";
 import { createSentinelSimApp, DEFAULT_SIM_WORKSPACE } from "../../src/sim/sentinel.ts";
 import { AckRecorder } from "./ack_recorder.ts";
 import {
-  buildCatchUp,
   buildFrames,
   type BuildFramesOptions,
+  buildHistory,
+  catchUpFrom,
+  type CatchUpHistory,
   type CatchUpMix,
   type CatchUpWorkload,
   type FrameWorkload,
@@ -549,7 +551,8 @@ async function createsBacklog(total: number, poolSize: number): Promise<Backlog>
   };
 }
 
-const catchUpCache = new Map<string, Promise<CatchUpWorkload>>();
+/** The last history built, for the next backlog of the same size (held indicators shared). */
+let lastHistory: { key: string; history: Promise<CatchUpHistory> } | undefined;
 
 /**
  * A catch-up backlog (issue 14): the target first holds what the stream's history left for `held`
@@ -561,15 +564,12 @@ async function catchUpBacklog(
   { held, events }: { held: number; events: number },
   mix: CatchUpMix,
 ): Promise<Backlog> {
-  const key = JSON.stringify([held, events, mix]);
-  let built = catchUpCache.get(key);
-  if (built === undefined) {
-    catchUpCache.set(
-      key,
-      built = buildCatchUp(31, { held, events, mix, time: VIRTUAL_START - 3_600_000 }),
-    );
+  const key = JSON.stringify([held, events]);
+  if (lastHistory?.key !== key) {
+    const history = buildHistory(31, { held, events, time: VIRTUAL_START - 3_600_000 });
+    lastHistory = { key, history };
   }
-  const workload = await built;
+  const workload = catchUpFrom(await lastHistory.history, { events, mix });
   const pool = workload.data.map((data, index) => ({
     event: /^id: [^\n]*\nevent: (\w+)/.exec(workload.frames[index] as string)?.[1] ?? "create",
     data,
