@@ -145,11 +145,17 @@ export interface ThroughputResult {
 
 /** A target's records after a run against what the generator's ground truth says they should be. */
 export interface EndState {
+  /** Records the final states ask for. */
   expected: number;
+  /** Records the target holds for this connector. */
   present: number;
+  /** Expected but not held. */
   lost: number;
+  /** Held but not expected (a delete or revoke not carried out, or a stray record). */
   extra: number;
+  /** Held more than once. */
   duplicates: number;
+  /** Held with an older version (Sentinel: `modified`; Defender: `description`). */
   stale: number;
 }
 
@@ -445,10 +451,14 @@ export function world(name: TargetName, entra: EntraSimApp, clock: VirtualClock)
                 key: `${String(r.entity.externalID)} ${
                   canonicalDefenderValue(type, value) ?? value
                 }`,
-                version: undefined,
+                version: String(r.entity.description),
               };
             }),
-            () => undefined,
+            // Descriptions up to 99 characters are sent as they are (longer ones are cut).
+            (last) => {
+              const text = typeof last.description === "string" ? last.description.trim() : "";
+              return text !== "" && text.length <= 99 ? text : undefined;
+            },
           ),
         target: (tokens, fetch) =>
           new DefenderTarget({
