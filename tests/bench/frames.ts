@@ -204,9 +204,10 @@ export interface CatchUpOptions {
  * A catch-up backlog (issue 14): `held` indicators created by the stream's history (not in the
  * frames), then `events` creates, updates, revokes and deletes in the shares of `mix`. Each event
  * touches an indicator no other event touches: creates make new ones, updates, revokes and
- * deletes each take a held indicator at random (a revoke one not revoked yet). Every event then
- * needs its write, so the floor is the same for any connector whatever it reads ahead (repeated
- * touches of one indicator far apart in the stream would measure the read-ahead, not the pacing).
+ * deletes each take a held indicator at random (a revoke one not revoked yet). No two events
+ * can then share a write, so the floor is the same for any connector whatever it reads ahead
+ * (repeated touches of one indicator far apart in the stream would measure the read-ahead, not
+ * the pacing).
  * Once the held indicators are all touched, the rest are creates. The generator notes as it goes
  * what each indicator ends as ({@linkcode IndicatorTruth}), so a bench can tell what every target
  * should hold without reading the frames back.
