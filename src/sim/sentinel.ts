@@ -427,7 +427,9 @@ export function createSentinelSimApp(options: SentinelSimOptions): SentinelSim {
           id: armId(ws, row.name),
           name: row.name,
           type: "Microsoft.SecurityInsights/threatIntelligence",
-          properties: { source: row.source, stixObject: structuredClone(row.object) },
+          // Serialised at once by c.json, so no caller can reach the stored object: no copy
+          // (as Defender's list pages; a structuredClone per row per page).
+          properties: { source: row.source, stixObject: row.object },
         }]
         : [];
     });
