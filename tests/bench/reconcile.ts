@@ -146,8 +146,13 @@ function idOf(n: number): string {
 
 /** The live stream's create event of indicator `n` (`drift`: an older version of it). */
 function envelopeOf(n: number, drift = false): string {
+  return JSON.stringify(eventOf(n, drift));
+}
+
+/** {@linkcode envelopeOf} as an object (what `JSON.parse` of it gives). */
+function eventOf(n: number, drift: boolean): Record<string, unknown> {
   const id = idOf(n);
-  return JSON.stringify({
+  return {
     version: "4",
     type: "create",
     scope: "external",
@@ -177,14 +182,12 @@ function envelopeOf(n: number, drift = false): string {
         },
       },
     },
-  });
+  };
 }
 
 /** The target item the stream would make of indicator `n`. */
 function indicatorOf(n: number, drift = false): TargetIndicator {
-  for (
-    const intent of intentsOf("create", JSON.parse(envelopeOf(n, drift)), { now: VIRTUAL_START })
-  ) {
+  for (const intent of intentsOf("create", eventOf(n, drift), { now: VIRTUAL_START })) {
     if (intent.kind === "upsert") return intent.indicator;
   }
   throw new Error(`indicator ${n} does not map to an upsert`);
