@@ -38,6 +38,18 @@ interface Other {
   score: number;
 }
 
+/** What {@linkcode FingerprintTable.diff} finds between a desired and a listed table. */
+export interface TableDiff {
+  /** Desired, not held. */
+  missing: string[];
+  /** Held with another fingerprint (or no record). */
+  stale: string[];
+  /** Held, not desired. */
+  orphans: string[];
+  /** Desired and held with the same fingerprint. */
+  unchanged: number;
+}
+
 /** Id → fingerprint, compact. Reads as a `ReadonlyMap<string, string>` (insertion order not kept). */
 export class FingerprintTable implements ReadonlyMap<string, string> {
   #capacity: number;
@@ -223,6 +235,82 @@ export class FingerprintTable implements ReadonlyMap<string, string> {
     for (const [id, fingerprint] of this.entries()) callback.call(thisArg, fingerprint, id, this);
   }
 
+  /**
+   * Compares `desired` with `held` (what a target listed, with record counts) as
+   * {@linkcode planReconcile} compares a map with a listing, without building a string or an
+   * object per id: ids and fingerprints held in the arrays are compared as words, and only the ids
+   * that differ (and those held aside, of another form) become strings. Lists are unsorted.
+   */
+  static diff(desired: FingerprintTable, held: FingerprintTable): TableDiff {
+    const out: TableDiff = { missing: [], stale: [], orphans: [], unchanged: 0 };
+    const prefixIn = (from: FingerprintTable, to: FingerprintTable) =>
+      from.#prefixes.map((text) => to.#codes.get(text) ?? EMPTY);
+    const toHeld = prefixIn(desired, held);
+    const toDesired = prefixIn(held, desired);
+    const heldAside = held.#other.size > 0;
+    const desiredAside = desired.#other.size > 0;
+    /** What `held.get(id)` and `held.records(id)` answer, compared with `fingerprint`. */
+    const compareAside = (id: string, fingerprint: string) => {
+      const other = held.#other.get(id);
+      if (other === undefined) out.missing.push(id);
+      else if (other.fingerprint !== fingerprint || other.records < 1) out.stale.push(id);
+      else out.unchanged++;
+    };
+    const keys = desired.#keys;
+    const fp = desired.#fp;
+    for (let slot = 0; slot < desired.#capacity; slot++) {
+      const code = desired.#prefixOf[slot] ?? EMPTY;
+      if (code === EMPTY || code === TOMBSTONE) continue;
+      const at = slot * 4;
+      const mapped = toHeld[code - 1] ?? EMPTY;
+      const found = mapped === EMPTY ? -1 : held.#slotOfWords(
+        mapped,
+        keys[at] ?? 0,
+        keys[at + 1] ?? 0,
+        keys[at + 2] ?? 0,
+        keys[at + 3] ?? 0,
+      );
+      if (found < 0) {
+        // Not in the arrays: absent, or held aside (a fingerprint of another form).
+        const id = desired.#idAt(slot);
+        if (heldAside) compareAside(id, desired.#fingerprintAt(slot));
+        else out.missing.push(id);
+      } else if (
+        held.#fp[found * 2] !== fp[slot * 2] || held.#fp[found * 2 + 1] !== fp[slot * 2 + 1] ||
+        (held.#counts?.[found] ?? 1) < 1
+      ) {
+        out.stale.push(desired.#idAt(slot));
+      } else {
+        out.unchanged++;
+      }
+    }
+    for (const [id, other] of desired.#other) {
+      const fingerprint = held.get(id);
+      if (fingerprint === undefined) out.missing.push(id);
+      else if (fingerprint !== other.fingerprint || held.records(id) < 1) out.stale.push(id);
+      else out.unchanged++;
+    }
+    const heldKeys = held.#keys;
+    for (let slot = 0; slot < held.#capacity; slot++) {
+      const code = held.#prefixOf[slot] ?? EMPTY;
+      if (code === EMPTY || code === TOMBSTONE) continue;
+      const at = slot * 4;
+      const mapped = toDesired[code - 1] ?? EMPTY;
+      const found = mapped === EMPTY ? -1 : desired.#slotOfWords(
+        mapped,
+        heldKeys[at] ?? 0,
+        heldKeys[at + 1] ?? 0,
+        heldKeys[at + 2] ?? 0,
+        heldKeys[at + 3] ?? 0,
+      );
+      if (found >= 0) continue;
+      const id = held.#idAt(slot);
+      if (!desiredAside || !desired.#other.has(id)) out.orphans.push(id);
+    }
+    for (const id of held.#other.keys()) if (!desired.has(id)) out.orphans.push(id);
+    return out;
+  }
+
   #put(id: string, fingerprint: string, combine: boolean, score: number): void {
     const compact = FINGERPRINT.test(fingerprint) && this.#parse(id);
     const slot = compact ? this.#find() : -1;
@@ -332,6 +420,11 @@ export class FingerprintTable implements ReadonlyMap<string, string> {
   /** The slot of the parsed id, or -1. */
   #find(): number {
     const { prefix, w0, w1, w2, w3 } = this.#words;
+    return this.#slotOfWords(prefix, w0, w1, w2, w3);
+  }
+
+  /** The slot of the id with this prefix code (of this table) and these words, or -1. */
+  #slotOfWords(prefix: number, w0: number, w1: number, w2: number, w3: number): number {
     const capacity = this.#capacity;
     const keys = this.#keys;
     let slot = slotOf(hashWords(prefix, w0, w1, w2, w3), capacity);
@@ -462,6 +555,14 @@ export class OwnedTable implements OwnedRecords {
     if (scoreAtMost !== undefined) {
       this.#ceilings.set(id, Math.max(scoreAtMost, this.#ceilings.get(id) ?? 0));
     }
+  }
+
+  /**
+   * What `desired` lacks, holds otherwise and no longer wants compared with this table
+   * ({@linkcode FingerprintTable.diff}): the plan of a reconcile without an object per id.
+   */
+  diff(desired: FingerprintTable): TableDiff {
+    return FingerprintTable.diff(desired, this.#table);
   }
 
   /** What is held for `id`. */

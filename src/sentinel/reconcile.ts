@@ -24,7 +24,7 @@ import { type LiveStreamOptions, readLiveStream } from "../opencti/stream.ts";
 import type { Operation } from "./connector.ts";
 import type { AdoptSource } from "./adopt.ts";
 import { type Intent, intentsOf } from "./events.ts";
-import { FingerprintTable } from "../microsoft/key_table.ts";
+import { FingerprintTable, OwnedTable } from "../microsoft/key_table.ts";
 import type {
   AdoptableRecord,
   OwnedRecord,
@@ -230,12 +230,26 @@ export interface ReconcilePlan {
 
 /**
  * Desired vs actual → what to create, update and delete. Pure. Only ids the target listed as ours
- * can become deletions, so records we do not own are never touched.
+ * can become deletions, so records we do not own are never touched. A compact desired and listed
+ * set (`FingerprintTable`, `OwnedTable`) are compared word by word, with no string or object per
+ * unchanged indicator (1,000,000 in about 0.1 s, where reading them as a map took 6-7 s).
  */
 export function planReconcile(
   desired: ReadonlyMap<string, string>,
   actual: readonly OwnedRecord[] | OwnedRecords,
 ): ReconcilePlan {
+  if (desired instanceof FingerprintTable && actual instanceof OwnedTable) {
+    // Both compact (what the Reconciler has): compared as words, a string only per difference.
+    const { missing, stale, orphans, unchanged } = actual.diff(desired);
+    return {
+      missing: missing.sort(),
+      stale: stale.sort(),
+      orphans: orphans.sort(),
+      unchanged,
+      desired: desired.size,
+      actual: actual.size,
+    };
+  }
   let held: OwnedRecords;
   if (isList(actual)) {
     const byId = new Map<string, OwnedRecord>();

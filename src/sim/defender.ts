@@ -125,6 +125,12 @@ export interface DefenderSim {
     owner?: { appid: string; tid: string },
   ): StoredDefenderIndicator;
   /**
+   * Stores these request items as an `import` of `owner` would (the same parsing, checks, tenant
+   * cap and create-or-update by value), without HTTP, auth, injected failures or rate windows:
+   * fills a large store fast (the reconcile bench). Throws at the first item the API would refuse.
+   */
+  seedImported(items: readonly unknown[], owner: { appid: string; tid: string }): void;
+  /**
    * Changes stored fields of one indicator behind the API's back (drift in tests), or deletes it
    * with `null`; false when there is no such id.
    */
@@ -540,6 +546,13 @@ export function createDefenderSimApp(options: DefenderSimOptions): DefenderSim {
         owner.appid,
       );
       return { tid: stored.tid, entity: structuredClone(stored.entity) };
+    },
+    seedImported: (items, owner) => {
+      for (const item of items) {
+        const fields = deserialise(item);
+        validate(fields);
+        submit(fields, owner);
+      }
     },
     edit: (id, fields) => {
       const record = records.get(id);

@@ -109,6 +109,12 @@ export interface GraphSim {
   /** Adds an indicator directly (seeding tests); returns it. */
   seed(fields: Record<string, unknown>, owner?: { appid: string; tid: string }): StoredTiIndicator;
   /**
+   * Stores these request items as a `submitTiIndicators` of `owner` would (the same parsing and
+   * checks), without HTTP, auth, injected failures or the rate window: fills a large store fast
+   * (the reconcile bench). Throws at the first item the API would refuse.
+   */
+  seedSubmitted(items: readonly unknown[], owner: { appid: string; tid: string }): void;
+  /**
    * Changes stored fields of one indicator behind the API's back (drift in tests), or deletes it
    * with `null`; false when there is no such id.
    */
@@ -450,6 +456,13 @@ export function createGraphSimApp(options: GraphSimOptions): GraphSim {
     findByExternalId: (externalId) => index.anyByExternalId(externalId).map(copy),
     seed: (fields, owner = { appid: "seed-app", tid: "seed-tenant" }) =>
       copy(create(fields, owner)),
+    seedSubmitted: (items, owner) => {
+      for (const item of items) {
+        const fields = deserialise(item);
+        validateCreate(fields);
+        create(fields, owner);
+      }
+    },
     edit: (id, fields) => {
       const record = records.get(id);
       if (!record) return false;

@@ -2,9 +2,12 @@
  * Reconcile scenario (issue 17): one reconcile of N indicators against each in-process Microsoft
  * target simulator, on a {@linkcode VirtualClock} (every target answer 50 simulated ms).
  *
- * Setup (not measured): the simulator is filled through the target's own `upsert` with the
- * drifted actual state: 1% of the desired indicators missing, 1% held with other fields, 1%
- * orphans on top (Graph: with `or` lookups allowed during the fill, one per batch).
+ * Setup (not measured): the simulator's store is filled directly with the drifted actual state
+ * (1% of the desired indicators missing, 1% held with other fields, 1% orphans on top): the
+ * records the target's mapper makes, through the simulator's own checks, without HTTP. The fill
+ * went through the target's own `upsert` before: slower, and its requests used up the rate windows
+ * the reconcile then waited on (Sentinel's uploads). A run whose plan does not find exactly that
+ * drift fails (the fill would not be what the target writes).
  *
  * Measured: the production {@linkcode Reconciler}, as `src/sentinel/mod.ts` wires it: the desired
  * set comes from a replay of the live stream (an in-process frame source serving one create
@@ -23,7 +26,10 @@
  * @module
  */
 import { fileURLToPath as fromFileUrl } from "node:url";
+import { toDefenderIndicators } from "../../src/microsoft/defender_mapping.ts";
+import { toTiIndicators } from "../../src/microsoft/graph_mapping.ts";
 import { OwnedTable } from "../../src/microsoft/key_table.ts";
+import { toSentinelObject } from "../../src/microsoft/sentinel_stix_mapping.ts";
 import { TokenProvider } from "../../src/microsoft/token_provider.ts";
 import { OpenCtiClient } from "../../src/opencti/graphql.ts";
 import { SentinelConnector } from "../../src/sentinel/connector.ts";
@@ -34,17 +40,30 @@ import {
   Reconciler,
   type ReplayOptions,
 } from "../../src/sentinel/reconcile.ts";
-import type { SyncTarget, TargetIndicator, TargetName } from "../../src/microsoft/target.ts";
+import type {
+  SyncTarget,
+  TargetIndicator,
+  TargetName,
+  TargetRemoval,
+} from "../../src/microsoft/target.ts";
+import { createDefenderSimApp } from "../../src/sim/defender.ts";
+import type { EntraSimApp } from "../../src/sim/entra.ts";
+import { createGraphSimApp } from "../../src/sim/graph.ts";
+import type { SeenRequest } from "../../src/sim/ms_common.ts";
 import { createOpenCtiSimApp } from "../../src/sim/opencti.ts";
 import { SIM_TOKEN } from "../../src/sim/opencti_stream.ts";
+import { createSentinelSimApp } from "../../src/sim/sentinel.ts";
 import { createFrameSource, type FrameSource } from "./frame_server.ts";
 import { round } from "./stats.ts";
 import { APP, HOSTS, newEntra, router, VIRTUAL_START, world } from "./throughput.ts";
-import { VirtualClock } from "./virtual_clock.ts";
+import { type FetchApp, VirtualClock } from "./virtual_clock.ts";
 import {
+  DEFENDER_MAPPING,
+  GRAPH_MAPPING,
   MAX_BACKOFF_MS,
   QUEUE_THRESHOLD_MB,
   SENTINEL_SCOPE,
+  SOURCE_SYSTEM,
 } from "../fixtures/settings_defaults.ts";
 
 /** Figures of one reconcile through a simulator (one target, one size). */
@@ -63,8 +82,23 @@ export interface ReconcileResult {
   seconds_virtual: number;
   /** Real ms of the same (connector and simulator CPU). */
   wall_ms: number;
-  /** Real ms of the setup fill (not part of the reconcile). */
+  /**
+   * Real ms to fill the simulator with the drifted state (not part of the reconcile): written
+   * straight into its store, as the target's writes would leave it; before, through the target's
+   * own `upsert`.
+   */
   fill_wall_ms: number;
+  /** Real ms from the child process's start to the setup: Deno's start and module loading. */
+  start_wall_ms: number;
+  /** Real ms of the setup: simulators, Entra keys, the fill and the connector's wiring. */
+  setup_wall_ms: number;
+  /** Real ms of the whole child process, spawn to exit, as the bench saw it. */
+  child_wall_ms?: number;
+  /**
+   * Real ms of the reconcile's phases: the desired set's replay, the listing, the plan (up to the
+   * first write), the execution (writes and the second replay) and the check listing.
+   */
+  phases_wall_ms: { replay: number; list: number; plan: number; execute: number; check: number };
   /** Largest resident set seen during the reconcile (simulator included), MB. */
   peak_rss_mb: number;
   /** Largest V8 heap used seen during the reconcile (simulator included), MB. */
@@ -112,8 +146,13 @@ function idOf(n: number): string {
 
 /** The live stream's create event of indicator `n` (`drift`: an older version of it). */
 function envelopeOf(n: number, drift = false): string {
+  return JSON.stringify(eventOf(n, drift));
+}
+
+/** {@linkcode envelopeOf} as an object (what `JSON.parse` of it gives). */
+function eventOf(n: number, drift: boolean): Record<string, unknown> {
   const id = idOf(n);
-  return JSON.stringify({
+  return {
     version: "4",
     type: "create",
     scope: "external",
@@ -143,14 +182,12 @@ function envelopeOf(n: number, drift = false): string {
         },
       },
     },
-  });
+  };
 }
 
 /** The target item the stream would make of indicator `n`. */
 function indicatorOf(n: number, drift = false): TargetIndicator {
-  for (
-    const intent of intentsOf("create", JSON.parse(envelopeOf(n, drift)), { now: VIRTUAL_START })
-  ) {
+  for (const intent of intentsOf("create", eventOf(n, drift), { now: VIRTUAL_START })) {
     if (intent.kind === "upsert") return intent.indicator;
   }
   throw new Error(`indicator ${n} does not map to an upsert`);
@@ -240,36 +277,137 @@ function memorySampler() {
   };
 }
 
-async function chunked<T>(
-  items: Iterable<T>,
-  size: number,
-  send: (chunk: T[]) => Promise<unknown>,
-): Promise<void> {
-  let chunk: T[] = [];
-  for (const item of items) {
-    chunk.push(item);
-    if (chunk.length >= size) {
-      await send(chunk);
-      chunk = [];
-    }
-  }
-  if (chunk.length > 0) await send(chunk);
-}
-
 /** The drifted actual state: 1% missing (i % 100 = 0), 1% stale (i % 100 = 1), 1% orphans. */
 function* actualState(n: number): Generator<{ n: number; drift: boolean }> {
   for (let i = 0; i < n; i++) if (i % 100 !== 0) yield { n: i, drift: i % 100 === 1 };
   for (let i = 0; i < n / 100; i++) yield { n: n + i, drift: false };
 }
 
+/** A target simulator of the bench, filled straight into its store. */
+interface FilledSim {
+  app: FetchApp;
+  requests(): SeenRequest[];
+  /**
+   * Stores what the target's `upsert` of these indicators (into an empty store) writes: the
+   * records its mapper makes with the options `world()` gives the target, as sent (JSON), through
+   * the simulator's own parsing and checks, without HTTP.
+   */
+  fill(items: TargetIndicator[], now: number): void;
+}
+
+/** The bench's app as the simulators see it (the owner of what the target writes). */
+const OWNER = { appid: APP.clientId, tid: APP.tenantId };
+
+/** What goes over the wire: a JSON round trip. */
+function wire(value: unknown): unknown {
+  return JSON.parse(JSON.stringify(value));
+}
+
+/** The simulator of `name` as `world()` (throughput.ts) builds it, with a direct fill. */
+function filledSim(name: TargetName, entra: EntraSimApp, clock: VirtualClock): FilledSim {
+  const simClock = { now: clock.now, sleep: clock.sleep, verify: entra.verifyAccessToken };
+  switch (name) {
+    case "graph": {
+      const sim = createGraphSimApp(simClock);
+      const mapping = { ...GRAPH_MAPPING, targetProduct: "Azure Sentinel" as const };
+      return {
+        app: sim.app,
+        requests: () => sim.requests,
+        fill: (items, now) =>
+          sim.seedSubmitted(
+            items.flatMap((item) => toTiIndicators(item, { ...mapping, now }).records.map(wire)),
+            OWNER,
+          ),
+      };
+    }
+    case "sentinel": {
+      const sim = createSentinelSimApp(simClock);
+      return {
+        app: sim.app,
+        requests: () => sim.requests,
+        fill: (items, now) =>
+          sim.seedUploaded(
+            items.flatMap((item) => {
+              const mapped = toSentinelObject(item, { now });
+              return mapped.ok ? [wire(mapped.object)] : [];
+            }),
+            SOURCE_SYSTEM,
+            { appid: APP.clientId },
+          ),
+      };
+    }
+    case "defender": {
+      // The tenant cap raised as in world(), so 1,000,000 fit.
+      const sim = createDefenderSimApp({ ...simClock, tenantCap: 10_000_000 });
+      return {
+        app: sim.app,
+        requests: () => sim.requests,
+        fill: (items, now) =>
+          sim.seedImported(
+            items.flatMap((item) =>
+              toDefenderIndicators(item, { ...DEFENDER_MAPPING, now }).records.map(wire)
+            ),
+            OWNER,
+          ),
+      };
+    }
+  }
+}
+
+/** Wall-clock marks of a reconcile's phases, taken at the target's listings and writes. */
+function phaseClock(target: SyncTarget) {
+  const marks = { start: 0, listed: [] as [number, number][], firstWrite: 0 };
+  const t = target as SyncTarget & Record<string, unknown>;
+  const list = target.listOwned?.bind(target);
+  if (list) {
+    t.listOwned = async (signal?: AbortSignal) => {
+      const started = performance.now();
+      try {
+        return await list(signal);
+      } finally {
+        marks.listed.push([started, performance.now()]);
+      }
+    };
+  }
+  const wrote = () => {
+    if (marks.firstWrite === 0) marks.firstWrite = performance.now();
+  };
+  const upsert = target.upsert.bind(target);
+  const remove = target.remove.bind(target);
+  t.upsert = (items: TargetIndicator[], signal?: AbortSignal) => (wrote(), upsert(items, signal));
+  t.remove = (items: TargetRemoval[], signal?: AbortSignal) => (wrote(), remove(items, signal));
+  return {
+    start() {
+      marks.start = performance.now();
+    },
+    /** The phases, once the reconcile ended at `end`. */
+    phases(end: number): ReconcileResult["phases_wall_ms"] {
+      const [first, check] = marks.listed;
+      const listed = first?.[1] ?? end;
+      const checkStart = check?.[0] ?? end;
+      const writes = marks.firstWrite || checkStart;
+      return {
+        replay: Math.round((first?.[0] ?? end) - marks.start),
+        list: Math.round(listed - (first?.[0] ?? end)),
+        plan: Math.round(writes - listed),
+        execute: Math.round(checkStart - writes),
+        check: Math.round((check?.[1] ?? end) - checkStart),
+      };
+    },
+  };
+}
+
 /** One reconcile of `n` indicators against `name`, through its simulator. */
 export async function reconcileOnce(name: TargetName, n: number): Promise<ReconcileResult> {
+  const startWall = performance.now();
   const clock = new VirtualClock(VIRTUAL_START);
   const entra = await newEntra(clock);
+  // world() gives the target as the throughput runs configure it; its simulator stays unused.
   const w = world(name, entra, clock);
+  const sim = filledSim(name, entra, clock);
   const memory = memorySampler();
   const routed = router(
-    { [HOSTS.entra]: entra.app, [HOSTS[name]]: w.app },
+    { [HOSTS.entra]: entra.app, [HOSTS[name]]: sim.app },
     clock,
     LATENCY_MS,
     () => {},
@@ -297,23 +435,21 @@ export async function reconcileOnce(name: TargetName, n: number): Promise<Reconc
   const fetchApi = router({ [HOSTS.opencti]: opencti.app }, clock, LATENCY_MS, () => {});
   return await clock.run(async () => {
     const fillStart = performance.now();
-    const filler: SyncTarget = w.target(tokens, fetch, clock);
-    w.compositeFilter?.(true);
-    await chunked(actualState(n), filler.maxBatch, async (chunk) => {
-      const results = await filler.upsert(chunk.map((x) => indicatorOf(x.n, x.drift)));
-      const failed = results.filter((r) => !r.ok);
-      if (failed.length > 0) {
-        throw new Error(
-          `the fill failed: ${failed.length} refused, e.g. ${JSON.stringify(failed[0])}`,
-        );
+    let chunk: TargetIndicator[] = [];
+    for (const x of actualState(n)) {
+      chunk.push(indicatorOf(x.n, x.drift));
+      if (chunk.length === 1000) {
+        sim.fill(chunk, clock.now());
+        chunk = [];
       }
-    });
-    w.compositeFilter?.(false);
+    }
+    sim.fill(chunk, clock.now());
     const fillMs = performance.now() - fillStart;
 
     const target = w.target(tokens, fetch, clock);
     phase(`${name} ${n} fill done in ${Math.round(fillMs)} ms`, memory.peak);
     timePhases(target, clock);
+    const phases = phaseClock(target);
     const connector = new SentinelConnector({
       url: HOSTS.stream,
       token: SIM_TOKEN,
@@ -338,24 +474,42 @@ export async function reconcileOnce(name: TargetName, n: number): Promise<Reconc
       deliver: (operations) => connector.deliverOutOfBand(operations),
       now: clock.now,
     });
-    const requestsBefore = w.requests().length;
+    const requestsBefore = sim.requests().length;
     framesRead = 0;
     memory.sample();
     const wallStart = performance.now();
+    phases.start();
     const report = await reconciler.run();
-    const wallMs = performance.now() - wallStart;
+    const wallEnd = performance.now();
     memory.sample();
-    const requests = w.requests().length - requestsBefore;
+    const requests = sim.requests().length - requestsBefore;
     stream.source.abortAll();
+    // The fill must leave what the target's writes would have: the drift of actualState().
+    const drift = report.drift;
+    const expected = { missing: 0, stale: 0, orphans: Math.ceil(n / 100) };
+    for (let i = 0; i < n; i++) {
+      if (i % 100 === 0) expected.missing++;
+      else if (i % 100 === 1) expected.stale++;
+    }
+    if (JSON.stringify(drift) !== JSON.stringify(expected)) {
+      throw new Error(
+        `The fill of ${name} is not what the target writes: the plan found ${
+          JSON.stringify(drift)
+        }, expected ${JSON.stringify(expected)}`,
+      );
+    }
     return {
       indicators: n,
-      missing: report.drift.missing,
-      stale: report.drift.stale,
-      orphans: report.drift.orphans,
+      missing: drift.missing,
+      stale: drift.stale,
+      orphans: drift.orphans,
       written: { created: report.created, updated: report.updated, deleted: report.deleted },
       seconds_virtual: round(report.durationMs / 1000, 1),
-      wall_ms: Math.round(wallMs),
+      wall_ms: Math.round(wallEnd - wallStart),
       fill_wall_ms: Math.round(fillMs),
+      start_wall_ms: Math.round(startWall),
+      setup_wall_ms: Math.round(wallStart - startWall),
+      phases_wall_ms: phases.phases(wallEnd),
       peak_rss_mb: round(memory.peak.rss / 1048576, 1),
       peak_heap_mb: round(memory.peak.heap / 1048576, 1),
       requests,
@@ -448,8 +602,10 @@ export function reconcilePlanOnly(name: TargetName, n: number): Promise<Reconcil
  * {@linkcode reconcileOnce} in a child process of its own, so its peak RSS is that run's alone (not
  * what an earlier run left in the process), with the V8 flags production runs with.
  */
-export function reconcileInChild(name: TargetName, n: number): Promise<ReconcileResult> {
-  return inChild<ReconcileResult>("--once", name, n);
+export async function reconcileInChild(name: TargetName, n: number): Promise<ReconcileResult> {
+  const started = performance.now();
+  const result = await inChild<ReconcileResult>("--once", name, n);
+  return { ...result, child_wall_ms: Math.round(performance.now() - started) };
 }
 
 async function inChild<T>(mode: string, name: TargetName, n: number): Promise<T> {
@@ -483,42 +639,65 @@ async function inChild<T>(mode: string, name: TargetName, n: number): Promise<T>
   return JSON.parse(new TextDecoder().decode(output.stdout)) as T;
 }
 
+/** Options of {@linkcode reconcileScenario}. */
+export interface ReconcileScenarioOptions {
+  /** Sizes reconciled through each target's simulator, each in a child process. */
+  sizes: number[];
+  /** Sizes whose plan stage alone runs in a child process (no simulator). @default none */
+  planOnlySizes?: number[];
+  /** Targets. @default graph, sentinel and defender */
+  targets?: TargetName[];
+  /**
+   * Child processes at a time. Above 1 the children share the cores, so their wall times (not
+   * their simulated times, requests or drift) grow with it, and so may their peak RSS (the
+   * collector runs later); the full run keeps 1. @default 1
+   */
+  concurrency?: number;
+}
+
 /** Every target at each size: `reconcile.<target>.<N>`; a size that fails becomes a note. */
-export async function reconcileScenario(
-  options: { sizes: number[]; planOnlySizes?: number[]; targets?: TargetName[] },
-): Promise<{
+export async function reconcileScenario(options: ReconcileScenarioOptions): Promise<{
   results: Record<string, Record<string, ReconcileResult | ReconcilePlanResult>>;
   notes: string[];
 }> {
-  const results: Record<string, Record<string, ReconcileResult | ReconcilePlanResult>> = {};
-  const notes: string[] = [];
-  for (const name of options.targets ?? TARGETS) {
-    const sizes: Record<string, ReconcileResult | ReconcilePlanResult> = results[name] = {};
+  type Figures = ReconcileResult | ReconcilePlanResult;
+  const jobs: { target: TargetName; key: string; run: () => Promise<Figures> }[] = [];
+  for (const target of options.targets ?? TARGETS) {
     for (const n of options.planOnlySizes ?? []) {
-      console.error(`bench: reconcile plan stage ${name} ${n}…`);
-      try {
-        sizes[`${n}_plan_only`] = await reconcilePlanOnly(name, n);
-      } catch (error) {
-        notes.push(
-          `reconcile.${name}.${n}_plan_only: failed: ${
-            error instanceof Error ? error.message : String(error)
-          }`,
-        );
-      }
+      jobs.push({ target, key: `${n}_plan_only`, run: () => reconcilePlanOnly(target, n) });
     }
     for (const n of options.sizes) {
-      console.error(`bench: reconcile ${name} ${n}…`);
-      try {
-        sizes[String(n)] = await reconcileInChild(name, n);
-      } catch (error) {
-        notes.push(
-          `reconcile.${name}.${n}: failed: ${
-            error instanceof Error ? error.message : String(error)
-          }`,
-        );
-      }
+      jobs.push({ target, key: String(n), run: () => reconcileInChild(target, n) });
     }
   }
+  const figures: (Figures | undefined)[] = [];
+  const failures: (string | undefined)[] = [];
+  let next = 0;
+  const worker = async () => {
+    for (let index = next++; index < jobs.length; index = next++) {
+      const job = jobs[index] as (typeof jobs)[number];
+      console.error(`bench: reconcile ${job.target} ${job.key}…`);
+      try {
+        figures[index] = await job.run();
+      } catch (error) {
+        failures[index] = `reconcile.${job.target}.${job.key}: failed: ${
+          error instanceof Error ? error.message : String(error)
+        }`;
+      }
+    }
+  };
+  const concurrency = Math.max(1, Math.min(options.concurrency ?? 1, jobs.length));
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  // In the order of the jobs, whichever child ended first.
+  const results: Record<string, Record<string, Figures>> = {};
+  const notes: string[] = [];
+  jobs.forEach((job, index) => {
+    const sizes = results[job.target] ??= {};
+    const result = figures[index];
+    if (result !== undefined) sizes[job.key] = result;
+    const failure = failures[index];
+    if (failure !== undefined) notes.push(failure);
+  });
   return { results, notes };
 }
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { fingerprintOf } from "../../src/microsoft/fingerprint.ts";
+import { fingerprintOf, projectRecord } from "../../src/microsoft/fingerprint.ts";
 import {
   combineFingerprints,
   FingerprintTable,
@@ -95,6 +95,67 @@ Deno.test("planReconcile reads a compact desired and listed set as it reads maps
     actual: 1000,
   });
   assert.deepEqual(planReconcile(new Map(desired), [...owned]), plan);
+});
+
+Deno.test("planReconcile of a drifted compact set finds each missing, changed, duplicated and orphan indicator and nothing else", () => {
+  const id = (n: number) => `indicator--${uuid(n)}`;
+  const record = (n: number, action = "alert") =>
+    fingerprintOf([
+      projectRecord({ domainName: `host-${n}.example`, action }, ["domainName", "action"]),
+    ]);
+  const desired = new FingerprintTable();
+  const owned = new OwnedTable();
+  for (let n = 0; n < 10; n++) desired.set(id(n), record(n));
+  desired.set("x-other-id", record(100));
+  for (let n = 1; n < 10; n++) {
+    // 1 unchanged as listed page by page; 3 with a changed field; 4 held twice (a duplicate).
+    if (n === 3) owned.add(id(n), record(n, "block"));
+    else owned.add(id(n), record(n));
+    if (n === 4) owned.add(id(n), record(n));
+  }
+  owned.add("x-other-id", record(100));
+  owned.add(id(20), record(20)); // ours, no longer desired
+  owned.add(uuid(21), record(21)); // an OpenCTI internal id, not desired
+  const plan = planReconcile(desired, owned);
+  assert.deepEqual(plan, {
+    missing: [id(0)],
+    stale: [id(3), id(4)].sort(),
+    orphans: [id(20), uuid(21)].sort(),
+    unchanged: 8,
+    desired: 11,
+    actual: 12,
+  });
+  assert.deepEqual(planReconcile(new Map(desired), [...owned]), plan);
+});
+
+Deno.test("planReconcile of compact tables is the plan of the same map and listing, ids and fingerprints of every form included", () => {
+  const random = seededRandom(41);
+  const forms = (n: number) =>
+    [`indicator--${uuid(n)}`, uuid(n), `observed-data--${uuid(n)}`, `weird-${n}`][n % 4] as string;
+  for (let round = 0; round < 20; round++) {
+    const desired = new FingerprintTable({ capacity: 16 });
+    const owned = new OwnedTable({ capacity: 16 });
+    const value = (n: number) => (random() < 0.05 ? `fp-${n}` : fp(n));
+    for (let step = 0; step < 400; step++) {
+      const n = Math.floor(random() * 300);
+      const draw = random();
+      if (draw < 0.4) desired.set(forms(n), value(n));
+      else if (draw < 0.45) desired.delete(forms(n));
+      else if (draw < 0.5) desired.set(forms(n + round), value(n + 1));
+      else owned.add(forms(n), value(random() < 0.8 ? n : n + 1));
+    }
+    // A prefix only one side knows, and ids the other side holds aside.
+    if (round % 2 === 0) desired.set(`malware--${uuid(round)}`, fp(round));
+    else owned.add(`malware--${uuid(round)}`, fp(round));
+    owned.add(forms(round * 4 + 3), fp(0));
+    const plan = planReconcile(desired, owned);
+    assert.deepEqual(plan, planReconcile(new Map(desired), [...owned]), `round ${round}`);
+    assert.equal(
+      plan.missing.length + plan.stale.length + plan.unchanged,
+      desired.size,
+      `round ${round}`,
+    );
+  }
 });
 
 Deno.test("FingerprintTable.keepHighest() keeps what a sort by score then id keeps, ids of every form included", () => {

@@ -300,3 +300,27 @@ Deno.test("Defender sim injects whole-request and per-item failures", async () =
     "Injected",
   ]]);
 });
+
+Deno.test("Defender sim seedImported() stores what an import stores and refuses what it refuses", async () => {
+  const clock = new FakeClock(Date.parse("2026-06-01T00:00:00.000Z"));
+  const viaApi = sim({ now: clock.now, tenantCap: 2 });
+  const seeded = sim({ now: clock.now, tenantCap: 2 });
+  const items = [indicator("1.2.3.4"), indicator("1.2.3.5"), indicator("1.2.3.4", { title: "x" })];
+  assert.deepEqual((await importOk(viaApi, items)).map((r) => r.isFailed), [false, false, false]);
+  seeded.seedImported(items, { appid: "app-1", tid: "tenant-1" });
+  assert.deepEqual(seeded.store(), viaApi.store());
+  // Over the tenant cap, and a required field missing: refused by both.
+  assert.deepEqual((await importOk(viaApi, [indicator("1.2.3.6")])).map((r) => r.isFailed), [
+    true,
+  ]);
+  assert.throws(() =>
+    seeded.seedImported([indicator("1.2.3.6")], { appid: "app-1", tid: "tenant-1" })
+  );
+  assert.throws(() =>
+    seeded.seedImported([indicator("1.2.3.4", { action: undefined, title: "" })], {
+      appid: "app-1",
+      tid: "tenant-1",
+    })
+  );
+  assert.deepEqual(seeded.store(), viaApi.store());
+});

@@ -447,3 +447,29 @@ Deno.test("RateWindow counts a sliding window per key and reports when a slot fr
   assertEquals(window.peak("a"), 2);
   assertEquals(window.refused, 1);
 });
+
+Deno.test("graph sim seedSubmitted() stores what submitTiIndicators stores and refuses what it refuses", async () => {
+  const clock = new FakeClock(Date.parse("2026-06-01T00:00:00.000Z"));
+  const viaApi = sim({ now: clock.now });
+  const seeded = sim({ now: clock.now });
+  const records = [sentinelRecord(), sentinelRecord({ externalId: "ext-2", confidence: 10 })];
+  const response = await call(viaApi, "POST", "/submitTiIndicators", { value: records });
+  assertEquals(response.status, 200);
+  await response.body?.cancel();
+  seeded.seedSubmitted(records, { appid: "app1", tid: "t1" });
+  const stored = (s: ReturnType<typeof sim>) =>
+    s.store().map(({ id: _id, fields: { id: _fid, ...fields }, ...rest }) => ({ ...rest, fields }));
+  assertEquals(stored(seeded), stored(viaApi));
+  const { action: _missing, ...noAction } = sentinelRecord({ externalId: "ext-3" });
+  const refused = await call(viaApi, "POST", "/submitTiIndicators", { value: [noAction] });
+  assertEquals(refused.status, 206);
+  await refused.body?.cancel();
+  let threw = false;
+  try {
+    seeded.seedSubmitted([noAction], { appid: "app1", tid: "t1" });
+  } catch {
+    threw = true;
+  }
+  ok(threw, "seedSubmitted() stored an item the API refuses");
+  assertEquals(seeded.store().length, 2);
+});

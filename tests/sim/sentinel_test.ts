@@ -254,3 +254,22 @@ Deno.test("Sentinel sim pages the ARM query: maxPageSize, then a GET on nextLink
   });
   assert.equal(bad.status, 400);
 });
+
+Deno.test("Sentinel sim seedUploaded() stores what an upload stores and refuses what it refuses", async () => {
+  const viaApi = sim();
+  const seeded = sim();
+  const objects = [object(1), object(2), object(1, { description: "newer" })];
+  const response = await post(viaApi, UPLOAD, { sourcesystem: "OpenCTI", stixobjects: objects });
+  assert.equal(response.status, 200);
+  await response.body?.cancel();
+  seeded.seedUploaded(objects, "OpenCTI", { appid: "app-1" });
+  const stored = (s: SentinelSim) => s.store().map(({ name: _name, ...row }) => row);
+  assert.deepEqual(stored(seeded), stored(viaApi));
+  assert.throws(() =>
+    seeded.seedUploaded([object(3, { id: "not-an-id" })], "OpenCTI", {
+      appid: "app-1",
+    })
+  );
+  assert.throws(() => seeded.seedUploaded([object(3)], "Microsoft Sentinel", { appid: "app-1" }));
+  assert.equal(seeded.store().length, 2);
+});
