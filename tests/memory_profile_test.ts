@@ -1,0 +1,94 @@
+/**
+ * The memory bench's profile helpers (issue 14, item 3): the resident split from
+ * `/proc/<pid>/smaps` and the heap snapshot summary. The smaps text follows the format of
+ * proc(5) ("/proc/pid/smaps"); the snapshot, the `.heapsnapshot` format of V8's
+ * `HeapSnapshotJSONSerializer`.
+ */
+import assert from "node:assert/strict";
+import { residentSplitOf } from "./bench/smaps.ts";
+import { summarizeHeapSnapshot } from "./bench/heap_snapshot.ts";
+
+function mapping(
+  range: string,
+  perms: string,
+  inode: string,
+  name: string,
+  rssKb: number,
+  anonKb: number,
+) {
+  return `${range} ${perms} 00000000 00:00 ${inode}${name ? `   ${name}` : ""}\n` +
+    `Size:           ${rssKb} kB\nRss:            ${rssKb} kB\nAnonymous:      ${anonKb} kB\n`;
+}
+
+Deno.test("residentSplitOf() tells the binary, malloc's arenas, stacks and other anonymous pages apart", () => {
+  const smaps = [
+    mapping("555500000000-555500100000", "r-xp", "42", "/usr/bin/deno", 1024, 0),
+    mapping("555500100000-555500140000", "rw-p", "42", "/usr/bin/deno", 256, 256),
+    mapping("555600000000-555600200000", "rw-p", "0", "[heap]", 2048, 2048),
+    // A thread arena: 64 MiB-aligned, its writable part followed by the reserve to 64 MiB.
+    mapping("7f0004000000-7f0004400000", "rw-p", "0", "", 4096, 4096),
+    mapping("7f0004400000-7f0008000000", "---p", "0", "", 0, 0),
+    // V8 pages and other mmaps, one of them at a 64 MiB boundary without a reserve after it.
+    mapping("7f0008000000-7f0008040000", "rw-p", "0", "", 256, 256),
+    mapping("7f0008040000-7f0008080000", "rw-p", "0", "", 128, 128),
+    mapping("7ffc00000000-7ffc00021000", "rw-p", "0", "[stack]", 132, 132),
+  ].join("");
+  const kb = 1024;
+  assert.deepEqual(residentSplitOf(smaps), {
+    rss: (1024 + 256 + 2048 + 4096 + 256 + 128 + 132) * kb,
+    file: 1024 * kb,
+    anon: (256 + 2048 + 4096 + 256 + 128 + 132) * kb,
+    mallocMain: 2048 * kb,
+    mallocArenas: 4096 * kb,
+    stack: 132 * kb,
+    fileData: 256 * kb,
+    otherAnon: (256 + 128) * kb,
+  });
+});
+
+Deno.test("summarizeHeapSnapshot() groups self sizes by constructor, other nodes by type", () => {
+  const snapshot = {
+    snapshot: {
+      meta: {
+        node_fields: ["type", "name", "id", "self_size", "edge_count"],
+        node_types: [["hidden", "array", "string", "object", "code", "concatenated string"]],
+      },
+    },
+    nodes: [
+      3,
+      0,
+      1,
+      1048576,
+      0, // Pending
+      3,
+      0,
+      3,
+      1048576,
+      0, // Pending
+      3,
+      1,
+      5,
+      524288,
+      0, // Map
+      2,
+      2,
+      7,
+      262144,
+      0, // a string
+      5,
+      2,
+      9,
+      262144,
+      0, // a concatenated string
+    ],
+    strings: ["Pending", "Map", "hello"],
+  };
+  assert.deepEqual(summarizeHeapSnapshot(JSON.stringify(snapshot), 2), {
+    total_mb: 3,
+    nodes: 5,
+    top: [
+      { name: "Pending", count: 2, self_mb: 2 },
+      { name: "Map", count: 1, self_mb: 0.5 },
+    ],
+  });
+});
