@@ -2,11 +2,13 @@
  * The memory bench's profile helpers (issue 14, item 3): the resident split from
  * `/proc/<pid>/smaps` and the heap snapshot summary. The smaps text follows the format of
  * proc(5) ("/proc/pid/smaps"); the snapshot, the `.heapsnapshot` format of V8's
- * `HeapSnapshotJSONSerializer`.
+ * `HeapSnapshotJSONSerializer`; the GC records, the lines V8 prints with `--trace-gc-nvp`
+ * (fields cut to those read).
  */
 import assert from "node:assert/strict";
 import { residentSplitOf } from "./bench/smaps.ts";
 import { summarizeHeapSnapshot } from "./bench/heap_snapshot.ts";
+import { summarizeGcTrace } from "./bench/gc_trace.ts";
 
 function mapping(
   range: string,
@@ -91,4 +93,36 @@ Deno.test("summarizeHeapSnapshot() groups self sizes by constructor, other nodes
       { name: "Map", count: 1, self_mb: 0.5 },
     ],
   });
+});
+
+Deno.test("summarizeGcTrace() averages what survives each scavenge and follows the new space's capacity", () => {
+  const record = (
+    ms: number,
+    gc: string,
+    survived: number,
+    promoted: number,
+    mb: number,
+    pool = 0,
+  ) =>
+    `[1:0x1:0] ${ms} ms: GC: {"pause":1.5,"gc":"${gc}","reason":"allocation failure",` +
+    `"new_space_capacity":${
+      mb * 1048576
+    },"promoted":${promoted},"new_space_survived":${survived},` +
+    `"pool_total_chunks":${pool}}`;
+  const summary = summarizeGcTrace([
+    '{"t":250,"rss":1}',
+    record(100, "s", 100 * 1024, 10 * 1024, 1),
+    record(200, "s", 300 * 1024, 30 * 1024, 2),
+    record(300, "mc", 0, 0, 0, 8),
+    record(400, "s", 200 * 1024, 20 * 1024, 2),
+  ]);
+  assert.deepEqual(summary, {
+    scavenges: 3,
+    full_gcs: 1,
+    survived_kb_per_scavenge: 200,
+    promoted_kb_per_scavenge: 20,
+    new_space_capacity_mb: [[100, 1], [200, 2]],
+    max_pooled_mb: 2,
+  });
+  assert.equal(summarizeGcTrace(['{"t":250}']), undefined);
 });

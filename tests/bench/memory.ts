@@ -9,6 +9,7 @@ import { fileURLToPath as fromFileUrl } from "node:url";
 import { startOpenCtiSim } from "../../src/sim/opencti.ts";
 import { buildFrames } from "./frames.ts";
 import { startFrameServer } from "./frame_server.ts";
+import { type GcSummary, summarizeGcTrace } from "./gc_trace.ts";
 import { type HeapSummary, summarizeHeapSnapshot } from "./heap_snapshot.ts";
 import { type ResidentSplit, residentSplit } from "./smaps.ts";
 import { median, round } from "./stats.ts";
@@ -37,6 +38,8 @@ export interface MemoryResult {
    * a run are not comparable with a run without.
    */
   heap_snapshot?: HeapSummary & { path: string; at_events: number };
+  /** V8's GC trace summarized, when one was asked for (`MEMORY_TRACE_GC`). */
+  gc?: GcSummary;
 }
 
 /**
@@ -59,7 +62,10 @@ export interface MemoryProfile {
   malloc_mb?: number;
   /** The binary's written data, thread stacks. */
   data_and_stacks_mb?: number;
-  /** Anonymous pages that are neither V8's heap nor malloc's (other `mmap`s). */
+  /**
+   * Anonymous pages that are neither in V8's spaces nor malloc's: mostly pages V8 freed and keeps
+   * pooled for reuse (`max_pooled_mb` of {@linkcode MemoryResult.gc}), and other `mmap`s.
+   */
   other_anon_mb?: number;
   /** Memory outside the V8 heap that V8 knows JS objects hold (ArrayBuffers). */
   external_mb: number;
@@ -86,6 +92,15 @@ export interface MemoryOptions {
   heapSnapshot?: string;
   /** Events after which the heap snapshot is taken. @default half the events */
   heapSnapshotAt?: number;
+  /**
+   * Runs the connector with `--trace-gc-nvp` and summarizes it into {@linkcode MemoryResult.gc}.
+   * @default true when `MEMORY_TRACE_GC` is set
+   */
+  traceGc?: boolean;
+  /** The target's batch size (`SENTINEL_BATCH_SIZE`). @default 100 */
+  batchSize?: number;
+  /** The stream pump's `readAheadBatches`. @default the pump's */
+  readAheadBatches?: number;
 }
 
 interface Sample {
@@ -145,13 +160,15 @@ export async function memoryScenario(options: MemoryOptions = {}): Promise<Memor
       ? `${snapshotBase}.${options.v8Flags ? "shipped" : "default_v8"}.heapsnapshot`
       : undefined);
   const snapshotAt = options.heapSnapshotAt ?? Math.round(total / 2);
+  const traceGc = options.traceGc ?? Deno.env.get("MEMORY_TRACE_GC") !== undefined;
+  const v8Flags = [options.v8Flags, traceGc ? "--trace-gc-nvp" : undefined].filter(Boolean);
   const opencti = await startOpenCtiSim({});
   const frames = startFrameServer({ pool, total });
   try {
     const child = new Deno.Command(Deno.execPath(), {
       args: [
         "run",
-        ...(options.v8Flags ? [`--v8-flags=${options.v8Flags}`] : []),
+        ...(v8Flags.length > 0 ? [`--v8-flags=${v8Flags.join(",")}`] : []),
         "--allow-net=127.0.0.1",
         "--allow-env",
         ...(snapshot ? [`--allow-write=${snapshot}`] : []),
@@ -165,12 +182,16 @@ export async function memoryScenario(options: MemoryOptions = {}): Promise<Memor
         LAST_ID: frames.idOf(total - 1),
         NO_COLOR: "1",
         ...(snapshot ? { HEAP_SNAPSHOT: snapshot, HEAP_SNAPSHOT_AT: String(snapshotAt) } : {}),
+        ...(options.batchSize ? { BATCH_SIZE: String(options.batchSize) } : {}),
+        ...(options.readAheadBatches ? { READ_AHEAD: String(options.readAheadBatches) } : {}),
       },
       stdout: "piped",
       stderr: "piped",
     }).spawn();
     const stderrText = new Response(child.stderr).text();
     const samples: Sample[] = [];
+    // What is not a sample: V8's GC trace.
+    const trace: string[] = [];
     let done: Record<string, number> | undefined;
     const lines = child.stdout.pipeThrough(new TextDecoderStream());
     let rest = "";
@@ -180,6 +201,10 @@ export async function memoryScenario(options: MemoryOptions = {}): Promise<Memor
       while ((newline = rest.indexOf("\n")) >= 0) {
         const line = rest.slice(0, newline);
         rest = rest.slice(newline + 1);
+        if (!line.startsWith("{")) {
+          trace.push(line);
+          continue;
+        }
         const parsed = JSON.parse(line) as Record<string, number>;
         if (parsed.done) done = parsed;
         else {
@@ -198,6 +223,7 @@ export async function memoryScenario(options: MemoryOptions = {}): Promise<Memor
     const end = median(samples.slice(-5).map((s) => s.rss));
     const peak = samples.reduce((a, b) => (b.rss > a.rss ? b : a));
     const last = samples[samples.length - 1] ?? peak;
+    const gc = summarizeGcTrace(trace);
     return {
       peak_rss_mb: mb(peak.rss),
       growth_mb: mb(end - warm),
@@ -216,6 +242,7 @@ export async function memoryScenario(options: MemoryOptions = {}): Promise<Memor
           },
         }
         : {}),
+      ...(gc ? { gc } : {}),
     };
   } finally {
     await frames.close();

@@ -6,7 +6,8 @@
  * Each sample carries V8's heap by space (committed and used bytes) besides `Deno.memoryUsage()`.
  *
  * Environment: `OPENCTI_URL` (GraphQL), `STREAM_URL` (the frame server), `LAST_ID`,
- * `SAMPLE_MS` (default 250); `HEAP_SNAPSHOT` (a path) with `HEAP_SNAPSHOT_AT` (events): write a
+ * `SAMPLE_MS` (default 250), `BATCH_SIZE` (default 100), `READ_AHEAD` (the pump's
+ * `readAheadBatches`, default the pump's); `HEAP_SNAPSHOT` (a path) with `HEAP_SNAPSHOT_AT` (events): write a
  * heap snapshot there once that many events went through (V8 collects all garbage first, so it
  * shows what is retained).
  *
@@ -31,7 +32,8 @@ const snapshotPath = Deno.env.get("HEAP_SNAPSHOT");
 const snapshotAt = Number(Deno.env.get("HEAP_SNAPSHOT_AT") ?? "0");
 let snapshotEvents: number | undefined;
 
-const target = new CountingTarget();
+const target = new CountingTarget(Number(Deno.env.get("BATCH_SIZE") ?? "100"));
+const readAhead = Deno.env.get("READ_AHEAD");
 const connector = new SentinelConnector({
   url: streamUrl,
   token: SIM_TOKEN,
@@ -45,6 +47,7 @@ const connector = new SentinelConnector({
   },
   stream: { streamId: "live-indicators", watchdogMs: 60_000 },
   target,
+  ...(readAhead ? { readAheadBatches: Number(readAhead) } : {}),
 });
 
 const controller = new AbortController();
