@@ -201,11 +201,15 @@ export async function memoryScenario(options: MemoryOptions = {}): Promise<Memor
       while ((newline = rest.indexOf("\n")) >= 0) {
         const line = rest.slice(0, newline);
         rest = rest.slice(newline + 1);
-        if (!line.startsWith("{")) {
+        // V8 writes its trace through a buffered stream, so a block of it may end mid-record
+        // right before one of the child's lines: the line starts where its JSON does.
+        const at = line.search(/\{"(t|done)":/);
+        if (at < 0) {
           trace.push(line);
           continue;
         }
-        const parsed = JSON.parse(line) as Record<string, number>;
+        if (at > 0) trace.push(line.slice(0, at));
+        const parsed = JSON.parse(line.slice(at)) as Record<string, number>;
         if (parsed.done) done = parsed;
         else {
           const split = residentSplit(child.pid);
