@@ -3,12 +3,14 @@
  * `/proc/<pid>/smaps` and the heap snapshot summary. The smaps text follows the format of
  * proc(5) ("/proc/pid/smaps"); the snapshot, the `.heapsnapshot` format of V8's
  * `HeapSnapshotJSONSerializer`; the GC records, the lines V8 prints with `--trace-gc-nvp`
- * (fields cut to those read).
+ * (fields cut to those read); the sampling profile, the `SamplingHeapProfile` of the Chrome
+ * DevTools Protocol (`HeapProfiler.stopSampling`).
  */
 import assert from "node:assert/strict";
 import { residentSplitOf } from "./bench/smaps.ts";
 import { summarizeHeapSnapshot } from "./bench/heap_snapshot.ts";
 import { summarizeGcTrace } from "./bench/gc_trace.ts";
+import { summarizeSamplingProfile } from "./bench/heap_sampling.ts";
 
 function mapping(
   range: string,
@@ -125,4 +127,39 @@ Deno.test("summarizeGcTrace() averages what survives each scavenge and follows t
     max_pooled_mb: 2,
   });
   assert.equal(summarizeGcTrace(['{"t":250}']), undefined);
+});
+
+Deno.test("summarizeSamplingProfile() adds up each function's sampled bytes over the whole tree", () => {
+  const frame = (functionName: string, url: string, lineNumber: number) => ({
+    functionName,
+    url,
+    lineNumber,
+  });
+  const mb = 1048576;
+  const profile = {
+    head: {
+      callFrame: frame("(root)", "", -1),
+      selfSize: 0,
+      children: [
+        {
+          callFrame: frame("parse", "file:///work/src/opencti/stream.ts", 9),
+          selfSize: 3 * mb,
+          children: [{
+            callFrame: frame("", "file:///x/tests/a.ts", 0),
+            selfSize: mb,
+            children: [],
+          }],
+        },
+        {
+          callFrame: frame("parse", "file:///work/src/opencti/stream.ts", 9),
+          selfSize: 2 * mb,
+          children: [],
+        },
+      ],
+    },
+  };
+  assert.deepEqual(summarizeSamplingProfile(profile), [
+    { site: "parse src/opencti/stream.ts:10", mb: 5 },
+    { site: "(anonymous) tests/a.ts:1", mb: 1 },
+  ]);
 });

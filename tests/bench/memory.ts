@@ -10,6 +10,7 @@ import { startOpenCtiSim } from "../../src/sim/opencti.ts";
 import { buildFrames } from "./frames.ts";
 import { startFrameServer } from "./frame_server.ts";
 import { type GcSummary, summarizeGcTrace } from "./gc_trace.ts";
+import type { AllocationSite } from "./heap_sampling.ts";
 import { type HeapSummary, summarizeHeapSnapshot } from "./heap_snapshot.ts";
 import { type ResidentSplit, residentSplit } from "./smaps.ts";
 import { median, round } from "./stats.ts";
@@ -38,6 +39,11 @@ export interface MemoryResult {
    * a run are not comparable with a run without.
    */
   heap_snapshot?: HeapSummary & { path: string; at_events: number };
+  /**
+   * The functions that allocated most of what outlived a scavenge (sampled), when asked for
+   * (`MEMORY_HEAP_SAMPLING`): what fills the young generation and the old one.
+   */
+  outlived_scavenge?: AllocationSite[];
   /** V8's GC trace summarized, when one was asked for (`MEMORY_TRACE_GC`). */
   gc?: GcSummary;
 }
@@ -97,6 +103,13 @@ export interface MemoryOptions {
    * @default true when `MEMORY_TRACE_GC` is set
    */
   traceGc?: boolean;
+  /**
+   * Where the connector writes what outlived a scavenge, by allocating function (sampled over the
+   * whole run), read into {@linkcode MemoryResult.outlived_scavenge}.
+   * @default `$MEMORY_HEAP_SAMPLING.shipped.json` or `….default_v8.json` when that variable is
+   * set, else none
+   */
+  heapSampling?: string;
   /** The target's batch size (`SENTINEL_BATCH_SIZE`). @default 100 */
   batchSize?: number;
   /** The stream pump's `readAheadBatches`. @default the pump's */
@@ -159,6 +172,11 @@ export async function memoryScenario(options: MemoryOptions = {}): Promise<Memor
     (snapshotBase
       ? `${snapshotBase}.${options.v8Flags ? "shipped" : "default_v8"}.heapsnapshot`
       : undefined);
+  const samplingBase = Deno.env.get("MEMORY_HEAP_SAMPLING");
+  const sampling = options.heapSampling ??
+    (samplingBase
+      ? `${samplingBase}.${options.v8Flags ? "shipped" : "default_v8"}.json`
+      : undefined);
   const snapshotAt = options.heapSnapshotAt ?? Math.round(total / 2);
   const traceGc = options.traceGc ?? Deno.env.get("MEMORY_TRACE_GC") !== undefined;
   const v8Flags = [options.v8Flags, traceGc ? "--trace-gc-nvp" : undefined].filter(Boolean);
@@ -171,7 +189,10 @@ export async function memoryScenario(options: MemoryOptions = {}): Promise<Memor
         ...(v8Flags.length > 0 ? [`--v8-flags=${v8Flags.join(",")}`] : []),
         "--allow-net=127.0.0.1",
         "--allow-env",
-        ...(snapshot ? [`--allow-write=${snapshot}`] : []),
+        ...(snapshot || sampling
+          ? [`--allow-write=${[snapshot, sampling].filter(Boolean).join(",")}`]
+          : []),
+        ...(sampling ? ["--allow-sys"] : []),
         "--config",
         fromFileUrl(new URL("../../deno.json", import.meta.url)),
         fromFileUrl(new URL("./memory_child.ts", import.meta.url)),
@@ -182,6 +203,7 @@ export async function memoryScenario(options: MemoryOptions = {}): Promise<Memor
         LAST_ID: frames.idOf(total - 1),
         NO_COLOR: "1",
         ...(snapshot ? { HEAP_SNAPSHOT: snapshot, HEAP_SNAPSHOT_AT: String(snapshotAt) } : {}),
+        ...(sampling ? { HEAP_SAMPLING: sampling } : {}),
         ...(options.batchSize ? { BATCH_SIZE: String(options.batchSize) } : {}),
         ...(options.readAheadBatches ? { READ_AHEAD: String(options.readAheadBatches) } : {}),
       },
@@ -246,6 +268,7 @@ export async function memoryScenario(options: MemoryOptions = {}): Promise<Memor
           },
         }
         : {}),
+      ...(sampling ? { outlived_scavenge: JSON.parse(await Deno.readTextFile(sampling)) } : {}),
       ...(gc ? { gc } : {}),
     };
   } finally {

@@ -9,11 +9,14 @@
  * `SAMPLE_MS` (default 250), `BATCH_SIZE` (default 100), `READ_AHEAD` (the pump's
  * `readAheadBatches`, default the pump's); `HEAP_SNAPSHOT` (a path) with `HEAP_SNAPSHOT_AT` (events): write a
  * heap snapshot there once that many events went through (V8 collects all garbage first, so it
- * shows what is retained).
+ * shows what is retained); `HEAP_SAMPLING` (a path): sample allocations that outlive a scavenge
+ * for the whole run and write the largest allocating functions there as JSON.
  *
  * @module
  */
+import { Session } from "node:inspector/promises";
 import { getHeapSpaceStatistics, getHeapStatistics, writeHeapSnapshot } from "node:v8";
+import { summarizeSamplingProfile } from "./heap_sampling.ts";
 import { OpenCtiClient } from "../../src/opencti/graphql.ts";
 import { SentinelConnector } from "../../src/sentinel/connector.ts";
 import { SIM_TOKEN } from "../../src/sim/opencti_stream.ts";
@@ -31,6 +34,17 @@ const sampleMs = Number(Deno.env.get("SAMPLE_MS") ?? "250");
 const snapshotPath = Deno.env.get("HEAP_SNAPSHOT");
 const snapshotAt = Number(Deno.env.get("HEAP_SNAPSHOT_AT") ?? "0");
 let snapshotEvents: number | undefined;
+const samplingPath = Deno.env.get("HEAP_SAMPLING");
+const inspector = samplingPath ? new Session() : undefined;
+if (inspector) {
+  inspector.connect();
+  await inspector.post("HeapProfiler.enable");
+  await inspector.post("HeapProfiler.startSampling", {
+    samplingInterval: 16384,
+    includeObjectsCollectedByMajorGC: true,
+    includeObjectsCollectedByMinorGC: false,
+  });
+}
 
 const target = new CountingTarget(Number(Deno.env.get("BATCH_SIZE") ?? "100"));
 const readAhead = Deno.env.get("READ_AHEAD");
@@ -75,6 +89,10 @@ for (;;) {
   }
 }
 const ms = performance.now() - started;
+if (inspector && samplingPath) {
+  const { profile } = await inspector.post("HeapProfiler.stopSampling");
+  Deno.writeTextFileSync(samplingPath, JSON.stringify(summarizeSamplingProfile(profile)));
+}
 const status = connector.status();
 controller.abort();
 // A stop that takes longer than this is reported (the live stream keeps sending heartbeats).
