@@ -1,8 +1,8 @@
 /**
  * A summary of a V8 sampling heap profile (`HeapProfiler.stopSampling` over `node:inspector`):
  * sampled bytes by allocating function, largest first. Taken with
- * `includeObjectsCollectedByMajorGC` and without `…ByMinorGC`, it counts what outlived a scavenge:
- * the bytes that make V8 grow its young generation or fill its old one.
+ * `includeObjectsCollectedByMajorGC` and without `…ByMinorGC`, it counts what reached the old
+ * generation (freed by a full GC, or alive at the end); what a later scavenge freed is left out.
  *
  * @module
  */

@@ -40,10 +40,10 @@ export interface MemoryResult {
    */
   heap_snapshot?: HeapSummary & { path: string; at_events: number };
   /**
-   * The functions that allocated most of what outlived a scavenge (sampled), when asked for
-   * (`MEMORY_HEAP_SAMPLING`): what fills the young generation and the old one.
+   * The functions that allocated most of what reached the old generation (sampled over the whole
+   * run; freed by a full GC or alive at the end), when asked for (`MEMORY_HEAP_SAMPLING`).
    */
-  outlived_scavenge?: AllocationSite[];
+  promoted_by_site?: AllocationSite[];
   /** V8's GC trace summarized, when one was asked for (`MEMORY_TRACE_GC`). */
   gc?: GcSummary;
 }
@@ -104,8 +104,8 @@ export interface MemoryOptions {
    */
   traceGc?: boolean;
   /**
-   * Where the connector writes what outlived a scavenge, by allocating function (sampled over the
-   * whole run), read into {@linkcode MemoryResult.outlived_scavenge}.
+   * Where the connector writes what reached the old generation, by allocating function (sampled
+   * over the whole run), read into {@linkcode MemoryResult.promoted_by_site}.
    * @default `$MEMORY_HEAP_SAMPLING.shipped.json` or `….default_v8.json` when that variable is
    * set, else none
    */
@@ -268,7 +268,7 @@ export async function memoryScenario(options: MemoryOptions = {}): Promise<Memor
           },
         }
         : {}),
-      ...(sampling ? { outlived_scavenge: JSON.parse(await Deno.readTextFile(sampling)) } : {}),
+      ...(sampling ? { promoted_by_site: JSON.parse(await Deno.readTextFile(sampling)) } : {}),
       ...(gc ? { gc } : {}),
     };
   } finally {
