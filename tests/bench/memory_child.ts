@@ -9,8 +9,8 @@
  * `SAMPLE_MS` (default 250), `BATCH_SIZE` (default 100), `READ_AHEAD` (the pump's
  * `readAheadBatches`, default the pump's); `HEAP_SNAPSHOT` (a path) with `HEAP_SNAPSHOT_AT` (events): write a
  * heap snapshot there once that many events went through (V8 collects all garbage first, so it
- * shows what is retained); `HEAP_SAMPLING` (a path): sample allocations that reach the old generation
- * for the whole run and write the largest allocating functions there as JSON.
+ * shows what is retained); `HEAP_SAMPLING` (a path): sample allocations that reach the old
+ * generation for the whole run and write the largest allocating functions there as JSON.
  *
  * @module
  */
