@@ -9,6 +9,10 @@ import { fileURLToPath as fromFileUrl } from "node:url";
 import { startOpenCtiSim } from "../../src/sim/opencti.ts";
 import { buildFrames } from "./frames.ts";
 import { startFrameServer } from "./frame_server.ts";
+import { type GcSummary, summarizeGcTrace } from "./gc_trace.ts";
+import type { AllocationSite } from "./heap_sampling.ts";
+import { type HeapSummary, summarizeHeapSnapshot } from "./heap_snapshot.ts";
+import { type ResidentSplit, residentSplit } from "./smaps.ts";
 import { median, round } from "./stats.ts";
 
 /** Memory figures. */
@@ -27,16 +31,52 @@ export interface MemoryResult {
   warmup_events: number;
   /** Whether `start()` returned within 5 s of its signal aborting. */
   stopped_on_abort: boolean;
-  /** At the RSS peak: V8 heap committed, heap used and external memory, in MB. */
-  at_peak: {
-    heap_total_mb: number;
-    heap_used_mb: number;
-    external_mb: number;
-    /** Anonymous resident memory (V8 heap and malloc), when the OS tells (Linux). */
-    rss_anon_mb?: number;
-    /** File-backed resident memory (the deno binary), when the OS tells (Linux). */
-    rss_file_mb?: number;
-  };
+  /** Where the memory is at the RSS peak and at the end (Linux; elsewhere only the V8 part). */
+  profile: { peak: MemoryProfile; end: MemoryProfile };
+  /**
+   * What the heap snapshot holds, when one was asked for (`MEMORY_HEAP_SNAPSHOT`). Writing it
+   * stops the connector for seconds and leaves malloc'd memory behind, so the other figures of such
+   * a run are not comparable with a run without.
+   */
+  heap_snapshot?: HeapSummary & { path: string; at_events: number };
+  /**
+   * The functions that allocated most of what reached the old generation (sampled over the whole
+   * run; freed by a full GC or alive at the end), when asked for (`MEMORY_HEAP_SAMPLING`).
+   */
+  promoted_by_site?: AllocationSite[];
+  /** V8's GC trace summarized, when one was asked for (`MEMORY_TRACE_GC`). */
+  gc?: GcSummary;
+}
+
+/**
+ * Where the connector's resident memory is at one sample, in MB: file-backed against anonymous
+ * (from `/proc/<pid>/smaps`), the anonymous part split into V8's heap, glibc malloc and the rest,
+ * and V8's heap by space.
+ */
+export interface MemoryProfile {
+  /** Events streamed when the sample was taken. */
+  events: number;
+  /** Resident memory. */
+  rss_mb: number;
+  /** Resident file-backed pages (the deno binary and libraries). */
+  file_mb?: number;
+  /** Resident anonymous pages. */
+  anon_mb?: number;
+  /** V8's heap, committed and resident (`total_physical_size`). */
+  v8_heap_mb: number;
+  /** glibc malloc, main arena (`[heap]`) and thread arenas; ArrayBuffers (`external`) live here. */
+  malloc_mb?: number;
+  /** The binary's written data, thread stacks. */
+  data_and_stacks_mb?: number;
+  /**
+   * Anonymous pages that are neither in V8's spaces nor malloc's: mostly pages V8 freed and keeps
+   * pooled for reuse (`max_pooled_mb` of {@linkcode MemoryResult.gc}), and other `mmap`s.
+   */
+  other_anon_mb?: number;
+  /** Memory outside the V8 heap that V8 knows JS objects hold (ArrayBuffers). */
+  external_mb: number;
+  /** V8's heap by space (new, old, code, large objects…): committed and used. */
+  v8_spaces: Record<string, { committed_mb: number; used_mb: number }>;
 }
 
 /** Options of {@linkcode memoryScenario}. */
@@ -49,6 +89,31 @@ export interface MemoryOptions {
   seed?: number;
   /** V8 flags for the connector process (e.g. `--max-semi-space-size=4`). @default none */
   v8Flags?: string;
+  /**
+   * Where to write a heap snapshot of the connector after `heapSnapshotAt` events, summarized
+   * into {@linkcode MemoryResult.heap_snapshot}.
+   * @default `$MEMORY_HEAP_SNAPSHOT.shipped.heapsnapshot` (with `v8Flags`) or
+   * `$MEMORY_HEAP_SNAPSHOT.default_v8.heapsnapshot` when that variable is set, else none
+   */
+  heapSnapshot?: string;
+  /** Events after which the heap snapshot is taken. @default half the events */
+  heapSnapshotAt?: number;
+  /**
+   * Runs the connector with `--trace-gc-nvp` and summarizes it into {@linkcode MemoryResult.gc}.
+   * @default true when `MEMORY_TRACE_GC` is set
+   */
+  traceGc?: boolean;
+  /**
+   * Where the connector writes what reached the old generation, by allocating function (sampled
+   * over the whole run), read into {@linkcode MemoryResult.promoted_by_site}.
+   * @default `$MEMORY_HEAP_SAMPLING.shipped.json` or `….default_v8.json` when that variable is
+   * set, else none
+   */
+  heapSampling?: string;
+  /** The target's batch size (`SENTINEL_BATCH_SIZE`). @default 100 */
+  batchSize?: number;
+  /** The stream pump's `readAheadBatches`. @default the pump's */
+  readAheadBatches?: number;
 }
 
 interface Sample {
@@ -58,29 +123,36 @@ interface Sample {
   heapUsed: number;
   external: number;
   events: number;
-  /** Resident anonymous memory (V8 heap, malloc) from `/proc/<pid>/status`, in bytes. */
-  rssAnon?: number;
-  /** Resident file-backed memory (the deno binary and its data), in bytes. */
-  rssFile?: number;
+  /** V8's `total_physical_size`, in bytes. */
+  v8Physical: number;
+  /** V8's heap spaces: committed and used bytes. */
+  spaces: Record<string, [number, number]>;
+  /** The resident split, read when the sample arrived (Linux). */
+  split?: ResidentSplit;
 }
 
-/** `RssAnon`/`RssFile` of a process from `/proc/<pid>/status` (Linux), in bytes. */
-function residentKinds(pid: number): { rssAnon?: number; rssFile?: number } {
-  let text: string;
-  try {
-    text = Deno.readTextFileSync(`/proc/${pid}/status`);
-  } catch {
-    return {};
+const mb = (bytes: number) => round(bytes / 1024 / 1024, 1);
+
+function profileOf(sample: Sample): MemoryProfile {
+  const split = sample.split;
+  const v8Spaces: MemoryProfile["v8_spaces"] = {};
+  for (const [name, [committed, used]] of Object.entries(sample.spaces)) {
+    if (committed > 0) v8Spaces[name] = { committed_mb: mb(committed), used_mb: mb(used) };
   }
-  const kb = (name: string) => {
-    const match = new RegExp(`^${name}:\\s+(\\d+) kB`, "m").exec(text);
-    return match ? Number(match[1]) * 1024 : undefined;
-  };
-  const rssAnon = kb("RssAnon");
-  const rssFile = kb("RssFile");
   return {
-    ...(rssAnon === undefined ? {} : { rssAnon }),
-    ...(rssFile === undefined ? {} : { rssFile }),
+    events: sample.events,
+    rss_mb: mb(split?.rss ?? sample.rss),
+    ...(split ? { file_mb: mb(split.file), anon_mb: mb(split.anon) } : {}),
+    v8_heap_mb: mb(sample.v8Physical),
+    ...(split
+      ? {
+        malloc_mb: mb(split.mallocMain + split.mallocArenas),
+        data_and_stacks_mb: mb(split.fileData + split.stack),
+        other_anon_mb: mb(split.otherAnon - sample.v8Physical),
+      }
+      : {}),
+    external_mb: mb(sample.external),
+    v8_spaces: v8Spaces,
   };
 }
 
@@ -95,15 +167,32 @@ export async function memoryScenario(options: MemoryOptions = {}): Promise<Memor
     const event = /^event: (\w+)$/m.exec(frame)?.[1] ?? "create";
     return { event, data: frame.slice(frame.indexOf("data: ") + 6, -2) };
   });
+  const snapshotBase = Deno.env.get("MEMORY_HEAP_SNAPSHOT");
+  const snapshot = options.heapSnapshot ??
+    (snapshotBase
+      ? `${snapshotBase}.${options.v8Flags ? "shipped" : "default_v8"}.heapsnapshot`
+      : undefined);
+  const samplingBase = Deno.env.get("MEMORY_HEAP_SAMPLING");
+  const sampling = options.heapSampling ??
+    (samplingBase
+      ? `${samplingBase}.${options.v8Flags ? "shipped" : "default_v8"}.json`
+      : undefined);
+  const snapshotAt = options.heapSnapshotAt ?? Math.round(total / 2);
+  const traceGc = options.traceGc ?? Deno.env.get("MEMORY_TRACE_GC") !== undefined;
+  const v8Flags = [options.v8Flags, traceGc ? "--trace-gc-nvp" : undefined].filter(Boolean);
   const opencti = await startOpenCtiSim({});
   const frames = startFrameServer({ pool, total });
   try {
     const child = new Deno.Command(Deno.execPath(), {
       args: [
         "run",
-        ...(options.v8Flags ? [`--v8-flags=${options.v8Flags}`] : []),
+        ...(v8Flags.length > 0 ? [`--v8-flags=${v8Flags.join(",")}`] : []),
         "--allow-net=127.0.0.1",
         "--allow-env",
+        ...(snapshot || sampling
+          ? [`--allow-write=${[snapshot, sampling].filter(Boolean).join(",")}`]
+          : []),
+        ...(sampling ? ["--allow-sys"] : []),
         "--config",
         fromFileUrl(new URL("../../deno.json", import.meta.url)),
         fromFileUrl(new URL("./memory_child.ts", import.meta.url)),
@@ -113,12 +202,18 @@ export async function memoryScenario(options: MemoryOptions = {}): Promise<Memor
         STREAM_URL: frames.url,
         LAST_ID: frames.idOf(total - 1),
         NO_COLOR: "1",
+        ...(snapshot ? { HEAP_SNAPSHOT: snapshot, HEAP_SNAPSHOT_AT: String(snapshotAt) } : {}),
+        ...(sampling ? { HEAP_SAMPLING: sampling } : {}),
+        ...(options.batchSize ? { BATCH_SIZE: String(options.batchSize) } : {}),
+        ...(options.readAheadBatches ? { READ_AHEAD: String(options.readAheadBatches) } : {}),
       },
       stdout: "piped",
       stderr: "piped",
     }).spawn();
     const stderrText = new Response(child.stderr).text();
     const samples: Sample[] = [];
+    // What is not a sample: V8's GC trace.
+    const trace: string[] = [];
     let done: Record<string, number> | undefined;
     const lines = child.stdout.pipeThrough(new TextDecoderStream());
     let rest = "";
@@ -128,37 +223,53 @@ export async function memoryScenario(options: MemoryOptions = {}): Promise<Memor
       while ((newline = rest.indexOf("\n")) >= 0) {
         const line = rest.slice(0, newline);
         rest = rest.slice(newline + 1);
-        const parsed = JSON.parse(line) as Record<string, number>;
+        // V8 writes its trace through a buffered stream, so a block of it may end mid-record
+        // right before one of the child's lines: the line starts where its JSON does.
+        const at = line.search(/\{"(t|done)":/);
+        if (at < 0) {
+          trace.push(line);
+          continue;
+        }
+        if (at > 0) trace.push(line.slice(0, at));
+        const parsed = JSON.parse(line.slice(at)) as Record<string, number>;
         if (parsed.done) done = parsed;
-        else samples.push({ ...parsed as unknown as Sample, ...residentKinds(child.pid) });
+        else {
+          const split = residentSplit(child.pid);
+          samples.push({ ...parsed as unknown as Sample, ...(split ? { split } : {}) });
+        }
       }
     }
     const [status, stderr] = await Promise.all([child.status, stderrText]);
-    if (Deno.env.get("HEAP_SPACES")) console.error(stderr.trim());
     if (!status.success || done === undefined) {
       throw new Error(`the memory child failed (${status.code}): ${stderr.slice(0, 2000)}`);
     }
     const warmupEvents = Math.round(total * 0.2);
     const warmIndex = Math.max(0, samples.findIndex((s) => s.events >= warmupEvents));
-    const mb = (bytes: number) => bytes / 1024 / 1024;
     const warm = median(samples.slice(warmIndex, warmIndex + 5).map((s) => s.rss));
     const end = median(samples.slice(-5).map((s) => s.rss));
     const peak = samples.reduce((a, b) => (b.rss > a.rss ? b : a));
+    const last = samples[samples.length - 1] ?? peak;
+    const gc = summarizeGcTrace(trace);
     return {
-      peak_rss_mb: round(mb(peak.rss), 1),
-      growth_mb: round(mb(end - warm), 1),
+      peak_rss_mb: mb(peak.rss),
+      growth_mb: mb(end - warm),
       events: done.events ?? 0,
       events_per_s: Math.round((done.events ?? 0) / ((done.ms ?? 1) / 1000)),
-      warm_rss_mb: round(mb(warm), 1),
+      warm_rss_mb: mb(warm),
       warmup_events: warmupEvents,
       stopped_on_abort: done.stopped === 1 || (done.stopped as unknown) === true,
-      at_peak: {
-        heap_total_mb: round(mb(peak.heapTotal), 1),
-        heap_used_mb: round(mb(peak.heapUsed), 1),
-        external_mb: round(mb(peak.external), 1),
-        ...(peak.rssAnon === undefined ? {} : { rss_anon_mb: round(mb(peak.rssAnon), 1) }),
-        ...(peak.rssFile === undefined ? {} : { rss_file_mb: round(mb(peak.rssFile), 1) }),
-      },
+      profile: { peak: profileOf(peak), end: profileOf(last) },
+      ...(snapshot && done.snapshot_events !== undefined
+        ? {
+          heap_snapshot: {
+            path: snapshot,
+            at_events: done.snapshot_events,
+            ...summarizeHeapSnapshot(await Deno.readTextFile(snapshot)),
+          },
+        }
+        : {}),
+      ...(sampling ? { promoted_by_site: JSON.parse(await Deno.readTextFile(sampling)) } : {}),
+      ...(gc ? { gc } : {}),
     };
   } finally {
     await frames.close();
