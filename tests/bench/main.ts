@@ -119,6 +119,11 @@ export function goalRows(r: BenchResults): Row[] {
       "= 0",
       t.http_429_after_warmup === 0,
     );
+    if (t.end_state !== undefined) {
+      const e = t.end_state;
+      const wrong = e.lost + e.extra + e.duplicates + e.stale;
+      add(`throughput.${name}.end_state_wrong_records`, wrong, "= 0", wrong === 0);
+    }
     if (t.cpu_us_per_indicator !== undefined) {
       add(`throughput.${name}.cpu_us_per_indicator`, t.cpu_us_per_indicator);
     }
@@ -189,6 +194,13 @@ export function goalRows(r: BenchResults): Row[] {
       add(`${key}.requests_per_indicator`, f.requests_per_indicator);
       add(`${key}.converged`, f.converged ? 1 : 0, "= 1", f.converged);
     }
+  }
+  const durations = Object.values(r.durations_s);
+  if (durations.length > 0) {
+    const total = Math.round(durations.reduce((sum, s) => sum + s, 0) * 10) / 10;
+    // The whole --quick run (every scenario) has a goal; a run of some scenarios only reports.
+    const whole = r.mode === "quick" && durations.length === Object.keys(SCENARIOS).length;
+    add("bench.scenarios_wall_s", total, whole ? "< 120" : "", whole ? total < 120 : null);
   }
   return rows;
 }
