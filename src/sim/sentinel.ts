@@ -286,18 +286,10 @@ export function createSentinelSimApp(options: SentinelSimOptions): SentinelSim {
     const body = await readJson(c);
     if (body instanceof Response) return body;
     if (!isObject(body)) return renderArmError(c, 400, "BadRequest", "The body must be an object");
-    const source = body.sourcesystem;
-    if (typeof source !== "string" || source.trim() === "") {
-      return renderArmError(c, 400, "BadRequest", "The sourcesystem field is required");
-    }
-    if (source === SENTINEL_RESERVED_SOURCE) {
-      return renderArmError(
-        c,
-        400,
-        "BadRequest",
-        `The sourcesystem '${SENTINEL_RESERVED_SOURCE}' is reserved`,
-      );
-    }
+    // Not a string reads as missing.
+    const source = typeof body.sourcesystem === "string" ? body.sourcesystem : "";
+    const refused = sourceRefusal(source);
+    if (refused !== undefined) return renderArmError(c, 400, "BadRequest", refused);
     const objects = body.stixobjects;
     if (!Array.isArray(objects) || objects.length === 0) {
       return renderArmError(
@@ -515,9 +507,8 @@ export function createSentinelSimApp(options: SentinelSimOptions): SentinelSim {
     },
     seedUploaded: (objects, source, { appid, workspaceId }) => {
       const ws = workspaceId ?? workspaces[0]?.workspaceId ?? "";
-      if (source.trim() === "" || source === SENTINEL_RESERVED_SOURCE) {
-        throw new Error(`The upload API refuses the sourcesystem '${source}'`);
-      }
+      const refused = sourceRefusal(source);
+      if (refused !== undefined) throw new Error(`The upload API refuses: ${refused}`);
       for (const object of objects) {
         const problems = validateStix(object);
         if (problems.length > 0) throw new Error(`The upload API refuses ${problems.join(" ")}`);
@@ -542,6 +533,15 @@ export function createSentinelSimApp(options: SentinelSimOptions): SentinelSim {
 /** Starts the simulator on 127.0.0.1 with a free port. */
 export function startSentinelSim(options: SentinelSimOptions): RunningSentinelSim {
   return serveSim(createSentinelSimApp(options));
+}
+
+/** Why the upload API refuses this `sourcesystem` (required, not the reserved one), or undefined. */
+function sourceRefusal(source: string): string | undefined {
+  if (source.trim() === "") return "The sourcesystem field is required";
+  if (source === SENTINEL_RESERVED_SOURCE) {
+    return `The sourcesystem '${SENTINEL_RESERVED_SOURCE}' is reserved`;
+  }
+  return undefined;
 }
 
 /**
