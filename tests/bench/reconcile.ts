@@ -26,10 +26,7 @@
  * @module
  */
 import { fileURLToPath as fromFileUrl } from "node:url";
-import { toDefenderIndicators } from "../../src/microsoft/defender_mapping.ts";
-import { toTiIndicators } from "../../src/microsoft/graph_mapping.ts";
 import { OwnedTable } from "../../src/microsoft/key_table.ts";
-import { toSentinelObject } from "../../src/microsoft/sentinel_stix_mapping.ts";
 import { TokenProvider } from "../../src/microsoft/token_provider.ts";
 import { OpenCtiClient } from "../../src/opencti/graphql.ts";
 import { SentinelConnector } from "../../src/sentinel/connector.ts";
@@ -46,24 +43,16 @@ import type {
   TargetName,
   TargetRemoval,
 } from "../../src/microsoft/target.ts";
-import { createDefenderSimApp } from "../../src/sim/defender.ts";
-import type { EntraSimApp } from "../../src/sim/entra.ts";
-import { createGraphSimApp } from "../../src/sim/graph.ts";
-import type { SeenRequest } from "../../src/sim/ms_common.ts";
 import { createOpenCtiSimApp } from "../../src/sim/opencti.ts";
 import { SIM_TOKEN } from "../../src/sim/opencti_stream.ts";
-import { createSentinelSimApp } from "../../src/sim/sentinel.ts";
 import { createFrameSource, type FrameSource } from "./frame_server.ts";
 import { round } from "./stats.ts";
 import { APP, HOSTS, newEntra, router, VIRTUAL_START, world } from "./throughput.ts";
-import { type FetchApp, VirtualClock } from "./virtual_clock.ts";
+import { VirtualClock } from "./virtual_clock.ts";
 import {
-  DEFENDER_MAPPING,
-  GRAPH_MAPPING,
   MAX_BACKOFF_MS,
   QUEUE_THRESHOLD_MB,
   SENTINEL_SCOPE,
-  SOURCE_SYSTEM,
 } from "../fixtures/settings_defaults.ts";
 
 /** Figures of one reconcile through a simulator (one target, one size). */
@@ -283,77 +272,6 @@ function* actualState(n: number): Generator<{ n: number; drift: boolean }> {
   for (let i = 0; i < n / 100; i++) yield { n: n + i, drift: false };
 }
 
-/** A target simulator of the bench, filled straight into its store. */
-interface FilledSim {
-  app: FetchApp;
-  requests(): SeenRequest[];
-  /**
-   * Stores what the target's `upsert` of these indicators (into an empty store) writes: the
-   * records its mapper makes with the options `world()` gives the target, as sent (JSON), through
-   * the simulator's own parsing and checks, without HTTP.
-   */
-  fill(items: TargetIndicator[], now: number): void;
-}
-
-/** The bench's app as the simulators see it (the owner of what the target writes). */
-const OWNER = { appid: APP.clientId, tid: APP.tenantId };
-
-/** What goes over the wire: a JSON round trip. */
-function wire(value: unknown): unknown {
-  return JSON.parse(JSON.stringify(value));
-}
-
-/** The simulator of `name` as `world()` (throughput.ts) builds it, with a direct fill. */
-function filledSim(name: TargetName, entra: EntraSimApp, clock: VirtualClock): FilledSim {
-  const simClock = { now: clock.now, sleep: clock.sleep, verify: entra.verifyAccessToken };
-  switch (name) {
-    case "graph": {
-      const sim = createGraphSimApp(simClock);
-      const mapping = { ...GRAPH_MAPPING, targetProduct: "Azure Sentinel" as const };
-      return {
-        app: sim.app,
-        requests: () => sim.requests,
-        fill: (items, now) =>
-          sim.seedSubmitted(
-            items.flatMap((item) => toTiIndicators(item, { ...mapping, now }).records.map(wire)),
-            OWNER,
-          ),
-      };
-    }
-    case "sentinel": {
-      const sim = createSentinelSimApp(simClock);
-      return {
-        app: sim.app,
-        requests: () => sim.requests,
-        fill: (items, now) =>
-          sim.seedUploaded(
-            items.flatMap((item) => {
-              const mapped = toSentinelObject(item, { now });
-              return mapped.ok ? [wire(mapped.object)] : [];
-            }),
-            SOURCE_SYSTEM,
-            { appid: APP.clientId },
-          ),
-      };
-    }
-    case "defender": {
-      // The tenant cap raised as in world(), so 1,000,000 fit.
-      const sim = createDefenderSimApp({ ...simClock, tenantCap: 10_000_000 });
-      return {
-        app: sim.app,
-        requests: () => sim.requests,
-        fill: (items, now) =>
-          sim.seedImported(
-            items.flatMap((item) =>
-              toDefenderIndicators(item, { ...DEFENDER_MAPPING, now }).records.map(wire)
-            ),
-            OWNER,
-          ),
-      };
-    }
-  }
-}
-
 /** Wall-clock marks of a reconcile's phases, taken at the target's listings and writes. */
 function phaseClock(target: SyncTarget) {
   const marks = { start: 0, listed: [] as [number, number][], firstWrite: 0 };
@@ -402,12 +320,11 @@ export async function reconcileOnce(name: TargetName, n: number): Promise<Reconc
   const startWall = performance.now();
   const clock = new VirtualClock(VIRTUAL_START);
   const entra = await newEntra(clock);
-  // world() gives the target as the throughput runs configure it; its simulator stays unused.
+  // The simulator and target as the throughput runs configure them.
   const w = world(name, entra, clock);
-  const sim = filledSim(name, entra, clock);
   const memory = memorySampler();
   const routed = router(
-    { [HOSTS.entra]: entra.app, [HOSTS[name]]: sim.app },
+    { [HOSTS.entra]: entra.app, [HOSTS[name]]: w.app },
     clock,
     LATENCY_MS,
     () => {},
@@ -439,11 +356,11 @@ export async function reconcileOnce(name: TargetName, n: number): Promise<Reconc
     for (const x of actualState(n)) {
       chunk.push(indicatorOf(x.n, x.drift));
       if (chunk.length === 1000) {
-        sim.fill(chunk, clock.now());
+        w.seedWritten(chunk, clock.now());
         chunk = [];
       }
     }
-    sim.fill(chunk, clock.now());
+    w.seedWritten(chunk, clock.now());
     const fillMs = performance.now() - fillStart;
 
     const target = w.target(tokens, fetch, clock);
@@ -474,7 +391,7 @@ export async function reconcileOnce(name: TargetName, n: number): Promise<Reconc
       deliver: (operations) => connector.deliverOutOfBand(operations),
       now: clock.now,
     });
-    const requestsBefore = sim.requests().length;
+    const requestsBefore = w.requests().length;
     framesRead = 0;
     memory.sample();
     const wallStart = performance.now();
@@ -482,7 +399,7 @@ export async function reconcileOnce(name: TargetName, n: number): Promise<Reconc
     const report = await reconciler.run();
     const wallEnd = performance.now();
     memory.sample();
-    const requests = sim.requests().length - requestsBefore;
+    const requests = w.requests().length - requestsBefore;
     stream.source.abortAll();
     // The fill must leave what the target's writes would have: the drift of actualState().
     const drift = report.drift;

@@ -267,10 +267,19 @@ export interface World {
   /** The records held at the end against what each indicator's final state asks. */
   endState?(truth: CatchUpWorkload["truth"]): EndState;
   /**
-   * Graph: accepts `or` in `$filter` (on) or keeps to the documentation (off, the default); the
-   * reconcile bench fills the simulator with it on (one lookup per batch, not per value).
+   * Stores what the target's `upsert` of these indicators (into an empty store) writes: the records
+   * its mapper makes with the options given here, as sent (JSON), through the simulator's own
+   * parsing and checks, without HTTP (the reconcile bench's drifted starting state).
    */
-  compositeFilter?(on: boolean): void;
+  seedWritten(items: readonly TargetIndicator[], now: number): void;
+}
+
+/** The bench's app as the simulators see it (the owner of what the target writes). */
+const OWNER = { appid: APP.clientId, tid: APP.tenantId };
+
+/** What goes over the wire: a JSON round trip. */
+function wire(value: unknown): unknown {
+  return JSON.parse(JSON.stringify(value));
 }
 
 /** The simulator, limits and target of one target API. */
@@ -291,7 +300,14 @@ export function world(name: TargetName, entra: EntraSimApp, clock: VirtualClock)
           ),
         },
         requests: () => sim.requests,
-        compositeFilter: (on) => sim.setCompositeFilter(on),
+        seedWritten: (items, now) =>
+          sim.seedSubmitted(
+            items.flatMap((item) =>
+              toTiIndicators(item, { ...GRAPH_MAPPING, targetProduct: "Azure Sentinel", now })
+                .records.map(wire)
+            ),
+            OWNER,
+          ),
         target: (tokens, fetch) =>
           new GraphTarget({
             ...GRAPH_CLIENT,
@@ -390,6 +406,15 @@ export function world(name: TargetName, entra: EntraSimApp, clock: VirtualClock)
           const mapped = toSentinelObject(item, { now });
           return mapped.ok ? [{ url: upload, body: uploadBody("OpenCTI", [mapped.object]) }] : [];
         },
+        seedWritten: (items, now) =>
+          sim.seedUploaded(
+            items.flatMap((item) => {
+              const mapped = toSentinelObject(item, { now });
+              return mapped.ok ? [wire(mapped.object)] : [];
+            }),
+            SOURCE_SYSTEM,
+            { appid: APP.clientId, workspaceId: ws.workspaceId },
+          ),
       };
     }
     case "defender": {
@@ -425,7 +450,6 @@ export function world(name: TargetName, entra: EntraSimApp, clock: VirtualClock)
         },
         requests: () => sim.requests,
         prefill: (held) => {
-          const owner = { appid: APP.clientId, tid: APP.tenantId };
           for (const object of held) {
             for (const record of defenderRecordsOf(object, VIRTUAL_START)) {
               sim.seed({
@@ -436,7 +460,7 @@ export function world(name: TargetName, entra: EntraSimApp, clock: VirtualClock)
                 title: String(object.name),
                 description: String(object.description ?? ""),
                 action: "Audit",
-              }, owner);
+              }, OWNER);
             }
           }
         },
@@ -477,6 +501,13 @@ export function world(name: TargetName, entra: EntraSimApp, clock: VirtualClock)
             url: `${HOSTS.defender}/api/indicators`,
             body: JSON.stringify(record),
           })),
+        seedWritten: (items, now) =>
+          sim.seedImported(
+            items.flatMap((item) =>
+              toDefenderIndicators(item, { ...DEFENDER_MAPPING, now }).records.map(wire)
+            ),
+            OWNER,
+          ),
       };
     }
   }
