@@ -261,15 +261,7 @@ export class FingerprintTable implements ReadonlyMap<string, string> {
     for (let slot = 0; slot < desired.#capacity; slot++) {
       const code = desired.#prefixOf[slot] ?? EMPTY;
       if (code === EMPTY || code === TOMBSTONE) continue;
-      const at = slot * 4;
-      const mapped = toHeld[code - 1] ?? EMPTY;
-      const found = mapped === EMPTY ? -1 : held.#slotOfWords(
-        mapped,
-        keys[at] ?? 0,
-        keys[at + 1] ?? 0,
-        keys[at + 2] ?? 0,
-        keys[at + 3] ?? 0,
-      );
+      const found = held.#slotOfWordsAt(toHeld[code - 1] ?? EMPTY, keys, slot);
       if (found < 0) {
         // Not in the arrays: absent, or held aside (a fingerprint of another form).
         const id = desired.#idAt(slot);
@@ -294,15 +286,7 @@ export class FingerprintTable implements ReadonlyMap<string, string> {
     for (let slot = 0; slot < held.#capacity; slot++) {
       const code = held.#prefixOf[slot] ?? EMPTY;
       if (code === EMPTY || code === TOMBSTONE) continue;
-      const at = slot * 4;
-      const mapped = toDesired[code - 1] ?? EMPTY;
-      const found = mapped === EMPTY ? -1 : desired.#slotOfWords(
-        mapped,
-        heldKeys[at] ?? 0,
-        heldKeys[at + 1] ?? 0,
-        heldKeys[at + 2] ?? 0,
-        heldKeys[at + 3] ?? 0,
-      );
+      const found = desired.#slotOfWordsAt(toDesired[code - 1] ?? EMPTY, heldKeys, slot);
       if (found >= 0) continue;
       const id = held.#idAt(slot);
       if (!desiredAside || !desired.#other.has(id)) out.orphans.push(id);
@@ -421,6 +405,22 @@ export class FingerprintTable implements ReadonlyMap<string, string> {
   #find(): number {
     const { prefix, w0, w1, w2, w3 } = this.#words;
     return this.#slotOfWords(prefix, w0, w1, w2, w3);
+  }
+
+  /**
+   * The slot here of the id at `slot` of another table, whose key words are `keys` and whose
+   * prefix is `prefix` in this table's codes (EMPTY: a prefix this table lacks), or -1.
+   */
+  #slotOfWordsAt(prefix: number, keys: Uint32Array, slot: number): number {
+    if (prefix === EMPTY) return -1;
+    const at = slot * 4;
+    return this.#slotOfWords(
+      prefix,
+      keys[at] ?? 0,
+      keys[at + 1] ?? 0,
+      keys[at + 2] ?? 0,
+      keys[at + 3] ?? 0,
+    );
   }
 
   /** The slot of the id with this prefix code (of this table) and these words, or -1. */
